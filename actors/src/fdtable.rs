@@ -1,0 +1,295 @@
+//! The guest fd table: guest fd number → open file description.
+//!
+//! Guest fds are virtual. An open file description ([`OpenFile`]) is shared by every dup
+//! alias through an `Arc`; the host resource it wraps is released when the last alias is
+//! closed *and* no in-flight call still holds it, so a close racing a read on another
+//! thread lets the read finish on the old description and never touches a recycled host
+//! fd.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+/// What a guest fd refers to.
+#[derive(Debug)]
+pub enum FileKind {
+    /// A host file descriptor (regular file, directory, pipe, tty, socket...).
+    Host(OwnedFd),
+    /// One of the host's standard streams, shared with elfuse itself: closing it in the
+    /// guest closes the host fd too (as a real process would), but never twice.
+    Stdio(RawFd),
+}
+
+/// An open file description.
+#[derive(Debug)]
+pub struct OpenFile {
+    pub kind: FileKind,
+    /// The path it was opened with (for fchdir, /proc/self/fd and traces).
+    pub path: Option<Box<[u8]>>,
+}
+
+impl OpenFile {
+    pub fn host(fd: OwnedFd, path: Option<&[u8]>) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            kind: FileKind::Host(fd),
+            path: path.map(Into::into),
+        })
+    }
+
+    /// The host fd behind it.
+    pub fn raw(&self) -> RawFd {
+        match &self.kind {
+            FileKind::Host(fd) => fd.as_raw_fd(),
+            FileKind::Stdio(fd) => *fd,
+        }
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        if let FileKind::Stdio(fd) = self.kind {
+            // SAFETY: the last alias of a guest stdio description is gone.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdError {
+    /// EBADF
+    BadFd,
+    /// EMFILE
+    TooMany,
+    /// EINVAL
+    Invalid,
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    file: Arc<OpenFile>,
+    cloexec: bool,
+}
+
+/// Default RLIMIT_NOFILE soft limit, as on Linux.
+pub const DEFAULT_NOFILE: u64 = 1024;
+/// Hard ceiling for RLIMIT_NOFILE (Linux's fs.nr_open default).
+pub const NR_OPEN: u64 = 1 << 20;
+
+#[derive(Clone, Debug)]
+pub struct FdTable {
+    slots: Vec<Option<Slot>>,
+    limit: u64,
+}
+
+impl Default for FdTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FdTable {
+    pub fn new() -> Self {
+        FdTable {
+            slots: Vec::new(),
+            limit: DEFAULT_NOFILE,
+        }
+    }
+
+    /// A table whose fds 0, 1 and 2 are the host's standard streams.
+    pub fn with_host_stdio() -> Self {
+        let mut t = Self::new();
+        for fd in 0..3 {
+            let f = Arc::new(OpenFile {
+                kind: FileKind::Stdio(fd),
+                path: None,
+            });
+            t.install_at(fd, f, false).expect("stdio slots are free");
+        }
+        t
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    pub fn set_limit(&mut self, limit: u64) {
+        self.limit = limit.min(NR_OPEN);
+    }
+
+    fn slot(&self, fd: i32) -> Option<&Slot> {
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.slots.get(i))
+            .and_then(Option::as_ref)
+    }
+
+    pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, FdError> {
+        self.slot(fd).map(|s| s.file.clone()).ok_or(FdError::BadFd)
+    }
+
+    pub fn cloexec(&self, fd: i32) -> Result<bool, FdError> {
+        self.slot(fd).map(|s| s.cloexec).ok_or(FdError::BadFd)
+    }
+
+    pub fn set_cloexec(&mut self, fd: i32, on: bool) -> Result<(), FdError> {
+        let i = usize::try_from(fd).map_err(|_| FdError::BadFd)?;
+        match self.slots.get_mut(i).and_then(Option::as_mut) {
+            Some(s) => {
+                s.cloexec = on;
+                Ok(())
+            }
+            None => Err(FdError::BadFd),
+        }
+    }
+
+    /// Installs `file` at the lowest free fd ≥ `min` (open, dup, F_DUPFD).
+    pub fn install(
+        &mut self,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+        min: i32,
+    ) -> Result<i32, FdError> {
+        let min = usize::try_from(min).map_err(|_| FdError::Invalid)?;
+        if min as u64 >= self.limit {
+            return Err(FdError::Invalid);
+        }
+        let free = (min..self.slots.len()).find(|&i| self.slots[i].is_none());
+        let i = free.unwrap_or(self.slots.len().max(min));
+        if i as u64 >= self.limit {
+            return Err(FdError::TooMany);
+        }
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, None);
+        }
+        self.slots[i] = Some(Slot { file, cloexec });
+        Ok(i as i32)
+    }
+
+    /// Installs `file` at exactly `fd` (dup2/dup3), returning what was there.
+    pub fn install_at(
+        &mut self,
+        fd: i32,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+    ) -> Result<Option<Arc<OpenFile>>, FdError> {
+        let i = usize::try_from(fd).map_err(|_| FdError::BadFd)?;
+        if i as u64 >= self.limit {
+            return Err(FdError::BadFd);
+        }
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, None);
+        }
+        Ok(self.slots[i]
+            .replace(Slot { file, cloexec })
+            .map(|s| s.file))
+    }
+
+    /// Removes `fd`, returning its description (dropped by the caller, outside any lock).
+    pub fn close(&mut self, fd: i32) -> Result<Arc<OpenFile>, FdError> {
+        let i = usize::try_from(fd).map_err(|_| FdError::BadFd)?;
+        let s = self.slots.get_mut(i).and_then(Option::take);
+        self.trim();
+        s.map(|s| s.file).ok_or(FdError::BadFd)
+    }
+
+    /// close_range(2): closes (or with `cloexec_only`, marks CLOEXEC) fds in [lo, hi].
+    pub fn close_range(&mut self, lo: u32, hi: u32, cloexec_only: bool) -> Vec<Arc<OpenFile>> {
+        let mut out = Vec::new();
+        let hi = (hi as usize).min(self.slots.len().saturating_sub(1));
+        for i in lo as usize..=hi {
+            if cloexec_only {
+                if let Some(s) = self.slots.get_mut(i).and_then(Option::as_mut) {
+                    s.cloexec = true;
+                }
+            } else if let Some(s) = self.slots.get_mut(i).and_then(Option::take) {
+                out.push(s.file);
+            }
+        }
+        self.trim();
+        out
+    }
+
+    /// Closes every CLOEXEC fd (execve).
+    pub fn close_on_exec(&mut self) -> Vec<Arc<OpenFile>> {
+        let mut out = Vec::new();
+        for s in self.slots.iter_mut() {
+            if s.as_ref().is_some_and(|s| s.cloexec) {
+                out.push(s.take().unwrap().file);
+            }
+        }
+        self.trim();
+        out
+    }
+
+    fn trim(&mut self) {
+        while matches!(self.slots.last(), Some(None)) {
+            self.slots.pop();
+        }
+    }
+
+    /// Open fds in ascending order with their CLOEXEC flag (fork snapshot, /proc).
+    pub fn snapshot(&self) -> Vec<(i32, Arc<OpenFile>, bool)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i as i32, s.file.clone(), s.cloexec)))
+            .collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn devnull() -> Arc<OpenFile> {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        OpenFile::host(f.into(), Some(b"/dev/null"))
+    }
+
+    #[test]
+    fn lowest_free_and_dup_share() {
+        let mut t = FdTable::new();
+        let a = t.install(devnull(), false, 0).unwrap();
+        let b = t.install(devnull(), true, 0).unwrap();
+        assert_eq!((a, b), (0, 1));
+        t.close(0).unwrap();
+        let f = t.get(1).unwrap();
+        assert_eq!(t.install(f.clone(), false, 0).unwrap(), 0);
+        assert!(Arc::ptr_eq(&t.get(0).unwrap(), &t.get(1).unwrap()));
+        assert_eq!(t.install(f.clone(), false, 5).unwrap(), 5);
+        assert!(t.cloexec(1).unwrap());
+        assert_eq!(t.close_on_exec().len(), 1);
+        assert_eq!(t.get(1).unwrap_err(), FdError::BadFd);
+        assert_eq!(t.close(42).unwrap_err(), FdError::BadFd);
+    }
+
+    #[test]
+    fn limit_gives_emfile() {
+        let mut t = FdTable::new();
+        t.set_limit(2);
+        t.install(devnull(), false, 0).unwrap();
+        t.install(devnull(), false, 0).unwrap();
+        assert_eq!(t.install(devnull(), false, 0), Err(FdError::TooMany));
+        assert_eq!(t.install(devnull(), false, 2), Err(FdError::Invalid));
+        assert_eq!(
+            t.install_at(2, devnull(), false).unwrap_err(),
+            FdError::BadFd
+        );
+    }
+
+    #[test]
+    fn close_keeps_inflight_description_alive() {
+        let mut t = FdTable::new();
+        let fd = t.install(devnull(), false, 0).unwrap();
+        let inflight = t.get(fd).unwrap();
+        let raw = inflight.raw();
+        drop(t.close(fd).unwrap());
+        // The host fd is still open for the in-flight user.
+        assert!(unsafe { libc::fcntl(raw, libc::F_GETFD) } >= 0);
+        drop(inflight);
+        assert!(unsafe { libc::fcntl(raw, libc::F_GETFD) } < 0);
+    }
+}
