@@ -1,0 +1,409 @@
+//! The emulated-CPU backend: unicorn-engine 2.1.5 (QEMU TCG), vendored and patched so that
+//! AArch64 exceptions are taken architecturally and only HVC/SMC leave the guest — the
+//! same exit model as Hypervisor.framework (see third_party/unicorn-engine-sys/PATCHES).
+//!
+//! One unicorn instance per vCPU, created on the vCPU's thread; all instances map the same
+//! host memory. An HVC reaches the `UC_HOOK_INTR` callback, which records it and stops
+//! emulation, so `uc_emu_start` returns and [`EmuVcpu::run`] reports the exit.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+
+use uc::{uc_engine, Arch, Arm64CpuModel, HookType, Mode, Prot, RegisterARM64, RegisterARM64CP};
+use unicorn_engine_sys as uc;
+
+use super::{BackendError, Hypervisor, Invalidate, Kick, Reg, Result, SysReg, Vcpu, VcpuExit, Vm};
+
+/// QEMU's exception numbers as seen by UC_HOOK_INTR.
+const EXCP_HVC: u32 = 11;
+const EXCP_SMC: u32 = 13;
+
+/// SCR_EL3: RW (EL1 is AArch64) | HCE (HVC enabled). Unicorn's CPUs have EL2/EL3 and reset
+/// SCR_EL3 to 0, which would make EL1 AArch32 and HVC undefined.
+const SCR_EL3_VALUE: u64 = (1 << 10) | (1 << 8);
+const SCR_EL3: (u8, u8, u8, u8, u8) = (3, 6, 1, 1, 0);
+
+fn check(e: uc::uc_error, what: &str) -> Result<()> {
+    if e == uc::uc_error::OK {
+        Ok(())
+    } else {
+        Err(BackendError(format!("unicorn: {what}: {e:?}")))
+    }
+}
+
+pub struct Emu;
+
+impl Hypervisor for Emu {
+    fn name(&self) -> &'static str {
+        "emu (unicorn 2.1.5, patched)"
+    }
+    fn create_vm(&self) -> Result<Arc<dyn Vm>> {
+        Ok(Arc::new(EmuVm {
+            regions: Mutex::new(Vec::new()),
+            vcpus_created: AtomicBool::new(false),
+        }))
+    }
+}
+
+struct Region {
+    gpa: u64,
+    host: usize,
+    size: usize,
+}
+
+pub struct EmuVm {
+    regions: Mutex<Vec<Region>>,
+    vcpus_created: AtomicBool,
+}
+
+impl Vm for EmuVm {
+    unsafe fn map_memory(&self, gpa: u64, host: *mut u8, size: usize) -> Result<()> {
+        if self.vcpus_created.load(SeqCst) {
+            // Each vCPU is its own engine; growing the physical map of live ones would
+            // need a cross-thread protocol. The guest model maps all RAM up front.
+            return Err(BackendError("emu: map memory before creating vCPUs".into()));
+        }
+        self.regions.lock().unwrap().push(Region {
+            gpa,
+            host: host as usize,
+            size,
+        });
+        Ok(())
+    }
+
+    fn create_vcpu(&self) -> Result<Box<dyn Vcpu>> {
+        self.vcpus_created.store(true, SeqCst);
+        let regions = self.regions.lock().unwrap();
+        Ok(Box::new(EmuVcpu::new(&regions)?))
+    }
+}
+
+/// Shared between the vCPU thread and kickers.
+struct KickState {
+    uc: *mut uc_engine,
+    pending: AtomicBool,
+    running: AtomicBool,
+}
+
+// uc_emu_stop may be called from any thread (it sets a flag and exits the CPU loop).
+unsafe impl Send for KickState {}
+unsafe impl Sync for KickState {}
+
+impl Kick for KickState {
+    fn kick(&self) {
+        self.pending.store(true, SeqCst);
+        // A stop that lands while uc_emu_start is still entering is lost (it clears the
+        // stop request): repeat until the vCPU has consumed the kick or is not running.
+        while self.pending.load(SeqCst) && self.running.load(SeqCst) {
+            unsafe { uc::uc_emu_stop(self.uc) };
+            std::thread::sleep(std::time::Duration::from_micros(20));
+        }
+    }
+}
+
+/// Written by the interrupt hook, read by `run`.
+#[derive(Default)]
+struct ExitSlot {
+    hvc: Option<u16>,
+    unexpected: Option<u32>,
+}
+
+pub struct EmuVcpu {
+    uc: *mut uc_engine,
+    kick: Arc<KickState>,
+    exit: Box<ExitSlot>,
+}
+
+unsafe extern "C" fn on_intr(uc: *mut uc_engine, intno: u32, user: *mut c_void) {
+    let slot = unsafe { &mut *(user as *mut ExitSlot) };
+    match intno {
+        EXCP_HVC | EXCP_SMC => {
+            // PC is already past the instruction; its immediate is in bits 20:5.
+            let mut pc = 0u64;
+            let mut insn = 0u32;
+            unsafe {
+                uc::uc_reg_read(uc, RegisterARM64::PC as i32, (&mut pc as *mut u64).cast());
+                uc::uc_mem_read(uc, pc - 4, (&mut insn as *mut u32).cast(), 4);
+            }
+            slot.hvc = Some(((insn >> 5) & 0xffff) as u16);
+            if intno == EXCP_SMC {
+                slot.unexpected = Some(intno);
+            }
+        }
+        other => slot.unexpected = Some(other),
+    }
+    unsafe { uc::uc_emu_stop(uc) };
+}
+
+impl EmuVcpu {
+    fn new(regions: &[Region]) -> Result<Self> {
+        let mut h: *mut uc_engine = std::ptr::null_mut();
+        check(
+            unsafe { uc::uc_open(Arch::ARM64, Mode::ARM, &mut h) },
+            "open",
+        )?;
+        let mut v = EmuVcpu {
+            uc: h,
+            kick: Arc::new(KickState {
+                uc: h,
+                pending: AtomicBool::new(false),
+                running: AtomicBool::new(false),
+            }),
+            exit: Box::default(),
+        };
+        check(
+            unsafe { uc::elfuse_uc_set_cpu_model(h, Arm64CpuModel::MAX as i32) },
+            "set cpu model",
+        )?;
+        check(
+            unsafe { uc::uc_arm64_native_exceptions(h, true) },
+            "native exceptions",
+        )?;
+        for r in regions {
+            check(
+                unsafe {
+                    uc::uc_mem_map_ptr(h, r.gpa, r.size as u64, Prot::ALL.0, r.host as *mut c_void)
+                },
+                "map memory",
+            )?;
+        }
+        let mut hook: uc::uc_hook = 0;
+        let cb: unsafe extern "C" fn(*mut uc_engine, u32, *mut c_void) = on_intr;
+        check(
+            unsafe {
+                uc::uc_hook_add(
+                    h,
+                    &mut hook,
+                    HookType::INTR.0 as i32,
+                    cb as *mut c_void,
+                    (&mut *v.exit as *mut ExitSlot).cast(),
+                    1,
+                    0,
+                )
+            },
+            "hook",
+        )?;
+        v.cp_write(SCR_EL3, SCR_EL3_VALUE)?;
+        Ok(v)
+    }
+
+    fn raw_read(&self, id: RegisterARM64) -> Result<u64> {
+        let mut v = 0u64;
+        check(
+            unsafe { uc::uc_reg_read(self.uc, id as i32, (&mut v as *mut u64).cast()) },
+            "reg read",
+        )?;
+        Ok(v)
+    }
+
+    fn raw_write(&mut self, id: RegisterARM64, v: u64) -> Result<()> {
+        check(
+            unsafe { uc::uc_reg_write(self.uc, id as i32, (&v as *const u64).cast()) },
+            "reg write",
+        )
+    }
+
+    fn cp(enc: (u8, u8, u8, u8, u8), val: u64) -> RegisterARM64CP {
+        let (op0, op1, crn, crm, op2) = enc;
+        RegisterARM64CP {
+            crn: crn.into(),
+            crm: crm.into(),
+            op0: op0.into(),
+            op1: op1.into(),
+            op2: op2.into(),
+            val,
+        }
+    }
+
+    fn cp_read(&self, enc: (u8, u8, u8, u8, u8)) -> Result<u64> {
+        let mut r = Self::cp(enc, 0);
+        check(
+            unsafe {
+                uc::uc_reg_read(
+                    self.uc,
+                    RegisterARM64::CP_REG as i32,
+                    (&mut r as *mut RegisterARM64CP).cast(),
+                )
+            },
+            "sysreg read",
+        )?;
+        Ok(r.val)
+    }
+
+    fn cp_write(&mut self, enc: (u8, u8, u8, u8, u8), val: u64) -> Result<()> {
+        let r = Self::cp(enc, val);
+        check(
+            unsafe {
+                uc::uc_reg_write(
+                    self.uc,
+                    RegisterARM64::CP_REG as i32,
+                    (&r as *const RegisterARM64CP).cast(),
+                )
+            },
+            "sysreg write",
+        )
+    }
+
+    /// QEMU keeps the stack pointer in use in SP and only banks it into SP_ELx on an
+    /// exception level change: SP_EL0/SP_EL1 must go through SP when they are current.
+    fn is_current_sp(&self, r: SysReg) -> Result<bool> {
+        if !matches!(r, SysReg::SpEl0 | SysReg::SpEl1) {
+            return Ok(false);
+        }
+        let pstate = self.raw_read(RegisterARM64::PSTATE)?;
+        let (el, spsel) = ((pstate >> 2) & 3, pstate & 1);
+        let current = if el == 0 || spsel == 0 {
+            SysReg::SpEl0
+        } else {
+            SysReg::SpEl1
+        };
+        Ok(el <= 1 && current == r)
+    }
+
+    fn direct(r: SysReg) -> Option<RegisterARM64> {
+        Some(match r {
+            SysReg::ElrEl1 => RegisterARM64::ELR_EL1,
+            SysReg::EsrEl1 => RegisterARM64::ESR_EL1,
+            SysReg::FarEl1 => RegisterARM64::FAR_EL1,
+            SysReg::SpEl0 => RegisterARM64::SP_EL0,
+            SysReg::SpEl1 => RegisterARM64::SP_EL1,
+            SysReg::VbarEl1 => RegisterARM64::VBAR_EL1,
+            SysReg::TpidrEl0 => RegisterARM64::TPIDR_EL0,
+            SysReg::TpidrroEl0 => RegisterARM64::TPIDRRO_EL0,
+            SysReg::TpidrEl1 => RegisterARM64::TPIDR_EL1,
+            SysReg::Ttbr0El1 => RegisterARM64::TTBR0_EL1,
+            SysReg::Ttbr1El1 => RegisterARM64::TTBR1_EL1,
+            SysReg::MairEl1 => RegisterARM64::MAIR_EL1,
+            SysReg::CpacrEl1 => RegisterARM64::CPACR_EL1,
+            _ => return None,
+        })
+    }
+
+    fn gpr(r: Reg) -> Result<RegisterARM64> {
+        Ok(match r {
+            Reg::X(29) => RegisterARM64::X29,
+            Reg::X(30) => RegisterARM64::X30,
+            Reg::X(n) if n < 29 => {
+                // X0..X28 are contiguous in unicorn's numbering.
+                let id = RegisterARM64::X0 as u32 + u32::from(n);
+                // SAFETY: RegisterARM64 is repr(u32) and X0+n (n < 29) is X<n>.
+                unsafe { std::mem::transmute::<u32, RegisterARM64>(id) }
+            }
+            Reg::X(n) => return Err(BackendError(format!("no register X{n}"))),
+            Reg::Pc => RegisterARM64::PC,
+            Reg::Pstate => RegisterARM64::PSTATE,
+            Reg::Fpcr => RegisterARM64::FPCR,
+            Reg::Fpsr => RegisterARM64::FPSR,
+        })
+    }
+}
+
+impl Vcpu for EmuVcpu {
+    fn reg(&self, r: Reg) -> Result<u64> {
+        self.raw_read(Self::gpr(r)?)
+    }
+
+    fn set_reg(&mut self, r: Reg, v: u64) -> Result<()> {
+        self.raw_write(Self::gpr(r)?, v)?;
+        if r == Reg::Pstate {
+            // Writing PSTATE does not rebuild QEMU's cached hflags; any CP_REG write does.
+            self.cp_write(SCR_EL3, SCR_EL3_VALUE)?;
+        }
+        Ok(())
+    }
+
+    fn sys_reg(&self, r: SysReg) -> Result<u64> {
+        if self.is_current_sp(r)? {
+            return self.raw_read(RegisterARM64::SP);
+        }
+        match Self::direct(r) {
+            Some(id) => self.raw_read(id),
+            None => self.cp_read(r.encoding()),
+        }
+    }
+
+    fn set_sys_reg(&mut self, r: SysReg, v: u64) -> Result<()> {
+        if self.is_current_sp(r)? {
+            return self.raw_write(RegisterARM64::SP, v);
+        }
+        match Self::direct(r) {
+            Some(id) => self.raw_write(id, v),
+            None => self.cp_write(r.encoding(), v),
+        }
+    }
+
+    fn simd_reg(&self, n: u8) -> Result<u128> {
+        if n > 31 {
+            return Err(BackendError(format!("no register V{n}")));
+        }
+        let mut v = 0u128;
+        let id = RegisterARM64::V0 as i32 + i32::from(n);
+        check(
+            unsafe { uc::uc_reg_read(self.uc, id, (&mut v as *mut u128).cast()) },
+            "simd read",
+        )?;
+        Ok(v)
+    }
+
+    fn set_simd_reg(&mut self, n: u8, v: u128) -> Result<()> {
+        if n > 31 {
+            return Err(BackendError(format!("no register V{n}")));
+        }
+        let id = RegisterARM64::V0 as i32 + i32::from(n);
+        check(
+            unsafe { uc::uc_reg_write(self.uc, id, (&v as *const u128).cast()) },
+            "simd write",
+        )
+    }
+
+    fn run(&mut self) -> Result<VcpuExit> {
+        loop {
+            self.kick.running.store(true, SeqCst);
+            if self.kick.pending.swap(false, SeqCst) {
+                self.kick.running.store(false, SeqCst);
+                return Ok(VcpuExit::Kicked);
+            }
+            *self.exit = ExitSlot::default();
+            let pc = self.raw_read(RegisterARM64::PC)?;
+            let r = unsafe { uc::uc_emu_start(self.uc, pc, 0, 0, 0) };
+            self.kick.running.store(false, SeqCst);
+            check(r, "emulation")?;
+            if let Some(n) = self.exit.unexpected {
+                return Err(BackendError(format!(
+                    "emu: unexpected exception {n} at pc {:#x}",
+                    self.raw_read(RegisterARM64::PC)?
+                )));
+            }
+            if let Some(imm) = self.exit.hvc {
+                return Ok(VcpuExit::Hvc(imm));
+            }
+            if self.kick.pending.swap(false, SeqCst) {
+                return Ok(VcpuExit::Kicked);
+            }
+            // A stale stop request from an earlier kick: just resume.
+        }
+    }
+
+    fn kicker(&self) -> Arc<dyn Kick> {
+        self.kick.clone()
+    }
+
+    fn invalidate(&mut self, what: Invalidate) -> Result<()> {
+        if what.tlb {
+            check(unsafe { uc::elfuse_uc_flush_tlb(self.uc) }, "flush tlb")?;
+        }
+        if what.code.is_some() {
+            // Translated blocks are keyed by physical address and the range may already
+            // be unmapped (so a VA-based removal cannot find them): drop them all.
+            check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for EmuVcpu {
+    fn drop(&mut self) {
+        unsafe { uc::uc_close(self.uc) };
+    }
+}

@@ -1,0 +1,204 @@
+//! The vCPU backend: the only code that knows which engine runs the guest.
+//!
+//! Modelled on crosvm's `hypervisor` crate: a [`Hypervisor`] creates a [`Vm`]; the VM maps
+//! host memory at guest physical addresses and creates [`Vcpu`]s, each on (and bound to)
+//! the thread that will run it. Everything above this module (guest memory, page tables,
+//! loader, shim, syscall layer) talks to these traits only.
+//!
+//! Exit model (both backends): the guest runs until the EL1 shim executes `HVC #imm`
+//! ([`VcpuExit::Hvc`], PC already past the HVC) or another thread kicks the vCPU
+//! ([`VcpuExit::Kicked`]). Every other exception is taken architecturally inside the guest.
+
+use std::sync::Arc;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod emu;
+#[cfg(feature = "hvf")]
+pub mod hvf;
+
+/// A backend failure. These are host-side problems (engine errors), never guest faults.
+#[derive(Debug)]
+pub struct BackendError(pub String);
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for BackendError {}
+
+pub type Result<T> = std::result::Result<T, BackendError>;
+
+/// General-purpose and special registers of the vCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reg {
+    /// X0..X30.
+    X(u8),
+    Pc,
+    /// PSTATE (NZCV, DAIF, EL, SP select) as an SPSR-format value.
+    Pstate,
+    Fpcr,
+    Fpsr,
+}
+
+/// System registers the guest model programs or reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SysReg {
+    SctlrEl1,
+    TcrEl1,
+    MairEl1,
+    Ttbr0El1,
+    Ttbr1El1,
+    VbarEl1,
+    CpacrEl1,
+    CntkctlEl1,
+    ElrEl1,
+    SpsrEl1,
+    EsrEl1,
+    FarEl1,
+    SpEl0,
+    SpEl1,
+    TpidrEl0,
+    TpidrroEl0,
+    TpidrEl1,
+    ContextidrEl1,
+    CntfrqEl0,
+    CntvctEl0,
+    MidrEl1,
+    IdAa64Pfr0El1,
+    IdAa64Pfr1El1,
+    IdAa64Isar0El1,
+    IdAa64Isar1El1,
+    IdAa64Mmfr0El1,
+    IdAa64Mmfr1El1,
+    IdAa64Mmfr2El1,
+    IdAa64Zfr0El1,
+}
+
+impl SysReg {
+    /// (op0, op1, CRn, CRm, op2) — the architectural encoding.
+    pub const fn encoding(self) -> (u8, u8, u8, u8, u8) {
+        use SysReg::*;
+        match self {
+            SctlrEl1 => (3, 0, 1, 0, 0),
+            TcrEl1 => (3, 0, 2, 0, 2),
+            MairEl1 => (3, 0, 10, 2, 0),
+            Ttbr0El1 => (3, 0, 2, 0, 0),
+            Ttbr1El1 => (3, 0, 2, 0, 1),
+            VbarEl1 => (3, 0, 12, 0, 0),
+            CpacrEl1 => (3, 0, 1, 0, 2),
+            CntkctlEl1 => (3, 0, 14, 1, 0),
+            ElrEl1 => (3, 0, 4, 0, 1),
+            SpsrEl1 => (3, 0, 4, 0, 0),
+            EsrEl1 => (3, 0, 5, 2, 0),
+            FarEl1 => (3, 0, 6, 0, 0),
+            SpEl0 => (3, 0, 4, 1, 0),
+            SpEl1 => (3, 4, 4, 1, 0),
+            TpidrEl0 => (3, 3, 13, 0, 2),
+            TpidrroEl0 => (3, 3, 13, 0, 3),
+            TpidrEl1 => (3, 0, 13, 0, 4),
+            ContextidrEl1 => (3, 0, 13, 0, 1),
+            CntfrqEl0 => (3, 3, 14, 0, 0),
+            CntvctEl0 => (3, 3, 14, 0, 2),
+            MidrEl1 => (3, 0, 0, 0, 0),
+            IdAa64Pfr0El1 => (3, 0, 0, 4, 0),
+            IdAa64Pfr1El1 => (3, 0, 0, 4, 1),
+            IdAa64Zfr0El1 => (3, 0, 0, 4, 4),
+            IdAa64Isar0El1 => (3, 0, 0, 6, 0),
+            IdAa64Isar1El1 => (3, 0, 0, 6, 1),
+            IdAa64Mmfr0El1 => (3, 0, 0, 7, 0),
+            IdAa64Mmfr1El1 => (3, 0, 0, 7, 1),
+            IdAa64Mmfr2El1 => (3, 0, 0, 7, 2),
+        }
+    }
+}
+
+/// Why [`Vcpu::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcpuExit {
+    /// The guest executed `HVC #imm`; PC points past it.
+    Hvc(u16),
+    /// Another thread kicked this vCPU (see [`Kick`]).
+    Kicked,
+}
+
+/// What a mapping or permission change requires of a vCPU before it runs guest code again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Invalidate {
+    /// Stage-1 translations changed (unmap, permission change, remap).
+    pub tlb: bool,
+    /// Guest memory that may hold code changed behind the guest's back (host writes,
+    /// unmap + remap, new executable mapping): drop translated/cached code in this range.
+    pub code: Option<(u64, u64)>,
+}
+
+impl Invalidate {
+    pub fn merge(&mut self, other: Invalidate) {
+        self.tlb |= other.tlb;
+        self.code = match (self.code, other.code) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (x, None) | (None, x) => x,
+        };
+    }
+    pub fn is_empty(&self) -> bool {
+        !self.tlb && self.code.is_none()
+    }
+}
+
+/// Interrupts a running vCPU from another thread. `kick` returns once the vCPU has left
+/// (or will not enter) guest execution and will report [`VcpuExit::Kicked`].
+pub trait Kick: Send + Sync {
+    fn kick(&self);
+}
+
+/// A virtual CPU, created on and bound to the current thread.
+pub trait Vcpu {
+    fn reg(&self, r: Reg) -> Result<u64>;
+    fn set_reg(&mut self, r: Reg, v: u64) -> Result<()>;
+    fn sys_reg(&self, r: SysReg) -> Result<u64>;
+    fn set_sys_reg(&mut self, r: SysReg, v: u64) -> Result<()>;
+    /// V0..V31 as 128-bit values.
+    fn simd_reg(&self, n: u8) -> Result<u128>;
+    fn set_simd_reg(&mut self, n: u8, v: u128) -> Result<()>;
+    /// Runs guest code until an exit.
+    fn run(&mut self) -> Result<VcpuExit>;
+    /// A handle other threads use to interrupt [`Vcpu::run`].
+    fn kicker(&self) -> Arc<dyn Kick>;
+    /// Applies a mapping change before the guest runs again. Called on the vCPU's thread
+    /// while it is stopped at an HVC exit.
+    fn invalidate(&mut self, what: Invalidate) -> Result<()>;
+}
+
+/// A guest physical address space.
+pub trait Vm: Send + Sync {
+    /// Maps `size` bytes of host memory at `host` to guest physical address `gpa`. The
+    /// memory must outlive the VM. Maps into every existing and future vCPU.
+    ///
+    /// # Safety
+    /// `host..host+size` must stay mapped and valid for the VM's whole life.
+    unsafe fn map_memory(&self, gpa: u64, host: *mut u8, size: usize) -> Result<()>;
+    /// Creates a vCPU bound to the calling thread.
+    fn create_vcpu(&self) -> Result<Box<dyn Vcpu>>;
+}
+
+/// A backend.
+pub trait Hypervisor {
+    fn name(&self) -> &'static str;
+    fn create_vm(&self) -> Result<Arc<dyn Vm>>;
+}
+
+/// The backend for this host.
+pub fn host_backend() -> Result<Box<dyn Hypervisor>> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        Ok(Box::new(emu::Emu))
+    }
+    #[cfg(all(not(all(target_os = "linux", target_arch = "x86_64")), feature = "hvf"))]
+    {
+        Ok(Box::new(hvf::Hvf))
+    }
+    #[cfg(not(any(all(target_os = "linux", target_arch = "x86_64"), feature = "hvf")))]
+    {
+        Err(BackendError("no vCPU backend for this host".into()))
+    }
+}

@@ -1,0 +1,662 @@
+//! The guest's address space: mappings (VMAs), brk, the mmap family's placement rules,
+//! and the page tables that enforce them. Owns every change to user mappings; the infra
+//! reserve is outside its reach by construction (see `layout`).
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+use super::layout::*;
+use super::pagetable::{PagePerm, PageTables};
+use super::ram::GuestRam;
+use crate::backend::Invalidate;
+use crate::errno::Errno;
+
+pub const PROT_READ: u32 = 1;
+pub const PROT_WRITE: u32 = 2;
+pub const PROT_EXEC: u32 = 4;
+
+/// What backs a mapping.
+#[derive(Clone, Debug)]
+pub enum Backing {
+    Anon,
+    /// A file; `offset` is the file offset of the mapping's first byte.
+    File {
+        fd: Arc<OwnedFd>,
+        offset: u64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VmaName {
+    None,
+    Heap,
+    Stack,
+    Path(Arc<str>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Vma {
+    pub end: u64,
+    pub prot: u32,
+    pub shared: bool,
+    pub backing: Backing,
+    pub name: VmaName,
+    /// Ever mapped writable (a shared file mapping is written back when unmapped).
+    pub dirty_possible: bool,
+}
+
+pub struct Mm {
+    ram: Arc<GuestRam>,
+    vmas: BTreeMap<u64, Vma>,
+    pt: PageTables,
+    pub brk_start: u64,
+    pub brk: u64,
+    inval: Invalidate,
+}
+
+fn perm_of(prot: u32) -> Option<PagePerm> {
+    (prot != 0).then_some(PagePerm::User {
+        write: prot & PROT_WRITE != 0,
+        exec: prot & PROT_EXEC != 0,
+    })
+}
+
+impl Mm {
+    /// A fresh address space with the infra reserve's EL1 mappings installed.
+    pub fn new(ram: Arc<GuestRam>) -> Self {
+        let pt = PageTables::new(&ram);
+        let mut mm = Mm {
+            ram,
+            vmas: BTreeMap::new(),
+            pt,
+            brk_start: 0,
+            brk: 0,
+            inval: Invalidate::default(),
+        };
+        let infra = [
+            (SHIM_CODE, SHIM_CODE_SIZE, PagePerm::KernelCode),
+            (SHIM_DATA, SHIM_DATA_SIZE, PagePerm::KernelData),
+            (EL1_STACKS, MAX_VCPUS * EL1_STACK_SIZE, PagePerm::KernelData),
+        ];
+        for (va, len, perm) in infra {
+            mm.pt
+                .set_range(&mm.ram, va, len, Some(perm))
+                .expect("page-table pool holds the infra mappings");
+        }
+        mm
+    }
+
+    pub fn ram(&self) -> &Arc<GuestRam> {
+        &self.ram
+    }
+
+    pub fn ttbr0(&self) -> u64 {
+        self.pt.root()
+    }
+
+    /// Takes the TLB / code invalidation the changes so far require.
+    pub fn take_invalidate(&mut self) -> Invalidate {
+        std::mem::take(&mut self.inval)
+    }
+
+    pub fn vmas(&self) -> impl Iterator<Item = (u64, &Vma)> {
+        self.vmas.iter().map(|(s, v)| (*s, v))
+    }
+
+    fn apply_ptes(&mut self, start: u64, end: u64, prot: u32) -> Result<(), Errno> {
+        self.pt
+            .set_range(&self.ram, start, end - start, perm_of(prot))
+            .map_err(|_| Errno::ENOMEM)
+    }
+
+    /// Splits the mapping that straddles `addr` (if any) so that `addr` is a boundary.
+    fn split_at(&mut self, addr: u64) {
+        let Some((&s, v)) = self.vmas.range(..addr).next_back() else {
+            return;
+        };
+        if v.end <= addr {
+            return;
+        }
+        let mut tail = v.clone();
+        if let Backing::File { offset, .. } = &mut tail.backing {
+            *offset += addr - s;
+        }
+        self.vmas.get_mut(&s).unwrap().end = addr;
+        self.vmas.insert(addr, tail);
+    }
+
+    /// Removes every mapping inside `[start, end)`, returning them.
+    fn take_range(&mut self, start: u64, end: u64) -> Vec<(u64, Vma)> {
+        self.split_at(start);
+        self.split_at(end);
+        let keys: Vec<u64> = self.vmas.range(start..end).map(|(k, _)| *k).collect();
+        keys.into_iter()
+            .map(|k| (k, self.vmas.remove(&k).unwrap()))
+            .collect()
+    }
+
+    fn is_free(&self, start: u64, end: u64) -> bool {
+        if let Some((_, v)) = self.vmas.range(..start).next_back() {
+            if v.end > start {
+                return false;
+            }
+        }
+        self.vmas.range(start..end).next().is_none()
+    }
+
+    /// Highest free, page-aligned gap of `len` bytes inside `[lo, hi)`.
+    fn gap_top_down(&self, lo: u64, hi: u64, len: u64) -> Option<u64> {
+        let mut top = hi;
+        for (&s, v) in self.vmas.range(..hi).rev() {
+            let e = v.end.min(hi);
+            if e <= top && top - e >= len {
+                return Some(top - len);
+            }
+            top = top.min(s);
+            if top < lo.saturating_add(len) {
+                return None;
+            }
+        }
+        (top >= lo.saturating_add(len)).then(|| top - len)
+    }
+
+    /// Chooses where a non-fixed mapping of `len` bytes goes (Linux: top-down below the
+    /// stack; a usable hint is honoured).
+    pub fn find_free(&self, len: u64, hint: u64) -> Result<u64, Errno> {
+        if hint != 0 && hint.is_multiple_of(PAGE_SIZE) {
+            if let Some(end) = hint.checked_add(len) {
+                if is_user_range(hint, len) && self.is_free(hint, end) {
+                    return Ok(hint);
+                }
+            }
+        }
+        self.gap_top_down(MMAP_BOTTOM, MMAP_TOP, len)
+            .or_else(|| self.gap_top_down(self.brk.max(NULL_GUARD_END), MMAP_BOTTOM, len))
+            .ok_or(Errno::ENOMEM)
+    }
+
+    /// Installs a mapping at `[start, start+len)`, replacing whatever was there. The new
+    /// memory reads as zeroes; the caller fills file contents.
+    pub fn map_fixed(
+        &mut self,
+        start: u64,
+        len: u64,
+        prot: u32,
+        shared: bool,
+        backing: Backing,
+        name: VmaName,
+    ) -> Result<(), Errno> {
+        if !start.is_multiple_of(PAGE_SIZE) || len == 0 || !len.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        if !is_user_range(start, len) {
+            return Err(Errno::ENOMEM);
+        }
+        let end = start + len;
+        self.release(start, end);
+        self.vmas.insert(
+            start,
+            Vma {
+                end,
+                prot,
+                shared,
+                backing,
+                name,
+                dirty_possible: prot & PROT_WRITE != 0,
+            },
+        );
+        self.apply_ptes(start, end, prot)
+    }
+
+    /// Unmaps whatever lies in `[start, end)` and returns its memory.
+    fn release(&mut self, start: u64, end: u64) {
+        let old = self.take_range(start, end);
+        if old.is_empty() {
+            return;
+        }
+        for (s, v) in &old {
+            self.write_back(*s, v);
+        }
+        self.ram.discard(start, end - start);
+        let _ = self.apply_ptes(start, end, 0);
+        self.inval.merge(Invalidate {
+            tlb: true,
+            code: Some((start, end)),
+        });
+    }
+
+    /// A shared, writable file mapping carries its changes back to the file.
+    fn write_back(&self, start: u64, v: &Vma) {
+        let (true, true, Backing::File { fd, offset }) = (v.shared, v.dirty_possible, &v.backing)
+        else {
+            return;
+        };
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+            return;
+        }
+        let fsize = st.st_size as u64;
+        if *offset >= fsize {
+            return;
+        }
+        let n = (v.end - start).min(fsize - offset);
+        let p = self.ram.ptr(start, n as usize);
+        unsafe { libc::pwrite(fd.as_raw_fd(), p.cast(), n as usize, *offset as libc::off_t) };
+    }
+
+    /// munmap(2).
+    pub fn unmap(&mut self, start: u64, len: u64) -> Result<(), Errno> {
+        if !start.is_multiple_of(PAGE_SIZE) || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = page_up(start.checked_add(len).ok_or(Errno::EINVAL)?).ok_or(Errno::EINVAL)?;
+        if !is_user_range(start, end - start) {
+            return Err(Errno::EINVAL);
+        }
+        self.release(start, end);
+        Ok(())
+    }
+
+    /// True if `[start, end)` is wholly covered by mappings.
+    pub fn is_mapped(&self, start: u64, end: u64) -> bool {
+        self.covered(start, end)
+    }
+
+    /// msync(2): writes shared file mappings in `[start, end)` back to their files.
+    pub fn sync_range(&self, start: u64, end: u64) {
+        for (s, v) in self.vmas.range(..end).filter(|(_, v)| v.end > start) {
+            self.write_back(*s, v);
+        }
+    }
+
+    /// Writes every shared file mapping back (process exit).
+    pub fn sync_all(&self) {
+        for (s, v) in &self.vmas {
+            self.write_back(*s, v);
+        }
+    }
+
+    fn covered(&self, start: u64, end: u64) -> bool {
+        let mut cur = start;
+        if let Some((_, v)) = self.vmas.range(..=start).next_back() {
+            if v.end > start {
+                cur = v.end;
+            }
+        }
+        for (&s, v) in self.vmas.range(start..end) {
+            if s > cur {
+                return false;
+            }
+            cur = cur.max(v.end);
+        }
+        cur >= end
+    }
+
+    /// mprotect(2).
+    pub fn protect(&mut self, start: u64, len: u64, prot: u32) -> Result<(), Errno> {
+        if !start.is_multiple_of(PAGE_SIZE) || prot & !(PROT_READ | PROT_WRITE | PROT_EXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = page_up(start.checked_add(len).ok_or(Errno::ENOMEM)?).ok_or(Errno::ENOMEM)?;
+        if end == start {
+            return Ok(());
+        }
+        if !is_user_range(start, end - start) || !self.covered(start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        self.split_at(start);
+        self.split_at(end);
+        for (_, v) in self.vmas.range_mut(start..end) {
+            v.prot = prot;
+            v.dirty_possible |= prot & PROT_WRITE != 0;
+        }
+        self.apply_ptes(start, end, prot)?;
+        self.inval.merge(Invalidate {
+            tlb: true,
+            code: Some((start, end)),
+        });
+        Ok(())
+    }
+
+    /// madvise(2): MADV_DONTNEED/MADV_FREE drop private anonymous pages (they read back as
+    /// zeroes) and refetch private file pages; advisory values are accepted.
+    pub fn advise(&mut self, start: u64, len: u64, advice: i32) -> Result<(), Errno> {
+        const MADV_DONTNEED: i32 = 4;
+        const MADV_FREE: i32 = 8;
+        const MADV_REMOVE: i32 = 9;
+        if !start.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let end = page_up(start.checked_add(len).ok_or(Errno::EINVAL)?).ok_or(Errno::EINVAL)?;
+        if !is_user_range(start, (end - start).max(1)) {
+            return Err(Errno::EINVAL);
+        }
+        match advice {
+            0..=3 | 10..=21 | 100..=101 => {
+                if self.covered(start, end) {
+                    Ok(())
+                } else {
+                    Err(Errno::ENOMEM)
+                }
+            }
+            MADV_DONTNEED | MADV_FREE | MADV_REMOVE => {
+                if !self.covered(start, end) {
+                    return Err(Errno::ENOMEM);
+                }
+                let parts: Vec<(u64, Vma)> = self
+                    .vmas
+                    .range(..end)
+                    .filter(|(_, v)| v.end > start)
+                    .map(|(s, v)| (*s, v.clone()))
+                    .collect();
+                for (s, v) in parts {
+                    if v.shared {
+                        continue;
+                    }
+                    let a = s.max(start);
+                    let b = v.end.min(end);
+                    self.ram.discard(a, b - a);
+                    if let Backing::File { fd, offset } = &v.backing {
+                        self.fill_from_file(a, b - a, fd, offset + (a - s));
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Copies file bytes into guest memory (what a page fault on a file mapping would
+    /// read); bytes past end of file stay zero.
+    pub fn fill_from_file(&self, addr: u64, len: u64, fd: &OwnedFd, offset: u64) {
+        let mut done = 0u64;
+        while done < len {
+            let p = self.ram.ptr(addr + done, (len - done) as usize);
+            let n = unsafe {
+                libc::pread(
+                    fd.as_raw_fd(),
+                    p.cast(),
+                    (len - done) as usize,
+                    (offset + done) as libc::off_t,
+                )
+            };
+            if n <= 0 {
+                break;
+            }
+            done += n as u64;
+        }
+    }
+
+    /// mremap(2) without MREMAP_DONTUNMAP.
+    pub fn remap(
+        &mut self,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        may_move: bool,
+        fixed: Option<u64>,
+    ) -> Result<u64, Errno> {
+        if !old.is_multiple_of(PAGE_SIZE) || new_len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
+        let new_len = page_up(new_len).ok_or(Errno::EINVAL)?;
+        let old_end = old.checked_add(old_len).ok_or(Errno::EFAULT)?;
+        if !is_user_range(old, old_len.max(PAGE_SIZE)) {
+            return Err(Errno::EFAULT);
+        }
+        // The old range must lie in one mapping.
+        let (&vs, v) = self
+            .vmas
+            .range(..=old)
+            .next_back()
+            .filter(|(_, v)| v.end > old)
+            .ok_or(Errno::EFAULT)?;
+        if old_len > 0 && v.end < old_end {
+            return Err(Errno::EFAULT);
+        }
+        let v = v.clone();
+        if let Some(dst) = fixed {
+            if dst % PAGE_SIZE != 0 || !is_user_range(dst, new_len) {
+                return Err(Errno::EINVAL);
+            }
+            if dst < old_end && old < dst + new_len {
+                return Err(Errno::EINVAL);
+            }
+            return self.move_mapping(vs, &v, old, old_len, dst, new_len);
+        }
+        if new_len <= old_len {
+            if new_len < old_len {
+                self.release(old + new_len, old_end);
+            }
+            return Ok(old);
+        }
+        // Grow in place if the pages after it are free.
+        let grow_end = old + new_len;
+        if old_end == v.end && is_user_range(old, new_len) && self.is_free(old_end, grow_end) {
+            self.vmas.get_mut(&vs).unwrap().end = grow_end;
+            self.apply_ptes(old_end, grow_end, v.prot)?;
+            if let Backing::File { fd, offset } = &v.backing {
+                self.fill_from_file(old_end, new_len - old_len, fd, offset + (old_end - vs));
+            }
+            return Ok(old);
+        }
+        if !may_move {
+            return Err(Errno::ENOMEM);
+        }
+        let dst = self.find_free(new_len, 0)?;
+        self.move_mapping(vs, &v, old, old_len, dst, new_len)
+    }
+
+    fn move_mapping(
+        &mut self,
+        vs: u64,
+        v: &Vma,
+        old: u64,
+        old_len: u64,
+        dst: u64,
+        new_len: u64,
+    ) -> Result<u64, Errno> {
+        let backing = match &v.backing {
+            Backing::Anon => Backing::Anon,
+            Backing::File { fd, offset } => Backing::File {
+                fd: fd.clone(),
+                offset: offset + (old - vs),
+            },
+        };
+        let keep = old_len.min(new_len);
+        let saved = {
+            let mut buf = vec![0u8; keep as usize];
+            self.ram.read(old, &mut buf);
+            buf
+        };
+        self.release(old, old + old_len);
+        self.map_fixed(
+            dst,
+            new_len,
+            v.prot,
+            v.shared,
+            backing.clone(),
+            v.name.clone(),
+        )?;
+        self.ram.write(dst, &saved);
+        if let Backing::File { fd, offset } = &backing {
+            if new_len > keep {
+                self.fill_from_file(dst + keep, new_len - keep, fd, offset + keep);
+            }
+        }
+        Ok(dst)
+    }
+
+    /// brk(2): returns the new break (the old one on failure, as Linux does).
+    pub fn set_brk(&mut self, want: u64) -> u64 {
+        if want < self.brk_start {
+            return self.brk;
+        }
+        let (Some(old_top), Some(new_top)) = (page_up(self.brk), page_up(want)) else {
+            return self.brk;
+        };
+        if new_top > old_top {
+            if !is_user_range(old_top, new_top - old_top) || !self.is_free(old_top, new_top) {
+                return self.brk;
+            }
+            if self
+                .map_fixed(
+                    old_top,
+                    new_top - old_top,
+                    PROT_READ | PROT_WRITE,
+                    false,
+                    Backing::Anon,
+                    VmaName::Heap,
+                )
+                .is_err()
+            {
+                return self.brk;
+            }
+        } else if new_top < old_top {
+            self.release(new_top, old_top);
+        }
+        self.brk = want;
+        self.brk
+    }
+
+    /// Checks that the guest may access `[va, va+len)` (`write`: for writing). This is the
+    /// only gate for user pointers: the infra reserve is never a user mapping, so any
+    /// pointer into it is EFAULT.
+    pub fn check_user(&self, va: u64, len: u64, write: bool) -> Result<(), Errno> {
+        if len == 0 {
+            return Ok(());
+        }
+        let end = va.checked_add(len).ok_or(Errno::EFAULT)?;
+        if !is_user_range(va, len) {
+            return Err(Errno::EFAULT);
+        }
+        let need = if write {
+            PROT_WRITE
+        } else {
+            PROT_READ | PROT_WRITE | PROT_EXEC
+        };
+        let first = match self.vmas.range(..=va).next_back() {
+            Some((&s, v)) if v.end > va => s,
+            _ => return Err(Errno::EFAULT),
+        };
+        let mut cur = va;
+        for (&s, v) in self.vmas.range(first..end) {
+            if s > cur || v.prot & need == 0 {
+                return Err(Errno::EFAULT);
+            }
+            cur = v.end;
+            if cur >= end {
+                return Ok(());
+            }
+        }
+        Err(Errno::EFAULT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mm() -> Mm {
+        Mm::new(Arc::new(GuestRam::new(RAM_SIZE).unwrap()))
+    }
+
+    #[test]
+    fn map_protect_unmap_and_user_checks() {
+        let mut m = mm();
+        let a = m.find_free(3 * PAGE_SIZE, 0).unwrap();
+        assert!(a + 3 * PAGE_SIZE <= MMAP_TOP);
+        m.map_fixed(
+            a,
+            3 * PAGE_SIZE,
+            PROT_READ | PROT_WRITE,
+            false,
+            Backing::Anon,
+            VmaName::None,
+        )
+        .unwrap();
+        m.check_user(a, 3 * PAGE_SIZE, true).unwrap();
+        m.protect(a + PAGE_SIZE, PAGE_SIZE, PROT_READ).unwrap();
+        assert_eq!(m.check_user(a, 3 * PAGE_SIZE, true), Err(Errno::EFAULT));
+        m.check_user(a, 3 * PAGE_SIZE, false).unwrap();
+        m.unmap(a + PAGE_SIZE, PAGE_SIZE).unwrap();
+        assert_eq!(m.check_user(a, 2 * PAGE_SIZE, false), Err(Errno::EFAULT));
+        assert_eq!(m.vmas().count(), 2);
+        assert_eq!(m.check_user(SHIM_DATA, 8, false), Err(Errno::EFAULT));
+        assert_eq!(m.protect(a, 3 * PAGE_SIZE, PROT_READ), Err(Errno::ENOMEM));
+        assert!(m.take_invalidate().tlb);
+    }
+
+    #[test]
+    fn infra_is_untouchable() {
+        let mut m = mm();
+        let anon = || Backing::Anon;
+        assert_eq!(
+            m.map_fixed(
+                INFRA_BASE,
+                PAGE_SIZE,
+                PROT_READ,
+                false,
+                anon(),
+                VmaName::None
+            ),
+            Err(Errno::ENOMEM)
+        );
+        assert_eq!(
+            m.map_fixed(0, PAGE_SIZE, PROT_READ, false, anon(), VmaName::None),
+            Err(Errno::ENOMEM)
+        );
+        assert_eq!(m.unmap(INFRA_BASE, PAGE_SIZE), Err(Errno::EINVAL));
+        assert_eq!(
+            m.protect(SHIM_CODE, PAGE_SIZE, PROT_READ),
+            Err(Errno::ENOMEM)
+        );
+        assert_eq!(m.advise(SHIM_DATA, PAGE_SIZE, 4), Err(Errno::EINVAL));
+        assert_eq!(
+            m.remap(SHIM_DATA, PAGE_SIZE, 2 * PAGE_SIZE, true, None),
+            Err(Errno::EFAULT)
+        );
+    }
+
+    #[test]
+    fn brk_and_remap_keep_contents() {
+        let mut m = mm();
+        m.brk_start = 0x100_0000;
+        m.brk = 0x100_0000;
+        assert_eq!(m.set_brk(0x100_0000 + 10_000), 0x100_0000 + 10_000);
+        m.ram().write(0x100_0000, b"heap");
+        m.check_user(0x100_0000, 10_000, true).unwrap();
+        let a = m.find_free(PAGE_SIZE, 0).unwrap();
+        m.map_fixed(
+            a,
+            PAGE_SIZE,
+            PROT_READ | PROT_WRITE,
+            false,
+            Backing::Anon,
+            VmaName::None,
+        )
+        .unwrap();
+        m.ram().write(a, b"moved");
+        // something right after it forces a move
+        m.map_fixed(
+            a + PAGE_SIZE,
+            PAGE_SIZE,
+            PROT_READ,
+            false,
+            Backing::Anon,
+            VmaName::None,
+        )
+        .unwrap();
+        let b = m.remap(a, PAGE_SIZE, 4 * PAGE_SIZE, true, None).unwrap();
+        assert_ne!(a, b);
+        let mut buf = [0u8; 5];
+        m.ram().read(b, &mut buf);
+        assert_eq!(&buf, b"moved");
+        assert_eq!(m.check_user(a, 1, false), Err(Errno::EFAULT));
+        m.advise(b, PAGE_SIZE, 4).unwrap();
+        m.ram().read(b, &mut buf);
+        assert_eq!(buf, [0; 5]);
+    }
+}

@@ -1,0 +1,129 @@
+//! Guest RAM: one host memfd, mapped shared into the host and (by the backend) into the
+//! guest physical address space at GPA 0. Shared so that fork can later map it
+//! copy-on-write; sparse so that only touched pages cost host memory.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+pub struct GuestRam {
+    fd: OwnedFd,
+    base: NonNull<u8>,
+    size: u64,
+}
+
+// The mapping is plain shared memory; concurrent access is the guest's business, as with
+// a kernel touching user memory. All host access goes through bounds-checked copies.
+unsafe impl Send for GuestRam {}
+unsafe impl Sync for GuestRam {}
+
+impl GuestRam {
+    pub fn new(size: u64) -> io::Result<Self> {
+        let name = c"elfuse-guest-ram";
+        // SAFETY: plain syscalls on values we own.
+        let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_NORESERVE,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(GuestRam {
+            fd,
+            base: NonNull::new(p.cast()).expect("mmap returned null"),
+            size,
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn host_base(&self) -> *mut u8 {
+        self.base.as_ptr()
+    }
+
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    fn check(&self, gpa: u64, len: usize) {
+        let end = gpa.checked_add(len as u64);
+        assert!(
+            end.is_some_and(|e| e <= self.size),
+            "guest RAM access out of range: {gpa:#x}+{len:#x}"
+        );
+    }
+
+    /// Host pointer for `gpa`. Panics if `[gpa, gpa+len)` is outside RAM: callers check
+    /// guest-supplied ranges first (user ranges are always inside RAM).
+    pub fn ptr(&self, gpa: u64, len: usize) -> *mut u8 {
+        self.check(gpa, len);
+        // SAFETY: in bounds of the mapping.
+        unsafe { self.base.as_ptr().add(gpa as usize) }
+    }
+
+    pub fn read(&self, gpa: u64, buf: &mut [u8]) {
+        let p = self.ptr(gpa, buf.len());
+        // SAFETY: bounds checked; the guest may race with us, which yields garbage, not UB
+        // on the host side beyond what a kernel's copy_from_user tolerates.
+        unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) }
+    }
+
+    pub fn write(&self, gpa: u64, data: &[u8]) {
+        let p = self.ptr(gpa, data.len());
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) }
+    }
+
+    pub fn read_u64(&self, gpa: u64) -> u64 {
+        let mut b = [0u8; 8];
+        self.read(gpa, &mut b);
+        u64::from_le_bytes(b)
+    }
+
+    pub fn write_u64(&self, gpa: u64, v: u64) {
+        self.write(gpa, &v.to_le_bytes())
+    }
+
+    pub fn fill(&self, gpa: u64, len: u64, byte: u8) {
+        let p = self.ptr(gpa, len as usize);
+        unsafe { std::ptr::write_bytes(p, byte, len as usize) }
+    }
+
+    /// Returns the pages of `[gpa, gpa+len)` to the host; they read back as zeroes.
+    pub fn discard(&self, gpa: u64, len: u64) {
+        self.check(gpa, len as usize);
+        let r = unsafe {
+            libc::fallocate(
+                self.fd.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                gpa as libc::off_t,
+                len as libc::off_t,
+            )
+        };
+        if r != 0 {
+            // Punching holes is an optimisation; zeroing keeps the semantics.
+            self.fill(gpa, len, 0);
+        }
+    }
+}
+
+impl Drop for GuestRam {
+    fn drop(&mut self) {
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.size as usize) };
+    }
+}

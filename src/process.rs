@@ -1,0 +1,128 @@
+//! Per-process guest state shared by all of the process's vCPU threads.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use elfuse_actors::fdtable::FdTable;
+
+use crate::guest::mm::Mm;
+use crate::guest::ram::GuestRam;
+use crate::signal::SignalState;
+use crate::trace::Tracer;
+
+/// Credentials the guest sees (the host user's).
+#[derive(Clone, Copy, Debug)]
+pub struct Creds {
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+}
+
+/// Filesystem context: where guest paths resolve.
+#[derive(Debug)]
+pub struct FsContext {
+    /// `--sysroot`: absolute guest paths resolve inside it first.
+    pub sysroot: Option<PathBuf>,
+    pub umask: u32,
+}
+
+/// One resource limit (RLIM_INFINITY = u64::MAX).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    pub cur: u64,
+    pub max: u64,
+}
+
+pub const RLIM_NLIMITS: usize = 16;
+
+pub struct Process {
+    pub ram: Arc<GuestRam>,
+    pub mm: Mutex<Mm>,
+    pub fds: Mutex<FdTable>,
+    pub fs: Mutex<FsContext>,
+    pub signals: Mutex<SignalState>,
+    pub rlimits: Mutex<[Rlimit; RLIM_NLIMITS]>,
+    pub creds: Creds,
+    /// Guest pid (virtual: the first guest process is 1, as in a fresh pid namespace,
+    /// matching the original elfuse) and parent pid.
+    pub pid: i32,
+    pub ppid: i32,
+    /// The program as the guest named it (AT_EXECFN, /proc/self/exe).
+    pub exe: Vec<u8>,
+    /// The host path of the program actually loaded.
+    pub exe_host: PathBuf,
+    pub tracer: Tracer,
+    /// EL0 code `mov x8, #139; svc #0`: where handlers return without SA_RESTORER.
+    pub sigreturn_tramp: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic on another vCPU thread must not wedge the rest: take the data anyway.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Process {
+    pub fn mm(&self) -> MutexGuard<'_, Mm> {
+        lock(&self.mm)
+    }
+    pub fn fds(&self) -> MutexGuard<'_, FdTable> {
+        lock(&self.fds)
+    }
+    pub fn fs(&self) -> MutexGuard<'_, FsContext> {
+        lock(&self.fs)
+    }
+    pub fn signals(&self) -> MutexGuard<'_, SignalState> {
+        lock(&self.signals)
+    }
+    pub fn rlimits(&self) -> MutexGuard<'_, [Rlimit; RLIM_NLIMITS]> {
+        lock(&self.rlimits)
+    }
+}
+
+/// Linux's defaults for a fresh login process (RLIMIT_STACK 8 MiB, NOFILE 1024/1M...).
+pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
+    const INF: u64 = u64::MAX;
+    let mut r = [Rlimit { cur: INF, max: INF }; RLIM_NLIMITS];
+    r[3] = Rlimit {
+        cur: 8 << 20,
+        max: INF,
+    }; // STACK
+    r[4] = Rlimit { cur: 0, max: INF }; // CORE
+    r[6] = Rlimit {
+        cur: 63_459,
+        max: 63_459,
+    }; // NPROC
+    r[7] = Rlimit {
+        cur: elfuse_actors::fdtable::DEFAULT_NOFILE,
+        max: elfuse_actors::fdtable::NR_OPEN,
+    }; // NOFILE
+    r[8] = Rlimit {
+        cur: 8 << 20,
+        max: 8 << 20,
+    }; // MEMLOCK
+    r[11] = Rlimit {
+        cur: 63_459,
+        max: 63_459,
+    }; // SIGPENDING
+    r[12] = Rlimit {
+        cur: 819_200,
+        max: 819_200,
+    }; // MSGQUEUE
+    r[13] = Rlimit { cur: 0, max: 0 }; // NICE
+    r[14] = Rlimit { cur: 0, max: 0 }; // RTPRIO
+    r
+}
+
+/// Resolves a guest path to the host path to use (`--sysroot` first for absolute paths).
+pub fn resolve_path(sysroot: Option<&Path>, guest: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let p = Path::new(std::ffi::OsStr::from_bytes(guest));
+    if let (Some(root), true) = (sysroot, guest.first() == Some(&b'/')) {
+        let inside = root.join(p.strip_prefix("/").unwrap_or(p));
+        if inside.symlink_metadata().is_ok() || !p.exists() {
+            return inside;
+        }
+    }
+    p.to_path_buf()
+}

@@ -1,0 +1,186 @@
+//! Running guest signal handlers: Linux's AArch64 `rt_sigframe` on the guest stack, and
+//! `rt_sigreturn` back. Synchronous delivery only: on syscall return and on faults (the
+//! vCPU is always stopped at an HVC when this runs).
+
+use crate::backend::{BackendError, Reg, SysReg, Vcpu};
+use crate::guest::ram::GuestRam;
+use crate::process::Process;
+use crate::signal::{sig_bit, KSigaction, SIGKILL, SIGSTOP};
+
+pub const SA_SIGINFO: u64 = 0x4;
+pub const SA_ONSTACK: u64 = 0x0800_0000;
+pub const SA_RESTORER: u64 = 0x0400_0000;
+pub const SA_NODEFER: u64 = 0x4000_0000;
+pub const SA_RESETHAND: u64 = 0x8000_0000;
+
+/// si_code values.
+pub const SI_USER: i32 = 0;
+pub const SI_TKILL: i32 = -6;
+
+const SIGINFO_SIZE: u64 = 128;
+/// Offset of `uc` in the frame, of `uc_mcontext` in `uc`, of `__reserved` in it.
+const UC_OFF: u64 = SIGINFO_SIZE;
+const MCTX_OFF: u64 = 176;
+const RESERVED_OFF: u64 = 288;
+const RESERVED_SIZE: u64 = 4096;
+const FRAME_SIZE: u64 = UC_OFF + MCTX_OFF + RESERVED_OFF + RESERVED_SIZE;
+const FPSIMD_MAGIC: u32 = 0x4650_8001;
+const FPSIMD_SIZE: u32 = 528;
+const ESR_MAGIC: u32 = 0x4553_5201;
+
+/// What the handler's siginfo says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigInfo {
+    pub signo: u32,
+    pub code: i32,
+    /// si_pid/si_uid for kill-like signals, or si_addr for faults.
+    pub pid: i32,
+    pub uid: u32,
+    pub addr: Option<u64>,
+    /// ESR_EL1 of a fault (recorded in an esr_context).
+    pub esr: Option<u64>,
+}
+
+impl SigInfo {
+    fn bytes(&self) -> [u8; SIGINFO_SIZE as usize] {
+        let mut b = [0u8; SIGINFO_SIZE as usize];
+        b[0..4].copy_from_slice(&(self.signo as i32).to_le_bytes());
+        b[8..12].copy_from_slice(&self.code.to_le_bytes());
+        match self.addr {
+            Some(a) => b[16..24].copy_from_slice(&a.to_le_bytes()),
+            None => {
+                b[16..20].copy_from_slice(&self.pid.to_le_bytes());
+                b[20..24].copy_from_slice(&self.uid.to_le_bytes());
+            }
+        }
+        b
+    }
+}
+
+type R<T> = Result<T, BackendError>;
+
+/// Builds the frame for `info` under `act` and points the vCPU at the handler. Returns
+/// false if the frame cannot be written (the caller then kills with SIGSEGV, as Linux).
+pub fn deliver(
+    proc: &Process,
+    vcpu: &mut dyn Vcpu,
+    act: &KSigaction,
+    info: &SigInfo,
+    old_mask: u64,
+    restorer: u64,
+) -> R<bool> {
+    let ram: &GuestRam = &proc.ram;
+    let sp0 = vcpu.sys_reg(SysReg::SpEl0)?;
+    // frame + frame record, 16-byte aligned, below the interrupted stack.
+    let total = FRAME_SIZE + 16;
+    let frame = (sp0.wrapping_sub(total)) & !15;
+    if proc.mm().check_user(frame, total, true).is_err() {
+        return Ok(false);
+    }
+    let mut regs = [0u64; 31];
+    for (i, r) in regs.iter_mut().enumerate() {
+        *r = vcpu.reg(Reg::X(i as u8))?;
+    }
+    let pc = vcpu.sys_reg(SysReg::ElrEl1)?;
+    let pstate = vcpu.sys_reg(SysReg::SpsrEl1)?;
+
+    ram.fill(frame, total, 0);
+    ram.write(frame, &info.bytes());
+    let uc = frame + UC_OFF;
+    // uc_flags, uc_link = 0; uc_stack: no alternate stack.
+    ram.write_u64(uc + 16, 0);
+    ram.write(uc + 24, &2u32.to_le_bytes()); // SS_DISABLE
+    ram.write_u64(uc + 40, old_mask);
+    let mc = uc + MCTX_OFF;
+    ram.write_u64(mc, info.addr.unwrap_or(0));
+    for (i, r) in regs.iter().enumerate() {
+        ram.write_u64(mc + 8 + 8 * i as u64, *r);
+    }
+    ram.write_u64(mc + 256, sp0);
+    ram.write_u64(mc + 264, pc);
+    ram.write_u64(mc + 272, pstate);
+    let mut ctx = mc + RESERVED_OFF;
+    ram.write(ctx, &FPSIMD_MAGIC.to_le_bytes());
+    ram.write(ctx + 4, &FPSIMD_SIZE.to_le_bytes());
+    ram.write(ctx + 8, &(vcpu.reg(Reg::Fpsr)? as u32).to_le_bytes());
+    ram.write(ctx + 12, &(vcpu.reg(Reg::Fpcr)? as u32).to_le_bytes());
+    for n in 0..32u8 {
+        ram.write(
+            ctx + 16 + 16 * u64::from(n),
+            &vcpu.simd_reg(n)?.to_le_bytes(),
+        );
+    }
+    ctx += u64::from(FPSIMD_SIZE);
+    if let Some(esr) = info.esr {
+        ram.write(ctx, &ESR_MAGIC.to_le_bytes());
+        ram.write(ctx + 4, &16u32.to_le_bytes());
+        ram.write_u64(ctx + 8, esr);
+    }
+    // The terminator is already zero. Frame record: {fp, lr} of the interrupted code.
+    let record = frame + FRAME_SIZE;
+    ram.write_u64(record, regs[29]);
+    ram.write_u64(record + 8, regs[30]);
+
+    vcpu.set_reg(Reg::X(0), u64::from(info.signo))?;
+    vcpu.set_reg(Reg::X(1), frame)?;
+    vcpu.set_reg(Reg::X(2), uc)?;
+    vcpu.set_reg(Reg::X(29), record)?;
+    let lr = if act.flags & SA_RESTORER != 0 {
+        act.restorer
+    } else {
+        restorer
+    };
+    vcpu.set_reg(Reg::X(30), lr)?;
+    vcpu.set_sys_reg(SysReg::SpEl0, frame)?;
+    vcpu.set_sys_reg(SysReg::ElrEl1, act.handler)?;
+    // EL0t, keep nothing of the interrupted flags but the DIT/SSBS-free defaults.
+    vcpu.set_sys_reg(SysReg::SpsrEl1, 0)?;
+    Ok(true)
+}
+
+/// rt_sigreturn: restores the registers saved by [`deliver`]; returns the saved mask, or
+/// None if the frame is unreadable (the caller kills with SIGSEGV).
+pub fn sigreturn(proc: &Process, vcpu: &mut dyn Vcpu) -> R<Option<u64>> {
+    let frame = vcpu.sys_reg(SysReg::SpEl0)?;
+    if frame % 16 != 0 || proc.mm().check_user(frame, FRAME_SIZE, false).is_err() {
+        return Ok(None);
+    }
+    let ram = &proc.ram;
+    let uc = frame + UC_OFF;
+    let mask = ram.read_u64(uc + 40);
+    let mc = uc + MCTX_OFF;
+    for i in 0..31u8 {
+        vcpu.set_reg(Reg::X(i), ram.read_u64(mc + 8 + 8 * u64::from(i)))?;
+    }
+    vcpu.set_sys_reg(SysReg::SpEl0, ram.read_u64(mc + 256))?;
+    vcpu.set_sys_reg(SysReg::ElrEl1, ram.read_u64(mc + 264))?;
+    // Only the condition flags and EL0-legal bits come back: never a higher EL.
+    let pstate = ram.read_u64(mc + 272);
+    const EL0_BITS: u64 = 0xf000_0000 | (1 << 12) | (1 << 24) | (3 << 10); // NZCV SSBS DIT BTYPE
+    vcpu.set_sys_reg(SysReg::SpsrEl1, pstate & EL0_BITS)?;
+    let ctx = mc + RESERVED_OFF;
+    let mut magic = [0u8; 4];
+    ram.read(ctx, &mut magic);
+    if u32::from_le_bytes(magic) == FPSIMD_MAGIC {
+        let mut w = [0u8; 4];
+        ram.read(ctx + 8, &mut w);
+        vcpu.set_reg(Reg::Fpsr, u32::from_le_bytes(w).into())?;
+        ram.read(ctx + 12, &mut w);
+        vcpu.set_reg(Reg::Fpcr, u32::from_le_bytes(w).into())?;
+        for n in 0..32u8 {
+            let mut v = [0u8; 16];
+            ram.read(ctx + 16 + 16 * u64::from(n), &mut v);
+            vcpu.set_simd_reg(n, u128::from_le_bytes(v))?;
+        }
+    }
+    Ok(Some(mask & !(sig_bit(SIGKILL) | sig_bit(SIGSTOP))))
+}
+
+/// The mask while a handler for `sig` runs.
+pub fn handler_mask(old: u64, act: &KSigaction, sig: u32) -> u64 {
+    let mut m = old | act.mask;
+    if act.flags & SA_NODEFER == 0 {
+        m |= sig_bit(sig);
+    }
+    m & !(sig_bit(SIGKILL) | sig_bit(SIGSTOP))
+}

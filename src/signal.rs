@@ -1,0 +1,215 @@
+//! Signal state: dispositions, the mask, and pending signals with their siginfo. Signals
+//! are acted upon synchronously, when the vCPU is stopped at an HVC (after each syscall
+//! and on faults): a default action terminates or is ignored, a guest handler runs on an
+//! rt_sigframe (see `sigframe`). Asynchronous delivery (kicking a running vCPU), other
+//! threads, job control and sigaltstack belong to the signal actor, not built yet.
+
+pub use crate::sigframe::SigInfo;
+
+pub const NSIG: usize = 64;
+
+pub const SIGHUP: u32 = 1;
+pub const SIGINT: u32 = 2;
+pub const SIGQUIT: u32 = 3;
+pub const SIGILL: u32 = 4;
+pub const SIGTRAP: u32 = 5;
+pub const SIGABRT: u32 = 6;
+pub const SIGBUS: u32 = 7;
+pub const SIGFPE: u32 = 8;
+pub const SIGKILL: u32 = 9;
+pub const SIGUSR1: u32 = 10;
+pub const SIGSEGV: u32 = 11;
+pub const SIGUSR2: u32 = 12;
+pub const SIGPIPE: u32 = 13;
+pub const SIGALRM: u32 = 14;
+pub const SIGTERM: u32 = 15;
+pub const SIGCHLD: u32 = 17;
+pub const SIGCONT: u32 = 18;
+pub const SIGSTOP: u32 = 19;
+pub const SIGTSTP: u32 = 20;
+pub const SIGTTIN: u32 = 21;
+pub const SIGTTOU: u32 = 22;
+pub const SIGURG: u32 = 23;
+pub const SIGWINCH: u32 = 28;
+
+pub const SIG_DFL: u64 = 0;
+pub const SIG_IGN: u64 = 1;
+
+/// Guest `struct sigaction` as the kernel sees it on AArch64.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct KSigaction {
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    pub mask: u64,
+}
+
+/// What the default action of a signal does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultAction {
+    Terminate,
+    /// Terminate with a core dump (the exit status is the same for us: 128+N).
+    Core,
+    Ignore,
+    Stop,
+    Continue,
+}
+
+pub fn default_action(sig: u32) -> DefaultAction {
+    match sig {
+        SIGCHLD | SIGURG | SIGWINCH => DefaultAction::Ignore,
+        SIGCONT => DefaultAction::Continue,
+        SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Stop,
+        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV => DefaultAction::Core,
+        24 | 25 | 31 => DefaultAction::Core, // SIGXCPU, SIGXFSZ, SIGSYS
+        _ => DefaultAction::Terminate,
+    }
+}
+
+pub fn sig_bit(sig: u32) -> u64 {
+    1u64 << (sig - 1)
+}
+
+/// What the caller must do about a pending signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposal {
+    /// The process dies of `sig`.
+    Kill(u32),
+    /// Run the guest handler `act` for `info`; the thread's mask was `old_mask` and has
+    /// already been set to the handler's.
+    Handle {
+        act: KSigaction,
+        info: SigInfo,
+        old_mask: u64,
+    },
+}
+
+#[derive(Debug)]
+pub struct SignalState {
+    pub actions: [KSigaction; NSIG],
+    /// The (single) thread's blocked mask.
+    pub mask: u64,
+    pub pending: u64,
+    /// siginfo of each pending signal (standard signals do not queue).
+    info: [SigInfo; NSIG],
+}
+
+impl Default for SignalState {
+    fn default() -> Self {
+        SignalState {
+            actions: [KSigaction::default(); NSIG],
+            mask: 0,
+            pending: 0,
+            info: [SigInfo::default(); NSIG],
+        }
+    }
+}
+
+impl SignalState {
+    /// Queues `info.signo` (1..=64) for the process.
+    pub fn raise(&mut self, info: SigInfo) {
+        let sig = info.signo;
+        if (1..=NSIG as u32).contains(&sig) && self.pending & sig_bit(sig) == 0 {
+            self.pending |= sig_bit(sig);
+            self.info[sig as usize - 1] = info;
+        }
+    }
+
+    /// True if a synchronous fault `sig` can run a guest handler (installed and not
+    /// blocked); otherwise Linux kills the process.
+    pub fn fault_handled(&self, sig: u32) -> bool {
+        let h = self.actions[sig as usize - 1].handler;
+        h != SIG_DFL && h != SIG_IGN && self.mask & sig_bit(sig) == 0
+    }
+
+    /// Takes the next pending, unblocked signal that needs action: a fatal default, or a
+    /// guest handler to run (the handler's mask is installed here, atomically with the
+    /// take). Ignored signals are discarded on the way.
+    pub fn take_deliverable(&mut self) -> Option<Disposal> {
+        let unblockable = sig_bit(SIGKILL) | sig_bit(SIGSTOP);
+        let ready = self.pending & (!self.mask | unblockable);
+        for sig in 1..=NSIG as u32 {
+            if ready & sig_bit(sig) == 0 {
+                continue;
+            }
+            let act = self.actions[sig as usize - 1];
+            let handler = if sig == SIGKILL || sig == SIGSTOP {
+                SIG_DFL
+            } else {
+                act.handler
+            };
+            match handler {
+                SIG_IGN => self.pending &= !sig_bit(sig),
+                SIG_DFL => {
+                    self.pending &= !sig_bit(sig);
+                    match default_action(sig) {
+                        DefaultAction::Terminate | DefaultAction::Core => {
+                            return Some(Disposal::Kill(sig))
+                        }
+                        // No job control in the spine: stop/continue are ignored.
+                        _ => {}
+                    }
+                }
+                _ => {
+                    self.pending &= !sig_bit(sig);
+                    let info = self.info[sig as usize - 1];
+                    let old_mask = self.mask;
+                    self.mask = crate::sigframe::handler_mask(old_mask, &act, sig);
+                    if act.flags & crate::sigframe::SA_RESETHAND != 0 {
+                        self.actions[sig as usize - 1] = KSigaction::default();
+                    }
+                    return Some(Disposal::Handle {
+                        act,
+                        info,
+                        old_mask,
+                    });
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocked_signal_fires_when_unblocked() {
+        let mut s = SignalState {
+            mask: !0,
+            ..Default::default()
+        };
+        let raise = |s: &mut SignalState, signo| {
+            s.raise(SigInfo {
+                signo,
+                ..Default::default()
+            })
+        };
+        raise(&mut s, SIGABRT);
+        assert_eq!(s.take_deliverable(), None);
+        s.mask = 0;
+        assert_eq!(s.take_deliverable(), Some(Disposal::Kill(SIGABRT)));
+        assert_eq!(s.pending, 0);
+        raise(&mut s, SIGCHLD);
+        assert_eq!(s.take_deliverable(), None);
+        assert_eq!(s.pending, 0);
+        s.actions[SIGUSR1 as usize - 1].handler = SIG_IGN;
+        raise(&mut s, SIGUSR1);
+        assert_eq!(s.take_deliverable(), None);
+        s.actions[SIGUSR2 as usize - 1].handler = 0x1234;
+        raise(&mut s, SIGUSR2);
+        match s.take_deliverable() {
+            Some(Disposal::Handle { act, old_mask, .. }) => {
+                assert_eq!(act.handler, 0x1234);
+                assert_eq!(old_mask, 0);
+                assert_eq!(s.mask, sig_bit(SIGUSR2));
+            }
+            other => panic!("{other:?}"),
+        }
+        s.mask = !0;
+        raise(&mut s, SIGKILL);
+        assert_eq!(s.take_deliverable(), Some(Disposal::Kill(SIGKILL)));
+    }
+}
