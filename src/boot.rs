@@ -1,0 +1,354 @@
+//! Bringing a guest process up: RAM, VM, page tables, shim, ELF, stack, vCPU registers;
+//! then running its first thread.
+
+use std::fmt;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex};
+
+use elfuse_actors::fdtable::FdTable;
+
+use crate::backend::{self, BackendError, Reg, SysReg, Vcpu, Vm};
+use crate::guest::layout::*;
+use crate::guest::loader::{self, LoadError};
+use crate::guest::mm::{Backing, Mm, VmaName, PROT_EXEC, PROT_READ, PROT_WRITE};
+use crate::guest::ram::GuestRam;
+use crate::guest::{hwcap, stack};
+use crate::process::{default_rlimits, Creds, FsContext, Process};
+use crate::signal::SignalState;
+use crate::startup::StartupTrace;
+use crate::syscall::{Stop, ThreadState};
+use crate::trace::Tracer;
+
+/// What to run.
+pub struct Launch {
+    /// The program as named on the command line (or by the demo).
+    pub program: Vec<u8>,
+    /// The host path it resolved to.
+    pub host_path: PathBuf,
+    /// The image, already mapped or built.
+    pub image: crate::mapped::Image,
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+    pub sysroot: Option<PathBuf>,
+    pub tracer: Tracer,
+}
+
+#[derive(Debug)]
+pub enum BootError {
+    /// The program image is unusable (a user error).
+    Image(LoadError),
+    /// The interpreter named by PT_INTERP is missing or unusable.
+    Interp(String, String),
+    /// The host could not provide something (memory, the vCPU engine).
+    Host(String),
+}
+
+impl fmt::Display for BootError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BootError::Image(e) => e.fmt(f),
+            BootError::Interp(p, e) => write!(f, "interpreter {p}: {e}"),
+            BootError::Host(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<BackendError> for BootError {
+    fn from(e: BackendError) -> Self {
+        BootError::Host(e.0)
+    }
+}
+
+/// SCTLR_EL1: RES1 bits | M | C | I | DZE | UCT | nTWI | nTWE | UCI (EL0 may use DC ZVA,
+/// read CTR_EL0, execute WFI/WFE and cache maintenance, as on Linux).
+const SCTLR: u64 = 0x30d0_0800
+    | 1
+    | (1 << 2)
+    | (1 << 12)
+    | (1 << 14)
+    | (1 << 15)
+    | (1 << 16)
+    | (1 << 18)
+    | (1 << 26);
+/// TCR_EL1: T0SZ=16 (48-bit), inner/outer WB-WA, inner shareable, 4 KiB granule, EPD1
+/// (no TTBR1 walks), IPS=40 bits, TBI0 (top byte ignored for EL0 addresses, as on Linux).
+const TCR: u64 = 16 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23) | (2 << 32) | (1 << 37);
+/// MAIR_EL1 attr0 = normal memory, write-back.
+const MAIR: u64 = 0xff;
+/// CPACR_EL1.FPEN = 0b11: FP/SIMD usable at EL0 and EL1.
+const CPACR: u64 = 3 << 20;
+/// CNTKCTL_EL1: EL0 may read the virtual and physical counters.
+const CNTKCTL: u64 = 0b11;
+/// PSTATE for the vCPU's first instruction: EL1h with DAIF masked.
+const PSTATE_EL1H: u64 = 0x3c5;
+
+fn host(e: impl fmt::Display) -> BootError {
+    BootError::Host(e.to_string())
+}
+
+/// Starts the program and runs it to the end: returns the process and how it stopped.
+///
+/// The first vCPU lives on its own thread ("vcpu0"), created while this thread loads the
+/// program; this thread then waits for it.
+pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), BootError> {
+    let elf = loader::parse(&l.image).map_err(BootError::Image)?;
+    st.step("parse-elf");
+
+    let ram = Arc::new(GuestRam::new(RAM_SIZE).map_err(|e| host(format!("guest RAM: {e}")))?);
+    st.step("guest-ram");
+    let hv = backend::host_backend()?;
+    let vm = hv.create_vm()?;
+    // SAFETY: `ram` is kept alive by the Process for as long as any vCPU runs.
+    unsafe { vm.map_memory(0, ram.host_base(), ram.size() as usize)? };
+    st.step("vm");
+
+    let (hw_tx, hw_rx) = mpsc::channel();
+    let (start_tx, start_rx) = mpsc::channel();
+    let vm0 = vm.clone();
+    let vcpu_thread = std::thread::Builder::new()
+        .name("vcpu0".into())
+        .spawn(move || vcpu0(vm0, hw_tx, start_rx))
+        .map_err(|e| host(format!("vCPU thread: {e}")))?;
+
+    let mut mm = Mm::new(ram.clone());
+    let shim = elfuse_shim::build();
+    assert!(
+        shim.code.len() as u64 <= SHIM_CODE_SIZE,
+        "shim outgrew its region"
+    );
+    ram.write(SHIM_CODE, &shim.code);
+    st.step("shim");
+
+    let file = std::fs::File::open(&l.host_path).ok().map(|f| {
+        (
+            Arc::new(OwnedFd::from(f)),
+            Arc::<str>::from(String::from_utf8_lossy(&l.program).as_ref()),
+        )
+    });
+    let main_base = if loader::is_relocatable(&elf) {
+        PIE_BASE
+    } else {
+        0
+    };
+    let main = loader::load(&mut mm, &elf, &l.image, main_base, file).map_err(BootError::Image)?;
+    let (entry, interp_base) = match &main.interp {
+        None => (main.entry, 0),
+        Some(path) => {
+            let hp = crate::process::resolve_path(l.sysroot.as_deref(), path.as_bytes());
+            let bytes =
+                std::fs::read(&hp).map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            let ielf = loader::parse(&bytes)
+                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            let span = loader::image_span(&ielf);
+            let base = mm
+                .find_free(span, 0)
+                .map_err(|_| BootError::Image(LoadError::OutOfMemory))?;
+            let il = loader::load(&mut mm, &ielf, &bytes, base, None)
+                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            (il.entry, base)
+        }
+    };
+    let brk = page_up(main.end).unwrap_or(main.end);
+    mm.brk_start = brk;
+    mm.brk = brk;
+    st.step("load-elf");
+
+    mm.map_fixed(
+        STACK_BOTTOM,
+        STACK_SIZE,
+        PROT_READ | PROT_WRITE,
+        false,
+        Backing::Anon,
+        VmaName::Stack,
+    )
+    .map_err(|e| host(format!("stack: {e:?}")))?;
+    // The signal return trampoline, until the vDSO provides __kernel_rt_sigreturn.
+    let sigreturn_tramp = mm
+        .find_free(PAGE_SIZE, 0)
+        .map_err(|_| host("no room for the sigpage"))?;
+    mm.map_fixed(
+        sigreturn_tramp,
+        PAGE_SIZE,
+        PROT_READ | PROT_EXEC,
+        false,
+        Backing::Anon,
+        VmaName::Path("[sigpage]".into()),
+    )
+    .map_err(|e| host(format!("sigpage: {e:?}")))?;
+    // mov x8, #139 (rt_sigreturn); svc #0
+    ram.write(
+        sigreturn_tramp,
+        &[0xd2801168u32.to_le_bytes(), 0xd4000001u32.to_le_bytes()].concat(),
+    );
+
+    let hw = match hw_rx.recv() {
+        Ok(Ok(hw)) => hw,
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => return Err(host("the vCPU thread died during start-up")),
+    };
+    let (hw, hw2) = hw;
+    st.step("vcpu");
+    let creds = Creds {
+        uid: unsafe { libc::getuid() },
+        euid: unsafe { libc::geteuid() },
+        gid: unsafe { libc::getgid() },
+        egid: unsafe { libc::getegid() },
+    };
+    let mut random = [0u8; 16];
+    unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
+    let auxv = [
+        (stack::AT_PHDR, main.phdr),
+        (stack::AT_PHENT, main.phent),
+        (stack::AT_PHNUM, main.phnum),
+        (stack::AT_PAGESZ, PAGE_SIZE),
+        (stack::AT_BASE, interp_base),
+        (stack::AT_FLAGS, 0),
+        (stack::AT_ENTRY, main.entry),
+        (stack::AT_UID, creds.uid.into()),
+        (stack::AT_EUID, creds.euid.into()),
+        (stack::AT_GID, creds.gid.into()),
+        (stack::AT_EGID, creds.egid.into()),
+        (stack::AT_SECURE, 0),
+        (stack::AT_HWCAP, hw),
+        (stack::AT_HWCAP2, hw2),
+        (stack::AT_CLKTCK, 100),
+        (stack::AT_MINSIGSTKSZ, stack::MINSIGSTKSZ),
+    ];
+    let sp = stack::build(
+        &ram,
+        STACK_TOP,
+        &stack::StackInput {
+            argv: &l.argv,
+            envp: &l.envp,
+            execfn: &l.program,
+            random,
+            auxv: &auxv,
+        },
+    );
+    st.step("stack");
+
+    let exe_host = l.host_path.canonicalize().unwrap_or(l.host_path.clone());
+    let mut fds = FdTable::with_host_stdio();
+    fds.set_limit(elfuse_actors::fdtable::DEFAULT_NOFILE);
+    let umask = unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m
+    };
+    let pid = unsafe { libc::getpid() };
+    let regs = InitRegs {
+        ttbr0: mm.ttbr0(),
+        vbar: SHIM_CODE + shim.vectors as u64,
+        enter_el0: SHIM_CODE + shim.enter_el0 as u64,
+        entry,
+        sp,
+    };
+    let proc = Arc::new(Process {
+        ram,
+        mm: Mutex::new(mm),
+        fds: Mutex::new(fds),
+        fs: Mutex::new(FsContext {
+            sysroot: l.sysroot,
+            umask: umask as u32,
+        }),
+        signals: Mutex::new(SignalState::default()),
+        rlimits: Mutex::new(default_rlimits()),
+        creds,
+        pid,
+        ppid: unsafe { libc::getppid() },
+        exe: l.program,
+        exe_host,
+        tracer: l.tracer,
+        sigreturn_tramp,
+    });
+    // The main thread's tid is the pid, as on Linux.
+    let thread = ThreadState {
+        tid: pid,
+        ..Default::default()
+    };
+    if start_tx
+        .send(Start {
+            proc: proc.clone(),
+            regs,
+            thread,
+        })
+        .is_err()
+    {
+        return Err(host("the vCPU thread died during start-up"));
+    }
+    st.step("handoff");
+    match vcpu_thread.join() {
+        Ok(Ok(stop)) => Ok((proc, stop)),
+        Ok(Err(e)) => Err(BootError::Host(format!("internal error: {e}"))),
+        Err(_) => Err(host("internal error: the vCPU thread panicked")),
+    }
+}
+
+/// Register values that depend on the loaded process.
+struct InitRegs {
+    ttbr0: u64,
+    vbar: u64,
+    enter_el0: u64,
+    entry: u64,
+    sp: u64,
+}
+
+/// What the vCPU thread needs to start the guest.
+struct Start {
+    proc: Arc<Process>,
+    regs: InitRegs,
+    thread: ThreadState,
+}
+
+/// Puts a fresh vCPU at the shim's `enter_el0` with everything set for EL0 entry.
+fn set_boot_regs(vcpu: &mut dyn Vcpu, r: &InitRegs, tid: i32) -> Result<(), BackendError> {
+    // PSTATE first: which stack pointer is "current" depends on it.
+    vcpu.set_reg(Reg::Pstate, PSTATE_EL1H)?;
+    let regs: [(SysReg, u64); 11] = [
+        (SysReg::MairEl1, MAIR),
+        (SysReg::TcrEl1, TCR),
+        (SysReg::Ttbr0El1, r.ttbr0),
+        (SysReg::CpacrEl1, CPACR),
+        (SysReg::CntkctlEl1, CNTKCTL),
+        (SysReg::VbarEl1, r.vbar),
+        (SysReg::SpEl1, EL1_STACKS + EL1_STACK_SIZE),
+        (SysReg::ElrEl1, r.entry),
+        (SysReg::SpsrEl1, 0), // EL0t, interrupts unmasked
+        (SysReg::SpEl0, r.sp),
+        (SysReg::ContextidrEl1, tid as u64),
+    ];
+    for (reg, v) in regs {
+        vcpu.set_sys_reg(reg, v)?;
+    }
+    vcpu.set_sys_reg(SysReg::SctlrEl1, SCTLR)?;
+    for n in 0..31 {
+        vcpu.set_reg(Reg::X(n), 0)?;
+    }
+    vcpu.set_reg(Reg::Pc, r.enter_el0)
+}
+
+type Hwcaps = Result<(u64, u64), BackendError>;
+
+/// The first vCPU's thread: creates the vCPU (in parallel with loading the program on
+/// the main thread), reports the HWCAPs, waits for the process, then runs the guest.
+fn vcpu0(
+    vm: Arc<dyn Vm>,
+    hw_tx: mpsc::Sender<Hwcaps>,
+    start_rx: mpsc::Receiver<Start>,
+) -> Result<Stop, BackendError> {
+    let mut vcpu = match vm.create_vcpu() {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = hw_tx.send(Err(BackendError(e.0.clone())));
+            return Err(e);
+        }
+    };
+    let _ = hw_tx.send(Ok(hwcap::from_vcpu(vcpu.as_ref())));
+    let Ok(mut start) = start_rx.recv() else {
+        // Start-up failed on the main thread, which reports why.
+        return Ok(Stop::Exit(0));
+    };
+    set_boot_regs(vcpu.as_mut(), &start.regs, start.thread.tid)?;
+    crate::vcpu::run(&start.proc, vcpu.as_mut(), &mut start.thread)
+}

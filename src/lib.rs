@@ -1,0 +1,22 @@
+//! elfuse: run unmodified Linux AArch64 ELF programs as ordinary host processes.
+//!
+//! The guest runs at EL0 on a vCPU ([`backend`]); a small EL1 shim (the `elfuse-shim`
+//! crate) forwards its syscalls and faults to the host with `HVC`; the host emulates Linux
+//! ([`syscall`]) over a guest model ([`guest`]) that no backend detail leaks into.
+//! ARCHITECTURE.md has the full picture.
+
+pub mod backend;
+pub mod boot;
+pub mod cli;
+pub mod demo;
+pub mod errno;
+pub mod fault;
+pub mod guest;
+pub mod mapped;
+pub mod process;
+pub mod sigframe;
+pub mod signal;
+pub mod startup;
+pub mod syscall;
+pub mod trace;
+pub mod vcpu;

@@ -1,0 +1,130 @@
+//! The `elfuse` command.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use elfuse::boot::{self, BootError, Launch};
+use elfuse::cli::{self, Mode};
+use elfuse::guest::loader::LoadError;
+use elfuse::mapped::{Image, MappedFile};
+use elfuse::startup::StartupTrace;
+use elfuse::syscall::Stop;
+use elfuse::trace::Tracer;
+
+/// Exit statuses of elfuse itself (the guest's own status is passed through).
+const EXIT_USAGE: u8 = 2;
+const EXIT_NOT_EXECUTABLE: u8 = 126;
+const EXIT_NOT_FOUND: u8 = 127;
+const EXIT_INTERNAL: u8 = 70;
+
+fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("elfuse: {msg}");
+    ExitCode::from(code)
+}
+
+fn main() -> ExitCode {
+    let mut st = StartupTrace::from_env();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+    let opts = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(o) => o,
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
+    st.step("args");
+    match opts.mode {
+        Mode::Help => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Mode::Version => {
+            println!("elfuse {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Mode::SyscallTable => {
+            print!("{}", elfuse::syscall::table::render_markdown());
+            return ExitCode::SUCCESS;
+        }
+        Mode::Run | Mode::Demo => {}
+    }
+
+    let tracer = match &opts.trace_out {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Tracer::new(opts.trace, Some(f)),
+            Err(e) => return fail(EXIT_USAGE, format!("--trace-out {}: {e}", p.display())),
+        },
+        None => Tracer::new(opts.trace, None),
+    };
+    let envp: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            kv
+        })
+        .collect();
+
+    let demo = opts.mode == Mode::Demo;
+    let (program, host_path, image) = if demo {
+        (
+            b"elfuse-demo".to_vec(),
+            PathBuf::from("elfuse-demo"),
+            Image::Owned(elfuse::demo::image()),
+        )
+    } else {
+        let prog = opts.program.clone().unwrap_or_default();
+        let shown = prog.to_string_lossy().into_owned();
+        let host_path = elfuse::process::resolve_path(opts.sysroot.as_deref(), prog.as_bytes());
+        match std::fs::metadata(&host_path) {
+            Ok(m) if m.is_dir() => {
+                return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: is a directory"))
+            }
+            Ok(_) => {}
+            Err(e) => return fail(EXIT_NOT_FOUND, format!("{shown}: {}", io_msg(&e))),
+        }
+        let image = match std::fs::File::open(&host_path).and_then(|f| MappedFile::open(&f)) {
+            Ok(m) => Image::Mapped(m),
+            Err(e) => return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: {}", io_msg(&e))),
+        };
+        (prog.into_vec(), host_path, image)
+    };
+    st.step("read-program");
+    let mut argv = vec![program.clone()];
+    argv.extend(opts.args.iter().map(|a: &OsString| a.as_bytes().to_vec()));
+    let shown = String::from_utf8_lossy(&program).into_owned();
+
+    let launch = Launch {
+        program,
+        host_path,
+        image,
+        argv,
+        envp,
+        sysroot: opts.sysroot.clone(),
+        tracer,
+    };
+    let (proc, stop) = match boot::run(launch, &mut st) {
+        Ok(r) => r,
+        Err(BootError::Image(LoadError::OutOfMemory)) => {
+            return fail(EXIT_INTERNAL, format!("{shown}: not enough guest memory"))
+        }
+        Err(BootError::Host(e)) => return fail(EXIT_INTERNAL, format!("{shown}: {e}")),
+        Err(e) => return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: {e}")),
+    };
+    let status = match stop {
+        Stop::Exit(code) => code as u8,
+        Stop::Signal(sig) => 128 + sig as u8,
+    };
+    proc.mm().sync_all();
+    if demo {
+        eprintln!("elfuse: the demo guest exited with status {status}");
+    }
+    ExitCode::from(status)
+}
+
+fn io_msg(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    s.split(" (os error").next().unwrap_or(&s).to_string()
+}

@@ -1,0 +1,516 @@
+//! The fd table and data transfer: close, dup*, fcntl, pipe2, read/write and their vector
+//! and positional forms, lseek, sendfile, ioctl.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use elfuse_actors::fdtable::OpenFile;
+
+use super::abi::{open_flags_from_host, open_flags_to_host};
+use super::{fd_err, host_ret, Ctx, SysResult};
+use crate::errno::Errno;
+
+/// Linux caps a single transfer at MAX_RW_COUNT.
+const MAX_RW: u64 = 0x7fff_f000;
+const IOV_MAX: u64 = 1024;
+/// Guest O_CLOEXEC (asm-generic).
+pub const GUEST_O_CLOEXEC: u64 = 0o2000000;
+
+fn rw_len(n: u64) -> usize {
+    n.min(MAX_RW) as usize
+}
+
+pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let f = ctx.file(a[0])?;
+    let buf = ctx.user_slice(a[1], rw_len(a[2]), true)?;
+    host_ret(unsafe { libc::read(f.raw(), buf.as_mut_ptr().cast(), buf.len()) } as i64)
+}
+
+pub fn write(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let f = ctx.file(a[0])?;
+    let buf = ctx.user_slice(a[1], rw_len(a[2]), false)?;
+    host_ret(unsafe { libc::write(f.raw(), buf.as_ptr().cast(), buf.len()) } as i64)
+}
+
+pub fn pread64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let f = ctx.file(a[0])?;
+    if (a[3] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let buf = ctx.user_slice(a[1], rw_len(a[2]), true)?;
+    host_ret(
+        unsafe { libc::pread(f.raw(), buf.as_mut_ptr().cast(), buf.len(), a[3] as i64) } as i64,
+    )
+}
+
+pub fn pwrite64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let f = ctx.file(a[0])?;
+    if (a[3] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let buf = ctx.user_slice(a[1], rw_len(a[2]), false)?;
+    host_ret(unsafe { libc::pwrite(f.raw(), buf.as_ptr().cast(), buf.len(), a[3] as i64) } as i64)
+}
+
+/// Reads a guest iovec array and turns it into host iovecs over guest RAM.
+fn iovecs(ctx: &Ctx, va: u64, cnt: u64, write: bool) -> Result<Vec<libc::iovec>, Errno> {
+    if cnt > IOV_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let raw = ctx.read_bytes(va, cnt as usize * 16)?;
+    let mut out = Vec::with_capacity(cnt as usize);
+    let mut total = 0u64;
+    for c in raw.chunks_exact(16) {
+        let base = u64::from_le_bytes(c[..8].try_into().unwrap());
+        let len = u64::from_le_bytes(c[8..].try_into().unwrap());
+        if len > i64::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let len = len.min(MAX_RW - total.min(MAX_RW));
+        total += len;
+        let s = ctx.user_slice(base, len as usize, write)?;
+        out.push(libc::iovec {
+            iov_base: s.as_mut_ptr().cast(),
+            iov_len: s.len(),
+        });
+    }
+    Ok(out)
+}
+
+fn vec_io(ctx: &mut Ctx, a: [u64; 6], write: bool, off: Option<i64>) -> SysResult {
+    let f = ctx.file(a[0])?;
+    if off.is_some_and(|o| o < 0) {
+        return Err(Errno::EINVAL);
+    }
+    let v = iovecs(ctx, a[1], a[2], !write)?;
+    let (p, n) = (v.as_ptr(), v.len() as i32);
+    let r = unsafe {
+        match (write, off) {
+            (false, None) => libc::readv(f.raw(), p, n),
+            (true, None) => libc::writev(f.raw(), p, n),
+            (false, Some(o)) => libc::preadv(f.raw(), p, n, o),
+            (true, Some(o)) => libc::pwritev(f.raw(), p, n, o),
+        }
+    };
+    host_ret(r as i64)
+}
+
+pub fn readv(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    vec_io(ctx, a, false, None)
+}
+pub fn writev(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    vec_io(ctx, a, true, None)
+}
+pub fn preadv(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    vec_io(ctx, a, false, Some(a[3] as i64))
+}
+pub fn pwritev(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    vec_io(ctx, a, true, Some(a[3] as i64))
+}
+
+pub fn lseek(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let f = ctx.file(a[0])?;
+    if a[2] > 4 {
+        return Err(Errno::EINVAL);
+    }
+    host_ret(unsafe { libc::lseek(f.raw(), a[1] as i64, a[2] as i32) })
+}
+
+pub fn sendfile(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let out = ctx.file(a[0])?;
+    let inp = ctx.file(a[1])?;
+    let count = rw_len(a[3]);
+    if a[2] == 0 {
+        let r = unsafe { libc::sendfile(out.raw(), inp.raw(), std::ptr::null_mut(), count) };
+        return host_ret(r as i64);
+    }
+    let mut off: i64 = ctx.read_val(a[2])?;
+    let r = unsafe { libc::sendfile(out.raw(), inp.raw(), &mut off, count) };
+    let r = host_ret(r as i64)?;
+    ctx.write_val(a[2], &off)?;
+    Ok(r)
+}
+
+pub fn close(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let f = ctx.proc.fds().close(a[0] as i32).map_err(fd_err)?;
+    drop(f); // outside the table lock: may close a host fd
+    Ok(0)
+}
+
+pub fn close_range(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const CLOSE_RANGE_UNSHARE: u64 = 2;
+    const CLOSE_RANGE_CLOEXEC: u64 = 4;
+    let (lo, hi, flags) = (a[0] as u32, a[1] as u32, a[2]);
+    if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || lo > hi {
+        return Err(Errno::EINVAL);
+    }
+    let closed = ctx
+        .proc
+        .fds()
+        .close_range(lo, hi, flags & CLOSE_RANGE_CLOEXEC != 0);
+    drop(closed);
+    Ok(0)
+}
+
+pub fn dup(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let mut t = ctx.proc.fds();
+    let f = t.get(a[0] as i32).map_err(fd_err)?;
+    t.install(f, false, 0).map(|fd| fd as u64).map_err(fd_err)
+}
+
+pub fn dup3(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let (old, new, flags) = (a[0] as i32, a[1] as i32, a[2]);
+    if flags & !GUEST_O_CLOEXEC != 0 || old == new {
+        return Err(Errno::EINVAL);
+    }
+    let prev = {
+        let mut t = ctx.proc.fds();
+        let f = t.get(old).map_err(fd_err)?;
+        t.install_at(new, f, flags & GUEST_O_CLOEXEC != 0)
+            .map_err(fd_err)?
+    };
+    drop(prev);
+    Ok(new as u64)
+}
+
+pub fn fcntl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const F_DUPFD: u64 = 0;
+    const F_GETFD: u64 = 1;
+    const F_SETFD: u64 = 2;
+    const F_GETFL: u64 = 3;
+    const F_SETFL: u64 = 4;
+    const F_GETLK: u64 = 5;
+    const F_SETLK: u64 = 6;
+    const F_SETLKW: u64 = 7;
+    const F_OFD_GETLK: u64 = 36;
+    const F_OFD_SETLK: u64 = 37;
+    const F_OFD_SETLKW: u64 = 38;
+    const F_DUPFD_CLOEXEC: u64 = 1030;
+    const F_SETPIPE_SZ: u64 = 1031;
+    const F_GETPIPE_SZ: u64 = 1032;
+    const F_ADD_SEALS: u64 = 1033;
+    const F_GET_SEALS: u64 = 1034;
+    /// sizeof(struct flock) on AArch64 (same layout as x86_64's).
+    const FLOCK_SIZE: usize = 32;
+    let fd = a[0] as i32;
+    let (cmd, arg) = (a[1] & 0xffff_ffff, a[2]);
+    match cmd {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let min = i32::try_from(arg).map_err(|_| Errno::EINVAL)?;
+            let mut t = ctx.proc.fds();
+            let f = t.get(fd).map_err(fd_err)?;
+            t.install(f, cmd == F_DUPFD_CLOEXEC, min)
+                .map(|n| n as u64)
+                .map_err(fd_err)
+        }
+        F_GETFD => ctx.proc.fds().cloexec(fd).map(u64::from).map_err(fd_err),
+        F_SETFD => ctx
+            .proc
+            .fds()
+            .set_cloexec(fd, arg & 1 != 0)
+            .map(|_| 0)
+            .map_err(fd_err),
+        F_GETFL => {
+            let f = ctx.file(a[0])?;
+            let r = unsafe { libc::fcntl(f.raw(), libc::F_GETFL) };
+            host_ret(r as i64).map(|fl| open_flags_from_host(fl as i32))
+        }
+        F_SETFL => {
+            let f = ctx.file(a[0])?;
+            let r = unsafe { libc::fcntl(f.raw(), libc::F_SETFL, open_flags_to_host(arg)) };
+            host_ret(r as i64)
+        }
+        F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => {
+            let f = ctx.file(a[0])?;
+            let getter = cmd == F_GETLK || cmd == F_OFD_GETLK;
+            let lk = ctx.user_slice(arg, FLOCK_SIZE, getter)?;
+            let host_cmd = match cmd {
+                F_GETLK => libc::F_GETLK,
+                F_SETLK => libc::F_SETLK,
+                F_SETLKW => libc::F_SETLKW,
+                F_OFD_GETLK => libc::F_OFD_GETLK,
+                F_OFD_SETLK => libc::F_OFD_SETLK,
+                _ => libc::F_OFD_SETLKW,
+            };
+            host_ret(unsafe { libc::fcntl(f.raw(), host_cmd, lk.as_mut_ptr()) } as i64)
+        }
+        F_SETPIPE_SZ | F_GETPIPE_SZ | F_ADD_SEALS | F_GET_SEALS => {
+            let f = ctx.file(a[0])?;
+            host_ret(unsafe { libc::fcntl(f.raw(), cmd as i32, arg as i32) } as i64)
+        }
+        _ => {
+            ctx.file(a[0])?;
+            Err(Errno::EINVAL)
+        }
+    }
+}
+
+pub fn pipe2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const GUEST_O_NONBLOCK: u64 = 0o4000;
+    const GUEST_O_DIRECT: u64 = 0o200000;
+    let flags = a[1];
+    if flags & !(GUEST_O_CLOEXEC | GUEST_O_NONBLOCK | GUEST_O_DIRECT) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // Validate the destination first, so a bad pointer leaks nothing.
+    ctx.user_slice(a[0], 8, true)?;
+    let mut fds = [0i32; 2];
+    let host_flags = open_flags_to_host(flags & !GUEST_O_CLOEXEC) | libc::O_CLOEXEC;
+    host_ret(unsafe { libc::pipe2(fds.as_mut_ptr(), host_flags) } as i64)?;
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let cloexec = flags & GUEST_O_CLOEXEC != 0;
+    let (gr, gw) = {
+        let mut t = ctx.proc.fds();
+        let gr = t
+            .install(OpenFile::host(r, None), cloexec, 0)
+            .map_err(fd_err)?;
+        match t.install(OpenFile::host(w, None), cloexec, 0) {
+            Ok(gw) => (gr, gw),
+            Err(e) => {
+                let _ = t.close(gr);
+                return Err(fd_err(e));
+            }
+        }
+    };
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&gr.to_le_bytes());
+    out[4..].copy_from_slice(&gw.to_le_bytes());
+    ctx.write_bytes(a[0], &out)?;
+    Ok(0)
+}
+
+pub fn ioctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    // asm-generic ioctl numbers: AArch64 and x86_64 Linux agree on all of these, and the
+    // structures (kernel termios, winsize, int) have the same layout; a macOS host maps
+    // them here.
+    const TCGETS: u64 = 0x5401;
+    const TCSETS: u64 = 0x5402;
+    const TCSETSW: u64 = 0x5403;
+    const TCSETSF: u64 = 0x5404;
+    const TIOCGPGRP: u64 = 0x540f;
+    const TIOCSPGRP: u64 = 0x5410;
+    const TIOCGWINSZ: u64 = 0x5413;
+    const TIOCSWINSZ: u64 = 0x5414;
+    const FIONREAD: u64 = 0x541b;
+    const FIONBIO: u64 = 0x5421;
+    const FIONCLEX: u64 = 0x5450;
+    const FIOCLEX: u64 = 0x5451;
+    const TERMIOS_SIZE: usize = 36;
+    let f = ctx.file(a[0])?;
+    let (req, arg) = (a[1] & 0xffff_ffff, a[2]);
+    let (size, out) = match req {
+        FIOCLEX | FIONCLEX => {
+            ctx.proc
+                .fds()
+                .set_cloexec(a[0] as i32, req == FIOCLEX)
+                .map_err(fd_err)?;
+            return Ok(0);
+        }
+        TCGETS => (TERMIOS_SIZE, true),
+        TCSETS | TCSETSW | TCSETSF => (TERMIOS_SIZE, false),
+        TIOCGWINSZ => (8, true),
+        TIOCSWINSZ => (8, false),
+        TIOCGPGRP | FIONREAD => (4, true),
+        TIOCSPGRP | FIONBIO => (4, false),
+        _ => return Err(Errno::ENOTTY),
+    };
+    let buf = ctx.user_slice(arg, size, out)?;
+    host_ret(unsafe { libc::ioctl(f.raw(), req as _, buf.as_mut_ptr()) } as i64)
+}
+
+/// Waits on host fds for guest `pollfd`s (`fd`, `events` → `revents`); guest fds that are
+/// not open report POLLNVAL, negative ones are skipped, as on Linux.
+fn poll_guest(
+    ctx: &Ctx,
+    fds: &mut [(i32, i16, i16)],
+    timeout: Option<std::time::Duration>,
+) -> SysResult {
+    const POLLNVAL: i16 = 0x20;
+    let mut keep = Vec::with_capacity(fds.len());
+    let mut host: Vec<libc::pollfd> = Vec::with_capacity(fds.len());
+    for &mut (fd, events, _) in fds.iter_mut() {
+        let raw = if fd < 0 {
+            -1
+        } else {
+            match ctx.proc.fds().get(fd) {
+                Ok(f) => {
+                    let r = f.raw();
+                    keep.push(f);
+                    r
+                }
+                Err(_) => -2,
+            }
+        };
+        host.push(libc::pollfd {
+            fd: if raw == -2 { -1 } else { raw },
+            events,
+            revents: if raw == -2 { POLLNVAL } else { 0 },
+        });
+    }
+    let nval = host.iter().filter(|p| p.revents == POLLNVAL).count();
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs() as i64,
+        tv_nsec: d.subsec_nanos() as i64,
+    });
+    let tsp = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // With an invalid fd Linux returns at once; so does a zero timeout here.
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let tsp = if nval > 0 { &zero as *const _ } else { tsp };
+    let r = unsafe {
+        libc::ppoll(
+            host.as_mut_ptr(),
+            host.len() as libc::nfds_t,
+            tsp,
+            std::ptr::null(),
+        )
+    };
+    let n = host_ret(r as i64)?;
+    let mut ready = 0;
+    for (g, h) in fds.iter_mut().zip(&host) {
+        g.2 = if g.0 < 0 { 0 } else { h.revents };
+        if g.2 != 0 {
+            ready += 1;
+        }
+    }
+    drop(keep);
+    debug_assert!(ready as u64 >= n);
+    Ok(ready as u64)
+}
+
+fn read_timeout(ctx: &Ctx, va: u64) -> Result<Option<std::time::Duration>, Errno> {
+    if va == 0 {
+        return Ok(None);
+    }
+    let [s, ns]: [i64; 2] = ctx.read_val(va)?;
+    if s < 0 || !(0..1_000_000_000).contains(&ns) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Some(std::time::Duration::new(s as u64, ns as u32)))
+}
+
+/// Writes back the time left, as Linux's ppoll/pselect6 do.
+fn write_remaining(
+    ctx: &Ctx,
+    va: u64,
+    timeout: Option<std::time::Duration>,
+    start: std::time::Instant,
+) {
+    if let Some(t) = timeout {
+        let left = t.saturating_sub(start.elapsed());
+        let _ = ctx.write_val(va, &[left.as_secs() as i64, i64::from(left.subsec_nanos())]);
+    }
+}
+
+pub fn ppoll(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let nfds = a[1];
+    if nfds > ctx.proc.fds().limit() {
+        return Err(Errno::EINVAL);
+    }
+    if a[3] != 0 && a[4] != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let timeout = read_timeout(ctx, a[2])?;
+    let raw = ctx.read_bytes(a[0], nfds as usize * 8)?;
+    let mut fds: Vec<(i32, i16, i16)> = raw
+        .chunks_exact(8)
+        .map(|c| {
+            (
+                i32::from_le_bytes(c[..4].try_into().unwrap()),
+                i16::from_le_bytes(c[4..6].try_into().unwrap()),
+                0,
+            )
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let n = poll_guest(ctx, &mut fds, timeout)?;
+    let out: Vec<u8> = fds
+        .iter()
+        .flat_map(|&(fd, ev, rev)| {
+            [
+                fd.to_le_bytes().as_slice(),
+                &ev.to_le_bytes(),
+                &rev.to_le_bytes(),
+            ]
+            .concat()
+        })
+        .collect();
+    ctx.write_bytes(a[0], &out)?;
+    write_remaining(ctx, a[2], timeout, start);
+    Ok(n)
+}
+
+pub fn pselect6(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const POLLIN: i16 = 0x1;
+    const POLLPRI: i16 = 0x2;
+    const POLLOUT: i16 = 0x4;
+    const POLLERR: i16 = 0x8;
+    const POLLHUP: i16 = 0x10;
+    const POLLNVAL: i16 = 0x20;
+    let n = a[0] as i32;
+    if n < 0 || n as u64 > ctx.proc.fds().limit().max(1024) {
+        return Err(Errno::EINVAL);
+    }
+    let words = (n as usize).div_ceil(64);
+    let read_set = |va: u64| -> Result<Vec<u64>, Errno> {
+        if va == 0 {
+            return Ok(vec![0; words]);
+        }
+        let b = ctx.read_bytes(va, words * 8)?;
+        Ok(b.chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect())
+    };
+    let (r, w, e) = (read_set(a[1])?, read_set(a[2])?, read_set(a[3])?);
+    let timeout = read_timeout(ctx, a[4])?;
+    let bit = |s: &[u64], fd: usize| s[fd / 64] >> (fd % 64) & 1 != 0;
+    let mut fds = Vec::new();
+    for fd in 0..n as usize {
+        let mut ev = 0;
+        if bit(&r, fd) {
+            ev |= POLLIN;
+        }
+        if bit(&w, fd) {
+            ev |= POLLOUT;
+        }
+        if bit(&e, fd) {
+            ev |= POLLPRI;
+        }
+        if ev != 0 {
+            fds.push((fd as i32, ev, 0i16));
+        }
+    }
+    let start = std::time::Instant::now();
+    poll_guest(ctx, &mut fds, timeout)?;
+    if fds.iter().any(|f| f.2 & POLLNVAL != 0) {
+        return Err(Errno::EBADF);
+    }
+    let (mut ro, mut wo, mut eo) = (vec![0u64; words], vec![0u64; words], vec![0u64; words]);
+    let mut count = 0;
+    for &(fd, ev, rev) in &fds {
+        let (i, m) = (fd as usize / 64, 1u64 << (fd % 64));
+        if ev & POLLIN != 0 && rev & (POLLIN | POLLHUP | POLLERR) != 0 {
+            ro[i] |= m;
+            count += 1;
+        }
+        if ev & POLLOUT != 0 && rev & (POLLOUT | POLLERR) != 0 {
+            wo[i] |= m;
+            count += 1;
+        }
+        if ev & POLLPRI != 0 && rev & POLLPRI != 0 {
+            eo[i] |= m;
+            count += 1;
+        }
+    }
+    for (va, set) in [(a[1], ro), (a[2], wo), (a[3], eo)] {
+        if va != 0 {
+            let b: Vec<u8> = set.iter().flat_map(|x| x.to_le_bytes()).collect();
+            ctx.write_bytes(va, &b)?;
+        }
+    }
+    write_remaining(ctx, a[4], timeout, start);
+    Ok(count)
+}

@@ -1,0 +1,207 @@
+//! The syscall layer: emulates Linux (AArch64, asm-generic numbering) for the guest.
+//!
+//! `table` is the single source of truth (number, name, handler, status, argument kinds);
+//! docs/syscalls.md is generated from it. Handlers live by family: `fs` (files and
+//! directories), `io` (fd table, read/write, pipes, ioctl), `mem` (mmap family, brk),
+//! `proc` (exit, identity, limits, uname, signals-as-recorded), `time`.
+
+pub mod abi;
+pub mod fs;
+pub mod io;
+pub mod mem;
+pub mod proc;
+pub mod table;
+pub mod time;
+mod tracefmt;
+
+use std::sync::Arc;
+
+use elfuse_actors::fdtable::{FdError, OpenFile};
+
+use crate::backend::Vcpu;
+use crate::errno::Errno;
+use crate::process::Process;
+
+pub type SysResult = Result<u64, Errno>;
+
+/// Why the vCPU loop must stop running this thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// exit_group (or the last thread's exit) with this status.
+    Exit(i32),
+    /// Killed by this signal.
+    Signal(u32),
+}
+
+/// Per-thread state the syscall layer keeps.
+#[derive(Debug, Default)]
+pub struct ThreadState {
+    pub tid: i32,
+    /// prctl(PR_SET_NAME).
+    pub comm: [u8; 16],
+    pub dumpable: bool,
+    pub clear_child_tid: u64,
+    pub robust_list: (u64, u64),
+    pub rseq: Option<(u64, u32, u32)>,
+}
+
+/// Everything a handler may touch.
+pub struct Ctx<'a> {
+    pub proc: &'a Process,
+    pub thread: &'a mut ThreadState,
+    /// The calling vCPU, stopped at its `HVC #5`.
+    pub vcpu: &'a mut dyn Vcpu,
+    /// Set by handlers that end the thread or process.
+    pub stop: Option<Stop>,
+    /// Set by handlers that rewrote the registers themselves (rt_sigreturn): the result
+    /// must not be written to X0.
+    pub regs_set: bool,
+}
+
+/// Plain-old-data guest structures (any bit pattern valid, no padding surprises).
+///
+/// # Safety
+/// Implementors must be `repr(C)` with no invalid bit patterns.
+pub unsafe trait Pod: Copy + Default {}
+unsafe impl Pod for u8 {}
+unsafe impl Pod for u16 {}
+unsafe impl Pod for u32 {}
+unsafe impl Pod for i32 {}
+unsafe impl Pod for u64 {}
+unsafe impl Pod for i64 {}
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] where [T; N]: Default {}
+
+/// Longest path a guest may pass (PATH_MAX).
+pub const PATH_MAX: usize = 4096;
+
+impl<'a> Ctx<'a> {
+    pub fn new(proc: &'a Process, thread: &'a mut ThreadState, vcpu: &'a mut dyn Vcpu) -> Self {
+        Ctx {
+            proc,
+            thread,
+            vcpu,
+            stop: None,
+            regs_set: false,
+        }
+    }
+
+    /// A guest buffer as a host slice, after checking the guest may access it.
+    ///
+    /// The slice aliases guest RAM, which other vCPUs may change concurrently — exactly
+    /// like a kernel's view of user memory; it is only handed to host syscalls or copied.
+    #[allow(clippy::mut_from_ref)]
+    pub fn user_slice(&self, va: u64, len: usize, write: bool) -> Result<&mut [u8], Errno> {
+        if len == 0 {
+            return Ok(&mut []);
+        }
+        self.proc.mm().check_user(va, len as u64, write)?;
+        let p = self.proc.ram.ptr(va, len);
+        // SAFETY: checked to be inside a user mapping of guest RAM, which lives as long
+        // as the process.
+        Ok(unsafe { std::slice::from_raw_parts_mut(p, len) })
+    }
+
+    pub fn read_bytes(&self, va: u64, len: usize) -> Result<Vec<u8>, Errno> {
+        Ok(self.user_slice(va, len, false)?.to_vec())
+    }
+
+    pub fn write_bytes(&self, va: u64, data: &[u8]) -> Result<(), Errno> {
+        self.user_slice(va, data.len(), true)?.copy_from_slice(data);
+        Ok(())
+    }
+
+    pub fn read_val<T: Pod>(&self, va: u64) -> Result<T, Errno> {
+        let mut v = T::default();
+        let src = self.user_slice(va, std::mem::size_of::<T>(), false)?;
+        // SAFETY: T is Pod; sizes match.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                src.as_ptr(),
+                (&mut v as *mut T).cast::<u8>(),
+                std::mem::size_of::<T>(),
+            )
+        };
+        Ok(v)
+    }
+
+    pub fn write_val<T: Pod>(&self, va: u64, v: &T) -> Result<(), Errno> {
+        // SAFETY: T is Pod.
+        let bytes = unsafe {
+            std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
+        };
+        self.write_bytes(va, bytes)
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (without the NUL).
+    pub fn read_cstr(&self, va: u64, max: usize) -> Result<Vec<u8>, Errno> {
+        let mut out = Vec::new();
+        let mut cur = va;
+        loop {
+            // Read up to the end of the current page at a time.
+            let chunk = (4096 - (cur % 4096)) as usize;
+            let s = self.user_slice(cur, chunk, false)?;
+            if let Some(n) = s.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&s[..n]);
+                return Ok(out);
+            }
+            out.extend_from_slice(s);
+            if out.len() > max {
+                return Err(Errno::ENAMETOOLONG);
+            }
+            cur += chunk as u64;
+        }
+    }
+
+    /// A path argument (PATH_MAX, ENOENT for "").
+    pub fn read_path(&self, va: u64) -> Result<Vec<u8>, Errno> {
+        let p = self.read_cstr(va, PATH_MAX)?;
+        if p.len() >= PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        Ok(p)
+    }
+
+    /// The open file behind guest fd `fd`.
+    pub fn file(&self, fd: u64) -> Result<Arc<OpenFile>, Errno> {
+        self.proc.fds().get(fd as i32).map_err(fd_err)
+    }
+}
+
+pub fn fd_err(e: FdError) -> Errno {
+    match e {
+        FdError::BadFd => Errno::EBADF,
+        FdError::TooMany => Errno::EMFILE,
+        FdError::Invalid => Errno::EINVAL,
+    }
+}
+
+/// Converts a host libc return value (-1 + errno) to a result.
+pub fn host_ret(r: i64) -> SysResult {
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r as u64)
+    }
+}
+
+/// Runs one syscall: looks it up, traces it, runs the handler; returns the value for X0
+/// (None if the handler set the registers itself).
+pub fn dispatch(ctx: &mut Ctx, nr: u64, args: [u64; 6]) -> Option<u64> {
+    let def = table::lookup(nr);
+    let tracing = ctx.proc.tracer.set.syscalls;
+    let pre = tracing.then(|| tracefmt::entry(ctx, nr, def, &args));
+    let res = match def.and_then(|d| d.handler) {
+        Some(h) => h(ctx, args),
+        None => Err(Errno::ENOSYS),
+    };
+    if let Some(pre) = pre {
+        ctx.proc.tracer.line(&tracefmt::exit(pre, &res, ctx.stop));
+    }
+    if ctx.regs_set {
+        return None;
+    }
+    Some(match res {
+        Ok(v) => v,
+        Err(e) => (-(e.0 as i64)) as u64,
+    })
+}

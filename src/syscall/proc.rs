@@ -1,0 +1,522 @@
+//! Process-level calls of the spine: exit, identity, limits, uname, scheduling queries,
+//! randomness, rseq, and the signal calls as far as the spine handles signals.
+//!
+//! Guest pids are the host's: getpid() is the elfuse process's pid, so a pid a guest sees
+//! is one `kill(1)` and `ps` agree with.
+
+use super::{host_ret, Ctx, Stop, SysResult};
+use crate::errno::Errno;
+use crate::process::Rlimit;
+use crate::sigframe::{self, SI_TKILL, SI_USER};
+use crate::signal::{sig_bit, KSigaction, SigInfo, NSIG, SIGKILL, SIGSEGV, SIGSTOP};
+
+pub fn exit(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    // The spine runs one thread: its exit is the process's.
+    ctx.stop = Some(Stop::Exit((a[0] & 0xff) as i32));
+    Ok(0)
+}
+
+pub fn exit_group(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    ctx.stop = Some(Stop::Exit((a[0] & 0xff) as i32));
+    Ok(0)
+}
+
+pub fn set_tid_address(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    ctx.thread.clear_child_tid = a[0];
+    Ok(ctx.thread.tid as u64)
+}
+
+pub fn set_robust_list(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    // sizeof(struct robust_list_head) on 64-bit.
+    if a[1] != 24 {
+        return Err(Errno::EINVAL);
+    }
+    ctx.thread.robust_list = (a[0], a[1]);
+    Ok(0)
+}
+
+pub fn rseq(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const RSEQ_FLAG_UNREGISTER: u64 = 1;
+    const RSEQ_MIN_LEN: u64 = 32;
+    let (area, len, flags, sig) = (a[0], a[1] as u32, a[2], a[3] as u32);
+    if flags & RSEQ_FLAG_UNREGISTER != 0 {
+        return match ctx.thread.rseq {
+            Some((p, l, s)) if p == area && l == len => {
+                if s != sig {
+                    return Err(Errno::EPERM);
+                }
+                ctx.thread.rseq = None;
+                Ok(0)
+            }
+            _ => Err(Errno::EINVAL),
+        };
+    }
+    if flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if let Some((p, l, s)) = ctx.thread.rseq {
+        return Err(if p == area && l == len && s == sig {
+            Errno::EBUSY
+        } else {
+            Errno::EINVAL
+        });
+    }
+    if u64::from(len) < RSEQ_MIN_LEN || area % 32 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // Like the kernel, publish the current CPU in cpu_id_start / cpu_id right away.
+    let cpu = current_cpu();
+    ctx.write_bytes(area, &[cpu.to_le_bytes(), cpu.to_le_bytes()].concat())?;
+    ctx.thread.rseq = Some((area, len, sig));
+    Ok(0)
+}
+
+fn current_cpu() -> u32 {
+    let c = unsafe { libc::sched_getcpu() };
+    c.max(0) as u32
+}
+
+pub fn getpid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
+    Ok(ctx.proc.pid as u64)
+}
+pub fn getppid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
+    Ok(ctx.proc.ppid as u64)
+}
+pub fn gettid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
+    Ok(ctx.thread.tid as u64)
+}
+pub fn getuid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
+    Ok(ctx.proc.creds.uid.into())
+}
+pub fn geteuid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
+    Ok(ctx.proc.creds.euid.into())
+}
+pub fn getgid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
+    Ok(ctx.proc.creds.gid.into())
+}
+pub fn getegid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
+    Ok(ctx.proc.creds.egid.into())
+}
+
+fn write_three(ctx: &Ctx, ptrs: [u64; 3], vals: [u32; 3]) -> SysResult {
+    for (p, v) in ptrs.into_iter().zip(vals) {
+        ctx.write_val(p, &v)?;
+    }
+    Ok(0)
+}
+
+pub fn getresuid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let c = ctx.proc.creds;
+    write_three(ctx, [a[0], a[1], a[2]], [c.uid, c.euid, c.euid])
+}
+
+pub fn getresgid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let c = ctx.proc.creds;
+    write_three(ctx, [a[0], a[1], a[2]], [c.gid, c.egid, c.egid])
+}
+
+fn own_pid(ctx: &Ctx, pid: u64) -> Result<i32, Errno> {
+    match pid as i32 {
+        0 => Ok(ctx.proc.pid),
+        p if p == ctx.proc.pid => Ok(p),
+        p if p < 0 => Err(Errno::EINVAL),
+        p => {
+            // Another host process: answer as the host does.
+            if unsafe { libc::kill(p, 0) } == 0 || Errno::last() == Errno::EPERM {
+                Ok(p)
+            } else {
+                Err(Errno::ESRCH)
+            }
+        }
+    }
+}
+
+pub fn getpgid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let pid = own_pid(ctx, a[0])?;
+    host_ret(unsafe { libc::getpgid(pid) } as i64)
+}
+
+pub fn getsid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let pid = own_pid(ctx, a[0])?;
+    host_ret(unsafe { libc::getsid(pid) } as i64)
+}
+
+pub fn getgroups(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let size = a[0] as i32;
+    if size < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let n = host_ret(unsafe { libc::getgroups(0, std::ptr::null_mut()) } as i64)? as usize;
+    if size == 0 {
+        return Ok(n as u64);
+    }
+    if (size as usize) < n {
+        return Err(Errno::EINVAL);
+    }
+    let mut g = vec![0 as libc::gid_t; n];
+    let n = host_ret(unsafe { libc::getgroups(n as i32, g.as_mut_ptr()) } as i64)? as usize;
+    let bytes: Vec<u8> = g[..n].iter().flat_map(|x| x.to_le_bytes()).collect();
+    ctx.write_bytes(a[1], &bytes)?;
+    Ok(n as u64)
+}
+
+/// The kernel release the guest sees.
+pub const UNAME_RELEASE: &str = "6.8.0-elfuse";
+
+pub fn uname(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let mut host: libc::utsname = unsafe { std::mem::zeroed() };
+    unsafe { libc::uname(&mut host) };
+    let nodename: Vec<u8> = host
+        .nodename
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    let fields: [&[u8]; 6] = [
+        b"Linux",
+        &nodename,
+        UNAME_RELEASE.as_bytes(),
+        b"#1 SMP PREEMPT elfuse",
+        b"aarch64",
+        b"(none)",
+    ];
+    let mut buf = [0u8; 6 * 65];
+    for (i, f) in fields.iter().enumerate() {
+        let n = f.len().min(64);
+        buf[i * 65..i * 65 + n].copy_from_slice(&f[..n]);
+    }
+    ctx.write_bytes(a[0], &buf)?;
+    Ok(0)
+}
+
+const RLIMIT_NOFILE: usize = 7;
+
+fn get_rlimit(ctx: &Ctx, res: u64) -> Result<Rlimit, Errno> {
+    let lim = ctx.proc.rlimits();
+    lim.get(res as usize).copied().ok_or(Errno::EINVAL)
+}
+
+fn set_rlimit(ctx: &Ctx, res: u64, new: Rlimit) -> Result<(), Errno> {
+    if new.cur > new.max {
+        return Err(Errno::EINVAL);
+    }
+    let mut lim = ctx.proc.rlimits();
+    let slot = lim.get_mut(res as usize).ok_or(Errno::EINVAL)?;
+    if new.max > slot.max && ctx.proc.creds.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    if res as usize == RLIMIT_NOFILE {
+        if new.max > elfuse_actors::fdtable::NR_OPEN {
+            return Err(Errno::EPERM);
+        }
+        ctx.proc.fds().set_limit(new.cur);
+    }
+    *slot = new;
+    Ok(())
+}
+
+fn read_rlimit(ctx: &Ctx, va: u64) -> Result<Rlimit, Errno> {
+    let [cur, max]: [u64; 2] = ctx.read_val(va)?;
+    Ok(Rlimit { cur, max })
+}
+
+fn write_rlimit(ctx: &Ctx, va: u64, r: Rlimit) -> Result<(), Errno> {
+    ctx.write_val(va, &[r.cur, r.max])
+}
+
+pub fn getrlimit(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let r = get_rlimit(ctx, a[0])?;
+    write_rlimit(ctx, a[1], r)?;
+    Ok(0)
+}
+
+pub fn setrlimit(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let r = read_rlimit(ctx, a[1])?;
+    set_rlimit(ctx, a[0], r)?;
+    Ok(0)
+}
+
+pub fn prlimit64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let pid = a[0] as i32;
+    if pid != 0 && pid != ctx.proc.pid {
+        return Err(Errno::ESRCH);
+    }
+    let old = get_rlimit(ctx, a[1])?;
+    if a[2] != 0 {
+        let new = read_rlimit(ctx, a[2])?;
+        set_rlimit(ctx, a[1], new)?;
+    }
+    if a[3] != 0 {
+        write_rlimit(ctx, a[3], old)?;
+    }
+    Ok(0)
+}
+
+pub fn getrusage(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let who = match a[0] as i32 {
+        0 => libc::RUSAGE_SELF,
+        -1 => libc::RUSAGE_CHILDREN,
+        1 => libc::RUSAGE_THREAD,
+        _ => return Err(Errno::EINVAL),
+    };
+    // struct rusage has the same 144-byte layout on every 64-bit Linux.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    host_ret(unsafe { libc::getrusage(who, &mut ru) } as i64)?;
+    let bytes =
+        unsafe { std::slice::from_raw_parts((&ru as *const libc::rusage).cast::<u8>(), 144) };
+    ctx.write_bytes(a[1], bytes)?;
+    Ok(0)
+}
+
+pub fn umask(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let new = (a[0] & 0o777) as u32;
+    let mut fs = ctx.proc.fs();
+    let old = std::mem::replace(&mut fs.umask, new);
+    // The host applies it to files the guest creates.
+    unsafe { libc::umask(new as libc::mode_t) };
+    Ok(old.into())
+}
+
+pub fn prctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const PR_GET_DUMPABLE: u64 = 3;
+    const PR_SET_DUMPABLE: u64 = 4;
+    const PR_SET_NAME: u64 = 15;
+    const PR_GET_NAME: u64 = 16;
+    match a[0] {
+        PR_SET_NAME => {
+            let name = ctx.read_cstr(a[1], 4096)?;
+            let mut comm = [0u8; 16];
+            let n = name.len().min(15);
+            comm[..n].copy_from_slice(&name[..n]);
+            ctx.thread.comm = comm;
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let comm = ctx.thread.comm;
+            ctx.write_bytes(a[1], &comm)?;
+            Ok(0)
+        }
+        PR_GET_DUMPABLE => Ok(u64::from(ctx.thread.dumpable)),
+        PR_SET_DUMPABLE => {
+            if a[1] > 1 {
+                return Err(Errno::EINVAL);
+            }
+            ctx.thread.dumpable = a[1] == 1;
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub fn getcpu(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let cpu = current_cpu();
+    if a[0] != 0 {
+        ctx.write_val(a[0], &cpu)?;
+    }
+    if a[1] != 0 {
+        ctx.write_val(a[1], &0u32)?;
+    }
+    Ok(0)
+}
+
+pub fn sched_getaffinity(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let size = a[1] as usize;
+    if size < 8 || !size.is_multiple_of(8) {
+        return Err(Errno::EINVAL);
+    }
+    own_pid(ctx, a[0])?;
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    host_ret(unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } as i64)?;
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The kernel copies nr_cpu_ids bits rounded up to whole longs.
+    let bytes = ncpu.div_ceil(64) * 8;
+    if size < bytes {
+        return Err(Errno::EINVAL);
+    }
+    let raw =
+        unsafe { std::slice::from_raw_parts((&set as *const libc::cpu_set_t).cast::<u8>(), bytes) };
+    ctx.write_bytes(a[2], raw)?;
+    Ok(bytes as u64)
+}
+
+pub fn sched_yield(_ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
+    std::thread::yield_now();
+    Ok(0)
+}
+
+pub fn sysinfo(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    // struct sysinfo is 112 bytes with the same layout on every 64-bit Linux.
+    let mut si: libc::sysinfo = unsafe { std::mem::zeroed() };
+    host_ret(unsafe { libc::sysinfo(&mut si) } as i64)?;
+    let bytes =
+        unsafe { std::slice::from_raw_parts((&si as *const libc::sysinfo).cast::<u8>(), 112) };
+    ctx.write_bytes(a[0], bytes)?;
+    Ok(0)
+}
+
+pub fn getrandom(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const GRND_NONBLOCK: u64 = 1;
+    const GRND_RANDOM: u64 = 2;
+    const GRND_INSECURE: u64 = 4;
+    let flags = a[2];
+    if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
+        || flags & (GRND_RANDOM | GRND_INSECURE) == (GRND_RANDOM | GRND_INSECURE)
+    {
+        return Err(Errno::EINVAL);
+    }
+    let len = a[1].min(i32::MAX as u64) as usize;
+    let buf = ctx.user_slice(a[0], len, true)?;
+    let host_flags = (flags & GRND_NONBLOCK) as u32;
+    let r = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), host_flags) };
+    host_ret(r as i64)
+}
+
+fn valid_sig(sig: u64) -> Result<u32, Errno> {
+    if (1..=NSIG as u64).contains(&sig) {
+        Ok(sig as u32)
+    } else {
+        Err(Errno::EINVAL)
+    }
+}
+
+/// Sends `sig` (0 = existence check) to this process from itself.
+fn raise(ctx: &Ctx, sig: u64, code: i32) -> SysResult {
+    if sig == 0 {
+        return Ok(0);
+    }
+    let signo = valid_sig(sig)?;
+    ctx.proc.signals().raise(SigInfo {
+        signo,
+        code,
+        pid: ctx.proc.pid,
+        uid: ctx.proc.creds.uid,
+        ..Default::default()
+    });
+    Ok(0)
+}
+
+pub fn rt_sigreturn(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
+    ctx.regs_set = true;
+    match sigframe::sigreturn(ctx.proc, ctx.vcpu) {
+        Ok(Some(mask)) => {
+            ctx.proc.signals().mask = mask;
+            Ok(0)
+        }
+        // A corrupt frame: Linux sends SIGSEGV.
+        Ok(None) | Err(_) => {
+            ctx.stop = Some(Stop::Signal(SIGSEGV));
+            Ok(0)
+        }
+    }
+}
+
+pub fn rt_sigpending(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    if a[1] != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let p = ctx.proc.signals().pending;
+    ctx.write_val(a[0], &p)?;
+    Ok(0)
+}
+
+pub fn kill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let pid = a[0] as i32;
+    if pid == ctx.proc.pid || pid == 0 {
+        // pid 0 is the caller's process group, of which the guest knows only itself.
+        return raise(ctx, a[1], SI_USER);
+    }
+    if pid == -1 {
+        // "Every process the caller may signal" would reach host processes: refused.
+        return Err(Errno::EPERM);
+    }
+    if a[1] > NSIG as u64 {
+        return Err(Errno::EINVAL);
+    }
+    Err(Errno::ESRCH)
+}
+
+pub fn tkill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    if a[0] as i32 <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if a[0] as i32 != ctx.thread.tid {
+        return Err(Errno::ESRCH);
+    }
+    raise(ctx, a[1], SI_TKILL)
+}
+
+pub fn tgkill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    if a[0] as i32 <= 0 || a[1] as i32 <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if a[0] as i32 != ctx.proc.pid || a[1] as i32 != ctx.thread.tid {
+        return Err(Errno::ESRCH);
+    }
+    raise(ctx, a[2], SI_TKILL)
+}
+
+pub fn rt_sigaction(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    if a[3] != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let sig = valid_sig(a[0])?;
+    let new: Option<KSigaction> = if a[1] != 0 {
+        let v: [u64; 4] = ctx.read_val(a[1])?;
+        Some(KSigaction {
+            handler: v[0],
+            flags: v[1],
+            restorer: v[2],
+            mask: v[3],
+        })
+    } else {
+        None
+    };
+    if new.is_some() && (sig == SIGKILL || sig == SIGSTOP) {
+        return Err(Errno::EINVAL);
+    }
+    let old = {
+        let mut s = ctx.proc.signals();
+        let slot = &mut s.actions[sig as usize - 1];
+        let old = *slot;
+        if let Some(n) = new {
+            *slot = n;
+        }
+        old
+    };
+    if a[2] != 0 {
+        ctx.write_val(a[2], &[old.handler, old.flags, old.restorer, old.mask])?;
+    }
+    Ok(0)
+}
+
+pub fn rt_sigprocmask(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const SIG_BLOCK: u64 = 0;
+    const SIG_UNBLOCK: u64 = 1;
+    const SIG_SETMASK: u64 = 2;
+    if a[3] != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let set: Option<u64> = if a[1] != 0 {
+        Some(ctx.read_val(a[1])?)
+    } else {
+        None
+    };
+    let unblockable = sig_bit(SIGKILL) | sig_bit(SIGSTOP);
+    let old = {
+        let mut s = ctx.proc.signals();
+        let old = s.mask;
+        if let Some(set) = set {
+            s.mask = match a[0] {
+                SIG_BLOCK => old | set,
+                SIG_UNBLOCK => old & !set,
+                SIG_SETMASK => set,
+                _ => return Err(Errno::EINVAL),
+            } & !unblockable;
+        }
+        old
+    };
+    if a[2] != 0 {
+        ctx.write_val(a[2], &old)?;
+    }
+    Ok(0)
+}

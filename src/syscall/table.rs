@@ -1,0 +1,313 @@
+//! The syscall table: every AArch64 (asm-generic) syscall number with its name, handler,
+//! support status and argument kinds (for `--trace=syscalls`). This is the single source
+//! of truth; `elfuse --syscall-table` renders docs/syscalls.md from it.
+
+use super::{fs, io, mem, proc, time, Ctx, SysResult};
+
+pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Implemented with Linux semantics.
+    Full,
+    /// Implemented; the note says what is missing.
+    Partial(&'static str),
+    /// Returns -ENOSYS.
+    Enosys,
+}
+
+/// How `--trace=syscalls` prints an argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    Int,
+    Hex,
+    Oct,
+    Fd,
+    /// A directory fd where AT_FDCWD is meaningful.
+    Dirfd,
+    /// A NUL-terminated string read before the call.
+    Str,
+    Ptr,
+    /// A buffer the guest passes in; its length is the next argument.
+    Buf,
+    Sig,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SyscallDef {
+    pub nr: u64,
+    pub name: &'static str,
+    pub handler: Option<Handler>,
+    pub status: Status,
+    pub args: &'static [Arg],
+}
+
+macro_rules! syscalls {
+    ($( $nr:literal $name:ident $( ( $($arg:ident),* ) => $handler:path, $status:expr )? ; )*) => {
+        /// Every syscall number, ascending.
+        pub static SYSCALLS: &[SyscallDef] = &[
+            $( syscalls!(@def $nr $name $( ( $($arg),* ) => $handler, $status )?), )*
+        ];
+    };
+    (@def $nr:literal $name:ident ( $($arg:ident),* ) => $handler:path, $status:expr) => {
+        SyscallDef {
+            nr: $nr,
+            name: stringify!($name),
+            handler: Some($handler),
+            status: $status,
+            args: &[$(Arg::$arg),*],
+        }
+    };
+    (@def $nr:literal $name:ident) => {
+        SyscallDef { nr: $nr, name: stringify!($name), handler: None, status: Status::Enosys, args: &[] }
+    };
+}
+
+use Status::{Full, Partial};
+
+syscalls! {
+    0 io_setup; 1 io_destroy; 2 io_submit; 3 io_cancel; 4 io_getevents;
+    5 setxattr; 6 lsetxattr; 7 fsetxattr; 8 getxattr; 9 lgetxattr; 10 fgetxattr;
+    11 listxattr; 12 llistxattr; 13 flistxattr; 14 removexattr; 15 lremovexattr;
+    16 fremovexattr;
+    17 getcwd(Ptr, Int) => fs::getcwd, Full;
+    18 lookup_dcookie; 19 eventfd2; 20 epoll_create1; 21 epoll_ctl; 22 epoll_pwait;
+    23 dup(Fd) => io::dup, Full;
+    24 dup3(Fd, Fd, Hex) => io::dup3, Full;
+    25 fcntl(Fd, Int, Hex) => io::fcntl, Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL, locks and pipe sizes pass to the host; F_SETOWN/F_SETSIG are EINVAL");
+    26 inotify_init1; 27 inotify_add_watch; 28 inotify_rm_watch;
+    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; others ENOTTY");
+    30 ioprio_set; 31 ioprio_get;
+    32 flock(Fd, Int) => fs::flock, Full;
+    33 mknodat(Dirfd, Str, Oct, Hex) => fs::mknodat, Partial("FIFOs and regular files only");
+    34 mkdirat(Dirfd, Str, Oct) => fs::mkdirat, Full;
+    35 unlinkat(Dirfd, Str, Hex) => fs::unlinkat, Full;
+    36 symlinkat(Str, Dirfd, Str) => fs::symlinkat, Full;
+    37 linkat(Dirfd, Str, Dirfd, Str, Hex) => fs::linkat, Full;
+    38 renameat(Dirfd, Str, Dirfd, Str) => fs::renameat, Full;
+    39 umount2; 40 mount; 41 pivot_root; 42 nfsservctl;
+    43 statfs(Str, Ptr) => fs::statfs, Full;
+    44 fstatfs(Fd, Ptr) => fs::fstatfs, Full;
+    45 truncate(Str, Int) => fs::truncate, Full;
+    46 ftruncate(Fd, Int) => fs::ftruncate, Full;
+    47 fallocate(Fd, Hex, Int, Int) => fs::fallocate, Full;
+    48 faccessat(Dirfd, Str, Oct) => fs::faccessat, Full;
+    49 chdir(Str) => fs::chdir, Full;
+    50 fchdir(Fd) => fs::fchdir, Full;
+    51 chroot;
+    52 fchmod(Fd, Oct) => fs::fchmod, Full;
+    53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
+    54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
+    55 fchown(Fd, Int, Int) => fs::fchown, Full;
+    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("O_TMPFILE is EOPNOTSUPP");
+    57 close(Fd) => io::close, Full;
+    58 vhangup;
+    59 pipe2(Ptr, Hex) => io::pipe2, Full;
+    60 quotactl;
+    61 getdents64(Fd, Ptr, Int) => fs::getdents64, Full;
+    62 lseek(Fd, Int, Int) => io::lseek, Full;
+    63 read(Fd, Ptr, Int) => io::read, Full;
+    64 write(Fd, Buf, Int) => io::write, Full;
+    65 readv(Fd, Ptr, Int) => io::readv, Full;
+    66 writev(Fd, Ptr, Int) => io::writev, Full;
+    67 pread64(Fd, Ptr, Int, Int) => io::pread64, Full;
+    68 pwrite64(Fd, Buf, Int, Int) => io::pwrite64, Full;
+    69 preadv(Fd, Ptr, Int, Int) => io::preadv, Full;
+    70 pwritev(Fd, Ptr, Int, Int) => io::pwritev, Full;
+    71 sendfile(Fd, Fd, Ptr, Int) => io::sendfile, Full;
+    72 pselect6(Int, Ptr, Ptr, Ptr, Ptr, Ptr) => io::pselect6, Partial("the signal mask argument is validated but not applied (no asynchronous signals yet)");
+    73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Partial("the signal mask argument is validated but not applied (no asynchronous signals yet)");
+    74 signalfd4; 75 vmsplice; 76 splice; 77 tee;
+    78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Full;
+    79 newfstatat(Dirfd, Str, Ptr, Hex) => fs::newfstatat, Full;
+    80 fstat(Fd, Ptr) => fs::fstat, Full;
+    81 sync() => fs::sync, Full;
+    82 fsync(Fd) => fs::fsync, Full;
+    83 fdatasync(Fd) => fs::fdatasync, Full;
+    84 sync_file_range;
+    85 timerfd_create; 86 timerfd_settime; 87 timerfd_gettime;
+    88 utimensat(Dirfd, Str, Ptr, Hex) => fs::utimensat, Full;
+    89 acct; 90 capget; 91 capset; 92 personality;
+    93 exit(Int) => proc::exit, Partial("single-threaded guests: ends the process");
+    94 exit_group(Int) => proc::exit_group, Full;
+    95 waitid; 96 set_tid_address(Ptr) => proc::set_tid_address, Full;
+    97 unshare; 98 futex;
+    99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
+    100 get_robust_list;
+    101 nanosleep(Ptr, Ptr) => time::nanosleep, Partial("not interruptible by signals yet");
+    102 getitimer; 103 setitimer; 104 kexec_load; 105 init_module; 106 delete_module;
+    107 timer_create; 108 timer_gettime; 109 timer_getoverrun; 110 timer_settime;
+    111 timer_delete; 112 clock_settime;
+    113 clock_gettime(Int, Ptr) => time::clock_gettime, Full;
+    114 clock_getres(Int, Ptr) => time::clock_getres, Full;
+    115 clock_nanosleep(Int, Hex, Ptr, Ptr) => time::clock_nanosleep, Partial("not interruptible by signals yet");
+    116 syslog; 117 ptrace; 118 sched_setparam; 119 sched_setscheduler;
+    120 sched_getscheduler; 121 sched_getparam; 122 sched_setaffinity;
+    123 sched_getaffinity(Int, Int, Ptr) => proc::sched_getaffinity, Full;
+    124 sched_yield() => proc::sched_yield, Full;
+    125 sched_get_priority_max; 126 sched_get_priority_min; 127 sched_rr_get_interval;
+    128 restart_syscall;
+    129 kill(Int, Sig) => proc::kill, Partial("only to the process itself (pid 0 reaches only the caller; pid -1 is EPERM)");
+    130 tkill(Int, Sig) => proc::tkill, Partial("only to the calling thread");
+    131 tgkill(Int, Int, Sig) => proc::tgkill, Partial("only to the calling thread");
+    132 sigaltstack; 133 rt_sigsuspend;
+    134 rt_sigaction(Sig, Ptr, Ptr, Int) => proc::rt_sigaction, Partial("handlers run on syscall return and on faults; SA_ONSTACK and SA_RESTART are not honoured yet");
+    135 rt_sigprocmask(Int, Ptr, Ptr, Int) => proc::rt_sigprocmask, Full;
+    136 rt_sigpending(Ptr, Int) => proc::rt_sigpending, Full;
+    137 rt_sigtimedwait; 138 rt_sigqueueinfo;
+    139 rt_sigreturn() => proc::rt_sigreturn, Full;
+    140 setpriority; 141 getpriority; 142 reboot; 143 setregid; 144 setgid; 145 setreuid;
+    146 setuid; 147 setresuid;
+    148 getresuid(Ptr, Ptr, Ptr) => proc::getresuid, Full;
+    149 setresgid;
+    150 getresgid(Ptr, Ptr, Ptr) => proc::getresgid, Full;
+    151 setfsuid; 152 setfsgid; 153 times;
+    154 setpgid; 155 getpgid(Int) => proc::getpgid, Full;
+    156 getsid(Int) => proc::getsid, Full;
+    157 setsid;
+    158 getgroups(Int, Ptr) => proc::getgroups, Full;
+    159 setgroups;
+    160 uname(Ptr) => proc::uname, Full;
+    161 sethostname; 162 setdomainname;
+    163 getrlimit(Int, Ptr) => proc::getrlimit, Full;
+    164 setrlimit(Int, Ptr) => proc::setrlimit, Full;
+    165 getrusage(Int, Ptr) => proc::getrusage, Full;
+    166 umask(Oct) => proc::umask, Full;
+    167 prctl(Int, Hex, Hex, Hex, Hex) => proc::prctl, Partial("PR_SET_NAME/PR_GET_NAME, PR_SET_DUMPABLE/PR_GET_DUMPABLE; others EINVAL");
+    168 getcpu(Ptr, Ptr, Ptr) => proc::getcpu, Full;
+    169 gettimeofday(Ptr, Ptr) => time::gettimeofday, Full;
+    170 settimeofday; 171 adjtimex;
+    172 getpid() => proc::getpid, Full;
+    173 getppid() => proc::getppid, Full;
+    174 getuid() => proc::getuid, Full;
+    175 geteuid() => proc::geteuid, Full;
+    176 getgid() => proc::getgid, Full;
+    177 getegid() => proc::getegid, Full;
+    178 gettid() => proc::gettid, Full;
+    179 sysinfo(Ptr) => proc::sysinfo, Full;
+    180 mq_open; 181 mq_unlink; 182 mq_timedsend; 183 mq_timedreceive; 184 mq_notify;
+    185 mq_getsetattr; 186 msgget; 187 msgctl; 188 msgrcv; 189 msgsnd; 190 semget;
+    191 semctl; 192 semtimedop; 193 semop; 194 shmget; 195 shmctl; 196 shmat; 197 shmdt;
+    198 socket; 199 socketpair; 200 bind; 201 listen; 202 accept; 203 connect;
+    204 getsockname; 205 getpeername; 206 sendto; 207 recvfrom; 208 setsockopt;
+    209 getsockopt; 210 shutdown; 211 sendmsg; 212 recvmsg; 213 readahead;
+    214 brk(Ptr) => mem::brk, Full;
+    215 munmap(Ptr, Int) => mem::munmap, Full;
+    216 mremap(Ptr, Int, Int, Hex, Ptr) => mem::mremap, Partial("MREMAP_DONTUNMAP is EINVAL");
+    217 add_key; 218 request_key; 219 keyctl; 220 clone; 221 execve;
+    222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("MAP_SHARED file mappings are private copies written back on munmap/msync/exit");
+    223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
+    224 swapon; 225 swapoff;
+    226 mprotect(Ptr, Int, Hex) => mem::mprotect, Full;
+    227 msync(Ptr, Int, Hex) => mem::msync, Full;
+    228 mlock(Ptr, Int) => mem::mlock, Full;
+    229 munlock(Ptr, Int) => mem::mlock, Full;
+    230 mlockall(Hex) => mem::mlockall, Full;
+    231 munlockall() => mem::mlockall, Full;
+    232 mincore(Ptr, Int, Ptr) => mem::mincore, Full;
+    233 madvise(Ptr, Int, Int) => mem::madvise, Full;
+    234 remap_file_pages; 235 mbind; 236 get_mempolicy; 237 set_mempolicy;
+    238 migrate_pages; 239 move_pages; 240 rt_tgsigqueueinfo; 241 perf_event_open;
+    242 accept4; 243 recvmmsg;
+    260 wait4;
+    261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
+    262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
+    266 clock_adjtime; 267 syncfs; 268 setns; 269 sendmmsg; 270 process_vm_readv;
+    271 process_vm_writev; 272 kcmp; 273 finit_module; 274 sched_setattr;
+    275 sched_getattr;
+    276 renameat2(Dirfd, Str, Dirfd, Str, Hex) => fs::renameat2, Full;
+    277 seccomp;
+    278 getrandom(Ptr, Int, Hex) => proc::getrandom, Full;
+    279 memfd_create; 280 bpf; 281 execveat; 282 userfaultfd;
+    283 membarrier; 284 mlock2;
+    285 copy_file_range; 286 preadv2; 287 pwritev2; 288 pkey_mprotect; 289 pkey_alloc;
+    290 pkey_free;
+    291 statx(Dirfd, Str, Hex, Hex, Ptr) => fs::statx, Full;
+    292 io_pgetevents;
+    293 rseq(Ptr, Int, Hex, Hex) => proc::rseq, Partial("registration is recorded; restartable sequences are never aborted (there is no preemption inside the guest that would require it)");
+    294 kexec_file_load;
+    424 pidfd_send_signal; 425 io_uring_setup; 426 io_uring_enter; 427 io_uring_register;
+    428 open_tree; 429 move_mount; 430 fsopen; 431 fsconfig; 432 fsmount; 433 fspick;
+    434 pidfd_open; 435 clone3;
+    436 close_range(Int, Int, Hex) => io::close_range, Full;
+    437 openat2; 438 pidfd_getfd;
+    439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
+    440 process_madvise; 441 epoll_pwait2; 442 mount_setattr; 443 quotactl_fd;
+    444 landlock_create_ruleset; 445 landlock_add_rule; 446 landlock_restrict_self;
+    447 memfd_secret; 448 process_mrelease; 449 futex_waitv; 450 set_mempolicy_home_node;
+    451 cachestat; 452 fchmodat2; 453 map_shadow_stack; 454 futex_wake; 455 futex_wait;
+    456 futex_requeue; 457 statmount; 458 listmount; 459 lsm_get_self_attr;
+    460 lsm_set_self_attr; 461 lsm_list_modules; 462 mseal;
+}
+
+/// The definition for syscall `nr`.
+pub fn lookup(nr: u64) -> Option<&'static SyscallDef> {
+    SYSCALLS
+        .binary_search_by_key(&nr, |d| d.nr)
+        .ok()
+        .map(|i| &SYSCALLS[i])
+}
+
+/// docs/syscalls.md, rendered from the table.
+pub fn render_markdown() -> String {
+    let mut s = String::from(
+        "# Syscalls\n\n\
+         Generated from `src/syscall/table.rs` by `elfuse --syscall-table`; do not edit.\n\
+         AArch64 Linux (asm-generic) numbers. Unlisted numbers (244–259, 295–423) are \
+         unassigned on AArch64 and return -ENOSYS too.\n\n",
+    );
+    let full = SYSCALLS.iter().filter(|d| d.status == Status::Full).count();
+    let partial = SYSCALLS
+        .iter()
+        .filter(|d| matches!(d.status, Status::Partial(_)))
+        .count();
+    let enosys = SYSCALLS.len() - full - partial;
+    s += &format!(
+        "{} numbers: {full} implemented, {partial} partial, {enosys} return -ENOSYS.\n\n",
+        SYSCALLS.len()
+    );
+    s += "| nr | name | status | notes |\n|---:|---|---|---|\n";
+    for d in SYSCALLS {
+        let (st, note) = match d.status {
+            Status::Full => ("implemented", ""),
+            Status::Partial(n) => ("partial", n),
+            Status::Enosys => ("ENOSYS", ""),
+        };
+        s += &format!("| {} | {} | {} | {} |\n", d.nr, d.name, st, note);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_unique_and_consistent() {
+        for w in SYSCALLS.windows(2) {
+            assert!(w[0].nr < w[1].nr, "{} then {}", w[0].name, w[1].name);
+        }
+        for d in SYSCALLS {
+            assert_eq!(
+                d.handler.is_none(),
+                d.status == Status::Enosys,
+                "{}",
+                d.name
+            );
+        }
+        assert_eq!(lookup(64).unwrap().name, "write");
+        assert_eq!(lookup(56).unwrap().name, "openat");
+        assert_eq!(lookup(293).unwrap().name, "rseq");
+        assert!(lookup(300).is_none());
+    }
+
+    #[test]
+    fn docs_are_generated_from_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/syscalls.md");
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == render_markdown(),
+            "docs/syscalls.md is stale: run `cargo run --release -- --syscall-table > docs/syscalls.md`"
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! Clocks and sleeping. The host's clocks are the guest's (both are Linux clock ids).
+
+use super::{Ctx, SysResult};
+use crate::errno::Errno;
+
+/// Clock ids a guest may name: REALTIME..BOOTTIME_ALARM and TAI (no per-process
+/// CPU-clock ids encoded as negative numbers).
+fn clock_id(id: u64) -> Result<libc::clockid_t, Errno> {
+    match id as i32 {
+        c @ (0..=9 | 11) => Ok(c),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn read_ts(ctx: &Ctx, va: u64) -> Result<libc::timespec, Errno> {
+    let [s, ns]: [i64; 2] = ctx.read_val(va)?;
+    if !(0..1_000_000_000).contains(&ns) || s < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(libc::timespec {
+        tv_sec: s,
+        tv_nsec: ns,
+    })
+}
+
+fn write_ts(ctx: &Ctx, va: u64, t: &libc::timespec) -> Result<(), Errno> {
+    ctx.write_val(va, &[t.tv_sec, t.tv_nsec])
+}
+
+pub fn clock_gettime(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let id = clock_id(a[0])?;
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    if unsafe { libc::clock_gettime(id, &mut t) } != 0 {
+        return Err(Errno::last());
+    }
+    write_ts(ctx, a[1], &t)?;
+    Ok(0)
+}
+
+pub fn clock_getres(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let id = clock_id(a[0])?;
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    if unsafe { libc::clock_getres(id, &mut t) } != 0 {
+        return Err(Errno::last());
+    }
+    if a[1] != 0 {
+        write_ts(ctx, a[1], &t)?;
+    }
+    Ok(0)
+}
+
+pub fn gettimeofday(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut t) };
+    if a[0] != 0 {
+        ctx.write_val(a[0], &[t.tv_sec, t.tv_nsec / 1000])?;
+    }
+    if a[1] != 0 {
+        // struct timezone: always zero on Linux today.
+        ctx.write_val(a[1], &[0u32, 0u32])?;
+    }
+    Ok(0)
+}
+
+pub fn nanosleep(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let req = read_ts(ctx, a[0])?;
+    sleep(ctx, libc::CLOCK_MONOTONIC, 0, &req, a[1])
+}
+
+pub fn clock_nanosleep(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const TIMER_ABSTIME: u64 = 1;
+    let id = clock_id(a[0])?;
+    if matches!(id, 2 | 3) {
+        // Sleeping on the calling thread's own CPU clock is EINVAL; the process CPU
+        // clock is allowed but is not worth emulating.
+        return Err(if id == 3 {
+            Errno::EINVAL
+        } else {
+            Errno::EOPNOTSUPP
+        });
+    }
+    let req = read_ts(ctx, a[2])?;
+    let abs = a[1] & TIMER_ABSTIME != 0;
+    sleep(
+        ctx,
+        id,
+        if abs { libc::TIMER_ABSTIME } else { 0 },
+        &req,
+        if abs { 0 } else { a[3] },
+    )
+}
+
+fn sleep(
+    ctx: &Ctx,
+    id: libc::clockid_t,
+    flags: i32,
+    req: &libc::timespec,
+    rem_va: u64,
+) -> SysResult {
+    let mut rem = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let r = unsafe { libc::clock_nanosleep(id, flags, req, &mut rem) };
+    if r == 0 {
+        return Ok(0);
+    }
+    if r == libc::EINTR && rem_va != 0 {
+        write_ts(ctx, rem_va, &rem)?;
+    }
+    Err(Errno::from_host(r))
+}

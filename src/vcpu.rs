@@ -1,0 +1,153 @@
+//! The vCPU loop: runs guest code, answers the shim's HVCs, delivers signals, and decides
+//! when the thread stops. Backend-neutral: it sees only the `Vcpu` trait.
+
+use elfuse_shim::{HVC_EL0_FAULT, HVC_SYSCALL};
+
+use crate::backend::{BackendError, Reg, SysReg, Vcpu, VcpuExit};
+use crate::fault;
+use crate::process::Process;
+use crate::sigframe::{self, SigInfo};
+use crate::signal::{Disposal, SIGSEGV};
+use crate::syscall::{self, Ctx, Stop, ThreadState};
+
+/// Runs the thread until it stops. An `Err` is a host-side failure (engine error, or the
+/// shim itself faulting), never a guest fault.
+pub fn run(
+    proc: &Process,
+    vcpu: &mut dyn Vcpu,
+    thread: &mut ThreadState,
+) -> Result<Stop, BackendError> {
+    loop {
+        match vcpu.run()? {
+            VcpuExit::Hvc(HVC_SYSCALL) => {
+                let nr = vcpu.reg(Reg::X(8))?;
+                let mut args = [0u64; 6];
+                for (i, a) in args.iter_mut().enumerate() {
+                    *a = vcpu.reg(Reg::X(i as u8))?;
+                }
+                let mut ctx = Ctx::new(proc, thread, vcpu);
+                let ret = syscall::dispatch(&mut ctx, nr, args);
+                if let Some(stop) = ctx.stop {
+                    return Ok(stop);
+                }
+                if let Some(ret) = ret {
+                    vcpu.set_reg(Reg::X(0), ret)?;
+                }
+                let inval = proc.mm().take_invalidate();
+                if !inval.is_empty() {
+                    vcpu.invalidate(inval)?;
+                }
+            }
+            VcpuExit::Hvc(HVC_EL0_FAULT) => {
+                if let Some(stop) = on_fault(proc, vcpu, thread)? {
+                    return Ok(stop);
+                }
+            }
+            VcpuExit::Hvc(imm) => {
+                let esr = vcpu.sys_reg(SysReg::EsrEl1).unwrap_or(0);
+                let elr = vcpu.sys_reg(SysReg::ElrEl1).unwrap_or(0);
+                let far = vcpu.sys_reg(SysReg::FarEl1).unwrap_or(0);
+                let pc = vcpu.reg(Reg::Pc).unwrap_or(0);
+                return Err(BackendError(format!(
+                    "shim reported HVC #{imm} (pc {pc:#x}, ESR_EL1 {esr:#x}, ELR_EL1 {elr:#x}, FAR_EL1 {far:#x})"
+                )));
+            }
+            VcpuExit::Kicked => {}
+        }
+        if let Some(stop) = deliver_pending(proc, vcpu, thread)? {
+            return Ok(stop);
+        }
+    }
+}
+
+/// A synchronous EL0 fault: run the guest's handler if it has an unblocked one,
+/// otherwise the process dies of the signal (Linux's force_sig_fault).
+fn on_fault(
+    proc: &Process,
+    vcpu: &mut dyn Vcpu,
+    thread: &ThreadState,
+) -> Result<Option<Stop>, BackendError> {
+    let esr = vcpu.sys_reg(SysReg::EsrEl1)?;
+    let far = vcpu.sys_reg(SysReg::FarEl1)?;
+    let pc = vcpu.sys_reg(SysReg::ElrEl1)?;
+    let f = fault::classify(esr, far, pc);
+    tracing::debug!(
+        esr = format_args!("{esr:#x}"),
+        far = format_args!("{far:#x}"),
+        pc = format_args!("{pc:#x}"),
+        signo = f.signo,
+        "guest fault"
+    );
+    if proc.tracer.set.syscalls {
+        proc.tracer.line(&format!(
+            "[{}] --- signal {} {{si_code={}, si_addr={:#x}}} at pc {pc:#x} ---",
+            thread.tid, f.signo, f.code, f.addr
+        ));
+    }
+    let handled = {
+        let mut s = proc.signals();
+        if s.fault_handled(f.signo) {
+            let act = s.actions[f.signo as usize - 1];
+            let old_mask = s.mask;
+            s.mask = sigframe::handler_mask(old_mask, &act, f.signo);
+            if act.flags & sigframe::SA_RESETHAND != 0 {
+                s.actions[f.signo as usize - 1] = Default::default();
+            }
+            Some((act, old_mask))
+        } else {
+            None
+        }
+    };
+    let Some((act, old_mask)) = handled else {
+        return Ok(Some(killed(proc, thread, f.signo)));
+    };
+    let info = SigInfo {
+        signo: f.signo,
+        code: f.code,
+        addr: Some(f.addr),
+        esr: Some(esr),
+        ..Default::default()
+    };
+    if !sigframe::deliver(proc, vcpu, &act, &info, old_mask, proc.sigreturn_tramp)? {
+        return Ok(Some(killed(proc, thread, SIGSEGV)));
+    }
+    Ok(None)
+}
+
+/// Acts on every pending, unblocked signal (each handler frame nests on the previous).
+fn deliver_pending(
+    proc: &Process,
+    vcpu: &mut dyn Vcpu,
+    thread: &ThreadState,
+) -> Result<Option<Stop>, BackendError> {
+    loop {
+        let next = proc.signals().take_deliverable();
+        match next {
+            None => return Ok(None),
+            Some(Disposal::Kill(sig)) => return Ok(Some(killed(proc, thread, sig))),
+            Some(Disposal::Handle {
+                act,
+                info,
+                old_mask,
+            }) => {
+                if proc.tracer.set.syscalls {
+                    proc.tracer.line(&format!(
+                        "[{}] --- signal {} {{si_code={}}} ---",
+                        thread.tid, info.signo, info.code
+                    ));
+                }
+                if !sigframe::deliver(proc, vcpu, &act, &info, old_mask, proc.sigreturn_tramp)? {
+                    return Ok(Some(killed(proc, thread, SIGSEGV)));
+                }
+            }
+        }
+    }
+}
+
+fn killed(proc: &Process, thread: &ThreadState, sig: u32) -> Stop {
+    if proc.tracer.set.syscalls {
+        proc.tracer
+            .line(&format!("[{}] +++ killed by signal {sig} +++", thread.tid));
+    }
+    Stop::Signal(sig)
+}
