@@ -117,7 +117,7 @@ fn main() -> ExitCode {
         Stop::Exit(code) => code as u8,
         Stop::Signal(sig) => 128 + sig as u8,
     };
-    proc.mm().sync_all();
+    drop(proc);
     if demo {
         eprintln!("elfuse: the demo guest exited with status {status}");
     }

@@ -42,8 +42,19 @@ pub struct Vma {
     pub shared: bool,
     pub backing: Backing,
     pub name: VmaName,
-    /// Ever mapped writable (a shared file mapping is written back when unmapped).
-    pub dirty_possible: bool,
+}
+
+impl Vma {
+    /// A MAP_SHARED file mapping: guest RAM at this range is the file's pages.
+    pub fn is_file_overlay(&self) -> bool {
+        self.shared && matches!(self.backing, Backing::File { .. })
+    }
+}
+
+/// True if the host fd allows writing (a shared mapping of it may be made writable).
+pub fn fd_writable(fd: &OwnedFd) -> bool {
+    let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    fl >= 0 && fl & libc::O_ACCMODE == libc::O_RDWR
 }
 
 pub struct Mm {
@@ -176,8 +187,9 @@ impl Mm {
             .ok_or(Errno::ENOMEM)
     }
 
-    /// Installs a mapping at `[start, start+len)`, replacing whatever was there. The new
-    /// memory reads as zeroes; the caller fills file contents.
+    /// Installs a mapping at `[start, start+len)`, replacing whatever was there. Anonymous
+    /// and private memory reads as zeroes (the caller fills private file contents); a
+    /// shared file mapping shows the file's pages themselves, up to its end.
     pub fn map_fixed(
         &mut self,
         start: u64,
@@ -195,6 +207,9 @@ impl Mm {
         }
         let end = start + len;
         self.release(start, end);
+        if let (true, Backing::File { fd, offset }) = (shared, &backing) {
+            self.overlay(start, len, fd, *offset)?;
+        }
         self.vmas.insert(
             start,
             Vma {
@@ -203,10 +218,26 @@ impl Mm {
                 shared,
                 backing,
                 name,
-                dirty_possible: prot & PROT_WRITE != 0,
             },
         );
         self.apply_ptes(start, end, prot)
+    }
+
+    /// Shows the file's pages at `[start, start+len)` (only those before end of file: a
+    /// host access past it would be a host SIGBUS, so those pages stay zero-filled RAM).
+    fn overlay(&self, start: u64, len: u64, fd: &OwnedFd, offset: u64) -> Result<(), Errno> {
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+            return Err(Errno::last());
+        }
+        let fsize = st.st_size as u64;
+        if offset >= fsize {
+            return Ok(());
+        }
+        let n = page_up(fsize - offset).unwrap_or(len).min(len);
+        self.ram
+            .overlay_file(start, n, fd.as_raw_fd(), offset, fd_writable(fd))
+            .map_err(|e| Errno::from_io(&e))
     }
 
     /// Unmaps whatever lies in `[start, end)` and returns its memory.
@@ -215,34 +246,20 @@ impl Mm {
         if old.is_empty() {
             return;
         }
+        let mut code = false;
         for (s, v) in &old {
-            self.write_back(*s, v);
+            if v.is_file_overlay() {
+                self.ram.restore(*s, v.end - s);
+            }
+            code |= v.prot & PROT_EXEC != 0;
         }
         self.ram.discard(start, end - start);
         let _ = self.apply_ptes(start, end, 0);
+        // Only memory that was executable can have translated code to drop.
         self.inval.merge(Invalidate {
             tlb: true,
-            code: Some((start, end)),
+            code: code.then_some((start, end)),
         });
-    }
-
-    /// A shared, writable file mapping carries its changes back to the file.
-    fn write_back(&self, start: u64, v: &Vma) {
-        let (true, true, Backing::File { fd, offset }) = (v.shared, v.dirty_possible, &v.backing)
-        else {
-            return;
-        };
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-            return;
-        }
-        let fsize = st.st_size as u64;
-        if *offset >= fsize {
-            return;
-        }
-        let n = (v.end - start).min(fsize - offset);
-        let p = self.ram.ptr(start, n as usize);
-        unsafe { libc::pwrite(fd.as_raw_fd(), p.cast(), n as usize, *offset as libc::off_t) };
     }
 
     /// munmap(2).
@@ -263,17 +280,15 @@ impl Mm {
         self.covered(start, end)
     }
 
-    /// msync(2): writes shared file mappings in `[start, end)` back to their files.
-    pub fn sync_range(&self, start: u64, end: u64) {
-        for (s, v) in self.vmas.range(..end).filter(|(_, v)| v.end > start) {
-            self.write_back(*s, v);
-        }
-    }
-
-    /// Writes every shared file mapping back (process exit).
-    pub fn sync_all(&self) {
-        for (s, v) in &self.vmas {
-            self.write_back(*s, v);
+    /// msync(2): shared file mappings are the page cache itself; MS_SYNC also writes
+    /// the pages to the device.
+    pub fn sync_range(&self, start: u64, end: u64, flags: i32) {
+        for (&s, v) in self.vmas.range(..end).filter(|(_, v)| v.end > start) {
+            if v.is_file_overlay() {
+                let (a, b) = (s.max(start), v.end.min(end));
+                let p = self.ram.ptr(a, (b - a) as usize);
+                unsafe { libc::msync(p.cast(), (b - a) as usize, flags) };
+            }
         }
     }
 
@@ -305,16 +320,25 @@ impl Mm {
         if !is_user_range(start, end - start) || !self.covered(start, end) {
             return Err(Errno::ENOMEM);
         }
+        if prot & PROT_WRITE != 0 {
+            let ro_shared = self.vmas.range(..end).filter(|(_, v)| v.end > start).any(|(_, v)| {
+                matches!((&v.backing, v.shared), (Backing::File { fd, .. }, true) if !fd_writable(fd))
+            });
+            if ro_shared {
+                return Err(Errno::EACCES);
+            }
+        }
         self.split_at(start);
         self.split_at(end);
         for (_, v) in self.vmas.range_mut(start..end) {
             v.prot = prot;
-            v.dirty_possible |= prot & PROT_WRITE != 0;
         }
         self.apply_ptes(start, end, prot)?;
+        // Code made executable may have been written by another vCPU's engine (whose
+        // writes this one does not see): drop translated code for it.
         self.inval.merge(Invalidate {
             tlb: true,
-            code: Some((start, end)),
+            code: (prot & PROT_EXEC != 0).then_some((start, end)),
         });
         Ok(())
     }
@@ -435,11 +459,18 @@ impl Mm {
         // Grow in place if the pages after it are free.
         let grow_end = old + new_len;
         if old_end == v.end && is_user_range(old, new_len) && self.is_free(old_end, grow_end) {
+            let ext = new_len - old_len;
+            match &v.backing {
+                Backing::File { fd, offset } if v.shared => {
+                    self.overlay(old_end, ext, fd, offset + (old_end - vs))?
+                }
+                Backing::File { fd, offset } => {
+                    self.fill_from_file(old_end, ext, fd, offset + (old_end - vs))
+                }
+                Backing::Anon => {}
+            }
             self.vmas.get_mut(&vs).unwrap().end = grow_end;
             self.apply_ptes(old_end, grow_end, v.prot)?;
-            if let Backing::File { fd, offset } = &v.backing {
-                self.fill_from_file(old_end, new_len - old_len, fd, offset + (old_end - vs));
-            }
             return Ok(old);
         }
         if !may_move {
@@ -466,7 +497,10 @@ impl Mm {
             },
         };
         let keep = old_len.min(new_len);
-        let saved = {
+        // A shared file mapping's contents are the file's: nothing to carry over.
+        let saved = if v.is_file_overlay() {
+            Vec::new()
+        } else {
             let mut buf = vec![0u8; keep as usize];
             self.ram.read(old, &mut buf);
             buf
@@ -481,7 +515,7 @@ impl Mm {
             v.name.clone(),
         )?;
         self.ram.write(dst, &saved);
-        if let Backing::File { fd, offset } = &backing {
+        if let (false, Backing::File { fd, offset }) = (v.shared, &backing) {
             if new_len > keep {
                 self.fill_from_file(dst + keep, new_len - keep, fd, offset + keep);
             }

@@ -3,7 +3,7 @@
 //! copy-on-write; sparse so that only touched pages cost host memory.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 
 pub struct GuestRam {
@@ -102,6 +102,59 @@ impl GuestRam {
     pub fn fill(&self, gpa: u64, len: u64, byte: u8) {
         let p = self.ptr(gpa, len as usize);
         unsafe { std::ptr::write_bytes(p, byte, len as usize) }
+    }
+
+    /// Maps `len` bytes of file `fd` at `offset` over guest RAM at `gpa`, shared with the
+    /// file (MAP_SHARED file mappings: the guest and every other mapper see one page
+    /// cache). `writable` must match the fd's access mode. Undone by [`GuestRam::restore`].
+    pub fn overlay_file(
+        &self,
+        gpa: u64,
+        len: u64,
+        fd: RawFd,
+        offset: u64,
+        writable: bool,
+    ) -> io::Result<()> {
+        let p = self.ptr(gpa, len as usize);
+        let prot = libc::PROT_READ | if writable { libc::PROT_WRITE } else { 0 };
+        // SAFETY: replaces pages inside our own RAM mapping; the host address is unchanged,
+        // so the vCPU engine's cached host pointers stay valid.
+        let r = unsafe {
+            libc::mmap(
+                p.cast(),
+                len as usize,
+                prot,
+                libc::MAP_SHARED | libc::MAP_FIXED,
+                fd,
+                offset as libc::off_t,
+            )
+        };
+        if r == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Puts guest RAM's own (zeroed) pages back at `[gpa, gpa+len)` after an overlay.
+    pub fn restore(&self, gpa: u64, len: u64) {
+        let p = self.ptr(gpa, len as usize);
+        self.discard(gpa, len);
+        let r = unsafe {
+            libc::mmap(
+                p.cast(),
+                len as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                self.fd.as_raw_fd(),
+                gpa as libc::off_t,
+            )
+        };
+        // Failing to map our own memfd back over our own range is not recoverable.
+        assert!(
+            r != libc::MAP_FAILED,
+            "cannot restore guest RAM at {gpa:#x}: {}",
+            io::Error::last_os_error()
+        );
     }
 
     /// Returns the pages of `[gpa, gpa+len)` to the host; they read back as zeroes.

@@ -91,7 +91,7 @@ pub fn mmap(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         None => (Backing::Anon, VmaName::None),
     };
     mm.map_fixed(start, len, prot, shared, backing, name)?;
-    if let Some(fd) = &file {
+    if let (false, Some(fd)) = (shared, &file) {
         mm.fill_from_file(start, len, fd, off);
     }
     Ok(start)
@@ -151,7 +151,18 @@ pub fn msync(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let (s, e) = mapped_range(ctx, a[0], a[1])?;
-    ctx.proc.mm().sync_range(s, e);
+    let host = if flags & MS_SYNC != 0 {
+        libc::MS_SYNC
+    } else {
+        libc::MS_ASYNC
+    };
+    let host = host
+        | if flags & MS_INVALIDATE != 0 {
+            libc::MS_INVALIDATE
+        } else {
+            0
+        };
+    ctx.proc.mm().sync_range(s, e, host);
     Ok(0)
 }
 

@@ -99,7 +99,7 @@ syscalls! {
     53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
     54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
     55 fchown(Fd, Int, Int) => fs::fchown, Full;
-    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("O_TMPFILE is EOPNOTSUPP");
+    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("O_TMPFILE is EOPNOTSUPP; /proc is the host's (it describes elfuse, not the guest)");
     57 close(Fd) => io::close, Full;
     58 vhangup;
     59 pipe2(Ptr, Hex) => io::pipe2, Full;
@@ -118,7 +118,7 @@ syscalls! {
     72 pselect6(Int, Ptr, Ptr, Ptr, Ptr, Ptr) => io::pselect6, Partial("the signal mask argument is validated but not applied (no asynchronous signals yet)");
     73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Partial("the signal mask argument is validated but not applied (no asynchronous signals yet)");
     74 signalfd4; 75 vmsplice; 76 splice; 77 tee;
-    78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Full;
+    78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc is the host's except /proc/self/exe");
     79 newfstatat(Dirfd, Str, Ptr, Hex) => fs::newfstatat, Full;
     80 fstat(Fd, Ptr) => fs::fstat, Full;
     81 sync() => fs::sync, Full;
@@ -195,7 +195,7 @@ syscalls! {
     215 munmap(Ptr, Int) => mem::munmap, Full;
     216 mremap(Ptr, Int, Int, Hex, Ptr) => mem::mremap, Partial("MREMAP_DONTUNMAP is EINVAL");
     217 add_key; 218 request_key; 219 keyctl; 220 clone; 221 execve;
-    222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("MAP_SHARED file mappings are private copies written back on munmap/msync/exit");
+    222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("MAP_SHARED file mappings show the file's pages up to its end; pages past it read as zeroes instead of raising SIGBUS");
     223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
     224 swapon; 225 swapoff;
     226 mprotect(Ptr, Int, Hex) => mem::mprotect, Full;
