@@ -24,7 +24,19 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Host allocator tuning: the vCPU engine allocates heavily from the vCPU threads, and
+/// glibc's per-thread arenas grow by many small mprotect calls; one arena grown in large
+/// steps is measurably faster to start.
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_TOP_PAD, 16 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_malloc();
     let mut st = StartupTrace::from_env();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -117,10 +129,11 @@ fn main() -> ExitCode {
         Stop::Exit(code) => code as u8,
         Stop::Signal(sig) => 128 + sig as u8,
     };
-    drop(proc);
     if demo {
         eprintln!("elfuse: the demo guest exited with status {status}");
     }
+    // Dropping the process closes the guest's descriptors, stdio included.
+    drop(proc);
     ExitCode::from(status)
 }
 

@@ -256,3 +256,17 @@ fn load_in_reserved_ranges() {
         assert_program_refused(&p, &format!("a PT_LOAD {what}"));
     }
 }
+
+#[test]
+fn demo_runs_through_the_shim() {
+    let out = elfuse(["--demo"]);
+    assert_eq!(out.status, 0, "{}", out.describe());
+    let stdout = out.stdout_str();
+    assert!(stdout.contains("Hello from an AArch64 guest!"), "{stdout}");
+    assert!(stdout.contains("machine is: aarch64\n"), "{stdout}");
+    assert!(
+        out.stderr_str().contains("exited with status 0"),
+        "{}",
+        out.describe()
+    );
+}

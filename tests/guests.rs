@@ -319,6 +319,9 @@ macro_rules! for_each_libc {
         mod glibc {
             $( #[test] fn $name() { super::$name(super::Libc::Glibc) } )*
         }
+        mod glibc_pie {
+            $( #[test] fn $name() { super::$name(super::Libc::GlibcPie) } )*
+        }
         mod musl {
             $( #[test] fn $name() { super::$name(super::Libc::Musl) } )*
         }

@@ -54,15 +54,18 @@ pub fn in_ci() -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Libc {
     Glibc,
+    /// glibc, linked as a static PIE (ET_DYN without an interpreter).
+    GlibcPie,
     Musl,
 }
 
 impl Libc {
-    pub const ALL: [Libc; 2] = [Libc::Glibc, Libc::Musl];
+    pub const ALL: [Libc; 3] = [Libc::Glibc, Libc::GlibcPie, Libc::Musl];
 
     pub fn name(self) -> &'static str {
         match self {
             Libc::Glibc => "glibc",
+            Libc::GlibcPie => "glibc-pie",
             Libc::Musl => "musl",
         }
     }
@@ -187,9 +190,12 @@ fn compile(
     if libc == Libc::Musl {
         cmd.arg("-specs").arg(musl_specs());
     }
-    cmd.args(["-O2", "-static", "-Wall", "-o"])
-        .arg(&tmp)
-        .arg(src);
+    let link = if libc == Libc::GlibcPie {
+        "-static-pie"
+    } else {
+        "-static"
+    };
+    cmd.args(["-O2", link, "-Wall", "-o"]).arg(&tmp).arg(src);
     let output = cmd
         .output()
         .map_err(|e| format!("cannot run {CROSS_GCC}: {e}"))?;
