@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod boot;
 pub mod cli;
+pub mod cpuid;
 pub mod demo;
 pub mod errno;
 pub mod fault;

@@ -68,6 +68,18 @@ fn on_fault(
     thread: &ThreadState,
 ) -> Result<Option<Stop>, BackendError> {
     let esr = vcpu.sys_reg(SysReg::EsrEl1)?;
+    let insn = {
+        let pc = vcpu.sys_reg(SysReg::ElrEl1)?;
+        let ok = proc.mm().check_user(pc, 4, false).is_ok();
+        ok.then(|| {
+            let mut b = [0u8; 4];
+            proc.ram.read(pc, &mut b);
+            u32::from_le_bytes(b)
+        })
+    };
+    if crate::cpuid::emulate_mrs(vcpu, esr, insn)? {
+        return Ok(None);
+    }
     let far = vcpu.sys_reg(SysReg::FarEl1)?;
     let pc = vcpu.sys_reg(SysReg::ElrEl1)?;
     let f = fault::classify(esr, far, pc);

@@ -135,6 +135,12 @@ fn readv_writev(libc: Libc) {
     assert_checks_passed(&out);
 }
 
+/// MRS of ID registers is emulated (HWCAP_CPUID) and agrees with AT_HWCAP; WFE/WFI/YIELD
+/// do not stop the guest.
+fn cpuid_and_hints(libc: Libc) {
+    run_guest(libc, "cpuid", &[], 0);
+}
+
 fn uname(libc: Libc) {
     let Some(out) = run_guest(libc, "uname", &[], 0) else {
         return;
@@ -341,6 +347,7 @@ for_each_libc!(
     dup_and_fcntl,
     readv_writev,
     uname,
+    cpuid_and_hints,
     clocks_and_sleep,
     getrandom,
     identity_and_limits,

@@ -1,7 +1,7 @@
 //! AT_HWCAP / AT_HWCAP2 computed from the vCPU's ID registers, as Linux's cpufeature code
 //! does, limited to features the guest model enables at EL0 (no SVE: CPACR.ZEN is off;
-//! no pointer authentication or BTI: SCTLR keys are off; no CPUID: EL0 MRS of ID registers
-//! is not emulated).
+//! no pointer authentication or BTI: SCTLR keys are off). CPUID is set: EL0 reads of the
+//! ID registers are emulated with the same view (`crate::cpuid`).
 
 use crate::backend::{SysReg, Vcpu};
 
@@ -41,6 +41,7 @@ pub fn compute(isar0: u64, isar1: u64, pfr0: u64, pfr1: u64, mmfr2: u64) -> (u64
     set(field(isar0, 20) >= 2, 8); // ATOMICS
     set(fp == 1, 9); // FPHP
     set(simd == 1, 10); // ASIMDHP
+    set(true, 11); // CPUID: EL0 reads of ID registers are emulated (crate::cpuid)
     set(field(isar0, 28) >= 1, 12); // ASIMDRDM
     set(field(isar1, 12) >= 1, 13); // JSCVT
     set(field(isar1, 16) >= 1, 14); // FCMA
@@ -78,10 +79,10 @@ mod tests {
     #[test]
     fn plain_v8_has_fp_and_asimd_only() {
         let (h, h2) = super::compute(0, 0, 0, 0, 0);
-        assert_eq!(h, 0b11);
+        assert_eq!(h, 0b11 | 1 << 11);
         assert_eq!(h2, 0);
         // FP and AdvSIMD "not implemented" (0xf) clear both bits.
         let (h, _) = super::compute(0, 0, 0xff << 16, 0, 0);
-        assert_eq!(h, 0);
+        assert_eq!(h, 1 << 11);
     }
 }
