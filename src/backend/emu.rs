@@ -407,3 +407,45 @@ impl Drop for EmuVcpu {
         unsafe { uc::uc_close(self.uc) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// A vCPU spinning in `b .` at EL1 (MMU off) is stopped by a kick from another
+    /// thread, repeatedly; an HVC exits with its immediate and PC past it.
+    #[test]
+    fn kick_interrupts_a_spinning_vcpu_and_hvc_exits() {
+        let mut mem = vec![0u8; 64 << 10].into_boxed_slice();
+        let hvc7_then_spin: [u32; 2] = [0xd400_0002 | (7 << 5), 0x1400_0000]; // hvc #7; b .
+        for (i, w) in hvc7_then_spin.iter().enumerate() {
+            mem[0x1000 + 4 * i..0x1000 + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        let vm = Emu.create_vm().unwrap();
+        unsafe { vm.map_memory(0, mem.as_mut_ptr(), mem.len()).unwrap() };
+        let (ktx, krx) = mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let mut v = vm.create_vcpu().unwrap();
+            v.set_reg(Reg::Pstate, 0x3c5).unwrap();
+            v.set_reg(Reg::Pc, 0x1000).unwrap();
+            assert_eq!(v.run().unwrap(), VcpuExit::Hvc(7));
+            assert_eq!(v.reg(Reg::Pc).unwrap(), 0x1004);
+            ktx.send(v.kicker()).unwrap();
+            for _ in 0..20 {
+                assert_eq!(v.run().unwrap(), VcpuExit::Kicked);
+                assert_eq!(v.reg(Reg::Pc).unwrap(), 0x1004);
+            }
+        });
+        let k = krx.recv().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !t.is_finished() && Instant::now() < deadline {
+            k.kick();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(t.is_finished(), "kicks did not stop the vCPU");
+        t.join().unwrap();
+        drop(mem);
+    }
+}

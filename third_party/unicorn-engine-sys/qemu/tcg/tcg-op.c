@@ -2858,6 +2858,11 @@ void check_exit_request(TCGContext *tcg_ctx)
     if (tcg_ctx->uc->no_exit_request) {
         return;
     }
+    /* PATCH(elfuse): with architectural exceptions nothing can request an exit in
+     * the middle of a block (no memory hooks); block starts check inline. */
+    if (tcg_ctx->uc->arm64_native_exc) {
+        return;
+    }
 
     TCGv_ptr puc = tcg_const_ptr(tcg_ctx, tcg_ctx->uc);
     TCGv_i32 tmp = tcg_const_i32(tcg_ctx, 0);

@@ -32,6 +32,19 @@ static inline void gen_io_end(TCGContext *tcg_ctx)
 
 static inline void gen_tb_start(TCGContext *tcg_ctx, TranslationBlock *tb)
 {
+    /* PATCH(elfuse): with architectural exceptions (no memory hooks can stop the
+     * engine in the middle of a block), check for an exit request inline, as
+     * upstream QEMU does, instead of calling a helper at every block start. */
+    if (tcg_ctx->uc->arm64_native_exc) {
+        TCGv_i32 count = tcg_temp_new_i32(tcg_ctx);
+        tcg_gen_ld_i32(tcg_ctx, count, tcg_ctx->cpu_env,
+                       offsetof(ArchCPU, neg.icount_decr.u32) -
+                       offsetof(ArchCPU, env));
+        tcg_ctx->exitreq_label = gen_new_label(tcg_ctx);
+        tcg_gen_brcondi_i32(tcg_ctx, TCG_COND_LT, count, 0, tcg_ctx->exitreq_label);
+        tcg_temp_free_i32(tcg_ctx, count);
+        return;
+    }
     TCGv_ptr puc = tcg_const_ptr(tcg_ctx, tcg_ctx->uc);
     TCGv_i32 tmp = tcg_const_i32(tcg_ctx, 0);
     // Unicorn:
@@ -57,6 +70,10 @@ static inline void gen_tb_end(TCGContext *tcg_ctx, TranslationBlock *tb, int num
         tcg_set_insn_param(tcg_ctx->icount_start_insn, 1, num_insns);
     }
 
+    if (tcg_ctx->exitreq_label != NULL) { /* PATCH(elfuse) */
+        gen_set_label(tcg_ctx, tcg_ctx->exitreq_label);
+        tcg_ctx->exitreq_label = NULL;
+    }
     tcg_gen_exit_tb(tcg_ctx, tb, TB_EXIT_REQUESTED);
 }
 

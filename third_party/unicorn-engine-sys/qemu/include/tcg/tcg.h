@@ -672,6 +672,8 @@ struct TCGContext {
 #endif
 
     TCGv_i32 delay_slot_flag;
+    /* PATCH(elfuse): target of the inline exit-request check at TB start. */
+    TCGLabel *exitreq_label;
 
     TCGTempSet free_temps[TCG_TYPE_COUNT * 2];
     TCGTemp temps[TCG_MAX_TEMPS]; /* globals first, temps after */
