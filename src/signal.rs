@@ -127,6 +127,9 @@ impl SignalState {
     /// guest handler to run (the handler's mask is installed here, atomically with the
     /// take). Ignored signals are discarded on the way.
     pub fn take_deliverable(&mut self) -> Option<Disposal> {
+        if self.pending == 0 {
+            return None;
+        }
         let unblockable = sig_bit(SIGKILL) | sig_bit(SIGSTOP);
         let ready = self.pending & (!self.mask | unblockable);
         for sig in 1..=NSIG as u32 {

@@ -20,11 +20,7 @@ pub fn run(
     loop {
         match vcpu.run()? {
             VcpuExit::Hvc(HVC_SYSCALL) => {
-                let nr = vcpu.reg(Reg::X(8))?;
-                let mut args = [0u64; 6];
-                for (i, a) in args.iter_mut().enumerate() {
-                    *a = vcpu.reg(Reg::X(i as u8))?;
-                }
+                let (nr, args) = vcpu.syscall_regs()?;
                 let mut ctx = Ctx::new(proc, thread, vcpu);
                 let ret = syscall::dispatch(&mut ctx, nr, args);
                 if let Some(stop) = ctx.stop {

@@ -107,6 +107,22 @@ impl Kick for KickState {
 struct ExitSlot {
     hvc: Option<u16>,
     unexpected: Option<u32>,
+    /// Guest RAM (gpa, host address, size), to fetch the HVC instruction directly.
+    ram: Vec<(u64, usize, usize)>,
+}
+
+impl ExitSlot {
+    fn fetch(&self, uc: *mut uc_engine, gpa: u64) -> u32 {
+        for &(base, host, size) in &self.ram {
+            if gpa >= base && gpa + 4 <= base + size as u64 {
+                // SAFETY: inside a region mapped for the VM's life.
+                return unsafe { ((host + (gpa - base) as usize) as *const u32).read_unaligned() };
+            }
+        }
+        let mut insn = 0u32;
+        unsafe { uc::uc_mem_read(uc, gpa, (&mut insn as *mut u32).cast(), 4) };
+        insn
+    }
 }
 
 pub struct EmuVcpu {
@@ -121,11 +137,9 @@ unsafe extern "C" fn on_intr(uc: *mut uc_engine, intno: u32, user: *mut c_void) 
         EXCP_HVC | EXCP_SMC => {
             // PC is already past the instruction; its immediate is in bits 20:5.
             let mut pc = 0u64;
-            let mut insn = 0u32;
-            unsafe {
-                uc::uc_reg_read(uc, RegisterARM64::PC as i32, (&mut pc as *mut u64).cast());
-                uc::uc_mem_read(uc, pc - 4, (&mut insn as *mut u32).cast(), 4);
-            }
+            unsafe { uc::uc_reg_read(uc, RegisterARM64::PC as i32, (&mut pc as *mut u64).cast()) };
+            // The shim runs identity-mapped (VA == PA), so PC is a guest physical address.
+            let insn = slot.fetch(uc, pc - 4);
             slot.hvc = Some(((insn >> 5) & 0xffff) as u16);
             if intno == EXCP_SMC {
                 slot.unexpected = Some(intno);
@@ -150,7 +164,10 @@ impl EmuVcpu {
                 pending: AtomicBool::new(false),
                 running: AtomicBool::new(false),
             }),
-            exit: Box::default(),
+            exit: Box::new(ExitSlot {
+                ram: regions.iter().map(|r| (r.gpa, r.host, r.size)).collect(),
+                ..Default::default()
+            }),
         };
         check(
             unsafe { uc::elfuse_uc_set_cpu_model(h, Arm64CpuModel::MAX as i32) },
@@ -304,6 +321,32 @@ impl Vcpu for EmuVcpu {
         self.raw_read(Self::gpr(r)?)
     }
 
+    fn syscall_regs(&self) -> Result<(u64, [u64; 6])> {
+        const IDS: [RegisterARM64; 7] = [
+            RegisterARM64::X8,
+            RegisterARM64::X0,
+            RegisterARM64::X1,
+            RegisterARM64::X2,
+            RegisterARM64::X3,
+            RegisterARM64::X4,
+            RegisterARM64::X5,
+        ];
+        let ids = IDS.map(|r| r as i32);
+        let mut vals = [0u64; 7];
+        let mut ptrs: [*mut c_void; 7] = [std::ptr::null_mut(); 7];
+        for (p, v) in ptrs.iter_mut().zip(vals.iter_mut()) {
+            *p = (v as *mut u64).cast();
+        }
+        check(
+            unsafe { uc::uc_reg_read_batch(self.uc, ids.as_ptr(), ptrs.as_mut_ptr(), 7) },
+            "reg read",
+        )?;
+        Ok((
+            vals[0],
+            [vals[1], vals[2], vals[3], vals[4], vals[5], vals[6]],
+        ))
+    }
+
     fn set_reg(&mut self, r: Reg, v: u64) -> Result<()> {
         self.raw_write(Self::gpr(r)?, v)?;
         if r == Reg::Pstate {
@@ -364,7 +407,8 @@ impl Vcpu for EmuVcpu {
                 self.kick.running.store(false, SeqCst);
                 return Ok(VcpuExit::Kicked);
             }
-            *self.exit = ExitSlot::default();
+            self.exit.hvc = None;
+            self.exit.unexpected = None;
             let pc = self.raw_read(RegisterARM64::PC)?;
             let r = unsafe { uc::uc_emu_start(self.uc, pc, 0, 0, 0) };
             self.kick.running.store(false, SeqCst);

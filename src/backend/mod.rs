@@ -154,6 +154,15 @@ pub trait Kick: Send + Sync {
 /// A virtual CPU, created on and bound to the current thread.
 pub trait Vcpu {
     fn reg(&self, r: Reg) -> Result<u64>;
+    /// The syscall registers: X8 (number) and X0..X5 (arguments). Backends may read them
+    /// in one call.
+    fn syscall_regs(&self) -> Result<(u64, [u64; 6])> {
+        let mut a = [0u64; 6];
+        for (i, v) in a.iter_mut().enumerate() {
+            *v = self.reg(Reg::X(i as u8))?;
+        }
+        Ok((self.reg(Reg::X(8))?, a))
+    }
     fn set_reg(&mut self, r: Reg, v: u64) -> Result<()>;
     fn sys_reg(&self, r: SysReg) -> Result<u64>;
     fn set_sys_reg(&mut self, r: SysReg, v: u64) -> Result<()>;

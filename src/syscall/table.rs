@@ -240,12 +240,19 @@ syscalls! {
     460 lsm_set_self_attr; 461 lsm_list_modules; 462 mseal;
 }
 
-/// The definition for syscall `nr`.
+/// The definition for syscall `nr` (a direct index: this is on every syscall's path).
 pub fn lookup(nr: u64) -> Option<&'static SyscallDef> {
-    SYSCALLS
-        .binary_search_by_key(&nr, |d| d.nr)
-        .ok()
-        .map(|i| &SYSCALLS[i])
+    static INDEX: std::sync::OnceLock<Vec<Option<u16>>> = std::sync::OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let top = SYSCALLS.last().map_or(0, |d| d.nr as usize);
+        let mut v = vec![None; top + 1];
+        for (i, d) in SYSCALLS.iter().enumerate() {
+            v[d.nr as usize] = Some(i as u16);
+        }
+        v
+    });
+    let i = (*index.get(usize::try_from(nr).ok()?)?)?;
+    Some(&SYSCALLS[usize::from(i)])
 }
 
 /// docs/syscalls.md, rendered from the table.

@@ -1231,6 +1231,13 @@ static void pmevcntr_op_finish(CPUARMState *env, uint8_t counter)
 void pmu_op_start(CPUARMState *env)
 {
     unsigned int i;
+    /* PATCH(elfuse): this runs on every exception entry and return, and reading the
+     * cycle count reads the host clock. With the PMU globally disabled (PMCR_EL0.E = 0,
+     * which only EL1 can change: elfuse's shim never does and EL0 has no access) no
+     * counter moves, so skip it. */
+    if (!(env->cp15.c9_pmcr & PMCRE)) {
+        return;
+    }
     pmccntr_op_start(env);
     for (i = 0; i < pmu_num_counters(env); i++) {
         pmevcntr_op_start(env, i);
