@@ -51,24 +51,18 @@ pub fn build(ram: &GuestRam, top: u64, input: &StackInput) -> u64 {
         *sp
     };
     let execfn = push_bytes(&mut sp, input.execfn, true);
-    let envp: Vec<u64> = input
-        .envp
-        .iter()
-        .rev()
-        .map(|s| push_bytes(&mut sp, s, true))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let argv: Vec<u64> = input
-        .argv
-        .iter()
-        .rev()
-        .map(|s| push_bytes(&mut sp, s, true))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    // Strings are pushed last-first so that they lie in order in memory, as Linux does.
+    let push_all = |sp: &mut u64, strings: &[Vec<u8>]| -> Vec<u64> {
+        let mut ptrs: Vec<u64> = strings
+            .iter()
+            .rev()
+            .map(|s| push_bytes(sp, s, true))
+            .collect();
+        ptrs.reverse();
+        ptrs
+    };
+    let envp = push_all(&mut sp, input.envp);
+    let argv = push_all(&mut sp, input.argv);
     let platform = push_bytes(&mut sp, b"aarch64", true);
     sp &= !15;
     let random = push_bytes(&mut sp, &input.random, false);
