@@ -385,11 +385,11 @@ fn read_timeout(ctx: &Ctx, va: u64) -> Result<Option<std::time::Duration>, Errno
     if va == 0 {
         return Ok(None);
     }
-    let [s, ns]: [i64; 2] = ctx.read_val(va)?;
-    if s < 0 || !(0..1_000_000_000).contains(&ns) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Some(std::time::Duration::new(s as u64, ns as u32)))
+    let t = super::time::read_ts(ctx, va)?;
+    Ok(Some(std::time::Duration::new(
+        t.tv_sec as u64,
+        t.tv_nsec as u32,
+    )))
 }
 
 /// Writes back the time left, as Linux's ppoll/pselect6 do.
@@ -401,7 +401,11 @@ fn write_remaining(
 ) {
     if let Some(t) = timeout {
         let left = t.saturating_sub(start.elapsed());
-        let _ = ctx.write_val(va, &[left.as_secs() as i64, i64::from(left.subsec_nanos())]);
+        let ts = libc::timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let _ = super::time::write_ts(ctx, va, &ts);
     }
 }
 

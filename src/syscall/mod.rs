@@ -152,7 +152,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A path argument (PATH_MAX, ENOENT for "").
+    /// A path argument: at most PATH_MAX bytes (ENAMETOOLONG). An empty path is returned
+    /// as is; callers decide (ENOENT, or AT_EMPTY_PATH).
     pub fn read_path(&self, va: u64) -> Result<Vec<u8>, Errno> {
         let p = self.read_cstr(va, PATH_MAX)?;
         if p.len() >= PATH_MAX {

@@ -12,7 +12,9 @@ fn clock_id(id: u64) -> Result<libc::clockid_t, Errno> {
     }
 }
 
-fn read_ts(ctx: &Ctx, va: u64) -> Result<libc::timespec, Errno> {
+/// Reads and validates a guest `struct timespec` (EINVAL for a negative or unnormalised
+/// value).
+pub(super) fn read_ts(ctx: &Ctx, va: u64) -> Result<libc::timespec, Errno> {
     let [s, ns]: [i64; 2] = ctx.read_val(va)?;
     if !(0..1_000_000_000).contains(&ns) || s < 0 {
         return Err(Errno::EINVAL);
@@ -23,7 +25,7 @@ fn read_ts(ctx: &Ctx, va: u64) -> Result<libc::timespec, Errno> {
     })
 }
 
-fn write_ts(ctx: &Ctx, va: u64, t: &libc::timespec) -> Result<(), Errno> {
+pub(super) fn write_ts(ctx: &Ctx, va: u64, t: &libc::timespec) -> Result<(), Errno> {
     ctx.write_val(va, &[t.tv_sec, t.tv_nsec])
 }
 
