@@ -123,6 +123,18 @@ impl SignalState {
         h != SIG_DFL && h != SIG_IGN && self.mask & sig_bit(sig) == 0
     }
 
+    /// Starts running the guest handler for `sig`: installs the handler's mask and, for
+    /// SA_RESETHAND, the default disposition. Returns the action and the previous mask.
+    pub fn begin_handler(&mut self, sig: u32) -> (KSigaction, u64) {
+        let act = self.actions[sig as usize - 1];
+        let old_mask = self.mask;
+        self.mask = crate::sigframe::handler_mask(old_mask, &act, sig);
+        if act.flags & crate::sigframe::SA_RESETHAND != 0 {
+            self.actions[sig as usize - 1] = KSigaction::default();
+        }
+        (act, old_mask)
+    }
+
     /// Takes the next pending, unblocked signal that needs action: a fatal default, or a
     /// guest handler to run (the handler's mask is installed here, atomically with the
     /// take). Ignored signals are discarded on the way.
@@ -157,11 +169,7 @@ impl SignalState {
                 _ => {
                     self.pending &= !sig_bit(sig);
                     let info = self.info[sig as usize - 1];
-                    let old_mask = self.mask;
-                    self.mask = crate::sigframe::handler_mask(old_mask, &act, sig);
-                    if act.flags & crate::sigframe::SA_RESETHAND != 0 {
-                        self.actions[sig as usize - 1] = KSigaction::default();
-                    }
+                    let (act, old_mask) = self.begin_handler(sig);
                     return Some(Disposal::Handle {
                         act,
                         info,

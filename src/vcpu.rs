@@ -94,17 +94,7 @@ fn on_fault(
     }
     let handled = {
         let mut s = proc.signals();
-        if s.fault_handled(f.signo) {
-            let act = s.actions[f.signo as usize - 1];
-            let old_mask = s.mask;
-            s.mask = sigframe::handler_mask(old_mask, &act, f.signo);
-            if act.flags & sigframe::SA_RESETHAND != 0 {
-                s.actions[f.signo as usize - 1] = Default::default();
-            }
-            Some((act, old_mask))
-        } else {
-            None
-        }
+        s.fault_handled(f.signo).then(|| s.begin_handler(f.signo))
     };
     let Some((act, old_mask)) = handled else {
         return Ok(Some(killed(proc, thread, f.signo)));

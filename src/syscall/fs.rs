@@ -86,11 +86,7 @@ pub(crate) fn at_bytes(ctx: &Ctx, dirfd: u64, path: &[u8]) -> Result<(HostDir, C
 
 /// Reads guest path `path_va` and resolves it against guest `dirfd`.
 pub(crate) fn at(ctx: &Ctx, dirfd: u64, path_va: u64) -> Result<(HostDir, CString), Errno> {
-    let path = ctx.read_path(path_va)?;
-    if path.is_empty() {
-        return Err(Errno::ENOENT);
-    }
-    at_bytes(ctx, dirfd, &path)
+    at_bytes(ctx, dirfd, &ctx.read_path(path_va)?)
 }
 
 /// A path that may be empty (or, as Linux 6.11+ allows, NULL) when the guest passed
@@ -107,20 +103,12 @@ fn at_flagged(
     let path = if path_va == 0 {
         Vec::new()
     } else {
-        read_path_maybe_empty(ctx, path_va)?
+        ctx.read_path(path_va)?
     };
     if path.is_empty() {
         return Ok((host_dir(ctx, dirfd)?, CString::default()));
     }
     at_bytes(ctx, dirfd, &path)
-}
-
-fn read_path_maybe_empty(ctx: &Ctx, va: u64) -> Result<Vec<u8>, Errno> {
-    let p = ctx.read_cstr(va, PATH_MAX)?;
-    if p.len() >= PATH_MAX {
-        return Err(Errno::ENAMETOOLONG);
-    }
-    Ok(p)
 }
 
 /// A host path as the guest sees it: inside `--sysroot` the prefix is stripped.
@@ -338,7 +326,7 @@ pub fn readlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if size <= 0 {
         return Err(Errno::EINVAL);
     }
-    let path = read_path_maybe_empty(ctx, a[1])?;
+    let path = ctx.read_path(a[1])?;
     let target = if is_own_exe_link(ctx, &path) {
         guest_exe(ctx)
     } else {
