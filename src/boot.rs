@@ -120,7 +120,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     ram.write(SHIM_CODE, &shim.code);
     st.step("shim");
 
-    let file = std::fs::File::open(&l.host_path).ok().map(|f| {
+    let file = l.image.file().and_then(|f| f.try_clone().ok()).map(|f| {
         (
             Arc::new(OwnedFd::from(f)),
             Arc::<str>::from(String::from_utf8_lossy(&l.program).as_ref()),

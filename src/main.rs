@@ -97,8 +97,9 @@ fn main() -> ExitCode {
             Ok(_) => {}
             Err(e) => return fail(EXIT_NOT_FOUND, format!("{shown}: {}", io_msg(&e))),
         }
-        let image = match std::fs::File::open(&host_path).and_then(|f| MappedFile::open(&f)) {
-            Ok(m) => Image::Mapped(m),
+        let opened = std::fs::File::open(&host_path).and_then(|f| Ok((MappedFile::open(&f)?, f)));
+        let image = match opened {
+            Ok((m, f)) => Image::Mapped(m, f),
             Err(e) => return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: {}", io_msg(&e))),
         };
         (prog.into_vec(), host_path, image)

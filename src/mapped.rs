@@ -61,17 +61,28 @@ impl Drop for MappedFile {
     }
 }
 
-/// A program image: mapped from a file, or built in memory (the demo).
+/// A program image: mapped from a file (kept open: it backs the guest's mappings), or
+/// built in memory (the demo).
 pub enum Image {
-    Mapped(MappedFile),
+    Mapped(MappedFile, File),
     Owned(Vec<u8>),
+}
+
+impl Image {
+    /// The file the image came from, if any.
+    pub fn file(&self) -> Option<&File> {
+        match self {
+            Image::Mapped(_, f) => Some(f),
+            Image::Owned(_) => None,
+        }
+    }
 }
 
 impl std::ops::Deref for Image {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            Image::Mapped(m) => m,
+            Image::Mapped(m, _) => m,
             Image::Owned(v) => v,
         }
     }
