@@ -20,7 +20,7 @@ use super::abi::{
     AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE, AT_SYMLINK_FOLLOW,
     AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O___TMPFILE, STATX__RESERVED,
 };
-use super::{fd_err, host_ret, Ctx, SysResult, PATH_MAX};
+use super::{host_ret, Ctx, SysResult, PATH_MAX};
 use crate::errno::Errno;
 
 // ---------------------------------------------------------------------------------------
@@ -177,11 +177,7 @@ pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let fd = unsafe { OwnedFd::from_raw_fd(r) };
     let file = OpenFile::host(fd, Some(&path));
     // On failure the description (and the host fd) is dropped.
-    ctx.proc
-        .fds()
-        .install(file, flags & O_CLOEXEC != 0, 0)
-        .map(|n| n as u64)
-        .map_err(fd_err)
+    ctx.install(file, flags & O_CLOEXEC != 0)
 }
 
 /// Largest host buffer one getdents64 uses (a guest may ask for less; more just returns

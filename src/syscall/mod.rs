@@ -166,6 +166,16 @@ impl<'a> Ctx<'a> {
     pub fn file(&self, fd: u64) -> Result<Arc<OpenFile>, Errno> {
         self.proc.fds().get(fd as i32).map_err(fd_err)
     }
+
+    /// Installs a new open file description at the lowest free guest fd (open, socket,
+    /// eventfd...) and returns the fd. On failure the description is dropped.
+    pub fn install(&self, file: Arc<OpenFile>, cloexec: bool) -> SysResult {
+        self.proc
+            .fds()
+            .install(file, cloexec, 0)
+            .map(|n| n as u64)
+            .map_err(fd_err)
+    }
 }
 
 pub fn fd_err(e: FdError) -> Errno {
