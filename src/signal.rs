@@ -4,6 +4,8 @@
 //! rt_sigframe (see `sigframe`). Asynchronous delivery (kicking a running vCPU), other
 //! threads, job control and sigaltstack belong to the signal actor, not built yet.
 
+use std::sync::Weak;
+
 pub use crate::sigframe::SigInfo;
 
 pub const NSIG: usize = 64;
@@ -85,6 +87,12 @@ pub enum Disposal {
     },
 }
 
+/// Told whenever the pending set changes (signalfd readiness). It is called with the
+/// signal state locked, so it must not lock it again.
+pub trait PendingWatcher: Send + Sync {
+    fn pending_changed(&self, pending: u64);
+}
+
 #[derive(Debug)]
 pub struct SignalState {
     pub actions: [KSigaction; NSIG],
@@ -93,6 +101,8 @@ pub struct SignalState {
     pub pending: u64,
     /// siginfo of each pending signal (standard signals do not queue).
     info: [SigInfo; NSIG],
+    /// Live signalfds; dead ones are pruned on the next change.
+    watchers: Vec<Weak<dyn PendingWatcher>>,
 }
 
 impl Default for SignalState {
@@ -102,6 +112,7 @@ impl Default for SignalState {
             mask: 0,
             pending: 0,
             info: [SigInfo::default(); NSIG],
+            watchers: Vec::new(),
         }
     }
 }
@@ -113,7 +124,38 @@ impl SignalState {
         if (1..=NSIG as u32).contains(&sig) && self.pending & sig_bit(sig) == 0 {
             self.pending |= sig_bit(sig);
             self.info[sig as usize - 1] = info;
+            self.notify();
         }
+    }
+
+    /// Registers `w` and tells it the current pending set.
+    pub fn watch(&mut self, w: Weak<dyn PendingWatcher>) {
+        self.watchers.push(w);
+        self.notify();
+    }
+
+    fn notify(&mut self) {
+        let pending = self.pending;
+        self.watchers.retain(|w| match w.upgrade() {
+            Some(w) => {
+                w.pending_changed(pending);
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// Dequeues the lowest pending signal in `set` (signalfd's read), whatever the mask.
+    pub fn take_pending(&mut self, set: u64) -> Option<SigInfo> {
+        let ready = self.pending & set;
+        if ready == 0 {
+            return None;
+        }
+        let sig = ready.trailing_zeros() + 1;
+        self.pending &= !sig_bit(sig);
+        let info = self.info[sig as usize - 1];
+        self.notify();
+        Some(info)
     }
 
     /// True if a synchronous fault `sig` can run a guest handler (installed and not
@@ -142,6 +184,15 @@ impl SignalState {
         if self.pending == 0 {
             return None;
         }
+        let before = self.pending;
+        let d = self.take_deliverable_inner();
+        if self.pending != before {
+            self.notify();
+        }
+        d
+    }
+
+    fn take_deliverable_inner(&mut self) -> Option<Disposal> {
         let unblockable = sig_bit(SIGKILL) | sig_bit(SIGSTOP);
         let ready = self.pending & (!self.mask | unblockable);
         for sig in 1..=NSIG as u32 {

@@ -320,6 +320,60 @@ fn trace(libc: Libc) {
     );
 }
 
+/// Synthetic fds (eventfd, timerfd, epoll, inotify, pidfd, signalfd): check-style
+/// programs compared with qemu-aarch64.
+fn eventfds(libc: Libc) {
+    if let Some(out) = run_guest(libc, "eventfd", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+fn timerfds(libc: Libc) {
+    if let Some(out) = run_guest(libc, "timerfd", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+fn epoll(libc: Libc) {
+    if let Some(out) = run_guest(libc, "epoll", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+/// epoll_pwait2 runs under elfuse only: qemu-aarch64 7.2 returns ENOSYS for it.
+fn epoll_pwait2(libc: Libc) {
+    let Some(prog) = guest(libc, "epoll") else {
+        return;
+    };
+    let out = run(elfuse_command::<[&str; 0], _>([], &prog, ["pwait2"]), b"");
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert_checks_passed(&out);
+}
+
+fn inotify(libc: Libc) {
+    if let Some(out) = run_guest(libc, "inotify", &[TMP], 0) {
+        assert!(
+            out.stdout_str()
+                .contains("event IN_MOVED_TO wd_ok=1 name=[b.txt]\n"),
+            "{}",
+            out.describe()
+        );
+        assert_checks_passed(&out);
+    }
+}
+
+fn pidfd(libc: Libc) {
+    if let Some(out) = run_guest(libc, "pidfd", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+fn signalfd(libc: Libc) {
+    if let Some(out) = run_guest(libc, "signalfd", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -357,4 +411,11 @@ for_each_libc!(
     segv_status_in_shell,
     sysroot,
     trace,
+    eventfds,
+    timerfds,
+    epoll,
+    epoll_pwait2,
+    inotify,
+    pidfd,
+    signalfd,
 );

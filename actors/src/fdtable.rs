@@ -6,8 +6,17 @@
 //! thread lets the read finish on the old description and never touches a recycled host
 //! fd.
 
+use std::any::Any;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
+
+/// A description whose behaviour the syscall layer emulates (signalfd...) over a host fd
+/// that carries its readiness, so poll and epoll work on it unchanged.
+pub trait Synthetic: Any + Send + Sync + std::fmt::Debug {
+    /// The host fd behind it (owned by the implementor, closed when it drops).
+    fn raw(&self) -> RawFd;
+    fn as_any(&self) -> &dyn Any;
+}
 
 /// What a guest fd refers to.
 #[derive(Debug)]
@@ -17,6 +26,8 @@ pub enum FileKind {
     /// One of the host's standard streams, shared with elfuse itself: closing it in the
     /// guest closes the host fd too (as a real process would), but never twice.
     Stdio(RawFd),
+    /// An emulated description (see [`Synthetic`]).
+    Synthetic(Arc<dyn Synthetic>),
 }
 
 /// An open file description.
@@ -35,11 +46,27 @@ impl OpenFile {
         })
     }
 
+    pub fn synthetic(s: Arc<dyn Synthetic>) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            kind: FileKind::Synthetic(s),
+            path: None,
+        })
+    }
+
     /// The host fd behind it.
     pub fn raw(&self) -> RawFd {
         match &self.kind {
             FileKind::Host(fd) => fd.as_raw_fd(),
             FileKind::Stdio(fd) => *fd,
+            FileKind::Synthetic(s) => s.raw(),
+        }
+    }
+
+    /// The emulated state behind it, if it is a [`Synthetic`] of type `T`.
+    pub fn synthetic_as<T: Synthetic>(&self) -> Option<&T> {
+        match &self.kind {
+            FileKind::Synthetic(s) => s.as_any().downcast_ref(),
+            _ => None,
         }
     }
 }

@@ -3,13 +3,15 @@
 //! `table` is the single source of truth (number, name, handler, status, argument kinds);
 //! docs/syscalls.md is generated from it. Handlers live by family: `fs` (files and
 //! directories), `io` (fd table, read/write, pipes, ioctl), `mem` (mmap family, brk),
-//! `proc` (exit, identity, limits, uname, signals-as-recorded), `time`.
+//! `proc` (exit, identity, limits, uname, signals-as-recorded), `time`, `sfd` (eventfd,
+//! timerfd, epoll, inotify, pidfd, signalfd).
 
 pub mod abi;
 pub mod fs;
 pub mod io;
 pub mod mem;
 pub mod proc;
+pub mod sfd;
 pub mod table;
 pub mod time;
 mod tracefmt;

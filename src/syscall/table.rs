@@ -2,7 +2,8 @@
 //! support status and argument kinds (for `--trace=syscalls`). This is the single source
 //! of truth; `elfuse --syscall-table` renders docs/syscalls.md from it.
 
-use super::{fs, io, mem, proc, time, Ctx, SysResult};
+use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
+use super::{fs, io, mem, proc, sfd, time, Ctx, SysResult};
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
 
@@ -71,11 +72,17 @@ syscalls! {
     11 listxattr; 12 llistxattr; 13 flistxattr; 14 removexattr; 15 lremovexattr;
     16 fremovexattr;
     17 getcwd(Ptr, Int) => fs::getcwd, Full;
-    18 lookup_dcookie; 19 eventfd2; 20 epoll_create1; 21 epoll_ctl; 22 epoll_pwait;
+    18 lookup_dcookie;
+    19 eventfd2(Int, Hex) => eventfd::eventfd2, Full;
+    20 epoll_create1(Hex) => epoll::epoll_create1, Full;
+    21 epoll_ctl(Fd, Int, Fd, Ptr) => epoll::epoll_ctl, Partial("a registration belongs to the open file description, not (description, fd): registering a second dup alias of a registered description is EEXIST");
+    22 epoll_pwait(Fd, Ptr, Int, Int, Ptr, Int) => epoll::epoll_pwait, Partial("the signal mask is validated but not applied (no asynchronous signals yet)");
     23 dup(Fd) => io::dup, Full;
     24 dup3(Fd, Fd, Hex) => io::dup3, Full;
     25 fcntl(Fd, Int, Hex) => io::fcntl, Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL, locks and pipe sizes pass to the host; F_SETOWN/F_SETSIG are EINVAL");
-    26 inotify_init1; 27 inotify_add_watch; 28 inotify_rm_watch;
+    26 inotify_init1(Hex) => inotify::inotify_init1, Full;
+    27 inotify_add_watch(Fd, Str, Hex) => inotify::inotify_add_watch, Full;
+    28 inotify_rm_watch(Fd, Int) => inotify::inotify_rm_watch, Full;
     29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; others ENOTTY");
     30 ioprio_set; 31 ioprio_get;
     32 flock(Fd, Int) => fs::flock, Full;
@@ -106,7 +113,7 @@ syscalls! {
     60 quotactl;
     61 getdents64(Fd, Ptr, Int) => fs::getdents64, Full;
     62 lseek(Fd, Int, Int) => io::lseek, Full;
-    63 read(Fd, Ptr, Int) => io::read, Full;
+    63 read(Fd, Ptr, Int) => sfd::read, Full;
     64 write(Fd, Buf, Int) => io::write, Full;
     65 readv(Fd, Ptr, Int) => io::readv, Full;
     66 writev(Fd, Ptr, Int) => io::writev, Full;
@@ -117,7 +124,8 @@ syscalls! {
     71 sendfile(Fd, Fd, Ptr, Int) => io::sendfile, Full;
     72 pselect6(Int, Ptr, Ptr, Ptr, Ptr, Ptr) => io::pselect6, Partial("the signal mask argument is validated but not applied (no asynchronous signals yet)");
     73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Partial("the signal mask argument is validated but not applied (no asynchronous signals yet)");
-    74 signalfd4; 75 vmsplice; 76 splice; 77 tee;
+    74 signalfd4(Fd, Ptr, Int, Hex) => signalfd::signalfd4, Partial("signals the guest sends itself (kill/tkill/tgkill); read(2) dequeues them, but readv(2) and write(2) reach the readiness eventfd underneath");
+    75 vmsplice; 76 splice; 77 tee;
     78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc is the host's except /proc/self/exe");
     79 newfstatat(Dirfd, Str, Ptr, Hex) => fs::newfstatat, Full;
     80 fstat(Fd, Ptr) => fs::fstat, Full;
@@ -125,7 +133,9 @@ syscalls! {
     82 fsync(Fd) => fs::fsync, Full;
     83 fdatasync(Fd) => fs::fdatasync, Full;
     84 sync_file_range;
-    85 timerfd_create; 86 timerfd_settime; 87 timerfd_gettime;
+    85 timerfd_create(Int, Hex) => timerfd::timerfd_create, Full;
+    86 timerfd_settime(Fd, Hex, Ptr, Ptr) => timerfd::timerfd_settime, Full;
+    87 timerfd_gettime(Fd, Ptr) => timerfd::timerfd_gettime, Full;
     88 utimensat(Dirfd, Str, Ptr, Hex) => fs::utimensat, Full;
     89 acct; 90 capget; 91 capset; 92 personality;
     93 exit(Int) => proc::exit, Partial("single-threaded guests: ends the process");
@@ -228,11 +238,14 @@ syscalls! {
     294 kexec_file_load;
     424 pidfd_send_signal; 425 io_uring_setup; 426 io_uring_enter; 427 io_uring_register;
     428 open_tree; 429 move_mount; 430 fsopen; 431 fsconfig; 432 fsmount; 433 fspick;
-    434 pidfd_open; 435 clone3;
+    434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Partial("the caller's own process only (there are no other guest processes yet)");
+    435 clone3;
     436 close_range(Int, Int, Hex) => io::close_range, Full;
     437 openat2; 438 pidfd_getfd;
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
-    440 process_madvise; 441 epoll_pwait2; 442 mount_setattr; 443 quotactl_fd;
+    440 process_madvise;
+    441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("the signal mask is validated but not applied (no asynchronous signals yet)");
+    442 mount_setattr; 443 quotactl_fd;
     444 landlock_create_ruleset; 445 landlock_add_rule; 446 landlock_restrict_self;
     447 memfd_secret; 448 process_mrelease; 449 futex_waitv; 450 set_mempolicy_home_node;
     451 cachestat; 452 fchmodat2; 453 map_shadow_stack; 454 futex_wake; 455 futex_wait;

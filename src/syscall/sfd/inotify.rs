@@ -1,0 +1,52 @@
+//! inotify_init1/add_watch/rm_watch: the host's inotify. Watched paths are guest paths
+//! (absolute ones go through --sysroot); the IN_* bits and `struct inotify_event` are the
+//! same on arm64 and x86_64, and event names are file names relative to the watched
+//! directory, so reads go to the host fd unchanged.
+//! macOS: FSEvents or kqueue EVFILT_VNODE per watched file, with directory rescans to
+//! name the entries, behind a `Synthetic` description that formats `inotify_event`s.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+
+use super::{install_new, open_flags, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK};
+use crate::errno::Errno;
+use crate::syscall::{host_ret, SysResult};
+
+pub fn inotify_init1(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let (nonblock, cloexec) = open_flags(a[0], GUEST_O_NONBLOCK | GUEST_O_CLOEXEC)?;
+    install_new(ctx, host::init(nonblock), cloexec)
+}
+
+pub fn inotify_add_watch(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let f = ctx.file(a[0])?;
+    let path = ctx.read_path(a[1])?;
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let sysroot = ctx.proc.fs().sysroot.clone();
+    let host_path = crate::process::resolve_path(sysroot.as_deref(), &path);
+    let c = CString::new(host_path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    host_ret(host::add_watch(f.raw(), &c, a[2] as u32))
+}
+
+pub fn inotify_rm_watch(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let f = ctx.file(a[0])?;
+    host_ret(host::rm_watch(f.raw(), a[1] as i32))
+}
+
+mod host {
+    use std::ffi::CStr;
+
+    /// IN_NONBLOCK is O_NONBLOCK.
+    pub fn init(nonblock: i32) -> i64 {
+        unsafe { libc::inotify_init1(nonblock | libc::IN_CLOEXEC) as i64 }
+    }
+
+    pub fn add_watch(fd: i32, path: &CStr, mask: u32) -> i64 {
+        unsafe { libc::inotify_add_watch(fd, path.as_ptr(), mask) as i64 }
+    }
+
+    pub fn rm_watch(fd: i32, wd: i32) -> i64 {
+        unsafe { libc::inotify_rm_watch(fd, wd) as i64 }
+    }
+}

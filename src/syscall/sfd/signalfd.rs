@@ -1,0 +1,176 @@
+//! signalfd4: the seam between emulated signals and the fd world.
+//!
+//! Signals are emulated (`crate::signal::SignalState`), so a host signalfd would never
+//! see them. A signalfd here is a [`Synthetic`] description: its mask, plus a host
+//! eventfd that is readable exactly while a signal in the mask is pending (poll, ppoll,
+//! pselect6 and epoll then work on it unchanged). `SignalState` tells every live signalfd
+//! when the pending set changes ([`PendingWatcher`]); read(2) is routed here and dequeues
+//! the pending signals in the mask as 128-byte `struct signalfd_siginfo`s. As on Linux the
+//! guest must block those signals first, or they are delivered before it can read them.
+//! macOS: the same, with a pipe (or EVFILT_USER) for readiness instead of the eventfd.
+
+use std::any::Any;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+
+use elfuse_actors::fdtable::{OpenFile, Synthetic};
+
+use super::{open_flags, owned, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK};
+use crate::errno::Errno;
+use crate::signal::{sig_bit, PendingWatcher, SigInfo, SIGKILL, SIGSTOP};
+use crate::syscall::SysResult;
+
+/// sizeof(struct signalfd_siginfo).
+const SIGINFO_SIZE: usize = 128;
+
+#[derive(Debug)]
+pub struct SignalFd {
+    /// The signals it reports (never SIGKILL or SIGSTOP).
+    mask: AtomicU64,
+    /// Host eventfd, readable while a signal in `mask` is pending.
+    ready: OwnedFd,
+    /// Whether `ready` holds a count. Changed only with the signal state locked.
+    armed: AtomicBool,
+}
+
+impl Synthetic for SignalFd {
+    fn raw(&self) -> RawFd {
+        self.ready.as_raw_fd()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl PendingWatcher for SignalFd {
+    fn pending_changed(&self, pending: u64) {
+        let want = pending & self.mask.load(Relaxed) != 0;
+        if self.armed.swap(want, Relaxed) != want {
+            if want {
+                host::arm(self.raw());
+            } else {
+                host::disarm(self.raw());
+            }
+        }
+    }
+}
+
+impl SignalFd {
+    /// read(2) of `count` bytes into guest `buf`: as many pending signals in the mask as
+    /// fit, lowest first; blocks (unless O_NONBLOCK) while there is none.
+    pub fn read(&self, ctx: &Ctx, buf: u64, count: u64) -> SysResult {
+        let max = (count as usize / SIGINFO_SIZE).min(64);
+        if max == 0 {
+            return Err(Errno::EINVAL);
+        }
+        // Check the buffer before dequeuing, so a bad pointer loses no signal.
+        let out = ctx.user_slice(buf, max * SIGINFO_SIZE, true)?;
+        loop {
+            let mut n = 0;
+            {
+                let mut sig = ctx.proc.signals();
+                let mask = self.mask.load(Relaxed);
+                while n < max {
+                    let Some(info) = sig.take_pending(mask) else {
+                        break;
+                    };
+                    out[n * SIGINFO_SIZE..][..SIGINFO_SIZE].copy_from_slice(&encode(&info));
+                    n += 1;
+                }
+            }
+            if n > 0 {
+                return Ok((n * SIGINFO_SIZE) as u64);
+            }
+            if host::nonblocking(self.raw()) {
+                return Err(Errno::EAGAIN);
+            }
+            // Another thread may raise one; a single-threaded guest waits forever, as on
+            // Linux when nothing else signals it.
+            host::wait_readable(self.raw())?;
+        }
+    }
+}
+
+/// `struct signalfd_siginfo` (the same on every Linux architecture).
+fn encode(i: &SigInfo) -> [u8; SIGINFO_SIZE] {
+    let mut b = [0u8; SIGINFO_SIZE];
+    b[0..4].copy_from_slice(&i.signo.to_le_bytes());
+    b[8..12].copy_from_slice(&i.code.to_le_bytes());
+    match i.addr {
+        Some(addr) => b[72..80].copy_from_slice(&addr.to_le_bytes()),
+        None => {
+            b[12..16].copy_from_slice(&i.pid.to_le_bytes());
+            b[16..20].copy_from_slice(&i.uid.to_le_bytes());
+        }
+    }
+    b
+}
+
+pub fn signalfd4(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let (nonblock, cloexec) = open_flags(a[3], GUEST_O_NONBLOCK | GUEST_O_CLOEXEC)?;
+    if a[2] != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let mask = ctx.read_val::<u64>(a[1])? & !(sig_bit(SIGKILL) | sig_bit(SIGSTOP));
+    if a[0] as i32 != -1 {
+        let f = ctx.file(a[0])?;
+        let s = f.synthetic_as::<SignalFd>().ok_or(Errno::EINVAL)?;
+        let sig = ctx.proc.signals();
+        s.mask.store(mask, Relaxed);
+        s.pending_changed(sig.pending);
+        return Ok(a[0] as i32 as u64);
+    }
+    let s = Arc::new(SignalFd {
+        mask: AtomicU64::new(mask),
+        ready: owned(host::eventfd(nonblock))?,
+        armed: AtomicBool::new(false),
+    });
+    let w: Weak<dyn PendingWatcher> = Arc::downgrade(&s) as _;
+    ctx.proc.signals().watch(w);
+    ctx.install(OpenFile::synthetic(s), cloexec)
+}
+
+mod host {
+    use crate::errno::Errno;
+
+    pub fn eventfd(nonblock: i32) -> i64 {
+        unsafe { libc::eventfd(0, nonblock | libc::EFD_CLOEXEC) as i64 }
+    }
+
+    pub fn arm(fd: i32) {
+        let one = 1u64;
+        // Cannot fail: the count goes from 0 to 1.
+        unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+    }
+
+    /// Resets the count without ever blocking (the guest may have cleared O_NONBLOCK, or
+    /// consumed the count itself with readv).
+    pub fn disarm(fd: i32) {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if unsafe { libc::poll(&mut p, 1, 0) } == 1 {
+            let mut v = 0u64;
+            unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+        }
+    }
+
+    pub fn nonblocking(fd: i32) -> bool {
+        unsafe { libc::fcntl(fd, libc::F_GETFL) & libc::O_NONBLOCK != 0 }
+    }
+
+    pub fn wait_readable(fd: i32) -> Result<(), Errno> {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if unsafe { libc::poll(&mut p, 1, -1) } < 0 && Errno::last() != Errno::EINTR {
+            return Err(Errno::last());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+/* signalfd: blocked self-sent signals become readable as signalfd_siginfo records;
+ * readiness for poll/epoll; mask updates; a pending signal is consumed by the read. */
+#include "check.h"
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+static int readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+static int is_pending(int sig)
+{
+    sigset_t s;
+    sigpending(&s);
+    return sigismember(&s, sig);
+}
+
+int main(void)
+{
+    struct signalfd_siginfo si;
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGUSR1);
+    CHECK(sigprocmask(SIG_BLOCK, &mask, NULL) == 0);
+
+    int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    CHECK(fd >= 0);
+    CHECK(fcntl(fd, F_GETFD) == FD_CLOEXEC && (fcntl(fd, F_GETFL) & O_NONBLOCK));
+    CHECK_ERR(read(fd, &si, sizeof si), EAGAIN);
+    CHECK(!readable(fd));
+
+    CHECK(kill(getpid(), SIGUSR1) == 0);
+    CHECK(is_pending(SIGUSR1));
+    CHECK(readable(fd));
+    CHECK_ERR(read(fd, &si, sizeof si - 1), EINVAL);
+    memset(&si, 0xff, sizeof si);
+    CHECK(read(fd, &si, sizeof si) == sizeof si);
+    CHECK(si.ssi_signo == SIGUSR1 && si.ssi_code == SI_USER);
+    CHECK(si.ssi_pid == (uint32_t)getpid() && si.ssi_uid == getuid());
+    CHECK(si.ssi_errno == 0 && si.ssi_fd == 0 && si.ssi_addr == 0);
+    CHECK(!is_pending(SIGUSR1));
+    CHECK(!readable(fd));
+    CHECK_ERR(read(fd, &si, sizeof si), EAGAIN);
+
+    /* A signal outside the mask is not reported; widening the mask (on the same fd)
+     * makes an already pending one readable. */
+    sigaddset(&mask, SIGUSR2);
+    CHECK(sigprocmask(SIG_BLOCK, &mask, NULL) == 0);
+    CHECK(kill(getpid(), SIGUSR2) == 0);
+    CHECK(is_pending(SIGUSR2) && !readable(fd));
+    CHECK(signalfd(fd, &mask, 0) == fd);
+    CHECK(readable(fd));
+
+    /* epoll sees it too; a dup alias reads it. Two pending signals in one read. */
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42};
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0);
+    CHECK(epoll_wait(ep, &ev, 1, 0) == 1 && ev.data.u64 == 42);
+    CHECK(kill(getpid(), SIGUSR1) == 0);
+    int d = dup(fd);
+    struct signalfd_siginfo two[3];
+    CHECK(read(d, two, sizeof two) == 2 * sizeof si);
+    CHECK(two[0].ssi_signo == SIGUSR1 && two[1].ssi_signo == SIGUSR2);
+    CHECK(two[1].ssi_code == SI_USER);
+    CHECK(epoll_wait(ep, &ev, 1, 0) == 0);
+    CHECK(!is_pending(SIGUSR1) && !is_pending(SIGUSR2));
+
+    /* Signals pending before the signalfd exists are readable through it. */
+    CHECK(raise(SIGUSR1) == 0);
+    int fd2 = signalfd(-1, &mask, 0);
+    CHECK(fd2 >= 0 && fcntl(fd2, F_GETFD) == 0 && !(fcntl(fd2, F_GETFL) & O_NONBLOCK));
+    CHECK(readable(fd2) && readable(fd));
+    CHECK(read(fd2, &si, sizeof si) == sizeof si && si.ssi_signo == SIGUSR1);
+    CHECK(si.ssi_code == SI_TKILL);
+    CHECK(!readable(fd));
+
+    /* Errors. */
+    CHECK_ERR(signalfd(-1, &mask, 0x4), EINVAL);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    CHECK_ERR(signalfd(p[0], &mask, 0), EINVAL);
+    CHECK_ERR(signalfd(99, &mask, 0), EBADF);
+    return report();
+}
