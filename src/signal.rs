@@ -237,6 +237,55 @@ impl SignalState {
 mod tests {
     use super::*;
 
+    #[derive(Default)]
+    struct Seen(std::sync::Mutex<Vec<u64>>);
+    impl PendingWatcher for Seen {
+        fn pending_changed(&self, pending: u64) {
+            self.0.lock().unwrap().push(pending);
+        }
+    }
+
+    #[test]
+    fn watchers_see_every_change_and_take_pending_dequeues() {
+        let mut s = SignalState {
+            mask: sig_bit(SIGUSR1) | sig_bit(SIGUSR2),
+            ..Default::default()
+        };
+        let seen = std::sync::Arc::new(Seen::default());
+        let w: Weak<dyn PendingWatcher> = std::sync::Arc::downgrade(&seen) as _;
+        s.watch(w);
+        for signo in [SIGUSR2, SIGUSR1, SIGUSR1] {
+            s.raise(SigInfo {
+                signo,
+                code: signo as i32,
+                ..Default::default()
+            });
+        }
+        let both = sig_bit(SIGUSR1) | sig_bit(SIGUSR2);
+        assert_eq!(s.take_pending(sig_bit(SIGHUP)), None);
+        assert_eq!(s.take_pending(both).map(|i| i.code), Some(SIGUSR1 as i32));
+        assert_eq!(s.take_pending(both).map(|i| i.code), Some(SIGUSR2 as i32));
+        assert_eq!(s.take_pending(both), None);
+        // The repeated SIGUSR1 did not queue, so it changed nothing.
+        let expected = vec![0, sig_bit(SIGUSR2), both, sig_bit(SIGUSR2), 0];
+        assert_eq!(*seen.0.lock().unwrap(), expected);
+        // Delivery (here: ignoring) is a change too; dead watchers are dropped.
+        s.mask = 0;
+        s.actions[SIGUSR1 as usize - 1].handler = SIG_IGN;
+        s.raise(SigInfo {
+            signo: SIGUSR1,
+            ..Default::default()
+        });
+        assert_eq!(s.take_deliverable(), None);
+        assert_eq!(seen.0.lock().unwrap()[5..], [sig_bit(SIGUSR1), 0]);
+        drop(seen);
+        s.raise(SigInfo {
+            signo: SIGUSR1,
+            ..Default::default()
+        });
+        assert!(s.watchers.is_empty());
+    }
+
     #[test]
     fn blocked_signal_fires_when_unblocked() {
         let mut s = SignalState {

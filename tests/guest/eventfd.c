@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <sys/select.h>
 #include <unistd.h>
 
 int main(void)
@@ -29,8 +30,15 @@ int main(void)
     CHECK(write(d, &v, 8) == 8);
     struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = d, .events = POLLIN}};
     CHECK(poll(p, 2, 0) == 2 && (p[0].revents & POLLIN) && (p[1].revents & POLLIN));
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(fd, &rs);
+    struct timeval tv = {0, 0};
+    CHECK(select(fd + 1, &rs, NULL, NULL, &tv) == 1 && FD_ISSET(fd, &rs));
     CHECK(read(d, &v, sizeof v) == 8 && v == 7);
     CHECK(poll(p, 2, 0) == 0);
+    FD_SET(fd, &rs);
+    CHECK(select(fd + 1, &rs, NULL, NULL, &tv) == 0);
     CHECK_ERR(read(fd, &v, sizeof v), EAGAIN);
     CHECK(close(fd) == 0);
     v = 1;

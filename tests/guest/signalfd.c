@@ -21,6 +21,9 @@ static int is_pending(int sig)
     return sigismember(&s, sig);
 }
 
+static volatile sig_atomic_t handled;
+static void on_usr2(int sig) { handled += sig == SIGUSR2; }
+
 int main(void)
 {
     struct signalfd_siginfo si;
@@ -79,6 +82,17 @@ int main(void)
     CHECK(read(fd2, &si, sizeof si) == sizeof si && si.ssi_signo == SIGUSR1);
     CHECK(si.ssi_code == SI_TKILL);
     CHECK(!readable(fd));
+
+    /* A signal in the mask that is not blocked goes to its handler, not to the fd. */
+    CHECK(signal(SIGUSR2, on_usr2) != SIG_ERR);
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    CHECK(sigprocmask(SIG_UNBLOCK, &usr2, NULL) == 0);
+    CHECK(kill(getpid(), SIGUSR2) == 0);
+    CHECK(handled == 1);
+    CHECK(!readable(fd) && !is_pending(SIGUSR2));
+    CHECK_ERR(read(fd, &si, sizeof si), EAGAIN);
 
     /* Errors. */
     CHECK_ERR(signalfd(-1, &mask, 0x4), EINVAL);

@@ -17,7 +17,7 @@
 
 use super::{install_new, open_flags, Ctx, GUEST_O_CLOEXEC};
 use crate::errno::Errno;
-use crate::syscall::{host_ret, SysResult};
+use crate::syscall::SysResult;
 
 const EPOLL_CTL_DEL: u64 = 2;
 /// sizeof(struct epoll_event) on arm64.
@@ -39,7 +39,7 @@ pub fn epoll_ctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     // Linux reads the event first (for every op but DEL, even an invalid one).
     let ev = if a[1] as u32 as u64 != EPOLL_CTL_DEL {
         let [events, data]: [u64; 2] = ctx.read_val(a[3])?;
-        Some(host::Event {
+        Some(Event {
             events: events as u32,
             data,
         })
@@ -48,7 +48,14 @@ pub fn epoll_ctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     };
     let ep = ctx.file(a[0])?;
     let target = ctx.file(a[2])?;
-    host_ret(host::ctl(ep.raw(), op, target.raw(), ev))
+    host::ctl(ep.raw(), op, target.raw(), ev)
+}
+
+/// The guest's view of one event (arm64's layout is written out in `wait`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Event {
+    events: u32,
+    data: u64,
 }
 
 /// How long a wait may block.
@@ -73,7 +80,7 @@ fn wait(ctx: &mut Ctx, a: [u64; 6], timeout: Timeout) -> SysResult {
     }
     let out = ctx.user_slice(a[1], max as usize * GUEST_EVENT, true)?;
     let ep = ctx.file(a[0])?;
-    let mut evs = vec![host::Event::default(); (max as usize).min(BATCH)];
+    let mut evs = vec![Event::default(); (max as usize).min(BATCH)];
     let n = host::wait(ep.raw(), &mut evs, &timeout)?;
     for (e, o) in evs[..n].iter().zip(out.chunks_exact_mut(GUEST_EVENT)) {
         o[..4].copy_from_slice(&e.events.to_le_bytes());
@@ -96,24 +103,20 @@ pub fn epoll_pwait2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     wait(ctx, a, Timeout::Ts(ts))
 }
 
+#[cfg(target_os = "linux")]
 mod host {
-    use super::Timeout;
+    use std::os::fd::OwnedFd;
+
+    use super::{Event, Timeout};
     use crate::errno::Errno;
-    use crate::syscall::host_ret;
+    use crate::syscall::{host_ret, SysResult};
 
-    /// The guest's view of one event (the host's layout is private to this module).
-    #[derive(Clone, Copy, Debug, Default)]
-    pub struct Event {
-        pub events: u32,
-        pub data: u64,
-    }
-
-    pub fn create() -> i64 {
-        unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) as i64 }
+    pub fn create() -> Result<OwnedFd, Errno> {
+        super::super::owned(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) } as i64)
     }
 
     /// EPOLL_CTL_* and the EPOLL* event bits are the same numbers on both.
-    pub fn ctl(ep: i32, op: i32, fd: i32, ev: Option<Event>) -> i64 {
+    pub fn ctl(ep: i32, op: i32, fd: i32, ev: Option<Event>) -> SysResult {
         let mut h = ev.map(|e| libc::epoll_event {
             events: e.events,
             u64: e.data,
@@ -121,7 +124,7 @@ mod host {
         let p = h
             .as_mut()
             .map_or(std::ptr::null_mut(), |h| h as *mut libc::epoll_event);
-        unsafe { libc::epoll_ctl(ep, op, fd, p) as i64 }
+        host_ret(unsafe { libc::epoll_ctl(ep, op, fd, p) } as i64)
     }
 
     pub fn wait(ep: i32, out: &mut [Event], timeout: &Timeout) -> Result<usize, Errno> {
@@ -153,5 +156,25 @@ mod host {
             };
         }
         Ok(n)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod host {
+    use std::os::fd::OwnedFd;
+
+    use super::{Event, Timeout};
+    use crate::errno::Errno;
+    use crate::syscall::sfd::unsupported;
+    use crate::syscall::SysResult;
+
+    pub fn create() -> Result<OwnedFd, Errno> {
+        unsupported()
+    }
+    pub fn ctl(_: i32, _: i32, _: i32, _: Option<Event>) -> SysResult {
+        unsupported()
+    }
+    pub fn wait(_: i32, _: &mut [Event], _: &Timeout) -> Result<usize, Errno> {
+        unsupported()
     }
 }

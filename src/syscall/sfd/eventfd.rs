@@ -10,7 +10,7 @@ const EFD_SEMAPHORE: u64 = 1;
 pub fn eventfd2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (nonblock, cloexec) = open_flags(a[1], EFD_SEMAPHORE | GUEST_O_NONBLOCK | GUEST_O_CLOEXEC)?;
     let sem = if a[1] & EFD_SEMAPHORE != 0 {
-        libc::EFD_SEMAPHORE
+        host::EFD_SEMAPHORE
     } else {
         0
     };
@@ -18,10 +18,30 @@ pub fn eventfd2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     install_new(ctx, r, cloexec)
 }
 
+#[cfg(target_os = "linux")]
 mod host {
+    use std::os::fd::OwnedFd;
+
+    use crate::errno::Errno;
+
+    pub const EFD_SEMAPHORE: i32 = libc::EFD_SEMAPHORE;
+
     /// A host eventfd (always CLOEXEC on the host); `flags` are host EFD_ bits.
-    pub fn eventfd(init: u32, flags: i32) -> i64 {
+    pub fn eventfd(init: u32, flags: i32) -> Result<OwnedFd, Errno> {
         // EFD_NONBLOCK is O_NONBLOCK on Linux.
-        unsafe { libc::eventfd(init, flags | libc::EFD_CLOEXEC) as i64 }
+        super::super::owned(unsafe { libc::eventfd(init, flags | libc::EFD_CLOEXEC) } as i64)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod host {
+    use std::os::fd::OwnedFd;
+
+    use crate::errno::Errno;
+
+    pub const EFD_SEMAPHORE: i32 = 1;
+
+    pub fn eventfd(_: u32, _: i32) -> Result<OwnedFd, Errno> {
+        crate::syscall::sfd::unsupported()
     }
 }

@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use super::{install_new, open_flags, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK};
 use crate::errno::Errno;
-use crate::syscall::{host_ret, SysResult};
+use crate::syscall::SysResult;
 
 pub fn inotify_init1(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (nonblock, cloexec) = open_flags(a[0], GUEST_O_NONBLOCK | GUEST_O_CLOEXEC)?;
@@ -26,27 +26,52 @@ pub fn inotify_add_watch(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let sysroot = ctx.proc.fs().sysroot.clone();
     let host_path = crate::process::resolve_path(sysroot.as_deref(), &path);
     let c = CString::new(host_path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    host_ret(host::add_watch(f.raw(), &c, a[2] as u32))
+    host::add_watch(f.raw(), &c, a[2] as u32)
 }
 
 pub fn inotify_rm_watch(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
-    host_ret(host::rm_watch(f.raw(), a[1] as i32))
+    host::rm_watch(f.raw(), a[1] as i32)
 }
 
+#[cfg(target_os = "linux")]
 mod host {
     use std::ffi::CStr;
+    use std::os::fd::OwnedFd;
+
+    use crate::errno::Errno;
+    use crate::syscall::{host_ret, SysResult};
 
     /// IN_NONBLOCK is O_NONBLOCK.
-    pub fn init(nonblock: i32) -> i64 {
-        unsafe { libc::inotify_init1(nonblock | libc::IN_CLOEXEC) as i64 }
+    pub fn init(nonblock: i32) -> Result<OwnedFd, Errno> {
+        super::super::owned(unsafe { libc::inotify_init1(nonblock | libc::IN_CLOEXEC) } as i64)
     }
 
-    pub fn add_watch(fd: i32, path: &CStr, mask: u32) -> i64 {
-        unsafe { libc::inotify_add_watch(fd, path.as_ptr(), mask) as i64 }
+    pub fn add_watch(fd: i32, path: &CStr, mask: u32) -> SysResult {
+        host_ret(unsafe { libc::inotify_add_watch(fd, path.as_ptr(), mask) } as i64)
     }
 
-    pub fn rm_watch(fd: i32, wd: i32) -> i64 {
-        unsafe { libc::inotify_rm_watch(fd, wd) as i64 }
+    pub fn rm_watch(fd: i32, wd: i32) -> SysResult {
+        host_ret(unsafe { libc::inotify_rm_watch(fd, wd) } as i64)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod host {
+    use std::ffi::CStr;
+    use std::os::fd::OwnedFd;
+
+    use crate::errno::Errno;
+    use crate::syscall::sfd::unsupported;
+    use crate::syscall::SysResult;
+
+    pub fn init(_: i32) -> Result<OwnedFd, Errno> {
+        unsupported()
+    }
+    pub fn add_watch(_: i32, _: &CStr, _: u32) -> SysResult {
+        unsupported()
+    }
+    pub fn rm_watch(_: i32, _: i32) -> SysResult {
+        unsupported()
     }
 }

@@ -45,16 +45,22 @@ fn open_flags(flags: u64, allowed: u64) -> Result<(i32, bool), Errno> {
 }
 
 /// Takes ownership of the fd a host call returned (or its error).
+#[cfg(target_os = "linux")]
 fn owned(r: i64) -> Result<OwnedFd, Errno> {
     let raw = host_ret(r)? as i32;
     // SAFETY: the host call just created this fd and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
-/// Installs the fresh host fd `r` (a host call's return) as a new guest fd.
-fn install_new(ctx: &Ctx, r: i64, cloexec: bool) -> SysResult {
-    let fd = owned(r)?;
-    ctx.install(OpenFile::host(fd, None), cloexec)
+/// Installs a fresh host fd as a new guest fd.
+fn install_new(ctx: &Ctx, fd: Result<OwnedFd, Errno>, cloexec: bool) -> SysResult {
+    ctx.install(OpenFile::host(fd?, None), cloexec)
+}
+
+/// What the host parts of this module return where the host has no such object yet.
+#[cfg(not(target_os = "linux"))]
+fn unsupported<T>() -> Result<T, Errno> {
+    Err(Errno::ENOSYS)
 }
 
 /// read(2): a signalfd's read dequeues emulated signals; everything else reads its host

@@ -19,9 +19,27 @@ pub fn pidfd_open(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     install_new(ctx, host::pidfd_open_self(nonblock), true)
 }
 
+#[cfg(target_os = "linux")]
 mod host {
-    pub fn pidfd_open_self(nonblock: i32) -> i64 {
+    use std::os::fd::OwnedFd;
+
+    use crate::errno::Errno;
+
+    pub fn pidfd_open_self(nonblock: i32) -> Result<OwnedFd, Errno> {
         // PIDFD_NONBLOCK is O_NONBLOCK; the host sets O_CLOEXEC itself.
-        unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), nonblock) }
+        super::super::owned(unsafe {
+            libc::syscall(libc::SYS_pidfd_open, libc::getpid(), nonblock)
+        })
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod host {
+    use std::os::fd::OwnedFd;
+
+    use crate::errno::Errno;
+
+    pub fn pidfd_open_self(_: i32) -> Result<OwnedFd, Errno> {
+        crate::syscall::sfd::unsupported()
     }
 }

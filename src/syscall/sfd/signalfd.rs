@@ -16,7 +16,7 @@ use std::sync::{Arc, Weak};
 
 use elfuse_actors::fdtable::{OpenFile, Synthetic};
 
-use super::{open_flags, owned, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK};
+use super::{open_flags, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK};
 use crate::errno::Errno;
 use crate::signal::{sig_bit, PendingWatcher, SigInfo, SIGKILL, SIGSTOP};
 use crate::syscall::SysResult;
@@ -123,7 +123,7 @@ pub fn signalfd4(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     }
     let s = Arc::new(SignalFd {
         mask: AtomicU64::new(mask),
-        ready: owned(host::eventfd(nonblock))?,
+        ready: host::eventfd(nonblock)?,
         armed: AtomicBool::new(false),
     });
     let w: Weak<dyn PendingWatcher> = Arc::downgrade(&s) as _;
@@ -131,11 +131,20 @@ pub fn signalfd4(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     ctx.install(OpenFile::synthetic(s), cloexec)
 }
 
+/// Host calls; all POSIX but the eventfd (a macOS port would use a pipe).
 mod host {
+    use std::os::fd::OwnedFd;
+
     use crate::errno::Errno;
 
-    pub fn eventfd(nonblock: i32) -> i64 {
-        unsafe { libc::eventfd(0, nonblock | libc::EFD_CLOEXEC) as i64 }
+    #[cfg(target_os = "linux")]
+    pub fn eventfd(nonblock: i32) -> Result<OwnedFd, Errno> {
+        super::super::owned(unsafe { libc::eventfd(0, nonblock | libc::EFD_CLOEXEC) } as i64)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn eventfd(_: i32) -> Result<OwnedFd, Errno> {
+        super::super::unsupported()
     }
 
     pub fn arm(fd: i32) {

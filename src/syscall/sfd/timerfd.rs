@@ -7,7 +7,7 @@
 
 use super::{install_new, open_flags, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK};
 use crate::errno::Errno;
-use crate::syscall::{host_ret, SysResult};
+use crate::syscall::SysResult;
 
 const TFD_TIMER_ABSTIME: u64 = 1;
 const TFD_TIMER_CANCEL_ON_SET: u64 = 2;
@@ -16,12 +16,9 @@ type ItimerSpec = [i64; 4];
 
 pub fn timerfd_create(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (nonblock, cloexec) = open_flags(a[1], GUEST_O_NONBLOCK | GUEST_O_CLOEXEC)?;
+    // REALTIME, MONOTONIC, BOOTTIME, REALTIME_ALARM, BOOTTIME_ALARM.
     let clock = match a[0] {
-        0 => libc::CLOCK_REALTIME,
-        1 => libc::CLOCK_MONOTONIC,
-        7 => libc::CLOCK_BOOTTIME,
-        8 => libc::CLOCK_REALTIME_ALARM,
-        9 => libc::CLOCK_BOOTTIME_ALARM,
+        c @ (0 | 1 | 7 | 8 | 9) => c as i32,
         _ => return Err(Errno::EINVAL),
     };
     install_new(ctx, host::create(clock, nonblock), cloexec)
@@ -48,12 +45,17 @@ pub fn timerfd_gettime(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+#[cfg(target_os = "linux")]
 mod host {
-    use super::{host_ret, Errno, ItimerSpec};
+    use std::os::fd::OwnedFd;
+
+    use super::{Errno, ItimerSpec};
+    use crate::syscall::host_ret;
 
     /// TFD_NONBLOCK is O_NONBLOCK, TFD_TIMER_* and the clock ids are Linux's.
-    pub fn create(clock: libc::clockid_t, nonblock: i32) -> i64 {
-        unsafe { libc::timerfd_create(clock, nonblock | libc::TFD_CLOEXEC) as i64 }
+    pub fn create(clock: i32, nonblock: i32) -> Result<OwnedFd, Errno> {
+        let r = unsafe { libc::timerfd_create(clock, nonblock | libc::TFD_CLOEXEC) };
+        super::super::owned(r as i64)
     }
 
     fn to_host(v: ItimerSpec) -> libc::itimerspec {
@@ -87,5 +89,23 @@ mod host {
         let mut cur = to_host([0; 4]);
         host_ret(unsafe { libc::timerfd_gettime(fd, &mut cur) } as i64)?;
         Ok(from_host(&cur))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod host {
+    use std::os::fd::OwnedFd;
+
+    use super::{Errno, ItimerSpec};
+    use crate::syscall::sfd::unsupported;
+
+    pub fn create(_: i32, _: i32) -> Result<OwnedFd, Errno> {
+        unsupported()
+    }
+    pub fn settime(_: i32, _: i32, _: ItimerSpec) -> Result<ItimerSpec, Errno> {
+        unsupported()
+    }
+    pub fn gettime(_: i32) -> Result<ItimerSpec, Errno> {
+        unsupported()
     }
 }
