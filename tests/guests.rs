@@ -374,6 +374,16 @@ fn signalfd(libc: Libc) {
     }
 }
 
+/// signalfd4's sizemask check, under elfuse only: qemu-aarch64 7.2 ignores sizemask.
+fn signalfd_strict(libc: Libc) {
+    let Some(prog) = guest(libc, "signalfd") else {
+        return;
+    };
+    let out = run(elfuse_command::<[&str; 0], _>([], &prog, ["strict"]), b"");
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert_checks_passed(&out);
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -418,4 +428,5 @@ for_each_libc!(
     inotify,
     pidfd,
     signalfd,
+    signalfd_strict,
 );

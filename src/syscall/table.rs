@@ -76,7 +76,7 @@ syscalls! {
     19 eventfd2(Int, Hex) => eventfd::eventfd2, Full;
     20 epoll_create1(Hex) => epoll::epoll_create1, Full;
     21 epoll_ctl(Fd, Int, Fd, Ptr) => epoll::epoll_ctl, Partial("a registration belongs to the open file description, not (description, fd): registering a second dup alias of a registered description is EEXIST");
-    22 epoll_pwait(Fd, Ptr, Int, Int, Ptr, Int) => epoll::epoll_pwait, Partial("the signal mask is validated but not applied (no asynchronous signals yet)");
+    22 epoll_pwait(Fd, Ptr, Int, Int, Ptr, Int) => epoll::epoll_pwait, Partial("the signal mask is validated but not applied (no asynchronous signals yet); an unwritable events buffer is EFAULT even when nothing is ready");
     23 dup(Fd) => io::dup, Full;
     24 dup3(Fd, Fd, Hex) => io::dup3, Full;
     25 fcntl(Fd, Int, Hex) => io::fcntl, Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL, locks and pipe sizes pass to the host; F_SETOWN/F_SETSIG are EINVAL");
@@ -114,8 +114,8 @@ syscalls! {
     61 getdents64(Fd, Ptr, Int) => fs::getdents64, Full;
     62 lseek(Fd, Int, Int) => io::lseek, Full;
     63 read(Fd, Ptr, Int) => sfd::read, Full;
-    64 write(Fd, Buf, Int) => io::write, Full;
-    65 readv(Fd, Ptr, Int) => io::readv, Full;
+    64 write(Fd, Buf, Int) => sfd::write, Full;
+    65 readv(Fd, Ptr, Int) => sfd::readv, Full;
     66 writev(Fd, Ptr, Int) => io::writev, Full;
     67 pread64(Fd, Ptr, Int, Int) => io::pread64, Full;
     68 pwrite64(Fd, Buf, Int, Int) => io::pwrite64, Full;
@@ -124,7 +124,7 @@ syscalls! {
     71 sendfile(Fd, Fd, Ptr, Int) => io::sendfile, Full;
     72 pselect6(Int, Ptr, Ptr, Ptr, Ptr, Ptr) => io::pselect6, Partial("the signal mask argument is validated but not applied (no asynchronous signals yet)");
     73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Partial("the signal mask argument is validated but not applied (no asynchronous signals yet)");
-    74 signalfd4(Fd, Ptr, Int, Hex) => signalfd::signalfd4, Partial("signals the guest sends itself (kill/tkill/tgkill); read(2) dequeues them, but readv(2) and write(2) reach the readiness eventfd underneath");
+    74 signalfd4(Fd, Ptr, Int, Hex) => signalfd::signalfd4, Partial("signals the guest sends itself (kill/tkill/tgkill); writev(2) reaches the readiness eventfd underneath instead of failing with EINVAL");
     75 vmsplice; 76 splice; 77 tee;
     78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc is the host's except /proc/self/exe");
     79 newfstatat(Dirfd, Str, Ptr, Hex) => fs::newfstatat, Full;
@@ -244,7 +244,7 @@ syscalls! {
     437 openat2; 438 pidfd_getfd;
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
     440 process_madvise;
-    441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("the signal mask is validated but not applied (no asynchronous signals yet)");
+    441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("the signal mask is validated but not applied (no asynchronous signals yet); an unwritable events buffer is EFAULT even when nothing is ready");
     442 mount_setattr; 443 quotactl_fd;
     444 landlock_create_ruleset; 445 landlock_add_rule; 446 landlock_restrict_self;
     447 memfd_secret; 448 process_mrelease; 449 futex_waitv; 450 set_mempolicy_home_node;

@@ -71,6 +71,10 @@ int main(int argc, char **argv)
     CHECK(epoll_wait(ep, ev, 8, 1000) == 1 && ev[0].events == EPOLLIN &&
           ev[0].data.u64 == 0x1122334455667788ULL);
     CHECK(epoll_wait(ep, ev, 8, 0) == 1);
+    /* A bad buffer is EFAULT when there is an event to store (Linux does not look at
+     * it otherwise). */
+    struct epoll_event *volatile nowhere = NULL;
+    CHECK_ERR(epoll_wait(ep, nowhere, 1, 0), EFAULT);
     CHECK(read(p[0], &c, 1) == 1);
     CHECK(epoll_wait(ep, ev, 8, 0) == 1);
     CHECK(read(p[0], &c, 1) == 1);
@@ -86,8 +90,6 @@ int main(int argc, char **argv)
     CHECK_ERR(epoll_ctl(ep, EPOLL_CTL_DEL, p[1], NULL), ENOENT);
     CHECK_ERR(epoll_ctl(ep, 7, p[0], &ev[0]), EINVAL);
     CHECK_ERR(epoll_wait(ep, ev, 0, 0), EINVAL);
-    struct epoll_event *volatile nowhere = NULL;
-    CHECK_ERR(epoll_wait(ep, nowhere, 1, 0), EFAULT);
     int reg = open("/proc/self/exe", O_RDONLY);
     if (reg < 0)
         reg = open("/", O_RDONLY | O_DIRECTORY);
@@ -119,6 +121,19 @@ int main(int argc, char **argv)
     CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL) == 0);
     CHECK(epoll_wait(ep, ev, 8, 0) == 1 && ev[0].events == EPOLLOUT && ev[0].data.u64 == 5);
     CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, p[1], NULL) == 0);
+
+    /* A registration lives as long as its open file description: closing one alias
+     * keeps it, closing the last removes it. */
+    int q[2];
+    CHECK(pipe(q) == 0);
+    CHECK(add(ep, q[0], EPOLLIN, 10) == 0);
+    int qd = dup(q[0]);
+    CHECK(close(q[0]) == 0);
+    CHECK(write(q[1], "q", 1) == 1);
+    CHECK(epoll_wait(ep, ev, 8, 0) == 1 && ev[0].data.u64 == 10);
+    CHECK(close(qd) == 0);
+    CHECK(epoll_wait(ep, ev, 8, 0) == 0);
+    close(q[1]);
 
     /* A dup'ed epoll fd is the same instance. */
     int ep2 = dup(ep);

@@ -30,6 +30,11 @@ use crate::errno::Errno;
 const GUEST_O_NONBLOCK: u64 = 0o4000;
 /// Guest O_CLOEXEC: EFD_/TFD_/SFD_/IN_/EPOLL_CLOEXEC.
 const GUEST_O_CLOEXEC: u64 = super::io::GUEST_O_CLOEXEC;
+/// Linux's MAX_RW_COUNT and UIO_MAXIOV.
+const MAX_RW: u64 = 0x7fff_f000;
+const IOV_MAX: u64 = 1024;
+/// sizeof(struct signalfd_siginfo).
+const SIGINFO_SIZE: usize = 128;
 
 /// Refuses flag bits outside `allowed`; returns (host O_NONBLOCK or 0, guest CLOEXEC).
 fn open_flags(flags: u64, allowed: u64) -> Result<(i32, bool), Errno> {
@@ -68,8 +73,49 @@ fn unsupported<T>() -> Result<T, Errno> {
 pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
     if let Some(s) = f.synthetic_as::<signalfd::SignalFd>() {
-        return s.read(ctx, a[1], a[2]);
+        let len = a[2].min(MAX_RW) as usize;
+        let buf = ctx.user_slice(a[1], len - len % SIGINFO_SIZE, true)?;
+        return s.read(&mut [buf], ctx);
     }
     drop(f);
     super::io::read(ctx, a)
+}
+
+/// readv(2): as read(2), records laid across the iovecs.
+pub fn readv(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let f = ctx.file(a[0])?;
+    if let Some(s) = f.synthetic_as::<signalfd::SignalFd>() {
+        if a[2] > IOV_MAX {
+            return Err(Errno::EINVAL);
+        }
+        let raw = ctx.read_bytes(a[1], a[2] as usize * 16)?;
+        let mut bufs = Vec::with_capacity(raw.len() / 16);
+        let mut total = 0u64;
+        for c in raw.chunks_exact(16) {
+            let base = u64::from_le_bytes(c[..8].try_into().unwrap());
+            let len = u64::from_le_bytes(c[8..].try_into().unwrap());
+            if len > i64::MAX as u64 {
+                return Err(Errno::EINVAL);
+            }
+            let len = len.min(MAX_RW - total);
+            total += len;
+            bufs.push(ctx.user_slice(base, len as usize, true)?);
+        }
+        return s.read(&mut bufs, ctx);
+    }
+    drop(f);
+    super::io::readv(ctx, a)
+}
+
+/// write(2): a signalfd has no write (EINVAL, as on Linux); everything else writes its
+/// host fd (`io::write`).
+pub fn write(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    if ctx
+        .file(a[0])?
+        .synthetic_as::<signalfd::SignalFd>()
+        .is_some()
+    {
+        return Err(Errno::EINVAL);
+    }
+    super::io::write(ctx, a)
 }

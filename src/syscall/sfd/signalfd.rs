@@ -16,13 +16,10 @@ use std::sync::{Arc, Weak};
 
 use elfuse_actors::fdtable::{OpenFile, Synthetic};
 
-use super::{open_flags, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK};
+use super::{open_flags, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK, SIGINFO_SIZE};
 use crate::errno::Errno;
 use crate::signal::{sig_bit, PendingWatcher, SigInfo, SIGKILL, SIGSTOP};
 use crate::syscall::SysResult;
-
-/// sizeof(struct signalfd_siginfo).
-const SIGINFO_SIZE: usize = 128;
 
 #[derive(Debug)]
 pub struct SignalFd {
@@ -57,30 +54,35 @@ impl PendingWatcher for SignalFd {
 }
 
 impl SignalFd {
-    /// read(2) of `count` bytes into guest `buf`: as many pending signals in the mask as
-    /// fit, lowest first; blocks (unless O_NONBLOCK) while there is none.
-    pub fn read(&self, ctx: &Ctx, buf: u64, count: u64) -> SysResult {
-        let max = (count as usize / SIGINFO_SIZE).min(64);
+    /// read(2)/readv(2) into guest buffers (already checked writable, so a bad pointer
+    /// loses no signal): as many pending signals in the mask as fit, lowest first, laid
+    /// out across the buffers in order; blocks (unless O_NONBLOCK) while there is none.
+    pub fn read(&self, out: &mut [&mut [u8]], ctx: &Ctx) -> SysResult {
+        let total: usize = out.iter().map(|b| b.len()).sum();
+        let max = total / SIGINFO_SIZE;
         if max == 0 {
             return Err(Errno::EINVAL);
         }
-        // Check the buffer before dequeuing, so a bad pointer loses no signal.
-        let out = ctx.user_slice(buf, max * SIGINFO_SIZE, true)?;
         loop {
-            let mut n = 0;
+            let mut records = Vec::new();
             {
                 let mut sig = ctx.proc.signals();
                 let mask = self.mask.load(Relaxed);
-                while n < max {
+                while records.len() < max * SIGINFO_SIZE {
                     let Some(info) = sig.take_pending(mask) else {
                         break;
                     };
-                    out[n * SIGINFO_SIZE..][..SIGINFO_SIZE].copy_from_slice(&encode(&info));
-                    n += 1;
+                    records.extend_from_slice(&encode(&info));
                 }
             }
-            if n > 0 {
-                return Ok((n * SIGINFO_SIZE) as u64);
+            if !records.is_empty() {
+                let mut rest = &records[..];
+                for b in out.iter_mut() {
+                    let n = b.len().min(rest.len());
+                    b[..n].copy_from_slice(&rest[..n]);
+                    rest = &rest[n..];
+                }
+                return Ok(records.len() as u64);
             }
             if host::nonblocking(self.raw()) {
                 return Err(Errno::EAGAIN);
