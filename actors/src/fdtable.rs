@@ -7,7 +7,9 @@
 //! fd.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use crate::urandom::EntropyCache;
 
 /// What a guest fd refers to.
 #[derive(Debug)]
@@ -17,6 +19,12 @@ pub enum FileKind {
     /// One of the host's standard streams, shared with elfuse itself: closing it in the
     /// guest closes the host fd too (as a real process would), but never twice.
     Stdio(RawFd),
+    /// /dev/urandom (or /dev/random): `read` is served from a per-description buffer
+    /// filled in bulk from the host CSPRNG, zeroed when the description goes away.
+    Urandom {
+        fd: OwnedFd,
+        cache: Mutex<EntropyCache>,
+    },
 }
 
 /// An open file description.
@@ -35,11 +43,38 @@ impl OpenFile {
         })
     }
 
+    /// A freshly opened host fd: like [`OpenFile::host`], but a character device that is
+    /// the host's /dev/urandom or /dev/random gets the entropy cache.
+    pub fn opened(fd: OwnedFd, path: Option<&[u8]>) -> Arc<OpenFile> {
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let is_random = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && (st.st_rdev == libc::makedev(1, 8) || st.st_rdev == libc::makedev(1, 9));
+        if !is_random {
+            return Self::host(fd, path);
+        }
+        Arc::new(OpenFile {
+            kind: FileKind::Urandom {
+                fd,
+                cache: Mutex::new(EntropyCache::new()),
+            },
+            path: path.map(Into::into),
+        })
+    }
+
     /// The host fd behind it.
     pub fn raw(&self) -> RawFd {
         match &self.kind {
-            FileKind::Host(fd) => fd.as_raw_fd(),
+            FileKind::Host(fd) | FileKind::Urandom { fd, .. } => fd.as_raw_fd(),
             FileKind::Stdio(fd) => *fd,
+        }
+    }
+
+    /// The entropy cache of a /dev/urandom description.
+    pub fn entropy_cache(&self) -> Option<&Mutex<EntropyCache>> {
+        match &self.kind {
+            FileKind::Urandom { cache, .. } => Some(cache),
+            _ => None,
         }
     }
 }
@@ -192,7 +227,12 @@ impl FdTable {
     }
 
     /// close_range(2): closes (or with `cloexec_only`, marks CLOEXEC) fds in [lo, hi].
-    pub fn close_range(&mut self, lo: u32, hi: u32, cloexec_only: bool) -> Vec<Arc<OpenFile>> {
+    pub fn close_range(
+        &mut self,
+        lo: u32,
+        hi: u32,
+        cloexec_only: bool,
+    ) -> Vec<(i32, Arc<OpenFile>)> {
         let mut out = Vec::new();
         let hi = (hi as usize).min(self.slots.len().saturating_sub(1));
         for i in lo as usize..=hi {
@@ -201,7 +241,7 @@ impl FdTable {
                     s.cloexec = true;
                 }
             } else if let Some(s) = self.slots.get_mut(i).and_then(Option::take) {
-                out.push(s.file);
+                out.push((i as i32, s.file));
             }
         }
         self.trim();
@@ -209,11 +249,11 @@ impl FdTable {
     }
 
     /// Closes every CLOEXEC fd (execve).
-    pub fn close_on_exec(&mut self) -> Vec<Arc<OpenFile>> {
+    pub fn close_on_exec(&mut self) -> Vec<(i32, Arc<OpenFile>)> {
         let mut out = Vec::new();
-        for s in self.slots.iter_mut() {
+        for (i, s) in self.slots.iter_mut().enumerate() {
             if s.as_ref().is_some_and(|s| s.cloexec) {
-                out.push(s.take().unwrap().file);
+                out.push((i as i32, s.take().unwrap().file));
             }
         }
         self.trim();
