@@ -4,23 +4,21 @@
 //! exec's CLOEXEC sweep, fork's snapshot) are messages; dup-vs-close and friends are
 //! settled by the actor's serialisation, not by paired locks. Reads (read/write/poll/...
 //! resolving guest fd → open file, F_GETFD) never message the actor: they look the fd up
-//! in a view the actor publishes (a `DashMap` updated by the handler before it replies,
-//! so a thread always sees its own mutations). A lookup clones the description's `Arc`,
+//! in a view the actor publishes ([`View`], updated by the handler before it replies, so
+//! a thread always sees its own mutations). A lookup clones the description's `Arc`,
 //! so an in-flight call finishes on the old description even if another thread closes
 //! the fd meanwhile, and the host fd cannot be recycled under it.
 //!
 //! Closed descriptions travel back in the reply and are dropped by the caller, outside
 //! the actor: closing a host fd may block (NFS, a tty) and must not stall the table.
 
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-use dashmap::DashMap;
 
 use crate::fdtable::{FdError, FdTable, OpenFile};
 use crate::runtime::{Actor, ActorRef, Config, Mode, Observer};
 use crate::trace::TraceSink;
+pub use crate::view::{View, ViewEntry};
 
 /// A message to the fd-table actor.
 #[derive(Clone, Debug)]
@@ -74,34 +72,11 @@ pub enum FdReply {
     Pair(Result<(i32, i32), FdError>),
     /// Descriptions that left the table (to be dropped by the caller).
     Closed(Result<Vec<Arc<OpenFile>>, FdError>),
+    /// The same for close and dup2/dup3 (at most one, no allocation).
+    ClosedOne(Result<Option<Arc<OpenFile>>, FdError>),
     Done(Result<(), FdError>),
     Snapshot(FdTable),
 }
-
-#[derive(Clone, Debug)]
-pub struct ViewEntry {
-    pub file: Arc<OpenFile>,
-    pub cloexec: bool,
-}
-
-/// A cheap hasher for small integer keys (the view is hit on every read/write).
-#[derive(Default)]
-pub struct FdHasher(u64);
-impl Hasher for FdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_i32(&mut self, i: i32) {
-        self.0 = (i as u32 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-pub type View = DashMap<i32, ViewEntry, BuildHasherDefault<FdHasher>>;
 
 /// The actor's state: the table, and the view it publishes.
 pub struct FdState {
@@ -112,15 +87,11 @@ pub struct FdState {
 
 impl FdState {
     fn publish(&self, fd: i32) {
-        match self.table.get(fd) {
-            Ok(file) => {
-                let cloexec = self.table.cloexec(fd).unwrap_or(false);
-                self.view.insert(fd, ViewEntry { file, cloexec });
-            }
-            Err(_) => {
-                self.view.remove(&fd);
-            }
-        }
+        let e = self.table.get(fd).ok().map(|file| ViewEntry {
+            file,
+            cloexec: self.table.cloexec(fd).unwrap_or(false),
+        });
+        drop(self.view.set(fd, e));
     }
 }
 
@@ -188,20 +159,19 @@ impl Actor for FdState {
             FdMsg::DupTo { old, new, cloexec } => {
                 let r = t.get(old).and_then(|f| {
                     if old == new {
-                        return Ok(Vec::new());
+                        return Ok(None);
                     }
                     t.install_at(new, f, cloexec)
-                        .map(|p| p.into_iter().collect())
                 });
                 if r.is_ok() {
                     self.publish(new);
                 }
-                FdReply::Closed(r)
+                FdReply::ClosedOne(r)
             }
             FdMsg::Close(fd) => {
-                let r = t.close(fd).map(|f| vec![f]);
-                self.view.remove(&fd);
-                FdReply::Closed(r)
+                let r = t.close(fd).map(Some);
+                drop(self.view.set(fd, None));
+                FdReply::ClosedOne(r)
             }
             FdMsg::CloseRange {
                 lo,
@@ -247,7 +217,7 @@ impl FdState {
         closed
             .into_iter()
             .map(|(fd, f)| {
-                self.view.remove(&fd);
+                drop(self.view.set(fd, None));
                 f
             })
             .collect()
@@ -285,7 +255,7 @@ impl FdActor {
     pub fn new(table: FdTable, cfg: FdActorConfig) -> Self {
         let view = Arc::new(View::default());
         for (fd, file, cloexec) in table.snapshot() {
-            view.insert(fd, ViewEntry { file, cloexec });
+            view.set(fd, Some(ViewEntry { file, cloexec }));
         }
         let limit = Arc::new(AtomicU64::new(table.limit()));
         let state = FdState {
@@ -309,14 +279,11 @@ impl FdActor {
 
     /// The description behind `fd` (kept alive by the returned `Arc`).
     pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, FdError> {
-        self.view
-            .get(&fd)
-            .map(|e| e.file.clone())
-            .ok_or(FdError::BadFd)
+        self.view.file(fd).ok_or(FdError::BadFd)
     }
 
     pub fn cloexec(&self, fd: i32) -> Result<bool, FdError> {
-        self.view.get(&fd).map(|e| e.cloexec).ok_or(FdError::BadFd)
+        self.view.cloexec(fd).ok_or(FdError::BadFd)
     }
 
     /// RLIMIT_NOFILE as the table enforces it.
@@ -324,9 +291,9 @@ impl FdActor {
         self.limit.load(Ordering::Acquire)
     }
 
-    /// Open fds now (a racy count, for /proc-like reporting and tests).
+    /// Open fds now (a message: the actor's table is the authority).
     pub fn count(&self) -> usize {
-        self.view.len()
+        self.fork_snapshot().count()
     }
 
     // ---- mutations: messages ----
@@ -342,6 +309,7 @@ impl FdActor {
         match self.actor.call(m) {
             // The descriptions are dropped here, outside the actor.
             FdReply::Closed(r) => r.map(drop),
+            FdReply::ClosedOne(r) => r.map(drop),
             r => unexpected(r),
         }
     }

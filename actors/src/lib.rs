@@ -4,7 +4,7 @@
 //!   message (the serialisation order), a `tracing` span and an optional trace record
 //!   per message; flat combining when uncontended.
 //! - [`fdtable`]: the guest fd table as a plain state machine (the fd actor's state).
-//! - [`fdactor`]: the fd-table actor and the read view it publishes.
+//! - [`fdactor`]: the fd-table actor; [`view`]: the read view it publishes.
 //! - [`urandom`]: the urandom-refill actor and the /dev/urandom per-description cache.
 //! - [`trace`]: message records and the sink interface.
 
@@ -13,3 +13,4 @@ pub mod fdtable;
 pub mod runtime;
 pub mod trace;
 pub mod urandom;
+pub mod view;

@@ -32,6 +32,11 @@ impl Res {
                     .map(|v| v.iter().map(id).collect())
                     .map_err(|e| *e),
             ),
+            FdReply::ClosedOne(r) => Res::Closed(
+                r.as_ref()
+                    .map(|v| v.iter().map(id).collect())
+                    .map_err(|e| *e),
+            ),
             FdReply::Done(r) => Res::Done(*r),
             FdReply::Snapshot(t) => Res::Snap(
                 t.snapshot()
