@@ -8,8 +8,8 @@
 //! 3. a 1-byte pipe read resolved through the actor's published view vs a direct host
 //!    read of the same host fd.
 //!
-//!     cargo bench --bench actors           # about 20 s
-//!     ELFUSE_BENCH_SECS=1 cargo bench --bench actors
+//! Run: `cargo bench --bench actors` (2 s per case, about 20 s); `ELFUSE_BENCH_SECS=1`
+//! shortens it, `ELFUSE_BENCH_ONLY=rtt|dup|read` runs one group.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -199,8 +199,9 @@ fn dup_close(secs: f64) {
 }
 
 fn pipe_read(secs: f64) {
-    println!("\n## 1-byte pipe read (a write refills it, outside the timed part? no: both");
-    println!("## variants time write+read; the difference is the fd lookup)");
+    // Both variants time a 1-byte write (to keep the pipe non-empty) plus the 1-byte
+    // read; they differ only in how the read's fd is resolved.
+    println!("\n## 1-byte pipe write + read");
     let mut p = [0; 2];
     assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
