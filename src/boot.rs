@@ -6,6 +6,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
 
+use elfuse_actors::fdactor::{FdActor, FdActorConfig};
 use elfuse_actors::fdtable::FdTable;
 
 use crate::backend::{self, BackendError, Reg, SysReg, Vcpu, Vm};
@@ -229,8 +230,15 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     st.step("stack");
 
     let exe_host = l.host_path.canonicalize().unwrap_or(l.host_path.clone());
-    let mut fds = FdTable::with_host_stdio();
-    fds.set_limit(elfuse_actors::fdtable::DEFAULT_NOFILE);
+    let mut table = FdTable::with_host_stdio();
+    table.set_limit(elfuse_actors::fdtable::DEFAULT_NOFILE);
+    let fds = FdActor::new(
+        table,
+        FdActorConfig {
+            sink: l.tracer.actor_sink(),
+            ..FdActorConfig::default()
+        },
+    );
     let umask = unsafe {
         let m = libc::umask(0o022);
         libc::umask(m);
@@ -247,7 +255,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     let proc = Arc::new(Process {
         ram,
         mm: Mutex::new(mm),
-        fds: Mutex::new(fds),
+        fds,
         fs: Mutex::new(FsContext {
             sysroot: l.sysroot,
             umask: umask as u32,

@@ -10,17 +10,24 @@ use crate::trace::TraceSet;
 pub const USAGE: &str = "\
 Usage: elfuse [OPTIONS] PROGRAM [ARGS...]
        elfuse --demo
+       elfuse trace-to-perfetto IN OUT
 
 Run a Linux AArch64 ELF program as an ordinary host process.
 
 Options:
   --sysroot DIR        resolve absolute guest paths inside DIR first
   --trace LIST         trace guest activity; LIST is comma-separated: syscalls
+                       (strace-style lines), actors (one JSON object per actor
+                       message: actor, msg, seq, tid, ts_ns, wait_ns, run_ns)
   --trace-out FILE     write traces to FILE instead of stderr
   --demo               run the embedded demo guest
   --syscall-table      print the syscall support table (Markdown) and exit
   -h, --help           print this help and exit
   -V, --version        print the version and exit
+
+Subcommands (first argument only; run a program of that name as ./NAME):
+  trace-to-perfetto IN OUT   convert an actor trace to Chrome trace-event JSON
+                             (Perfetto, chrome://tracing); other lines are skipped
 
 Environment:
   RUST_LOG=debug            elfuse's own diagnostics (tracing)
@@ -35,6 +42,11 @@ pub enum Mode {
     Help,
     Version,
     SyscallTable,
+    /// `trace-to-perfetto IN OUT`.
+    TraceToPerfetto {
+        input: PathBuf,
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug)]
@@ -57,7 +69,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
         program: None,
         args: Vec::new(),
     };
-    let mut it = args.into_iter();
+    let mut it = args.into_iter().peekable();
+    if it.peek().is_some_and(|a| a == "trace-to-perfetto") {
+        it.next();
+        let (Some(input), Some(output), None) = (it.next(), it.next(), it.next()) else {
+            return Err("usage: elfuse trace-to-perfetto IN OUT".into());
+        };
+        o.mode = Mode::TraceToPerfetto {
+            input: input.into(),
+            output: output.into(),
+        };
+        return Ok(o);
+    }
     while let Some(a) = it.next() {
         let bytes = a.as_bytes();
         if !bytes.starts_with(b"-") || bytes == b"-" {
@@ -98,8 +121,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
             }
             "--trace" => {
                 let v = value("--trace")?;
-                let t = TraceSet::parse(&v)?;
-                o.trace.syscalls |= t.syscalls;
+                o.trace = o.trace.union(TraceSet::parse(&v)?);
             }
             "--trace-out" => o.trace_out = Some(PathBuf::from(value("--trace-out")?)),
             _ => return Err(format!("unknown option '{s}' (see --help)")),
@@ -139,5 +161,14 @@ mod tests {
         assert!(p(&["--sysroot"]).unwrap_err().contains("needs a value"));
         assert_eq!(p(&["--help"]).unwrap().mode, Mode::Help);
         assert_eq!(p(&["--", "-weird"]).unwrap().program.unwrap(), "-weird");
+        let o = p(&["--trace=syscalls", "--trace", "actors", "x"]).unwrap();
+        assert!(o.trace.syscalls && o.trace.actors);
+        assert!(matches!(
+            p(&["trace-to-perfetto", "a", "b"]).unwrap().mode,
+            Mode::TraceToPerfetto { .. }
+        ));
+        assert!(p(&["trace-to-perfetto", "a"]).is_err());
+        // Only as the first argument.
+        assert_eq!(p(&["--", "trace-to-perfetto"]).unwrap().mode, Mode::Run);
     }
 }

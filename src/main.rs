@@ -60,6 +60,15 @@ fn main() -> ExitCode {
             print!("{}", elfuse::syscall::table::render_markdown());
             return ExitCode::SUCCESS;
         }
+        Mode::TraceToPerfetto { input, output } => {
+            return match elfuse::trace::convert_file(&input, &output) {
+                Ok(n) => {
+                    eprintln!("elfuse: {n} actor messages → {}", output.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(EXIT_USAGE, e),
+            };
+        }
         Mode::Run | Mode::Demo => {}
     }
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use elfuse_actors::fdtable::FdTable;
+use elfuse_actors::fdactor::FdActor;
 
 use crate::guest::mm::Mm;
 use crate::guest::ram::GuestRam;
@@ -39,7 +39,8 @@ pub const RLIM_NLIMITS: usize = 16;
 pub struct Process {
     pub ram: Arc<GuestRam>,
     pub mm: Mutex<Mm>,
-    pub fds: Mutex<FdTable>,
+    /// The fd-table actor: lookups through its view, mutations as messages.
+    pub fds: FdActor,
     pub fs: Mutex<FsContext>,
     pub signals: Mutex<SignalState>,
     pub rlimits: Mutex<[Rlimit; RLIM_NLIMITS]>,
@@ -66,8 +67,8 @@ impl Process {
     pub fn mm(&self) -> MutexGuard<'_, Mm> {
         lock(&self.mm)
     }
-    pub fn fds(&self) -> MutexGuard<'_, FdTable> {
-        lock(&self.fds)
+    pub fn fds(&self) -> &FdActor {
+        &self.fds
     }
     pub fn fs(&self) -> MutexGuard<'_, FsContext> {
         lock(&self.fs)

@@ -270,3 +270,12 @@ fn demo_runs_through_the_shim() {
         out.describe()
     );
 }
+
+#[test]
+fn trace_to_perfetto_errors() {
+    assert_user_error(&elfuse(["trace-to-perfetto", "only-one"]), "one argument");
+    assert_user_error(
+        &elfuse(["trace-to-perfetto", "/nonexistent/in", "/tmp/out.json"]),
+        "missing input",
+    );
+}

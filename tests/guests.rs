@@ -123,6 +123,12 @@ fn dup_and_fcntl(libc: Libc) {
     }
 }
 
+fn dupclose(libc: Libc) {
+    if let Some(out) = run_guest(libc, "dupclose", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 fn readv_writev(libc: Libc) {
     let Some(out) = run_guest(libc, "iov", &[], 0) else {
         return;
@@ -430,3 +436,96 @@ for_each_libc!(
     signalfd,
     signalfd_strict,
 );
+
+/// Guests that need threads (clone): enabled once the threads work lands.
+mod needs_threads {
+    #[test]
+    #[ignore = "needs threads"]
+    fn glibc_dupclose() {
+        super::dupclose(super::Libc::Glibc)
+    }
+    #[test]
+    #[ignore = "needs threads"]
+    fn glibc_pie_dupclose() {
+        super::dupclose(super::Libc::GlibcPie)
+    }
+    #[test]
+    #[ignore = "needs threads"]
+    fn musl_dupclose() {
+        super::dupclose(super::Libc::Musl)
+    }
+}
+
+/// `--trace=syscalls,actors --trace-out FILE`: both kinds land in the file; actor
+/// records are JSON lines with a strictly increasing `seq`, and `trace-to-perfetto`
+/// turns them into Chrome trace-event JSON.
+fn trace_actors(libc: Libc) {
+    let Some(prog) = guest(libc, "dup") else {
+        return;
+    };
+    let dir = TempDir::new();
+    let file = dir.path().join("trace.txt");
+    let opts = [
+        std::ffi::OsString::from("--trace=syscalls,actors"),
+        "--trace-out".into(),
+        file.clone().into(),
+    ];
+    let out = run(elfuse_command(&opts, &prog, [] as [&str; 0]), b"");
+    assert_checks_passed(&out);
+    let traced = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(traced.contains("dup3("), "no syscall lines:\n{traced}");
+    let records: Vec<&str> = traced.lines().filter(|l| l.starts_with('{')).collect();
+    let field = |l: &str, k: &str| -> String {
+        let at = l
+            .find(&format!("\"{k}\":"))
+            .unwrap_or_else(|| panic!("no {k} in {l}"));
+        let v = &l[at + k.len() + 3..];
+        v[..v.find([',', '}']).unwrap()]
+            .trim_matches('"')
+            .to_string()
+    };
+    let mut last_seq = 0u64;
+    let mut kinds = std::collections::BTreeSet::new();
+    for r in &records {
+        assert_eq!(field(r, "actor"), "fdtable", "{r}");
+        let seq: u64 = field(r, "seq").parse().unwrap();
+        assert!(seq > last_seq, "seq not increasing: {r}");
+        last_seq = seq;
+        assert!(field(r, "tid").parse::<i32>().unwrap() > 0, "{r}");
+        for k in ["ts_ns", "wait_ns", "run_ns"] {
+            field(r, k).parse::<u64>().unwrap();
+        }
+        kinds.insert(field(r, "msg"));
+    }
+    for k in ["install", "dup", "dup_to", "close", "set_cloexec"] {
+        assert!(kinds.contains(k), "no {k} message in {kinds:?}");
+    }
+    let chrome = dir.path().join("trace.json");
+    let conv = run(
+        {
+            let mut c = std::process::Command::new(ELFUSE);
+            c.arg("trace-to-perfetto").arg(&file).arg(&chrome);
+            c
+        },
+        b"",
+    );
+    assert_eq!(conv.status, 0, "{}", conv.describe());
+    let json = std::fs::read_to_string(&chrome).unwrap();
+    assert!(json.starts_with("{\"displayTimeUnit\":\"ns\",\"traceEvents\":["));
+    assert_eq!(
+        json.matches("\"ph\":\"X\",\"cat\":\"fdtable\"").count(),
+        2 * records.len(),
+        "one run and one wait event per message"
+    );
+}
+
+mod actor_trace {
+    #[test]
+    fn glibc() {
+        super::trace_actors(super::Libc::Glibc)
+    }
+    #[test]
+    fn musl() {
+        super::trace_actors(super::Libc::Musl)
+    }
+}

@@ -8,7 +8,9 @@
 
 use std::any::Any;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use crate::urandom::EntropyCache;
 
 /// A description whose behaviour the syscall layer emulates (signalfd...) over a host fd
 /// that carries its readiness, so poll and epoll work on it unchanged.
@@ -28,6 +30,12 @@ pub enum FileKind {
     Stdio(RawFd),
     /// An emulated description (see [`Synthetic`]).
     Synthetic(Arc<dyn Synthetic>),
+    /// /dev/urandom (or /dev/random): `read` is served from a per-description buffer
+    /// filled in bulk from the host CSPRNG, zeroed when the description goes away.
+    Urandom {
+        fd: OwnedFd,
+        cache: Mutex<EntropyCache>,
+    },
 }
 
 /// An open file description.
@@ -53,10 +61,29 @@ impl OpenFile {
         })
     }
 
+    /// A freshly opened host fd: like [`OpenFile::host`], but a character device that is
+    /// the host's /dev/urandom or /dev/random gets the entropy cache.
+    pub fn opened(fd: OwnedFd, path: Option<&[u8]>) -> Arc<OpenFile> {
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let is_random = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && (st.st_rdev == libc::makedev(1, 8) || st.st_rdev == libc::makedev(1, 9));
+        if !is_random {
+            return Self::host(fd, path);
+        }
+        Arc::new(OpenFile {
+            kind: FileKind::Urandom {
+                fd,
+                cache: Mutex::new(EntropyCache::new()),
+            },
+            path: path.map(Into::into),
+        })
+    }
+
     /// The host fd behind it.
     pub fn raw(&self) -> RawFd {
         match &self.kind {
-            FileKind::Host(fd) => fd.as_raw_fd(),
+            FileKind::Host(fd) | FileKind::Urandom { fd, .. } => fd.as_raw_fd(),
             FileKind::Stdio(fd) => *fd,
             FileKind::Synthetic(s) => s.raw(),
         }
@@ -66,6 +93,14 @@ impl OpenFile {
     pub fn synthetic_as<T: Synthetic>(&self) -> Option<&T> {
         match &self.kind {
             FileKind::Synthetic(s) => s.as_any().downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// The entropy cache of a /dev/urandom description.
+    pub fn entropy_cache(&self) -> Option<&Mutex<EntropyCache>> {
+        match &self.kind {
+            FileKind::Urandom { cache, .. } => Some(cache),
             _ => None,
         }
     }
@@ -219,7 +254,12 @@ impl FdTable {
     }
 
     /// close_range(2): closes (or with `cloexec_only`, marks CLOEXEC) fds in [lo, hi].
-    pub fn close_range(&mut self, lo: u32, hi: u32, cloexec_only: bool) -> Vec<Arc<OpenFile>> {
+    pub fn close_range(
+        &mut self,
+        lo: u32,
+        hi: u32,
+        cloexec_only: bool,
+    ) -> Vec<(i32, Arc<OpenFile>)> {
         let mut out = Vec::new();
         let hi = (hi as usize).min(self.slots.len().saturating_sub(1));
         for i in lo as usize..=hi {
@@ -228,7 +268,7 @@ impl FdTable {
                     s.cloexec = true;
                 }
             } else if let Some(s) = self.slots.get_mut(i).and_then(Option::take) {
-                out.push(s.file);
+                out.push((i as i32, s.file));
             }
         }
         self.trim();
@@ -236,11 +276,11 @@ impl FdTable {
     }
 
     /// Closes every CLOEXEC fd (execve).
-    pub fn close_on_exec(&mut self) -> Vec<Arc<OpenFile>> {
+    pub fn close_on_exec(&mut self) -> Vec<(i32, Arc<OpenFile>)> {
         let mut out = Vec::new();
-        for s in self.slots.iter_mut() {
+        for (i, s) in self.slots.iter_mut().enumerate() {
             if s.as_ref().is_some_and(|s| s.cloexec) {
-                out.push(s.take().unwrap().file);
+                out.push((i as i32, s.take().unwrap().file));
             }
         }
         self.trim();

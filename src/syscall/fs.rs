@@ -175,7 +175,7 @@ pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     drop(dir);
     // SAFETY: a fresh host fd nobody else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(r) };
-    let file = OpenFile::host(fd, Some(&path));
+    let file = OpenFile::opened(fd, Some(&path));
     // On failure the description (and the host fd) is dropped.
     ctx.install(file, flags & O_CLOEXEC != 0)
 }

@@ -22,6 +22,11 @@ fn rw_len(n: u64) -> usize {
 pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
     let buf = ctx.user_slice(a[1], rw_len(a[2]), true)?;
+    if let Some(cache) = f.entropy_cache() {
+        // /dev/urandom: served from the description's buffer.
+        let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+        return Ok(c.read(buf) as u64);
+    }
     host_ret(unsafe { libc::read(f.raw(), buf.as_mut_ptr().cast(), buf.len()) } as i64)
 }
 
@@ -131,8 +136,8 @@ pub fn sendfile(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 }
 
 pub fn close(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let f = ctx.proc.fds().close(a[0] as i32).map_err(fd_err)?;
-    drop(f); // outside the table lock: may close a host fd
+    // The actor hands the description back; it is dropped here, outside the actor.
+    ctx.proc.fds().close(a[0] as i32).map_err(fd_err)?;
     Ok(0)
 }
 
@@ -143,18 +148,18 @@ pub fn close_range(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || lo > hi {
         return Err(Errno::EINVAL);
     }
-    let closed = ctx
-        .proc
+    ctx.proc
         .fds()
         .close_range(lo, hi, flags & CLOSE_RANGE_CLOEXEC != 0);
-    drop(closed);
     Ok(0)
 }
 
 pub fn dup(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let mut t = ctx.proc.fds();
-    let f = t.get(a[0] as i32).map_err(fd_err)?;
-    t.install(f, false, 0).map(|fd| fd as u64).map_err(fd_err)
+    ctx.proc
+        .fds()
+        .dup(a[0] as i32, false, 0)
+        .map(|fd| fd as u64)
+        .map_err(fd_err)
 }
 
 pub fn dup3(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
@@ -162,13 +167,10 @@ pub fn dup3(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if flags & !GUEST_O_CLOEXEC != 0 || old == new {
         return Err(Errno::EINVAL);
     }
-    let prev = {
-        let mut t = ctx.proc.fds();
-        let f = t.get(old).map_err(fd_err)?;
-        t.install_at(new, f, flags & GUEST_O_CLOEXEC != 0)
-            .map_err(fd_err)?
-    };
-    drop(prev);
+    ctx.proc
+        .fds()
+        .dup_to(old, new, flags & GUEST_O_CLOEXEC != 0)
+        .map_err(fd_err)?;
     Ok(new as u64)
 }
 
@@ -196,9 +198,9 @@ pub fn fcntl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     match cmd {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let min = i32::try_from(arg).map_err(|_| Errno::EINVAL)?;
-            let mut t = ctx.proc.fds();
-            let f = t.get(fd).map_err(fd_err)?;
-            t.install(f, cmd == F_DUPFD_CLOEXEC, min)
+            ctx.proc
+                .fds()
+                .dup(fd, cmd == F_DUPFD_CLOEXEC, min)
                 .map(|n| n as u64)
                 .map_err(fd_err)
         }
@@ -258,19 +260,11 @@ pub fn pipe2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     host_ret(unsafe { libc::pipe2(fds.as_mut_ptr(), host_flags) } as i64)?;
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let cloexec = flags & GUEST_O_CLOEXEC != 0;
-    let (gr, gw) = {
-        let mut t = ctx.proc.fds();
-        let gr = t
-            .install(OpenFile::host(r, None), cloexec, 0)
-            .map_err(fd_err)?;
-        match t.install(OpenFile::host(w, None), cloexec, 0) {
-            Ok(gw) => (gr, gw),
-            Err(e) => {
-                let _ = t.close(gr);
-                return Err(fd_err(e));
-            }
-        }
-    };
+    let (gr, gw) = ctx
+        .proc
+        .fds()
+        .install_pair(OpenFile::host(r, None), OpenFile::host(w, None), cloexec)
+        .map_err(fd_err)?;
     let mut out = [0u8; 8];
     out[..4].copy_from_slice(&gr.to_le_bytes());
     out[4..].copy_from_slice(&gw.to_le_bytes());

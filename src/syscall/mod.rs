@@ -78,6 +78,8 @@ pub const PATH_MAX: usize = 4096;
 
 impl<'a> Ctx<'a> {
     pub fn new(proc: &'a Process, thread: &'a mut ThreadState, vcpu: &'a mut dyn Vcpu) -> Self {
+        // The sender of this thread's actor messages (actor traces).
+        elfuse_actors::trace::set_current_tid(thread.tid);
         Ctx {
             proc,
             thread,
@@ -164,13 +166,17 @@ impl<'a> Ctx<'a> {
         Ok(p)
     }
 
-    /// The open file behind guest fd `fd`.
+    /// The open file behind guest fd `fd`: a lookup in the fd-table actor's published
+    /// view (no message). The `Arc` keeps the description alive for the whole call, even
+    /// if another thread closes `fd` meanwhile.
     pub fn file(&self, fd: u64) -> Result<Arc<OpenFile>, Errno> {
+        // The kernel takes `unsigned int fd`: upper bits are ignored.
         self.proc.fds().get(fd as i32).map_err(fd_err)
     }
 
     /// Installs a new open file description at the lowest free guest fd (open, socket,
-    /// eventfd...) and returns the fd. On failure the description is dropped.
+    /// eventfd...) and returns the fd: a message to the fd-table actor. On failure the
+    /// description is dropped.
     pub fn install(&self, file: Arc<OpenFile>, cloexec: bool) -> SysResult {
         self.proc
             .fds()

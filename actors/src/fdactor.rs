@@ -1,0 +1,385 @@
+//! The fd-table actor: the only owner of a process's [`FdTable`].
+//!
+//! Mutations (open installs, close, close_range, dup*, F_DUPFD, F_SETFD, pipe2, limits,
+//! exec's CLOEXEC sweep, fork's snapshot) are messages; dup-vs-close and friends are
+//! settled by the actor's serialisation, not by paired locks. Reads (read/write/poll/...
+//! resolving guest fd → open file, F_GETFD) never message the actor: they look the fd up
+//! in a view the actor publishes ([`View`], updated by the handler before it replies, so
+//! a thread always sees its own mutations). A lookup clones the description's `Arc`,
+//! so an in-flight call finishes on the old description even if another thread closes
+//! the fd meanwhile, and the host fd cannot be recycled under it.
+//!
+//! Closed descriptions travel back in the reply and are dropped by the caller, outside
+//! the actor: closing a host fd may block (NFS, a tty) and must not stall the table.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::fdtable::{FdError, FdTable, OpenFile};
+use crate::runtime::{Actor, ActorRef, Config, Mode, Observer};
+use crate::trace::TraceSink;
+pub use crate::view::{View, ViewEntry};
+
+/// A message to the fd-table actor.
+#[derive(Clone, Debug)]
+pub enum FdMsg {
+    /// Install a new description at the lowest free fd ≥ `min` (open, socket, ...).
+    Install {
+        file: Arc<OpenFile>,
+        cloexec: bool,
+        min: i32,
+    },
+    /// Install two (pipe2, socketpair): both or neither.
+    InstallPair {
+        a: Arc<OpenFile>,
+        b: Arc<OpenFile>,
+        cloexec: bool,
+    },
+    /// dup / F_DUPFD / F_DUPFD_CLOEXEC.
+    Dup {
+        fd: i32,
+        cloexec: bool,
+        min: i32,
+    },
+    /// dup2 / dup3: `old` at exactly `new`, replacing what was there. dup2 with
+    /// `old == new` only checks `old` (dup3 rejects that case before sending).
+    DupTo {
+        old: i32,
+        new: i32,
+        cloexec: bool,
+    },
+    Close(i32),
+    CloseRange {
+        lo: u32,
+        hi: u32,
+        cloexec_only: bool,
+    },
+    SetCloexec {
+        fd: i32,
+        on: bool,
+    },
+    SetLimit(u64),
+    /// execve: close every CLOEXEC fd.
+    CloseOnExec,
+    /// fork: a copy of the table (the descriptions are shared, as on Linux).
+    Snapshot,
+}
+
+/// The actor's answer.
+#[derive(Debug)]
+pub enum FdReply {
+    Fd(Result<i32, FdError>),
+    Pair(Result<(i32, i32), FdError>),
+    /// Descriptions that left the table (to be dropped by the caller).
+    Closed(Result<Vec<Arc<OpenFile>>, FdError>),
+    /// The same for close and dup2/dup3 (at most one, no allocation).
+    ClosedOne(Result<Option<Arc<OpenFile>>, FdError>),
+    Done(Result<(), FdError>),
+    Snapshot(FdTable),
+}
+
+/// The actor's state: the table, and the view it publishes.
+pub struct FdState {
+    table: FdTable,
+    view: Arc<View>,
+    limit: Arc<AtomicU64>,
+}
+
+impl FdState {
+    fn publish(&self, fd: i32) {
+        let e = self.table.get(fd).ok().map(|file| ViewEntry {
+            file,
+            cloexec: self.table.cloexec(fd).unwrap_or(false),
+        });
+        drop(self.view.set(fd, e));
+    }
+}
+
+impl Actor for FdState {
+    type Msg = FdMsg;
+    type Reply = FdReply;
+    const NAME: &'static str = "fdtable";
+
+    fn kind(m: &FdMsg) -> &'static str {
+        match m {
+            FdMsg::Install { .. } => "install",
+            FdMsg::InstallPair { .. } => "install_pair",
+            FdMsg::Dup { .. } => "dup",
+            FdMsg::DupTo { .. } => "dup_to",
+            FdMsg::Close(_) => "close",
+            FdMsg::CloseRange { .. } => "close_range",
+            FdMsg::SetCloexec { .. } => "set_cloexec",
+            FdMsg::SetLimit(_) => "set_limit",
+            FdMsg::CloseOnExec => "close_on_exec",
+            FdMsg::Snapshot => "snapshot",
+        }
+    }
+
+    fn handle(&mut self, m: &FdMsg) -> FdReply {
+        let t = &mut self.table;
+        match *m {
+            FdMsg::Install {
+                ref file,
+                cloexec,
+                min,
+            } => {
+                let r = t.install(file.clone(), cloexec, min);
+                if let Ok(fd) = r {
+                    self.publish(fd);
+                }
+                FdReply::Fd(r)
+            }
+            FdMsg::InstallPair {
+                ref a,
+                ref b,
+                cloexec,
+            } => {
+                let r = t.install(a.clone(), cloexec, 0).and_then(|fa| {
+                    match t.install(b.clone(), cloexec, 0) {
+                        Ok(fb) => Ok((fa, fb)),
+                        Err(e) => {
+                            let _ = t.close(fa);
+                            Err(e)
+                        }
+                    }
+                });
+                if let Ok((fa, fb)) = r {
+                    self.publish(fa);
+                    self.publish(fb);
+                }
+                FdReply::Pair(r)
+            }
+            FdMsg::Dup { fd, cloexec, min } => {
+                let r = t.get(fd).and_then(|f| t.install(f, cloexec, min));
+                if let Ok(n) = r {
+                    self.publish(n);
+                }
+                FdReply::Fd(r)
+            }
+            FdMsg::DupTo { old, new, cloexec } => {
+                let r = t.get(old).and_then(|f| {
+                    if old == new {
+                        return Ok(None);
+                    }
+                    t.install_at(new, f, cloexec)
+                });
+                if r.is_ok() {
+                    self.publish(new);
+                }
+                FdReply::ClosedOne(r)
+            }
+            FdMsg::Close(fd) => {
+                let r = t.close(fd).map(Some);
+                drop(self.view.set(fd, None));
+                FdReply::ClosedOne(r)
+            }
+            FdMsg::CloseRange {
+                lo,
+                hi,
+                cloexec_only,
+            } => {
+                let closed = t.close_range(lo, hi, cloexec_only);
+                if cloexec_only {
+                    let hi = hi.min(i32::MAX as u32) as i32;
+                    let fds: Vec<i32> = t
+                        .snapshot()
+                        .into_iter()
+                        .map(|(fd, _, _)| fd)
+                        .filter(|&fd| fd >= lo as i32 && fd <= hi)
+                        .collect();
+                    fds.into_iter().for_each(|fd| self.publish(fd));
+                }
+                FdReply::Closed(Ok(self.unpublish(closed)))
+            }
+            FdMsg::SetCloexec { fd, on } => {
+                let r = t.set_cloexec(fd, on);
+                if r.is_ok() {
+                    self.publish(fd);
+                }
+                FdReply::Done(r)
+            }
+            FdMsg::SetLimit(n) => {
+                t.set_limit(n);
+                self.limit.store(t.limit(), Ordering::Release);
+                FdReply::Done(Ok(()))
+            }
+            FdMsg::CloseOnExec => {
+                let closed = t.close_on_exec();
+                FdReply::Closed(Ok(self.unpublish(closed)))
+            }
+            FdMsg::Snapshot => FdReply::Snapshot(t.clone()),
+        }
+    }
+}
+
+impl FdState {
+    fn unpublish(&self, closed: Vec<(i32, Arc<OpenFile>)>) -> Vec<Arc<OpenFile>> {
+        closed
+            .into_iter()
+            .map(|(fd, f)| {
+                drop(self.view.set(fd, None));
+                f
+            })
+            .collect()
+    }
+}
+
+/// The handle the syscall layer uses: lookups in the view, mutations as messages.
+pub struct FdActor {
+    actor: ActorRef<FdState>,
+    view: Arc<View>,
+    limit: Arc<AtomicU64>,
+}
+
+pub struct FdActorConfig {
+    pub mode: Mode,
+    pub sink: Option<Arc<dyn TraceSink>>,
+    pub observer: Option<Observer<FdState>>,
+}
+
+impl Default for FdActorConfig {
+    fn default() -> Self {
+        FdActorConfig {
+            mode: Mode::Combining,
+            sink: None,
+            observer: None,
+        }
+    }
+}
+
+fn unexpected(r: FdReply) -> ! {
+    unreachable!("fd-table actor answered {r:?} to another message kind")
+}
+
+impl FdActor {
+    pub fn new(table: FdTable, cfg: FdActorConfig) -> Self {
+        let view = Arc::new(View::default());
+        for (fd, file, cloexec) in table.snapshot() {
+            view.set(fd, Some(ViewEntry { file, cloexec }));
+        }
+        let limit = Arc::new(AtomicU64::new(table.limit()));
+        let state = FdState {
+            table,
+            view: view.clone(),
+            limit: limit.clone(),
+        };
+        let actor = ActorRef::spawn(
+            state,
+            Config {
+                mode: cfg.mode,
+                sink: cfg.sink,
+                observer: cfg.observer,
+                tick: None,
+            },
+        );
+        FdActor { actor, view, limit }
+    }
+
+    // ---- reads: the published view, no message ----
+
+    /// The description behind `fd` (kept alive by the returned `Arc`).
+    pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, FdError> {
+        self.view.file(fd).ok_or(FdError::BadFd)
+    }
+
+    pub fn cloexec(&self, fd: i32) -> Result<bool, FdError> {
+        self.view.cloexec(fd).ok_or(FdError::BadFd)
+    }
+
+    /// RLIMIT_NOFILE as the table enforces it.
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Acquire)
+    }
+
+    /// Open fds now (a message: the actor's table is the authority).
+    pub fn count(&self) -> usize {
+        self.fork_snapshot().count()
+    }
+
+    // ---- mutations: messages ----
+
+    fn fd(&self, m: FdMsg) -> Result<i32, FdError> {
+        match self.actor.call(m) {
+            FdReply::Fd(r) => r,
+            r => unexpected(r),
+        }
+    }
+
+    fn closed(&self, m: FdMsg) -> Result<(), FdError> {
+        match self.actor.call(m) {
+            // The descriptions are dropped here, outside the actor.
+            FdReply::Closed(r) => r.map(drop),
+            FdReply::ClosedOne(r) => r.map(drop),
+            r => unexpected(r),
+        }
+    }
+
+    fn done(&self, m: FdMsg) -> Result<(), FdError> {
+        match self.actor.call(m) {
+            FdReply::Done(r) => r,
+            r => unexpected(r),
+        }
+    }
+
+    pub fn install(&self, file: Arc<OpenFile>, cloexec: bool, min: i32) -> Result<i32, FdError> {
+        self.fd(FdMsg::Install { file, cloexec, min })
+    }
+
+    pub fn install_pair(
+        &self,
+        a: Arc<OpenFile>,
+        b: Arc<OpenFile>,
+        cloexec: bool,
+    ) -> Result<(i32, i32), FdError> {
+        match self.actor.call(FdMsg::InstallPair { a, b, cloexec }) {
+            FdReply::Pair(r) => r,
+            r => unexpected(r),
+        }
+    }
+
+    pub fn dup(&self, fd: i32, cloexec: bool, min: i32) -> Result<i32, FdError> {
+        self.fd(FdMsg::Dup { fd, cloexec, min })
+    }
+
+    pub fn dup_to(&self, old: i32, new: i32, cloexec: bool) -> Result<(), FdError> {
+        self.closed(FdMsg::DupTo { old, new, cloexec })
+    }
+
+    pub fn close(&self, fd: i32) -> Result<(), FdError> {
+        self.closed(FdMsg::Close(fd))
+    }
+
+    pub fn close_range(&self, lo: u32, hi: u32, cloexec_only: bool) {
+        let _ = self.closed(FdMsg::CloseRange {
+            lo,
+            hi,
+            cloexec_only,
+        });
+    }
+
+    pub fn set_cloexec(&self, fd: i32, on: bool) -> Result<(), FdError> {
+        self.done(FdMsg::SetCloexec { fd, on })
+    }
+
+    pub fn set_limit(&self, n: u64) {
+        let _ = self.done(FdMsg::SetLimit(n));
+    }
+
+    /// execve's sweep of CLOEXEC fds.
+    pub fn close_on_exec(&self) {
+        let _ = self.closed(FdMsg::CloseOnExec);
+    }
+
+    /// fork: the table for the child (start its own actor with [`FdActor::new`]).
+    pub fn fork_snapshot(&self) -> FdTable {
+        match self.actor.call(FdMsg::Snapshot) {
+            FdReply::Snapshot(t) => t,
+            r => unexpected(r),
+        }
+    }
+
+    /// Messages handled so far.
+    pub fn handled(&self) -> u64 {
+        self.actor.handled()
+    }
+}

@@ -1,0 +1,229 @@
+//! Actor runtime costs, as p50/p99 per operation (samples are batches of `BATCH` ops,
+//! divided by `BATCH`, so timer overhead stays out of the numbers):
+//!
+//! 1. a one-shot request/reply round trip to another thread: crossbeam-channel vs flume
+//!    (the runtime's mailbox choice), and through `ActorRef::call` (threaded mode, and
+//!    combining mode uncontended, which runs inline);
+//! 2. dup+close through the fd-table actor vs the same on a `Mutex<FdTable>`;
+//! 3. a 1-byte pipe read resolved through the actor's published view vs a direct host
+//!    read of the same host fd.
+//!
+//! Run: `cargo bench --bench actors` (2 s per case, about 20 s); `ELFUSE_BENCH_SECS=1`
+//! shortens it, `ELFUSE_BENCH_ONLY=rtt|dup|read` runs one group.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use elfuse_actors::fdactor::{FdActor, FdActorConfig};
+use elfuse_actors::fdtable::{FdTable, OpenFile};
+use elfuse_actors::runtime::{Actor, ActorRef, Config, Mode};
+
+const BATCH: u32 = 64;
+
+struct Stats {
+    p50: f64,
+    p99: f64,
+}
+
+/// Runs `op` in batches for about `secs` seconds; per-op ns percentiles.
+fn measure(secs: f64, mut op: impl FnMut()) -> Stats {
+    for _ in 0..BATCH * 16 {
+        op();
+    }
+    let mut samples = Vec::new();
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < end {
+        let t = Instant::now();
+        for _ in 0..BATCH {
+            op();
+        }
+        samples.push(t.elapsed().as_nanos() as f64 / BATCH as f64);
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    Stats {
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+fn report(name: &str, s: &Stats) {
+    println!("{name:<44} p50 {:>9.1} ns   p99 {:>9.1} ns", s.p50, s.p99);
+}
+
+fn ratio(what: &str, a: &Stats, b: &Stats) {
+    println!(
+        "  ratio {what:<36} p50 {:>6.2}×      p99 {:>6.2}×",
+        a.p50 / b.p50,
+        a.p99 / b.p99
+    );
+}
+
+struct Echo;
+impl Actor for Echo {
+    type Msg = u64;
+    type Reply = u64;
+    const NAME: &'static str = "echo";
+    fn kind(_: &u64) -> &'static str {
+        "echo"
+    }
+    fn handle(&mut self, m: &u64) -> u64 {
+        *m + 1
+    }
+}
+
+fn crossbeam_round_trip(secs: f64) -> Stats {
+    type Req = (u64, crossbeam_channel::Sender<u64>);
+    let (tx, rx) = crossbeam_channel::unbounded::<Req>();
+    let server = std::thread::spawn(move || {
+        for (v, reply) in rx {
+            let _ = reply.send(v + 1);
+        }
+    });
+    let s = measure(secs, || {
+        let (rtx, rrx) = crossbeam_channel::bounded(1);
+        tx.send((1, rtx)).unwrap();
+        std::hint::black_box(rrx.recv().unwrap());
+    });
+    drop(tx);
+    server.join().unwrap();
+    s
+}
+
+fn flume_round_trip(secs: f64) -> Stats {
+    type Req = (u64, flume::Sender<u64>);
+    let (tx, rx) = flume::unbounded::<Req>();
+    let server = std::thread::spawn(move || {
+        for (v, reply) in rx {
+            let _ = reply.send(v + 1);
+        }
+    });
+    let s = measure(secs, || {
+        let (rtx, rrx) = flume::bounded(1);
+        tx.send((1, rtx)).unwrap();
+        std::hint::black_box(rrx.recv().unwrap());
+    });
+    drop(tx);
+    server.join().unwrap();
+    s
+}
+
+fn actor_call(secs: f64, mode: Mode) -> Stats {
+    let a = ActorRef::spawn(
+        Echo,
+        Config {
+            mode,
+            ..Config::default()
+        },
+    );
+    measure(secs, || {
+        std::hint::black_box(a.call(1));
+    })
+}
+
+fn dev_null() -> Arc<OpenFile> {
+    let f = std::fs::File::open("/dev/null").unwrap();
+    OpenFile::host(f.into(), None)
+}
+
+fn fd_actor(mode: Mode) -> FdActor {
+    let fds = FdActor::new(
+        FdTable::new(),
+        FdActorConfig {
+            mode,
+            ..FdActorConfig::default()
+        },
+    );
+    fds.install(dev_null(), false, 0).unwrap();
+    fds
+}
+
+fn main() {
+    let secs: f64 = std::env::var("ELFUSE_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    // ELFUSE_BENCH_ONLY=rtt|dup|read runs one group (for profiling).
+    let only = std::env::var("ELFUSE_BENCH_ONLY").unwrap_or_default();
+    let run = |g: &str| only.is_empty() || only == g;
+    println!("# actors bench: {BATCH} ops per sample, {secs} s per case\n");
+    if run("rtt") {
+        round_trips(secs);
+    }
+    if run("dup") {
+        dup_close(secs);
+    }
+    if run("read") {
+        pipe_read(secs);
+    }
+}
+
+fn round_trips(secs: f64) {
+    println!("## round trip to another thread");
+    let cb = crossbeam_round_trip(secs);
+    report("crossbeam-channel request + bounded(1) reply", &cb);
+    let fl = flume_round_trip(secs);
+    report("flume request + bounded(1) reply", &fl);
+    ratio("flume / crossbeam", &fl, &cb);
+    let th = actor_call(secs, Mode::Threaded);
+    report("ActorRef::call, threaded", &th);
+    let co = actor_call(secs, Mode::Combining);
+    report("ActorRef::call, combining (uncontended)", &co);
+}
+
+fn dup_close(secs: f64) {
+    println!("\n## dup + close");
+    let mut t = FdTable::new();
+    t.install(dev_null(), false, 0).unwrap();
+    let m = Mutex::new(t);
+    let mutex = measure(secs, || {
+        let fd = {
+            let mut t = m.lock().unwrap();
+            let f = t.get(0).unwrap();
+            t.install(f, false, 0).unwrap()
+        };
+        let closed = m.lock().unwrap().close(fd).unwrap();
+        drop(closed);
+    });
+    report("Mutex<FdTable> dup + close", &mutex);
+    for mode in [Mode::Combining, Mode::Threaded] {
+        let fds = fd_actor(mode);
+        let s = measure(secs, || {
+            let fd = fds.dup(0, false, 0).unwrap();
+            fds.close(fd).unwrap();
+        });
+        report(&format!("fd actor dup + close, {mode:?}"), &s);
+        ratio(&format!("{mode:?} actor / mutex"), &s, &mutex);
+    }
+}
+
+fn pipe_read(secs: f64) {
+    // Both variants time a 1-byte write (to keep the pipe non-empty) plus the 1-byte
+    // read; they differ only in how the read's fd is resolved.
+    println!("\n## 1-byte pipe write + read");
+    let mut p = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
+    let wfd = w.as_raw_fd();
+    let fds = fd_actor(Mode::Combining);
+    let gfd = fds.install(OpenFile::host(r, None), false, 0).unwrap();
+    let raw = fds.get(gfd).unwrap().raw();
+    let mut b = [0u8; 1];
+    let direct = measure(secs, || unsafe {
+        libc::write(wfd, b"x".as_ptr().cast(), 1);
+        libc::read(raw, b.as_mut_ptr().cast(), 1);
+    });
+    report("direct host write + read", &direct);
+    let view = measure(secs, || unsafe {
+        libc::write(wfd, b"x".as_ptr().cast(), 1);
+        let f = fds.get(gfd).unwrap();
+        libc::read(f.raw(), b.as_mut_ptr().cast(), 1);
+    });
+    report("write + read through the published view", &view);
+    ratio("view / direct", &view, &direct);
+    let lookup = measure(secs, || {
+        std::hint::black_box(fds.get(gfd).unwrap());
+    });
+    report("view lookup alone (get + Arc drop)", &lookup);
+}
