@@ -196,3 +196,111 @@ impl Vdso {
         Some(clocks[slot])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Invalidate, Kick, Reg, Result as BResult, VcpuExit};
+    use crate::guest::layout::RAM_SIZE;
+
+    /// Just the registers `seed` reads.
+    struct FakeVcpu {
+        elr: u64,
+        cntvct: u64,
+    }
+
+    impl Vcpu for FakeVcpu {
+        fn reg(&self, _: Reg) -> BResult<u64> {
+            Ok(0)
+        }
+        fn set_reg(&mut self, _: Reg, _: u64) -> BResult<()> {
+            Ok(())
+        }
+        fn sys_reg(&self, r: SysReg) -> BResult<u64> {
+            Ok(match r {
+                SysReg::ElrEl1 => self.elr,
+                SysReg::CntfrqEl0 => 62_500_000,
+                SysReg::CntvctEl0 => self.cntvct,
+                _ => 0,
+            })
+        }
+        fn set_sys_reg(&mut self, _: SysReg, _: u64) -> BResult<()> {
+            Ok(())
+        }
+        fn simd_reg(&self, _: u8) -> BResult<u128> {
+            Ok(0)
+        }
+        fn set_simd_reg(&mut self, _: u8, _: u128) -> BResult<()> {
+            Ok(())
+        }
+        fn run(&mut self) -> BResult<VcpuExit> {
+            unreachable!()
+        }
+        fn kicker(&self) -> Arc<dyn Kick> {
+            unreachable!()
+        }
+        fn invalidate(&mut self, _: Invalidate) -> BResult<()> {
+            Ok(())
+        }
+    }
+
+    fn setup() -> (Mutex<Mm>, Vdso) {
+        let ram = Arc::new(GuestRam::new(RAM_SIZE).unwrap());
+        let mut mm = Mm::new(ram);
+        let v = Vdso::map(&mut mm).unwrap();
+        (Mutex::new(mm), v)
+    }
+
+    #[test]
+    fn only_the_fallback_svc_anchors() {
+        let (mm, v) = setup();
+        assert_eq!(v.base, v.vvar + VVAR_SIZE);
+        assert_eq!(v.seeded(), layout::UNSEEDED);
+        assert!(v.u64(layout::RES_HIRES).load(Ordering::Relaxed) > 0);
+        let mono = libc::CLOCK_MONOTONIC;
+
+        // A raw clock_gettime from anywhere else: refused, nothing written.
+        let raw = FakeVcpu {
+            elr: v.fallback_ret + 4,
+            cntvct: 1000,
+        };
+        assert!(v.seed(&mm, &raw, mono).is_none());
+        assert_eq!(v.seeded(), layout::UNSEEDED);
+        assert_eq!(v.u64(layout::CYCLE_LAST).load(Ordering::Relaxed), 0);
+
+        // The vDSO's own fallback: anchors every clock and answers with the anchor.
+        let own = FakeVcpu {
+            elr: v.fallback_ret,
+            cntvct: 1000,
+        };
+        let before = host_clock(mono);
+        let t = v.seed(&mm, &own, mono).expect("anchored");
+        assert_eq!(v.seeded(), layout::SEEDED_OK);
+        assert_eq!(v.u64(layout::CYCLE_LAST).load(Ordering::Relaxed), 1000);
+        assert_eq!(v.u64(layout::MULT).load(Ordering::Relaxed), 16 << 32);
+        assert_eq!(v.u32(layout::SHIFT).load(Ordering::Relaxed), 32);
+        assert_eq!(v.u32(layout::SEQ).load(Ordering::Relaxed), 2);
+        let slot = layout::CLOCKS + layout::CLOCK_SLOT;
+        assert_eq!(v.u64(slot).load(Ordering::Relaxed), t.tv_sec as u64);
+        assert!((t.tv_sec, t.tv_nsec) >= (before.tv_sec, before.tv_nsec));
+
+        // Clocks the fast path does not serve never re-anchor.
+        assert!(v.seed(&mm, &own, libc::CLOCK_MONOTONIC_COARSE).is_none());
+        // Another vCPU mid-seed: refused (the CAS 1 → 2 fails).
+        v.u32(layout::SEEDED)
+            .store(layout::SEEDING, Ordering::Relaxed);
+        assert!(v.seed(&mm, &own, mono).is_none());
+        v.u32(layout::SEEDED)
+            .store(layout::SEEDED_OK, Ordering::Relaxed);
+        // Attention set: the host answers, never anchors.
+        v.set_attention(4);
+        assert!(v.seed(&mm, &own, mono).is_none());
+        v.set_attention(0);
+        assert!(v.seed(&mm, &own, mono).is_some());
+        assert_eq!(v.u32(layout::SEQ).load(Ordering::Relaxed), 4);
+
+        // Once the guest unmaps [vvar], the host never writes there again.
+        mm.lock().unwrap().unmap(v.vvar, PAGE_SIZE).unwrap();
+        assert!(v.seed(&mm, &own, mono).is_none());
+    }
+}

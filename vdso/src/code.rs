@@ -20,6 +20,9 @@ const NR_GETCPU: u32 = 168;
 /// CNTVCT_EL0 as an `MRS` operand (op0=3, op1=3, CRn=14, CRm=0, op2=2), in dynasm's form.
 const CNTVCT_EL0: u32 = (1 << 14) | (3 << 11) | (14 << 7) | 2;
 
+/// The multiplier of an exact u64 division by 1000 (see `__kernel_gettimeofday`).
+const DIV1000: u64 = 0x20c4_9ba5_e353_f7cf;
+
 /// Clock id (0..=7) → anchor slot in `vvar::CLOCKS`, 0xff = not served here.
 const GETTIME_SLOT: [u8; 8] = {
     let mut t = [0xff; 8];
@@ -117,9 +120,13 @@ pub fn assemble(text_off: u64) -> Code {
         ; add x6, x6, x12
         ; movz x7, one_e9 & 0xffff
         ; movk x7, one_e9 >> 16, lsl 16
-        ; udiv x4, x6, x7
-        ; msub x6, x4, x7, x6
-        ; add x5, x5, x4
+        ; ->cgt_norm:                         // no division: < 1 s of ticks at >= 4.2 MHz
+        ; cmp x6, x7
+        ; b.lo >store
+        ; sub x6, x6, x7
+        ; add x5, x5, 1
+        ; b ->cgt_norm
+        ; store:
         ; stp x5, x6, [x1]
         ; mov w0, 0
         ; ret
@@ -146,8 +153,13 @@ pub fn assemble(text_off: u64) -> Code {
         ; cbnz w0, >out
         ; ldr x0, [sp, 16]
         ; ldp x2, x3, [sp, 32]
-        ; movz x4, 1000
-        ; udiv x3, x3, x4
+        ; lsr x3, x3, 3                       // nsec / 1000 = umulh(nsec >> 3, M) >> 4
+        ; movz x4, (DIV1000 & 0xffff) as u32
+        ; movk x4, ((DIV1000 >> 16) & 0xffff) as u32, lsl 16
+        ; movk x4, ((DIV1000 >> 32) & 0xffff) as u32, lsl 32
+        ; movk x4, (DIV1000 >> 48) as u32, lsl 48
+        ; umulh x3, x3, x4
+        ; lsr x3, x3, 4
         ; stp x2, x3, [x0]
         ; tz:
         ; ldr x1, [sp, 24]
@@ -248,6 +260,15 @@ mod tests {
 
     fn word(c: &Code, off: usize) -> u32 {
         u32::from_le_bytes(c.bytes[off..off + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn div1000_is_exact_for_nanoseconds() {
+        let div = |n: u64| (((n >> 3) as u128 * DIV1000 as u128) >> 64) as u64 >> 4;
+        for n in (0..2_000_000).chain((0..1_000_000_000).step_by(999_983)) {
+            assert_eq!(div(n), n / 1000, "{n}");
+        }
+        assert_eq!(div(999_999_999), 999_999);
     }
 
     #[test]
