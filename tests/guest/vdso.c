@@ -137,6 +137,16 @@ int main(void)
     CHECK(close_enough);
     CHECK(cgt(12345, &a) == -EINVAL);
 
+    /* After 100 ms the anchor is stale (2^22 ticks is 67 ms at 62.5 MHz): the call falls
+     * back, the host re-anchors, and the clock has moved on by the time slept. */
+    struct timespec m0, m1, hundred_ms = {0, 100 * 1000 * 1000};
+    CHECK(cgt(CLOCK_MONOTONIC, &m0) == 0);
+    nanosleep(&hundred_ms, NULL);
+    CHECK(cgt(CLOCK_MONOTONIC, &m1) == 0);
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &b);
+    CHECK(ts_ns(m1) - ts_ns(m0) >= 100000000 && ts_ns(b) >= ts_ns(m1));
+    CHECK(ts_ns(b) - ts_ns(m1) < 20000000);
+
     struct timeval tv;
     struct { int a, b; } tz = {7, 7};
     CHECK(gtod(&tv, &tz) == 0 && tz.a == 0 && tz.b == 0);
