@@ -49,21 +49,25 @@ int main(int argc, char **argv)
         CHECK(total == 0);
     }
 
-    /* REALTIME (libc, vDSO) against the raw syscall, both ways round. */
-    int64_t worst = 0;
+    /* REALTIME (libc, vDSO) against the raw syscall between two libc calls: the syscall
+     * never trails the first by more than 1 ms nor leads the second by more than 1 ms
+     * (a preemption between the calls only widens the gaps the right way), and they
+     * agree within 1 ms in at least one round. */
+    int64_t wrong_way = 0, best = INT64_MAX;
     for (int i = 0; i < 1000; i++) {
         struct timespec v, s, v2;
         clock_gettime(CLOCK_REALTIME, &v);
         syscall(SYS_clock_gettime, CLOCK_REALTIME, &s);
         clock_gettime(CLOCK_REALTIME, &v2);
         int64_t d1 = ns(s) - ns(v), d2 = ns(v2) - ns(s);
-        int64_t d = d1 < 0 ? -d1 : d1;
-        if (d > worst)
-            worst = d;
-        d = d2 < 0 ? -d2 : d2;
-        if (d > worst)
-            worst = d;
+        if (-d1 > wrong_way)
+            wrong_way = -d1;
+        if (-d2 > wrong_way)
+            wrong_way = -d2;
+        if (d1 >= 0 && d1 < best)
+            best = d1;
     }
-    CHECK(worst < 1000000);
+    CHECK(wrong_way < 1000000);
+    CHECK(best < 1000000);
     return report();
 }

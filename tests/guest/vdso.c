@@ -128,8 +128,8 @@ int main(void)
         syscall(SYS_clock_gettime, ids[i], &s);
         long d = ts_ns(s) - ts_ns(v);
         /* The vDSO value comes first: it may trail the syscall, never lead it (beyond the
-         * coarse clocks' tick, which the host serves itself). */
-        if (r != 0 || d < -1000 || d > 20000000) {
+         * coarse clocks' tick, which the host serves itself); 250 ms allows for preemption. */
+        if (r != 0 || d < -1000 || d > 250000000) {
             printf("clock %d: r=%d vdso-syscall delta %ld ns\n", (int)ids[i], r, d);
             close_enough = 0;
         }
@@ -145,7 +145,7 @@ int main(void)
     CHECK(cgt(CLOCK_MONOTONIC, &m1) == 0);
     syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &b);
     CHECK(ts_ns(m1) - ts_ns(m0) >= 100000000 && ts_ns(b) >= ts_ns(m1));
-    CHECK(ts_ns(b) - ts_ns(m1) < 20000000);
+    CHECK(ts_ns(b) - ts_ns(m1) < 250000000);
 
     struct timeval tv;
     struct { int a, b; } tz = {7, 7};
