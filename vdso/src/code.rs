@@ -8,7 +8,7 @@
 //! from the vvar page; `__kernel_rt_sigreturn` and `__kernel_getcpu` are plain syscalls.
 
 use dynasmrt::aarch64::Aarch64Relocation;
-use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
+use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 
 use crate::vvar;
 
@@ -63,42 +63,34 @@ fn adr(rd: u32, imm: i64) -> u32 {
     0x1000_0000 | ((imm & 3) << 29) | ((imm >> 2) << 5) | rd
 }
 
-/// Assembles the code for placement at `text_off` bytes into the vDSO image (the vvar
-/// page lies `vvar::VVAR_SIZE` bytes before the image).
-pub fn assemble(text_off: u64) -> Code {
-    let mut ops: VecAssembler<Aarch64Relocation> = VecAssembler::new(0);
-    // ADR x9, <vvar page>, emitted at the current position.
-    let adr_vvar = |ops: &mut VecAssembler<Aarch64Relocation>| {
-        let here = text_off + ops.offset().0 as u64;
-        let word = adr(9, -((vvar::VVAR_SIZE + here) as i64));
-        dynasm!(ops ; .arch aarch64 ; .u32 word);
-    };
-    let one_e9 = 1_000_000_000u32;
+type Asm = VecAssembler<Aarch64Relocation>;
 
-    // int __kernel_clock_gettime(clockid_t clk /* w0 */, struct timespec *ts /* x1 */)
-    let cgt_start = ops.offset().0;
+/// `ADR x9, <vvar page>` at the current position, for code placed at `text_off`.
+fn adr_vvar(ops: &mut Asm, text_off: u64) {
+    let here = text_off + ops.offset().0 as u64;
+    let word = adr(9, -((vvar::VVAR_SIZE + here) as i64));
+    dynasm!(ops ; .arch aarch64 ; .u32 word);
+}
+
+/// The seqlock read of one anchored clock: expects x3 = the anchor slot's vvar offset;
+/// leaves the time in x5 (sec) and x6 (nsec), or branches to `fallback` (unseeded, being
+/// written, attention, counter regression, stale). Clobbers x4, x7, x9..x16.
+fn emit_fast_read(ops: &mut Asm, text_off: u64, fallback: DynamicLabel) {
+    let one_e9 = 1_000_000_000u32;
+    let retry = ops.new_dynamic_label();
+    let norm = ops.new_dynamic_label();
+    let done = ops.new_dynamic_label();
+    adr_vvar(ops, text_off);
     dynasm!(ops
         ; .arch aarch64
-        ; ->clock_gettime:
-        ; cmp w0, 7
-        ; b.hi ->cgt_fallback
-        ; adr x2, ->gettime_slot
-        ; ldrb w3, [x2, w0, uxtw]
-        ; tbnz w3, 7, ->cgt_fallback
-        ; lsl x3, x3, 4
-        ; add x3, x3, vvar::CLOCKS
-    );
-    adr_vvar(&mut ops);
-    dynasm!(ops
-        ; .arch aarch64
-        ; ->cgt_retry:
+        ; =>retry
         ; ldar w10, [x9]                      // SEQ (offset 0), acquire
-        ; tbnz w10, 0, ->cgt_fallback          // the host is writing
+        ; tbnz w10, 0, =>fallback             // the host is writing
         ; ldr w11, [x9, vvar::SEEDED]
         ; cmp w11, vvar::SEEDED_OK
-        ; b.ne ->cgt_fallback
+        ; b.ne =>fallback
         ; ldr w11, [x9, vvar::ATTENTION]
-        ; cbnz w11, ->cgt_fallback
+        ; cbnz w11, =>fallback
         ; isb                                 // the counter is read after the loads above
         ; mrs x12, CNTVCT_EL0
         ; ldr x13, [x9, vvar::CYCLE_LAST]
@@ -110,62 +102,105 @@ pub fn assemble(text_off: u64) -> Code {
         ; dmb ishld
         ; ldr w11, [x9]                       // SEQ again: retry if it moved
         ; cmp w11, w10
-        ; b.ne ->cgt_retry
+        ; b.ne =>retry
         ; subs x12, x12, x13                  // ticks since the anchor
-        ; b.lo ->cgt_fallback                 // the counter went backwards
+        ; b.lo =>fallback                     // the counter went backwards
         ; cmp x12, x14
-        ; b.hs ->cgt_fallback                 // stale anchor
+        ; b.hs =>fallback                     // stale anchor
         ; mul x12, x12, x15
         ; lsr x12, x12, x16
         ; add x6, x6, x12
         ; movz x7, one_e9 & 0xffff
         ; movk x7, one_e9 >> 16, lsl 16
-        ; ->cgt_norm:                         // no division: < 1 s of ticks at >= 4.2 MHz
+        ; =>norm                              // no division: < 1 s of ticks at >= 4.2 MHz
         ; cmp x6, x7
-        ; b.lo >store
+        ; b.lo =>done
         ; sub x6, x6, x7
         ; add x5, x5, 1
-        ; b ->cgt_norm
-        ; store:
+        ; b =>norm
+        ; =>done
+    );
+}
+
+/// Assembles the code for placement at `text_off` bytes into the vDSO image (the vvar
+/// page lies `vvar::VVAR_SIZE` bytes before the image).
+pub fn assemble(text_off: u64) -> Code {
+    let mut ops: Asm = VecAssembler::new(0);
+
+    // int __kernel_clock_gettime(clockid_t clk /* w0 */, struct timespec *ts /* x1 */)
+    let cgt_start = ops.offset().0;
+    let cgt_fallback = ops.new_dynamic_label();
+    dynasm!(ops
+        ; .arch aarch64
+        ; ->clock_gettime:
+        ; cmp w0, 7
+        ; b.hi =>cgt_fallback
+        ; adr x2, ->gettime_slot
+        ; ldrb w3, [x2, w0, uxtw]
+        ; tbnz w3, 7, =>cgt_fallback
+        ; lsl x3, x3, 4
+        ; add x3, x3, vvar::CLOCKS
+    );
+    emit_fast_read(&mut ops, text_off, cgt_fallback);
+    dynasm!(ops
+        ; .arch aarch64
         ; stp x5, x6, [x1]
         ; mov w0, 0
         ; ret
-        ; ->cgt_fallback:
+        ; =>cgt_fallback
         ; movz x8, NR_CLOCK_GETTIME
         ; svc 0
-        ; ->cgt_fallback_ret:
         ; ret
     );
     let cgt_end = ops.offset().0;
     let fallback_ret = cgt_end - 4;
 
-    // int __kernel_gettimeofday(struct timeval *tv /* x0 */, struct timezone *tz /* x1 */)
+    // int __kernel_gettimeofday(struct timeval *tv /* x0 */, struct timezone *tz /* x1 */):
+    // the same read inline for REALTIME; when it cannot serve, a call to clock_gettime
+    // (whose fallback SVC is the one that may re-anchor).
     let gtod_start = ops.offset().0;
+    let slow = ops.new_dynamic_label();
+    let realtime_slot =
+        vvar::CLOCKS + vvar::CLOCK_SLOT * GETTIME_SLOT[vvar::CLOCK_REALTIME as usize] as u32;
     dynasm!(ops
         ; .arch aarch64
+        ; cbz x0, >tz
+        ; movz x3, realtime_slot
+    );
+    emit_fast_read(&mut ops, text_off, slow);
+    dynasm!(ops
+        ; .arch aarch64
+        ; lsr x6, x6, 3                       // nsec / 1000 = umulh(nsec >> 3, M) >> 4
+        ; movz x4, (DIV1000 & 0xffff) as u32
+        ; movk x4, ((DIV1000 >> 16) & 0xffff) as u32, lsl 16
+        ; movk x4, ((DIV1000 >> 32) & 0xffff) as u32, lsl 32
+        ; movk x4, (DIV1000 >> 48) as u32, lsl 48
+        ; umulh x6, x6, x4
+        ; lsr x6, x6, 4
+        ; stp x5, x6, [x0]
+        ; tz:
+        ; cbz x1, >ok
+        ; str xzr, [x1]                       // struct timezone: always zero on Linux
+        ; ok:
+        ; mov w0, 0
+        ; ret
+        ; =>slow
         ; stp x29, x30, [sp, -48]!
         ; mov x29, sp
         ; stp x0, x1, [sp, 16]
-        ; cbz x0, >tz
         ; mov w0, vvar::CLOCK_REALTIME as u32
         ; add x1, sp, 32
         ; bl ->clock_gettime
         ; cbnz w0, >out
         ; ldr x0, [sp, 16]
         ; ldp x2, x3, [sp, 32]
-        ; lsr x3, x3, 3                       // nsec / 1000 = umulh(nsec >> 3, M) >> 4
-        ; movz x4, (DIV1000 & 0xffff) as u32
-        ; movk x4, ((DIV1000 >> 16) & 0xffff) as u32, lsl 16
-        ; movk x4, ((DIV1000 >> 32) & 0xffff) as u32, lsl 32
-        ; movk x4, (DIV1000 >> 48) as u32, lsl 48
-        ; umulh x3, x3, x4
-        ; lsr x3, x3, 4
+        ; movz x4, 1000
+        ; udiv x3, x3, x4
         ; stp x2, x3, [x0]
-        ; tz:
         ; ldr x1, [sp, 24]
-        ; cbz x1, >ok
-        ; str xzr, [x1]                       // struct timezone: always zero on Linux
-        ; ok:
+        ; cbz x1, >ok2
+        ; str xzr, [x1]
+        ; ok2:
         ; mov w0, 0
         ; out:
         ; ldp x29, x30, [sp], 48
@@ -185,7 +220,7 @@ pub fn assemble(text_off: u64) -> Code {
         ; lsl x3, x3, 3
         ; add x3, x3, vvar::RES_HIRES
     );
-    adr_vvar(&mut ops);
+    adr_vvar(&mut ops, text_off);
     dynasm!(ops
         ; .arch aarch64
         ; ldr x4, [x9, x3]
