@@ -4,8 +4,9 @@
 //! `[vvar]` page (see [`crate::vvar`]) and otherwise issues the real syscall from one
 //! instruction, the *fallback SVC*: the host accepts a clock anchor only from a syscall
 //! whose return address is the instruction after it ([`Code::fallback_ret`]).
-//! `__kernel_gettimeofday` calls it for CLOCK_REALTIME; `__kernel_clock_getres` answers
-//! from the vvar page; `__kernel_rt_sigreturn` and `__kernel_getcpu` are plain syscalls.
+//! `__kernel_gettimeofday` does the same read inline for CLOCK_REALTIME (and calls
+//! `__kernel_clock_gettime` when it cannot serve); `__kernel_clock_getres` answers from the
+//! vvar page; `__kernel_rt_sigreturn` and `__kernel_getcpu` are plain syscalls.
 
 use dynasmrt::aarch64::Aarch64Relocation;
 use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
