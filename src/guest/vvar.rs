@@ -30,15 +30,18 @@ pub const VDSO_NAME: &str = "[vdso]";
 /// The kernel version the vDSO's NT_GNU_ABI_TAG note announces (as uname's release).
 const ABI_TAG: (u32, u32, u32) = (6, 8, 0);
 
-/// How far below the top of the mmap area the vDSO goes. QEMU's softmmu TLB is
-/// direct-mapped by page number (64 to 1024+ entries, resized dynamically); `MMAP_TOP` and
-/// `STACK_TOP` are both 1 MiB-aligned, so the topmost mmap page shares a TLB slot with the
-/// top stack page, and each vDSO call evicted the caller's stack page and back (perf:
-/// victim_tlb_hit, load/store_helper and flatview_translate ~20% of a clock_gettime loop;
-/// gone with the gap, the loop 0.60 s → 0.31 s for 3e6 calls). 31 pages differ from the
-/// stack top in the low 5 bits of the page number, whatever the TLB size; the gap stays
-/// ordinary mmap space.
-const VDSO_TOP_GAP: u64 = 31 * PAGE_SIZE;
+/// Where the vDSO goes: `VDSO_HINT_GAP` above the top of the mmap area, in the guard gap
+/// below the stack (16 MiB), so that it takes nothing from top-down mmap placement (as
+/// Linux keeps it out of the way of mmap_base).
+///
+/// The 32-page offset is for the emulator: QEMU's softmmu TLB is direct-mapped by page
+/// number (64 to 1024+ entries, resized dynamically), and `MMAP_TOP` and `STACK_TOP` are
+/// both 1 MiB-aligned. A vDSO page sharing a TLB slot with the top stack page evicted the
+/// caller's stack page on every call (perf: victim_tlb_hit, load/store_helper and
+/// flatview_translate ~20% of a clock_gettime loop; 3e6 calls 0.60 s → 0.31 s without).
+/// Page numbers ending in 0x20/0x21 differ from the stack top's (…ff) and the mmap top's
+/// (…ff) at every TLB size.
+const VDSO_HINT_GAP: u64 = 32 * PAGE_SIZE;
 
 fn image() -> &'static VdsoImage {
     static IMAGE: OnceLock<VdsoImage> = OnceLock::new();
@@ -84,7 +87,7 @@ impl Vdso {
         let img = image();
         let ram = mm.ram().clone();
         let len = VVAR_SIZE + img.map_size();
-        let vvar = mm.find_free(len, MMAP_TOP - VDSO_TOP_GAP - len)?;
+        let vvar = mm.find_free(len, MMAP_TOP + VDSO_HINT_GAP)?;
         let base = vvar + VVAR_SIZE;
         let name = |s: &str| VmaName::Path(s.into());
         mm.map_fixed(
