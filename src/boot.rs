@@ -12,8 +12,9 @@ use elfuse_actors::fdtable::FdTable;
 use crate::backend::{self, BackendError, Reg, SysReg, Vcpu, Vm};
 use crate::guest::layout::*;
 use crate::guest::loader::{self, LoadError};
-use crate::guest::mm::{Backing, Mm, VmaName, PROT_EXEC, PROT_READ, PROT_WRITE};
+use crate::guest::mm::{Backing, Mm, VmaName, PROT_READ, PROT_WRITE};
 use crate::guest::ram::GuestRam;
+use crate::guest::vvar::Vdso;
 use crate::guest::{hwcap, stack};
 use crate::process::{default_rlimits, Creds, FsContext, Process};
 use crate::signal::SignalState;
@@ -164,25 +165,9 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         VmaName::Stack,
     )
     .map_err(|e| host(format!("stack: {e:?}")))?;
-    // The signal return trampoline, until the vDSO provides __kernel_rt_sigreturn.
-    let sigreturn_tramp = mm
-        .find_free(PAGE_SIZE, 0)
-        .map_err(|_| host("no room for the sigpage"))?;
-    mm.map_fixed(
-        sigreturn_tramp,
-        PAGE_SIZE,
-        PROT_READ | PROT_EXEC,
-        false,
-        Backing::Anon,
-        VmaName::Path("[sigpage]".into()),
-    )
-    .map_err(|e| host(format!("sigpage: {e:?}")))?;
-    // mov x8, #139 (rt_sigreturn); svc #0
-    ram.write(
-        sigreturn_tramp,
-        &[0xd2801168u32.to_le_bytes(), 0xd4000001u32.to_le_bytes()].concat(),
-    );
-
+    // [vvar] + [vdso]; handlers without SA_RESTORER return through __kernel_rt_sigreturn.
+    let vdso = Vdso::map(&mut mm).map_err(|e| host(format!("vDSO: {e:?}")))?;
+    let sigreturn_tramp = vdso.rt_sigreturn;
     let hw = match hw_rx.recv() {
         Ok(Ok(hw)) => hw,
         Ok(Err(e)) => return Err(e.into()),
@@ -215,6 +200,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         (stack::AT_HWCAP2, hw2),
         (stack::AT_CLKTCK, 100),
         (stack::AT_MINSIGSTKSZ, stack::MINSIGSTKSZ),
+        (stack::AT_SYSINFO_EHDR, vdso.base),
     ];
     let sp = stack::build(
         &ram,
@@ -269,6 +255,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         exe_host,
         tracer: l.tracer,
         sigreturn_tramp,
+        vdso,
     });
     // The main thread's tid is the pid, as on Linux.
     let thread = ThreadState {

@@ -7,6 +7,7 @@ use elfuse_actors::fdactor::FdActor;
 
 use crate::guest::mm::Mm;
 use crate::guest::ram::GuestRam;
+use crate::guest::vvar::Vdso;
 use crate::signal::SignalState;
 use crate::trace::Tracer;
 
@@ -54,8 +55,11 @@ pub struct Process {
     /// The host path of the program actually loaded.
     pub exe_host: PathBuf,
     pub tracer: Tracer,
-    /// EL0 code `mov x8, #139; svc #0`: where handlers return without SA_RESTORER.
+    /// EL0 code `mov x8, #139; svc #0` (the vDSO's `__kernel_rt_sigreturn`): where
+    /// handlers return without SA_RESTORER.
     pub sigreturn_tramp: u64,
+    /// The `[vdso]` and `[vvar]` mappings and the vvar writer.
+    pub vdso: Vdso,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

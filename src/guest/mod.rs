@@ -8,3 +8,4 @@ pub mod mm;
 pub mod pagetable;
 pub mod ram;
 pub mod stack;
+pub mod vvar;

@@ -29,15 +29,23 @@ pub(super) fn write_ts(ctx: &Ctx, va: u64, t: &libc::timespec) -> Result<(), Err
     ctx.write_val(va, &[t.tv_sec, t.tv_nsec])
 }
 
+/// clock_gettime. When the call is the vDSO's own fallback (see `guest::vvar`), it also
+/// (re-)anchors the vDSO's clocks and answers with the anchor value.
 pub fn clock_gettime(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let id = clock_id(a[0])?;
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
+    let t = match ctx.proc.vdso.seed(&ctx.proc.mm, ctx.vcpu, id) {
+        Some(t) => t,
+        None => {
+            let mut t = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            if unsafe { libc::clock_gettime(id, &mut t) } != 0 {
+                return Err(Errno::last());
+            }
+            t
+        }
     };
-    if unsafe { libc::clock_gettime(id, &mut t) } != 0 {
-        return Err(Errno::last());
-    }
     write_ts(ctx, a[1], &t)?;
     Ok(0)
 }
