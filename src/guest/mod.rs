@@ -7,4 +7,5 @@ pub mod loader;
 pub mod mm;
 pub mod pagetable;
 pub mod ram;
+pub mod shimdata;
 pub mod stack;

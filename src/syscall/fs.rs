@@ -175,9 +175,24 @@ pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     drop(dir);
     // SAFETY: a fresh host fd nobody else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(r) };
-    let file = OpenFile::host(fd, Some(&path));
+    let file = OpenFile::host_flagged(fd, Some(&path), is_readable_urandom(r, flags));
     // On failure the description (and the host fd) is dropped.
     ctx.install(file, flags & O_CLOEXEC != 0)
+}
+
+/// True if host fd `fd`, opened with guest `flags`, is the host's /dev/urandom (character
+/// device 1:9, whatever the path) and readable: its reads may be served by the shim.
+fn is_readable_urandom(fd: RawFd, flags: u64) -> bool {
+    // O_RDONLY (0) and O_RDWR (2) read; O_WRONLY (1) and 3 do not.
+    if !matches!(flags & abi::O_ACCMODE, 0 | 2) || flags & abi::O_PATH != 0 {
+        return false;
+    }
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and a stat buffer.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return false;
+    }
+    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 9)
 }
 
 /// Largest host buffer one getdents64 uses (a guest may ask for less; more just returns
