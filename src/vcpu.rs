@@ -23,6 +23,9 @@ pub fn run(
         match vcpu.run()? {
             VcpuExit::Hvc(HVC_SYSCALL) => {
                 let (nr, args) = vcpu.syscall_regs()?;
+                // One event per syscall that reached the host (the shim answers the rest):
+                // `RUST_LOG=elfuse::exit=trace` shows which calls exit.
+                tracing::trace!(target: "elfuse::exit", nr, "syscall exit");
                 refill_ring(&shim_data, nr);
                 let mut ctx = Ctx::new(proc, thread, vcpu);
                 let ret = syscall::dispatch(&mut ctx, nr, args);

@@ -136,13 +136,14 @@ fn emit_ring_paths(ops: &mut Assembler) {
         ; mov x14, x1
         ; mov x15, x2
         ; b ->one_segment
-        // ---- getrandom(buf = x0, len = x1, flags = x2): NONBLOCK|RANDOM|INSECURE, not
+        // ---- getrandom(buf = x0, len = x1, flags = w2 — an unsigned int, as in Linux):
+        // NONBLOCK|RANDOM|INSECURE, not
         // RANDOM and INSECURE together (the host answers EINVAL for those).
         ; ->fast_getrandom:
-        ; tst x2, #0xffff_ffff_ffff_fff8
+        ; tst w2, #0xffff_fff8
         ; b.ne ->forward
-        ; and x10, x2, #6
-        ; cmp x10, #6
+        ; and w10, w2, #6
+        ; cmp w10, #6
         ; b.eq ->forward
         ; sub x10, x1, #1
         ; cmp x10, #FAST_MAX_M1
