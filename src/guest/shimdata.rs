@@ -197,11 +197,22 @@ impl ShimData {
         let head = self.u32_at(RING_HEAD).load(Ordering::Relaxed);
         let tail = self.u32_at(RING_TAIL).load(Ordering::Relaxed);
         let n = (RING_SIZE - tail.wrapping_sub(head)).min(want);
-        for (i, &b) in buf[..n as usize].iter().enumerate() {
-            let pos = tail.wrapping_add(i as u32) % RING_SIZE;
+        // At most two runs: up to the end of the ring, then from its start.
+        let pos = tail % RING_SIZE;
+        let first = n.min(RING_SIZE - pos);
+        for (dst, src) in [
+            (pos, &buf[..first as usize]),
+            (0, &buf[first as usize..n as usize]),
+        ] {
             // SAFETY: inside the ring; positions in [tail, head + RING_SIZE) are read by
             // nobody (the shim only reads [head, tail), and holds the lock to do so).
-            unsafe { *self.base.add((RING + pos) as usize) = b };
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    src.as_ptr(),
+                    self.base.add((RING + dst) as usize),
+                    src.len(),
+                )
+            };
         }
         self.u32_at(RING_TAIL)
             .store(tail.wrapping_add(n), Ordering::Release);
