@@ -120,7 +120,8 @@ pub fn emit_el0_sync(ops: &mut Assembler) {
 }
 
 /// read/readv/getrandom from the ring. Entered with x9 = shim_data and the frame holding
-/// x9/x10. No BL anywhere: x30 is the guest's.
+/// x9/x10. No BL anywhere: x30 is the guest's. Exactly the code between `crit_lo` and
+/// `crit_hi` runs with the ring lock held, and only it touches user memory.
 fn emit_ring_paths(ops: &mut Assembler) {
     // ---- read(fd = w0, buf = x1, len = x2)
     dynasm!(ops ; .arch aarch64 ; ->fast_read:);
@@ -168,18 +169,9 @@ fn emit_ring_paths(ops: &mut Assembler) {
         ; .arch aarch64
         ; mov x0, x12
         ; b ->unlock_return
-        // ---- readv(fd = w0, iov = x1, iovcnt = x2)
-        ; ->fast_readv:
+        // ---- readv, once its prologue (below, outside the range) holds the lock.
+        ; ->readv_locked:
     );
-    urandom_fd(ops);
-    dynasm!(ops
-        ; .arch aarch64
-        ; sub x10, x2, #1
-        ; cmp x10, #IOV_MAX_M1
-        ; b.hi ->forward
-    );
-    save_more(ops);
-    lock(ops);
     dynasm!(ops
         ; .arch aarch64
         // Pass 1: the total (x12); an iov_len over the limit forwards.
@@ -246,7 +238,19 @@ fn emit_ring_paths(ops: &mut Assembler) {
         ; .arch aarch64
         ; hvc HVC_SYSCALL as u32
         ; eret
+        // ---- readv(fd = w0, iov = x1, iovcnt = x2): checks, lock, then the body above.
+        ; ->fast_readv:
     );
+    urandom_fd(ops);
+    dynasm!(ops
+        ; .arch aarch64
+        ; sub x10, x2, #1
+        ; cmp x10, #IOV_MAX_M1
+        ; b.hi ->forward
+    );
+    save_more(ops);
+    lock(ops);
+    dynasm!(ops ; .arch aarch64 ; b ->readv_locked);
 }
 
 /// The EL1 handler for a fault inside the copy (`->efault_locked`, entered with x9 =
