@@ -223,6 +223,17 @@ impl ShimData {
         Ok(n)
     }
 
+    /// Throws away every byte in the ring and refills it. A fork child must call this
+    /// before it runs: its copy of guest RAM holds the parent's unconsumed bytes, which
+    /// the parent will hand out too.
+    pub fn reseed(&self) -> io::Result<u32> {
+        self.lock();
+        let tail = self.u32_at(RING_TAIL).load(Ordering::Relaxed);
+        self.u32_at(RING_HEAD).store(tail, Ordering::Release);
+        self.unlock();
+        self.refill_from_host()
+    }
+
     /// [`ShimData::refill`] from the host's getrandom(2).
     pub fn refill_from_host(&self) -> io::Result<u32> {
         self.refill(&mut host_random)
@@ -312,6 +323,14 @@ mod tests {
         let mut failing = |_: &mut [u8]| Err(io::Error::other("no entropy"));
         assert!(s.refill(&mut failing).is_err());
         assert_eq!(s.fill_level(), RING_SIZE - 100);
+        // reseed: none of the old bytes survive.
+        let mut before = vec![0u8; RING_SIZE as usize];
+        s.ram.read(SHIM_DATA + RING as u64, &mut before);
+        assert_eq!(s.reseed().unwrap(), RING_SIZE);
+        let mut after = vec![0u8; RING_SIZE as usize];
+        s.ram.read(SHIM_DATA + RING as u64, &mut after);
+        let same = before.iter().zip(&after).filter(|(a, b)| a == b).count();
+        assert!(same < 64, "{same} of 4096 bytes unchanged");
     }
 
     #[test]
