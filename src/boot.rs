@@ -14,6 +14,7 @@ use crate::guest::layout::*;
 use crate::guest::loader::{self, LoadError};
 use crate::guest::mm::{Backing, Mm, VmaName, PROT_READ, PROT_WRITE};
 use crate::guest::ram::GuestRam;
+use crate::guest::shimdata::{Identity, ShimData};
 use crate::guest::vvar::Vdso;
 use crate::guest::{hwcap, stack};
 use crate::process::{default_rlimits, Creds, FsContext, Process};
@@ -216,8 +217,13 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     st.step("stack");
 
     let exe_host = l.host_path.canonicalize().unwrap_or(l.host_path.clone());
+    let pid = unsafe { libc::getpid() };
+    let ppid = unsafe { libc::getppid() };
+    let shim_data = init_shim_data(&ram, &creds, pid, ppid, l.tracer.set.syscalls);
     let mut table = FdTable::with_host_stdio();
     table.set_limit(elfuse_actors::fdtable::DEFAULT_NOFILE);
+    // The shim's urandom bitmap follows the table synchronously, inside each mutation.
+    table.set_observer(Arc::new(move |fd, on| shim_data.set_urandom(fd, on)));
     let fds = FdActor::new(
         table,
         FdActorConfig {
@@ -230,7 +236,6 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         libc::umask(m);
         m
     };
-    let pid = unsafe { libc::getpid() };
     let regs = InitRegs {
         ttbr0: mm.ttbr0(),
         vbar: SHIM_CODE + shim.vectors as u64,
@@ -250,7 +255,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         rlimits: Mutex::new(default_rlimits()),
         creds,
         pid,
-        ppid: unsafe { libc::getppid() },
+        ppid,
         exe: l.program,
         exe_host,
         tracer: l.tracer,
@@ -280,6 +285,32 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     }
 }
 
+/// Publishes what the shim serves without exits: the user range its copies must stay in,
+/// the identity slots, a full random ring, and TRACE when every syscall must be traced.
+fn init_shim_data(ram: &Arc<GuestRam>, c: &Creds, pid: i32, ppid: i32, trace: bool) -> ShimData {
+    let sd = ShimData::new(ram.clone());
+    if trace {
+        sd.set_attention(elfuse_shim::data::ATTN_TRACE);
+    }
+    sd.publish_user_range(NULL_GUARD_END, INFRA_BASE);
+    let id = Identity {
+        pid: pid as u32,
+        ppid: ppid as u32,
+        uid: c.uid,
+        euid: c.euid,
+        gid: c.gid,
+        egid: c.egid,
+        pgid: unsafe { libc::getpgid(0) } as u32,
+        sid: unsafe { libc::getsid(0) } as u32,
+    };
+    sd.publish_identity(|| (), &id);
+    if let Err(e) = sd.refill_from_host() {
+        // An empty ring only means every read goes to the host.
+        tracing::warn!("random ring not filled: {e}");
+    }
+    sd
+}
+
 /// Register values that depend on the loaded process.
 struct InitRegs {
     ttbr0: u64,
@@ -300,7 +331,7 @@ struct Start {
 fn set_boot_regs(vcpu: &mut dyn Vcpu, r: &InitRegs, tid: i32) -> Result<(), BackendError> {
     // PSTATE first: which stack pointer is "current" depends on it.
     vcpu.set_reg(Reg::Pstate, PSTATE_EL1H)?;
-    let regs: [(SysReg, u64); 11] = [
+    let regs: [(SysReg, u64); 12] = [
         (SysReg::MairEl1, MAIR),
         (SysReg::TcrEl1, TCR),
         (SysReg::Ttbr0El1, r.ttbr0),
@@ -312,6 +343,7 @@ fn set_boot_regs(vcpu: &mut dyn Vcpu, r: &InitRegs, tid: i32) -> Result<(), Back
         (SysReg::SpsrEl1, 0), // EL0t, interrupts unmasked
         (SysReg::SpEl0, r.sp),
         (SysReg::ContextidrEl1, tid as u64),
+        (SysReg::TpidrEl1, SHIM_DATA),
     ];
     for (reg, v) in regs {
         vcpu.set_sys_reg(reg, v)?;

@@ -5,6 +5,7 @@ use elfuse_shim::{HVC_EL0_FAULT, HVC_SYSCALL};
 
 use crate::backend::{BackendError, Reg, SysReg, Vcpu, VcpuExit};
 use crate::fault;
+use crate::guest::shimdata::ShimData;
 use crate::process::Process;
 use crate::sigframe::{self, SigInfo};
 use crate::signal::{Disposal, SIGSEGV};
@@ -17,10 +18,15 @@ pub fn run(
     vcpu: &mut dyn Vcpu,
     thread: &mut ThreadState,
 ) -> Result<Stop, BackendError> {
+    let shim_data = ShimData::new(proc.ram.clone());
     loop {
         match vcpu.run()? {
             VcpuExit::Hvc(HVC_SYSCALL) => {
                 let (nr, args) = vcpu.syscall_regs()?;
+                // One event per syscall that reached the host (the shim answers the rest):
+                // `RUST_LOG=elfuse::exit=trace` shows which calls exit.
+                tracing::trace!(target: "elfuse::exit", nr, "syscall exit");
+                refill_ring(&shim_data, nr);
                 let mut ctx = Ctx::new(proc, thread, vcpu);
                 let ret = syscall::dispatch(&mut ctx, nr, args);
                 if let Some(stop) = ctx.stop {
@@ -52,6 +58,28 @@ pub fn run(
         }
         if let Some(stop) = deliver_pending(proc, vcpu, thread)? {
             return Ok(stop);
+        }
+        // A signal still pending and unblocked must keep the shim forwarding (so the next
+        // syscall exits and delivers it). Until a signal actor owns this, recompute here.
+        let pending = {
+            let s = proc.signals();
+            s.pending & !s.mask != 0
+        };
+        shim_data.sync_sigtimer(pending);
+    }
+}
+
+/// The shim forwards read/readv/getrandom when its random ring runs low: top it up
+/// before answering (the answer itself comes from the host's own random source).
+fn refill_ring(shim_data: &ShimData, nr: u64) {
+    const NR_READ: u64 = 63;
+    const NR_READV: u64 = 65;
+    const NR_GETRANDOM: u64 = 278;
+    if matches!(nr, NR_READ | NR_READV | NR_GETRANDOM)
+        && shim_data.fill_level() < elfuse_shim::data::MAX_FAST_READ
+    {
+        if let Err(e) = shim_data.refill_from_host() {
+            tracing::warn!("random ring refill failed: {e}");
         }
     }
 }

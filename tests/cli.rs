@@ -279,3 +279,50 @@ fn trace_to_perfetto_errors() {
         "missing input",
     );
 }
+
+/// A PT_PHDR (what AT_PHDR points at) inside the infra reserve is refused with one line,
+/// while the same program with an ordinary PT_PHDR runs.
+#[test]
+fn phdr_in_reserved_range() {
+    let dir = TempDir::new();
+    let with_phdr = |phdr_vaddr: u64| {
+        let mut f = Elf64::at(0x40_0000).build();
+        // Move the program header table to the end of the file and add a PT_PHDR.
+        let load: Vec<u8> = f[64..120].to_vec();
+        let phoff = f.len() as u64;
+        f[32..40].copy_from_slice(&phoff.to_le_bytes()); // e_phoff
+        f[56..58].copy_from_slice(&2u16.to_le_bytes()); // e_phnum
+        let mut phdr = Vec::new();
+        phdr.extend_from_slice(&6u32.to_le_bytes()); // PT_PHDR
+        phdr.extend_from_slice(&4u32.to_le_bytes()); // PF_R
+        phdr.extend_from_slice(&phoff.to_le_bytes()); // p_offset
+        phdr.extend_from_slice(&phdr_vaddr.to_le_bytes()); // p_vaddr
+        phdr.extend_from_slice(&phdr_vaddr.to_le_bytes()); // p_paddr
+        phdr.extend_from_slice(&112u64.to_le_bytes()); // p_filesz
+        phdr.extend_from_slice(&112u64.to_le_bytes()); // p_memsz
+        phdr.extend_from_slice(&8u64.to_le_bytes()); // p_align
+        f.extend_from_slice(&phdr);
+        f.extend_from_slice(&load);
+        f
+    };
+    let ok = write_executable(dir.path(), "phdr-ok", &with_phdr(0x40_1000));
+    let out = run(elfuse_command([] as [&str; 0], &ok, [] as [&str; 0]), b"");
+    assert_eq!(out.status, 42, "{}", out.describe());
+    for (vaddr, what) in [
+        (elfuse::guest::layout::SHIM_DATA, "shim_data"),
+        (
+            elfuse::guest::layout::INFRA_BASE - 16,
+            "straddling into the reserve",
+        ),
+        (0x100, "the null guard"),
+    ] {
+        let p = write_executable(dir.path(), &format!("phdr-{vaddr:x}"), &with_phdr(vaddr));
+        assert_program_refused(&p, &format!("a PT_PHDR in {what}"));
+        let out = elfuse([&p]);
+        assert!(
+            out.stderr_str().contains("PT_PHDR"),
+            "the error names PT_PHDR\n{}",
+            out.describe()
+        );
+    }
+}

@@ -467,6 +467,133 @@ fn clock_monotonic_threads(libc: Libc) {
     }
 }
 
+// ---- the EL1 shim's fast paths (shim_data) and the infra boundary ----------------
+
+fn shim_identity(libc: Libc) {
+    if let Some(out) = run_guest(libc, "shimfast", &["ident", "200"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+fn shim_urandom(libc: Libc) {
+    for mode in ["random", "reuse", "efault"] {
+        if let Some(out) = run_guest(libc, "shimfast", &[mode], 0) {
+            assert_checks_passed(&out);
+        }
+    }
+}
+
+/// Drops ANSI colour sequences (ESC ... m) from a log.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut esc = false;
+    for c in s.chars() {
+        match (esc, c) {
+            (false, '\x1b') => esc = true,
+            (false, c) => out.push(c),
+            (true, 'm') => esc = false,
+            (true, _) => {}
+        }
+    }
+    out
+}
+
+/// Syscall numbers that reached the host, from `RUST_LOG=elfuse::exit=trace`.
+fn exits(out: &Output) -> Vec<u64> {
+    strip_ansi(&out.stderr_str())
+        .lines()
+        .filter(|l| l.contains("syscall exit"))
+        .filter_map(|l| {
+            let v = l.split("nr=").nth(1)?;
+            v.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// With the fast path on, identity calls and small urandom reads never leave the guest;
+/// with --trace=syscalls (TRACE attention) every one of them is traced.
+fn shim_fast_path_exits(libc: Libc) {
+    let Some(prog) = guest(libc, "shimfast") else {
+        return;
+    };
+    let mut cmd = elfuse_command([] as [&str; 0], &prog, ["ident", "50"]);
+    cmd.env("RUST_LOG", "elfuse::exit=trace");
+    let out = run(cmd, b"");
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert_checks_passed(&out);
+    let nrs = exits(&out);
+    assert!(nrs.len() > 5, "no exits logged?\n{}", out.describe());
+    // getpid 172 .. gettid 178: never; getpgid/getsid only for the pid != 0 forms (once).
+    for nr in 172..=178 {
+        assert!(
+            !nrs.contains(&nr),
+            "syscall {nr} exited\n{}",
+            out.describe()
+        );
+    }
+    assert_eq!(nrs.iter().filter(|&&n| n == 155).count(), 1, "{nrs:?}");
+    assert_eq!(nrs.iter().filter(|&&n| n == 156).count(), 1, "{nrs:?}");
+
+    let out = run(
+        elfuse_command(["--trace=syscalls"], &prog, ["ident", "50"]),
+        b"",
+    );
+    assert_eq!(out.status, 0, "{}", out.describe());
+    let err = out.stderr_str();
+    let count = |name: &str| err.lines().filter(|l| l.contains(name)).count();
+    // 50 rounds + the checks outside the loop.
+    assert_eq!(count("] getpid("), 50 + 2, "{}", out.describe());
+    assert_eq!(count("] getuid("), 50, "{}", out.describe());
+    assert_eq!(count("] gettid("), 50, "{}", out.describe());
+    assert_eq!(count("] getpgid("), 51, "{}", out.describe());
+
+    // urandom reads and getrandom: served in EL1 unless the ring runs dry.
+    let mut cmd = elfuse_command([] as [&str; 0], &prog, ["random"]);
+    cmd.env("RUST_LOG", "elfuse::exit=trace");
+    let out = run(cmd, b"");
+    assert_checks_passed(&out);
+    let nrs = exits(&out);
+    let reads = nrs.iter().filter(|&&n| n == 63).count();
+    let getrandoms = nrs.iter().filter(|&&n| n == 278).count();
+    // The program makes ~730 reads and ~215 getrandoms; the host sees the oversized ones,
+    // the EBADF one and one per ring refill (~84 KiB through a 4 KiB ring).
+    assert!(reads < 60, "{reads} reads exited\n{nrs:?}");
+    assert!(getrandoms < 40, "{getrandoms} getrandoms exited\n{nrs:?}");
+}
+
+fn infra_addrs() -> (u64, u64) {
+    use elfuse::guest::layout;
+    (layout::SHIM_DATA, layout::INFRA_BASE)
+}
+
+/// EL0 cannot touch shim_data, shim code or the page tables; syscalls given infra
+/// pointers fail without touching them. elfuse-only (the addresses are elfuse's).
+fn infra_boundary(libc: Libc) {
+    use elfuse::guest::layout;
+    let Some(prog) = guest(libc, "infra") else {
+        return;
+    };
+    let (data, base) = infra_addrs();
+    for addr in [data, layout::SHIM_CODE, layout::EL1_STACKS, layout::PT_POOL] {
+        let a = format!("{addr:#x}");
+        for mode in ["load", "store"] {
+            let out = run(elfuse_command([] as [&str; 0], &prog, [mode, &a]), b"");
+            assert_eq!(out.status, 139, "{mode} {a}\n{}", out.describe());
+        }
+    }
+    let a = format!("{data:#x}");
+    let out = run(elfuse_command([] as [&str; 0], &prog, ["handler", &a]), b"");
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert!(out.stdout_str().starts_with("ok"), "{}", out.describe());
+    let b = format!("{base:#x}");
+    let out = run(
+        elfuse_command([] as [&str; 0], &prog, ["calls", &a, &b]),
+        b"",
+    );
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert_checks_passed(&out);
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -514,6 +641,10 @@ for_each_libc!(
     signalfd_strict,
     vdso,
     clock_monotonic,
+    shim_identity,
+    shim_urandom,
+    shim_fast_path_exits,
+    infra_boundary,
 );
 
 /// Guests that need threads (clone): enabled once the threads work lands.

@@ -44,13 +44,22 @@ pub struct OpenFile {
     pub kind: FileKind,
     /// The path it was opened with (for fchdir, /proc/self/fd and traces).
     pub path: Option<Box<[u8]>>,
+    /// The host's /dev/urandom (character device 1:9), opened readable: reads of it may be
+    /// served from the EL1 shim's random ring (see [`SlotObserver`]).
+    pub urandom: bool,
 }
 
 impl OpenFile {
     pub fn host(fd: OwnedFd, path: Option<&[u8]>) -> Arc<OpenFile> {
+        Self::host_flagged(fd, path, false)
+    }
+
+    /// [`OpenFile::host`] for a description that may be /dev/urandom.
+    pub fn host_flagged(fd: OwnedFd, path: Option<&[u8]>, urandom: bool) -> Arc<OpenFile> {
         Arc::new(OpenFile {
             kind: FileKind::Host(fd),
             path: path.map(Into::into),
+            urandom,
         })
     }
 
@@ -58,17 +67,21 @@ impl OpenFile {
         Arc::new(OpenFile {
             kind: FileKind::Synthetic(s),
             path: None,
+            urandom: false,
         })
     }
 
     /// A freshly opened host fd: like [`OpenFile::host`], but a character device that is
-    /// the host's /dev/urandom or /dev/random gets the entropy cache.
-    pub fn opened(fd: OwnedFd, path: Option<&[u8]>) -> Arc<OpenFile> {
+    /// the host's /dev/urandom or /dev/random gets the entropy cache, and /dev/urandom
+    /// opened `readable` may be served by the shim's ring ([`OpenFile::urandom`]).
+    pub fn opened(fd: OwnedFd, path: Option<&[u8]>, readable: bool) -> Arc<OpenFile> {
+        // SAFETY: zeroed is a valid struct stat; the host fills it.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let is_random = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
-            && st.st_mode & libc::S_IFMT == libc::S_IFCHR
-            && (st.st_rdev == libc::makedev(1, 8) || st.st_rdev == libc::makedev(1, 9));
-        if !is_random {
+        let chr = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+        let urandom = chr && st.st_rdev == libc::makedev(1, 9);
+        // A write-only description keeps the host's answers (EBADF for read).
+        if !readable || !(urandom || chr && st.st_rdev == libc::makedev(1, 8)) {
             return Self::host(fd, path);
         }
         Arc::new(OpenFile {
@@ -77,6 +90,7 @@ impl OpenFile {
                 cache: Mutex::new(EntropyCache::new()),
             },
             path: path.map(Into::into),
+            urandom,
         })
     }
 
@@ -136,10 +150,26 @@ pub const DEFAULT_NOFILE: u64 = 1024;
 /// Hard ceiling for RLIMIT_NOFILE (Linux's fs.nr_open default).
 pub const NR_OPEN: u64 = 1 << 20;
 
+/// Told about every slot change, synchronously, inside the table mutation: `(fd,
+/// urandom)` after `fd` starts naming a description (`urandom` = its flag) or stops naming
+/// one (`false`). Runs before the fd number can be reused, so a mirror of the table (the
+/// shim's urandom bitmap) is never stale for an fd the guest can use.
+pub type SlotObserver = Arc<dyn Fn(i32, bool) + Send + Sync>;
+
+#[derive(Clone)]
+struct Observer(Option<SlotObserver>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct FdTable {
     slots: Vec<Option<Slot>>,
     limit: u64,
+    observer: Observer,
 }
 
 impl Default for FdTable {
@@ -153,6 +183,23 @@ impl FdTable {
         FdTable {
             slots: Vec::new(),
             limit: DEFAULT_NOFILE,
+            observer: Observer(None),
+        }
+    }
+
+    /// Installs the slot observer and replays every open slot to it.
+    pub fn set_observer(&mut self, obs: SlotObserver) {
+        for (i, s) in self.slots.iter().enumerate() {
+            if let Some(s) = s {
+                obs(i as i32, s.file.urandom);
+            }
+        }
+        self.observer = Observer(Some(obs));
+    }
+
+    fn notify(&self, fd: usize, urandom: bool) {
+        if let Some(obs) = &self.observer.0 {
+            obs(fd as i32, urandom);
         }
     }
 
@@ -163,6 +210,7 @@ impl FdTable {
             let f = Arc::new(OpenFile {
                 kind: FileKind::Stdio(fd),
                 path: None,
+                urandom: false,
             });
             t.install_at(fd, f, false).expect("stdio slots are free");
         }
@@ -222,6 +270,7 @@ impl FdTable {
         if i >= self.slots.len() {
             self.slots.resize(i + 1, None);
         }
+        self.notify(i, file.urandom);
         self.slots[i] = Some(Slot { file, cloexec });
         Ok(i as i32)
     }
@@ -240,6 +289,7 @@ impl FdTable {
         if i >= self.slots.len() {
             self.slots.resize(i + 1, None);
         }
+        self.notify(i, file.urandom);
         Ok(self.slots[i]
             .replace(Slot { file, cloexec })
             .map(|s| s.file))
@@ -249,6 +299,9 @@ impl FdTable {
     pub fn close(&mut self, fd: i32) -> Result<Arc<OpenFile>, FdError> {
         let i = usize::try_from(fd).map_err(|_| FdError::BadFd)?;
         let s = self.slots.get_mut(i).and_then(Option::take);
+        if s.is_some() {
+            self.notify(i, false);
+        }
         self.trim();
         s.map(|s| s.file).ok_or(FdError::BadFd)
     }
@@ -268,6 +321,7 @@ impl FdTable {
                     s.cloexec = true;
                 }
             } else if let Some(s) = self.slots.get_mut(i).and_then(Option::take) {
+                self.notify(i, false);
                 out.push((i as i32, s.file));
             }
         }
@@ -281,6 +335,9 @@ impl FdTable {
         for (i, s) in self.slots.iter_mut().enumerate() {
             if s.as_ref().is_some_and(|s| s.cloexec) {
                 out.push((i as i32, s.take().unwrap().file));
+                if let Some(obs) = &self.observer.0 {
+                    obs(i as i32, false);
+                }
             }
         }
         self.trim();
@@ -358,5 +415,56 @@ mod tests {
         assert!(unsafe { libc::fcntl(raw, libc::F_GETFD) } >= 0);
         drop(inflight);
         assert!(unsafe { libc::fcntl(raw, libc::F_GETFD) } < 0);
+    }
+}
+
+#[cfg(test)]
+mod observer_tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn file(urandom: bool) -> Arc<OpenFile> {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        OpenFile::host_flagged(f.into(), None, urandom)
+    }
+
+    /// The observer mirrors the table: after any sequence of changes, the set of fds it
+    /// believes are urandom equals the table's.
+    #[test]
+    fn observer_sees_every_slot_change() {
+        let seen = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+        let s2 = seen.clone();
+        let mut t = FdTable::new();
+        let pre = t.install(file(true), false, 0).unwrap();
+        t.set_observer(Arc::new(move |fd, on| {
+            let mut s = s2.lock().unwrap();
+            if on {
+                s.insert(fd);
+            } else {
+                s.remove(&fd);
+            }
+        }));
+        let set = |v: &[i32]| v.iter().copied().collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(*seen.lock().unwrap(), set(&[pre]));
+        let a = t.install(file(true), true, 0).unwrap();
+        let b = t.install(file(false), false, 0).unwrap();
+        assert_eq!(*seen.lock().unwrap(), set(&[pre, a]));
+        // close(a), then a pipe-like file reuses the number.
+        t.close(a).unwrap();
+        assert_eq!(t.install(file(false), false, 0).unwrap(), a);
+        assert_eq!(*seen.lock().unwrap(), set(&[pre]));
+        // dup2 of urandom over b, then of a plain file over pre.
+        let u = t.get(pre).unwrap();
+        t.install_at(b, u, true).unwrap();
+        t.install_at(pre, file(false), false).unwrap();
+        assert_eq!(*seen.lock().unwrap(), set(&[b]));
+        t.close_on_exec();
+        assert_eq!(*seen.lock().unwrap(), set(&[]));
+        let c = t.install(file(true), false, 10).unwrap();
+        assert_eq!(*seen.lock().unwrap(), set(&[c]));
+        t.close_range(0, u32::MAX, true);
+        assert_eq!(*seen.lock().unwrap(), set(&[c]));
+        t.close_range(0, u32::MAX, false);
+        assert_eq!(*seen.lock().unwrap(), set(&[]));
     }
 }

@@ -49,7 +49,7 @@ fn dev_null() -> Arc<OpenFile> {
         .write(true)
         .open("/dev/null")
         .unwrap();
-    OpenFile::opened(f.into(), Some(b"/dev/null"))
+    OpenFile::opened(f.into(), Some(b"/dev/null"), true)
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {

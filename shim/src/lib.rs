@@ -1,12 +1,16 @@
 //! The EL1 shim: the only code that runs at EL1 beneath the guest.
 //!
 //! It is assembled at start-up with dynasm-rs, so building elfuse needs no cross assembler.
-//! The shim saves nothing the host can read itself: every register the guest had at the
-//! `SVC` is still live when the shim executes `HVC #5`, so the host reads the syscall number
-//! and arguments straight from the vCPU and writes the result into X0. The HVC protocol is
-//! described in ARCHITECTURE.md; the numbers are the `HVC_*` constants below.
+//! Some syscalls are answered here, in EL1, from shim_data (see [`data`] and `fast.rs`).
+//! Everything else is forwarded: every register the guest had at the `SVC` is live again
+//! when the shim executes `HVC #5`, so the host reads the syscall number and arguments
+//! straight from the vCPU and writes the result into X0. The HVC protocol is described in
+//! ARCHITECTURE.md; the numbers are the `HVC_*` constants below.
 
 use dynasmrt::{aarch64::Assembler, dynasm, DynasmApi, DynasmLabelApi};
+
+pub mod data;
+mod fast;
 
 /// `HVC #5`: a guest syscall. X8 = number, X0..X5 = arguments; the host writes X0 and
 /// resumes at the `ERET` that follows (or redirects PC, e.g. to [`ShimImage::tlbi_eret`]).
@@ -44,6 +48,9 @@ pub struct ShimImage {
     /// after the HVC) when a backend needs the guest itself to invalidate its TLB and
     /// instruction cache after a mapping change.
     pub tlbi_eret: usize,
+    /// `[start, end)` of the recoverable user-copy range: a data abort at EL1 there
+    /// becomes -EFAULT for the guest; anywhere else it is `HVC #2`.
+    pub copy_range: (usize, usize),
 }
 
 /// Size of the vector table: 16 entries of 0x80 bytes.
@@ -52,7 +59,6 @@ const VECTORS_SIZE: usize = 0x800;
 /// Assembles the shim. Pure and deterministic: the same bytes on every host.
 pub fn build() -> ShimImage {
     let mut ops = Assembler::new().expect("dynasm assembler");
-    let esr = ESR_EL1;
 
     // Each vector entry is 0x80 bytes (32 instructions). Fill with the entries in order.
     let mut entries: Vec<dynasmrt::AssemblyOffset> = Vec::new();
@@ -60,25 +66,18 @@ pub fn build() -> ShimImage {
         let start = ops.offset();
         entries.push(start);
         match slot {
-            // Lower EL using AArch64, synchronous: SVC or an EL0 fault.
+            // Lower EL using AArch64, synchronous: SVC (fast path or HVC #5) or an EL0
+            // fault (HVC #11).
             8 => {
-                dynasm!(ops
-                    ; .arch aarch64
-                    ; str x9, [sp, #-16]!
-                    ; mrs x9, esr
-                    ; lsr x9, x9, #26
-                    ; cmp x9, EC_SVC64
-                    ; ldr x9, [sp], #16
-                    ; b.ne >fault
-                    ; hvc HVC_SYSCALL as u32
-                    ; eret
-                    ; fault:
-                    ; hvc HVC_EL0_FAULT as u32
-                    ; eret
-                );
+                dynasm!(ops ; .arch aarch64 ; b ->el0_sync);
             }
-            // Current EL with SPx, synchronous: the shim itself faulted.
-            4 | 0 => {
+            // Current EL with SPx, synchronous: a fault in the shim's user copy (-EFAULT
+            // to EL0), or a shim bug (HVC #2).
+            4 => {
+                dynasm!(ops ; .arch aarch64 ; b ->el1_sync);
+            }
+            // Current EL with SP0: never used (the shim runs on SP_EL1).
+            0 => {
                 dynasm!(ops
                     ; .arch aarch64
                     ; hvc HVC_EL1_FAULT as u32
@@ -118,12 +117,24 @@ pub fn build() -> ShimImage {
         ; eret
     );
 
+    fast::emit_el0_sync(&mut ops);
+    fast::emit_el1_sync(&mut ops);
+
+    ops.commit().expect("shim labels resolve");
+    let label = |name| {
+        ops.labels()
+            .resolve_static(&dynasmrt::components::StaticLabel::global(name))
+            .expect("shim label")
+            .0
+    };
+    let copy_range = (label("crit_lo"), label("crit_hi"));
     let code = ops.finalize().expect("finalize shim").to_vec();
     ShimImage {
         code,
         vectors: entries[0].0,
         enter_el0,
         tlbi_eret,
+        copy_range,
     }
 }
 
@@ -142,12 +153,45 @@ mod tests {
         assert_eq!(img.enter_el0, 0x800);
         // ERET
         assert_eq!(word(&img, img.enter_el0), 0xd69f_03e0);
-        // The lower-EL sync vector saves x9 first: STR x9, [sp, #-16]!
-        assert_eq!(word(&img, 0x400), 0xf81f_0fe9);
-        // MRS x9, ESR_EL1
-        assert_eq!(word(&img, 0x404), 0xd538_5209);
-        // HVC #5 somewhere in that entry
+        // The lower-EL sync vector branches to the handler, which saves x9/x10 first:
+        // STP x9, x10, [sp, #-96]!
+        let b = word(&img, 0x400);
+        assert_eq!(b >> 26, 0b000101, "B");
+        let target = 0x400 + (((b & 0x03ff_ffff) << 6) as i32 >> 4) as usize;
+        assert_eq!(word(&img, target), 0xa9ba_2be9);
+        // MRS x9, ESR_EL1 next
+        assert_eq!(word(&img, target + 4), 0xd538_5209);
+        // HVC #5 follows somewhere (the forward path)
         let hvc5 = 0xd400_0002 | (5 << 5);
-        assert!((0x400..0x480).step_by(4).any(|o| word(&img, o) == hvc5));
+        assert!((target..img.code.len())
+            .step_by(4)
+            .any(|o| word(&img, o) == hvc5));
+    }
+
+    /// Every unprivileged load/store (LDTR/STTR family) is inside the recoverable copy
+    /// range.
+    #[test]
+    fn user_accesses_are_in_the_copy_range() {
+        let img = build();
+        let (lo, hi) = img.copy_range;
+        assert!(lo < hi && hi <= img.code.len());
+        let mut n = 0;
+        for off in (0..img.code.len()).step_by(4) {
+            let w = word(&img, off);
+            // LDTR*/STTR*: size 111 0 00 opc 0 imm9 10 Rn Rt (bits 29..27 = 111, 26..24 = 0,
+            // 21 = 0, 11..10 = 10).
+            let unpriv = (w >> 27) & 7 == 0b111
+                && (w >> 24) & 7 == 0
+                && (w >> 21) & 1 == 0
+                && (w >> 10) & 3 == 0b10;
+            if unpriv {
+                n += 1;
+                assert!(
+                    (lo..hi).contains(&off),
+                    "LDTR/STTR at {off:#x} outside {lo:#x}..{hi:#x}"
+                );
+            }
+        }
+        assert!(n >= 6, "expected the copy loops' LDTR/STTR, found {n}");
     }
 }

@@ -22,7 +22,14 @@ pub enum LoadError {
     Truncated,
     Malformed(String),
     NoSegments,
-    OverlapsInfra { vaddr: u64, end: u64 },
+    OverlapsInfra {
+        vaddr: u64,
+        end: u64,
+    },
+    /// PT_PHDR (what AT_PHDR will point at) outside the user address range.
+    PhdrInInfra {
+        vaddr: u64,
+    },
     OutOfMemory,
 }
 
@@ -44,6 +51,10 @@ impl fmt::Display for LoadError {
             LoadError::OverlapsInfra { vaddr, end } => write!(
                 f,
                 "segment {vaddr:#x}..{end:#x} overlaps the reserved guest region"
+            ),
+            LoadError::PhdrInInfra { vaddr } => write!(
+                f,
+                "program headers (PT_PHDR) at {vaddr:#x} overlap the reserved guest region"
             ),
             LoadError::OutOfMemory => f.write_str("not enough guest memory for the image"),
         }
@@ -205,6 +216,13 @@ pub fn load(
                 vaddr: p.p_vaddr.wrapping_add(bias),
                 end: p.p_vaddr.wrapping_add(bias).wrapping_add(p.p_memsz),
             });
+        }
+    }
+    let phdr_size = u64::from(elf.header.e_phnum) * u64::from(elf.header.e_phentsize);
+    if let Some(p) = elf.program_headers.iter().find(|p| p.p_type == ph::PT_PHDR) {
+        let vaddr = p.p_vaddr.wrapping_add(bias);
+        if !is_user_range(vaddr, p.p_memsz.max(phdr_size).max(1)) {
+            return Err(LoadError::PhdrInInfra { vaddr });
         }
     }
     let mut mapped_end = 0u64;

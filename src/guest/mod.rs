@@ -7,5 +7,6 @@ pub mod loader;
 pub mod mm;
 pub mod pagetable;
 pub mod ram;
+pub mod shimdata;
 pub mod stack;
 pub mod vvar;

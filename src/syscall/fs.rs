@@ -175,7 +175,9 @@ pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     drop(dir);
     // SAFETY: a fresh host fd nobody else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(r) };
-    let file = OpenFile::opened(fd, Some(&path));
+    // O_RDONLY (0) and O_RDWR (2) read; O_WRONLY (1), 3 and O_PATH do not.
+    let readable = matches!(flags & abi::O_ACCMODE, 0 | 2) && flags & abi::O_PATH == 0;
+    let file = OpenFile::opened(fd, Some(&path), readable);
     // On failure the description (and the host fd) is dropped.
     ctx.install(file, flags & O_CLOEXEC != 0)
 }

@@ -358,7 +358,8 @@ pub fn getrandom(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     const GRND_NONBLOCK: u64 = 1;
     const GRND_RANDOM: u64 = 2;
     const GRND_INSECURE: u64 = 4;
-    let flags = a[2];
+    // Linux's flags are an unsigned int: the upper half of the register is ignored.
+    let flags = a[2] & 0xffff_ffff;
     if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
         || flags & (GRND_RANDOM | GRND_INSECURE) == (GRND_RANDOM | GRND_INSECURE)
     {
