@@ -220,6 +220,12 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     let pid = unsafe { libc::getpid() };
     let ppid = unsafe { libc::getppid() };
     let shim_data = init_shim_data(&ram, &creds, pid, ppid, l.tracer.set.syscalls);
+    let entropy = elfuse_actors::urandom::spawn_refill(
+        Arc::new(shim_data.clone()),
+        RING_LOW_WATER,
+        RING_TICK,
+        l.tracer.actor_sink(),
+    );
     let mut table = FdTable::with_host_stdio();
     table.set_limit(elfuse_actors::fdtable::DEFAULT_NOFILE);
     // The shim's urandom bitmap follows the table synchronously, inside each mutation.
@@ -261,6 +267,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         tracer: l.tracer,
         sigreturn_tramp,
         vdso,
+        entropy,
     });
     // The main thread's tid is the pid, as on Linux.
     let thread = ThreadState {
@@ -287,6 +294,11 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
 
 /// Publishes what the shim serves without exits: the user range its copies must stay in,
 /// the identity slots, a full random ring, and TRACE when every syscall must be traced.
+/// The refill actor tops the shim's 4 KiB random ring up when it holds less than this,
+/// when told (a forwarded read/getrandom) or on its idle tick.
+pub(crate) const RING_LOW_WATER: usize = 2048;
+const RING_TICK: std::time::Duration = std::time::Duration::from_millis(50);
+
 fn init_shim_data(ram: &Arc<GuestRam>, c: &Creds, pid: i32, ppid: i32, trace: bool) -> ShimData {
     let sd = ShimData::new(ram.clone());
     if trace {

@@ -60,6 +60,9 @@ pub struct Process {
     pub sigreturn_tramp: u64,
     /// The `[vdso]` and `[vvar]` mappings and the vvar writer.
     pub vdso: Vdso,
+    /// The urandom-refill actor: keeps the shim's random ring topped up off the vCPU
+    /// threads (told to check when a read or getrandom reaches the host).
+    pub entropy: elfuse_actors::runtime::ActorRef<elfuse_actors::urandom::RefillActor>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -26,7 +26,7 @@ pub fn run(
                 // One event per syscall that reached the host (the shim answers the rest):
                 // `RUST_LOG=elfuse::exit=trace` shows which calls exit.
                 tracing::trace!(target: "elfuse::exit", nr, "syscall exit");
-                refill_ring(&shim_data, nr);
+                refill_ring(proc, &shim_data, nr);
                 let mut ctx = Ctx::new(proc, thread, vcpu);
                 let ret = syscall::dispatch(&mut ctx, nr, args);
                 if let Some(stop) = ctx.stop {
@@ -66,21 +66,38 @@ pub fn run(
             s.pending & !s.mask != 0
         };
         shim_data.sync_sigtimer(pending);
+        // The vDSO's clocks must also fall back, so a loop of clock_gettime reaches the
+        // host and takes its signal (TRACE is not mirrored: Linux's strace does not see
+        // vDSO calls either).
+        let want = if pending {
+            elfuse_shim::data::ATTN_SIGTIMER
+        } else {
+            0
+        };
+        if proc.vdso.attention() != want {
+            proc.vdso.mirror_attention(&proc.mm(), want);
+        }
     }
 }
 
-/// The shim forwards read/readv/getrandom when its random ring runs low: top it up
-/// before answering (the answer itself comes from the host's own random source).
-fn refill_ring(shim_data: &ShimData, nr: u64) {
+/// Keeps the shim's random ring from running dry. Any syscall that reaches the host
+/// while the ring is below the low-water mark nudges the urandom-refill actor, which tops
+/// it up off this thread. If it ran dry anyway (the shim forwarded a read, readv or
+/// getrandom for want of bytes), this thread refills it before answering.
+fn refill_ring(proc: &Process, shim_data: &ShimData, nr: u64) {
     const NR_READ: u64 = 63;
     const NR_READV: u64 = 65;
     const NR_GETRANDOM: u64 = 278;
-    if matches!(nr, NR_READ | NR_READV | NR_GETRANDOM)
-        && shim_data.fill_level() < elfuse_shim::data::MAX_FAST_READ
-    {
+    let level = shim_data.fill_level();
+    if level as usize >= crate::boot::RING_LOW_WATER {
+        return;
+    }
+    if matches!(nr, NR_READ | NR_READV | NR_GETRANDOM) && level < elfuse_shim::data::MAX_FAST_READ {
         if let Err(e) = shim_data.refill_from_host() {
             tracing::warn!("random ring refill failed: {e}");
         }
+    } else if proc.entropy.queued() == 0 {
+        proc.entropy.tell(elfuse_actors::urandom::RefillMsg::Check);
     }
 }
 

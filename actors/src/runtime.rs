@@ -258,6 +258,26 @@ impl<A: Actor> ActorRef<A> {
         rx.recv().expect("an actor answers every message")
     }
 
+    /// Sends `msg` without waiting for the reply (a nudge such as "top up if low"). It
+    /// always goes through the mailbox, so the caller never runs the handler.
+    pub fn tell(&self, msg: A::Msg) {
+        let inner = &*self.inner;
+        let sent_ns = if inner.cfg.sink.is_some() {
+            now_ns()
+        } else {
+            0
+        };
+        // Nobody listens on the reply: the actor's send fails quietly.
+        let (reply, _) = bounded(1);
+        inner.queued.fetch_add(1, Ordering::AcqRel);
+        let _ = inner.tx.send(Envelope::Msg {
+            msg,
+            tid: current_tid(),
+            sent_ns,
+            reply,
+        });
+    }
+
     fn inline(
         inner: &Inner<A>,
         core: &mut Core<A>,
@@ -268,6 +288,11 @@ impl<A: Actor> ActorRef<A> {
         let r = inner.run(core, &msg, tid, sent_ns, true);
         inner.drain(core);
         r
+    }
+
+    /// Messages sent through the mailbox and not yet taken out of it.
+    pub fn queued(&self) -> usize {
+        self.inner.queued.load(Ordering::Acquire)
     }
 
     /// Messages handled so far.

@@ -32,6 +32,22 @@ pub struct Identity {
     pub sid: u32,
 }
 
+/// The urandom-refill actor keeps the shim's ring topped up through this.
+impl elfuse_actors::urandom::EntropySink for ShimData {
+    fn capacity(&self) -> usize {
+        RING_SIZE as usize
+    }
+    fn level(&self) -> usize {
+        self.fill_level() as usize
+    }
+    fn refill(&self, f: &mut dyn FnMut(&mut [u8])) {
+        let _ = ShimData::refill(self, &mut |b| {
+            f(b);
+            Ok(())
+        });
+    }
+}
+
 /// A handle on shim_data (cheap to create; all state lives in guest RAM).
 #[derive(Clone)]
 pub struct ShimData {

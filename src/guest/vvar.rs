@@ -140,8 +140,20 @@ impl Vdso {
     }
 
     /// Mirrors the shim's attention word: non-zero sends every vDSO clock call to the host.
+    pub fn attention(&self) -> u32 {
+        self.u32(layout::ATTENTION).load(Ordering::Acquire)
+    }
+
     pub fn set_attention(&self, bits: u32) {
         self.u32(layout::ATTENTION).store(bits, Ordering::SeqCst);
+    }
+
+    /// [`Vdso::set_attention`] for the running process: writes only while the vvar page is
+    /// still ours (the guest may have unmapped it and put its own data there).
+    pub fn mirror_attention(&self, mm: &Mm, bits: u32) {
+        if self.intact(mm) {
+            self.set_attention(bits);
+        }
     }
 
     /// The `SEEDED` word (0 unseeded, 2 seeding, 1 seeded).
