@@ -126,61 +126,9 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
             Arc::<str>::from(String::from_utf8_lossy(&l.program).as_ref()),
         )
     });
-    let main_base = if loader::is_relocatable(&elf) {
-        PIE_BASE
-    } else {
-        0
-    };
-    let main = loader::load(&mut mm, &elf, &l.image, main_base, file).map_err(BootError::Image)?;
-    let (entry, interp_base) = match &main.interp {
-        None => (main.entry, 0),
-        Some(path) => {
-            let hp = crate::process::resolve_path(l.sysroot.as_deref(), path.as_bytes());
-            let bytes =
-                std::fs::read(&hp).map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
-            let ielf = loader::parse(&bytes)
-                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
-            let span = loader::image_span(&ielf);
-            let base = mm
-                .find_free(span, 0)
-                .map_err(|_| BootError::Image(LoadError::OutOfMemory))?;
-            let il = loader::load(&mut mm, &ielf, &bytes, base, None)
-                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
-            (il.entry, base)
-        }
-    };
-    let brk = page_up(main.end).unwrap_or(main.end);
-    mm.brk_start = brk;
-    mm.brk = brk;
+    let prog = load_program(&mut mm, &elf, &l.image, file, l.sysroot.as_deref())?;
     st.step("load-elf");
-
-    mm.map_fixed(
-        STACK_BOTTOM,
-        STACK_SIZE,
-        PROT_READ | PROT_WRITE,
-        false,
-        Backing::Anon,
-        VmaName::Stack,
-    )
-    .map_err(|e| host(format!("stack: {e:?}")))?;
-    // The signal return trampoline, until the vDSO provides __kernel_rt_sigreturn.
-    let sigreturn_tramp = mm
-        .find_free(PAGE_SIZE, 0)
-        .map_err(|_| host("no room for the sigpage"))?;
-    mm.map_fixed(
-        sigreturn_tramp,
-        PAGE_SIZE,
-        PROT_READ | PROT_EXEC,
-        false,
-        Backing::Anon,
-        VmaName::Path("[sigpage]".into()),
-    )
-    .map_err(|e| host(format!("sigpage: {e:?}")))?;
-    // mov x8, #139 (rt_sigreturn); svc #0
-    ram.write(
-        sigreturn_tramp,
-        &[0xd2801168u32.to_le_bytes(), 0xd4000001u32.to_le_bytes()].concat(),
-    );
+    let sigreturn_tramp = map_stack_and_sigpage(&mut mm)?;
 
     let hw = match hw_rx.recv() {
         Ok(Ok(hw)) => hw,
@@ -195,37 +143,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         gid: unsafe { libc::getgid() },
         egid: unsafe { libc::getegid() },
     };
-    let mut random = [0u8; 16];
-    unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
-    let auxv = [
-        (stack::AT_PHDR, main.phdr),
-        (stack::AT_PHENT, main.phent),
-        (stack::AT_PHNUM, main.phnum),
-        (stack::AT_PAGESZ, PAGE_SIZE),
-        (stack::AT_BASE, interp_base),
-        (stack::AT_FLAGS, 0),
-        (stack::AT_ENTRY, main.entry),
-        (stack::AT_UID, creds.uid.into()),
-        (stack::AT_EUID, creds.euid.into()),
-        (stack::AT_GID, creds.gid.into()),
-        (stack::AT_EGID, creds.egid.into()),
-        (stack::AT_SECURE, 0),
-        (stack::AT_HWCAP, hw),
-        (stack::AT_HWCAP2, hw2),
-        (stack::AT_CLKTCK, 100),
-        (stack::AT_MINSIGSTKSZ, stack::MINSIGSTKSZ),
-    ];
-    let sp = stack::build(
-        &ram,
-        STACK_TOP,
-        &stack::StackInput {
-            argv: &l.argv,
-            envp: &l.envp,
-            execfn: &l.program,
-            random,
-            auxv: &auxv,
-        },
-    );
+    let sp = build_initial_stack(&ram, &prog, (hw, hw2), &creds, &l.argv, &l.envp, &l.program);
     st.step("stack");
 
     let exe_host = l.host_path.canonicalize().unwrap_or(l.host_path.clone());
@@ -241,7 +159,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         ttbr0: mm.ttbr0(),
         vbar: SHIM_CODE + shim.vectors as u64,
         enter_el0: SHIM_CODE + shim.enter_el0 as u64,
-        entry,
+        entry: prog.entry,
         sp,
     };
     let proc = Arc::new(Process {
@@ -283,6 +201,134 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         Ok(Err(e)) => Err(BootError::Host(format!("internal error: {e}"))),
         Err(_) => Err(host("internal error: the vCPU thread panicked")),
     }
+}
+
+/// A program loaded into an address space (start-up and execve).
+pub struct LoadedProgram {
+    pub main: loader::Loaded,
+    /// Where execution starts: the interpreter's entry if there is one.
+    pub entry: u64,
+    /// The interpreter's load address (AT_BASE), 0 without one.
+    pub interp_base: u64,
+}
+
+/// Loads the ELF `elf` (bytes `image`) and its PT_INTERP interpreter (resolved under
+/// `sysroot`) into `mm`, and puts brk right after the image.
+pub fn load_program(
+    mm: &mut Mm,
+    elf: &goblin::elf::Elf,
+    image: &[u8],
+    file: Option<(Arc<OwnedFd>, Arc<str>)>,
+    sysroot: Option<&std::path::Path>,
+) -> Result<LoadedProgram, BootError> {
+    let main_base = if loader::is_relocatable(elf) {
+        PIE_BASE
+    } else {
+        0
+    };
+    let main = loader::load(mm, elf, image, main_base, file).map_err(BootError::Image)?;
+    let (entry, interp_base) = match &main.interp {
+        None => (main.entry, 0),
+        Some(path) => {
+            let hp = crate::process::resolve_path(sysroot, path.as_bytes());
+            let bytes =
+                std::fs::read(&hp).map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            let ielf = loader::parse(&bytes)
+                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            let span = loader::image_span(&ielf);
+            let base = mm
+                .find_free(span, 0)
+                .map_err(|_| BootError::Image(LoadError::OutOfMemory))?;
+            let il = loader::load(mm, &ielf, &bytes, base, None)
+                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            (il.entry, base)
+        }
+    };
+    let brk = page_up(main.end).unwrap_or(main.end);
+    mm.brk_start = brk;
+    mm.brk = brk;
+    Ok(LoadedProgram {
+        main,
+        entry,
+        interp_base,
+    })
+}
+
+/// Maps the main stack and the `[sigpage]` signal-return trampoline; returns the
+/// trampoline's address.
+pub fn map_stack_and_sigpage(mm: &mut Mm) -> Result<u64, BootError> {
+    mm.map_fixed(
+        STACK_BOTTOM,
+        STACK_SIZE,
+        PROT_READ | PROT_WRITE,
+        false,
+        Backing::Anon,
+        VmaName::Stack,
+    )
+    .map_err(|e| host(format!("stack: {e:?}")))?;
+    // The signal return trampoline, until the vDSO provides __kernel_rt_sigreturn.
+    let sigreturn_tramp = mm
+        .find_free(PAGE_SIZE, 0)
+        .map_err(|_| host("no room for the sigpage"))?;
+    mm.map_fixed(
+        sigreturn_tramp,
+        PAGE_SIZE,
+        PROT_READ | PROT_EXEC,
+        false,
+        Backing::Anon,
+        VmaName::Path("[sigpage]".into()),
+    )
+    .map_err(|e| host(format!("sigpage: {e:?}")))?;
+    // mov x8, #139 (rt_sigreturn); svc #0
+    mm.ram().write(
+        sigreturn_tramp,
+        &[0xd2801168u32.to_le_bytes(), 0xd4000001u32.to_le_bytes()].concat(),
+    );
+    Ok(sigreturn_tramp)
+}
+
+/// Builds argv, envp and auxv at the top of the main stack; returns the initial SP.
+pub fn build_initial_stack(
+    ram: &GuestRam,
+    prog: &LoadedProgram,
+    (hw, hw2): (u64, u64),
+    creds: &Creds,
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    execfn: &[u8],
+) -> u64 {
+    let main = &prog.main;
+    let mut random = [0u8; 16];
+    unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
+    let auxv = [
+        (stack::AT_PHDR, main.phdr),
+        (stack::AT_PHENT, main.phent),
+        (stack::AT_PHNUM, main.phnum),
+        (stack::AT_PAGESZ, PAGE_SIZE),
+        (stack::AT_BASE, prog.interp_base),
+        (stack::AT_FLAGS, 0),
+        (stack::AT_ENTRY, main.entry),
+        (stack::AT_UID, creds.uid.into()),
+        (stack::AT_EUID, creds.euid.into()),
+        (stack::AT_GID, creds.gid.into()),
+        (stack::AT_EGID, creds.egid.into()),
+        (stack::AT_SECURE, 0),
+        (stack::AT_HWCAP, hw),
+        (stack::AT_HWCAP2, hw2),
+        (stack::AT_CLKTCK, 100),
+        (stack::AT_MINSIGSTKSZ, stack::MINSIGSTKSZ),
+    ];
+    stack::build(
+        ram,
+        STACK_TOP,
+        &stack::StackInput {
+            argv,
+            envp,
+            execfn,
+            random,
+            auxv: &auxv,
+        },
+    )
 }
 
 /// Register values that depend on the loaded process.
