@@ -175,10 +175,9 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         creds,
         pid,
         ppid: unsafe { libc::getppid() },
-        exe: l.program,
-        exe_host,
+        exe: Mutex::new((l.program, exe_host)),
         tracer: l.tracer,
-        sigreturn_tramp,
+        sigreturn_tramp: sigreturn_tramp.into(),
     });
     // The main thread's tid is the pid, as on Linux.
     let thread = ThreadState {

@@ -60,6 +60,7 @@ fn main() -> ExitCode {
             print!("{}", elfuse::syscall::table::render_markdown());
             return ExitCode::SUCCESS;
         }
+        Mode::ForkChild(fd) => return elfuse::fork::child_main(fd),
         Mode::Run | Mode::Demo => {}
     }
 

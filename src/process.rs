@@ -1,6 +1,7 @@
 //! Per-process guest state shared by all of the process's vCPU threads.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use elfuse_actors::fdtable::FdTable;
@@ -48,13 +49,13 @@ pub struct Process {
     /// matching the original elfuse) and parent pid.
     pub pid: i32,
     pub ppid: i32,
-    /// The program as the guest named it (AT_EXECFN, /proc/self/exe).
-    pub exe: Vec<u8>,
-    /// The host path of the program actually loaded.
-    pub exe_host: PathBuf,
+    /// The program as the guest named it (AT_EXECFN, /proc/self/exe) and the host path
+    /// of the program actually loaded; execve replaces both.
+    pub exe: Mutex<(Vec<u8>, PathBuf)>,
     pub tracer: Tracer,
-    /// EL0 code `mov x8, #139; svc #0`: where handlers return without SA_RESTORER.
-    pub sigreturn_tramp: u64,
+    /// EL0 code `mov x8, #139; svc #0`: where handlers return without SA_RESTORER
+    /// (execve maps it anew).
+    pub sigreturn_tramp: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -74,6 +75,13 @@ impl Process {
     }
     pub fn signals(&self) -> MutexGuard<'_, SignalState> {
         lock(&self.signals)
+    }
+    /// The program's guest name and host path (see `exe`).
+    pub fn exe(&self) -> (Vec<u8>, PathBuf) {
+        lock(&self.exe).clone()
+    }
+    pub fn sigreturn_tramp(&self) -> u64 {
+        self.sigreturn_tramp.load(Ordering::Relaxed)
     }
     pub fn rlimits(&self) -> MutexGuard<'_, [Rlimit; RLIM_NLIMITS]> {
         lock(&self.rlimits)

@@ -19,6 +19,11 @@ unsafe impl Sync for GuestRam {}
 
 impl GuestRam {
     pub fn new(size: u64) -> io::Result<Self> {
+        Self::from_fd(Self::create_fd(size)?, size)
+    }
+
+    /// A new, empty (sparse) memfd of `size` bytes to hold guest RAM.
+    pub fn create_fd(size: u64) -> io::Result<OwnedFd> {
         let name = c"elfuse-guest-ram";
         // SAFETY: plain syscalls on values we own.
         let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
@@ -29,6 +34,11 @@ impl GuestRam {
         if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } != 0 {
             return Err(io::Error::last_os_error());
         }
+        Ok(fd)
+    }
+
+    /// Guest RAM over an existing memfd of `size` bytes (a fork child's copy).
+    pub fn from_fd(fd: OwnedFd, size: u64) -> io::Result<Self> {
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),

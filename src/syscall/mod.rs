@@ -6,6 +6,7 @@
 //! `proc` (exit, identity, limits, uname, signals-as-recorded), `time`.
 
 pub mod abi;
+pub mod execve;
 pub mod fs;
 pub mod io;
 pub mod mem;
@@ -13,6 +14,7 @@ pub mod proc;
 pub mod table;
 pub mod time;
 mod tracefmt;
+pub mod wait;
 
 use std::sync::Arc;
 
