@@ -3,7 +3,7 @@
 //!
 //! Everything that can fail with an error the caller sees is checked first: the file
 //! (ENOENT, EACCES for a non-regular or non-executable file), `#!` scripts (interpreter
-//! plus an optional single argument, nested at most [`MAX_SCRIPT_DEPTH`] deep, ELOOP
+//! plus an optional single argument, chained at most [`MAX_SCRIPT_DEPTH`] deep, ELOOP
 //! beyond), ELF validity (ENOEXEC for anything that is neither ELF nor script), the
 //! interpreter's existence, argv/envp size (E2BIG). Then the point of no return: the old
 //! address space is unmapped and a fresh one built with boot.rs's loading pieces; a
@@ -31,8 +31,10 @@ use crate::syscall::{Ctx, Stop, SysResult};
 
 /// Longest single argument or environment string (32 pages, as Linux).
 pub const MAX_ARG_STRLEN: usize = 32 * 4096;
-/// `#!` interpreters may themselves be scripts this many times.
-pub const MAX_SCRIPT_DEPTH: usize = 4;
+/// How many `#!` scripts may be chained before the final ELF: Linux's exec_binprm
+/// allows interpreter depth 0..=5 (checked on Linux 6.18: five nested scripts run,
+/// six give ELOOP). The check comes after the next file is opened, as Linux's does.
+pub const MAX_SCRIPT_DEPTH: usize = 5;
 /// Linux reads this much of a file to recognise it (the `#!` line must fit).
 const BINPRM_BUF_SIZE: usize = 256;
 
@@ -133,6 +135,9 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     let mut depth = 0;
     let (file, host_path) = loop {
         let (file, host) = open_exec(ctx, &t)?;
+        if depth > MAX_SCRIPT_DEPTH {
+            return Err(Errno::ELOOP);
+        }
         let mut head = vec![0u8; BINPRM_BUF_SIZE];
         let n = unsafe { libc::pread(file.as_raw_fd(), head.as_mut_ptr().cast(), head.len(), 0) };
         head.truncate(n.max(0) as usize);
@@ -143,9 +148,6 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
             return Err(Errno::ENOEXEC);
         }
         depth += 1;
-        if depth > MAX_SCRIPT_DEPTH {
-            return Err(Errno::ELOOP);
-        }
         let (interp, arg) = parse_shebang(&head)?;
         // argv becomes: interpreter, [argument], the script's path, argv[1..].
         let script = if t.path.is_empty() {

@@ -320,6 +320,142 @@ fn trace(libc: Libc) {
     );
 }
 
+/// fork + wait4/waitid, 50 children, pipes between parent and child (same stdout as qemu).
+fn fork_and_wait(libc: Libc) {
+    for mode in ["basic", "many", "pipe", "vfork"] {
+        let Some(out) = run_guest(libc, "fork", &[mode], 0) else {
+            return;
+        };
+        assert!(out.stdout_str().starts_with(&format!("fork {mode}\n")));
+        assert_checks_passed(&out);
+    }
+    let Some(out) = run_guest(libc, "fork", &["pipe"], 0) else {
+        return;
+    };
+    let text = out.stdout_str();
+    let child = text.find("line from the child").expect("child's line");
+    let parent = text.find("line from the parent").expect("parent's line");
+    assert!(child < parent, "{}", out.describe());
+}
+
+/// Children killed by SIGKILL (also through their process group), SIGSEGV and SIGTERM
+/// are WIFSIGNALED with the right signal in the parent.
+fn fork_children_killed(libc: Libc) {
+    let Some(out) = run_guest(libc, "fork", &["signals"], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
+/// Runs guest `name` under elfuse only (qemu-user cannot execve an AArch64 program
+/// without binfmt_misc) and checks the status.
+fn run_elfuse_only(libc: Libc, name: &str, args: &[&str], status: i32) -> Option<Output> {
+    let prog = guest(libc, name)?;
+    let out = run(elfuse_command::<[&str; 0], _>([], &prog, args), b"");
+    assert_eq!(out.status, status, "{name} {args:?}\n{}", out.describe());
+    assert!(!out.stderr_str().contains("panicked"), "{}", out.describe());
+    Some(out)
+}
+
+fn execve_self_and_errors(libc: Libc) {
+    let Some(out) = run_elfuse_only(libc, "exec", &["self"], 0) else {
+        return;
+    };
+    assert_eq!(
+        out.stdout_str(),
+        "exec self\nargc=4 argv0=renamed [show] [a] [b c] EXECVAR=yes\nexe is self: yes\n"
+    );
+    let dir = TempDir::new();
+    let d = dir.path().to_str().unwrap();
+    let out = run_elfuse_only(libc, "exec", &["errors", d], 0).unwrap();
+    assert_checks_passed(&out);
+    let out = run_elfuse_only(libc, "exec", &["cloexec", d], 0).unwrap();
+    assert_checks_passed(&out);
+    assert_eq!(
+        out.stdout_str().matches("ok ").count(),
+        7,
+        "{}",
+        out.describe()
+    );
+}
+
+/// A `#!` script whose interpreter is a test program, directly and through a script.
+fn execve_script(libc: Libc) {
+    let dir = TempDir::new();
+    let d = dir.path().to_str().unwrap();
+    let Some(out) = run_elfuse_only(libc, "exec", &["script", d], 0) else {
+        return;
+    };
+    assert_eq!(
+        out.stdout_str(),
+        "exec script\n\
+         argc=5 argv0-is-self=yes argv1=script-arg script script2 x\n\
+         argc=4 argv0-is-self=yes argv1=script-arg script x\n"
+    );
+}
+
+fn vfork_and_execveat(libc: Libc) {
+    let Some(out) = run_elfuse_only(libc, "exec", &["vfork"], 0) else {
+        return;
+    };
+    assert_eq!(
+        out.stdout_str(),
+        "exec vfork\n\
+         argc=3 argv0=vforked [show] [from-vfork] EXECVAR=(unset)\nexe is self: yes\n\
+         vfork child status 0\n\
+         argc=3 argv0=forked [show] [from-execveat] EXECVAR=(unset)\nexe is self: yes\n\
+         fork child status 0\n"
+    );
+}
+
+/// Open fds, threads and (unreaped) children of a host process.
+fn host_usage(pid: u32) -> (usize, usize, String) {
+    let count = |d: String| std::fs::read_dir(d).map_or(0, |r| r.count());
+    let mut children = String::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            children += &std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        }
+    }
+    (
+        count(format!("/proc/{pid}/fd")),
+        count(format!("/proc/{pid}/task")),
+        children,
+    )
+}
+
+/// 1000 fork/exit/wait cycles leave no host fd, thread or child process behind in the
+/// parent elfuse (counted from /proc between two pauses of the guest).
+fn fork_cycles_leave_nothing_behind(libc: Libc) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let Some(prog) = guest(libc, "fork") else {
+        return;
+    };
+    let mut child = elfuse_command::<[&str; 0], _>([], &prog, ["leaks", "1000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "fork leaks");
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let before = host_usage(pid);
+    writeln!(stdin, "go").unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "done 0 bad");
+    let after = host_usage(pid);
+    writeln!(stdin, "end").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(before, after, "(fds, threads, children) before and after");
+    assert!(
+        before.2.trim().is_empty(),
+        "unreaped children: {}",
+        before.2
+    );
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -357,4 +493,10 @@ for_each_libc!(
     segv_status_in_shell,
     sysroot,
     trace,
+    fork_and_wait,
+    fork_children_killed,
+    execve_self_and_errors,
+    execve_script,
+    vfork_and_execveat,
+    fork_cycles_leave_nothing_behind,
 );

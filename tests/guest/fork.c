@@ -225,7 +225,30 @@ int main(int argc, char **argv)
         signals();
     else if (!strcmp(mode, "vfork"))
         vforks();
-    else if (!strcmp(mode, "cycles")) {
+    else if (!strcmp(mode, "leaks")) {
+        /* One fork first (it starts elfuse's fork-IPC thread), then N cycles between
+         * two pauses in which the harness counts elfuse's fds, threads and children. */
+        int n = atoi(argv[2]), bad = 0, st;
+        char line[16];
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        waitpid(pid, &st, 0);
+        printf("ready\n");
+        fflush(stdout);
+        fgets(line, sizeof line, stdin);
+        for (int i = 0; i < n; i++) {
+            pid = fork();
+            if (pid == 0)
+                _exit(1);
+            if (waitpid(pid, &st, 0) != pid || WEXITSTATUS(st) != 1)
+                bad++;
+        }
+        printf("done %d bad\n", bad);
+        fflush(stdout);
+        fgets(line, sizeof line, stdin);
+        return bad != 0;
+    } else if (!strcmp(mode, "cycles")) {
         int n = argc > 2 ? atoi(argv[2]) : 100, bad = 0;
         for (int i = 0; i < n; i++) {
             pid_t pid = fork();
