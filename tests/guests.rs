@@ -408,6 +408,30 @@ fn vfork_and_execveat(libc: Libc) {
     );
 }
 
+/// The portable fork path (spawn `elfuse --fork-child` + state handover), which Linux
+/// uses only with ELFUSE_FORK=spawn: the same guests pass.
+fn fork_spawn_path(libc: Libc) {
+    let Some(prog) = guest(libc, "fork") else {
+        return;
+    };
+    for mode in ["basic", "many", "pipe", "signals", "vfork"] {
+        let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, [mode]);
+        cmd.env("ELFUSE_FORK", "spawn");
+        let out = run(cmd, b"");
+        assert_eq!(out.status, 0, "{mode}\n{}", out.describe());
+        assert_checks_passed(&out);
+    }
+    let exec = guest(libc, "exec").unwrap();
+    let mut cmd = elfuse_command::<[&str; 0], _>([], &exec, ["vfork"]);
+    cmd.env("ELFUSE_FORK", "spawn");
+    let out = run(cmd, b"");
+    assert!(
+        out.stdout_str().ends_with("fork child status 0\n") && out.status == 0,
+        "{}",
+        out.describe()
+    );
+}
+
 /// Open fds, threads and (unreaped) children of a host process.
 fn host_usage(pid: u32) -> (usize, usize, String) {
     let count = |d: String| std::fs::read_dir(d).map_or(0, |r| r.count());
@@ -425,14 +449,21 @@ fn host_usage(pid: u32) -> (usize, usize, String) {
 }
 
 /// 1000 fork/exit/wait cycles leave no host fd, thread or child process behind in the
-/// parent elfuse (counted from /proc between two pauses of the guest).
+/// parent elfuse (counted from /proc between two pauses of the guest), on both fork
+/// paths (native fork, and spawn with 300 cycles).
 fn fork_cycles_leave_nothing_behind(libc: Libc) {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::Stdio;
     let Some(prog) = guest(libc, "fork") else {
         return;
     };
-    let mut child = elfuse_command::<[&str; 0], _>([], &prog, ["leaks", "1000"])
+    leak_check(&prog, "native", "1000");
+    leak_check(&prog, "spawn", "300");
+}
+
+fn leak_check(prog: &std::path::Path, path: &str, cycles: &str) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let mut child = elfuse_command::<[&str; 0], _>([], prog, ["leaks", cycles])
+        .env("ELFUSE_FORK", path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -444,11 +475,14 @@ fn fork_cycles_leave_nothing_behind(libc: Libc) {
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
     let before = host_usage(pid);
     writeln!(stdin, "go").unwrap();
-    assert_eq!(lines.next().unwrap().unwrap(), "done 0 bad");
+    assert_eq!(lines.next().unwrap().unwrap(), "done 0 bad", "{path}");
     let after = host_usage(pid);
     writeln!(stdin, "end").unwrap();
     assert!(child.wait().unwrap().success());
-    assert_eq!(before, after, "(fds, threads, children) before and after");
+    assert_eq!(
+        before, after,
+        "{path}: (fds, threads, children) before and after"
+    );
     assert!(
         before.2.trim().is_empty(),
         "unreaped children: {}",
@@ -499,4 +533,5 @@ for_each_libc!(
     execve_script,
     vfork_and_execveat,
     fork_cycles_leave_nothing_behind,
+    fork_spawn_path,
 );

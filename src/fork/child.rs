@@ -36,7 +36,7 @@ pub fn child_main(fd: RawFd) -> ExitCode {
         }
     };
     if inc.vfork {
-        *VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner()) = Some(sock);
+        *VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner()) = Some(sock.into());
     } else {
         drop(sock);
     }

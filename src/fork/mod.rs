@@ -23,6 +23,7 @@
 
 mod actor;
 mod child;
+mod native;
 pub mod state;
 pub mod wire;
 
@@ -59,7 +60,7 @@ const SUPPORTED: u64 = CSIGNAL
     | CLONE_CHILD_SETTID;
 
 /// The end of the vfork socket in a vfork child; closing it releases the parent.
-static VFORK_DONE: Mutex<Option<std::os::unix::net::UnixStream>> = Mutex::new(None);
+static VFORK_DONE: Mutex<Option<OwnedFd>> = Mutex::new(None);
 
 /// clone(flags, newsp, parent_tid, tls, child_tid) creating a new process (fork,
 /// vfork, or clone without CLONE_VM). `clone` sends CLONE_VM without CLONE_VFORK
@@ -74,6 +75,29 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return Err(Errno::ENOSYS);
     }
     let vfork = flags & CLONE_VFORK != 0;
+    let t = state::ChildThread {
+        comm: ctx.thread.comm,
+        dumpable: ctx.thread.dumpable,
+        rseq: ctx.thread.rseq,
+        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+            ctid
+        } else {
+            0
+        },
+        set_child_tid: if flags & CLONE_CHILD_SETTID != 0 {
+            ctid
+        } else {
+            0
+        },
+    };
+    if native::enabled() {
+        let regs = native::ChildRegs {
+            sp: (newsp != 0).then_some(newsp),
+            tls: (flags & CLONE_SETTLS != 0).then_some(tls),
+        };
+        return native::fork(ctx, flags, ptid, regs, t, vfork);
+    }
+    let t0 = std::time::Instant::now();
     // Start the host process first: its creation overlaps the RAM snapshot below.
     let ticket = actor::spawn();
 
@@ -90,25 +114,11 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if flags & CLONE_SETTLS != 0 {
         cpu.set_sys(SysReg::TpidrEl0, tls);
     }
-    let t = state::ChildThread {
-        comm: ctx.thread.comm,
-        dumpable: ctx.thread.dumpable,
-        rseq: ctx.thread.rseq,
-        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
-            ctid
-        } else {
-            0
-        },
-        set_child_tid: if flags & CLONE_CHILD_SETTID != 0 {
-            ctid
-        } else {
-            0
-        },
-    };
     let snap = snapshot_ram(&ctx.proc.ram).map_err(|e| {
         tracing::warn!("fork: RAM snapshot failed: {e}");
         Errno::ENOMEM
     });
+    let t_snap = t0.elapsed();
     let out = match snap {
         Ok(fd) => state::capture(ctx.proc, &cpu, &t, fd, vfork),
         Err(e) => {
@@ -120,6 +130,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         }
     };
     let (pid, vfork_sock) = actor::handover(ticket, out)?;
+    tracing::debug!(pid, ?t_snap, total = ?t0.elapsed(), "fork: child started");
     if flags & CLONE_PARENT_SETTID != 0 {
         // Like Linux, a bad pointer here does not undo the fork.
         let _ = ctx.write_val(ptid, &pid);
@@ -139,8 +150,9 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 /// Copies the populated extents of guest RAM into a new memfd of the same size.
 pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
     let dst = GuestRam::create_fd(ram.size())?;
-    let (src, d) = (ram.fd().as_raw_fd(), dst.as_raw_fd());
+    let (src, d) = (ram.raw_fd(), dst.as_raw_fd());
     let mut off: i64 = 0;
+    let mut copied = 0u64;
     let size = ram.size() as i64;
     let mut use_cfr = true;
     while off < size {
@@ -175,8 +187,10 @@ pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
             };
             pos += n as i64;
         }
+        copied += (hole - data) as u64;
         off = hole;
     }
+    tracing::trace!(copied, "fork: RAM snapshot");
     Ok(dst)
 }
 

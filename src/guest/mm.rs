@@ -118,6 +118,18 @@ impl Mm {
         }
     }
 
+    /// [`Mm::to_parts`] that moves the VMAs out (their file references with them),
+    /// leaving this `Mm` without mappings: for a native fork child, whose inherited copy
+    /// of the parent's `Mm` is dead.
+    pub fn take_parts(&mut self) -> MmParts {
+        MmParts {
+            vmas: std::mem::take(&mut self.vmas).into_iter().collect(),
+            pt: self.pt.parts(),
+            brk_start: self.brk_start,
+            brk: self.brk,
+        }
+    }
+
     /// Rebuilds an address space from [`Mm::to_parts`] over a copy of the RAM it
     /// described. MAP_SHARED file overlays are mapped again over the new RAM.
     pub fn from_parts(ram: Arc<GuestRam>, p: MmParts) -> Result<Self, Errno> {
