@@ -200,6 +200,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
                 a.handler = SIG_IGN;
             }
         }
+        crate::fork::mirror_sigchld(&s.actions[crate::signal::SIGCHLD as usize - 1]);
     }
     *ctx.proc.exe.lock().unwrap_or_else(|p| p.into_inner()) = (guest_name.clone(), host_path);
     let base = guest_name.rsplit(|&b| b == b'/').next().unwrap_or(&[]);

@@ -194,6 +194,17 @@ pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
     Ok(dst)
 }
 
+/// Mirrors the guest's SIGCHLD disposition onto the host where it changes what the
+/// kernel does with children: SIG_IGN or SA_NOCLDWAIT make exited children reap
+/// themselves (wait4 then reports ECHILD), as on Linux. Handlers are not run on host
+/// SIGCHLD yet (no asynchronous signals), so the host keeps the default otherwise.
+pub fn mirror_sigchld(act: &crate::signal::KSigaction) {
+    const SA_NOCLDWAIT: u64 = 2;
+    let ignore = act.handler == crate::signal::SIG_IGN || act.flags & SA_NOCLDWAIT != 0;
+    let host = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+    unsafe { libc::signal(libc::SIGCHLD, host) };
+}
+
 /// After a successful execve (or at exit): releases a vfork parent.
 pub fn vfork_release() {
     VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -507,6 +507,9 @@ pub fn rt_sigaction(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         }
         old
     };
+    if let (Some(n), crate::signal::SIGCHLD) = (new, sig) {
+        crate::fork::mirror_sigchld(&n);
+    }
     if a[2] != 0 {
         ctx.write_val(a[2], &[old.handler, old.flags, old.restorer, old.mask])?;
     }

@@ -73,6 +73,18 @@ static void basic(void)
     CHECK(si.si_pid == pid);
     CHECK_ERR(waitid(P_ALL, 0, &si, WEXITED | WNOHANG), ECHILD);
     CHECK_ERR(waitid(P_ALL, 0, &si, 0), EINVAL);
+
+    /* Ignoring SIGCHLD: children reap themselves, wait reports ECHILD. */
+    signal(SIGCHLD, SIG_IGN);
+    pid = fork();
+    if (pid == 0)
+        _exit(1);
+    CHECK_ERR(waitpid(pid, &st, 0), ECHILD);
+    signal(SIGCHLD, SIG_DFL);
+    pid = fork();
+    if (pid == 0)
+        _exit(2);
+    CHECK(waitpid(pid, &st, 0) == pid && WEXITSTATUS(st) == 2);
 }
 
 static void many(void)
