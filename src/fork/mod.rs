@@ -90,6 +90,9 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             0
         },
     };
+    // Seam for threads: other vCPUs of this process must be paused from here until the
+    // RAM snapshot is taken (Linux's fork copies only the calling thread, as both paths
+    // do: host fork() keeps only the caller, the spawn path starts one vCPU).
     if native::enabled() {
         let regs = native::ChildRegs {
             sp: (newsp != 0).then_some(newsp),
@@ -98,15 +101,13 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return native::fork(ctx, flags, ptid, regs, t, vfork);
     }
     let t0 = std::time::Instant::now();
-    // Start the host process first: its creation overlaps the RAM snapshot below.
-    let ticket = actor::spawn();
-
-    // Seam for threads: other vCPUs of this process must be paused from here until the
-    // snapshot is taken (Linux's fork copies only the calling thread).
     let mut cpu = state::CpuState::read(ctx.vcpu).map_err(|e| {
         tracing::error!("fork: reading registers: {e}");
         Errno::EAGAIN
     })?;
+    // Start the host process now: its creation overlaps the RAM snapshot below.
+    let ticket = actor::spawn();
+
     cpu.x[0] = 0;
     if newsp != 0 {
         cpu.set_sys(SysReg::SpEl0, newsp);
