@@ -202,8 +202,32 @@ static void signals(void)
     CHECK(getpgid(pid) == pid);
     CHECK(getpgid(0) != pid);
     CHECK(kill(-pid, SIGKILL) == 0);
-    CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    CHECK(waitid(P_PGID, pid, &si, WEXITED) == 0);
+    CHECK(si.si_pid == pid && si.si_code == CLD_KILLED && si.si_status == SIGKILL);
     CHECK_ERR(kill(pid, 0), ESRCH);
+
+    /* Stop and continue: WUNTRACED / WCONTINUED. */
+    pid = fork();
+    if (pid == 0) {
+        for (;;)
+            pause();
+    }
+    CHECK(kill(pid, SIGSTOP) == 0);
+    CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    CHECK(kill(pid, SIGCONT) == 0);
+    CHECK(waitpid(pid, &st, WCONTINUED) == pid && WIFCONTINUED(st));
+    kill(pid, SIGKILL);
+    CHECK(waitpid(pid, &st, __WALL) == pid && WIFSIGNALED(st));
+
+    /* A new session in the child. */
+    pid = fork();
+    if (pid == 0) {
+        pid_t me = getpid();
+        _exit(setsid() == me && getsid(0) == me && getpgid(0) == me ? 0 : 1);
+    }
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 static void vforks(void)
