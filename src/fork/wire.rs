@@ -196,3 +196,37 @@ pub fn recv(sock: &mut UnixStream) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
     sock.read_exact(&mut payload)?;
     Ok((payload, fds))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_and_many_fds_cross_a_socket() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        // More fds than one SCM_RIGHTS message carries.
+        let files: Vec<std::fs::File> = (0..FDS_PER_MSG + 7)
+            .map(|_| std::fs::File::open("/dev/null").unwrap())
+            .collect();
+        let raw: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+        let mut e = Enc::default();
+        e.u64(42);
+        e.bytes(b"hello");
+        e.opt_bytes(None);
+        e.u128(u128::MAX - 1);
+        let payload = e.0.clone();
+        let sender = std::thread::spawn(move || send(&mut a, &payload, &raw));
+        let (got, fds) = recv(&mut b).unwrap();
+        sender.join().unwrap().unwrap();
+        assert_eq!(got, e.0);
+        assert_eq!(fds.len(), files.len());
+        let mut d = Dec::new(&got);
+        assert_eq!(d.u64().unwrap(), 42);
+        assert_eq!(d.bytes().unwrap(), b"hello");
+        assert_eq!(d.opt_bytes().unwrap(), None);
+        assert_eq!(d.u128().unwrap(), u128::MAX - 1);
+        assert!(d.u64().is_err(), "reading past the end is an error");
+        let flags = unsafe { libc::fcntl(fds[0].as_raw_fd(), libc::F_GETFD) };
+        assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+    }
+}
