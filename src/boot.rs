@@ -129,46 +129,10 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
             Arc::<str>::from(String::from_utf8_lossy(&l.program).as_ref()),
         )
     });
-    let main_base = if loader::is_relocatable(&elf) {
-        PIE_BASE
-    } else {
-        0
-    };
-    let main = loader::load(&mut mm, &elf, &l.image, main_base, file).map_err(BootError::Image)?;
-    let (entry, interp_base) = match &main.interp {
-        None => (main.entry, 0),
-        Some(path) => {
-            let hp = crate::process::resolve_path(l.sysroot.as_deref(), path.as_bytes());
-            let bytes =
-                std::fs::read(&hp).map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
-            let ielf = loader::parse(&bytes)
-                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
-            let span = loader::image_span(&ielf);
-            let base = mm
-                .find_free(span, 0)
-                .map_err(|_| BootError::Image(LoadError::OutOfMemory))?;
-            let il = loader::load(&mut mm, &ielf, &bytes, base, None)
-                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
-            (il.entry, base)
-        }
-    };
-    let brk = page_up(main.end).unwrap_or(main.end);
-    mm.brk_start = brk;
-    mm.brk = brk;
+    let prog = load_program(&mut mm, &elf, &l.image, file, l.sysroot.as_deref())?;
     st.step("load-elf");
+    let vdso = map_stack_and_vdso(&mut mm)?;
 
-    mm.map_fixed(
-        STACK_BOTTOM,
-        STACK_SIZE,
-        PROT_READ | PROT_WRITE,
-        false,
-        Backing::Anon,
-        VmaName::Stack,
-    )
-    .map_err(|e| host(format!("stack: {e:?}")))?;
-    // [vvar] + [vdso]; handlers without SA_RESTORER return through __kernel_rt_sigreturn.
-    let vdso = Vdso::map(&mut mm).map_err(|e| host(format!("vDSO: {e:?}")))?;
-    let sigreturn_tramp = vdso.rt_sigreturn;
     let hw = match hw_rx.recv() {
         Ok(Ok(hw)) => hw,
         Ok(Err(e)) => return Err(e.into()),
@@ -182,37 +146,13 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         gid: unsafe { libc::getgid() },
         egid: unsafe { libc::getegid() },
     };
-    let mut random = [0u8; 16];
-    unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
-    let auxv = [
-        (stack::AT_PHDR, main.phdr),
-        (stack::AT_PHENT, main.phent),
-        (stack::AT_PHNUM, main.phnum),
-        (stack::AT_PAGESZ, PAGE_SIZE),
-        (stack::AT_BASE, interp_base),
-        (stack::AT_FLAGS, 0),
-        (stack::AT_ENTRY, main.entry),
-        (stack::AT_UID, creds.uid.into()),
-        (stack::AT_EUID, creds.euid.into()),
-        (stack::AT_GID, creds.gid.into()),
-        (stack::AT_EGID, creds.egid.into()),
-        (stack::AT_SECURE, 0),
-        (stack::AT_HWCAP, hw),
-        (stack::AT_HWCAP2, hw2),
-        (stack::AT_CLKTCK, 100),
-        (stack::AT_MINSIGSTKSZ, stack::MINSIGSTKSZ),
-        (stack::AT_SYSINFO_EHDR, vdso.base),
-    ];
-    let sp = stack::build(
+    let sp = build_initial_stack(
         &ram,
-        STACK_TOP,
-        &stack::StackInput {
-            argv: &l.argv,
-            envp: &l.envp,
-            execfn: &l.program,
-            random,
-            auxv: &auxv,
-        },
+        &prog,
+        (hw, hw2),
+        &creds,
+        vdso.base,
+        (&l.argv, &l.envp, &l.program),
     );
     st.step("stack");
 
@@ -228,15 +168,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     );
     let mut table = FdTable::with_host_stdio();
     table.set_limit(elfuse_actors::fdtable::DEFAULT_NOFILE);
-    // The shim's urandom bitmap follows the table synchronously, inside each mutation.
-    table.set_observer(Arc::new(move |fd, on| shim_data.set_urandom(fd, on)));
-    let fds = FdActor::new(
-        table,
-        FdActorConfig {
-            sink: l.tracer.actor_sink(),
-            ..FdActorConfig::default()
-        },
-    );
+    let fds = new_fd_actor(table, &shim_data, &l.tracer);
     let umask = unsafe {
         let m = libc::umask(0o022);
         libc::umask(m);
@@ -246,7 +178,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         ttbr0: mm.ttbr0(),
         vbar: SHIM_CODE + shim.vectors as u64,
         enter_el0: SHIM_CODE + shim.enter_el0 as u64,
-        entry,
+        entry: prog.entry,
         sp,
     };
     let proc = Arc::new(Process {
@@ -262,10 +194,9 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         creds,
         pid,
         ppid,
-        exe: l.program,
-        exe_host,
+        exe: Mutex::new((l.program, exe_host)),
         tracer: l.tracer,
-        sigreturn_tramp,
+        sigreturn_tramp: vdso.rt_sigreturn.into(),
         vdso,
         entropy,
     });
@@ -292,14 +223,145 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     }
 }
 
-/// Publishes what the shim serves without exits: the user range its copies must stay in,
-/// the identity slots, a full random ring, and TRACE when every syscall must be traced.
+/// A program loaded into an address space (start-up and execve).
+pub struct LoadedProgram {
+    pub main: loader::Loaded,
+    /// Where execution starts: the interpreter's entry if there is one.
+    pub entry: u64,
+    /// The interpreter's load address (AT_BASE), 0 without one.
+    pub interp_base: u64,
+}
+
+/// Loads the ELF `elf` (bytes `image`) and its PT_INTERP interpreter (resolved under
+/// `sysroot`) into `mm`, and puts brk right after the image.
+pub fn load_program(
+    mm: &mut Mm,
+    elf: &goblin::elf::Elf,
+    image: &[u8],
+    file: Option<(Arc<OwnedFd>, Arc<str>)>,
+    sysroot: Option<&std::path::Path>,
+) -> Result<LoadedProgram, BootError> {
+    let main_base = if loader::is_relocatable(elf) {
+        PIE_BASE
+    } else {
+        0
+    };
+    let main = loader::load(mm, elf, image, main_base, file).map_err(BootError::Image)?;
+    let (entry, interp_base) = match &main.interp {
+        None => (main.entry, 0),
+        Some(path) => {
+            let hp = crate::process::resolve_path(sysroot, path.as_bytes());
+            let bytes =
+                std::fs::read(&hp).map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            let ielf = loader::parse(&bytes)
+                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            let span = loader::image_span(&ielf);
+            let base = mm
+                .find_free(span, 0)
+                .map_err(|_| BootError::Image(LoadError::OutOfMemory))?;
+            let il = loader::load(mm, &ielf, &bytes, base, None)
+                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            (il.entry, base)
+        }
+    };
+    let brk = page_up(main.end).unwrap_or(main.end);
+    mm.brk_start = brk;
+    mm.brk = brk;
+    Ok(LoadedProgram {
+        main,
+        entry,
+        interp_base,
+    })
+}
+
+/// Maps the main stack, and `[vvar]` + `[vdso]` (handlers without SA_RESTORER return
+/// through its `__kernel_rt_sigreturn`). In a fresh address space the vDSO always lands
+/// at the same place, so execve's new one is where the process's [`Vdso`] says.
+pub fn map_stack_and_vdso(mm: &mut Mm) -> Result<Vdso, BootError> {
+    mm.map_fixed(
+        STACK_BOTTOM,
+        STACK_SIZE,
+        PROT_READ | PROT_WRITE,
+        false,
+        Backing::Anon,
+        VmaName::Stack,
+    )
+    .map_err(|e| host(format!("stack: {e:?}")))?;
+    Vdso::map(mm).map_err(|e| host(format!("vDSO: {e:?}")))
+}
+
+/// Builds argv, envp and auxv at the top of the main stack; returns the initial SP.
+pub fn build_initial_stack(
+    ram: &GuestRam,
+    prog: &LoadedProgram,
+    (hw, hw2): (u64, u64),
+    creds: &Creds,
+    vdso_base: u64,
+    (argv, envp, execfn): (&[Vec<u8>], &[Vec<u8>], &[u8]),
+) -> u64 {
+    let main = &prog.main;
+    let mut random = [0u8; 16];
+    unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
+    let auxv = [
+        (stack::AT_PHDR, main.phdr),
+        (stack::AT_PHENT, main.phent),
+        (stack::AT_PHNUM, main.phnum),
+        (stack::AT_PAGESZ, PAGE_SIZE),
+        (stack::AT_BASE, prog.interp_base),
+        (stack::AT_FLAGS, 0),
+        (stack::AT_ENTRY, main.entry),
+        (stack::AT_UID, creds.uid.into()),
+        (stack::AT_EUID, creds.euid.into()),
+        (stack::AT_GID, creds.gid.into()),
+        (stack::AT_EGID, creds.egid.into()),
+        (stack::AT_SECURE, 0),
+        (stack::AT_HWCAP, hw),
+        (stack::AT_HWCAP2, hw2),
+        (stack::AT_CLKTCK, 100),
+        (stack::AT_MINSIGSTKSZ, stack::MINSIGSTKSZ),
+        (stack::AT_SYSINFO_EHDR, vdso_base),
+    ];
+    stack::build(
+        ram,
+        STACK_TOP,
+        &stack::StackInput {
+            argv,
+            envp,
+            execfn,
+            random,
+            auxv: &auxv,
+        },
+    )
+}
+
 /// The refill actor tops the shim's 4 KiB random ring up when it holds less than this,
 /// when told (a forwarded read/getrandom) or on its idle tick.
 pub(crate) const RING_LOW_WATER: usize = 2048;
-const RING_TICK: std::time::Duration = std::time::Duration::from_millis(50);
+pub(crate) const RING_TICK: std::time::Duration = std::time::Duration::from_millis(50);
 
-fn init_shim_data(ram: &Arc<GuestRam>, c: &Creds, pid: i32, ppid: i32, trace: bool) -> ShimData {
+/// The fd-table actor over `table`; the shim's urandom bitmap follows the table
+/// synchronously, inside each mutation.
+pub(crate) fn new_fd_actor(mut table: FdTable, shim_data: &ShimData, tracer: &Tracer) -> FdActor {
+    let sd = shim_data.clone();
+    table.set_observer(Arc::new(move |fd, on| sd.set_urandom(fd, on)));
+    FdActor::new(
+        table,
+        FdActorConfig {
+            sink: tracer.actor_sink(),
+            ..FdActorConfig::default()
+        },
+    )
+}
+
+/// Publishes what the shim serves without exits: the user range its copies must stay in,
+/// the identity slots, a full random ring, and TRACE when every syscall must be traced.
+pub(crate) fn init_shim_data(
+    ram: &Arc<GuestRam>,
+    c: &Creds,
+    pid: i32,
+    ppid: i32,
+    trace: bool,
+) -> ShimData {
     let sd = ShimData::new(ram.clone());
     if trace {
         sd.set_attention(elfuse_shim::data::ATTN_TRACE);

@@ -47,6 +47,8 @@ pub enum Mode {
         input: PathBuf,
         output: PathBuf,
     },
+    /// Hidden: a fork child taking over its parent's state from this fd.
+    ForkChild(i32),
 }
 
 #[derive(Debug)]
@@ -112,6 +114,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
             "-V" | "--version" => o.mode = Mode::Version,
             "--demo" => o.mode = Mode::Demo,
             "--syscall-table" => o.mode = Mode::SyscallTable,
+            "--fork-child" => {
+                let fd = value("--fork-child")?;
+                o.mode = Mode::ForkChild(fd.parse().map_err(|_| "bad --fork-child fd")?);
+            }
             "--sysroot" => {
                 let dir = PathBuf::from(value("--sysroot")?);
                 if !dir.is_dir() {
@@ -126,7 +132,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
             "--trace-out" => o.trace_out = Some(PathBuf::from(value("--trace-out")?)),
             _ => return Err(format!("unknown option '{s}' (see --help)")),
         }
-        if inline.is_some() && !matches!(name, "--sysroot" | "--trace" | "--trace-out") {
+        if inline.is_some()
+            && !matches!(
+                name,
+                "--sysroot" | "--trace" | "--trace-out" | "--fork-child"
+            )
+        {
             return Err(format!("option {name} takes no value"));
         }
     }

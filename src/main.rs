@@ -69,6 +69,7 @@ fn main() -> ExitCode {
                 Err(e) => fail(EXIT_USAGE, e),
             };
         }
+        Mode::ForkChild(fd) => return elfuse::fork::child_main(fd),
         Mode::Run | Mode::Demo => {}
     }
 

@@ -1,6 +1,7 @@
 //! Per-process guest state shared by all of the process's vCPU threads.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use elfuse_actors::fdactor::FdActor;
@@ -50,15 +51,15 @@ pub struct Process {
     /// matching the original elfuse) and parent pid.
     pub pid: i32,
     pub ppid: i32,
-    /// The program as the guest named it (AT_EXECFN, /proc/self/exe).
-    pub exe: Vec<u8>,
-    /// The host path of the program actually loaded.
-    pub exe_host: PathBuf,
+    /// The program as the guest named it (AT_EXECFN, /proc/self/exe) and the host path
+    /// of the program actually loaded; execve replaces both.
+    pub exe: Mutex<(Vec<u8>, PathBuf)>,
     pub tracer: Tracer,
     /// EL0 code `mov x8, #139; svc #0` (the vDSO's `__kernel_rt_sigreturn`): where
-    /// handlers return without SA_RESTORER.
-    pub sigreturn_tramp: u64,
-    /// The `[vdso]` and `[vvar]` mappings and the vvar writer.
+    /// handlers return without SA_RESTORER (execve maps it anew).
+    pub sigreturn_tramp: AtomicU64,
+    /// The `[vdso]` and `[vvar]` mappings and the vvar writer (execve maps them again at
+    /// the same addresses).
     pub vdso: Vdso,
     /// The urandom-refill actor: keeps the shim's random ring topped up off the vCPU
     /// threads (told to check when a read or getrandom reaches the host).
@@ -82,6 +83,13 @@ impl Process {
     }
     pub fn signals(&self) -> MutexGuard<'_, SignalState> {
         lock(&self.signals)
+    }
+    /// The program's guest name and host path (see `exe`).
+    pub fn exe(&self) -> (Vec<u8>, PathBuf) {
+        lock(&self.exe).clone()
+    }
+    pub fn sigreturn_tramp(&self) -> u64 {
+        self.sigreturn_tramp.load(Ordering::Relaxed)
     }
     pub fn rlimits(&self) -> MutexGuard<'_, [Rlimit; RLIM_NLIMITS]> {
         lock(&self.rlimits)

@@ -90,6 +90,14 @@ impl Tracer {
         Tracer::new(TraceSet::default(), None)
     }
 
+    /// A duplicate of the trace sink's fd (a fork child writes to the same file).
+    pub fn sink_dup(&self) -> Option<std::os::fd::OwnedFd> {
+        let g = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        g.as_ref()
+            .and_then(|f| f.try_clone().ok())
+            .map(std::os::fd::OwnedFd::from)
+    }
+
     pub fn line(&self, s: &str) {
         write_line(&self.sink, s);
     }

@@ -151,7 +151,7 @@ fn on_fault(
         esr: Some(esr),
         ..Default::default()
     };
-    if !sigframe::deliver(proc, vcpu, &act, &info, old_mask, proc.sigreturn_tramp)? {
+    if !sigframe::deliver(proc, vcpu, &act, &info, old_mask, proc.sigreturn_tramp())? {
         return Ok(Some(killed(proc, thread, SIGSEGV)));
     }
     Ok(None)
@@ -179,7 +179,7 @@ fn deliver_pending(
                         thread.tid, info.signo, info.code
                     ));
                 }
-                if !sigframe::deliver(proc, vcpu, &act, &info, old_mask, proc.sigreturn_tramp)? {
+                if !sigframe::deliver(proc, vcpu, &act, &info, old_mask, proc.sigreturn_tramp())? {
                     return Ok(Some(killed(proc, thread, SIGSEGV)));
                 }
             }

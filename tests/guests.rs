@@ -594,6 +594,176 @@ fn infra_boundary(libc: Libc) {
     assert_checks_passed(&out);
 }
 
+/// fork + wait4/waitid, 50 children, pipes between parent and child (same stdout as qemu).
+fn fork_and_wait(libc: Libc) {
+    for mode in ["basic", "many", "pipe", "vfork"] {
+        let Some(out) = run_guest(libc, "fork", &[mode], 0) else {
+            return;
+        };
+        assert!(out.stdout_str().starts_with(&format!("fork {mode}\n")));
+        assert_checks_passed(&out);
+    }
+    let Some(out) = run_guest(libc, "fork", &["pipe"], 0) else {
+        return;
+    };
+    let text = out.stdout_str();
+    let child = text.find("line from the child").expect("child's line");
+    let parent = text.find("line from the parent").expect("parent's line");
+    assert!(child < parent, "{}", out.describe());
+}
+
+/// Children killed by SIGKILL (also through their process group), SIGSEGV and SIGTERM
+/// are WIFSIGNALED with the right signal in the parent.
+fn fork_children_killed(libc: Libc) {
+    let Some(out) = run_guest(libc, "fork", &["signals"], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
+/// Runs guest `name` under elfuse only (qemu-user cannot execve an AArch64 program
+/// without binfmt_misc) and checks the status.
+fn run_elfuse_args(libc: Libc, name: &str, args: &[&str], status: i32) -> Option<Output> {
+    let prog = guest(libc, name)?;
+    let out = run(elfuse_command::<[&str; 0], _>([], &prog, args), b"");
+    assert_eq!(out.status, status, "{name} {args:?}\n{}", out.describe());
+    assert!(!out.stderr_str().contains("panicked"), "{}", out.describe());
+    Some(out)
+}
+
+fn execve_self_and_errors(libc: Libc) {
+    let Some(out) = run_elfuse_args(libc, "exec", &["self"], 0) else {
+        return;
+    };
+    assert_eq!(
+        out.stdout_str(),
+        "exec self\nargc=4 argv0=renamed [show] [a] [b c] EXECVAR=yes\nexe is self: yes\n"
+    );
+    let dir = TempDir::new();
+    let d = dir.path().to_str().unwrap();
+    let out = run_elfuse_args(libc, "exec", &["errors", d], 0).unwrap();
+    assert_checks_passed(&out);
+    let out = run_elfuse_args(libc, "exec", &["cloexec", d], 0).unwrap();
+    assert_checks_passed(&out);
+    assert_eq!(
+        out.stdout_str().matches("ok ").count(),
+        7,
+        "{}",
+        out.describe()
+    );
+}
+
+/// A `#!` script whose interpreter is a test program, directly and through a script.
+fn execve_script(libc: Libc) {
+    let dir = TempDir::new();
+    let d = dir.path().to_str().unwrap();
+    let Some(out) = run_elfuse_args(libc, "exec", &["script", d], 0) else {
+        return;
+    };
+    assert_eq!(
+        out.stdout_str(),
+        "exec script\n\
+         argc=5 argv0-is-self=yes argv1=script-arg script script2 x\n\
+         argc=4 argv0-is-self=yes argv1=script-arg script x\n"
+    );
+}
+
+fn vfork_and_execveat(libc: Libc) {
+    let Some(out) = run_elfuse_args(libc, "exec", &["vfork"], 0) else {
+        return;
+    };
+    assert_eq!(
+        out.stdout_str(),
+        "exec vfork\n\
+         argc=3 argv0=vforked [show] [from-vfork] EXECVAR=(unset)\nexe is self: yes\n\
+         vfork child status 0\n\
+         argc=3 argv0=forked [show] [from-execveat] EXECVAR=(unset)\nexe is self: yes\n\
+         fork child status 0\n"
+    );
+}
+
+/// The portable fork path (spawn `elfuse --fork-child` + state handover), which Linux
+/// uses only with ELFUSE_FORK=spawn: the same guests pass.
+fn fork_spawn_path(libc: Libc) {
+    let Some(prog) = guest(libc, "fork") else {
+        return;
+    };
+    for mode in ["basic", "many", "pipe", "signals", "vfork"] {
+        let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, [mode]);
+        cmd.env("ELFUSE_FORK", "spawn");
+        let out = run(cmd, b"");
+        assert_eq!(out.status, 0, "{mode}\n{}", out.describe());
+        assert_checks_passed(&out);
+    }
+    let exec = guest(libc, "exec").unwrap();
+    let mut cmd = elfuse_command::<[&str; 0], _>([], &exec, ["vfork"]);
+    cmd.env("ELFUSE_FORK", "spawn");
+    let out = run(cmd, b"");
+    assert!(
+        out.stdout_str().ends_with("fork child status 0\n") && out.status == 0,
+        "{}",
+        out.describe()
+    );
+}
+
+/// Open fds, threads and (unreaped) children of a host process.
+fn host_usage(pid: u32) -> (usize, usize, String) {
+    let count = |d: String| std::fs::read_dir(d).map_or(0, |r| r.count());
+    let mut children = String::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            children += &std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        }
+    }
+    (
+        count(format!("/proc/{pid}/fd")),
+        count(format!("/proc/{pid}/task")),
+        children,
+    )
+}
+
+/// 1000 fork/exit/wait cycles leave no host fd, thread or child process behind in the
+/// parent elfuse (counted from /proc between two pauses of the guest), on both fork
+/// paths (native fork, and spawn with 300 cycles).
+fn fork_cycles_leave_nothing_behind(libc: Libc) {
+    let Some(prog) = guest(libc, "fork") else {
+        return;
+    };
+    leak_check(&prog, "native", "1000");
+    leak_check(&prog, "spawn", "300");
+}
+
+fn leak_check(prog: &std::path::Path, path: &str, cycles: &str) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let mut child = elfuse_command::<[&str; 0], _>([], prog, ["leaks", cycles])
+        .env("ELFUSE_FORK", path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "fork leaks");
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let before = host_usage(pid);
+    writeln!(stdin, "go").unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "done 0 bad", "{path}");
+    let after = host_usage(pid);
+    writeln!(stdin, "end").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        before, after,
+        "{path}: (fds, threads, children) before and after"
+    );
+    assert!(
+        before.2.trim().is_empty(),
+        "unreaped children: {}",
+        before.2
+    );
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -645,6 +815,13 @@ for_each_libc!(
     shim_urandom,
     shim_fast_path_exits,
     infra_boundary,
+    fork_and_wait,
+    fork_children_killed,
+    execve_self_and_errors,
+    execve_script,
+    vfork_and_execveat,
+    fork_cycles_leave_nothing_behind,
+    fork_spawn_path,
 );
 
 /// Guests that need threads (clone): enabled once the threads work lands.

@@ -57,6 +57,15 @@ pub fn fd_writable(fd: &OwnedFd) -> bool {
     fl >= 0 && fl & libc::O_ACCMODE == libc::O_RDWR
 }
 
+/// The state of an [`Mm`] apart from its RAM (see [`Mm::to_parts`]).
+pub struct MmParts {
+    pub vmas: Vec<(u64, Vma)>,
+    /// Page-table allocator: root, next fresh table, free tables.
+    pub pt: (u64, u64, Vec<u64>),
+    pub brk_start: u64,
+    pub brk: u64,
+}
+
 pub struct Mm {
     ram: Arc<GuestRam>,
     vmas: BTreeMap<u64, Vma>,
@@ -96,6 +105,49 @@ impl Mm {
                 .expect("page-table pool holds the infra mappings");
         }
         mm
+    }
+
+    /// Everything but the RAM: the VMAs, the page-table allocator and brk (fork hands
+    /// these to the child with a copy of RAM, which holds the page tables themselves).
+    pub fn to_parts(&self) -> MmParts {
+        MmParts {
+            vmas: self.vmas.iter().map(|(s, v)| (*s, v.clone())).collect(),
+            pt: self.pt.parts(),
+            brk_start: self.brk_start,
+            brk: self.brk,
+        }
+    }
+
+    /// [`Mm::to_parts`] that moves the VMAs out (their file references with them),
+    /// leaving this `Mm` without mappings: for a native fork child, whose inherited copy
+    /// of the parent's `Mm` is dead.
+    pub fn take_parts(&mut self) -> MmParts {
+        MmParts {
+            vmas: std::mem::take(&mut self.vmas).into_iter().collect(),
+            pt: self.pt.parts(),
+            brk_start: self.brk_start,
+            brk: self.brk,
+        }
+    }
+
+    /// Rebuilds an address space from [`Mm::to_parts`] over a copy of the RAM it
+    /// described. MAP_SHARED file overlays are mapped again over the new RAM.
+    pub fn from_parts(ram: Arc<GuestRam>, p: MmParts) -> Result<Self, Errno> {
+        let (root, next, free) = p.pt;
+        let mm = Mm {
+            ram,
+            vmas: p.vmas.into_iter().collect(),
+            pt: PageTables::from_parts(root, next, free),
+            brk_start: p.brk_start,
+            brk: p.brk,
+            inval: Invalidate::default(),
+        };
+        for (start, v) in &mm.vmas {
+            if let (true, Backing::File { fd, offset }) = (v.is_file_overlay(), &v.backing) {
+                mm.overlay(*start, v.end - start, fd, *offset)?;
+            }
+        }
+        Ok(mm)
     }
 
     pub fn ram(&self) -> &Arc<GuestRam> {

@@ -60,6 +60,17 @@ impl PageTables {
         pt
     }
 
+    /// The allocator's state (root, next never-used table, free tables): with a copy of
+    /// guest RAM, which holds the tables themselves, it rebuilds the tree (fork).
+    pub fn parts(&self) -> (u64, u64, Vec<u64>) {
+        (self.root, self.next, self.free.clone())
+    }
+
+    /// The inverse of [`PageTables::parts`], over RAM that already holds the tables.
+    pub fn from_parts(root: u64, next: u64, free: Vec<u64>) -> Self {
+        PageTables { root, next, free }
+    }
+
     /// Physical address of the level-0 table (TTBR0_EL1).
     pub fn root(&self) -> u64 {
         self.root

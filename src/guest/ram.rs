@@ -3,11 +3,14 @@
 //! copy-on-write; sparse so that only touched pages cost host memory.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 pub struct GuestRam {
-    fd: OwnedFd,
+    /// The memfd (owned; closed on drop). Atomic only so that a native fork child can
+    /// swap in its private copy ([`GuestRam::swap_backing`]).
+    fd: AtomicI32,
     base: NonNull<u8>,
     size: u64,
 }
@@ -19,6 +22,11 @@ unsafe impl Sync for GuestRam {}
 
 impl GuestRam {
     pub fn new(size: u64) -> io::Result<Self> {
+        Self::from_fd(Self::create_fd(size)?, size)
+    }
+
+    /// A new, empty (sparse) memfd of `size` bytes to hold guest RAM.
+    pub fn create_fd(size: u64) -> io::Result<OwnedFd> {
         let name = c"elfuse-guest-ram";
         // SAFETY: plain syscalls on values we own.
         let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
@@ -29,6 +37,11 @@ impl GuestRam {
         if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } != 0 {
             return Err(io::Error::last_os_error());
         }
+        Ok(fd)
+    }
+
+    /// Guest RAM over an existing memfd of `size` bytes (a fork child's copy).
+    pub fn from_fd(fd: OwnedFd, size: u64) -> io::Result<Self> {
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -43,7 +56,7 @@ impl GuestRam {
             return Err(io::Error::last_os_error());
         }
         Ok(GuestRam {
-            fd,
+            fd: AtomicI32::new(fd.into_raw_fd()),
             base: NonNull::new(p.cast()).expect("mmap returned null"),
             size,
         })
@@ -57,8 +70,33 @@ impl GuestRam {
         self.base.as_ptr()
     }
 
-    pub fn fd(&self) -> &OwnedFd {
-        &self.fd
+    /// The memfd behind guest RAM.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.load(Ordering::Relaxed)
+    }
+
+    /// Makes `fd` (a memfd of the same size, such as a snapshot) the RAM's backing at the
+    /// same host address, so every cached host pointer stays valid; the old memfd is
+    /// closed. A native fork child does this before it runs the guest. MAP_SHARED file
+    /// overlays are replaced too: the caller maps them again (`Mm::from_parts`).
+    pub fn swap_backing(&self, fd: OwnedFd) -> io::Result<()> {
+        // SAFETY: replaces our own mapping in place with a mapping of the same size.
+        let r = unsafe {
+            libc::mmap(
+                self.base.as_ptr().cast(),
+                self.size as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if r == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let old = self.fd.swap(fd.into_raw_fd(), Ordering::Relaxed);
+        unsafe { libc::close(old) };
+        Ok(())
     }
 
     fn check(&self, gpa: u64, len: usize) {
@@ -145,7 +183,7 @@ impl GuestRam {
                 len as usize,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED | libc::MAP_FIXED | libc::MAP_NORESERVE,
-                self.fd.as_raw_fd(),
+                self.raw_fd(),
                 gpa as libc::off_t,
             )
         };
@@ -162,7 +200,7 @@ impl GuestRam {
         self.check(gpa, len as usize);
         let r = unsafe {
             libc::fallocate(
-                self.fd.as_raw_fd(),
+                self.raw_fd(),
                 libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
                 gpa as libc::off_t,
                 len as libc::off_t,
@@ -178,5 +216,6 @@ impl GuestRam {
 impl Drop for GuestRam {
     fn drop(&mut self) {
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.size as usize) };
+        unsafe { libc::close(self.raw_fd()) };
     }
 }

@@ -125,6 +125,22 @@ impl ShimData {
         self.clear_attention(ATTN_CRED);
     }
 
+    /// Runs `mutate` (a host setsid/setpgid) inside the CRED window and republishes the
+    /// process group and session slots from the host afterwards, so getpgid(0) and
+    /// getsid(0) served by the shim never answer with the old ones.
+    pub fn republish_group<R>(&self, mutate: impl FnOnce() -> R) -> R {
+        self.set_attention(ATTN_CRED);
+        let r = mutate();
+        // SAFETY: plain queries of this process.
+        let (pgid, sid) = unsafe { (libc::getpgid(0), libc::getsid(0)) };
+        self.u32_at(IDENT + SLOT_PGID * 4)
+            .store(pgid as u32, Ordering::Relaxed);
+        self.u32_at(IDENT + SLOT_SID * 4)
+            .store(sid as u32, Ordering::Relaxed);
+        self.clear_attention(ATTN_CRED);
+        r
+    }
+
     pub fn identity(&self) -> Identity {
         let s = |slot: u32| self.u32_at(IDENT + slot * 4).load(Ordering::Acquire);
         Identity {

@@ -49,6 +49,7 @@ fn image() -> &'static VdsoImage {
 }
 
 /// One process's vDSO and vvar page.
+#[derive(Clone)]
 pub struct Vdso {
     ram: Arc<GuestRam>,
     /// The `[vvar]` page.
@@ -83,6 +84,20 @@ fn host_res_ns(id: libc::clockid_t) -> u64 {
 
 impl Vdso {
     /// Maps `[vvar]` and `[vdso]` into `mm` and fills them.
+    /// The vDSO already mapped with its `[vvar]` page at `vvar` (a fork child's copy of
+    /// its parent's): nothing is written.
+    pub fn at(ram: Arc<GuestRam>, vvar: u64) -> Vdso {
+        let img = image();
+        let base = vvar + VVAR_SIZE;
+        Vdso {
+            ram,
+            vvar,
+            base,
+            rt_sigreturn: base + img.rt_sigreturn,
+            fallback_ret: base + img.fallback_ret,
+        }
+    }
+
     pub fn map(mm: &mut Mm) -> Result<Vdso, Errno> {
         let img = image();
         let ram = mm.ram().clone();

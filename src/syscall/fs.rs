@@ -366,13 +366,13 @@ fn is_own_exe_link(ctx: &Ctx, path: &[u8]) -> bool {
 /// The program as the guest named it; a relative name is made absolute from where it
 /// was actually loaded (the kernel reports an absolute path).
 fn guest_exe(ctx: &Ctx) -> Vec<u8> {
-    let exe = &ctx.proc.exe;
+    let (exe, exe_host) = ctx.proc.exe();
     if exe.first() == Some(&b'/') {
-        return exe.clone();
+        return exe;
     }
-    match std::fs::canonicalize(&ctx.proc.exe_host) {
+    match std::fs::canonicalize(&exe_host) {
         Ok(p) => guest_view(ctx, &p),
-        Err(_) => exe.clone(),
+        Err(_) => exe,
     }
 }
 

@@ -7,6 +7,7 @@
 //! timerfd, epoll, inotify, pidfd, signalfd).
 
 pub mod abi;
+pub mod execve;
 pub mod fs;
 pub mod io;
 pub mod mem;
@@ -15,6 +16,7 @@ pub mod sfd;
 pub mod table;
 pub mod time;
 mod tracefmt;
+pub mod wait;
 
 use std::sync::Arc;
 

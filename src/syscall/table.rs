@@ -3,7 +3,7 @@
 //! of truth; `elfuse --syscall-table` renders docs/syscalls.md from it.
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
-use super::{fs, io, mem, proc, sfd, time, Ctx, SysResult};
+use super::{execve, fs, io, mem, proc, sfd, time, wait, Ctx, SysResult};
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
 
@@ -140,7 +140,8 @@ syscalls! {
     89 acct; 90 capget; 91 capset; 92 personality;
     93 exit(Int) => proc::exit, Partial("single-threaded guests: ends the process");
     94 exit_group(Int) => proc::exit_group, Full;
-    95 waitid; 96 set_tid_address(Ptr) => proc::set_tid_address, Full;
+    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("SIGCHLD is not raised in the parent guest (SIG_IGN/SA_NOCLDWAIT do auto-reap)");
+    96 set_tid_address(Ptr) => proc::set_tid_address, Full;
     97 unshare; 98 futex;
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
     100 get_robust_list;
@@ -157,7 +158,7 @@ syscalls! {
     124 sched_yield() => proc::sched_yield, Full;
     125 sched_get_priority_max; 126 sched_get_priority_min; 127 sched_rr_get_interval;
     128 restart_syscall;
-    129 kill(Int, Sig) => proc::kill, Partial("only to the process itself (pid 0 reaches only the caller; pid -1 is EPERM)");
+    129 kill(Int, Sig) => proc::kill, Partial("other pids and process groups through the host; the caller's own group (0, -own pgid) reaches only the caller; pid -1 is EPERM");
     130 tkill(Int, Sig) => proc::tkill, Partial("only to the calling thread");
     131 tgkill(Int, Int, Sig) => proc::tgkill, Partial("only to the calling thread");
     132 sigaltstack; 133 rt_sigsuspend;
@@ -172,9 +173,10 @@ syscalls! {
     149 setresgid;
     150 getresgid(Ptr, Ptr, Ptr) => proc::getresgid, Full;
     151 setfsuid; 152 setfsgid; 153 times;
-    154 setpgid; 155 getpgid(Int) => proc::getpgid, Full;
+    154 setpgid(Int, Int) => proc::setpgid, Full;
+    155 getpgid(Int) => proc::getpgid, Full;
     156 getsid(Int) => proc::getsid, Full;
-    157 setsid;
+    157 setsid() => proc::setsid, Full;
     158 getgroups(Int, Ptr) => proc::getgroups, Full;
     159 setgroups;
     160 uname(Ptr) => proc::uname, Full;
@@ -204,7 +206,9 @@ syscalls! {
     214 brk(Ptr) => mem::brk, Full;
     215 munmap(Ptr, Int) => mem::munmap, Full;
     216 mremap(Ptr, Int, Int, Hex, Ptr) => mem::mremap, Partial("MREMAP_DONTUNMAP is EINVAL");
-    217 add_key; 218 request_key; 219 keyctl; 220 clone; 221 execve;
+    217 add_key; 218 request_key; 219 keyctl;
+    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => proc::clone, Partial("processes only (fork/vfork; CLONE_VM threads are ENOSYS); CLONE_FILES/FS/SIGHAND/PIDFD/namespaces EINVAL; a vfork child has its own copy of memory");
+    221 execve(Str, Ptr, Ptr) => execve::execve, Full;
     222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("MAP_SHARED file mappings show the file's pages up to its end; pages past it read as zeroes instead of raising SIGBUS");
     223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
     224 swapon; 225 swapoff;
@@ -219,7 +223,7 @@ syscalls! {
     234 remap_file_pages; 235 mbind; 236 get_mempolicy; 237 set_mempolicy;
     238 migrate_pages; 239 move_pages; 240 rt_tgsigqueueinfo; 241 perf_event_open;
     242 accept4; 243 recvmmsg;
-    260 wait4;
+    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("SIGCHLD is not raised in the parent guest (SIG_IGN/SA_NOCLDWAIT do auto-reap)");
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
     262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
     266 clock_adjtime; 267 syncfs; 268 setns; 269 sendmmsg; 270 process_vm_readv;
@@ -228,7 +232,9 @@ syscalls! {
     276 renameat2(Dirfd, Str, Dirfd, Str, Hex) => fs::renameat2, Full;
     277 seccomp;
     278 getrandom(Ptr, Int, Hex) => proc::getrandom, Full;
-    279 memfd_create; 280 bpf; 281 execveat; 282 userfaultfd;
+    279 memfd_create; 280 bpf;
+    281 execveat(Dirfd, Str, Ptr, Ptr, Hex) => execve::execveat, Full;
+    282 userfaultfd;
     283 membarrier; 284 mlock2;
     285 copy_file_range; 286 preadv2; 287 pwritev2; 288 pkey_mprotect; 289 pkey_alloc;
     290 pkey_free;

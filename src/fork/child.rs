@@ -1,0 +1,107 @@
+//! The child side of fork: `elfuse --fork-child FD` receives the parent's state on FD,
+//! maps the RAM snapshot as its own RAM, creates a VM and a vCPU with the parent's
+//! registers (X0 = 0) and resumes the guest right after the syscall.
+
+use std::fs::File;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use super::state::{self, Incoming};
+use super::{wire, VFORK_DONE};
+use crate::backend;
+use crate::guest::layout::RAM_SIZE;
+use crate::guest::mm::Mm;
+use crate::guest::ram::GuestRam;
+use crate::process::Process;
+use crate::syscall::Stop;
+use crate::trace::Tracer;
+
+/// Exit status of a child that could not take over its state (EX_SOFTWARE, as
+/// elfuse's other internal errors).
+const EXIT_INTERNAL: u8 = 70;
+
+/// The `--fork-child FD` mode.
+pub fn child_main(fd: RawFd) -> ExitCode {
+    // SAFETY: the parent passed us this fd; nothing else owns it.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let mut sock = UnixStream::from(sock);
+    let inc = match wire::recv(&mut sock).and_then(|(p, fds)| state::rebuild(&p, fds)) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("elfuse: fork child: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    if inc.vfork {
+        *VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner()) = Some(sock.into());
+    } else {
+        drop(sock);
+    }
+    match run(inc) {
+        Ok((proc, Stop::Exit(code))) => {
+            drop(proc);
+            ExitCode::from(code as u8)
+        }
+        Ok((proc, Stop::Signal(sig))) => {
+            drop(proc);
+            super::die_of_signal(sig)
+        }
+        Err(e) => {
+            eprintln!("elfuse: fork child: {e}");
+            ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}
+
+fn run(inc: Incoming) -> Result<(Arc<Process>, Stop), String> {
+    let ram = Arc::new(GuestRam::from_fd(inc.ram, RAM_SIZE).map_err(|e| format!("RAM: {e}"))?);
+    let hv = backend::host_backend().map_err(|e| e.0)?;
+    let vm = hv.create_vm().map_err(|e| e.0)?;
+    // SAFETY: `ram` is kept alive by the Process for as long as the vCPU runs.
+    unsafe { vm.map_memory(0, ram.host_base(), ram.size() as usize) }.map_err(|e| e.0)?;
+    let mm = Mm::from_parts(ram.clone(), inc.mm).map_err(|e| format!("mappings: {e:?}"))?;
+    let pid = unsafe { libc::getpid() };
+    if inc.set_child_tid != 0 && mm.check_user(inc.set_child_tid, 4, true).is_ok() {
+        ram.write(inc.set_child_tid, &pid.to_le_bytes());
+    }
+    let (trace_set, trace_fd) = inc.trace;
+    let tracer = Tracer::new(trace_set, trace_fd.map(File::from));
+    let ppid = unsafe { libc::getppid() };
+    let kids = super::ChildServices::start(&ram, &inc.creds, pid, ppid, &tracer);
+    let proc = Arc::new(Process {
+        fds: crate::boot::new_fd_actor(inc.fds, &kids.shim_data, &tracer),
+        vdso: crate::guest::vvar::Vdso::at(ram.clone(), inc.vvar),
+        entropy: kids.entropy,
+        ram,
+        mm: Mutex::new(mm),
+        fs: Mutex::new(inc.fs),
+        signals: Mutex::new(inc.signals),
+        rlimits: Mutex::new(inc.rlimits),
+        creds: inc.creds,
+        pid,
+        ppid,
+        exe: Mutex::new(inc.exe),
+        tracer,
+        sigreturn_tramp: inc.sigreturn_tramp.into(),
+    });
+    let mut thread = inc.thread;
+    thread.tid = pid;
+    let cpu = inc.cpu;
+    let p = proc.clone();
+    let vcpu_thread = std::thread::Builder::new()
+        .name("vcpu0".into())
+        .spawn(move || -> Result<Stop, String> {
+            let mut vcpu = vm.create_vcpu().map_err(|e| e.0)?;
+            cpu.write(vcpu.as_mut(), pid).map_err(|e| e.0)?;
+            crate::vcpu::run(&p, vcpu.as_mut(), &mut thread).map_err(|e| e.0)
+        })
+        .map_err(|e| format!("vCPU thread: {e}"))?;
+    let stop = vcpu_thread
+        .join()
+        .map_err(|_| "internal error: the vCPU thread panicked".to_string())??;
+    super::vfork_release();
+    Ok((proc, stop))
+}

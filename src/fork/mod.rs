@@ -1,0 +1,266 @@
+//! fork, vfork and clone without CLONE_VM: a child guest process is a new host process,
+//! `elfuse --fork-child FD`, which receives the parent's state over a Unix socket (see
+//! `state` for what is inherited) and resumes the guest right after the syscall with
+//! X0 = 0. The parent gets the child's pid (guest pids are host pids).
+//!
+//! Memory: while the calling vCPU is stopped in the syscall, its populated RAM extents
+//! (lseek SEEK_DATA/SEEK_HOLE) are copied into a new memfd (`copy_file_range`, falling
+//! back to `pwrite` from the mapping), which becomes the child's RAM: a private snapshot
+//! at the moment of fork. Page tables live in RAM and come with it. MAP_SHARED file
+//! mappings are mapped again in the child over the same files (shared, as on Linux);
+//! MAP_SHARED|MAP_ANONYMOUS memory is copied, not shared (a known difference). Nothing
+//! here needs the VM itself to be forkable, so the scheme works on macOS too.
+//!
+//! vfork (CLONE_VFORK, with or without CLONE_VM) is fork + waiting until the child
+//! closes its end of the handover socket, which it does at a successful execve or when
+//! it exits. The child has its own copy of memory, which is what a correct vfork child
+//! may assume anyway.
+//!
+//! Synthetic fds (eventfd, signalfd, timerfd, epoll... as host fds): on Linux they pass
+//! over SCM_RIGHTS like any host fd, so parent and child share the same kernel object
+//! (one eventfd counter, one epoll set), exactly Linux's fork semantics. On macOS such
+//! objects would be emulated and could not cross; they would be dropped there.
+
+mod actor;
+mod child;
+mod native;
+pub mod state;
+pub mod wire;
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Mutex;
+
+use crate::backend::SysReg;
+use crate::errno::Errno;
+use crate::guest::ram::GuestRam;
+use crate::syscall::{Ctx, SysResult};
+
+pub use child::child_main;
+
+pub const CSIGNAL: u64 = 0xff;
+pub const CLONE_VM: u64 = 0x100;
+pub const CLONE_VFORK: u64 = 0x4000;
+pub const CLONE_SETTLS: u64 = 0x80000;
+pub const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+pub const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+pub const CLONE_DETACHED: u64 = 0x40_0000;
+pub const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+
+/// Flags a new process may be created with here. Sharing the fd table, fs context or
+/// signal handlers with a separate process (CLONE_FILES, CLONE_FS, CLONE_SIGHAND),
+/// namespaces, pidfds and ptrace are refused with EINVAL.
+const SUPPORTED: u64 = CSIGNAL
+    | CLONE_VM
+    | CLONE_VFORK
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_DETACHED
+    | CLONE_CHILD_SETTID;
+
+/// The end of the vfork socket in a vfork child; closing it releases the parent.
+static VFORK_DONE: Mutex<Option<OwnedFd>> = Mutex::new(None);
+
+/// clone(flags, newsp, parent_tid, tls, child_tid) creating a new process (fork,
+/// vfork, or clone without CLONE_VM). `clone` sends CLONE_VM without CLONE_VFORK
+/// (threads) elsewhere.
+pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
+    if flags & !SUPPORTED != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
+        // A thread, not a process.
+        return Err(Errno::ENOSYS);
+    }
+    let vfork = flags & CLONE_VFORK != 0;
+    let t = state::ChildThread {
+        comm: ctx.thread.comm,
+        dumpable: ctx.thread.dumpable,
+        rseq: ctx.thread.rseq,
+        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+            ctid
+        } else {
+            0
+        },
+        set_child_tid: if flags & CLONE_CHILD_SETTID != 0 {
+            ctid
+        } else {
+            0
+        },
+    };
+    // Seam for threads: other vCPUs of this process must be paused from here until the
+    // RAM snapshot is taken (Linux's fork copies only the calling thread, as both paths
+    // do: host fork() keeps only the caller, the spawn path starts one vCPU).
+    if native::enabled() {
+        let regs = native::ChildRegs {
+            sp: (newsp != 0).then_some(newsp),
+            tls: (flags & CLONE_SETTLS != 0).then_some(tls),
+        };
+        return native::fork(ctx, flags, ptid, regs, t, vfork);
+    }
+    let t0 = std::time::Instant::now();
+    let mut cpu = state::CpuState::read(ctx.vcpu).map_err(|e| {
+        tracing::error!("fork: reading registers: {e}");
+        Errno::EAGAIN
+    })?;
+    // Start the host process now: its creation overlaps the RAM snapshot below.
+    let ticket = actor::spawn();
+
+    cpu.x[0] = 0;
+    if newsp != 0 {
+        cpu.set_sys(SysReg::SpEl0, newsp);
+    }
+    if flags & CLONE_SETTLS != 0 {
+        cpu.set_sys(SysReg::TpidrEl0, tls);
+    }
+    let snap = snapshot_ram(&ctx.proc.ram).map_err(|e| {
+        tracing::warn!("fork: RAM snapshot failed: {e}");
+        Errno::ENOMEM
+    });
+    let t_snap = t0.elapsed();
+    let out = match snap {
+        Ok(fd) => state::capture(ctx.proc, &cpu, &t, fd, vfork),
+        Err(e) => {
+            // The spawned child gets an empty handover and exits; reap it here.
+            if let Ok((pid, _)) = actor::handover(ticket, state::Outgoing::abandon()) {
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+            }
+            return Err(e);
+        }
+    };
+    let (pid, vfork_sock) = actor::handover(ticket, out)?;
+    tracing::debug!(pid, ?t_snap, total = ?t0.elapsed(), "fork: child started");
+    if flags & CLONE_PARENT_SETTID != 0 {
+        // Like Linux, a bad pointer here does not undo the fork.
+        let _ = ctx.write_val(ptid, &pid);
+    }
+    if let Some(mut sock) = vfork_sock {
+        // Wait for end-of-file: the child exec'd or exited.
+        let mut b = [0u8; 64];
+        while let Ok(n) = sock.read(&mut b) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    Ok(pid as u64)
+}
+
+/// Copies the populated extents of guest RAM into a new memfd of the same size.
+pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
+    let dst = GuestRam::create_fd(ram.size())?;
+    let (src, d) = (ram.raw_fd(), dst.as_raw_fd());
+    let mut off: i64 = 0;
+    let mut copied = 0u64;
+    let size = ram.size() as i64;
+    let mut use_cfr = true;
+    while off < size {
+        let data = unsafe { libc::lseek(src, off, libc::SEEK_DATA) };
+        if data < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENXIO) {
+                break; // no data past `off`
+            }
+            return Err(e);
+        }
+        let hole = unsafe { libc::lseek(src, data, libc::SEEK_HOLE) };
+        let hole = if hole < 0 { size } else { hole };
+        let mut pos = data;
+        while pos < hole {
+            let len = (hole - pos) as usize;
+            let n = if use_cfr {
+                let (mut i, mut o) = (pos, pos);
+                let n = unsafe { libc::copy_file_range(src, &mut i, d, &mut o, len, 0) };
+                if n <= 0 {
+                    use_cfr = false;
+                    continue;
+                }
+                n
+            } else {
+                let p = ram.ptr(pos as u64, len);
+                let n = unsafe { libc::pwrite(d, p.cast(), len, pos) };
+                if n <= 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                n as isize
+            };
+            pos += n as i64;
+        }
+        copied += (hole - data) as u64;
+        off = hole;
+    }
+    tracing::trace!(copied, "fork: RAM snapshot");
+    Ok(dst)
+}
+
+/// Mirrors the guest's SIGCHLD disposition onto the host where it changes what the
+/// kernel does with children: SIG_IGN or SA_NOCLDWAIT make exited children reap
+/// themselves (wait4 then reports ECHILD), as on Linux. Handlers are not run on host
+/// SIGCHLD yet (no asynchronous signals), so the host keeps the default otherwise.
+pub fn mirror_sigchld(act: &crate::signal::KSigaction) {
+    const SA_NOCLDWAIT: u64 = 2;
+    let ignore = act.handler == crate::signal::SIG_IGN || act.flags & SA_NOCLDWAIT != 0;
+    let host = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+    unsafe { libc::signal(libc::SIGCHLD, host) };
+}
+
+/// After a successful execve (or at exit): releases a vfork parent.
+pub fn vfork_release() {
+    VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner()).take();
+}
+
+/// Ends this host process by the real host signal `sig`, so that the parent's wait4
+/// sees WIFSIGNALED(sig) (no core dump: RLIMIT_CORE is set to 0). Falls back to exit
+/// status 128+sig if the signal does not kill.
+pub fn die_of_signal(sig: u32) -> ! {
+    unsafe {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        libc::signal(sig as i32, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig as i32);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::kill(libc::getpid(), sig as i32);
+    }
+    // The signal is delivered before kill returns to an unblocked thread; if we are
+    // still here it did not kill (an ignorable default), so exit as a shell would show.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    std::process::exit(128 + sig as i32)
+}
+
+/// What a fork child sets up anew rather than inherits: its shim_data identity (new pid
+/// and ppid) and a reseeded random ring (its RAM copy holds the parent's unconsumed
+/// bytes, which the parent hands out too), and its own urandom-refill actor (actor
+/// threads do not survive a fork).
+pub(crate) struct ChildServices {
+    pub shim_data: crate::guest::shimdata::ShimData,
+    pub entropy: elfuse_actors::runtime::ActorRef<elfuse_actors::urandom::RefillActor>,
+}
+
+impl ChildServices {
+    pub fn start(
+        ram: &std::sync::Arc<crate::guest::ram::GuestRam>,
+        creds: &crate::process::Creds,
+        pid: i32,
+        ppid: i32,
+        tracer: &crate::trace::Tracer,
+    ) -> ChildServices {
+        let shim_data = crate::boot::init_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
+        if let Err(e) = shim_data.reseed() {
+            tracing::warn!("fork child: random ring not reseeded: {e}");
+        }
+        let entropy = elfuse_actors::urandom::spawn_refill(
+            std::sync::Arc::new(shim_data.clone()),
+            crate::boot::RING_LOW_WATER,
+            crate::boot::RING_TICK,
+            tracer.actor_sink(),
+        );
+        ChildServices { shim_data, entropy }
+    }
+}

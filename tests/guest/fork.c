@@ -1,0 +1,326 @@
+/* fork MODE: processes.
+ *   basic    fork + waitpid exit codes, getppid, private memory, WNOHANG, waitid
+ *   many     50 children alive at once, all reaped with their own statuses
+ *   pipe     parent and child talk over two pipes
+ *   signals  children killed by SIGKILL / SIGSEGV are WIFSIGNALED; kill(-pgid)
+ *   vfork    vfork + _exit; vfork + execve of a missing file
+ *   cycles N N fork/exit/wait cycles (prints one line) */
+#include "check.h"
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int counter = 100;
+
+static void basic(void)
+{
+    pid_t parent = getpid();
+    int fds_before = dup(0);
+    close(fds_before);
+    pid_t pid = fork();
+    if (pid == 0) {
+        counter++;
+        if (getppid() != parent)
+            _exit(90);
+        if (counter != 101)
+            _exit(91);
+        _exit(7);
+    }
+    CHECK(pid > 0);
+    CHECK(pid != parent);
+    int st = -1;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+    CHECK(counter == 100);
+    CHECK_ERR(waitpid(-1, &st, WNOHANG), ECHILD);
+
+    /* WNOHANG while the child still runs, then a blocking wait. */
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid = fork();
+    if (pid == 0) {
+        char c;
+        close(p[1]);
+        read(p[0], &c, 1);
+        _exit(3);
+    }
+    close(p[0]);
+    CHECK(waitpid(pid, &st, WNOHANG) == 0);
+    write(p[1], "x", 1);
+    close(p[1]);
+    CHECK(waitpid(-1, &st, 0) == pid);
+    CHECK(WEXITSTATUS(st) == 3);
+
+    /* waitid P_PID and P_ALL, with siginfo. */
+    pid = fork();
+    if (pid == 0)
+        _exit(5);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    CHECK(waitid(P_PID, pid, &si, WEXITED) == 0);
+    CHECK(si.si_pid == pid && si.si_code == CLD_EXITED && si.si_status == 5);
+    CHECK(si.si_signo == SIGCHLD);
+    pid = fork();
+    if (pid == 0)
+        exit(6); /* through atexit and stdio flushing */
+    memset(&si, 0, sizeof si);
+    CHECK(waitid(P_ALL, 0, &si, WEXITED | WNOWAIT) == 0);
+    CHECK(si.si_pid == pid && si.si_status == 6);
+    CHECK(waitid(P_ALL, 0, &si, WEXITED) == 0);
+    CHECK(si.si_pid == pid);
+    CHECK_ERR(waitid(P_ALL, 0, &si, WEXITED | WNOHANG), ECHILD);
+    CHECK_ERR(waitid(P_ALL, 0, &si, 0), EINVAL);
+
+    /* Ignoring SIGCHLD: children reap themselves, wait reports ECHILD. */
+    signal(SIGCHLD, SIG_IGN);
+    pid = fork();
+    if (pid == 0)
+        _exit(1);
+    CHECK_ERR(waitpid(pid, &st, 0), ECHILD);
+    signal(SIGCHLD, SIG_DFL);
+    pid = fork();
+    if (pid == 0)
+        _exit(2);
+    CHECK(waitpid(pid, &st, 0) == pid && WEXITSTATUS(st) == 2);
+}
+
+static void many(void)
+{
+    pid_t pids[50];
+    int p[2];
+    CHECK(pipe(p) == 0);
+    for (int i = 0; i < 50; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            char c;
+            close(p[1]);
+            read(p[0], &c, 1); /* all wait for the parent's go (EOF) */
+            _exit(i);
+        }
+    }
+    close(p[0]);
+    close(p[1]);
+    int ok = 1, seen = 0;
+    for (int n = 0; n < 50; n++) {
+        int st;
+        pid_t w = wait(&st);
+        for (int i = 0; i < 50; i++)
+            if (pids[i] == w) {
+                seen++;
+                if (!WIFEXITED(st) || WEXITSTATUS(st) != i)
+                    ok = 0;
+            }
+    }
+    CHECK(seen == 50);
+    CHECK(ok);
+    CHECK_ERR(wait(NULL), ECHILD);
+}
+
+static void pipes(void)
+{
+    int to_child[2], to_parent[2];
+    CHECK(pipe(to_child) == 0 && pipe(to_parent) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(to_child[1]);
+        close(to_parent[0]);
+        char buf[64];
+        ssize_t n = read(to_child[0], buf, sizeof buf);
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] >= 'a' && buf[i] <= 'z')
+                buf[i] -= 32;
+        write(to_parent[1], buf, n);
+        _exit(0);
+    }
+    close(to_child[0]);
+    close(to_parent[1]);
+    CHECK(write(to_child[1], "hello child", 11) == 11);
+    char buf[64] = {0};
+    CHECK(read(to_parent[0], buf, sizeof buf) == 11);
+    CHECK(strcmp(buf, "HELLO CHILD") == 0);
+    CHECK(read(to_parent[0], buf, sizeof buf) == 0); /* child's ends closed */
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* stdout is shared: the child's line comes before the parent's next one. */
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        printf("line from the child\n");
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(pid, &st, 0);
+    printf("line from the parent\n");
+}
+
+static void signals(void)
+{
+    int st;
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (;;)
+            pause();
+    }
+    CHECK(kill(pid, SIGKILL) == 0);
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+
+    pid = fork();
+    if (pid == 0) {
+        volatile int *volatile np = 0;
+        *np = 1;
+        _exit(0);
+    }
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV && !WCOREDUMP(st));
+
+    pid = fork();
+    if (pid == 0) {
+        raise(SIGTERM);
+        _exit(0);
+    }
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+
+    /* A child in its own process group, killed through the group. */
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        setpgid(0, 0);
+        write(p[1], "r", 1);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    char c;
+    CHECK(read(p[0], &c, 1) == 1);
+    CHECK(getpgid(pid) == pid);
+    CHECK(getpgid(0) != pid);
+    CHECK(kill(-pid, SIGKILL) == 0);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    CHECK(waitid(P_PGID, pid, &si, WEXITED) == 0);
+    CHECK(si.si_pid == pid && si.si_code == CLD_KILLED && si.si_status == SIGKILL);
+    CHECK_ERR(kill(pid, 0), ESRCH);
+
+    /* Stop and continue: WUNTRACED / WCONTINUED. */
+    pid = fork();
+    if (pid == 0) {
+        for (;;)
+            pause();
+    }
+    CHECK(kill(pid, SIGSTOP) == 0);
+    CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    CHECK(kill(pid, SIGCONT) == 0);
+    CHECK(waitpid(pid, &st, WCONTINUED) == pid && WIFCONTINUED(st));
+    kill(pid, SIGKILL);
+    CHECK(waitpid(pid, &st, __WALL) == pid && WIFSIGNALED(st));
+
+    /* A new session in the child. */
+    pid = fork();
+    if (pid == 0) {
+        pid_t me = getpid();
+        _exit(setsid() == me && getsid(0) == me && getpgid(0) == me ? 0 : 1);
+    }
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void vforks(void)
+{
+    int st;
+    pid_t pid = vfork();
+    if (pid == 0)
+        _exit(12);
+    CHECK(pid > 0);
+    CHECK(waitpid(pid, &st, 0) == pid && WEXITSTATUS(st) == 12);
+    pid = vfork();
+    if (pid == 0) {
+        char *argv[] = {"nope", NULL};
+        execve("/nonexistent/program", argv, argv + 1);
+        _exit(errno == ENOENT ? 13 : 14);
+    }
+    CHECK(waitpid(pid, &st, 0) == pid && WEXITSTATUS(st) == 13);
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "basic";
+    printf("fork %s\n", mode);
+    fflush(stdout);
+    if (!strcmp(mode, "basic"))
+        basic();
+    else if (!strcmp(mode, "many"))
+        many();
+    else if (!strcmp(mode, "pipe"))
+        pipes();
+    else if (!strcmp(mode, "signals"))
+        signals();
+    else if (!strcmp(mode, "vfork"))
+        vforks();
+    else if (!strcmp(mode, "leaks")) {
+        /* One fork first (it starts elfuse's fork-IPC thread), then N cycles between
+         * two pauses in which the harness counts elfuse's fds, threads and children. */
+        int n = atoi(argv[2]), bad = 0, st;
+        char line[16];
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        waitpid(pid, &st, 0);
+        printf("ready\n");
+        fflush(stdout);
+        fgets(line, sizeof line, stdin);
+        for (int i = 0; i < n; i++) {
+            pid = fork();
+            if (pid == 0)
+                _exit(1);
+            if (waitpid(pid, &st, 0) != pid || WEXITSTATUS(st) != 1)
+                bad++;
+        }
+        printf("done %d bad\n", bad);
+        fflush(stdout);
+        fgets(line, sizeof line, stdin);
+        return bad != 0;
+    } else if (!strcmp(mode, "bench")) {
+        /* Median wall time of one fork + _exit + waitpid cycle (for measurements; its
+         * output is a time, so no test compares it). */
+        int n = argc > 2 ? atoi(argv[2]) : 101;
+        long *t = calloc(n, sizeof *t);
+        for (int i = 0; i < n; i++) {
+            struct timespec a, b;
+            clock_gettime(CLOCK_MONOTONIC, &a);
+            pid_t pid = fork();
+            if (pid == 0)
+                _exit(0);
+            waitpid(pid, NULL, 0);
+            clock_gettime(CLOCK_MONOTONIC, &b);
+            t[i] = (b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec);
+        }
+        for (int i = 1; i < n; i++) /* insertion sort */
+            for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+                long x = t[j];
+                t[j] = t[j - 1];
+                t[j - 1] = x;
+            }
+        printf("median %ld us over %d cycles\n", t[n / 2] / 1000, n);
+        return 0;
+    } else if (!strcmp(mode, "cycles")) {
+        int n = argc > 2 ? atoi(argv[2]) : 100, bad = 0;
+        for (int i = 0; i < n; i++) {
+            pid_t pid = fork();
+            if (pid == 0)
+                _exit(i & 0x7f);
+            int st;
+            if (waitpid(pid, &st, 0) != pid || WEXITSTATUS(st) != (i & 0x7f))
+                bad++;
+        }
+        printf("%d cycles, %d bad\n", n, bad);
+        return bad != 0;
+    } else
+        return 2;
+    return report();
+}
