@@ -19,5 +19,6 @@ pub mod sigframe;
 pub mod signal;
 pub mod startup;
 pub mod syscall;
+pub mod thread;
 pub mod trace;
 pub mod vcpu;

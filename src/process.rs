@@ -8,6 +8,7 @@ use elfuse_actors::fdtable::FdTable;
 use crate::guest::mm::Mm;
 use crate::guest::ram::GuestRam;
 use crate::signal::SignalState;
+use crate::thread::Threads;
 use crate::trace::Tracer;
 
 /// Credentials the guest sees (the host user's).
@@ -55,6 +56,8 @@ pub struct Process {
     pub tracer: Tracer,
     /// EL0 code `mov x8, #139; svc #0`: where handlers return without SA_RESTORER.
     pub sigreturn_tramp: u64,
+    /// The thread registry: every vCPU of the process (see `thread`).
+    pub threads: Threads,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -320,6 +320,19 @@ fn trace(libc: Libc) {
     );
 }
 
+fn threads_sync(libc: Libc) {
+    let Some(out) = run_guest(libc, "threads_sync", &[], 0) else {
+        return;
+    };
+    assert!(
+        out.stdout_str()
+            .contains("atomic increments: 8000000 of 8000000\n"),
+        "{}",
+        out.describe()
+    );
+    assert_checks_passed(&out);
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -357,4 +370,5 @@ for_each_libc!(
     segv_status_in_shell,
     sysroot,
     trace,
+    threads_sync,
 );

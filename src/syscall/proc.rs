@@ -10,12 +10,13 @@ use crate::process::Rlimit;
 use crate::sigframe::{self, SI_TKILL, SI_USER};
 use crate::signal::{sig_bit, KSigaction, SigInfo, NSIG, SIGKILL, SIGSEGV, SIGSTOP};
 
+/// exit: this thread only. The last thread's exit ends the process (`thread`).
 pub fn exit(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    // The spine runs one thread: its exit is the process's.
-    ctx.stop = Some(Stop::Exit((a[0] & 0xff) as i32));
+    ctx.stop = Some(Stop::ThreadExit((a[0] & 0xff) as i32));
     Ok(0)
 }
 
+/// exit_group: the thread's end then stops every other thread (`thread::run_thread`).
 pub fn exit_group(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     ctx.stop = Some(Stop::Exit((a[0] & 0xff) as i32));
     Ok(0)

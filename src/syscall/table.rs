@@ -2,7 +2,7 @@
 //! support status and argument kinds (for `--trace=syscalls`). This is the single source
 //! of truth; `elfuse --syscall-table` renders docs/syscalls.md from it.
 
-use super::{fs, io, mem, proc, time, Ctx, SysResult};
+use super::{clone, fs, futex, io, mem, proc, time, Ctx, SysResult};
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
 
@@ -128,10 +128,11 @@ syscalls! {
     85 timerfd_create; 86 timerfd_settime; 87 timerfd_gettime;
     88 utimensat(Dirfd, Str, Ptr, Hex) => fs::utimensat, Full;
     89 acct; 90 capget; 91 capset; 92 personality;
-    93 exit(Int) => proc::exit, Partial("single-threaded guests: ends the process");
+    93 exit(Int) => proc::exit, Full;
     94 exit_group(Int) => proc::exit_group, Full;
     95 waitid; 96 set_tid_address(Ptr) => proc::set_tid_address, Full;
-    97 unshare; 98 futex;
+    97 unshare;
+    98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("WAIT/WAKE(_BITSET), (CMP_)REQUEUE, WAKE_OP; no PI ops");
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
     100 get_robust_list;
     101 nanosleep(Ptr, Ptr) => time::nanosleep, Partial("not interruptible by signals yet");
@@ -194,7 +195,8 @@ syscalls! {
     214 brk(Ptr) => mem::brk, Full;
     215 munmap(Ptr, Int) => mem::munmap, Full;
     216 mremap(Ptr, Int, Int, Hex, Ptr) => mem::mremap, Partial("MREMAP_DONTUNMAP is EINVAL");
-    217 add_key; 218 request_key; 219 keyctl; 220 clone; 221 execve;
+    217 add_key; 218 request_key; 219 keyctl; 220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads only: fork/vfork-style children are ENOSYS");
+    221 execve;
     222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("MAP_SHARED file mappings show the file's pages up to its end; pages past it read as zeroes instead of raising SIGBUS");
     223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
     224 swapon; 225 swapoff;
@@ -219,7 +221,8 @@ syscalls! {
     277 seccomp;
     278 getrandom(Ptr, Int, Hex) => proc::getrandom, Full;
     279 memfd_create; 280 bpf; 281 execveat; 282 userfaultfd;
-    283 membarrier; 284 mlock2;
+    283 membarrier(Int, Int, Int) => clone::membarrier, Partial("this process's threads only; no RSEQ commands");
+    284 mlock2;
     285 copy_file_range; 286 preadv2; 287 pwritev2; 288 pkey_mprotect; 289 pkey_alloc;
     290 pkey_free;
     291 statx(Dirfd, Str, Hex, Hex, Ptr) => fs::statx, Full;
@@ -228,13 +231,13 @@ syscalls! {
     294 kexec_file_load;
     424 pidfd_send_signal; 425 io_uring_setup; 426 io_uring_enter; 427 io_uring_register;
     428 open_tree; 429 move_mount; 430 fsopen; 431 fsconfig; 432 fsmount; 433 fspick;
-    434 pidfd_open; 435 clone3;
+    434 pidfd_open; 435 clone3(Ptr, Int) => clone::clone3, Partial("threads only: fork-style children are ENOSYS; no set_tid, pidfd, cgroup");
     436 close_range(Int, Int, Hex) => io::close_range, Full;
     437 openat2; 438 pidfd_getfd;
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
     440 process_madvise; 441 epoll_pwait2; 442 mount_setattr; 443 quotactl_fd;
     444 landlock_create_ruleset; 445 landlock_add_rule; 446 landlock_restrict_self;
-    447 memfd_secret; 448 process_mrelease; 449 futex_waitv; 450 set_mempolicy_home_node;
+    447 memfd_secret; 448 process_mrelease; 449 futex_waitv(Ptr, Int, Hex, Ptr, Int) => futex::futex_waitv, Full; 450 set_mempolicy_home_node;
     451 cachestat; 452 fchmodat2; 453 map_shadow_stack; 454 futex_wake; 455 futex_wait;
     456 futex_requeue; 457 statmount; 458 listmount; 459 lsm_get_self_attr;
     460 lsm_set_self_attr; 461 lsm_list_modules; 462 mseal;
