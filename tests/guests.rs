@@ -333,6 +333,40 @@ fn threads_sync(libc: Libc) {
     assert_checks_passed(&out);
 }
 
+fn threads_futex(libc: Libc) {
+    let Some(out) = run_guest(libc, "threads_futex", &[], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
+fn threads_exit_group(libc: Libc) {
+    // A worker's exit_group ends the process while other threads block in a futex
+    // wait, in read() on a pipe and in pthread_join.
+    let Some(out) = run_guest(libc, "threads_exit", &[], 42) else {
+        return;
+    };
+    assert!(
+        out.stdout_str().ends_with("worker calls exit_group(42)\n"),
+        "{}",
+        out.describe()
+    );
+}
+
+fn threads_many(libc: Libc) {
+    let Some(out) = run_guest(libc, "threads_many", &[], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
+fn threads_mappings(libc: Libc) {
+    let Some(out) = run_guest(libc, "threads_mem", &[], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -371,4 +405,8 @@ for_each_libc!(
     sysroot,
     trace,
     threads_sync,
+    threads_futex,
+    threads_exit_group,
+    threads_many,
+    threads_mappings,
 );
