@@ -436,24 +436,36 @@ pub fn kill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     Err(Errno::ESRCH)
 }
 
+/// Signals thread `tid` of this process. Pending signals are still process-wide (the
+/// signal work makes them per-thread): the target is kicked so that it, or whichever
+/// thread comes first, delivers the signal at its next exit from guest code.
+fn signal_thread(ctx: &Ctx, tid: i32, sig: u64) -> SysResult {
+    if tid == ctx.thread.tid {
+        return raise(ctx, sig, SI_TKILL);
+    }
+    let target = ctx.proc.threads.get(tid).ok_or(Errno::ESRCH)?;
+    raise(ctx, sig, SI_TKILL)?;
+    if sig != 0 {
+        target.kick();
+    }
+    Ok(0)
+}
+
 pub fn tkill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if a[0] as i32 <= 0 {
         return Err(Errno::EINVAL);
     }
-    if a[0] as i32 != ctx.thread.tid {
-        return Err(Errno::ESRCH);
-    }
-    raise(ctx, a[1], SI_TKILL)
+    signal_thread(ctx, a[0] as i32, a[1])
 }
 
 pub fn tgkill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if a[0] as i32 <= 0 || a[1] as i32 <= 0 {
         return Err(Errno::EINVAL);
     }
-    if a[0] as i32 != ctx.proc.pid || a[1] as i32 != ctx.thread.tid {
+    if a[0] as i32 != ctx.proc.pid {
         return Err(Errno::ESRCH);
     }
-    raise(ctx, a[2], SI_TKILL)
+    signal_thread(ctx, a[1] as i32, a[2])
 }
 
 pub fn rt_sigaction(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
