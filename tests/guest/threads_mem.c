@@ -94,6 +94,12 @@ int main(void)
     CHECK(pthread_create(&t, NULL, reader, NULL) == 0);
     while (!spinning)
         usleep(1000);
+    /* Again here, after pthread_create has restored this thread's mask (elfuse: the
+     * process's mask). */
+    sigset_t segv;
+    sigemptyset(&segv);
+    sigaddset(&segv, SIGSEGV);
+    pthread_sigmask(SIG_UNBLOCK, &segv, NULL);
     CHECK(mprotect(page, 4096, PROT_NONE) == 0);
     void *n;
     CHECK(pthread_join(t, &n) == 0);
