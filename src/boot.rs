@@ -274,7 +274,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         .map_err(|_| host("no vCPU slot"))?;
     let leader = Arc::new(ThreadShared::new(pid, leader_host_tid, slot, leader_kick));
     proc.threads
-        .register(leader.clone(), vcpu_thread)
+        .register(leader.clone(), Some(vcpu_thread))
         .map_err(|_| host("cannot register the main thread"))?;
     let thread = ThreadState {
         tid: pid,
@@ -397,8 +397,11 @@ fn vcpu0(
         start.thread.tid,
     ) {
         start.proc.threads.fatal(start.thread.tid, e.0);
-        start.proc.threads.finish(start.thread.tid, None);
+        start.proc.threads.finish(&start.shared, None, false);
         return;
     }
-    crate::thread::run_thread(&start.proc, vcpu, start.shared, start.thread);
+    let mut state = start.thread;
+    let code = crate::thread::run_thread(&start.proc, vcpu.as_mut(), &start.shared, &mut state);
+    drop(vcpu);
+    start.proc.threads.finish(&start.shared, code, false);
 }

@@ -27,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, Weak};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, Once, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -137,9 +137,25 @@ fn install_wake_handler() {
     });
 }
 
+/// Invalidation generations (TLB, code): bumped by every broadcast, so that a parked
+/// vCPU (in no mailbox) can tell what it missed.
+pub type Gens = (u64, u64);
+
+/// Parked vCPU threads kept for reuse (a new unicorn instance costs ~1 ms).
+const MAX_IDLE: usize = 16;
+
+/// A parked vCPU thread: its vCPU stopped, its host thread waits for the next clone.
+pub struct Idle {
+    /// The handle of the guest thread it last ran (its mailbox may hold invalidations).
+    pub old: Arc<ThreadShared>,
+    pub jobs: mpsc::SyncSender<crate::syscall::clone::Job>,
+}
+
 #[derive(Default)]
 struct Registry {
     threads: HashMap<i32, Arc<ThreadShared>>,
+    idle: Vec<Idle>,
+    gens: Gens,
     joins: Vec<JoinHandle<()>>,
     slots: [u64; (MAX_VCPUS as usize).div_ceil(64)],
     /// The group leader's `exit` code, once it has exited alone.
@@ -210,7 +226,12 @@ impl Threads {
 
     /// Adds a thread whose vCPU is ready to run. Fails (EAGAIN) once the process is
     /// exiting; the caller then lets the thread go without running it.
-    pub fn register(&self, t: Arc<ThreadShared>, join: JoinHandle<()>) -> Result<(), Errno> {
+    /// `join`: the host thread's handle, None for a reused (parked) one.
+    pub fn register(
+        &self,
+        t: Arc<ThreadShared>,
+        join: Option<JoinHandle<()>>,
+    ) -> Result<(), Errno> {
         let mut r = lock(&self.reg);
         r.joins.retain(|j| !j.is_finished());
         if r.exiting {
@@ -218,8 +239,17 @@ impl Threads {
         }
         r.started = true;
         r.threads.insert(t.tid, t);
-        r.joins.push(join);
+        r.joins.extend(join);
         Ok(())
+    }
+
+    /// A parked vCPU thread to reuse, if any.
+    pub fn take_idle(&self) -> Option<Idle> {
+        lock(&self.reg).idle.pop()
+    }
+
+    pub fn gens(&self) -> Gens {
+        lock(&self.reg).gens
     }
 
     pub fn get(&self, tid: i32) -> Option<Arc<ThreadShared>> {
@@ -228,15 +258,6 @@ impl Threads {
 
     pub fn count(&self) -> usize {
         lock(&self.reg).threads.len()
-    }
-
-    fn others(&self, me: i32) -> Vec<Arc<ThreadShared>> {
-        let r = lock(&self.reg);
-        r.threads
-            .values()
-            .filter(|t| t.tid != me)
-            .cloned()
-            .collect()
     }
 
     /// exit_group or a fatal signal from thread `me`: the first sets the status; every
@@ -268,18 +289,35 @@ impl Threads {
         self.group_exit(me, Stop::Signal(crate::signal::SIGSEGV));
     }
 
-    /// The thread `me` has stopped for good (its vCPU will not run again).
+    /// The thread `me` has stopped for good (its vCPU will not run it again).
     /// `exit_code`: Some for `exit` (one thread), None when killed or group-exiting.
-    pub fn finish(&self, me: i32, exit_code: Option<i32>) {
+    /// With `park`, a thread that exited alone may keep its vCPU for a later clone: the
+    /// receiver of its next job and the invalidation generations it has seen.
+    pub fn finish(
+        &self,
+        me: &Arc<ThreadShared>,
+        exit_code: Option<i32>,
+        park: bool,
+    ) -> Option<(mpsc::Receiver<crate::syscall::clone::Job>, Gens)> {
         let mut r = lock(&self.reg);
-        r.threads.remove(&me);
-        if me == self.leader_tid {
+        r.threads.remove(&me.tid);
+        if me.tid == self.leader_tid {
             if let Some(c) = exit_code {
                 r.leader_code = Some(c);
             }
         }
+        let parked =
+            (park && exit_code.is_some() && !r.exiting && r.idle.len() < MAX_IDLE).then(|| {
+                let (tx, rx) = mpsc::sync_channel(1);
+                r.idle.push(Idle {
+                    old: me.clone(),
+                    jobs: tx,
+                });
+                (rx, r.gens)
+            });
         drop(r);
         self.changed.notify_all();
+        parked
     }
 
     /// Waits (on the host's main thread) until every thread has finished, joins them,
@@ -302,6 +340,8 @@ impl Threads {
                 r = self.changed.wait(r).unwrap_or_else(|p| p.into_inner());
             }
         }
+        // Parked vCPU threads see their job channel close and end.
+        r.idle.clear();
         let joins = std::mem::take(&mut r.joins);
         let end = r.end;
         let leader = r.leader_code;
@@ -352,7 +392,20 @@ impl Threads {
     /// Posts `inval` (if any) to every thread but `me` and kicks each out of guest code:
     /// when this returns, no other vCPU executes guest code that predates the call.
     pub fn broadcast(&self, me: i32, inval: Option<Invalidate>) {
-        let others = self.others(me);
+        // Generations and the snapshot under one lock: a thread parking or registering
+        // concurrently either is in the snapshot or sees the new generation.
+        let others = {
+            let mut r = lock(&self.reg);
+            if let Some(i) = inval {
+                r.gens.0 += u64::from(i.tlb);
+                r.gens.1 += u64::from(i.code.is_some());
+            }
+            r.threads
+                .values()
+                .filter(|t| t.tid != me)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         if let Some(i) = inval {
             for t in &others {
                 t.post(i);
@@ -369,22 +422,22 @@ pub fn host_tid() -> i32 {
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
 
-/// Runs a guest thread on the current host thread until it stops, then ends it: a lone
-/// `exit` clears CLONE_CHILD_CLEARTID and walks the robust list; exit_group or a fatal
-/// signal stops the whole process; the slot is freed and the thread leaves the registry.
+/// Runs a guest thread on the current host thread until it stops. A lone `exit` clears
+/// CLONE_CHILD_CLEARTID and walks the robust list and returns its code; exit_group or a
+/// fatal signal stops the whole process. The slot is freed; the caller then `finish`es.
 pub fn run_thread(
     proc: &Arc<Process>,
-    mut vcpu: Box<dyn Vcpu>,
-    me: Arc<ThreadShared>,
-    mut state: crate::syscall::ThreadState,
-) {
-    let end = crate::vcpu::run(proc, vcpu.as_mut(), &mut state, &me);
-    // The vCPU never runs again: its EL1 stack is free for a new thread.
+    vcpu: &mut dyn Vcpu,
+    me: &ThreadShared,
+    state: &mut crate::syscall::ThreadState,
+) -> Option<i32> {
+    let end = crate::vcpu::run(proc, vcpu, state, me);
+    // The vCPU does not run this thread again: its EL1 stack is free for a new one.
     proc.threads.release_slot(me.slot);
-    let code = match end {
+    match end {
         _ if me.killed() => None,
         Ok(Stop::ThreadExit(c)) => {
-            crate::syscall::futex::thread_exit_cleanup(proc, &state);
+            crate::syscall::futex::thread_exit_cleanup(proc, state);
             Some(c)
         }
         Ok(stop) => {
@@ -396,7 +449,21 @@ pub fn run_thread(
             proc.threads.fatal(me.tid, e.0);
             None
         }
-    };
-    drop(vcpu);
-    proc.threads.finish(me.tid, code);
+    }
+}
+
+/// Brings a reused vCPU up to date: what was posted to its last thread's mailbox, a TLB
+/// flush, and a code flush if code changed anywhere while it was parked.
+pub fn catch_up(
+    proc: &Process,
+    vcpu: &mut dyn Vcpu,
+    old: &ThreadShared,
+    seen: Gens,
+) -> Result<(), BackendError> {
+    old.apply_mail(vcpu)?;
+    let now = proc.threads.gens();
+    vcpu.invalidate(Invalidate {
+        tlb: true,
+        code: (now.1 != seen.1).then_some((0, crate::guest::layout::RAM_SIZE)),
+    })
 }

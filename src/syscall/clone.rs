@@ -226,6 +226,16 @@ impl Snapshot {
 
 type ReadyMsg = Result<Arc<ThreadShared>, ()>;
 
+/// What a vCPU thread (new or parked) needs to start a guest thread.
+pub struct Job {
+    slot: usize,
+    snap: Snapshot,
+    req: Request,
+    state: ThreadState,
+    ready: mpsc::SyncSender<ReadyMsg>,
+    go: mpsc::Receiver<()>,
+}
+
 fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
     let proc = ctx.proc.threads.process().ok_or(Errno::EAGAIN)?;
     let snap = Snapshot::take(ctx.vcpu).map_err(|e| {
@@ -235,32 +245,54 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
     let slot = proc.threads.reserve_slot()?;
     let (ready_tx, ready_rx) = mpsc::sync_channel::<ReadyMsg>(1);
     let (go_tx, go_rx) = mpsc::sync_channel::<()>(1);
-    let child_state = ThreadState {
-        comm: ctx.thread.comm,
-        dumpable: ctx.thread.dumpable,
-        clear_child_tid: if r.flags & CLONE_CHILD_CLEARTID != 0 {
-            r.child_tid
-        } else {
-            0
+    let mut job = Job {
+        slot,
+        snap,
+        req: r,
+        state: ThreadState {
+            comm: ctx.thread.comm,
+            dumpable: ctx.thread.dumpable,
+            clear_child_tid: if r.flags & CLONE_CHILD_CLEARTID != 0 {
+                r.child_tid
+            } else {
+                0
+            },
+            ..Default::default()
         },
-        ..Default::default()
+        ready: ready_tx,
+        go: go_rx,
     };
-    let p2 = proc.clone();
-    let spawned = std::thread::Builder::new()
-        .name(format!("vcpu{slot}"))
-        .spawn(move || child_main(p2, slot, snap, r, child_state, ready_tx, go_rx));
-    let join = match spawned {
-        Ok(j) => j,
-        Err(e) => {
-            tracing::warn!("clone: host thread: {e}");
-            proc.threads.release_slot(slot);
-            return Err(Errno::EAGAIN);
+    // A parked vCPU thread first (its engine and translated code are warm), else a new one.
+    let mut join = None;
+    loop {
+        match proc.threads.take_idle() {
+            Some(idle) => match idle.jobs.send(job) {
+                Ok(()) => break,
+                Err(mpsc::SendError(j)) => job = j,
+            },
+            None => {
+                let p2 = proc.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("vcpu{slot}"))
+                    .spawn(move || child_main(p2, job));
+                match spawned {
+                    Ok(j) => join = Some(j),
+                    Err(e) => {
+                        tracing::warn!("clone: host thread: {e}");
+                        proc.threads.release_slot(slot);
+                        return Err(Errno::EAGAIN);
+                    }
+                }
+                break;
+            }
         }
-    };
+    }
     let shared = match ready_rx.recv() {
         Ok(Ok(s)) => s,
         _ => {
-            let _ = join.join();
+            if let Some(j) = join {
+                let _ = j.join();
+            }
             proc.threads.release_slot(slot);
             return Err(Errno::EAGAIN);
         }
@@ -283,34 +315,56 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
     Ok(tid as u64)
 }
 
-fn child_main(
-    proc: Arc<Process>,
-    slot: usize,
-    snap: Snapshot,
-    r: Request,
-    mut state: ThreadState,
-    ready_tx: mpsc::SyncSender<ReadyMsg>,
-    go_rx: mpsc::Receiver<()>,
-) {
+/// A vCPU thread: runs guest threads one after another (parked in between, see
+/// `Threads::finish`), until the pool is full or the process ends. Its tid, the host
+/// thread's, is the tid of every guest thread it runs.
+fn child_main(proc: Arc<Process>, first: Job) {
     let tid = thread::host_tid();
-    let made = proc.threads.vm.create_vcpu().and_then(|mut v| {
-        snap.restore(v.as_mut(), &proc, slot, tid, &r)?;
-        Ok(v)
-    });
-    let vcpu = match made {
+    let mut vcpu = match proc.threads.vm.create_vcpu() {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!("clone: new vCPU: {e}");
-            let _ = ready_tx.send(Err(()));
+            let _ = first.ready.send(Err(()));
             return;
         }
     };
-    let shared = Arc::new(ThreadShared::new(tid, tid, slot, vcpu.kicker()));
-    if ready_tx.send(Ok(shared.clone())).is_err() || go_rx.recv().is_err() {
-        return;
+    let mut job = first;
+    let mut parked: Option<(Arc<ThreadShared>, thread::Gens)> = None;
+    loop {
+        if let Err(e) = job
+            .snap
+            .restore(vcpu.as_mut(), &proc, job.slot, tid, &job.req)
+        {
+            tracing::warn!("clone: setting up the vCPU: {e}");
+            let _ = job.ready.send(Err(()));
+            return;
+        }
+        let shared = Arc::new(ThreadShared::new(tid, tid, job.slot, vcpu.kicker()));
+        if job.ready.send(Ok(shared.clone())).is_err() || job.go.recv().is_err() {
+            return;
+        }
+        // Registered now: later invalidations reach the new mailbox.
+        if let Some((old, seen)) = parked.take() {
+            if let Err(e) = thread::catch_up(&proc, vcpu.as_mut(), &old, seen) {
+                proc.threads.fatal(tid, e.0);
+                proc.threads.finish(&shared, None, false);
+                return;
+            }
+        }
+        let mut state = std::mem::take(&mut job.state);
+        state.tid = tid;
+        let code = thread::run_thread(&proc, vcpu.as_mut(), &shared, &mut state);
+        let Some((jobs, seen)) = proc.threads.finish(&shared, code, true) else {
+            return;
+        };
+        match jobs.recv() {
+            Ok(next) => {
+                job = next;
+                parked = Some((shared, seen));
+            }
+            Err(_) => return,
+        }
     }
-    state.tid = tid;
-    thread::run_thread(&proc, vcpu, shared, state);
 }
 
 const MEMBARRIER_CMD_QUERY: u64 = 0;
