@@ -353,6 +353,18 @@ fn threads_exit_group(libc: Libc) {
     );
 }
 
+fn threads_leader_exits_first(libc: Libc) {
+    // pthread_exit in the main thread: the process lives until the last thread ends.
+    let Some(out) = run_guest(libc, "threads_exit", &["leader"], 0) else {
+        return;
+    };
+    assert!(
+        out.stdout_str().ends_with("last worker returns\n"),
+        "{}",
+        out.describe()
+    );
+}
+
 fn threads_many(libc: Libc) {
     let Some(out) = run_guest(libc, "threads_many", &[], 0) else {
         return;
@@ -407,6 +419,7 @@ for_each_libc!(
     threads_sync,
     threads_futex,
     threads_exit_group,
+    threads_leader_exits_first,
     threads_many,
     threads_mappings,
 );

@@ -1,5 +1,7 @@
 /* exit_group from a worker while other threads block in a futex wait and in
- * read() on a pipe: the process ends with the worker's status (42). */
+ * read() on a pipe: the process ends with the worker's status (42).
+ * With argument "leader": the main thread leaves with pthread_exit and the
+ * process ends when the last worker returns (status 0, the leader's). */
 #include "check.h"
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -40,8 +42,22 @@ static void *exiter(void *arg)
     return NULL;
 }
 
-int main(void)
+static void *last_worker(void *arg)
 {
+    (void)arg;
+    usleep(30 * 1000);
+    printf("last worker returns\n");
+    fflush(stdout);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "leader") == 0) {
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, last_worker, NULL) == 0);
+        pthread_exit(NULL);
+    }
     CHECK(pipe(pipefd) == 0);
     pthread_t t;
     for (int i = 0; i < 2; i++) {
