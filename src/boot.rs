@@ -21,6 +21,7 @@ use crate::process::{default_rlimits, Creds, FsContext, Process};
 use crate::signal::SignalState;
 use crate::startup::StartupTrace;
 use crate::syscall::{Stop, ThreadState};
+use crate::thread::{El1Regs, ThreadShared, Threads};
 use crate::trace::Tracer;
 
 /// What to run.
@@ -133,12 +134,13 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     st.step("load-elf");
     let vdso = map_stack_and_vdso(&mut mm)?;
 
-    let hw = match hw_rx.recv() {
-        Ok(Ok(hw)) => hw,
+    let ready = match hw_rx.recv() {
+        Ok(Ok(r)) => r,
         Ok(Err(e)) => return Err(e.into()),
         Err(_) => return Err(host("the vCPU thread died during start-up")),
     };
-    let (hw, hw2) = hw;
+    let (hw, hw2) = ready.hwcaps;
+    let (leader_host_tid, leader_kick) = (ready.host_tid, ready.kick);
     st.step("vcpu");
     let creds = Creds {
         uid: unsafe { libc::getuid() },
@@ -175,13 +177,15 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         m
     };
     let regs = InitRegs {
-        ttbr0: mm.ttbr0(),
-        vbar: SHIM_CODE + shim.vectors as u64,
+        el1: El1Regs {
+            ttbr0: mm.ttbr0(),
+            vbar: SHIM_CODE + shim.vectors as u64,
+        },
         enter_el0: SHIM_CODE + shim.enter_el0 as u64,
         entry: prog.entry,
         sp,
     };
-    let proc = Arc::new(Process {
+    let proc = Arc::new_cyclic(|weak| Process {
         ram,
         mm: Mutex::new(mm),
         fds,
@@ -199,8 +203,17 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         sigreturn_tramp: vdso.rt_sigreturn.into(),
         vdso,
         entropy,
+        threads: Threads::new(vm.clone(), regs.el1, pid, weak.clone()),
     });
-    // The main thread's tid is the pid, as on Linux.
+    // The main thread's tid is the pid, as on Linux; it owns vCPU slot 0.
+    let slot = proc
+        .threads
+        .reserve_slot()
+        .map_err(|_| host("no vCPU slot"))?;
+    let leader = Arc::new(ThreadShared::new(pid, leader_host_tid, slot, leader_kick));
+    proc.threads
+        .register(leader.clone(), Some(vcpu_thread))
+        .map_err(|_| host("cannot register the main thread"))?;
     let thread = ThreadState {
         tid: pid,
         ..Default::default()
@@ -210,16 +223,16 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
             proc: proc.clone(),
             regs,
             thread,
+            shared: leader,
         })
         .is_err()
     {
         return Err(host("the vCPU thread died during start-up"));
     }
     st.step("handoff");
-    match vcpu_thread.join() {
-        Ok(Ok(stop)) => Ok((proc, stop)),
-        Ok(Err(e)) => Err(BootError::Host(format!("internal error: {e}"))),
-        Err(_) => Err(host("internal error: the vCPU thread panicked")),
+    match proc.threads.wait() {
+        Ok(stop) => Ok((proc, stop)),
+        Err(e) => Err(BootError::Host(format!("internal error: {e}"))),
     }
 }
 
@@ -387,8 +400,7 @@ pub(crate) fn init_shim_data(
 
 /// Register values that depend on the loaded process.
 struct InitRegs {
-    ttbr0: u64,
-    vbar: u64,
+    el1: El1Regs,
     enter_el0: u64,
     entry: u64,
     sp: u64,
@@ -399,57 +411,99 @@ struct Start {
     proc: Arc<Process>,
     regs: InitRegs,
     thread: ThreadState,
+    shared: Arc<ThreadShared>,
 }
 
-/// Puts a fresh vCPU at the shim's `enter_el0` with everything set for EL0 entry.
-fn set_boot_regs(vcpu: &mut dyn Vcpu, r: &InitRegs, tid: i32) -> Result<(), BackendError> {
+/// The EL1 state every vCPU of the process starts with: translation regime, vectors,
+/// FP access, timers, its own EL1 stack (by vCPU slot), CONTEXTIDR_EL1 = its tid (the
+/// shim's gettid) and TPIDR_EL1 = shim_data.
+/// Leaves the vCPU at EL1h with DAIF masked.
+pub fn set_el1_state(
+    vcpu: &mut dyn Vcpu,
+    el1: &El1Regs,
+    slot: usize,
+    tid: i32,
+) -> Result<(), BackendError> {
     // PSTATE first: which stack pointer is "current" depends on it.
     vcpu.set_reg(Reg::Pstate, PSTATE_EL1H)?;
-    let regs: [(SysReg, u64); 12] = [
+    let el1_sp = EL1_STACKS + (slot as u64 + 1) * EL1_STACK_SIZE;
+    let regs: [(SysReg, u64); 9] = [
         (SysReg::MairEl1, MAIR),
         (SysReg::TcrEl1, TCR),
-        (SysReg::Ttbr0El1, r.ttbr0),
+        (SysReg::Ttbr0El1, el1.ttbr0),
         (SysReg::CpacrEl1, CPACR),
         (SysReg::CntkctlEl1, CNTKCTL),
-        (SysReg::VbarEl1, r.vbar),
-        (SysReg::SpEl1, EL1_STACKS + EL1_STACK_SIZE),
-        (SysReg::ElrEl1, r.entry),
-        (SysReg::SpsrEl1, 0), // EL0t, interrupts unmasked
-        (SysReg::SpEl0, r.sp),
+        (SysReg::VbarEl1, el1.vbar),
+        (SysReg::SpEl1, el1_sp),
         (SysReg::ContextidrEl1, tid as u64),
         (SysReg::TpidrEl1, SHIM_DATA),
     ];
     for (reg, v) in regs {
         vcpu.set_sys_reg(reg, v)?;
     }
-    vcpu.set_sys_reg(SysReg::SctlrEl1, SCTLR)?;
+    vcpu.set_sys_reg(SysReg::SctlrEl1, SCTLR)
+}
+
+/// Puts a fresh vCPU at the shim's `enter_el0` with everything set for EL0 entry.
+fn set_boot_regs(
+    vcpu: &mut dyn Vcpu,
+    r: &InitRegs,
+    slot: usize,
+    tid: i32,
+) -> Result<(), BackendError> {
+    set_el1_state(vcpu, &r.el1, slot, tid)?;
+    vcpu.set_sys_reg(SysReg::ElrEl1, r.entry)?;
+    vcpu.set_sys_reg(SysReg::SpsrEl1, 0)?; // EL0t, interrupts unmasked
+    vcpu.set_sys_reg(SysReg::SpEl0, r.sp)?;
     for n in 0..31 {
         vcpu.set_reg(Reg::X(n), 0)?;
     }
     vcpu.set_reg(Reg::Pc, r.enter_el0)
 }
 
-type Hwcaps = Result<(u64, u64), BackendError>;
+/// What the first vCPU's thread reports once its vCPU exists.
+struct Ready {
+    hwcaps: (u64, u64),
+    host_tid: i32,
+    kick: Arc<dyn crate::backend::Kick>,
+}
 
 /// The first vCPU's thread: creates the vCPU (in parallel with loading the program on
 /// the main thread), reports the HWCAPs, waits for the process, then runs the guest.
 fn vcpu0(
     vm: Arc<dyn Vm>,
-    hw_tx: mpsc::Sender<Hwcaps>,
+    hw_tx: mpsc::Sender<Result<Ready, BackendError>>,
     start_rx: mpsc::Receiver<Start>,
-) -> Result<Stop, BackendError> {
+) {
     let mut vcpu = match vm.create_vcpu() {
         Ok(v) => v,
         Err(e) => {
-            let _ = hw_tx.send(Err(BackendError(e.0.clone())));
-            return Err(e);
+            let _ = hw_tx.send(Err(e));
+            return;
         }
     };
-    let _ = hw_tx.send(Ok(hwcap::from_vcpu(vcpu.as_ref())));
-    let Ok(mut start) = start_rx.recv() else {
+    let _ = hw_tx.send(Ok(Ready {
+        hwcaps: hwcap::from_vcpu(vcpu.as_ref()),
+        host_tid: crate::thread::host_tid(),
+        kick: vcpu.kicker(),
+    }));
+    let Ok(start) = start_rx.recv() else {
         // Start-up failed on the main thread, which reports why.
-        return Ok(Stop::Exit(0));
+        return;
     };
-    set_boot_regs(vcpu.as_mut(), &start.regs, start.thread.tid)?;
-    crate::vcpu::run(&start.proc, vcpu.as_mut(), &mut start.thread)
+    drop(vm);
+    if let Err(e) = set_boot_regs(
+        vcpu.as_mut(),
+        &start.regs,
+        start.shared.slot,
+        start.thread.tid,
+    ) {
+        start.proc.threads.fatal(start.thread.tid, e.0);
+        start.proc.threads.finish(&start.shared, None, false);
+        return;
+    }
+    let mut state = start.thread;
+    let code = crate::thread::run_thread(&start.proc, vcpu.as_mut(), &start.shared, &mut state);
+    drop(vcpu);
+    start.proc.threads.finish(&start.shared, code, false);
 }

@@ -21,5 +21,6 @@ pub mod sigframe;
 pub mod signal;
 pub mod startup;
 pub mod syscall;
+pub mod thread;
 pub mod trace;
 pub mod vcpu;

@@ -137,7 +137,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: {e}")),
     };
     let status = match stop {
-        Stop::Exit(code) => code as u8,
+        Stop::Exit(code) | Stop::ThreadExit(code) => code as u8,
         Stop::Signal(sig) => 128 + sig as u8,
     };
     if demo {

@@ -10,6 +10,7 @@ use crate::guest::mm::Mm;
 use crate::guest::ram::GuestRam;
 use crate::guest::vvar::Vdso;
 use crate::signal::SignalState;
+use crate::thread::Threads;
 use crate::trace::Tracer;
 
 /// Credentials the guest sees (the host user's).
@@ -64,6 +65,8 @@ pub struct Process {
     /// The urandom-refill actor: keeps the shim's random ring topped up off the vCPU
     /// threads (told to check when a read or getrandom reaches the host).
     pub entropy: elfuse_actors::runtime::ActorRef<elfuse_actors::urandom::RefillActor>,
+    /// The thread registry: every vCPU of the process (see `thread`).
+    pub threads: Threads,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -10,16 +10,24 @@ use crate::process::Process;
 use crate::sigframe::{self, SigInfo};
 use crate::signal::{Disposal, SIGSEGV};
 use crate::syscall::{self, Ctx, Stop, ThreadState};
+use crate::thread::ThreadShared;
 
 /// Runs the thread until it stops. An `Err` is a host-side failure (engine error, or the
-/// shim itself faulting), never a guest fault.
+/// shim itself faulting), never a guest fault. A thread killed by another's exit_group
+/// returns `Stop::ThreadExit(0)` with `me.killed()` set.
 pub fn run(
     proc: &Process,
     vcpu: &mut dyn Vcpu,
     thread: &mut ThreadState,
+    me: &ThreadShared,
 ) -> Result<Stop, BackendError> {
     let shim_data = ShimData::new(proc.ram.clone());
     loop {
+        // Before every guest entry: invalidations other vCPUs posted, then the kill flag.
+        me.apply_mail(vcpu)?;
+        if me.killed() {
+            return Ok(Stop::ThreadExit(0));
+        }
         match vcpu.run()? {
             VcpuExit::Hvc(HVC_SYSCALL) => {
                 let (nr, args) = vcpu.syscall_regs()?;
@@ -35,10 +43,7 @@ pub fn run(
                 if let Some(ret) = ret {
                     vcpu.set_reg(Reg::X(0), ret)?;
                 }
-                let inval = proc.mm().take_invalidate();
-                if !inval.is_empty() {
-                    vcpu.invalidate(inval)?;
-                }
+                proc.threads.sync_mappings(proc, me, vcpu)?;
             }
             VcpuExit::Hvc(HVC_EL0_FAULT) => {
                 if let Some(stop) = on_fault(proc, vcpu, thread)? {

@@ -764,6 +764,65 @@ fn leak_check(prog: &std::path::Path, path: &str, cycles: &str) {
     );
 }
 
+fn threads_sync(libc: Libc) {
+    let Some(out) = run_guest(libc, "threads_sync", &[], 0) else {
+        return;
+    };
+    assert!(
+        out.stdout_str()
+            .contains("atomic increments: 8000000 of 8000000\n"),
+        "{}",
+        out.describe()
+    );
+    assert_checks_passed(&out);
+}
+
+fn threads_futex(libc: Libc) {
+    let Some(out) = run_guest(libc, "threads_futex", &[], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
+fn threads_exit_group(libc: Libc) {
+    // A worker's exit_group ends the process while other threads block in a futex
+    // wait, in read() on a pipe and in pthread_join.
+    let Some(out) = run_guest(libc, "threads_exit", &[], 42) else {
+        return;
+    };
+    assert!(
+        out.stdout_str().ends_with("worker calls exit_group(42)\n"),
+        "{}",
+        out.describe()
+    );
+}
+
+fn threads_leader_exits_first(libc: Libc) {
+    // pthread_exit in the main thread: the process lives until the last thread ends.
+    let Some(out) = run_guest(libc, "threads_exit", &["leader"], 0) else {
+        return;
+    };
+    assert!(
+        out.stdout_str().ends_with("last worker returns\n"),
+        "{}",
+        out.describe()
+    );
+}
+
+fn threads_many(libc: Libc) {
+    let Some(out) = run_guest(libc, "threads_many", &[], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
+fn threads_mappings(libc: Libc) {
+    let Some(out) = run_guest(libc, "threads_mem", &[], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -822,24 +881,85 @@ for_each_libc!(
     vfork_and_execveat,
     fork_cycles_leave_nothing_behind,
     fork_spawn_path,
+    threads_sync,
+    threads_futex,
+    threads_exit_group,
+    threads_leader_exits_first,
+    threads_many,
+    threads_mappings,
 );
 
-/// Guests that need threads (clone): enabled once the threads work lands.
-mod needs_threads {
+/// `--trace=actors` on the concurrent dup/close guest: thousands of JSON lines, every
+/// one with the documented keys, `seq` strictly increasing per actor, and messages from
+/// several guest threads.
+fn trace_actors_concurrent(libc: Libc) {
+    let Some(prog) = guest(libc, "dupclose") else {
+        return;
+    };
+    let dir = TempDir::new();
+    let file = dir.path().join("actors.jsonl");
+    let opts = [
+        std::ffi::OsString::from("--trace=actors"),
+        "--trace-out".into(),
+        file.clone().into(),
+    ];
+    let out = run(elfuse_command(&opts, &prog, [] as [&str; 0]), b"");
+    assert_checks_passed(&out);
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 4000, "only {} trace lines", lines.len());
+    let num = |l: &str, k: &str| -> i64 {
+        let at = l
+            .find(&format!("\"{k}\":"))
+            .unwrap_or_else(|| panic!("no {k}: {l}"));
+        let v = &l[at + k.len() + 3..];
+        v[..v.find([',', '}']).unwrap()].parse().unwrap()
+    };
+    let mut last = std::collections::BTreeMap::<String, i64>::new();
+    let mut tids = std::collections::BTreeSet::new();
+    for l in &lines {
+        assert!(
+            l.starts_with('{') && l.ends_with('}'),
+            "not a JSON object: {l}"
+        );
+        let at = l.find("\"actor\":\"").expect("actor") + 9;
+        let actor = l[at..at + l[at..].find('"').unwrap()].to_string();
+        assert!(l.contains("\"msg\":\""), "{l}");
+        for k in ["ts_ns", "wait_ns", "run_ns"] {
+            assert!(num(l, k) >= 0, "{l}");
+        }
+        let seq = num(l, "seq");
+        let prev = last.entry(actor.clone()).or_insert(0);
+        assert!(seq > *prev, "seq not increasing for {actor}: {l}");
+        *prev = seq;
+        if actor == "fdtable" {
+            tids.insert(num(l, "tid"));
+        }
+    }
+    assert!(tids.len() >= 4, "messages from only {tids:?}");
+}
+
+/// Guests with several threads racing on the fd table.
+mod fd_races {
     #[test]
-    #[ignore = "needs threads"]
     fn glibc_dupclose() {
         super::dupclose(super::Libc::Glibc)
     }
     #[test]
-    #[ignore = "needs threads"]
     fn glibc_pie_dupclose() {
         super::dupclose(super::Libc::GlibcPie)
     }
     #[test]
-    #[ignore = "needs threads"]
     fn musl_dupclose() {
         super::dupclose(super::Libc::Musl)
+    }
+    #[test]
+    fn glibc_trace_actors_concurrent() {
+        super::trace_actors_concurrent(super::Libc::Glibc)
+    }
+    #[test]
+    fn musl_trace_actors_concurrent() {
+        super::trace_actors_concurrent(super::Libc::Musl)
     }
 }
 
@@ -928,17 +1048,14 @@ mod actor_trace {
 mod threads {
     use super::*;
     #[test]
-    #[ignore = "needs threads"]
     fn clock_monotonic_threads_glibc() {
         clock_monotonic_threads(Libc::Glibc)
     }
     #[test]
-    #[ignore = "needs threads"]
     fn clock_monotonic_threads_glibc_pie() {
         clock_monotonic_threads(Libc::GlibcPie)
     }
     #[test]
-    #[ignore = "needs threads"]
     fn clock_monotonic_threads_musl() {
         clock_monotonic_threads(Libc::Musl)
     }

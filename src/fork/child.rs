@@ -41,7 +41,7 @@ pub fn child_main(fd: RawFd) -> ExitCode {
         drop(sock);
     }
     match run(inc) {
-        Ok((proc, Stop::Exit(code))) => {
+        Ok((proc, Stop::Exit(code) | Stop::ThreadExit(code))) => {
             drop(proc);
             ExitCode::from(code as u8)
         }
@@ -71,7 +71,12 @@ fn run(inc: Incoming) -> Result<(Arc<Process>, Stop), String> {
     let tracer = Tracer::new(trace_set, trace_fd.map(File::from));
     let ppid = unsafe { libc::getppid() };
     let kids = super::ChildServices::start(&ram, &inc.creds, pid, ppid, &tracer);
-    let proc = Arc::new(Process {
+    let el1 = crate::thread::El1Regs {
+        ttbr0: mm.ttbr0(),
+        vbar: crate::guest::layout::SHIM_CODE + elfuse_shim::build().vectors as u64,
+    };
+    let proc = Arc::new_cyclic(|weak| Process {
+        threads: crate::thread::Threads::new(vm.clone(), el1, pid, weak.clone()),
         fds: crate::boot::new_fd_actor(inc.fds, &kids.shim_data, &tracer),
         vdso: crate::guest::vvar::Vdso::at(ram.clone(), inc.vvar),
         entropy: kids.entropy,
@@ -96,7 +101,7 @@ fn run(inc: Incoming) -> Result<(Arc<Process>, Stop), String> {
         .spawn(move || -> Result<Stop, String> {
             let mut vcpu = vm.create_vcpu().map_err(|e| e.0)?;
             cpu.write(vcpu.as_mut(), pid).map_err(|e| e.0)?;
-            crate::vcpu::run(&p, vcpu.as_mut(), &mut thread).map_err(|e| e.0)
+            crate::thread::run_as_leader(&p, vcpu.as_mut(), &mut thread)
         })
         .map_err(|e| format!("vCPU thread: {e}"))?;
     let stop = vcpu_thread

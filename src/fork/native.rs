@@ -105,7 +105,7 @@ pub fn fork(
 /// The child's new `Process`, inheriting from the parent's as fork does. The parent's
 /// copy in this process is dead: its fd table and mappings are moved out, not shared,
 /// so that a guest close() here really closes the host fd.
-fn inherit(old: &Process, pid: i32) -> Result<Process, Errno> {
+fn inherit(old: &Process, pid: i32) -> Result<Arc<Process>, Errno> {
     let mm = Mm::from_parts(old.ram.clone(), old.mm().take_parts())?;
     let signals = {
         let s = old.signals();
@@ -132,7 +132,13 @@ fn inherit(old: &Process, pid: i32) -> Result<Process, Errno> {
     );
     let ppid = unsafe { libc::getppid() };
     let kids = super::ChildServices::start(&old.ram, &old.creds, pid, ppid, &tracer);
-    Ok(Process {
+    Ok(Arc::new_cyclic(|weak| Process {
+        threads: crate::thread::Threads::new(
+            old.threads.vm.clone(),
+            old.threads.el1,
+            pid,
+            weak.clone(),
+        ),
         ram: old.ram.clone(),
         mm: Mutex::new(mm),
         fds: crate::boot::new_fd_actor(table, &kids.shim_data, &tracer),
@@ -147,7 +153,7 @@ fn inherit(old: &Process, pid: i32) -> Result<Process, Errno> {
         exe: Mutex::new(old.exe()),
         tracer,
         sigreturn_tramp: old.sigreturn_tramp().into(),
-    })
+    }))
 }
 
 /// The child: take the RAM copy, become a new process, run the guest until it ends.
@@ -166,7 +172,7 @@ fn child(ctx: &mut Ctx, snap: OwnedFd, done: Option<OwnedFd>, r: ChildRegs, t: C
         fail(&format!("RAM: {e}"));
     }
     let proc = match inherit(ctx.proc, pid) {
-        Ok(p) => Arc::new(p),
+        Ok(p) => p,
         Err(e) => fail(&format!("mappings: {e:?}")),
     };
     if t.set_child_tid != 0 && proc.mm().check_user(t.set_child_tid, 4, true).is_ok() {
@@ -194,10 +200,10 @@ fn child(ctx: &mut Ctx, snap: OwnedFd, done: Option<OwnedFd>, r: ChildRegs, t: C
     if let Err(e) = set {
         fail(&e.0);
     }
-    let stop = crate::vcpu::run(&proc, vcpu, &mut thread);
+    let stop = crate::thread::run_as_leader(&proc, vcpu, &mut thread);
     super::vfork_release();
     match stop {
-        Ok(Stop::Exit(code)) => unsafe { libc::_exit(code & 0xff) },
+        Ok(Stop::Exit(code) | Stop::ThreadExit(code)) => unsafe { libc::_exit(code & 0xff) },
         Ok(Stop::Signal(sig)) => super::die_of_signal(sig),
         Err(e) => fail(&format!("internal error: {e}")),
     }

@@ -7,8 +7,10 @@
 //! timerfd, epoll, inotify, pidfd, signalfd).
 
 pub mod abi;
+pub mod clone;
 pub mod execve;
 pub mod fs;
+pub mod futex;
 pub mod io;
 pub mod mem;
 pub mod proc;
@@ -33,6 +35,9 @@ pub type SysResult = Result<u64, Errno>;
 pub enum Stop {
     /// exit_group (or the last thread's exit) with this status.
     Exit(i32),
+    /// `exit`: this thread only, with this code (the process goes on while other threads
+    /// live; the process result is never this variant).
+    ThreadExit(i32),
     /// Killed by this signal.
     Signal(u32),
 }

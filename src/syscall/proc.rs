@@ -10,12 +10,13 @@ use crate::process::Rlimit;
 use crate::sigframe::{self, SI_TKILL, SI_USER};
 use crate::signal::{sig_bit, KSigaction, SigInfo, NSIG, SIGKILL, SIGSEGV, SIGSTOP};
 
+/// exit: this thread only. The last thread's exit ends the process (`thread`).
 pub fn exit(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    // The spine runs one thread: its exit is the process's.
-    ctx.stop = Some(Stop::Exit((a[0] & 0xff) as i32));
+    ctx.stop = Some(Stop::ThreadExit((a[0] & 0xff) as i32));
     Ok(0)
 }
 
+/// exit_group: the thread's end then stops every other thread (`thread::run_thread`).
 pub fn exit_group(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     ctx.stop = Some(Stop::Exit((a[0] & 0xff) as i32));
     Ok(0)
@@ -444,14 +445,6 @@ pub fn kill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 /// clone: threads (CLONE_VM without CLONE_VFORK) belong to the threads work and are
 /// ENOSYS here; everything else creates a process (`fork::clone_process`).
-pub fn clone(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let flags = a[0];
-    if flags & crate::fork::CLONE_VM != 0 && flags & crate::fork::CLONE_VFORK == 0 {
-        return Err(Errno::ENOSYS);
-    }
-    crate::fork::clone_process(ctx, a)
-}
-
 pub fn setpgid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let sd = crate::guest::shimdata::ShimData::new(ctx.proc.ram.clone());
     sd.republish_group(|| host_ret(unsafe { libc::setpgid(a[0] as i32, a[1] as i32) } as i64))
@@ -462,24 +455,36 @@ pub fn setsid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     sd.republish_group(|| host_ret(unsafe { libc::setsid() } as i64))
 }
 
+/// Signals thread `tid` of this process. Pending signals are still process-wide (the
+/// signal work makes them per-thread): the target is kicked so that it, or whichever
+/// thread comes first, delivers the signal at its next exit from guest code.
+fn signal_thread(ctx: &Ctx, tid: i32, sig: u64) -> SysResult {
+    if tid == ctx.thread.tid {
+        return raise(ctx, sig, SI_TKILL);
+    }
+    let target = ctx.proc.threads.get(tid).ok_or(Errno::ESRCH)?;
+    raise(ctx, sig, SI_TKILL)?;
+    if sig != 0 {
+        target.kick();
+    }
+    Ok(0)
+}
+
 pub fn tkill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if a[0] as i32 <= 0 {
         return Err(Errno::EINVAL);
     }
-    if a[0] as i32 != ctx.thread.tid {
-        return Err(Errno::ESRCH);
-    }
-    raise(ctx, a[1], SI_TKILL)
+    signal_thread(ctx, a[0] as i32, a[1])
 }
 
 pub fn tgkill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if a[0] as i32 <= 0 || a[1] as i32 <= 0 {
         return Err(Errno::EINVAL);
     }
-    if a[0] as i32 != ctx.proc.pid || a[1] as i32 != ctx.thread.tid {
+    if a[0] as i32 != ctx.proc.pid {
         return Err(Errno::ESRCH);
     }
-    raise(ctx, a[2], SI_TKILL)
+    signal_thread(ctx, a[1] as i32, a[2])
 }
 
 pub fn rt_sigaction(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {

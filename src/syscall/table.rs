@@ -3,7 +3,7 @@
 //! of truth; `elfuse --syscall-table` renders docs/syscalls.md from it.
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
-use super::{execve, fs, io, mem, proc, sfd, time, wait, Ctx, SysResult};
+use super::{clone, execve, fs, futex, io, mem, proc, sfd, time, wait, Ctx, SysResult};
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
 
@@ -138,11 +138,12 @@ syscalls! {
     87 timerfd_gettime(Fd, Ptr) => timerfd::timerfd_gettime, Full;
     88 utimensat(Dirfd, Str, Ptr, Hex) => fs::utimensat, Full;
     89 acct; 90 capget; 91 capset; 92 personality;
-    93 exit(Int) => proc::exit, Partial("single-threaded guests: ends the process");
+    93 exit(Int) => proc::exit, Full;
     94 exit_group(Int) => proc::exit_group, Full;
     95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("SIGCHLD is not raised in the parent guest (SIG_IGN/SA_NOCLDWAIT do auto-reap)");
     96 set_tid_address(Ptr) => proc::set_tid_address, Full;
-    97 unshare; 98 futex;
+    97 unshare;
+    98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("WAIT/WAKE(_BITSET), (CMP_)REQUEUE, WAKE_OP; no PI ops");
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
     100 get_robust_list;
     101 nanosleep(Ptr, Ptr) => time::nanosleep, Partial("not interruptible by signals yet");
@@ -207,7 +208,7 @@ syscalls! {
     215 munmap(Ptr, Int) => mem::munmap, Full;
     216 mremap(Ptr, Int, Int, Hex, Ptr) => mem::mremap, Partial("MREMAP_DONTUNMAP is EINVAL");
     217 add_key; 218 request_key; 219 keyctl;
-    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => proc::clone, Partial("processes only (fork/vfork; CLONE_VM threads are ENOSYS); CLONE_FILES/FS/SIGHAND/PIDFD/namespaces EINVAL; a vfork child has its own copy of memory");
+    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD with shared fs and files) and processes (fork/vfork); CLONE_VM without CLONE_THREAD or CLONE_VFORK is ENOSYS; a vfork child has its own copy of memory");
     221 execve(Str, Ptr, Ptr) => execve::execve, Full;
     222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("MAP_SHARED file mappings show the file's pages up to its end; pages past it read as zeroes instead of raising SIGBUS");
     223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
@@ -235,7 +236,8 @@ syscalls! {
     279 memfd_create; 280 bpf;
     281 execveat(Dirfd, Str, Ptr, Ptr, Hex) => execve::execveat, Full;
     282 userfaultfd;
-    283 membarrier; 284 mlock2;
+    283 membarrier(Int, Int, Int) => clone::membarrier, Partial("this process's threads only; no RSEQ commands");
+    284 mlock2;
     285 copy_file_range; 286 preadv2; 287 pwritev2; 288 pkey_mprotect; 289 pkey_alloc;
     290 pkey_free;
     291 statx(Dirfd, Str, Hex, Hex, Ptr) => fs::statx, Full;
@@ -244,8 +246,8 @@ syscalls! {
     294 kexec_file_load;
     424 pidfd_send_signal; 425 io_uring_setup; 426 io_uring_enter; 427 io_uring_register;
     428 open_tree; 429 move_mount; 430 fsopen; 431 fsconfig; 432 fsmount; 433 fspick;
-    434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Partial("the caller's own process only (there are no other guest processes yet)");
-    435 clone3;
+    434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Partial("the caller's own process only");
+    435 clone3(Ptr, Int) => clone::clone3, Partial("threads only: fork-style children are ENOSYS; no set_tid, pidfd, cgroup");
     436 close_range(Int, Int, Hex) => io::close_range, Full;
     437 openat2; 438 pidfd_getfd;
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
@@ -253,7 +255,7 @@ syscalls! {
     441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("the signal mask is validated but not applied (no asynchronous signals yet); an unwritable events buffer is EFAULT even when nothing is ready");
     442 mount_setattr; 443 quotactl_fd;
     444 landlock_create_ruleset; 445 landlock_add_rule; 446 landlock_restrict_self;
-    447 memfd_secret; 448 process_mrelease; 449 futex_waitv; 450 set_mempolicy_home_node;
+    447 memfd_secret; 448 process_mrelease; 449 futex_waitv(Ptr, Int, Hex, Ptr, Int) => futex::futex_waitv, Full; 450 set_mempolicy_home_node;
     451 cachestat; 452 fchmodat2; 453 map_shadow_stack; 454 futex_wake; 455 futex_wait;
     456 futex_requeue; 457 statmount; 458 listmount; 459 lsm_get_self_attr;
     460 lsm_set_self_attr; 461 lsm_list_modules; 462 mseal;

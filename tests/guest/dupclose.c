@@ -58,7 +58,10 @@ int main(void)
     CHECK(pipe(p) == 0);
     wr = p[1];
     shared = dup(wr);
-    flaky = dup(wr);
+    /* Far above every number dup() hands out here: otherwise another thread's dup()
+     * may get flaky's number while the racer has it closed, and the racer's next
+     * close or dup2 then hits that thread's fd -- a legitimate race on Linux too. */
+    flaky = dup2(wr, 100);
     CHECK(shared >= 0 && flaky >= 0);
     int probe = open("/dev/null", O_RDONLY);
     CHECK(probe >= 0);

@@ -1,0 +1,511 @@
+//! Guest threads: one vCPU per guest thread, each created on (and bound to) its own host
+//! thread, all over the same guest RAM.
+//!
+//! `Threads` (one per process, in `Process::threads`) is the registry: guest tid → the
+//! thread's shared handle (kick, killed flag, invalidation mailbox), the vCPU slots (slot
+//! N owns EL1 stack N; at most `MAX_VCPUS`), the join handles, and how the process ends.
+//!
+//! Ending:
+//! - `exit` (one thread): the thread's vCPU stops; CLONE_CHILD_CLEARTID and the robust
+//!   list are handled (`syscall::futex`); when the last thread goes, the process ends with
+//!   the group leader's exit code (Linux reports the leader's code).
+//! - `exit_group` or a fatal signal: the first one sets the process status; every other
+//!   thread is marked killed and kicked out of guest code. A thread blocked in a host
+//!   syscall (read on a pipe, futex wait) is interrupted by a host signal (`WAKE_SIGNAL`,
+//!   a no-op handler installed without SA_RESTART, so the syscall fails with EINTR), sent
+//!   again every few milliseconds by the waiting main thread until every thread is gone (a
+//!   signal landing just before the thread enters the syscall would otherwise be lost).
+//!   Each vCPU loop checks its killed flag before it re-enters the guest.
+//!
+//! Mapping changes (`sync_mappings`): the vCPU whose syscall changed mappings applies the
+//! invalidation to itself, posts it to every other thread's mailbox and kicks each one.
+//! A kick returns once that vCPU is out of guest code, and every vCPU drains its mailbox
+//! before it re-enters the guest, so no vCPU runs guest code with a stale TLB or stale
+//! translated code once the syscall returns (a thread blocked in a host syscall applies
+//! it when it comes back). Concurrent changers are ordered: a syscall that finds nothing
+//! to invalidate waits for shootdowns in flight (another thread may have taken its change).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, Once, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::backend::{BackendError, Invalidate, Kick, Vcpu, Vm};
+use crate::errno::Errno;
+use crate::guest::layout::MAX_VCPUS;
+use crate::process::Process;
+use crate::syscall::Stop;
+
+/// EL1 register values every vCPU of the process shares.
+#[derive(Clone, Copy, Debug)]
+pub struct El1Regs {
+    pub ttbr0: u64,
+    pub vbar: u64,
+}
+
+/// The part of a thread other threads may touch.
+pub struct ThreadShared {
+    pub tid: i32,
+    host_tid: i32,
+    /// vCPU slot: selects the EL1 stack.
+    pub slot: usize,
+    kick: Arc<dyn Kick>,
+    killed: AtomicBool,
+    has_mail: AtomicBool,
+    mail: Mutex<Invalidate>,
+}
+
+impl ThreadShared {
+    pub fn new(tid: i32, host_tid: i32, slot: usize, kick: Arc<dyn Kick>) -> Self {
+        ThreadShared {
+            tid,
+            host_tid,
+            slot,
+            kick,
+            killed: AtomicBool::new(false),
+            has_mail: AtomicBool::new(false),
+            mail: Mutex::new(Invalidate::default()),
+        }
+    }
+
+    pub fn killed(&self) -> bool {
+        self.killed.load(SeqCst)
+    }
+
+    /// Makes the vCPU leave guest code (or not enter it) and report `Kicked`.
+    pub fn kick(&self) {
+        self.kick.kick();
+    }
+
+    /// Interrupts a host syscall the thread may be blocked in (EINTR). The seam for guest
+    /// signals that must interrupt a blocked thread.
+    pub fn interrupt_host(&self) {
+        install_wake_handler();
+        unsafe {
+            libc::syscall(
+                libc::SYS_tgkill,
+                libc::getpid(),
+                self.host_tid,
+                wake_signal(),
+            )
+        };
+    }
+
+    fn post(&self, inval: Invalidate) {
+        lock(&self.mail).merge(inval);
+        self.has_mail.store(true, SeqCst);
+    }
+
+    /// Applies invalidations other threads posted. Called before every guest entry.
+    pub fn apply_mail(&self, vcpu: &mut dyn Vcpu) -> Result<(), BackendError> {
+        if !self.has_mail.load(SeqCst) {
+            return Ok(());
+        }
+        let inval = {
+            let mut m = lock(&self.mail);
+            self.has_mail.store(false, SeqCst);
+            std::mem::take(&mut *m)
+        };
+        if inval.is_empty() {
+            Ok(())
+        } else {
+            vcpu.invalidate(inval)
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The host signal that interrupts blocked host syscalls of killed threads.
+pub fn wake_signal() -> i32 {
+    libc::SIGRTMIN() + 6
+}
+
+extern "C" fn on_wake(_: i32) {}
+
+fn install_wake_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_wake as *const () as usize;
+        sa.sa_flags = 0; // no SA_RESTART: the blocked syscall fails with EINTR
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(wake_signal(), &sa, std::ptr::null_mut());
+    });
+}
+
+/// Invalidation generations (TLB, code): bumped by every broadcast, so that a parked
+/// vCPU (in no mailbox) can tell what it missed.
+pub type Gens = (u64, u64);
+
+/// Parked vCPU threads kept for reuse (a new unicorn instance costs ~1 ms).
+const MAX_IDLE: usize = 16;
+
+/// A parked vCPU thread: its vCPU stopped, its host thread waits for the next clone.
+pub struct Idle {
+    /// The handle of the guest thread it last ran (its mailbox may hold invalidations).
+    pub old: Arc<ThreadShared>,
+    pub jobs: mpsc::SyncSender<crate::syscall::clone::Job>,
+}
+
+#[derive(Default)]
+struct Registry {
+    threads: HashMap<i32, Arc<ThreadShared>>,
+    idle: Vec<Idle>,
+    gens: Gens,
+    joins: Vec<JoinHandle<()>>,
+    slots: [u64; (MAX_VCPUS as usize).div_ceil(64)],
+    /// The group leader's `exit` code, once it has exited alone.
+    leader_code: Option<i32>,
+    /// exit_group / fatal signal: the process status; set once.
+    end: Option<Stop>,
+    /// A host-side failure on some vCPU thread.
+    fatal: Option<String>,
+    exiting: bool,
+    started: bool,
+}
+
+pub struct Threads {
+    reg: Mutex<Registry>,
+    changed: Condvar,
+    pub vm: Arc<dyn Vm>,
+    pub el1: El1Regs,
+    pub leader_tid: i32,
+    proc: Weak<Process>,
+    /// Shootdowns in flight, and a condvar to wait for them.
+    inflight: AtomicUsize,
+    sd: Mutex<()>,
+    sd_done: Condvar,
+    /// membarrier(REGISTER_*) commands seen (the kernel's per-mm registration bits).
+    pub membarrier_registered: AtomicU32,
+}
+
+impl Threads {
+    pub fn new(vm: Arc<dyn Vm>, el1: El1Regs, leader_tid: i32, proc: Weak<Process>) -> Self {
+        Threads {
+            reg: Mutex::new(Registry::default()),
+            changed: Condvar::new(),
+            vm,
+            el1,
+            leader_tid,
+            proc,
+            inflight: AtomicUsize::new(0),
+            sd: Mutex::new(()),
+            sd_done: Condvar::new(),
+            membarrier_registered: AtomicU32::new(0),
+        }
+    }
+
+    pub fn process(&self) -> Option<Arc<Process>> {
+        self.proc.upgrade()
+    }
+
+    /// Reserves the lowest free vCPU slot (EAGAIN when all are taken or the process is
+    /// exiting).
+    pub fn reserve_slot(&self) -> Result<usize, Errno> {
+        let mut r = lock(&self.reg);
+        if r.exiting {
+            return Err(Errno::EAGAIN);
+        }
+        for (i, w) in r.slots.iter_mut().enumerate() {
+            if *w != u64::MAX {
+                let b = w.trailing_ones() as usize;
+                *w |= 1 << b;
+                return Ok(i * 64 + b);
+            }
+        }
+        Err(Errno::EAGAIN)
+    }
+
+    /// Reserves exactly `slot` (a fork child's first thread keeps the EL1 stack its
+    /// vCPU is already on).
+    pub fn reserve_slot_at(&self, slot: usize) -> Result<(), Errno> {
+        let mut r = lock(&self.reg);
+        let w = r.slots.get_mut(slot / 64).ok_or(Errno::EINVAL)?;
+        if *w & (1 << (slot % 64)) != 0 {
+            return Err(Errno::EAGAIN);
+        }
+        *w |= 1 << (slot % 64);
+        Ok(())
+    }
+
+    pub fn release_slot(&self, slot: usize) {
+        lock(&self.reg).slots[slot / 64] &= !(1 << (slot % 64));
+    }
+
+    /// Adds a thread whose vCPU is ready to run. Fails (EAGAIN) once the process is
+    /// exiting; the caller then lets the thread go without running it.
+    /// `join`: the host thread's handle, None for a reused (parked) one.
+    pub fn register(
+        &self,
+        t: Arc<ThreadShared>,
+        join: Option<JoinHandle<()>>,
+    ) -> Result<(), Errno> {
+        let mut r = lock(&self.reg);
+        r.joins.retain(|j| !j.is_finished());
+        if r.exiting {
+            return Err(Errno::EAGAIN);
+        }
+        r.started = true;
+        r.threads.insert(t.tid, t);
+        r.joins.extend(join);
+        Ok(())
+    }
+
+    /// A parked vCPU thread to reuse, if any.
+    pub fn take_idle(&self) -> Option<Idle> {
+        lock(&self.reg).idle.pop()
+    }
+
+    pub fn gens(&self) -> Gens {
+        lock(&self.reg).gens
+    }
+
+    pub fn get(&self, tid: i32) -> Option<Arc<ThreadShared>> {
+        lock(&self.reg).threads.get(&tid).cloned()
+    }
+
+    pub fn count(&self) -> usize {
+        lock(&self.reg).threads.len()
+    }
+
+    /// exit_group or a fatal signal from thread `me`: the first sets the status; every
+    /// other thread is killed.
+    pub fn group_exit(&self, me: i32, stop: Stop) {
+        let victims = {
+            let mut r = lock(&self.reg);
+            r.end.get_or_insert(stop);
+            r.exiting = true;
+            r.threads
+                .values()
+                .filter(|t| t.tid != me)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        for t in &victims {
+            t.killed.store(true, SeqCst);
+        }
+        for t in &victims {
+            t.kick();
+            t.interrupt_host();
+        }
+        self.changed.notify_all();
+    }
+
+    /// A host-side failure on some vCPU: the whole process stops.
+    pub fn fatal(&self, me: i32, e: String) {
+        lock(&self.reg).fatal.get_or_insert(e);
+        self.group_exit(me, Stop::Signal(crate::signal::SIGSEGV));
+    }
+
+    /// The thread `me` has stopped for good (its vCPU will not run it again).
+    /// `exit_code`: Some for `exit` (one thread), None when killed or group-exiting.
+    /// With `park`, a thread that exited alone may keep its vCPU for a later clone: the
+    /// receiver of its next job and the invalidation generations it has seen.
+    pub fn finish(
+        &self,
+        me: &Arc<ThreadShared>,
+        exit_code: Option<i32>,
+        park: bool,
+    ) -> Option<(mpsc::Receiver<crate::syscall::clone::Job>, Gens)> {
+        let mut r = lock(&self.reg);
+        r.threads.remove(&me.tid);
+        if me.tid == self.leader_tid {
+            if let Some(c) = exit_code {
+                r.leader_code = Some(c);
+            }
+        }
+        let parked =
+            (park && exit_code.is_some() && !r.exiting && r.idle.len() < MAX_IDLE).then(|| {
+                let (tx, rx) = mpsc::sync_channel(1);
+                r.idle.push(Idle {
+                    old: me.clone(),
+                    jobs: tx,
+                });
+                (rx, r.gens)
+            });
+        drop(r);
+        self.changed.notify_all();
+        parked
+    }
+
+    /// Waits (on the host's main thread) until every thread has finished, joins them,
+    /// and returns how the process ended. While the process is exiting, blocked threads
+    /// are interrupted again every few milliseconds.
+    pub fn wait(&self) -> Result<Stop, String> {
+        let mut r = lock(&self.reg);
+        while !(r.started && r.threads.is_empty()) {
+            if r.exiting {
+                for t in r.threads.values() {
+                    t.kick();
+                    t.interrupt_host();
+                }
+                r = self
+                    .changed
+                    .wait_timeout(r, Duration::from_millis(5))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            } else {
+                r = self.changed.wait(r).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        // Parked vCPU threads see their job channel close and end.
+        r.idle.clear();
+        let joins = std::mem::take(&mut r.joins);
+        let end = r.end;
+        let leader = r.leader_code;
+        let fatal = r.fatal.take();
+        drop(r);
+        for j in joins {
+            let _ = j.join();
+        }
+        match fatal {
+            Some(e) => Err(e),
+            None => Ok(end.unwrap_or(Stop::Exit(leader.unwrap_or(0)))),
+        }
+    }
+
+    /// After a syscall on thread `me`: makes every mapping change so far visible to every
+    /// vCPU before the syscall returns (see the module doc).
+    pub fn sync_mappings(
+        &self,
+        proc: &Process,
+        me: &ThreadShared,
+        vcpu: &mut dyn Vcpu,
+    ) -> Result<(), BackendError> {
+        let inval = {
+            let mut mm = proc.mm();
+            let i = mm.take_invalidate();
+            if !i.is_empty() {
+                self.inflight.fetch_add(1, SeqCst);
+            }
+            i
+        };
+        if inval.is_empty() {
+            if self.inflight.load(SeqCst) > 0 {
+                let mut g = lock(&self.sd);
+                while self.inflight.load(SeqCst) > 0 {
+                    g = self.sd_done.wait(g).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+            return Ok(());
+        }
+        let r = vcpu.invalidate(inval);
+        self.broadcast(me.tid, Some(inval));
+        let _g = lock(&self.sd);
+        self.inflight.fetch_sub(1, SeqCst);
+        self.sd_done.notify_all();
+        r
+    }
+
+    /// Posts `inval` (if any) to every thread but `me` and kicks each out of guest code:
+    /// when this returns, no other vCPU executes guest code that predates the call.
+    pub fn broadcast(&self, me: i32, inval: Option<Invalidate>) {
+        // Generations and the snapshot under one lock: a thread parking or registering
+        // concurrently either is in the snapshot or sees the new generation.
+        let others = {
+            let mut r = lock(&self.reg);
+            if let Some(i) = inval {
+                r.gens.0 += u64::from(i.tlb);
+                r.gens.1 += u64::from(i.code.is_some());
+            }
+            r.threads
+                .values()
+                .filter(|t| t.tid != me)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        if let Some(i) = inval {
+            for t in &others {
+                t.post(i);
+            }
+        }
+        for t in &others {
+            t.kick();
+        }
+    }
+}
+
+/// The calling host thread's kernel tid.
+pub fn host_tid() -> i32 {
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// Runs a guest thread on the current host thread until it stops. A lone `exit` clears
+/// CLONE_CHILD_CLEARTID and walks the robust list and returns its code; exit_group or a
+/// fatal signal stops the whole process. The slot is freed; the caller then `finish`es.
+pub fn run_thread(
+    proc: &Arc<Process>,
+    vcpu: &mut dyn Vcpu,
+    me: &ThreadShared,
+    state: &mut crate::syscall::ThreadState,
+) -> Option<i32> {
+    let end = crate::vcpu::run(proc, vcpu, state, me);
+    // The vCPU does not run this thread again: its EL1 stack is free for a new one.
+    proc.threads.release_slot(me.slot);
+    match end {
+        _ if me.killed() => None,
+        Ok(Stop::ThreadExit(c)) => {
+            crate::syscall::futex::thread_exit_cleanup(proc, state);
+            Some(c)
+        }
+        Ok(stop) => {
+            proc.threads.group_exit(me.tid, stop);
+            None
+        }
+        Err(e) => {
+            tracing::error!(tid = me.tid, "vCPU failed: {e}");
+            proc.threads.fatal(me.tid, e.0);
+            None
+        }
+    }
+}
+
+/// Runs the calling host thread's vCPU as the first thread of a new process (a fork
+/// child, whose vCPU is stopped inside the shim): registers it in the vCPU slot whose EL1
+/// stack it is on, runs it, then waits for every thread the child creates.
+pub fn run_as_leader(
+    proc: &Arc<Process>,
+    vcpu: &mut dyn Vcpu,
+    state: &mut crate::syscall::ThreadState,
+) -> Result<Stop, String> {
+    use crate::guest::layout::{EL1_STACKS, EL1_STACK_SIZE};
+    let sp = vcpu
+        .sys_reg(crate::backend::SysReg::SpEl1)
+        .map_err(|e| e.0)?;
+    let slot = (sp.saturating_sub(EL1_STACKS + 1) / EL1_STACK_SIZE) as usize;
+    proc.threads
+        .reserve_slot_at(slot)
+        .map_err(|e| format!("vCPU slot {slot}: {e:?}"))?;
+    let me = Arc::new(ThreadShared::new(
+        state.tid,
+        host_tid(),
+        slot,
+        vcpu.kicker(),
+    ));
+    proc.threads
+        .register(me.clone(), None)
+        .map_err(|e| format!("registering the first thread: {e:?}"))?;
+    let code = run_thread(proc, vcpu, &me, state);
+    proc.threads.finish(&me, code, false);
+    proc.threads.wait()
+}
+
+/// Brings a reused vCPU up to date: what was posted to its last thread's mailbox, a TLB
+/// flush, and a code flush if code changed anywhere while it was parked.
+pub fn catch_up(
+    proc: &Process,
+    vcpu: &mut dyn Vcpu,
+    old: &ThreadShared,
+    seen: Gens,
+) -> Result<(), BackendError> {
+    old.apply_mail(vcpu)?;
+    let now = proc.threads.gens();
+    vcpu.invalidate(Invalidate {
+        tlb: true,
+        code: (now.1 != seen.1).then_some((0, crate::guest::layout::RAM_SIZE)),
+    })
+}
