@@ -375,6 +375,22 @@ pub(crate) fn init_shim_data(
     ppid: i32,
     trace: bool,
 ) -> ShimData {
+    let sd = publish_shim_data(ram, c, pid, ppid, trace);
+    if let Err(e) = sd.refill_from_host() {
+        // An empty ring only means every read goes to the host.
+        tracing::warn!("random ring not filled: {e}");
+    }
+    sd
+}
+
+/// [`init_shim_data`] without filling the ring (a fork child reseeds it instead).
+pub(crate) fn publish_shim_data(
+    ram: &Arc<GuestRam>,
+    c: &Creds,
+    pid: i32,
+    ppid: i32,
+    trace: bool,
+) -> ShimData {
     let sd = ShimData::new(ram.clone());
     if trace {
         sd.set_attention(elfuse_shim::data::ATTN_TRACE);
@@ -391,10 +407,6 @@ pub(crate) fn init_shim_data(
         sid: unsafe { libc::getsid(0) } as u32,
     };
     sd.publish_identity(|| (), &id);
-    if let Err(e) = sd.refill_from_host() {
-        // An empty ring only means every read goes to the host.
-        tracing::warn!("random ring not filled: {e}");
-    }
     sd
 }
 

@@ -76,8 +76,9 @@ impl Actor for RefillActor {
     }
 }
 
-/// Starts the refill actor: it fills the ring now, then tops it up whenever the level is
-/// below `low_water` at a `Check` or at its own idle `tick`.
+/// Starts the refill actor: it checks the ring as its first message (without the caller
+/// waiting), then tops it up whenever the level is below `low_water` at a `Check` or at
+/// its own idle `tick`.
 pub fn spawn_refill(
     sink: Arc<dyn EntropySink>,
     low_water: usize,
@@ -97,7 +98,9 @@ pub fn spawn_refill(
             tick: Some(tick),
         },
     );
-    a.call(RefillMsg::Fill);
+    // Asynchronously: the caller need not wait for a thread it just started (a fork
+    // child's ring is already full).
+    a.tell(RefillMsg::Check);
     a
 }
 
@@ -217,6 +220,8 @@ mod tests {
     fn refill_keeps_ring_topped_up() {
         let ring = Arc::new(MemRing::new(4096));
         let a = spawn_refill(ring.clone(), 1024, Duration::from_millis(2), None);
+        // The start-up check is queued first: once this call returns it has run.
+        a.call(RefillMsg::Check);
         assert_eq!(ring.level(), 4096);
         let mut out = vec![0u8; 3500];
         assert_eq!(ring.take(&mut out), 3500);

@@ -251,7 +251,7 @@ impl ChildServices {
         ppid: i32,
         tracer: &crate::trace::Tracer,
     ) -> ChildServices {
-        let shim_data = crate::boot::init_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
+        let shim_data = crate::boot::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
         if let Err(e) = shim_data.reseed() {
             tracing::warn!("fork child: random ring not reseeded: {e}");
         }
