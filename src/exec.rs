@@ -53,9 +53,11 @@ pub fn arg_budget(proc: &Process) -> usize {
     (stack / 4).clamp(128 << 10, 6 << 20) as usize
 }
 
-/// Seam for threads: execve first ends every other thread of the process (Linux's
-/// de_thread). A single-threaded process has none.
-fn kill_other_threads(_proc: &Process) {}
+/// execve first ends every other thread of the process (Linux's de_thread). Unlike
+/// Linux, a non-leader caller keeps its own tid rather than taking over the pid.
+fn kill_other_threads(proc: &Process, me: i32) {
+    proc.threads.kill_others(me);
+}
 
 /// Opens the file to execute and checks that it may be executed.
 fn open_exec(ctx: &Ctx, t: &Target) -> Result<(File, PathBuf), Errno> {
@@ -180,7 +182,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     }
 
     // The point of no return.
-    kill_other_threads(ctx.proc);
+    kill_other_threads(ctx.proc, ctx.thread.tid);
     let guest_name = t.path.clone();
     if let Err(e) = replace_image(ctx, &image, &elf, &guest_name, &execfn, &argv, &envp) {
         tracing::warn!("execve: failed past the point of no return: {e}");

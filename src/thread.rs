@@ -295,6 +295,25 @@ impl Threads {
         self.changed.notify_all();
     }
 
+    /// execve from thread `me` (Linux's de_thread): every other thread is killed and
+    /// gone before this returns; the process itself goes on. Threads created meanwhile
+    /// by a dying one are caught by the next round.
+    pub fn kill_others(&self, me: i32) {
+        let mut r = lock(&self.reg);
+        while r.threads.keys().any(|&t| t != me) {
+            for t in r.threads.values().filter(|t| t.tid != me) {
+                t.killed.store(true, SeqCst);
+                t.kick();
+                t.interrupt_host();
+            }
+            r = self
+                .changed
+                .wait_timeout(r, Duration::from_millis(5))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
     /// A host-side failure on some vCPU: the whole process stops.
     pub fn fatal(&self, me: i32, e: String) {
         lock(&self.reg).fatal.get_or_insert(e);

@@ -641,6 +641,16 @@ fn execve_self_and_errors(libc: Libc) {
     );
     let dir = TempDir::new();
     let d = dir.path().to_str().unwrap();
+    // execve from a process whose other threads block in read() and in a futex wait:
+    // they are ended first (de_thread), and the new image runs alone.
+    let out = run_elfuse_args(libc, "exec", &["threads"], 0).unwrap();
+    assert!(
+        out.stdout_str().ends_with(
+            "argc=3 argv0=threaded [show] [after-threads] EXECVAR=(unset)\nexe is self: yes\n"
+        ),
+        "{}",
+        out.describe()
+    );
     let out = run_elfuse_args(libc, "exec", &["errors", d], 0).unwrap();
     assert_checks_passed(&out);
     let out = run_elfuse_args(libc, "exec", &["cloexec", d], 0).unwrap();

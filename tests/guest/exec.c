@@ -5,9 +5,11 @@
  *   cloexec DIR CLOEXEC fds closed, handled signals reset, ignored kept, mask kept
  *   script DIR  a #! script whose interpreter is this program
  *   vfork       vfork + execve; fork + execveat(AT_EMPTY_PATH)
+ *   threads     execve while other threads block in read() and in a futex wait
  * Internal modes (after an exec): show, check-cloexec, script-arg. */
 #include "check.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -89,6 +91,24 @@ static void errors(const char *dir)
     CHECK_ERR(syscall(SYS_execveat, AT_FDCWD, self, argv, environ, 0x8000), EINVAL);
 }
 
+static int block_pipe[2];
+static pthread_mutex_t never = PTHREAD_MUTEX_INITIALIZER;
+
+static void *blocked_reader(void *arg)
+{
+    char c;
+    (void)arg;
+    read(block_pipe[0], &c, 1); /* never written */
+    return NULL;
+}
+
+static void *blocked_locker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&never); /* held by main forever */
+    return NULL;
+}
+
 static void on_usr1(int sig)
 {
     (void)sig;
@@ -128,6 +148,17 @@ int main(int argc, char **argv)
     }
     printf("exec %s\n", mode);
     fflush(stdout);
+    if (!strcmp(mode, "threads")) {
+        pthread_t a, b;
+        pipe(block_pipe);
+        pthread_mutex_lock(&never);
+        pthread_create(&a, NULL, blocked_reader, NULL);
+        pthread_create(&b, NULL, blocked_locker, NULL);
+        usleep(20000); /* let both block */
+        char *nargv[] = {"threaded", "show", "after-threads", NULL};
+        execve(self, nargv, environ);
+        return 99;
+    }
     if (!strcmp(mode, "self")) {
         char *nargv[] = {"renamed", "show", "a", "b c", NULL};
         char *nenv[] = {"EXECVAR=yes", NULL};
