@@ -96,8 +96,7 @@ pub trait PendingWatcher: Send + Sync {
 #[derive(Debug)]
 pub struct SignalState {
     pub actions: [KSigaction; NSIG],
-    /// The (single) thread's blocked mask.
-    pub mask: u64,
+    /// Process-wide pending set (blocked masks are per thread: `ThreadState::sigmask`).
     pub pending: u64,
     /// siginfo of each pending signal (standard signals do not queue).
     info: [SigInfo; NSIG],
@@ -109,7 +108,6 @@ impl Default for SignalState {
     fn default() -> Self {
         SignalState {
             actions: [KSigaction::default(); NSIG],
-            mask: 0,
             pending: 0,
             info: [SigInfo::default(); NSIG],
             watchers: Vec::new(),
@@ -160,17 +158,18 @@ impl SignalState {
 
     /// True if a synchronous fault `sig` can run a guest handler (installed and not
     /// blocked); otherwise Linux kills the process.
-    pub fn fault_handled(&self, sig: u32) -> bool {
+    pub fn fault_handled(&self, sig: u32, mask: u64) -> bool {
         let h = self.actions[sig as usize - 1].handler;
-        h != SIG_DFL && h != SIG_IGN && self.mask & sig_bit(sig) == 0
+        h != SIG_DFL && h != SIG_IGN && mask & sig_bit(sig) == 0
     }
 
     /// Starts running the guest handler for `sig`: installs the handler's mask and, for
     /// SA_RESETHAND, the default disposition. Returns the action and the previous mask.
-    pub fn begin_handler(&mut self, sig: u32) -> (KSigaction, u64) {
+    /// `mask` is the running thread's.
+    pub fn begin_handler(&mut self, sig: u32, mask: &mut u64) -> (KSigaction, u64) {
         let act = self.actions[sig as usize - 1];
-        let old_mask = self.mask;
-        self.mask = crate::sigframe::handler_mask(old_mask, &act, sig);
+        let old_mask = *mask;
+        *mask = crate::sigframe::handler_mask(old_mask, &act, sig);
         if act.flags & crate::sigframe::SA_RESETHAND != 0 {
             self.actions[sig as usize - 1] = KSigaction::default();
         }
@@ -180,21 +179,22 @@ impl SignalState {
     /// Takes the next pending, unblocked signal that needs action: a fatal default, or a
     /// guest handler to run (the handler's mask is installed here, atomically with the
     /// take). Ignored signals are discarded on the way.
-    pub fn take_deliverable(&mut self) -> Option<Disposal> {
+    /// `mask` is the delivering thread's (a handler's mask is installed into it).
+    pub fn take_deliverable(&mut self, mask: &mut u64) -> Option<Disposal> {
         if self.pending == 0 {
             return None;
         }
         let before = self.pending;
-        let d = self.take_deliverable_inner();
+        let d = self.take_deliverable_inner(mask);
         if self.pending != before {
             self.notify();
         }
         d
     }
 
-    fn take_deliverable_inner(&mut self) -> Option<Disposal> {
+    fn take_deliverable_inner(&mut self, mask: &mut u64) -> Option<Disposal> {
         let unblockable = sig_bit(SIGKILL) | sig_bit(SIGSTOP);
-        let ready = self.pending & (!self.mask | unblockable);
+        let ready = self.pending & (!*mask | unblockable);
         for sig in 1..=NSIG as u32 {
             if ready & sig_bit(sig) == 0 {
                 continue;
@@ -220,7 +220,7 @@ impl SignalState {
                 _ => {
                     self.pending &= !sig_bit(sig);
                     let info = self.info[sig as usize - 1];
-                    let (act, old_mask) = self.begin_handler(sig);
+                    let (act, old_mask) = self.begin_handler(sig, mask);
                     return Some(Disposal::Handle {
                         act,
                         info,
@@ -247,10 +247,7 @@ mod tests {
 
     #[test]
     fn watchers_see_every_change_and_take_pending_dequeues() {
-        let mut s = SignalState {
-            mask: sig_bit(SIGUSR1) | sig_bit(SIGUSR2),
-            ..Default::default()
-        };
+        let mut s = SignalState::default();
         let seen = std::sync::Arc::new(Seen::default());
         let w: Weak<dyn PendingWatcher> = std::sync::Arc::downgrade(&seen) as _;
         s.watch(w);
@@ -270,13 +267,12 @@ mod tests {
         let expected = vec![0, sig_bit(SIGUSR2), both, sig_bit(SIGUSR2), 0];
         assert_eq!(*seen.0.lock().unwrap(), expected);
         // Delivery (here: ignoring) is a change too; dead watchers are dropped.
-        s.mask = 0;
         s.actions[SIGUSR1 as usize - 1].handler = SIG_IGN;
         s.raise(SigInfo {
             signo: SIGUSR1,
             ..Default::default()
         });
-        assert_eq!(s.take_deliverable(), None);
+        assert_eq!(s.take_deliverable(&mut 0), None);
         assert_eq!(seen.0.lock().unwrap()[5..], [sig_bit(SIGUSR1), 0]);
         drop(seen);
         s.raise(SigInfo {
@@ -288,10 +284,8 @@ mod tests {
 
     #[test]
     fn blocked_signal_fires_when_unblocked() {
-        let mut s = SignalState {
-            mask: !0,
-            ..Default::default()
-        };
+        let mut s = SignalState::default();
+        let mut mask: u64 = !0;
         let raise = |s: &mut SignalState, signo| {
             s.raise(SigInfo {
                 signo,
@@ -299,28 +293,28 @@ mod tests {
             })
         };
         raise(&mut s, SIGABRT);
-        assert_eq!(s.take_deliverable(), None);
-        s.mask = 0;
-        assert_eq!(s.take_deliverable(), Some(Disposal::Kill(SIGABRT)));
+        assert_eq!(s.take_deliverable(&mut mask), None);
+        mask = 0;
+        assert_eq!(s.take_deliverable(&mut mask), Some(Disposal::Kill(SIGABRT)));
         assert_eq!(s.pending, 0);
         raise(&mut s, SIGCHLD);
-        assert_eq!(s.take_deliverable(), None);
+        assert_eq!(s.take_deliverable(&mut mask), None);
         assert_eq!(s.pending, 0);
         s.actions[SIGUSR1 as usize - 1].handler = SIG_IGN;
         raise(&mut s, SIGUSR1);
-        assert_eq!(s.take_deliverable(), None);
+        assert_eq!(s.take_deliverable(&mut mask), None);
         s.actions[SIGUSR2 as usize - 1].handler = 0x1234;
         raise(&mut s, SIGUSR2);
-        match s.take_deliverable() {
+        match s.take_deliverable(&mut mask) {
             Some(Disposal::Handle { act, old_mask, .. }) => {
                 assert_eq!(act.handler, 0x1234);
                 assert_eq!(old_mask, 0);
-                assert_eq!(s.mask, sig_bit(SIGUSR2));
+                assert_eq!(mask, sig_bit(SIGUSR2));
             }
             other => panic!("{other:?}"),
         }
-        s.mask = !0;
+        mask = !0;
         raise(&mut s, SIGKILL);
-        assert_eq!(s.take_deliverable(), Some(Disposal::Kill(SIGKILL)));
+        assert_eq!(s.take_deliverable(&mut mask), Some(Disposal::Kill(SIGKILL)));
     }
 }

@@ -64,12 +64,11 @@ pub fn run(
         if let Some(stop) = deliver_pending(proc, vcpu, thread)? {
             return Ok(stop);
         }
-        // A signal still pending and unblocked must keep the shim forwarding (so the next
-        // syscall exits and delivers it). Until a signal actor owns this, recompute here.
-        let pending = {
-            let s = proc.signals();
-            s.pending & !s.mask != 0
-        };
+        // A pending signal must keep the shim forwarding (so the next syscall exits and
+        // delivers it). Masks are per thread, so any pending signal keeps every thread
+        // forwarding: whichever has it unblocked reaches the host and takes it. Until a
+        // signal actor owns this, recompute here.
+        let pending = proc.signals().pending != 0;
         shim_data.sync_sigtimer(pending);
         // The vDSO's clocks must also fall back, so a loop of clock_gettime reaches the
         // host and takes its signal (TRACE is not mirrored: Linux's strace does not see
@@ -111,7 +110,7 @@ fn refill_ring(proc: &Process, shim_data: &ShimData, nr: u64) {
 fn on_fault(
     proc: &Process,
     vcpu: &mut dyn Vcpu,
-    thread: &ThreadState,
+    thread: &mut ThreadState,
 ) -> Result<Option<Stop>, BackendError> {
     let esr = vcpu.sys_reg(SysReg::EsrEl1)?;
     let insn = {
@@ -144,7 +143,8 @@ fn on_fault(
     }
     let handled = {
         let mut s = proc.signals();
-        s.fault_handled(f.signo).then(|| s.begin_handler(f.signo))
+        s.fault_handled(f.signo, thread.sigmask)
+            .then(|| s.begin_handler(f.signo, &mut thread.sigmask))
     };
     let Some((act, old_mask)) = handled else {
         return Ok(Some(killed(proc, thread, f.signo)));
@@ -166,10 +166,10 @@ fn on_fault(
 fn deliver_pending(
     proc: &Process,
     vcpu: &mut dyn Vcpu,
-    thread: &ThreadState,
+    thread: &mut ThreadState,
 ) -> Result<Option<Stop>, BackendError> {
     loop {
-        let next = proc.signals().take_deliverable();
+        let next = proc.signals().take_deliverable(&mut thread.sigmask);
         match next {
             None => return Ok(None),
             Some(Disposal::Kill(sig)) => return Ok(Some(killed(proc, thread, sig))),

@@ -833,6 +833,14 @@ fn threads_mappings(libc: Libc) {
     assert_checks_passed(&out);
 }
 
+/// Per-thread signal masks: a signal blocked in main is taken by the thread with it
+/// unblocked; new threads inherit the creator's mask.
+fn sigmask_threads(libc: Libc) {
+    if let Some(out) = run_guest(libc, "sigmask_threads", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -897,6 +905,7 @@ for_each_libc!(
     threads_leader_exits_first,
     threads_many,
     threads_mappings,
+    sigmask_threads,
 );
 
 /// `--trace=actors` on the concurrent dup/close guest: thousands of JSON lines, every

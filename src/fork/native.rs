@@ -111,7 +111,6 @@ fn inherit(old: &Process, pid: i32) -> Result<Arc<Process>, Errno> {
         let s = old.signals();
         let mut n = SignalState::default();
         n.actions = s.actions;
-        n.mask = s.mask;
         n
     };
     let fs = {
@@ -180,6 +179,7 @@ fn child(ctx: &mut Ctx, snap: OwnedFd, done: Option<OwnedFd>, r: ChildRegs, t: C
     }
     let mut thread = ThreadState {
         tid: pid,
+        sigmask: t.sigmask,
         comm: t.comm,
         dumpable: t.dumpable,
         rseq: t.rseq,

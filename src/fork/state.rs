@@ -136,6 +136,8 @@ pub struct ChildThread {
     pub clear_child_tid: u64,
     /// CLONE_CHILD_SETTID: where the child writes its tid, 0 if not asked.
     pub set_child_tid: u64,
+    /// The forking thread's signal mask.
+    pub sigmask: u64,
 }
 
 fn index_of(fds: &mut Vec<RawFd>, fd: RawFd) -> u64 {
@@ -258,7 +260,7 @@ pub fn capture(
                 e.u64(v);
             }
         }
-        e.u64(s.mask);
+        e.u64(t.sigmask);
     }
     // Filesystem context, limits, identity, program, tracing.
     {
@@ -454,7 +456,7 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
             mask: d.u64()?,
         };
     }
-    signals.mask = d.u64()?;
+    let sigmask = d.u64()?;
     let sysroot = d
         .opt_bytes()?
         .map(|b| PathBuf::from(std::ffi::OsStr::from_bytes(&b)));
@@ -502,6 +504,7 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
         comm,
         dumpable,
         rseq,
+        sigmask,
         clear_child_tid: d.u64()?,
         ..Default::default()
     };

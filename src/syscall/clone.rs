@@ -254,6 +254,7 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
         snap,
         req: r,
         state: ThreadState {
+            sigmask: ctx.thread.sigmask,
             comm: ctx.thread.comm,
             dumpable: ctx.thread.dumpable,
             clear_child_tid: if r.flags & CLONE_CHILD_CLEARTID != 0 {

@@ -52,6 +52,9 @@ pub struct ThreadState {
     pub clear_child_tid: u64,
     pub robust_list: (u64, u64),
     pub rseq: Option<(u64, u32, u32)>,
+    /// This thread's blocked-signal mask (per thread, as on Linux; new threads and fork
+    /// children inherit it, execve keeps it).
+    pub sigmask: u64,
 }
 
 /// Everything a handler may touch.

@@ -401,7 +401,7 @@ pub fn rt_sigreturn(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     ctx.regs_set = true;
     match sigframe::sigreturn(ctx.proc, ctx.vcpu) {
         Ok(Some(mask)) => {
-            ctx.proc.signals().mask = mask;
+            ctx.thread.sigmask = mask;
             Ok(0)
         }
         // A corrupt frame: Linux sends SIGSEGV.
@@ -537,19 +537,15 @@ pub fn rt_sigprocmask(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         None
     };
     let unblockable = sig_bit(SIGKILL) | sig_bit(SIGSTOP);
-    let old = {
-        let mut s = ctx.proc.signals();
-        let old = s.mask;
-        if let Some(set) = set {
-            s.mask = match a[0] {
-                SIG_BLOCK => old | set,
-                SIG_UNBLOCK => old & !set,
-                SIG_SETMASK => set,
-                _ => return Err(Errno::EINVAL),
-            } & !unblockable;
-        }
-        old
-    };
+    let old = ctx.thread.sigmask;
+    if let Some(set) = set {
+        ctx.thread.sigmask = match a[0] {
+            SIG_BLOCK => old | set,
+            SIG_UNBLOCK => old & !set,
+            SIG_SETMASK => set,
+            _ => return Err(Errno::EINVAL),
+        } & !unblockable;
+    }
     if a[2] != 0 {
         ctx.write_val(a[2], &old)?;
     }
