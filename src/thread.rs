@@ -78,6 +78,12 @@ impl ThreadShared {
         self.kick.kick();
     }
 
+    /// Kicks the thread out of guest code and out of a host syscall it may be blocked in.
+    fn nudge(&self) {
+        self.kick();
+        self.interrupt_host();
+    }
+
     /// Interrupts a host syscall the thread may be blocked in (EINTR). The seam for guest
     /// signals that must interrupt a blocked thread.
     pub fn interrupt_host(&self) {
@@ -288,10 +294,7 @@ impl Threads {
         for t in &victims {
             t.killed.store(true, SeqCst);
         }
-        for t in &victims {
-            t.kick();
-            t.interrupt_host();
-        }
+        victims.iter().for_each(|t| t.nudge());
         self.changed.notify_all();
     }
 
@@ -303,15 +306,19 @@ impl Threads {
         while r.threads.keys().any(|&t| t != me) {
             for t in r.threads.values().filter(|t| t.tid != me) {
                 t.killed.store(true, SeqCst);
-                t.kick();
-                t.interrupt_host();
+                t.nudge();
             }
-            r = self
-                .changed
-                .wait_timeout(r, Duration::from_millis(5))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            r = self.wait_retry(r);
         }
+    }
+
+    /// Waits for a registry change, or a few milliseconds: long enough for a nudged thread
+    /// to leave, short enough to nudge again one that was between checks.
+    fn wait_retry<'a>(&self, r: MutexGuard<'a, Registry>) -> MutexGuard<'a, Registry> {
+        self.changed
+            .wait_timeout(r, Duration::from_millis(5))
+            .unwrap_or_else(|p| p.into_inner())
+            .0
     }
 
     /// A host-side failure on some vCPU: the whole process stops.
@@ -358,15 +365,8 @@ impl Threads {
         let mut r = lock(&self.reg);
         while !(r.started && r.threads.is_empty()) {
             if r.exiting {
-                for t in r.threads.values() {
-                    t.kick();
-                    t.interrupt_host();
-                }
-                r = self
-                    .changed
-                    .wait_timeout(r, Duration::from_millis(5))
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+                r.threads.values().for_each(|t| t.nudge());
+                r = self.wait_retry(r);
             } else {
                 r = self.changed.wait(r).unwrap_or_else(|p| p.into_inner());
             }

@@ -38,14 +38,10 @@ use crate::syscall::{Ctx, SysResult};
 
 pub use child::child_main;
 
-pub const CSIGNAL: u64 = 0xff;
-pub const CLONE_VM: u64 = 0x100;
-pub const CLONE_VFORK: u64 = 0x4000;
-pub const CLONE_SETTLS: u64 = 0x80000;
-pub const CLONE_PARENT_SETTID: u64 = 0x10_0000;
-pub const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
-pub const CLONE_DETACHED: u64 = 0x40_0000;
-pub const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+use crate::syscall::clone::{
+    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_PARENT_SETTID, CLONE_SETTLS,
+    CLONE_VFORK, CLONE_VM, CSIGNAL,
+};
 
 /// Flags a new process may be created with here. Sharing the fd table, fs context or
 /// signal handlers with a separate process (CLONE_FILES, CLONE_FS, CLONE_SIGHAND),

@@ -27,12 +27,13 @@ use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
-use super::{snapshot_ram, state::ChildThread, CLONE_PARENT_SETTID, VFORK_DONE};
+use super::{snapshot_ram, state::ChildThread, VFORK_DONE};
 use crate::backend::{Reg, SysReg};
 use crate::errno::Errno;
 use crate::guest::mm::Mm;
 use crate::process::{FsContext, Process};
 use crate::signal::SignalState;
+use crate::syscall::clone::CLONE_PARENT_SETTID;
 use crate::syscall::{Ctx, Stop, SysResult, ThreadState};
 use crate::trace::Tracer;
 

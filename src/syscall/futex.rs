@@ -107,21 +107,10 @@ pub fn futex(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             let uaddr = word(ctx, a[0], false)?;
             ret(host::futex(uaddr, op, val, 0, std::ptr::null_mut(), val3))
         }
-        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP => {
             let uaddr = word(ctx, a[0], false)?;
-            let uaddr2 = word(ctx, a[4], false)?;
-            ret(host::futex(
-                uaddr,
-                op,
-                val,
-                a[3] as u32 as usize,
-                uaddr2,
-                val3,
-            ))
-        }
-        FUTEX_WAKE_OP => {
-            let uaddr = word(ctx, a[0], false)?;
-            let uaddr2 = word(ctx, a[4], true)?;
+            // WAKE_OP also writes the second word.
+            let uaddr2 = word(ctx, a[4], cmd == FUTEX_WAKE_OP)?;
             ret(host::futex(
                 uaddr,
                 op,

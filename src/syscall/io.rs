@@ -15,7 +15,8 @@ const IOV_MAX: u64 = 1024;
 /// Guest O_CLOEXEC (asm-generic).
 pub const GUEST_O_CLOEXEC: u64 = 0o2000000;
 
-fn rw_len(n: u64) -> usize {
+/// A read/write length clamped to Linux's MAX_RW_COUNT.
+pub(super) fn rw_len(n: u64) -> usize {
     n.min(MAX_RW) as usize
 }
 
@@ -56,8 +57,14 @@ pub fn pwrite64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     host_ret(unsafe { libc::pwrite(f.raw(), buf.as_ptr().cast(), buf.len(), a[3] as i64) } as i64)
 }
 
-/// Reads a guest iovec array and turns it into host iovecs over guest RAM.
-fn iovecs(ctx: &Ctx, va: u64, cnt: u64, write: bool) -> Result<Vec<libc::iovec>, Errno> {
+/// Reads a guest iovec array (at most IOV_MAX entries, MAX_RW bytes in all) and checks
+/// each buffer: the guest RAM slices they name.
+pub(super) fn user_iovecs<'c>(
+    ctx: &'c Ctx,
+    va: u64,
+    cnt: u64,
+    write: bool,
+) -> Result<Vec<&'c mut [u8]>, Errno> {
     if cnt > IOV_MAX {
         return Err(Errno::EINVAL);
     }
@@ -72,13 +79,20 @@ fn iovecs(ctx: &Ctx, va: u64, cnt: u64, write: bool) -> Result<Vec<libc::iovec>,
         }
         let len = len.min(MAX_RW - total.min(MAX_RW));
         total += len;
-        let s = ctx.user_slice(base, len as usize, write)?;
-        out.push(libc::iovec {
-            iov_base: s.as_mut_ptr().cast(),
-            iov_len: s.len(),
-        });
+        out.push(ctx.user_slice(base, len as usize, write)?);
     }
     Ok(out)
+}
+
+/// [`user_iovecs`] as host iovecs over guest RAM.
+fn iovecs(ctx: &Ctx, va: u64, cnt: u64, write: bool) -> Result<Vec<libc::iovec>, Errno> {
+    Ok(user_iovecs(ctx, va, cnt, write)?
+        .into_iter()
+        .map(|s| libc::iovec {
+            iov_base: s.as_mut_ptr().cast(),
+            iov_len: s.len(),
+        })
+        .collect())
 }
 
 fn vec_io(ctx: &mut Ctx, a: [u64; 6], write: bool, off: Option<i64>) -> SysResult {

@@ -30,9 +30,6 @@ use crate::errno::Errno;
 const GUEST_O_NONBLOCK: u64 = 0o4000;
 /// Guest O_CLOEXEC: EFD_/TFD_/SFD_/IN_/EPOLL_CLOEXEC.
 const GUEST_O_CLOEXEC: u64 = super::io::GUEST_O_CLOEXEC;
-/// Linux's MAX_RW_COUNT and UIO_MAXIOV.
-const MAX_RW: u64 = 0x7fff_f000;
-const IOV_MAX: u64 = 1024;
 /// sizeof(struct signalfd_siginfo).
 const SIGINFO_SIZE: usize = 128;
 
@@ -73,7 +70,7 @@ fn unsupported<T>() -> Result<T, Errno> {
 pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
     if let Some(s) = f.synthetic_as::<signalfd::SignalFd>() {
-        let len = a[2].min(MAX_RW) as usize;
+        let len = super::io::rw_len(a[2]);
         let buf = ctx.user_slice(a[1], len - len % SIGINFO_SIZE, true)?;
         return s.read(&mut [buf], ctx);
     }
@@ -85,22 +82,7 @@ pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 pub fn readv(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
     if let Some(s) = f.synthetic_as::<signalfd::SignalFd>() {
-        if a[2] > IOV_MAX {
-            return Err(Errno::EINVAL);
-        }
-        let raw = ctx.read_bytes(a[1], a[2] as usize * 16)?;
-        let mut bufs = Vec::with_capacity(raw.len() / 16);
-        let mut total = 0u64;
-        for c in raw.chunks_exact(16) {
-            let base = u64::from_le_bytes(c[..8].try_into().unwrap());
-            let len = u64::from_le_bytes(c[8..].try_into().unwrap());
-            if len > i64::MAX as u64 {
-                return Err(Errno::EINVAL);
-            }
-            let len = len.min(MAX_RW - total);
-            total += len;
-            bufs.push(ctx.user_slice(base, len as usize, true)?);
-        }
+        let mut bufs = super::io::user_iovecs(ctx, a[1], a[2], true)?;
         return s.read(&mut bufs, ctx);
     }
     drop(f);
