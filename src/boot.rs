@@ -161,7 +161,11 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     let exe_host = l.host_path.canonicalize().unwrap_or(l.host_path.clone());
     let pid = unsafe { libc::getpid() };
     let ppid = unsafe { libc::getppid() };
-    let shim_data = init_shim_data(&ram, &creds, pid, ppid, l.tracer.set.syscalls);
+    let shim_data = publish_shim_data(&ram, &creds, pid, ppid, l.tracer.set.syscalls);
+    if let Err(e) = shim_data.refill_from_host() {
+        // An empty ring only means every read goes to the host.
+        tracing::warn!("random ring not filled: {e}");
+    }
     let entropy = elfuse_actors::urandom::spawn_refill(
         Arc::new(shim_data.clone()),
         RING_LOW_WATER,
@@ -367,23 +371,8 @@ pub(crate) fn new_fd_actor(mut table: FdTable, shim_data: &ShimData, tracer: &Tr
 }
 
 /// Publishes what the shim serves without exits: the user range its copies must stay in,
-/// the identity slots, a full random ring, and TRACE when every syscall must be traced.
-pub(crate) fn init_shim_data(
-    ram: &Arc<GuestRam>,
-    c: &Creds,
-    pid: i32,
-    ppid: i32,
-    trace: bool,
-) -> ShimData {
-    let sd = publish_shim_data(ram, c, pid, ppid, trace);
-    if let Err(e) = sd.refill_from_host() {
-        // An empty ring only means every read goes to the host.
-        tracing::warn!("random ring not filled: {e}");
-    }
-    sd
-}
-
-/// [`init_shim_data`] without filling the ring (a fork child reseeds it instead).
+/// the identity slots, and TRACE when every syscall must be traced. The random ring is
+/// filled by the caller (start-up fills it, a fork child reseeds it).
 pub(crate) fn publish_shim_data(
     ram: &Arc<GuestRam>,
     c: &Creds,

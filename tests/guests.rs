@@ -390,16 +390,22 @@ fn signalfd_strict(libc: Libc) {
     assert_checks_passed(&out);
 }
 
-/// Runs `name` under elfuse only (for programs whose output depends on the vDSO, which
-/// qemu-aarch64 7.2 does not provide), with `options`; asserts status 0 and no panic.
-fn run_elfuse_only(libc: Libc, name: &str, options: &[std::ffi::OsString]) -> Option<Output> {
+/// Runs `name args` under elfuse only, with elfuse `options` (for what qemu-aarch64 7.2
+/// cannot run: the vDSO, exec of an AArch64 binary); asserts `status` and no panic.
+fn run_elfuse_only(
+    libc: Libc,
+    name: &str,
+    options: &[std::ffi::OsString],
+    args: &[&str],
+    status: i32,
+) -> Option<Output> {
     let prog = guest(libc, name)?;
-    let out = run(elfuse_command(options, &prog, [] as [&str; 0]), b"");
+    let out = run(elfuse_command(options, &prog, args), b"");
     assert!(!out.stderr_str().contains("panicked"), "{}", out.describe());
     assert_eq!(
         out.status,
-        0,
-        "{name} ({})\n{}",
+        status,
+        "{name} {args:?} ({})\n{}",
         libc.name(),
         out.describe()
     );
@@ -409,7 +415,7 @@ fn run_elfuse_only(libc: Libc, name: &str, options: &[std::ffi::OsString]) -> Op
 /// The libc finds the vDSO (AT_SYSINFO_EHDR), its exports carry LINUX_2.6.39, its clock
 /// entry points agree with the syscalls, and only its own fallback SVC anchors [vvar].
 fn vdso(libc: Libc) {
-    let Some(out) = run_elfuse_only(libc, "vdso", &[]) else {
+    let Some(out) = run_elfuse_only(libc, "vdso", &[], &[], 0) else {
         return;
     };
     let expected = "\
@@ -447,7 +453,7 @@ fn clock_monotonic(libc: Libc) {
         "--trace-out".into(),
         file.clone().into(),
     ];
-    let Some(out) = run_elfuse_only(libc, "clockmono", &opts) else {
+    let Some(out) = run_elfuse_only(libc, "clockmono", &opts, &[], 0) else {
         return;
     };
     assert_checks_passed(&out);
@@ -623,16 +629,8 @@ fn fork_children_killed(libc: Libc) {
 
 /// Runs guest `name` under elfuse only (qemu-user cannot execve an AArch64 program
 /// without binfmt_misc) and checks the status.
-fn run_elfuse_args(libc: Libc, name: &str, args: &[&str], status: i32) -> Option<Output> {
-    let prog = guest(libc, name)?;
-    let out = run(elfuse_command::<[&str; 0], _>([], &prog, args), b"");
-    assert_eq!(out.status, status, "{name} {args:?}\n{}", out.describe());
-    assert!(!out.stderr_str().contains("panicked"), "{}", out.describe());
-    Some(out)
-}
-
 fn execve_self_and_errors(libc: Libc) {
-    let Some(out) = run_elfuse_args(libc, "exec", &["self"], 0) else {
+    let Some(out) = run_elfuse_only(libc, "exec", &[], &["self"], 0) else {
         return;
     };
     assert_eq!(
@@ -643,7 +641,7 @@ fn execve_self_and_errors(libc: Libc) {
     let d = dir.path().to_str().unwrap();
     // execve from a process whose other threads block in read() and in a futex wait:
     // they are ended first (de_thread), and the new image runs alone.
-    let out = run_elfuse_args(libc, "exec", &["threads"], 0).unwrap();
+    let out = run_elfuse_only(libc, "exec", &[], &["threads"], 0).unwrap();
     assert!(
         out.stdout_str().ends_with(
             "argc=3 argv0=threaded [show] [after-threads] EXECVAR=(unset)\nexe is self: yes\n"
@@ -651,9 +649,9 @@ fn execve_self_and_errors(libc: Libc) {
         "{}",
         out.describe()
     );
-    let out = run_elfuse_args(libc, "exec", &["errors", d], 0).unwrap();
+    let out = run_elfuse_only(libc, "exec", &[], &["errors", d], 0).unwrap();
     assert_checks_passed(&out);
-    let out = run_elfuse_args(libc, "exec", &["cloexec", d], 0).unwrap();
+    let out = run_elfuse_only(libc, "exec", &[], &["cloexec", d], 0).unwrap();
     assert_checks_passed(&out);
     assert_eq!(
         out.stdout_str().matches("ok ").count(),
@@ -667,7 +665,7 @@ fn execve_self_and_errors(libc: Libc) {
 fn execve_script(libc: Libc) {
     let dir = TempDir::new();
     let d = dir.path().to_str().unwrap();
-    let Some(out) = run_elfuse_args(libc, "exec", &["script", d], 0) else {
+    let Some(out) = run_elfuse_only(libc, "exec", &[], &["script", d], 0) else {
         return;
     };
     assert_eq!(
@@ -679,7 +677,7 @@ fn execve_script(libc: Libc) {
 }
 
 fn vfork_and_execveat(libc: Libc) {
-    let Some(out) = run_elfuse_args(libc, "exec", &["vfork"], 0) else {
+    let Some(out) = run_elfuse_only(libc, "exec", &[], &["vfork"], 0) else {
         return;
     };
     assert_eq!(

@@ -123,13 +123,7 @@ impl Vdso {
             name(VDSO_NAME),
         )?;
         ram.write(base, &img.bytes);
-        let v = Vdso {
-            ram,
-            vvar,
-            base,
-            rt_sigreturn: base + img.rt_sigreturn,
-            fallback_ret: base + img.fallback_ret,
-        };
+        let v = Vdso::at(ram, vvar);
         v.u64(layout::MAX_DELTA)
             .store(layout::STALE_TICKS, Ordering::Relaxed);
         v.u64(layout::RES_HIRES)
