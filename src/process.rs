@@ -87,6 +87,20 @@ impl Process {
     pub fn signals(&self) -> MutexGuard<'_, SignalState> {
         lock(&self.signals)
     }
+    /// Sends a signal to this process or one of its threads, from any host thread (a vCPU,
+    /// a timer, the SIGCHLD watcher). The one entry point for every sender: it queues the
+    /// signal and makes the threads that must notice it notice it.
+    pub fn send_signal(&self, target: crate::signal::Target, info: crate::signal::SigInfo) {
+        self.signals().raise(info);
+        match target {
+            crate::signal::Target::Thread(tid) => {
+                if let Some(t) = self.threads.get(tid) {
+                    t.kick();
+                }
+            }
+            crate::signal::Target::Process => {}
+        }
+    }
     /// The program's guest name and host path (see `exe`).
     pub fn exe(&self) -> (Vec<u8>, PathBuf) {
         lock(&self.exe).clone()

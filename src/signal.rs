@@ -47,6 +47,14 @@ pub struct KSigaction {
     pub mask: u64,
 }
 
+/// Where a signal is sent: the whole process (any thread that does not block it takes it)
+/// or one thread (tkill, tgkill, a synchronous fault, SIGEV_THREAD_ID timers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Process,
+    Thread(i32),
+}
+
 /// What the default action of a signal does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DefaultAction {

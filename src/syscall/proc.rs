@@ -8,7 +8,7 @@ use super::{host_ret, Ctx, Stop, SysResult};
 use crate::errno::Errno;
 use crate::process::Rlimit;
 use crate::sigframe::{self, SI_TKILL, SI_USER};
-use crate::signal::{sig_bit, KSigaction, SigInfo, NSIG, SIGKILL, SIGSEGV, SIGSTOP};
+use crate::signal::{sig_bit, KSigaction, SigInfo, Target, NSIG, SIGKILL, SIGSEGV, SIGSTOP};
 
 /// exit: this thread only. The last thread's exit ends the process (`thread`).
 pub fn exit(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
@@ -381,19 +381,20 @@ fn valid_sig(sig: u64) -> Result<u32, Errno> {
     }
 }
 
-/// Sends `sig` (0 = existence check) to this process from itself.
-fn raise(ctx: &Ctx, sig: u64, code: i32) -> SysResult {
+/// Sends `sig` (0 = existence check) to this process or one of its threads, from itself.
+fn raise(ctx: &Ctx, target: Target, sig: u64, code: i32) -> SysResult {
     if sig == 0 {
         return Ok(0);
     }
     let signo = valid_sig(sig)?;
-    ctx.proc.signals().raise(SigInfo {
+    let info = SigInfo {
         signo,
         code,
         pid: ctx.proc.pid,
         uid: ctx.proc.creds.uid,
         ..Default::default()
-    });
+    };
+    ctx.proc.send_signal(target, info);
     Ok(0)
 }
 
@@ -428,7 +429,7 @@ pub fn kill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         // The caller's own process group reaches only the caller: a host kill would
         // also hit this elfuse process, which does not act on host signals yet (the
         // signal actor will), and under a test harness the harness itself.
-        return raise(ctx, a[1], SI_USER);
+        return raise(ctx, Target::Process, a[1], SI_USER);
     }
     if pid == -1 {
         // "Every process the caller may signal" would reach host processes: refused.
@@ -459,15 +460,10 @@ pub fn setsid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
 /// signal work makes them per-thread): the target is kicked so that it, or whichever
 /// thread comes first, delivers the signal at its next exit from guest code.
 fn signal_thread(ctx: &Ctx, tid: i32, sig: u64) -> SysResult {
-    if tid == ctx.thread.tid {
-        return raise(ctx, sig, SI_TKILL);
+    if tid != ctx.thread.tid && ctx.proc.threads.get(tid).is_none() {
+        return Err(Errno::ESRCH);
     }
-    let target = ctx.proc.threads.get(tid).ok_or(Errno::ESRCH)?;
-    raise(ctx, sig, SI_TKILL)?;
-    if sig != 0 {
-        target.kick();
-    }
-    Ok(0)
+    raise(ctx, Target::Thread(tid), sig, SI_TKILL)
 }
 
 pub fn tkill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
