@@ -98,7 +98,7 @@ impl Process {
                     t.kick();
                 }
             }
-            crate::signal::Target::Process => {}
+            crate::signal::Target::Process => self.threads.kick_all(),
         }
     }
     /// The program's guest name and host path (see `exe`).

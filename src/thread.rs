@@ -274,6 +274,12 @@ impl Threads {
         lock(&self.reg).threads.get(&tid).cloned()
     }
 
+    /// Kicks every thread out of guest code (each then looks at its pending signals).
+    pub fn kick_all(&self) {
+        let all: Vec<_> = lock(&self.reg).threads.values().cloned().collect();
+        all.iter().for_each(|t| t.kick());
+    }
+
     pub fn count(&self) -> usize {
         lock(&self.reg).threads.len()
     }
