@@ -24,6 +24,19 @@ errnos! {
     ENOSYS = 38, ENOTEMPTY = 39, ELOOP = 40, ENOMSG = 42, EOVERFLOW = 75,
     EILSEQ = 84, ENOTSOCK = 88, EOPNOTSUPP = 95, EAFNOSUPPORT = 97, EADDRINUSE = 98,
     ECONNREFUSED = 111, ETIMEDOUT = 110, ESTALE = 116, EDQUOT = 122,
+    // Kernel-internal restart codes (never seen by the guest). A blocking call that a
+    // signal interrupted returns one of these; the vCPU loop, once it knows whether a
+    // handler runs and with which flags, turns it into -EINTR or a restart of the call,
+    // as Linux's signal delivery does:
+    // - ERESTARTSYS: restart if no handler runs or the handler has SA_RESTART (read,
+    //   write, wait4, futex without timeout, ...);
+    // - ERESTARTNOINTR: always restart;
+    // - ERESTARTNOHAND: restart only if no handler runs (ppoll, pselect6, epoll_pwait,
+    //   rt_sigsuspend, rt_sigtimedwait);
+    // - ERESTART_RESTARTBLOCK: like ERESTARTNOHAND, the call resumes with the time left
+    //   (nanosleep, clock_nanosleep, futex with a timeout).
+    ERESTARTSYS = 512, ERESTARTNOINTR = 513, ERESTARTNOHAND = 514,
+    ERESTART_RESTARTBLOCK = 516,
 }
 
 impl Errno {
