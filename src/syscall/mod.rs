@@ -14,6 +14,7 @@ pub mod futex;
 pub mod io;
 pub mod mem;
 pub mod proc;
+pub mod procfs;
 pub mod sfd;
 pub mod table;
 pub mod time;

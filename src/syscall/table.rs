@@ -106,7 +106,7 @@ syscalls! {
     53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
     54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
     55 fchown(Fd, Int, Int) => fs::fchown, Full;
-    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("O_TMPFILE is EOPNOTSUPP; /proc is the host's (it describes elfuse, not the guest)");
+    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("O_TMPFILE is EOPNOTSUPP; /proc is the host's (it describes elfuse, not the guest) except /proc/self/maps, generated from the guest's mappings");
     57 close(Fd) => io::close, Full;
     58 vhangup;
     59 pipe2(Ptr, Hex) => io::pipe2, Full;
