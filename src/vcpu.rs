@@ -1,5 +1,6 @@
-//! The vCPU loop: runs guest code, answers the shim's HVCs, delivers signals, and decides
-//! when the thread stops. Backend-neutral: it sees only the `Vcpu` trait.
+//! The vCPU loop: runs guest code, answers the shim's HVCs, delivers signals (at every
+//! exit: syscall return, kick, fault; see `signal`), resolves interrupted syscalls, and
+//! decides when the thread stops. Backend-neutral: it sees only the `Vcpu` trait.
 
 use elfuse_shim::{HVC_EL0_FAULT, HVC_SYSCALL};
 
@@ -8,6 +9,8 @@ use crate::fault;
 use crate::guest::shimdata::ShimData;
 use crate::process::Process;
 use crate::sigframe::{self, SigInfo};
+use crate::signal::restart;
+use crate::signal::state::MaskOp;
 use crate::signal::{Disposal, SIGSEGV};
 use crate::syscall::{self, Ctx, Stop, ThreadState};
 use crate::thread::ThreadShared;
@@ -23,6 +26,8 @@ pub fn run(
 ) -> Result<Stop, BackendError> {
     let shim_data = ShimData::new(proc.ram.clone());
     loop {
+        // A syscall that a signal interrupted (its restart code and original X0).
+        let mut interrupted = None;
         // Before every guest entry: invalidations other vCPUs posted, then the kill flag.
         me.apply_mail(vcpu)?;
         if me.killed() {
@@ -41,7 +46,9 @@ pub fn run(
                     return Ok(stop);
                 }
                 if let Some(ret) = ret {
+                    let (ret, intr) = restart::classify(nr, &args, ret);
                     vcpu.set_reg(Reg::X(0), ret)?;
+                    interrupted = intr;
                 }
                 proc.threads.sync_mappings(proc, me, vcpu)?;
             }
@@ -61,25 +68,8 @@ pub fn run(
             }
             VcpuExit::Kicked => {}
         }
-        if let Some(stop) = deliver_pending(proc, vcpu, thread)? {
+        if let Some(stop) = deliver_pending(proc, vcpu, thread, interrupted)? {
             return Ok(stop);
-        }
-        // A pending signal must keep the shim forwarding (so the next syscall exits and
-        // delivers it). Masks are per thread, so any pending signal keeps every thread
-        // forwarding: whichever has it unblocked reaches the host and takes it. Until a
-        // signal actor owns this, recompute here.
-        let pending = proc.signals().pending != 0;
-        shim_data.sync_sigtimer(pending);
-        // The vDSO's clocks must also fall back, so a loop of clock_gettime reaches the
-        // host and takes its signal (TRACE is not mirrored: Linux's strace does not see
-        // vDSO calls either).
-        let want = if pending {
-            elfuse_shim::data::ATTN_SIGTIMER
-        } else {
-            0
-        };
-        if proc.vdso.attention() != want {
-            proc.vdso.mirror_attention(&proc.mm(), want);
         }
     }
 }
@@ -141,14 +131,10 @@ fn on_fault(
             thread.tid, f.signo, f.code, f.addr
         ));
     }
-    let handled = {
-        let mut s = proc.signals();
-        s.fault_handled(f.signo, thread.sigmask)
-            .then(|| s.begin_handler(f.signo, &mut thread.sigmask))
-    };
-    let Some((act, old_mask)) = handled else {
+    let Some((act, old_mask)) = proc.signals.fault(thread.tid, f.signo) else {
         return Ok(Some(killed(proc, thread, f.signo)));
     };
+    thread.sigmask = crate::sigframe::handler_mask(old_mask, &act, f.signo);
     let info = SigInfo {
         signo: f.signo,
         code: f.code,
@@ -162,16 +148,23 @@ fn on_fault(
     Ok(None)
 }
 
-/// Acts on every pending, unblocked signal (each handler frame nests on the previous).
+/// Acts on every signal this thread can take (each handler frame nests on the previous),
+/// then resolves an interrupted syscall (`restart`) and a temporary mask the syscall left
+/// to restore (`ThreadState::saved_mask`: the first frame records it, so the handler's
+/// sigreturn restores it; with no handler it is restored here).
 fn deliver_pending(
     proc: &Process,
     vcpu: &mut dyn Vcpu,
     thread: &mut ThreadState,
+    mut interrupted: Option<restart::Interrupted>,
 ) -> Result<Option<Stop>, BackendError> {
-    loop {
-        let next = proc.signals().take_deliverable(&mut thread.sigmask);
+    let mut saved = thread.saved_mask.take();
+    // One atomic load on the way back to the guest unless some thread has something.
+    while proc.signals.maybe_deliverable() {
+        let (next, mask) = proc.signals.take(thread.tid);
+        thread.sigmask = mask;
         match next {
-            None => return Ok(None),
+            None => break,
             Some(Disposal::Kill(sig)) => return Ok(Some(killed(proc, thread, sig))),
             Some(Disposal::Handle {
                 act,
@@ -184,12 +177,24 @@ fn deliver_pending(
                         thread.tid, info.signo, info.code
                     ));
                 }
+                if let Some(i) = interrupted.take() {
+                    restart::apply(vcpu, i, Some(&act))?;
+                }
+                let old_mask = saved.take().unwrap_or(old_mask);
                 if !sigframe::deliver(proc, vcpu, &act, &info, old_mask, proc.sigreturn_tramp())? {
                     return Ok(Some(killed(proc, thread, SIGSEGV)));
                 }
             }
         }
     }
+    if let Some(i) = interrupted {
+        restart::apply(vcpu, i, None)?;
+    }
+    if let Some(m) = saved {
+        thread.sigmask = m;
+        proc.signals.set_mask(thread.tid, MaskOp::Set(m));
+    }
+    Ok(None)
 }
 
 fn killed(proc: &Process, thread: &ThreadState, sig: u32) -> Stop {
