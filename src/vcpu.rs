@@ -66,12 +66,48 @@ pub fn run(
                     "shim reported HVC #{imm} (pc {pc:#x}, ESR_EL1 {esr:#x}, ELR_EL1 {elr:#x}, FAR_EL1 {far:#x})"
                 )));
             }
-            VcpuExit::Kicked => {}
+            VcpuExit::Kicked => {
+                // Stopped anywhere in guest code: delivery needs the HVC exit's shape.
+                if proc.signals.maybe_deliverable() && !resume_through_eret(vcpu)? {
+                    continue;
+                }
+            }
         }
         if let Some(stop) = deliver_pending(proc, vcpu, thread, interrupted)? {
             return Ok(stop);
         }
     }
+}
+
+/// A kick stopped the vCPU in guest code, but signal delivery (like the syscall path)
+/// works on the state the shim leaves at an HVC: the guest's PC in ELR_EL1, its PSTATE in
+/// SPSR_EL1, resuming through an `ERET`. Synthesizes that exception entry: EL1h at the
+/// shim's lone `ERET` (`enter_el0`), which returns exactly where the guest was (or to a
+/// handler, once a frame is built). False if the vCPU was inside the shim (EL1, where
+/// ELR_EL1 is live): it is left alone, and the signal waits for its next exit (the
+/// actor's retry kicks it again).
+fn resume_through_eret(vcpu: &mut dyn Vcpu) -> Result<bool, BackendError> {
+    static ERET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    const EL1H_MASKED: u64 = 0x3c5;
+    let pstate = vcpu.reg(Reg::Pstate)?;
+    if (pstate >> 2) & 3 != 0 {
+        return Ok(false);
+    }
+    let pc = vcpu.reg(Reg::Pc)?;
+    let eret = *ERET
+        .get_or_init(|| crate::guest::layout::SHIM_CODE + elfuse_shim::build().enter_el0 as u64);
+    // Both stack pointers read while at EL0 and written back once at EL1h: a PSTATE
+    // write does not switch the banked SP (the engine's current SP would stay the guest's
+    // and the next ERET would leave it in SP_EL1).
+    let sp0 = vcpu.sys_reg(SysReg::SpEl0)?;
+    let sp1 = vcpu.sys_reg(SysReg::SpEl1)?;
+    vcpu.set_sys_reg(SysReg::ElrEl1, pc)?;
+    vcpu.set_sys_reg(SysReg::SpsrEl1, pstate)?;
+    vcpu.set_reg(Reg::Pstate, EL1H_MASKED)?;
+    vcpu.set_sys_reg(SysReg::SpEl1, sp1)?;
+    vcpu.set_sys_reg(SysReg::SpEl0, sp0)?;
+    vcpu.set_reg(Reg::Pc, eret)?;
+    Ok(true)
 }
 
 /// Keeps the shim's random ring from running dry. Any syscall that reaches the host

@@ -11,8 +11,9 @@
 //! Waking the thread that must act: `send` returns the chosen thread's handle and the
 //! sender kicks it out of guest code and interrupts its host syscall (outside the
 //! actor: a kick waits for the vCPU to leave guest code). A wake-up can land just before
-//! the target enters a blocking host call; the actor's idle tick therefore interrupts
-//! again, every `RETRY`, each thread that was chosen and has not taken its signal yet.
+//! the target enters a blocking host call, and a kick can find the vCPU inside the shim
+//! (where it cannot deliver); the actor's idle tick therefore kicks and interrupts again,
+//! every `RETRY`, each thread that was chosen and has not taken its signal yet.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -160,7 +161,9 @@ impl Actor for SigActor {
             Msg::Retry => {
                 for tid in s.owed() {
                     if let Some(t) = self.threads.get(&tid) {
+                        // A kick that found it inside the shim did not deliver.
                         t.interrupt_host();
+                        t.kick();
                     }
                 }
                 Reply::Unit
