@@ -346,3 +346,48 @@ pub fn rt_tgsigqueueinfo(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     ctx.proc.signals.send(Target::Thread(tid), info)?;
     Ok(0)
 }
+
+/// pidfd_send_signal(pidfd, sig, info, flags): a pidfd of this process (pidfd_open of
+/// the guest's own pid) signals it like kill; a pidfd of another process (inherited, or
+/// sent over a socket) goes to the host.
+pub fn pidfd_send_signal(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    if a[3] != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let f = ctx.file(a[0])?;
+    let fdinfo = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", f.raw()))
+        .map_err(|_| Errno::EBADF)?;
+    let pid = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .ok_or(Errno::EBADF)?;
+    if pid != unsafe { libc::getpid() } {
+        let info = if a[2] != 0 {
+            ctx.read_bytes(a[2], 128)?
+        } else {
+            Vec::new()
+        };
+        let ip = if a[2] != 0 {
+            info.as_ptr()
+        } else {
+            std::ptr::null()
+        };
+        let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, f.raw(), a[1] as i32, ip, 0) };
+        return host_ret(r);
+    }
+    if a[2] == 0 {
+        return raise(ctx, Target::Process, a[1], SI_USER);
+    }
+    let info = queued_info(ctx, 0, a[2])?;
+    check_code(ctx, &info, ctx.proc.pid)?;
+    if a[1] == 0 {
+        return Ok(0);
+    }
+    let info = SigInfo {
+        signo: valid_sig(a[1])?,
+        ..info
+    };
+    ctx.proc.signals.send(Target::Process, info)?;
+    Ok(0)
+}

@@ -246,7 +246,8 @@ syscalls! {
     292 io_pgetevents;
     293 rseq(Ptr, Int, Hex, Hex) => proc::rseq, Partial("registration is recorded; restartable sequences are never aborted (there is no preemption inside the guest that would require it)");
     294 kexec_file_load;
-    424 pidfd_send_signal; 425 io_uring_setup; 426 io_uring_enter; 427 io_uring_register;
+    424 pidfd_send_signal(Fd, Sig, Ptr, Hex) => signal::pidfd_send_signal, Partial("a pidfd of another process goes to the host (which does not act on it as a guest signal)");
+    425 io_uring_setup; 426 io_uring_enter; 427 io_uring_register;
     428 open_tree; 429 move_mount; 430 fsopen; 431 fsconfig; 432 fsmount; 433 fspick;
     434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Partial("the caller's own process only");
     435 clone3(Ptr, Int) => clone::clone3, Partial("threads only: fork-style children are ENOSYS; no set_tid, pidfd, cgroup");

@@ -291,5 +291,11 @@ int main(void)
     CHECK(atomic_load(&hits) == 5);
     mask(SIG_UNBLOCK, SIGUSR1);
     CHECK(atomic_load(&hits) == 6);
+
+    /* pidfd_send_signal to itself. */
+    int pfd = syscall(SYS_pidfd_open, getpid(), 0);
+    CHECK(pfd >= 0);
+    CHECK(syscall(SYS_pidfd_send_signal, pfd, SIGUSR1, NULL, 0) == 0);
+    CHECK(atomic_load(&hits) == 7);
     return report();
 }
