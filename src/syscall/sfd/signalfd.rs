@@ -88,7 +88,8 @@ impl SignalFd {
                 return Err(Errno::EAGAIN);
             }
             // Another thread may raise one; a single-threaded guest waits forever, as on
-            // Linux when nothing else signals it.
+            // Linux when nothing else signals it. A signal to act on (or exit_group)
+            // interrupts the wait: EINTR, which the vCPU loop restarts or reports.
             host::wait_readable(self.raw())?;
         }
     }
@@ -181,7 +182,7 @@ mod host {
             events: libc::POLLIN,
             revents: 0,
         };
-        if unsafe { libc::poll(&mut p, 1, -1) } < 0 && Errno::last() != Errno::EINTR {
+        if unsafe { libc::poll(&mut p, 1, -1) } < 0 {
             return Err(Errno::last());
         }
         Ok(())
