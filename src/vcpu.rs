@@ -67,8 +67,10 @@ pub fn run(
                 )));
             }
             VcpuExit::Kicked => {
-                // Stopped anywhere in guest code: delivery needs the HVC exit's shape.
-                if proc.signals.maybe_deliverable() && !resume_through_eret(vcpu)? {
+                // Stopped anywhere in guest code: delivery needs the HVC exit's shape,
+                // and is skipped without it (a signal raised meanwhile waits for the
+                // next exit).
+                if !proc.signals.maybe_deliverable() || !resume_through_eret(vcpu)? {
                     continue;
                 }
             }

@@ -1024,7 +1024,10 @@ fn trace_actors(libc: Libc) {
     let mut fd_msgs = 0;
     for r in &records {
         let actor = field(r, "actor");
-        assert!(["fdtable", "urandom"].contains(&actor.as_str()), "{r}");
+        assert!(
+            ["fdtable", "urandom", "signals"].contains(&actor.as_str()),
+            "{r}"
+        );
         let seq: u64 = field(r, "seq").parse().unwrap();
         let last = last_seq.entry(actor.clone()).or_default();
         assert!(seq > *last, "seq not increasing: {r}");
