@@ -9,7 +9,7 @@ use elfuse_actors::fdactor::FdActor;
 use crate::guest::mm::Mm;
 use crate::guest::ram::GuestRam;
 use crate::guest::vvar::Vdso;
-use crate::signal::SignalState;
+use crate::signal::SignalActor;
 use crate::thread::Threads;
 use crate::trace::Tracer;
 
@@ -45,7 +45,8 @@ pub struct Process {
     /// The fd-table actor: lookups through its view, mutations as messages.
     pub fds: FdActor,
     pub fs: Mutex<FsContext>,
-    pub signals: Mutex<SignalState>,
+    /// The signal actor: dispositions, pending signals, every thread's blocked mask.
+    pub signals: SignalActor,
     pub rlimits: Mutex<[Rlimit; RLIM_NLIMITS]>,
     pub creds: Creds,
     /// Guest pid (virtual: the first guest process is 1, as in a fresh pid namespace,
@@ -84,21 +85,15 @@ impl Process {
     pub fn fs(&self) -> MutexGuard<'_, FsContext> {
         lock(&self.fs)
     }
-    pub fn signals(&self) -> MutexGuard<'_, SignalState> {
-        lock(&self.signals)
-    }
     /// Sends a signal to this process or one of its threads, from any host thread (a vCPU,
-    /// a timer, the SIGCHLD watcher). The one entry point for every sender: it queues the
-    /// signal and makes the threads that must notice it notice it.
+    /// a timer, the SIGCHLD watcher). The one entry point for every sender: the signal
+    /// actor queues it and names the thread that must act on it, which is kicked out of
+    /// guest code and out of a blocking host call. A signal that cannot be queued (the
+    /// thread is gone, a full real-time queue) is dropped here; syscalls that must report
+    /// it call `signals.send` themselves.
     pub fn send_signal(&self, target: crate::signal::Target, info: crate::signal::SigInfo) {
-        self.signals().raise(info);
-        match target {
-            crate::signal::Target::Thread(tid) => {
-                if let Some(t) = self.threads.get(tid) {
-                    t.kick();
-                }
-            }
-            crate::signal::Target::Process => self.threads.kick_all(),
+        if let Err(e) = self.signals.send(target, info) {
+            tracing::debug!(?target, signo = info.signo, "signal dropped: {e:?}");
         }
     }
     /// The program's guest name and host path (see `exe`).
