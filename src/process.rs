@@ -49,8 +49,8 @@ pub struct Process {
     pub signals: SignalActor,
     pub rlimits: Mutex<[Rlimit; RLIM_NLIMITS]>,
     pub creds: Creds,
-    /// Guest pid (virtual: the first guest process is 1, as in a fresh pid namespace,
-    /// matching the original elfuse) and parent pid.
+    /// Guest pid and parent pid: the host's (a guest process is a host process, so
+    /// process groups, sessions, kill and wait need no translation).
     pub pid: i32,
     pub ppid: i32,
     /// The program as the guest named it (AT_EXECFN, /proc/self/exe) and the host path
