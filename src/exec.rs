@@ -193,6 +193,8 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
 
     // The closed descriptions are dropped by the fd-table actor's caller, here.
     ctx.proc.fds().close_on_exec();
+    // POSIX timers are deleted; interval timers go on.
+    ctx.proc.timers.exec();
     {
         let mut s = ctx.proc.signals();
         for a in s.actions.iter_mut() {

@@ -39,10 +39,13 @@ pub struct SigInfo {
     pub addr: Option<u64>,
     /// ESR_EL1 of a fault (recorded in an esr_context).
     pub esr: Option<u64>,
+    /// si_value (sigqueue, rt_tgsigqueueinfo, timers), after si_pid/si_uid.
+    pub value: u64,
 }
 
 impl SigInfo {
-    fn bytes(&self) -> [u8; SIGINFO_SIZE as usize] {
+    /// The guest's `siginfo_t` (128 bytes).
+    pub fn bytes(&self) -> [u8; SIGINFO_SIZE as usize] {
         let mut b = [0u8; SIGINFO_SIZE as usize];
         b[0..4].copy_from_slice(&(self.signo as i32).to_le_bytes());
         b[8..12].copy_from_slice(&self.code.to_le_bytes());
@@ -51,6 +54,7 @@ impl SigInfo {
             None => {
                 b[16..20].copy_from_slice(&self.pid.to_le_bytes());
                 b[20..24].copy_from_slice(&self.uid.to_le_bytes());
+                b[24..32].copy_from_slice(&self.value.to_le_bytes());
             }
         }
         b

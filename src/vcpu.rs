@@ -28,7 +28,9 @@ pub fn run(
         if me.killed() {
             return Ok(Stop::ThreadExit(0));
         }
-        match vcpu.run()? {
+        let exit = vcpu.run()?;
+        let kicked = exit == VcpuExit::Kicked;
+        match exit {
             VcpuExit::Hvc(HVC_SYSCALL) => {
                 let (nr, args) = vcpu.syscall_regs()?;
                 // One event per syscall that reached the host (the shim answers the rest):
@@ -61,8 +63,13 @@ pub fn run(
             }
             VcpuExit::Kicked => {}
         }
-        if let Some(stop) = deliver_pending(proc, vcpu, thread)? {
-            return Ok(stop);
+        // Stopped anywhere in guest code after a kick, the registers do not have the
+        // shape delivery needs (ELR_EL1 is stale): deliver at the next exit instead, which
+        // the attention bits below force to come soon.
+        if !kicked {
+            if let Some(stop) = deliver_pending(proc, vcpu, thread)? {
+                return Ok(stop);
+            }
         }
         // A pending signal must keep the shim forwarding (so the next syscall exits and
         // delivers it). Masks are per thread, so any pending signal keeps every thread
@@ -175,9 +182,11 @@ fn deliver_pending(
             Some(Disposal::Kill(sig)) => return Ok(Some(killed(proc, thread, sig))),
             Some(Disposal::Handle {
                 act,
-                info,
+                mut info,
                 old_mask,
             }) => {
+                // A POSIX timer's signal gets its overrun count (Linux's posixtimer_rearm).
+                proc.timers.dequeued(&mut info);
                 if proc.tracer.set.syscalls {
                     proc.tracer.line(&format!(
                         "[{}] --- signal {} {{si_code={}}} ---",

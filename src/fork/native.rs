@@ -75,9 +75,12 @@ pub fn fork(
         None
     };
     tracing::debug!(snapshot = ?t0.elapsed(), "fork: RAM copied");
+    // The timer thread must not be inside a send (holding the signal state) at the fork.
+    let timers_quiet = ctx.proc.timers.quiesce();
     // SAFETY: the child only continues this thread, touching state no other thread
     // holds locked (see the module doc).
     let pid = unsafe { libc::fork() };
+    drop(timers_quiet);
     if pid < 0 {
         return Err(Errno::last());
     }
@@ -139,6 +142,8 @@ fn inherit(old: &Process, pid: i32) -> Result<Arc<Process>, Errno> {
             pid,
             weak.clone(),
         ),
+        // A fork child has no timers (interval or POSIX).
+        timers: crate::timers::Timers::new(weak.clone()),
         ram: old.ram.clone(),
         mm: Mutex::new(mm),
         fds: crate::boot::new_fd_actor(table, &kids.shim_data, &tracer),

@@ -17,6 +17,7 @@ pub mod proc;
 pub mod sfd;
 pub mod table;
 pub mod time;
+pub mod timer;
 mod tracefmt;
 pub mod wait;
 
