@@ -28,7 +28,7 @@
 //! pending and queues a new one.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -93,7 +93,10 @@ impl Clock {
             Clock::Host(libc::CLOCK_REALTIME | libc::CLOCK_TAI) => remaining.min(NS),
             // A process CPU clock (by name, or as ~0 << 3 | kind: this process).
             Clock::Host(libc::CLOCK_PROCESS_CPUTIME_ID) | Clock::ProcessUser => {
-                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+                static CPUS: OnceLock<u64> = OnceLock::new();
+                let cpus = *CPUS.get_or_init(|| {
+                    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+                });
                 (remaining / cpus).max(MS)
             }
             Clock::Host(id) if id < 0 && id & 4 == 0 => Clock::ProcessUser.wall_bound(remaining),
@@ -398,13 +401,20 @@ impl Timers {
             return;
         };
         let ours = matches!(t.notify, Notify::Signal { signo, .. } if signo == info.signo);
-        if let (true, Some(p)) = (ours, &mut t.posix) {
-            if p.queued {
-                p.queued = false;
-                p.overrun_last = p.overrun;
-                p.overrun = 0;
-                info.uid = p.overrun_last.min(i32::MAX as u64) as u32;
-            }
+        if !ours || !t.posix.as_ref().is_some_and(|p| p.queued) {
+            return;
+        }
+        // Periods that ended since the service last looked are overruns too (Linux
+        // forwards the timer to now here).
+        let late = match (t.deadline, t.clock.now()) {
+            (Some(d), Some(now)) if t.interval > 0 && d <= now => t.expire(now),
+            _ => 0,
+        };
+        if let Some(p) = &mut t.posix {
+            p.queued = false;
+            p.overrun_last = p.overrun.saturating_add(late);
+            p.overrun = 0;
+            info.uid = p.overrun_last.min(i32::MAX as u64) as u32;
         }
     }
 
@@ -618,6 +628,46 @@ mod tests {
         assert_eq!(c(None), 4);
         timers.exec();
         assert_eq!(timers.gettime(0), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn dequeue_reports_overruns_and_forwards_the_timer() {
+        let timers = Timers::new(Weak::new());
+        let notify = Notify::Signal {
+            target: Target::Process,
+            signo: 10,
+            value: 7,
+        };
+        let id = timers.create(mono(), notify, Some(7)).unwrap();
+        let now = mono().now().unwrap();
+        {
+            let mut st = timers.lock();
+            let t = st.posix.get_mut(&id).unwrap();
+            // Queued 3 overruns ago; 2.5 more periods ended since the service looked.
+            t.deadline = Some(now - 25 * NS / 10);
+            t.interval = NS;
+            let p = t.posix.as_mut().unwrap();
+            (p.queued, p.overrun) = (true, 3);
+        }
+        let mut info = SigInfo {
+            signo: 10,
+            code: SI_TIMER,
+            pid: id,
+            value: 7,
+            ..Default::default()
+        };
+        let mut other = SigInfo { code: 0, ..info };
+        timers.dequeued(&mut other);
+        assert_eq!(other.uid, 0);
+        timers.dequeued(&mut info);
+        assert_eq!(info.uid, 6);
+        assert_eq!(timers.overrun(id), Ok(6));
+        let g = timers.gettime(id).unwrap();
+        assert!(g.value > 0 && g.value <= NS / 2 + NS / 10, "{g:?}");
+        // Taken once: a second take (a stale copy) changes nothing.
+        info.uid = 0;
+        timers.dequeued(&mut info);
+        assert_eq!((info.uid, timers.overrun(id)), (0, Ok(6)));
     }
 
     #[test]

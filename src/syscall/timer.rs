@@ -72,10 +72,7 @@ pub fn setitimer(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         0 => Setting::default(),
         va => read_setting(ctx, va, 1_000_000)?,
     };
-    if a[2] != 0 {
-        // Fail before changing anything if the old value cannot be stored.
-        ctx.user_slice(a[2], 32, true)?;
-    }
+    // As Linux, an unwritable old value is EFAULT after the change.
     let old = ctx.proc.timers.set_itimer(w, new);
     if a[2] != 0 {
         write_setting(ctx, a[2], old, 1_000_000)?;
@@ -161,9 +158,6 @@ pub fn timer_settime(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let new = read_setting(ctx, a[2], NS as i64)?;
-    if a[3] != 0 {
-        ctx.user_slice(a[3], 32, true)?;
-    }
     let abs = a[1] & TIMER_ABSTIME != 0;
     let old = ctx.proc.timers.settime(a[0] as i32, abs, new)?;
     if a[3] != 0 {

@@ -77,6 +77,10 @@ static void args(void)
     v = iv(0, 0, 0, 0);
     CHECK_ERR(setitimer(7, &v, NULL), EINVAL);
     CHECK_ERR(getitimer(ITIMER_REAL, (void *)8), EFAULT);
+    /* An unwritable old value is EFAULT, after the change (as Linux). */
+    v = iv(30, 0, 0, 0);
+    CHECK_ERR(setitimer(ITIMER_REAL, &v, (void *)8), EFAULT);
+    CHECK(getitimer(ITIMER_REAL, &old) == 0 && old.it_value.tv_sec >= 28);
     /* A zero value disarms; ITIMER_REAL then drops the interval, the CPU timers keep it. */
     v = iv(0, 0, 2, 500000);
     CHECK(setitimer(ITIMER_REAL, &v, NULL) == 0);
