@@ -31,6 +31,13 @@ fn itimers(libc: Libc) {
     checks(libc, "itimer", &[]);
 }
 
+/// A guest with busy threads forks 100 times while timers fire: nothing hangs (the
+/// native fork holds the timer table still across the host fork) and no child has
+/// itimers.
+fn timers_while_forking(libc: Libc) {
+    checks(libc, "itimer", &["forks"]);
+}
+
 /// itimers survive execve; POSIX timers are deleted by it.
 fn itimers_across_exec(libc: Libc) {
     checks_elfuse_only(libc, "itimer", &["exec"]);
@@ -79,7 +86,13 @@ macro_rules! for_each_libc {
     };
 }
 
-for_each_libc!(itimers, itimers_across_exec, posix_timers, posix_timer_ids);
+for_each_libc!(
+    itimers,
+    itimers_across_exec,
+    timers_while_forking,
+    posix_timers,
+    posix_timer_ids
+);
 
 /// These wait for a signal in a blocking call (sigsuspend, nanosleep, sigwaitinfo), which
 /// needs the signal actor's asynchronous delivery (sigcore).

@@ -4,6 +4,8 @@
  *              thread spins, getitimer counting down, alarm()'s return values,
  *              ITIMER_PROF and ITIMER_VIRTUAL on a CPU-bound loop, a fork child
  *              without timers
+ *   forks      100 forks of a guest with 3 busy threads while a 1 ms itimer and a
+ *              0.5 ms POSIX timer fire: no hang, every child without itimers
  *   alarm      alarm(1) then sigsuspend until SIGALRM
  *   eintr      a SIGALRM handler interrupts nanosleep (EINTR, remaining time written)
  *   exec       (elfuse-only) itimers survive execve; POSIX timers do not
@@ -17,6 +19,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t hits[65];
@@ -166,6 +169,48 @@ static void fork_child_has_none(void)
     setitimer(ITIMER_PROF, &v, NULL);
 }
 
+static void *busy(void *arg)
+{
+    (void)arg;
+    for (volatile long i = 0; i < 5000000; i++) {
+    }
+    return NULL;
+}
+
+static int mode_forks(void)
+{
+    handle(SIGALRM);
+    handle(SIGUSR1);
+    struct itimerval v = iv(0, 1000, 0, 1000);
+    CHECK(setitimer(ITIMER_REAL, &v, NULL) == 0);
+    struct sigevent ev = {0};
+    ev.sigev_notify = SIGEV_SIGNAL;
+    ev.sigev_signo = SIGUSR1;
+    timer_t t;
+    CHECK(timer_create(CLOCK_MONOTONIC, &ev, &t) == 0);
+    struct itimerspec s = {{0, 500000}, {0, 500000}};
+    CHECK(timer_settime(t, 0, &s, NULL) == 0);
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, busy, NULL);
+    int ok = 0;
+    for (int i = 0; i < 100; i++) {
+        pid_t p = fork();
+        if (p == 0) {
+            struct itimerval c;
+            _exit(getitimer(ITIMER_REAL, &c) != 0 || c.it_value.tv_usec != 0);
+        }
+        int st;
+        if (waitpid(p, &st, 0) == p && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            ok++;
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    CHECK(ok == 100);
+    CHECK(hits[SIGALRM] > 0 && hits[SIGUSR1] > 0);
+    return report();
+}
+
 static int mode_alarm(void)
 {
     handle(SIGALRM);
@@ -227,6 +272,8 @@ static int mode_after_exec(const char *id)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1 && !strcmp(argv[1], "forks"))
+        return mode_forks();
     if (argc > 1 && !strcmp(argv[1], "alarm"))
         return mode_alarm();
     if (argc > 1 && !strcmp(argv[1], "eintr"))
