@@ -213,6 +213,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         vdso,
         entropy,
         threads: Threads::new(vm.clone(), regs.el1, pid, weak.clone()),
+        timers: crate::timers::Timers::new(weak.clone()),
     });
     // The main thread's tid is the pid, as on Linux; it owns vCPU slot 0.
     let slot = proc

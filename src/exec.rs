@@ -193,6 +193,8 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
 
     // The closed descriptions are dropped by the fd-table actor's caller, here.
     ctx.proc.fds().close_on_exec();
+    // POSIX timers are deleted; interval timers go on.
+    ctx.proc.timers.exec();
     {
         let actions = ctx.proc.signals.reset_for_exec();
         crate::fork::mirror_sigchld(&actions[crate::signal::SIGCHLD as usize - 1]);

@@ -11,6 +11,7 @@ use crate::guest::ram::GuestRam;
 use crate::guest::vvar::Vdso;
 use crate::signal::SignalActor;
 use crate::thread::Threads;
+use crate::timers::Timers;
 use crate::trace::Tracer;
 
 /// Credentials the guest sees (the host user's).
@@ -68,6 +69,8 @@ pub struct Process {
     pub entropy: elfuse_actors::runtime::ActorRef<elfuse_actors::urandom::RefillActor>,
     /// The thread registry: every vCPU of the process (see `thread`).
     pub threads: Threads,
+    /// Interval and POSIX timers and the thread that fires them (see `timers`).
+    pub timers: Timers,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

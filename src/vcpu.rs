@@ -206,9 +206,11 @@ fn deliver_pending(
             Some(Disposal::Kill(sig)) => return Ok(Some(killed(proc, thread, sig))),
             Some(Disposal::Handle {
                 act,
-                info,
+                mut info,
                 old_mask,
             }) => {
+                // A POSIX timer's signal gets its overrun count (Linux's posixtimer_rearm).
+                proc.timers.dequeued(&mut info);
                 if proc.tracer.set.syscalls {
                     proc.tracer.line(&format!(
                         "[{}] --- signal {} {{si_code={}}} ---",

@@ -77,9 +77,12 @@ pub fn fork(
     tracing::debug!(snapshot = ?t0.elapsed(), "fork: RAM copied");
     // Asked before fork(): the signal actor's thread does not survive into the child.
     let actions = ctx.proc.signals.actions();
+    // The timer thread must not be inside a send (holding the signal state) at the fork.
+    let timers_quiet = ctx.proc.timers.quiesce();
     // SAFETY: the child only continues this thread, touching state no other thread
     // holds locked (see the module doc).
     let pid = unsafe { libc::fork() };
+    drop(timers_quiet);
     if pid < 0 {
         return Err(Errno::last());
     }
@@ -135,6 +138,8 @@ fn inherit(old: &Process, pid: i32, actions: [KSigaction; NSIG]) -> Result<Arc<P
             pid,
             weak.clone(),
         ),
+        // A fork child has no timers (interval or POSIX).
+        timers: crate::timers::Timers::new(weak.clone()),
         ram: old.ram.clone(),
         mm: Mutex::new(mm),
         fds: crate::boot::new_fd_actor(table, &kids.shim_data, &tracer),

@@ -19,6 +19,7 @@ pub mod sfd;
 pub mod signal;
 pub mod table;
 pub mod time;
+pub mod timer;
 mod tracefmt;
 pub mod wait;
 

@@ -3,7 +3,9 @@
 //! of truth; `elfuse --syscall-table` renders docs/syscalls.md from it.
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
-use super::{clone, execve, fs, futex, io, mem, proc, sfd, signal, time, wait, Ctx, SysResult};
+use super::{
+    clone, execve, fs, futex, io, mem, proc, sfd, signal, time, timer, wait, Ctx, SysResult,
+};
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
 
@@ -147,9 +149,15 @@ syscalls! {
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
     100 get_robust_list;
     101 nanosleep(Ptr, Ptr) => time::nanosleep, Full;
-    102 getitimer; 103 setitimer; 104 kexec_load; 105 init_module; 106 delete_module;
-    107 timer_create; 108 timer_gettime; 109 timer_getoverrun; 110 timer_settime;
-    111 timer_delete; 112 clock_settime;
+    102 getitimer(Int, Ptr) => timer::getitimer, Partial("ITIMER_VIRTUAL/PROF count the host process's user/total CPU time (elfuse's own work included), checked at most every millisecond");
+    103 setitimer(Int, Ptr, Ptr) => timer::setitimer, Partial("ITIMER_VIRTUAL/PROF count the host process's user/total CPU time (elfuse's own work included), checked at most every millisecond");
+    104 kexec_load; 105 init_module; 106 delete_module;
+    107 timer_create(Int, Ptr, Ptr) => timer::timer_create, Partial("clocks REALTIME, MONOTONIC, BOOTTIME, TAI, PROCESS_CPUTIME_ID, THREAD_CPUTIME_ID (the caller's host thread); other processes' and threads' CPU clocks are EINVAL, the alarm clocks EOPNOTSUPP");
+    108 timer_gettime(Int, Ptr) => timer::timer_gettime, Full;
+    109 timer_getoverrun(Int) => timer::timer_getoverrun, Full;
+    110 timer_settime(Int, Hex, Ptr, Ptr) => timer::timer_settime, Partial("CPU-clock timers are checked at most every millisecond");
+    111 timer_delete(Int) => timer::timer_delete, Full;
+    112 clock_settime;
     113 clock_gettime(Int, Ptr) => time::clock_gettime, Full;
     114 clock_getres(Int, Ptr) => time::clock_getres, Full;
     115 clock_nanosleep(Int, Hex, Ptr, Ptr) => time::clock_nanosleep, Partial("the process CPU clock is EOPNOTSUPP");
