@@ -4,10 +4,11 @@
 //! exec's CLOEXEC sweep, fork's snapshot) are messages; dup-vs-close and friends are
 //! settled by the actor's serialisation, not by paired locks. Reads (read/write/poll/...
 //! resolving guest fd → open file, F_GETFD) never message the actor: they look the fd up
-//! in a view the actor publishes ([`View`], updated by the handler before it replies, so
-//! a thread always sees its own mutations). A lookup clones the description's `Arc`,
-//! so an in-flight call finishes on the old description even if another thread closes
-//! the fd meanwhile, and the host fd cannot be recycled under it.
+//! in the view the actor publishes ([`View`]: the table's own slots, written by the
+//! handler before it replies, so a thread always sees its own mutations). A lookup
+//! clones the description's `Arc`, so an in-flight call finishes on the old description
+//! even if another thread closes the fd meanwhile, and the host fd cannot be recycled
+//! under it.
 //!
 //! Closed descriptions travel back in the reply and are dropped by the caller, outside
 //! the actor: closing a host fd may block (NFS, a tty) and must not stall the table.
@@ -18,7 +19,8 @@ use std::sync::Arc;
 use crate::fdtable::{FdError, FdTable, OpenFile};
 use crate::runtime::{Actor, ActorRef, Config, Mode, Observer};
 use crate::trace::TraceSink;
-pub use crate::view::{View, ViewEntry};
+use crate::view::Published;
+pub use crate::view::View;
 
 /// A message to the fd-table actor.
 #[derive(Clone, Debug)]
@@ -29,10 +31,10 @@ pub enum FdMsg {
         cloexec: bool,
         min: i32,
     },
-    /// Install two (pipe2, socketpair): both or neither.
+    /// Install two (pipe2, socketpair): both or neither. Boxed to keep every message
+    /// within 16 bytes (see [`FdReply`]).
     InstallPair {
-        a: Arc<OpenFile>,
-        b: Arc<OpenFile>,
+        pair: Box<[Arc<OpenFile>; 2]>,
         cloexec: bool,
     },
     /// dup / F_DUPFD / F_DUPFD_CLOEXEC.
@@ -65,34 +67,26 @@ pub enum FdMsg {
     Snapshot,
 }
 
-/// The actor's answer.
+/// The actor's answer. Messages and replies are at most 16 bytes (a test checks): they
+/// travel in two registers, where a larger one is copied through the stack, stored in
+/// pieces and read back whole, which stalls store forwarding on every call.
 #[derive(Debug)]
 pub enum FdReply {
     Fd(Result<i32, FdError>),
     Pair(Result<(i32, i32), FdError>),
-    /// Descriptions that left the table (to be dropped by the caller).
-    Closed(Result<Vec<Arc<OpenFile>>, FdError>),
+    /// Descriptions that left the table (to be dropped by the caller): close_range and
+    /// exec's sweep, which cannot fail.
+    Closed(Box<Vec<Arc<OpenFile>>>),
     /// The same for close and dup2/dup3 (at most one, no allocation).
     ClosedOne(Result<Option<Arc<OpenFile>>, FdError>),
     Done(Result<(), FdError>),
-    Snapshot(FdTable),
+    Snapshot(Box<FdTable>),
 }
 
-/// The actor's state: the table, and the view it publishes.
+/// The actor's state: the table, whose slots are the view it publishes.
 pub struct FdState {
-    table: FdTable,
-    view: Arc<View>,
+    table: FdTable<Published>,
     limit: Arc<AtomicU64>,
-}
-
-impl FdState {
-    fn publish(&self, fd: i32) {
-        let e = self.table.get(fd).ok().map(|file| ViewEntry {
-            file,
-            cloexec: self.table.cloexec(fd).unwrap_or(false),
-        });
-        drop(self.view.set(fd, e));
-    }
 }
 
 impl Actor for FdState {
@@ -100,6 +94,7 @@ impl Actor for FdState {
     type Reply = FdReply;
     const NAME: &'static str = "fdtable";
 
+    #[inline(always)]
     fn kind(m: &FdMsg) -> &'static str {
         match m {
             FdMsg::Install { .. } => "install",
@@ -115,6 +110,9 @@ impl Actor for FdState {
         }
     }
 
+    // Inlined into each `FdActor` method, whose message kind is known there: the
+    // dispatch folds away and the reply is built in registers, not copied through memory.
+    #[inline(always)]
     fn handle(&mut self, m: &FdMsg) -> FdReply {
         let t = &mut self.table;
         match *m {
@@ -122,18 +120,9 @@ impl Actor for FdState {
                 ref file,
                 cloexec,
                 min,
-            } => {
-                let r = t.install(file.clone(), cloexec, min);
-                if let Ok(fd) = r {
-                    self.publish(fd);
-                }
-                FdReply::Fd(r)
-            }
-            FdMsg::InstallPair {
-                ref a,
-                ref b,
-                cloexec,
-            } => {
+            } => FdReply::Fd(t.install(file.clone(), cloexec, min)),
+            FdMsg::InstallPair { ref pair, cloexec } => {
+                let [a, b] = &**pair;
                 let r = t.install(a.clone(), cloexec, 0).and_then(|fa| {
                     match t.install(b.clone(), cloexec, 0) {
                         Ok(fb) => Ok((fa, fb)),
@@ -143,18 +132,10 @@ impl Actor for FdState {
                         }
                     }
                 });
-                if let Ok((fa, fb)) = r {
-                    self.publish(fa);
-                    self.publish(fb);
-                }
                 FdReply::Pair(r)
             }
             FdMsg::Dup { fd, cloexec, min } => {
-                let r = t.get(fd).and_then(|f| t.install(f, cloexec, min));
-                if let Ok(n) = r {
-                    self.publish(n);
-                }
-                FdReply::Fd(r)
+                FdReply::Fd(t.get(fd).and_then(|f| t.install(f, cloexec, min)))
             }
             FdMsg::DupTo { old, new, cloexec } => {
                 let r = t.get(old).and_then(|f| {
@@ -163,41 +144,18 @@ impl Actor for FdState {
                     }
                     t.install_at(new, f, cloexec)
                 });
-                if r.is_ok() {
-                    self.publish(new);
-                }
                 FdReply::ClosedOne(r)
             }
-            FdMsg::Close(fd) => {
-                let r = t.close(fd).map(Some);
-                drop(self.view.set(fd, None));
-                FdReply::ClosedOne(r)
-            }
+            FdMsg::Close(fd) => FdReply::ClosedOne(t.close(fd).map(Some)),
             FdMsg::CloseRange {
                 lo,
                 hi,
                 cloexec_only,
             } => {
                 let closed = t.close_range(lo, hi, cloexec_only);
-                if cloexec_only {
-                    let hi = hi.min(i32::MAX as u32) as i32;
-                    let fds: Vec<i32> = t
-                        .snapshot()
-                        .into_iter()
-                        .map(|(fd, _, _)| fd)
-                        .filter(|&fd| fd >= lo as i32 && fd <= hi)
-                        .collect();
-                    fds.into_iter().for_each(|fd| self.publish(fd));
-                }
-                FdReply::Closed(Ok(self.unpublish(closed)))
+                FdReply::Closed(Box::new(closed.into_iter().map(|(_, f)| f).collect()))
             }
-            FdMsg::SetCloexec { fd, on } => {
-                let r = t.set_cloexec(fd, on);
-                if r.is_ok() {
-                    self.publish(fd);
-                }
-                FdReply::Done(r)
-            }
+            FdMsg::SetCloexec { fd, on } => FdReply::Done(t.set_cloexec(fd, on)),
             FdMsg::SetLimit(n) => {
                 t.set_limit(n);
                 self.limit.store(t.limit(), Ordering::Release);
@@ -205,22 +163,10 @@ impl Actor for FdState {
             }
             FdMsg::CloseOnExec => {
                 let closed = t.close_on_exec();
-                FdReply::Closed(Ok(self.unpublish(closed)))
+                FdReply::Closed(Box::new(closed.into_iter().map(|(_, f)| f).collect()))
             }
-            FdMsg::Snapshot => FdReply::Snapshot(t.clone()),
+            FdMsg::Snapshot => FdReply::Snapshot(Box::new(t.to_plain())),
         }
-    }
-}
-
-impl FdState {
-    fn unpublish(&self, closed: Vec<(i32, Arc<OpenFile>)>) -> Vec<Arc<OpenFile>> {
-        closed
-            .into_iter()
-            .map(|(fd, f)| {
-                drop(self.view.set(fd, None));
-                f
-            })
-            .collect()
     }
 }
 
@@ -254,13 +200,9 @@ fn unexpected(r: FdReply) -> ! {
 impl FdActor {
     pub fn new(table: FdTable, cfg: FdActorConfig) -> Self {
         let view = Arc::new(View::default());
-        for (fd, file, cloexec) in table.snapshot() {
-            view.set(fd, Some(ViewEntry { file, cloexec }));
-        }
         let limit = Arc::new(AtomicU64::new(table.limit()));
         let state = FdState {
-            table,
-            view: view.clone(),
+            table: table.move_to(Published::new(view.clone())),
             limit: limit.clone(),
         };
         let actor = ActorRef::spawn(
@@ -298,6 +240,7 @@ impl FdActor {
 
     // ---- mutations: messages ----
 
+    #[inline(always)]
     fn fd(&self, m: FdMsg) -> Result<i32, FdError> {
         match self.actor.call(m) {
             FdReply::Fd(r) => r,
@@ -305,15 +248,20 @@ impl FdActor {
         }
     }
 
+    #[inline(always)]
     fn closed(&self, m: FdMsg) -> Result<(), FdError> {
         match self.actor.call(m) {
             // The descriptions are dropped here, outside the actor.
-            FdReply::Closed(r) => r.map(drop),
+            FdReply::Closed(v) => {
+                drop(v);
+                Ok(())
+            }
             FdReply::ClosedOne(r) => r.map(drop),
             r => unexpected(r),
         }
     }
 
+    #[inline(always)]
     fn done(&self, m: FdMsg) -> Result<(), FdError> {
         match self.actor.call(m) {
             FdReply::Done(r) => r,
@@ -331,7 +279,8 @@ impl FdActor {
         b: Arc<OpenFile>,
         cloexec: bool,
     ) -> Result<(i32, i32), FdError> {
-        match self.actor.call(FdMsg::InstallPair { a, b, cloexec }) {
+        let pair = Box::new([a, b]);
+        match self.actor.call(FdMsg::InstallPair { pair, cloexec }) {
             FdReply::Pair(r) => r,
             r => unexpected(r),
         }
@@ -373,7 +322,7 @@ impl FdActor {
     /// fork: the table for the child (start its own actor with [`FdActor::new`]).
     pub fn fork_snapshot(&self) -> FdTable {
         match self.actor.call(FdMsg::Snapshot) {
-            FdReply::Snapshot(t) => t,
+            FdReply::Snapshot(t) => *t,
             r => unexpected(r),
         }
     }
@@ -381,5 +330,16 @@ impl FdActor {
     /// Messages handled so far.
     pub fn handled(&self) -> u64 {
         self.actor.handled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_and_reply_fit_two_registers() {
+        assert!(std::mem::size_of::<FdMsg>() <= 16);
+        assert!(std::mem::size_of::<FdReply>() <= 16);
     }
 }

@@ -16,9 +16,16 @@
 //!
 //! Mailbox and replies are crossbeam-channel (see benches/actors.rs for the measurement
 //! against flume).
+//!
+//! The inline path is what uncontended mutations pay, so it is kept to: one load of the
+//! mailbox count, one CAS taking the ownership token, the handler, one load to see
+//! whether others queued meanwhile and a plain release store giving the token back. No
+//! allocation, channel or reply object; the `tracing` span is built only when TRACE is
+//! enabled (tracing's cached max level), timestamps only when a [`TraceSink`] is set.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -87,7 +94,9 @@ enum Envelope<A: Actor> {
 }
 
 struct Inner<A: Actor> {
-    core: Mutex<Core<A>>,
+    /// The ownership token: whoever sets it runs handlers, and only they touch `core`.
+    owned: AtomicBool,
+    core: UnsafeCell<Core<A>>,
     tx: Sender<Envelope<A>>,
     rx: Receiver<Envelope<A>>,
     /// Messages sent through the mailbox and not yet taken out of it.
@@ -101,12 +110,68 @@ pub struct ActorRef<A: Actor> {
     thread: Option<JoinHandle<()>>,
 }
 
+// SAFETY: `core` is only reached through an `Owner`, and one exists at a time (the
+// `owned` token); the messages and replies that cross threads are `Send`.
+unsafe impl<A: Actor> Sync for Inner<A> {}
+
+/// Holding the ownership token. Dropping it (also on unwind) gives the token back.
+struct Owner<'a, A: Actor>(&'a Inner<A>);
+
+impl<A: Actor> Owner<'_, A> {
+    fn core(&mut self) -> &mut Core<A> {
+        // SAFETY: the token is held, so no other reference to `core` exists.
+        unsafe { &mut *self.0.core.get() }
+    }
+}
+
+impl<A: Actor> Drop for Owner<'_, A> {
+    fn drop(&mut self) {
+        self.0.owned.store(false, Ordering::Release);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn observe<A: Actor>(obs: &Observer<A>, seq: u64, msg: &A::Msg, reply: A::Reply) -> A::Reply {
+    obs(seq, msg, &reply);
+    reply
+}
+
+/// Whether message spans are built: tracing's global max level, a cached atomic.
+fn spans_on() -> bool {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    STATIC_MAX_LEVEL >= LevelFilter::TRACE && LevelFilter::current() >= LevelFilter::TRACE
+}
+
 impl<A: Actor> Inner<A> {
-    fn lock(&self) -> MutexGuard<'_, Core<A>> {
-        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    fn try_own(&self) -> Option<Owner<'_, A>> {
+        self.owned
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| Owner(self))
     }
 
-    /// Runs one message under ownership (`core` is the held token).
+    /// Waits for the token (the actor thread, `handled`). Holders only run handlers,
+    /// which never block, so a short spin and then yielding is enough.
+    fn own(&self) -> Owner<'_, A> {
+        let mut spins = 0u32;
+        loop {
+            if let Some(o) = self.try_own() {
+                return o;
+            }
+            if spins < 100 {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Runs one message under ownership (`core` is the held token). Inlined so that a
+    /// call with a known message kind folds the handler's dispatch and builds the reply
+    /// in place.
+    #[inline(always)]
     fn run(
         &self,
         core: &mut Core<A>,
@@ -118,13 +183,19 @@ impl<A: Actor> Inner<A> {
         core.seq += 1;
         let seq = core.seq;
         let kind = A::kind(msg);
-        let span = tracing::trace_span!("actor_msg", actor = A::NAME, msg = kind, seq, tid);
+        let span = if spans_on() {
+            tracing::trace_span!("actor_msg", actor = A::NAME, msg = kind, seq, tid)
+        } else {
+            tracing::Span::none()
+        };
         let _entered = span.enter();
         let start = if self.cfg.sink.is_some() { now_ns() } else { 0 };
         let reply = core.actor.handle(msg);
-        if let Some(obs) = &self.cfg.observer {
-            obs(seq, msg, &reply);
-        }
+        // Out of line, so that without an observer the reply is never address-taken.
+        let reply = match &self.cfg.observer {
+            None => reply,
+            Some(obs) => observe::<A>(obs, seq, msg, reply),
+        };
         if let Some(sink) = &self.cfg.sink {
             let end = now_ns();
             sink.record(&MsgRecord {
@@ -162,7 +233,15 @@ impl<A: Actor> Inner<A> {
 
     /// Drains the mailbox while holding the token (the combiner's help). Stop is left
     /// for the actor thread.
+    #[inline]
     fn drain(&self, core: &mut Core<A>) {
+        if self.queued.load(Ordering::Acquire) > 0 {
+            self.drain_queued(core);
+        }
+    }
+
+    #[cold]
+    fn drain_queued(&self, core: &mut Core<A>) {
         while self.queued.load(Ordering::Acquire) > 0 {
             match self.rx.try_recv() {
                 Ok(Envelope::Stop) => {
@@ -184,9 +263,10 @@ impl<A: Actor> Inner<A> {
                 Some(t) => match self.rx.recv_timeout(t) {
                     Ok(env) => env,
                     Err(RecvTimeoutError::Timeout) => {
-                        let mut core = self.lock();
+                        let mut own = self.own();
+                        let core = own.core();
                         if let Some(m) = core.actor.tick_msg() {
-                            self.run(&mut core, &m, 0, now_ns(), false);
+                            self.run(core, &m, 0, now_ns(), false);
                         }
                         continue;
                     }
@@ -197,10 +277,11 @@ impl<A: Actor> Inner<A> {
                     Err(_) => return,
                 },
             };
-            let mut core = self.lock();
-            if !self.serve(&mut core, env) {
+            let mut own = self.own();
+            if !self.serve(own.core(), env) {
                 return;
             }
+            self.drain(own.core());
         }
     }
 }
@@ -209,7 +290,8 @@ impl<A: Actor> ActorRef<A> {
     pub fn spawn(actor: A, cfg: Config<A>) -> Self {
         let (tx, rx) = unbounded();
         let inner = Arc::new(Inner {
-            core: Mutex::new(Core { actor, seq: 0 }),
+            owned: AtomicBool::new(false),
+            core: UnsafeCell::new(Core { actor, seq: 0 }),
             tx,
             rx,
             queued: AtomicUsize::new(0),
@@ -227,6 +309,7 @@ impl<A: Actor> ActorRef<A> {
     }
 
     /// Sends `msg` as the current guest thread and waits for the reply.
+    #[inline(always)]
     pub fn call(&self, msg: A::Msg) -> A::Reply {
         let inner = &*self.inner;
         let tid = current_tid();
@@ -236,14 +319,19 @@ impl<A: Actor> ActorRef<A> {
             0
         };
         if inner.cfg.mode == Mode::Combining && inner.queued.load(Ordering::Acquire) == 0 {
-            match inner.core.try_lock() {
-                Ok(mut core) => return Self::inline(inner, &mut core, msg, tid, sent_ns),
-                Err(TryLockError::Poisoned(p)) => {
-                    return Self::inline(inner, &mut p.into_inner(), msg, tid, sent_ns)
-                }
-                Err(TryLockError::WouldBlock) => {}
+            if let Some(mut own) = inner.try_own() {
+                let r = inner.run(own.core(), &msg, tid, sent_ns, true);
+                inner.drain(own.core());
+                return r;
             }
         }
+        self.call_queued(msg, tid, sent_ns)
+    }
+
+    /// The mailbox path of [`ActorRef::call`]: the actor is busy or threaded.
+    #[inline(never)]
+    fn call_queued(&self, msg: A::Msg, tid: i32, sent_ns: u64) -> A::Reply {
+        let inner = &*self.inner;
         let (reply, rx) = bounded(1);
         inner.queued.fetch_add(1, Ordering::AcqRel);
         inner
@@ -278,18 +366,6 @@ impl<A: Actor> ActorRef<A> {
         });
     }
 
-    fn inline(
-        inner: &Inner<A>,
-        core: &mut Core<A>,
-        msg: A::Msg,
-        tid: i32,
-        sent_ns: u64,
-    ) -> A::Reply {
-        let r = inner.run(core, &msg, tid, sent_ns, true);
-        inner.drain(core);
-        r
-    }
-
     /// Messages sent through the mailbox and not yet taken out of it.
     pub fn queued(&self) -> usize {
         self.inner.queued.load(Ordering::Acquire)
@@ -297,7 +373,7 @@ impl<A: Actor> ActorRef<A> {
 
     /// Messages handled so far.
     pub fn handled(&self) -> u64 {
-        self.inner.lock().seq
+        self.inner.own().core().seq
     }
 }
 
@@ -314,6 +390,7 @@ impl<A: Actor> Drop for ActorRef<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     struct Counter(u64);
     impl Actor for Counter {
