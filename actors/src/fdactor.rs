@@ -13,6 +13,7 @@
 //! Closed descriptions travel back in the reply and are dropped by the caller, outside
 //! the actor: closing a host fd may block (NFS, a tty) and must not stall the table.
 
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -193,8 +194,26 @@ impl Default for FdActorConfig {
     }
 }
 
-fn unexpected(r: FdReply) -> ! {
-    unreachable!("fd-table actor answered {r:?} to another message kind")
+/// A reply of the wrong kind: a bug in this file. Only its kind is passed on (and the
+/// reply leaked), so the hot paths never take a reply's address, which would keep
+/// replies in memory.
+#[inline(always)]
+fn unexpected(r: &FdReply) -> ! {
+    let kind = match r {
+        FdReply::Fd(_) => "Fd",
+        FdReply::Pair(_) => "Pair",
+        FdReply::Closed(_) => "Closed",
+        FdReply::ClosedOne(_) => "ClosedOne",
+        FdReply::Done(_) => "Done",
+        FdReply::Snapshot(_) => "Snapshot",
+    };
+    mismatch(kind)
+}
+
+#[cold]
+#[inline(never)]
+fn mismatch(kind: &str) -> ! {
+    unreachable!("fd-table actor answered {kind} to another message kind")
 }
 
 impl FdActor {
@@ -239,38 +258,48 @@ impl FdActor {
     }
 
     // ---- mutations: messages ----
+    //
+    // Each method builds its message and unpacks its reply through `call_map` (see
+    // there); descriptions that left the table are dropped here, outside the actor.
 
+    // A `Copy` payload is read out of a `ManuallyDrop` reply: the reply's drop glue would
+    // take its address and keep it in memory (its only owned payloads are elsewhere).
     #[inline(always)]
-    fn fd(&self, m: FdMsg) -> Result<i32, FdError> {
-        match self.actor.call(m) {
+    fn fd(&self, m: impl FnOnce() -> FdMsg) -> Result<i32, FdError> {
+        self.actor.call_map(m, |r| match *ManuallyDrop::new(r) {
             FdReply::Fd(r) => r,
-            r => unexpected(r),
-        }
+            ref r => unexpected(r),
+        })
     }
 
     #[inline(always)]
-    fn closed(&self, m: FdMsg) -> Result<(), FdError> {
-        match self.actor.call(m) {
-            // The descriptions are dropped here, outside the actor.
-            FdReply::Closed(v) => {
-                drop(v);
-                Ok(())
-            }
-            FdReply::ClosedOne(r) => r.map(drop),
-            r => unexpected(r),
-        }
+    fn closed_one(&self, m: impl FnOnce() -> FdMsg) -> Result<(), FdError> {
+        let closed = self.actor.call_map(m, |r| match r {
+            FdReply::ClosedOne(r) => r,
+            r => unexpected(&ManuallyDrop::new(r)),
+        });
+        closed.map(drop)
     }
 
     #[inline(always)]
-    fn done(&self, m: FdMsg) -> Result<(), FdError> {
-        match self.actor.call(m) {
+    fn closed(&self, m: impl FnOnce() -> FdMsg) {
+        let closed = self.actor.call_map(m, |r| match r {
+            FdReply::Closed(v) => v,
+            r => unexpected(&ManuallyDrop::new(r)),
+        });
+        drop(closed);
+    }
+
+    #[inline(always)]
+    fn done(&self, m: impl FnOnce() -> FdMsg) -> Result<(), FdError> {
+        self.actor.call_map(m, |r| match *ManuallyDrop::new(r) {
             FdReply::Done(r) => r,
-            r => unexpected(r),
-        }
+            ref r => unexpected(r),
+        })
     }
 
     pub fn install(&self, file: Arc<OpenFile>, cloexec: bool, min: i32) -> Result<i32, FdError> {
-        self.fd(FdMsg::Install { file, cloexec, min })
+        self.fd(|| FdMsg::Install { file, cloexec, min })
     }
 
     pub fn install_pair(
@@ -280,51 +309,58 @@ impl FdActor {
         cloexec: bool,
     ) -> Result<(i32, i32), FdError> {
         let pair = Box::new([a, b]);
-        match self.actor.call(FdMsg::InstallPair { pair, cloexec }) {
-            FdReply::Pair(r) => r,
-            r => unexpected(r),
-        }
+        self.actor.call_map(
+            || FdMsg::InstallPair { pair, cloexec },
+            |r| match *ManuallyDrop::new(r) {
+                FdReply::Pair(r) => r,
+                ref r => unexpected(r),
+            },
+        )
     }
 
     pub fn dup(&self, fd: i32, cloexec: bool, min: i32) -> Result<i32, FdError> {
-        self.fd(FdMsg::Dup { fd, cloexec, min })
+        self.fd(|| FdMsg::Dup { fd, cloexec, min })
     }
 
     pub fn dup_to(&self, old: i32, new: i32, cloexec: bool) -> Result<(), FdError> {
-        self.closed(FdMsg::DupTo { old, new, cloexec })
+        self.closed_one(|| FdMsg::DupTo { old, new, cloexec })
     }
 
     pub fn close(&self, fd: i32) -> Result<(), FdError> {
-        self.closed(FdMsg::Close(fd))
+        self.closed_one(|| FdMsg::Close(fd))
     }
 
     pub fn close_range(&self, lo: u32, hi: u32, cloexec_only: bool) {
-        let _ = self.closed(FdMsg::CloseRange {
+        self.closed(|| FdMsg::CloseRange {
             lo,
             hi,
             cloexec_only,
-        });
+        })
     }
 
     pub fn set_cloexec(&self, fd: i32, on: bool) -> Result<(), FdError> {
-        self.done(FdMsg::SetCloexec { fd, on })
+        self.done(|| FdMsg::SetCloexec { fd, on })
     }
 
     pub fn set_limit(&self, n: u64) {
-        let _ = self.done(FdMsg::SetLimit(n));
+        let _ = self.done(|| FdMsg::SetLimit(n));
     }
 
     /// execve's sweep of CLOEXEC fds.
     pub fn close_on_exec(&self) {
-        let _ = self.closed(FdMsg::CloseOnExec);
+        self.closed(|| FdMsg::CloseOnExec)
     }
 
     /// fork: the table for the child (start its own actor with [`FdActor::new`]).
     pub fn fork_snapshot(&self) -> FdTable {
-        match self.actor.call(FdMsg::Snapshot) {
-            FdReply::Snapshot(t) => *t,
-            r => unexpected(r),
-        }
+        let t = self.actor.call_map(
+            || FdMsg::Snapshot,
+            |r| match r {
+                FdReply::Snapshot(t) => t,
+                r => unexpected(&ManuallyDrop::new(r)),
+            },
+        );
+        *t
     }
 
     /// Messages handled so far.

@@ -312,6 +312,7 @@ impl<S: SlotStore> FdTable<S> {
         self.limit = limit.min(NR_OPEN);
     }
 
+    #[inline]
     pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, FdError> {
         usize::try_from(fd)
             .ok()
@@ -319,6 +320,7 @@ impl<S: SlotStore> FdTable<S> {
             .ok_or(FdError::BadFd)
     }
 
+    #[inline]
     pub fn cloexec(&self, fd: i32) -> Result<bool, FdError> {
         usize::try_from(fd)
             .ok()
@@ -326,6 +328,7 @@ impl<S: SlotStore> FdTable<S> {
             .ok_or(FdError::BadFd)
     }
 
+    #[inline]
     pub fn set_cloexec(&mut self, fd: i32, on: bool) -> Result<(), FdError> {
         let i = usize::try_from(fd).map_err(|_| FdError::BadFd)?;
         if self.slots.set_cloexec(i, on) {
@@ -336,6 +339,7 @@ impl<S: SlotStore> FdTable<S> {
     }
 
     /// Installs `file` at the lowest free fd ≥ `min` (open, dup, F_DUPFD).
+    #[inline]
     pub fn install(
         &mut self,
         file: Arc<OpenFile>,
@@ -364,6 +368,7 @@ impl<S: SlotStore> FdTable<S> {
     }
 
     /// Installs `file` at exactly `fd` (dup2/dup3), returning what was there.
+    #[inline]
     pub fn install_at(
         &mut self,
         fd: i32,
@@ -378,6 +383,7 @@ impl<S: SlotStore> FdTable<S> {
         Ok(self.slots.put(i, file, cloexec))
     }
 
+    #[inline]
     fn remove(&mut self, i: usize) -> Option<Arc<OpenFile>> {
         let f = self.slots.take(i)?;
         self.notify(i, false);
@@ -386,6 +392,7 @@ impl<S: SlotStore> FdTable<S> {
     }
 
     /// Removes `fd`, returning its description (dropped by the caller, outside any lock).
+    #[inline]
     pub fn close(&mut self, fd: i32) -> Result<Arc<OpenFile>, FdError> {
         let i = usize::try_from(fd).map_err(|_| FdError::BadFd)?;
         self.remove(i).ok_or(FdError::BadFd)

@@ -101,6 +101,8 @@ struct Inner<A: Actor> {
     rx: Receiver<Envelope<A>>,
     /// Messages sent through the mailbox and not yet taken out of it.
     queued: AtomicUsize,
+    /// Neither a trace sink nor an observer: messages need no bookkeeping but `seq`.
+    quiet: bool,
     cfg: Config<A>,
 }
 
@@ -128,13 +130,6 @@ impl<A: Actor> Drop for Owner<'_, A> {
     fn drop(&mut self) {
         self.0.owned.store(false, Ordering::Release);
     }
-}
-
-#[cold]
-#[inline(never)]
-fn observe<A: Actor>(obs: &Observer<A>, seq: u64, msg: &A::Msg, reply: A::Reply) -> A::Reply {
-    obs(seq, msg, &reply);
-    reply
 }
 
 /// Whether message spans are built: tracing's global max level, a cached atomic.
@@ -168,18 +163,34 @@ impl<A: Actor> Inner<A> {
         }
     }
 
-    /// Runs one message under ownership (`core` is the held token). Inlined so that a
-    /// call with a known message kind folds the handler's dispatch and builds the reply
-    /// in place.
+    /// Runs one message under ownership (`core` is the held token). Untraced (no sink,
+    /// no observer: a flag cached at spawn; TRACE off: tracing's cached max level) it is
+    /// only the `seq` bump and the handler, inlined with no opaque call in between, so a
+    /// call with a known message kind folds the handler's dispatch and keeps the reply in
+    /// registers.
+    ///
+    /// The reply goes through `map` on both paths (see [`ActorRef::call_map`]), so they
+    /// join on `R` and not on a reply written to memory.
     #[inline(always)]
-    fn run(
+    fn run<R>(
         &self,
         core: &mut Core<A>,
         msg: &A::Msg,
-        tid: i32,
-        sent_ns: u64,
-        inline: bool,
-    ) -> A::Reply {
+        sent: (i32, u64, bool),
+        map: impl FnOnce(A::Reply) -> R,
+    ) -> R {
+        if self.quiet && !spans_on() {
+            core.seq += 1;
+            return map(core.actor.handle(msg));
+        }
+        map(self.run_traced(core, msg, sent))
+    }
+
+    /// [`Inner::run`] with its span, trace record and observer. `sent`: the sender's tid,
+    /// when it sent (ns), whether it runs the handler itself.
+    #[inline(never)]
+    fn run_traced(&self, core: &mut Core<A>, msg: &A::Msg, sent: (i32, u64, bool)) -> A::Reply {
+        let (tid, sent_ns, inline) = sent;
         core.seq += 1;
         let seq = core.seq;
         let kind = A::kind(msg);
@@ -191,11 +202,9 @@ impl<A: Actor> Inner<A> {
         let _entered = span.enter();
         let start = if self.cfg.sink.is_some() { now_ns() } else { 0 };
         let reply = core.actor.handle(msg);
-        // Out of line, so that without an observer the reply is never address-taken.
-        let reply = match &self.cfg.observer {
-            None => reply,
-            Some(obs) => observe::<A>(obs, seq, msg, reply),
-        };
+        if let Some(obs) = &self.cfg.observer {
+            obs(seq, msg, &reply);
+        }
         if let Some(sink) = &self.cfg.sink {
             let end = now_ns();
             sink.record(&MsgRecord {
@@ -222,7 +231,7 @@ impl<A: Actor> Inner<A> {
                 sent_ns,
                 reply,
             } => {
-                let r = self.run(core, &msg, tid, sent_ns, false);
+                let r = self.run(core, &msg, (tid, sent_ns, false), |r| r);
                 // The sender may have gone (it cannot: it blocks on this), ignore.
                 let _ = reply.send(r);
                 true
@@ -266,7 +275,7 @@ impl<A: Actor> Inner<A> {
                         let mut own = self.own();
                         let core = own.core();
                         if let Some(m) = core.actor.tick_msg() {
-                            self.run(core, &m, 0, now_ns(), false);
+                            self.run(core, &m, (0, now_ns(), false), drop);
                         }
                         continue;
                     }
@@ -295,6 +304,7 @@ impl<A: Actor> ActorRef<A> {
             tx,
             rx,
             queued: AtomicUsize::new(0),
+            quiet: cfg.sink.is_none() && cfg.observer.is_none(),
             cfg,
         });
         let t = inner.clone();
@@ -311,6 +321,16 @@ impl<A: Actor> ActorRef<A> {
     /// Sends `msg` as the current guest thread and waits for the reply.
     #[inline(always)]
     pub fn call(&self, msg: A::Msg) -> A::Reply {
+        self.call_map(|| msg, |r| r)
+    }
+
+    /// [`ActorRef::call`] for a typed caller: the message is built by `make` once the path
+    /// is chosen and the reply goes through `map` (a pure unpacking: it runs under the
+    /// actor's ownership on the inline path). Inline, the message is built after the
+    /// token is taken and unpacked right after the handler, so for a message of a known
+    /// kind the dispatch folds away and neither message nor reply goes through memory.
+    #[inline(always)]
+    pub fn call_map<R>(&self, make: impl FnOnce() -> A::Msg, map: impl FnOnce(A::Reply) -> R) -> R {
         let inner = &*self.inner;
         let tid = current_tid();
         let sent_ns = if inner.cfg.sink.is_some() {
@@ -320,17 +340,25 @@ impl<A: Actor> ActorRef<A> {
         };
         if inner.cfg.mode == Mode::Combining && inner.queued.load(Ordering::Acquire) == 0 {
             if let Some(mut own) = inner.try_own() {
-                let r = inner.run(own.core(), &msg, tid, sent_ns, true);
+                let r = inner.run(own.core(), &make(), (tid, sent_ns, true), map);
                 inner.drain(own.core());
                 return r;
             }
         }
-        self.call_queued(msg, tid, sent_ns)
+        self.call_queued(make(), tid, sent_ns, map)
     }
 
     /// The mailbox path of [`ActorRef::call`]: the actor is busy or threaded.
+    /// It unpacks the reply itself, so the two paths join on `R`, never on a reply in
+    /// memory.
     #[inline(never)]
-    fn call_queued(&self, msg: A::Msg, tid: i32, sent_ns: u64) -> A::Reply {
+    fn call_queued<R>(
+        &self,
+        msg: A::Msg,
+        tid: i32,
+        sent_ns: u64,
+        map: impl FnOnce(A::Reply) -> R,
+    ) -> R {
         let inner = &*self.inner;
         let (reply, rx) = bounded(1);
         inner.queued.fetch_add(1, Ordering::AcqRel);
@@ -343,7 +371,7 @@ impl<A: Actor> ActorRef<A> {
                 reply,
             })
             .expect("the actor's mailbox outlives its handle");
-        rx.recv().expect("an actor answers every message")
+        map(rx.recv().expect("an actor answers every message"))
     }
 
     /// Sends `msg` without waiting for the reply (a nudge such as "top up if low"). It
