@@ -6,128 +6,9 @@
 //! thread lets the read finish on the old description and never touches a recycled host
 //! fd.
 
-use std::any::Any;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use crate::urandom::EntropyCache;
-
-/// A description whose behaviour the syscall layer emulates (signalfd...) over a host fd
-/// that carries its readiness, so poll and epoll work on it unchanged.
-pub trait Synthetic: Any + Send + Sync + std::fmt::Debug {
-    /// The host fd behind it (owned by the implementor, closed when it drops).
-    fn raw(&self) -> RawFd;
-    fn as_any(&self) -> &dyn Any;
-}
-
-/// What a guest fd refers to.
-#[derive(Debug)]
-pub enum FileKind {
-    /// A host file descriptor (regular file, directory, pipe, tty, socket...).
-    Host(OwnedFd),
-    /// One of the host's standard streams, shared with elfuse itself: closing it in the
-    /// guest closes the host fd too (as a real process would), but never twice.
-    Stdio(RawFd),
-    /// An emulated description (see [`Synthetic`]).
-    Synthetic(Arc<dyn Synthetic>),
-    /// /dev/urandom (or /dev/random): `read` is served from a per-description buffer
-    /// filled in bulk from the host CSPRNG, zeroed when the description goes away.
-    Urandom {
-        fd: OwnedFd,
-        cache: Mutex<EntropyCache>,
-    },
-}
-
-/// An open file description.
-#[derive(Debug)]
-pub struct OpenFile {
-    pub kind: FileKind,
-    /// The path it was opened with (for fchdir, /proc/self/fd and traces).
-    pub path: Option<Box<[u8]>>,
-    /// The host's /dev/urandom (character device 1:9), opened readable: reads of it may be
-    /// served from the EL1 shim's random ring (see [`SlotObserver`]).
-    pub urandom: bool,
-}
-
-impl OpenFile {
-    pub fn host(fd: OwnedFd, path: Option<&[u8]>) -> Arc<OpenFile> {
-        Self::host_flagged(fd, path, false)
-    }
-
-    /// [`OpenFile::host`] for a description that may be /dev/urandom.
-    pub fn host_flagged(fd: OwnedFd, path: Option<&[u8]>, urandom: bool) -> Arc<OpenFile> {
-        Arc::new(OpenFile {
-            kind: FileKind::Host(fd),
-            path: path.map(Into::into),
-            urandom,
-        })
-    }
-
-    pub fn synthetic(s: Arc<dyn Synthetic>) -> Arc<OpenFile> {
-        Arc::new(OpenFile {
-            kind: FileKind::Synthetic(s),
-            path: None,
-            urandom: false,
-        })
-    }
-
-    /// A freshly opened host fd: like [`OpenFile::host`], but a character device that is
-    /// the host's /dev/urandom or /dev/random gets the entropy cache, and /dev/urandom
-    /// opened `readable` may be served by the shim's ring ([`OpenFile::urandom`]).
-    pub fn opened(fd: OwnedFd, path: Option<&[u8]>, readable: bool) -> Arc<OpenFile> {
-        // SAFETY: zeroed is a valid struct stat; the host fills it.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let chr = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
-            && st.st_mode & libc::S_IFMT == libc::S_IFCHR;
-        let urandom = chr && st.st_rdev == libc::makedev(1, 9);
-        // A write-only description keeps the host's answers (EBADF for read).
-        if !readable || !(urandom || chr && st.st_rdev == libc::makedev(1, 8)) {
-            return Self::host(fd, path);
-        }
-        Arc::new(OpenFile {
-            kind: FileKind::Urandom {
-                fd,
-                cache: Mutex::new(EntropyCache::new()),
-            },
-            path: path.map(Into::into),
-            urandom,
-        })
-    }
-
-    /// The host fd behind it.
-    pub fn raw(&self) -> RawFd {
-        match &self.kind {
-            FileKind::Host(fd) | FileKind::Urandom { fd, .. } => fd.as_raw_fd(),
-            FileKind::Stdio(fd) => *fd,
-            FileKind::Synthetic(s) => s.raw(),
-        }
-    }
-
-    /// The emulated state behind it, if it is a [`Synthetic`] of type `T`.
-    pub fn synthetic_as<T: Synthetic>(&self) -> Option<&T> {
-        match &self.kind {
-            FileKind::Synthetic(s) => s.as_any().downcast_ref(),
-            _ => None,
-        }
-    }
-
-    /// The entropy cache of a /dev/urandom description.
-    pub fn entropy_cache(&self) -> Option<&Mutex<EntropyCache>> {
-        match &self.kind {
-            FileKind::Urandom { cache, .. } => Some(cache),
-            _ => None,
-        }
-    }
-}
-
-impl Drop for OpenFile {
-    fn drop(&mut self) {
-        if let FileKind::Stdio(fd) = self.kind {
-            // SAFETY: the last alias of a guest stdio description is gone.
-            unsafe { libc::close(fd) };
-        }
-    }
-}
+pub use crate::openfile::{FileKind, OpenFile, Synthetic};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FdError {
@@ -248,12 +129,8 @@ impl FdTable {
     pub fn with_host_stdio() -> Self {
         let mut t = Self::new();
         for fd in 0..3 {
-            let f = Arc::new(OpenFile {
-                kind: FileKind::Stdio(fd),
-                path: None,
-                urandom: false,
-            });
-            t.install_at(fd, f, false).expect("stdio slots are free");
+            t.install_at(fd, OpenFile::stdio(fd, None), false)
+                .expect("stdio slots are free");
         }
         t
     }
