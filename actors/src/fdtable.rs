@@ -260,7 +260,7 @@ impl<S: SlotStore> FdTable<S> {
         Ok(self.slots.put(i, file, cloexec))
     }
 
-    #[inline]
+    #[inline(always)]
     fn remove(&mut self, i: usize) -> Option<Arc<OpenFile>> {
         let f = self.slots.take(i)?;
         self.notify(i, false);
@@ -269,7 +269,7 @@ impl<S: SlotStore> FdTable<S> {
     }
 
     /// Removes `fd`, returning its description (dropped by the caller, outside any lock).
-    #[inline]
+    #[inline(always)]
     pub fn close(&mut self, fd: i32) -> Result<Arc<OpenFile>, FdError> {
         let i = usize::try_from(fd).map_err(|_| FdError::BadFd)?;
         self.remove(i).ok_or(FdError::BadFd)

@@ -172,24 +172,35 @@ impl<A: Actor> Inner<A> {
     /// The reply goes through `map` on both paths (see [`ActorRef::call_map`]), so they
     /// join on `R` and not on a reply written to memory.
     #[inline(always)]
+    /// The message is built by `make` in each branch: the untraced one's never has its
+    /// address taken by an opaque call, so it stays out of memory.
     fn run<R>(
         &self,
         core: &mut Core<A>,
-        msg: &A::Msg,
+        make: impl FnOnce() -> A::Msg,
         sent: (i32, u64, bool),
         map: impl FnOnce(A::Reply) -> R,
     ) -> R {
         if self.quiet && !spans_on() {
+            let msg = make();
             core.seq += 1;
-            return map(core.actor.handle(msg));
+            return map(core.actor.handle(&msg));
         }
-        map(self.run_traced(core, msg, sent))
+        self.run_traced(core, make(), sent, map)
     }
 
     /// [`Inner::run`] with its span, trace record and observer. `sent`: the sender's tid,
     /// when it sent (ns), whether it runs the handler itself.
+    /// It unpacks the reply itself, so the two branches join on `R` (in registers).
     #[inline(never)]
-    fn run_traced(&self, core: &mut Core<A>, msg: &A::Msg, sent: (i32, u64, bool)) -> A::Reply {
+    fn run_traced<R>(
+        &self,
+        core: &mut Core<A>,
+        msg: A::Msg,
+        sent: (i32, u64, bool),
+        map: impl FnOnce(A::Reply) -> R,
+    ) -> R {
+        let msg = &msg;
         let (tid, sent_ns, inline) = sent;
         core.seq += 1;
         let seq = core.seq;
@@ -218,7 +229,7 @@ impl<A: Actor> Inner<A> {
                 inline,
             });
         }
-        reply
+        map(reply)
     }
 
     /// Serves one queued envelope; false for Stop.
@@ -231,7 +242,7 @@ impl<A: Actor> Inner<A> {
                 sent_ns,
                 reply,
             } => {
-                let r = self.run(core, &msg, (tid, sent_ns, false), |r| r);
+                let r = self.run(core, || msg, (tid, sent_ns, false), |r| r);
                 // The sender may have gone (it cannot: it blocks on this), ignore.
                 let _ = reply.send(r);
                 true
@@ -275,7 +286,7 @@ impl<A: Actor> Inner<A> {
                         let mut own = self.own();
                         let core = own.core();
                         if let Some(m) = core.actor.tick_msg() {
-                            self.run(core, &m, (0, now_ns(), false), drop);
+                            self.run(core, || m, (0, now_ns(), false), drop);
                         }
                         continue;
                     }
@@ -340,7 +351,7 @@ impl<A: Actor> ActorRef<A> {
         };
         if inner.cfg.mode == Mode::Combining && inner.queued.load(Ordering::Acquire) == 0 {
             if let Some(mut own) = inner.try_own() {
-                let r = inner.run(own.core(), &make(), (tid, sent_ns, true), map);
+                let r = inner.run(own.core(), make, (tid, sent_ns, true), map);
                 inner.drain(own.core());
                 return r;
             }

@@ -118,11 +118,13 @@ impl Published {
         Published { view, len: 0 }
     }
 
+    #[inline]
     fn word(&self, i: usize) -> usize {
         self.view.slot(i).map_or(0, |s| s.load(Ordering::Relaxed))
     }
 
     /// Replaces the word of slot `i` by `new` once no reader holds it; the old word.
+    #[inline]
     fn swap(&mut self, i: usize, new: usize) -> usize {
         let dir = &self.view.chunks[i / CHUNK];
         let s = match dir.get() {
@@ -147,6 +149,7 @@ impl Published {
         }
     }
 
+    #[inline]
     fn take_word(w: usize) -> Option<Arc<OpenFile>> {
         // SAFETY: the slot's own reference, moved out of the slot by the swap.
         occupied(w).then(|| unsafe { Arc::from_raw(file_ptr(w)) })
@@ -164,10 +167,12 @@ impl SlotStore for Published {
         self.len
     }
 
+    #[inline]
     fn occupied(&self, i: usize) -> bool {
         occupied(self.word(i))
     }
 
+    #[inline]
     fn file(&self, i: usize) -> Option<Arc<OpenFile>> {
         let w = self.word(i);
         // SAFETY: only this writer removes the slot's reference, so it is alive.
@@ -182,12 +187,14 @@ impl SlotStore for Published {
         occupied(w).then_some(w & CLOEXEC != 0)
     }
 
+    #[inline]
     fn put(&mut self, i: usize, file: Arc<OpenFile>, cloexec: bool) -> Option<Arc<OpenFile>> {
         let new = Arc::into_raw(file) as usize | if cloexec { CLOEXEC } else { 0 };
         self.len = self.len.max(i + 1);
         Self::take_word(self.swap(i, new))
     }
 
+    #[inline]
     fn take(&mut self, i: usize) -> Option<Arc<OpenFile>> {
         Self::take_word(self.swap(i, 0))
     }
