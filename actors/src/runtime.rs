@@ -485,4 +485,40 @@ mod tests {
     fn serialises_combining() {
         hammer(Mode::Combining);
     }
+
+    /// Counts `actor_msg` spans.
+    struct Spans(Arc<std::sync::atomic::AtomicU64>);
+    impl tracing::Subscriber for Spans {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+            Some(tracing::level_filters::LevelFilter::TRACE)
+        }
+        fn new_span(&self, a: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            if a.metadata().name() == "actor_msg" {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {}
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    /// The untraced fast path still gives way to a span per message once TRACE is on.
+    #[test]
+    fn inline_messages_are_spans_when_trace_is_on() {
+        let a = ActorRef::spawn(Counter(0), Config::default());
+        assert_eq!(a.call(1), 1);
+        let n = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        tracing::subscriber::with_default(Spans(n.clone()), || {
+            assert_eq!(a.call(1), 2);
+            assert_eq!(a.call(1), 3);
+        });
+        assert_eq!(n.load(Ordering::Relaxed), 2);
+        assert_eq!(a.handled(), 3);
+    }
 }
