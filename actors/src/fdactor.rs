@@ -373,6 +373,21 @@ impl FdActor {
 mod tests {
     use super::*;
 
+    /// Guest-chosen fd numbers anywhere in the i32 range are EBADF, never a panic.
+    #[test]
+    fn out_of_range_fds_are_ebadf() {
+        let fds = FdActor::new(FdTable::new(), FdActorConfig::default());
+        for fd in [-1, 1 << 20, (1 << 20) + 5, i32::MAX] {
+            assert_eq!(fds.close(fd), Err(FdError::BadFd));
+            assert_eq!(fds.get(fd).unwrap_err(), FdError::BadFd);
+            assert_eq!(fds.cloexec(fd), Err(FdError::BadFd));
+            assert_eq!(fds.set_cloexec(fd, true), Err(FdError::BadFd));
+            assert_eq!(fds.dup(fd, false, 0), Err(FdError::BadFd));
+        }
+        fds.close_range(0, u32::MAX, false);
+        assert_eq!(fds.count(), 0);
+    }
+
     #[test]
     fn message_and_reply_fit_two_registers() {
         assert!(std::mem::size_of::<FdMsg>() <= 16);

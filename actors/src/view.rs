@@ -126,7 +126,10 @@ impl Published {
     /// Replaces the word of slot `i` by `new` once no reader holds it; the old word.
     #[inline]
     fn swap(&mut self, i: usize, new: usize) -> usize {
-        let dir = &self.view.chunks[i / CHUNK];
+        // Beyond NR_OPEN (a guest's close of a huge fd): nothing there.
+        let Some(dir) = self.view.chunks.get(i / CHUNK) else {
+            return 0;
+        };
         let s = match dir.get() {
             Some(c) => &c[i % CHUNK],
             None if !occupied(new) => return 0,
