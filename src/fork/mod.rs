@@ -145,10 +145,30 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     Ok(pid as u64)
 }
 
-/// Copies the populated extents of guest RAM into a new memfd of the same size.
+/// Guest RAM for a new process: private anonymous memory when forks are native (the
+/// host's fork() then copies it), else (or if the host refuses a 16 GiB private
+/// mapping, e.g. with strict overcommit) a memfd the spawn path can snapshot.
+pub fn new_guest_ram(size: u64) -> std::io::Result<GuestRam> {
+    if native::enabled() {
+        match GuestRam::new_private(size) {
+            Ok(r) => return Ok(r),
+            Err(e) => tracing::debug!("private guest RAM refused ({e}): using a memfd"),
+        }
+    }
+    GuestRam::new(size)
+}
+
+/// Copies the populated extents of memfd-backed guest RAM into a new memfd of the same
+/// size. Private RAM (native forks only) has no memfd to copy: Unsupported.
 pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
+    let Some(src) = ram.raw_fd() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "private guest RAM cannot be snapshotted",
+        ));
+    };
     let dst = GuestRam::create_fd(ram.size())?;
-    let (src, d) = (ram.raw_fd(), dst.as_raw_fd());
+    let d = dst.as_raw_fd();
     let mut off: i64 = 0;
     let mut copied = 0u64;
     let size = ram.size() as i64;

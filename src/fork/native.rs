@@ -60,10 +60,15 @@ pub fn fork(
     vfork: bool,
 ) -> SysResult {
     let t0 = std::time::Instant::now();
-    let snap = snapshot_ram(&ctx.proc.ram).map_err(|e| {
-        tracing::warn!("fork: RAM snapshot failed: {e}");
-        Errno::ENOMEM
-    })?;
+    // Private RAM is copied by fork() itself; a memfd needs a snapshot first.
+    let snap = if ctx.proc.ram.is_private() {
+        None
+    } else {
+        Some(snapshot_ram(&ctx.proc.ram).map_err(|e| {
+            tracing::warn!("fork: RAM snapshot failed: {e}");
+            Errno::ENOMEM
+        })?)
+    };
     let done = if vfork {
         let mut p = [0i32; 2];
         if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -157,7 +162,13 @@ fn inherit(old: &Process, pid: i32) -> Result<Arc<Process>, Errno> {
 }
 
 /// The child: take the RAM copy, become a new process, run the guest until it ends.
-fn child(ctx: &mut Ctx, snap: OwnedFd, done: Option<OwnedFd>, r: ChildRegs, t: ChildThread) -> ! {
+fn child(
+    ctx: &mut Ctx,
+    snap: Option<OwnedFd>,
+    done: Option<OwnedFd>,
+    r: ChildRegs,
+    t: ChildThread,
+) -> ! {
     // A vfork release inherited from our parent's own vfork is not ours to signal.
     let mut slot = VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner());
     let inherited = std::mem::replace(&mut *slot, done);
@@ -168,7 +179,7 @@ fn child(ctx: &mut Ctx, snap: OwnedFd, done: Option<OwnedFd>, r: ChildRegs, t: C
         eprintln!("elfuse: fork child: {what}");
         unsafe { libc::_exit(70) }
     };
-    if let Err(e) = ctx.proc.ram.swap_backing(snap) {
+    if let Some(Err(e)) = snap.map(|s| ctx.proc.ram.swap_backing(s)) {
         fail(&format!("RAM: {e}"));
     }
     let proc = match inherit(ctx.proc, pid) {
