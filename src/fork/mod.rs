@@ -23,6 +23,7 @@
 
 mod actor;
 mod child;
+mod fds;
 mod native;
 pub mod state;
 pub mod wire;
@@ -87,15 +88,18 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             0
         },
     };
-    // Seam for threads: other vCPUs of this process must be paused from here until the
-    // RAM snapshot is taken (Linux's fork copies only the calling thread, as both paths
-    // do: host fork() keeps only the caller, the spawn path starts one vCPU).
+    // The child has only the calling thread (host fork() keeps only the caller, the
+    // spawn path starts one vCPU); the other vCPUs stay out of guest code until the
+    // child's state is captured (`crate::pause`). One fork at a time per process.
+    let proc = ctx.proc;
+    let _serial = proc.threads.fork_lock();
+    let paused = proc.threads.pause_others(ctx.thread.tid);
     if native::enabled() {
         let regs = native::ChildRegs {
             sp: (newsp != 0).then_some(newsp),
             tls: (flags & CLONE_SETTLS != 0).then_some(tls),
         };
-        return native::fork(ctx, flags, ptid, regs, t, vfork);
+        return native::fork(ctx, paused, flags, ptid, regs, t, vfork);
     }
     let t0 = std::time::Instant::now();
     let mut cpu = state::CpuState::read(ctx.vcpu).map_err(|e| {
@@ -128,6 +132,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         }
     };
     let (pid, vfork_sock) = actor::handover(ticket, out)?;
+    drop(paused);
     tracing::debug!(pid, ?t_snap, total = ?t0.elapsed(), "fork: child started");
     if flags & CLONE_PARENT_SETTID != 0 {
         // Like Linux, a bad pointer here does not undo the fork.
@@ -269,6 +274,9 @@ impl ChildServices {
         tracer: &crate::trace::Tracer,
     ) -> ChildServices {
         let shim_data = crate::boot::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
+        // A thread of the parent (another vCPU, in the shim, or a refill) may have held
+        // the ring lock at the moment of the copy; none of them exists here.
+        shim_data.break_ring_lock();
         if let Err(e) = shim_data.reseed() {
             tracing::warn!("fork child: random ring not reseeded: {e}");
         }

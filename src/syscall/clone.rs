@@ -302,7 +302,7 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
             return Err(Errno::EAGAIN);
         }
     };
-    let tid = shared.tid;
+    let tid = shared.tid();
     if let Err(e) = proc.threads.register(shared, join) {
         // The process is exiting: the child sees the closed channel and ends unrun.
         drop(go_tx);
