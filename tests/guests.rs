@@ -657,6 +657,19 @@ fn fork_with_threads(libc: Libc) {
     assert_eq!(spawn.stdout_str(), out.stdout_str(), "{}", spawn.describe());
 }
 
+/// clone3 creating processes (fork, vfork, no exit signal), on both fork paths.
+fn fork_through_clone3(libc: Libc) {
+    let Some(out) = run_elfuse_only(libc, "fork", &[], &["clone3"], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+    let prog = guest(libc, "fork").unwrap();
+    let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, ["clone3"]);
+    cmd.env("ELFUSE_FORK", "spawn");
+    let spawn = run(cmd, b"");
+    assert_eq!(spawn.stdout_str(), out.stdout_str(), "{}", spawn.describe());
+}
+
 /// execve from a thread that is not the leader: the new image's only thread has the
 /// pid as its tid (Linux's de_thread), and can create threads.
 fn execve_from_thread(libc: Libc) {
@@ -933,6 +946,7 @@ for_each_libc!(
     fork_children_killed,
     fork_synthetic_fds,
     fork_with_threads,
+    fork_through_clone3,
     execve_from_thread,
     execve_self_and_errors,
     execve_script,

@@ -247,7 +247,7 @@ syscalls! {
     424 pidfd_send_signal; 425 io_uring_setup; 426 io_uring_enter; 427 io_uring_register;
     428 open_tree; 429 move_mount; 430 fsopen; 431 fsconfig; 432 fsmount; 433 fspick;
     434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Partial("the caller's own process only");
-    435 clone3(Ptr, Int) => clone::clone3, Partial("threads only: fork-style children are ENOSYS; no set_tid, pidfd, cgroup");
+    435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone; no set_tid, pidfd, cgroup, CLONE_INTO_CGROUP");
     436 close_range(Int, Int, Hex) => io::close_range, Full;
     437 openat2; 438 pidfd_getfd;
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
