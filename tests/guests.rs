@@ -602,7 +602,7 @@ fn infra_boundary(libc: Libc) {
 
 /// fork + wait4/waitid, 50 children, pipes between parent and child (same stdout as qemu).
 fn fork_and_wait(libc: Libc) {
-    for mode in ["basic", "many", "pipe", "vfork"] {
+    for mode in ["basic", "many", "pipe", "vfork", "shared"] {
         let Some(out) = run_guest(libc, "fork", &[mode], 0) else {
             return;
         };
@@ -748,7 +748,7 @@ fn fork_spawn_path(libc: Libc) {
     let Some(prog) = guest(libc, "fork") else {
         return;
     };
-    for mode in ["basic", "many", "pipe", "signals", "vfork"] {
+    for mode in ["basic", "many", "pipe", "signals", "vfork", "shared"] {
         let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, [mode]);
         cmd.env("ELFUSE_FORK", "spawn");
         let out = run(cmd, b"");

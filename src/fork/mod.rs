@@ -1,15 +1,20 @@
-//! fork, vfork and clone without CLONE_VM: a child guest process is a new host process,
-//! `elfuse --fork-child FD`, which receives the parent's state over a Unix socket (see
-//! `state` for what is inherited) and resumes the guest right after the syscall with
-//! X0 = 0. The parent gets the child's pid (guest pids are host pids).
+//! fork, vfork and clone without CLONE_VM: a child guest process is a new host process.
+//! Two ways (see ARCHITECTURE.md "Processes"): on Linux by default the host process
+//! forks itself (`native`; guest RAM is private anonymous memory, copied on write by
+//! fork()); with `ELFUSE_FORK=spawn` (the portable way, the only one where a VM cannot
+//! be forked) it is `elfuse --fork-child FD`, which receives the parent's state over a
+//! Unix socket (see `state` for what is inherited). Either way the child resumes the
+//! guest right after the syscall with X0 = 0, and the parent gets the child's pid (guest
+//! pids are host pids). Other vCPUs of the parent are paused meanwhile (`crate::pause`).
 //!
-//! Memory: while the calling vCPU is stopped in the syscall, its populated RAM extents
-//! (lseek SEEK_DATA/SEEK_HOLE) are copied into a new memfd (`copy_file_range`, falling
-//! back to `pwrite` from the mapping), which becomes the child's RAM: a private snapshot
-//! at the moment of fork. Page tables live in RAM and come with it. MAP_SHARED file
-//! mappings are mapped again in the child over the same files (shared, as on Linux);
-//! MAP_SHARED|MAP_ANONYMOUS memory is copied, not shared (a known difference). Nothing
-//! here needs the VM itself to be forkable, so the scheme works on macOS too.
+//! Memory on the spawn path: while the calling vCPU is stopped in the syscall, its
+//! populated RAM extents (lseek SEEK_DATA/SEEK_HOLE) are copied into a new memfd
+//! (`copy_file_range`, falling back to `pwrite` from the mapping), which becomes the
+//! child's RAM: a private snapshot at the moment of fork. Page tables live in RAM and
+//! come with it. MAP_SHARED file mappings are mapped again in the child over the same
+//! files (shared, as on Linux); MAP_SHARED|MAP_ANONYMOUS memory is a memfd overlay too,
+//! so it stays shared. Nothing here needs the VM itself to be forkable, so the scheme
+//! works on macOS too.
 //!
 //! vfork (CLONE_VFORK, with or without CLONE_VM) is fork + waiting until the child
 //! closes its end of the handover socket, which it does at a successful execve or when

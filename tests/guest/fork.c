@@ -4,12 +4,14 @@
  *   pipe     parent and child talk over two pipes
  *   signals  children killed by SIGKILL / SIGSEGV are WIFSIGNALED; kill(-pgid)
  *   vfork    vfork + _exit; vfork + execve of a missing file
+ *   shared   MAP_SHARED|MAP_ANONYMOUS memory is shared with the child, private is not
  *   clone3   fork and vfork through clone3 (elfuse-only: qemu-user has no clone3)
  *   cycles N N fork/exit/wait cycles (prints one line) */
 #include "check.h"
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -250,6 +252,44 @@ static void vforks(void)
     CHECK(waitpid(pid, &st, 0) == pid && WEXITSTATUS(st) == 13);
 }
 
+/* MAP_SHARED|MAP_ANONYMOUS memory is shared with a fork child; MAP_PRIVATE is not. */
+static void shared(void)
+{
+    volatile int *sh = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    volatile int *pr = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(sh != MAP_FAILED && pr != MAP_FAILED);
+    CHECK(sh[0] == 0 && sh[1024] == 0); /* zero-filled */
+    sh[0] = 1;
+    *pr = 1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = sh[0] == 1 && *pr == 1;
+        sh[0] = 2;
+        sh[1024] = 3; /* the second page too */
+        *pr = 2;
+        _exit(ok ? 0 : 1);
+    }
+    int st = -1;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(sh[0] == 2 && sh[1024] == 3); /* the child's writes */
+    CHECK(*pr == 1);                    /* not the child's */
+    /* A parent write after fork is seen by a blocked child too. */
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid = fork();
+    if (pid == 0) {
+        char c;
+        close(p[1]);
+        read(p[0], &c, 1);
+        _exit(sh[0] == 5 ? 0 : 1);
+    }
+    close(p[0]);
+    sh[0] = 5;
+    close(p[1]);
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(munmap((void *)sh, 8192) == 0 && munmap((void *)pr, 4096) == 0);
+}
+
 /* struct clone_args, version 0 (64 bytes). */
 struct clone_args0 {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
@@ -298,6 +338,8 @@ int main(int argc, char **argv)
         signals();
     else if (!strcmp(mode, "vfork"))
         vforks();
+    else if (!strcmp(mode, "shared"))
+        shared();
     else if (!strcmp(mode, "clone3"))
         clone3s();
     else if (!strcmp(mode, "leaks")) {
