@@ -99,7 +99,9 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     let elf = loader::parse(&l.image).map_err(BootError::Image)?;
     st.step("parse-elf");
 
-    let ram = Arc::new(GuestRam::new(RAM_SIZE).map_err(|e| host(format!("guest RAM: {e}")))?);
+    let ram = Arc::new(
+        crate::fork::new_guest_ram(RAM_SIZE).map_err(|e| host(format!("guest RAM: {e}")))?,
+    );
     st.step("guest-ram");
     let hv = backend::host_backend()?;
     let vm = hv.create_vm()?;

@@ -53,10 +53,27 @@ pub fn arg_budget(proc: &Process) -> usize {
     (stack / 4).clamp(128 << 10, 6 << 20) as usize
 }
 
-/// execve first ends every other thread of the process (Linux's de_thread). Unlike
-/// Linux, a non-leader caller keeps its own tid rather than taking over the pid.
-fn kill_other_threads(proc: &Process, me: i32) {
+/// execve first ends every other thread of the process (Linux's de_thread); a caller
+/// that is not the leader then takes over the leader's tid (the pid), as on Linux:
+/// registry entry, `ThreadState::tid` and CONTEXTIDR_EL1 (what the shim's gettid reads).
+fn kill_other_threads(ctx: &mut Ctx) -> Result<(), String> {
+    let proc = ctx.proc;
+    let me = ctx.thread.tid;
     proc.threads.kill_others(me);
+    if me == proc.pid {
+        return Ok(());
+    }
+    if let Some(t) = proc.threads.get(me) {
+        proc.threads.become_leader(&t);
+        // The signal actor knows threads by tid: the old leader left it when it ended;
+        // this thread comes back under the pid (its own pending signals are dropped).
+        proc.signals.unregister(me);
+        proc.signals.register(t, ctx.thread.sigmask, true);
+    }
+    ctx.thread.tid = proc.pid;
+    ctx.vcpu
+        .set_sys_reg(SysReg::ContextidrEl1, proc.pid as u64)
+        .map_err(|e| e.0)
 }
 
 /// Opens the file to execute and checks that it may be executed.
@@ -182,9 +199,10 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     }
 
     // The point of no return.
-    kill_other_threads(ctx.proc, ctx.thread.tid);
     let guest_name = t.path.clone();
-    if let Err(e) = replace_image(ctx, &image, &elf, &guest_name, &execfn, &argv, &envp) {
+    let done = kill_other_threads(ctx)
+        .and_then(|()| replace_image(ctx, &image, &elf, &guest_name, &execfn, &argv, &envp));
+    if let Err(e) = done {
         tracing::warn!("execve: failed past the point of no return: {e}");
         ctx.stop = Some(Stop::Signal(SIGSEGV));
         return Ok(0);

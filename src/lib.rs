@@ -16,6 +16,7 @@ pub mod fault;
 pub mod fork;
 pub mod guest;
 pub mod mapped;
+pub mod pause;
 pub mod process;
 pub mod sigframe;
 pub mod signal;

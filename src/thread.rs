@@ -26,7 +26,7 @@
 //! to invalidate waits for shootdowns in flight (another thread may have taken its change).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, Once, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -34,6 +34,7 @@ use std::time::Duration;
 use crate::backend::{BackendError, Invalidate, Kick, Vcpu, Vm};
 use crate::errno::Errno;
 use crate::guest::layout::MAX_VCPUS;
+use crate::pause::{Gate, Paused};
 use crate::process::Process;
 use crate::syscall::Stop;
 
@@ -46,7 +47,8 @@ pub struct El1Regs {
 
 /// The part of a thread other threads may touch.
 pub struct ThreadShared {
-    pub tid: i32,
+    /// The guest tid; changes only when a non-leader thread execs (it takes the pid).
+    tid: AtomicI32,
     host_tid: i32,
     /// vCPU slot: selects the EL1 stack.
     pub slot: usize,
@@ -54,19 +56,26 @@ pub struct ThreadShared {
     killed: AtomicBool,
     has_mail: AtomicBool,
     mail: Mutex<Invalidate>,
+    /// A pause (fork in progress) to wait at before entering the guest again.
+    gate: Mutex<Option<Arc<Gate>>>,
 }
 
 impl ThreadShared {
     pub fn new(tid: i32, host_tid: i32, slot: usize, kick: Arc<dyn Kick>) -> Self {
         ThreadShared {
-            tid,
+            tid: AtomicI32::new(tid),
             host_tid,
             slot,
             kick,
             killed: AtomicBool::new(false),
             has_mail: AtomicBool::new(false),
             mail: Mutex::new(Invalidate::default()),
+            gate: Mutex::new(None),
         }
+    }
+
+    pub fn tid(&self) -> i32 {
+        self.tid.load(SeqCst)
     }
 
     pub fn killed(&self) -> bool {
@@ -108,16 +117,25 @@ impl ThreadShared {
         self.has_mail.store(true, SeqCst);
     }
 
-    /// Applies invalidations other threads posted. Called before every guest entry.
+    fn post_pause(&self, gate: Arc<Gate>) {
+        *lock(&self.gate) = Some(gate);
+        self.has_mail.store(true, SeqCst);
+    }
+
+    /// Applies invalidations other threads posted, and waits while a fork pauses the
+    /// process (`crate::pause`). Called before every guest entry.
     pub fn apply_mail(&self, vcpu: &mut dyn Vcpu) -> Result<(), BackendError> {
         if !self.has_mail.load(SeqCst) {
             return Ok(());
         }
-        let inval = {
+        let (inval, gate) = {
             let mut m = lock(&self.mail);
             self.has_mail.store(false, SeqCst);
-            std::mem::take(&mut *m)
+            (std::mem::take(&mut *m), lock(&self.gate).take())
         };
+        if let Some(g) = gate {
+            g.wait();
+        }
         if inval.is_empty() {
             Ok(())
         } else {
@@ -175,6 +193,8 @@ struct Registry {
     end: Option<Stop>,
     /// A host-side failure on some vCPU thread.
     fatal: Option<String>,
+    /// The pause in progress (a fork): threads registered meanwhile wait at it too.
+    pause: Option<Arc<Gate>>,
     exiting: bool,
     started: bool,
 }
@@ -192,6 +212,8 @@ pub struct Threads {
     sd_done: Condvar,
     /// membarrier(REGISTER_*) commands seen (the kernel's per-mm registration bits).
     pub membarrier_registered: AtomicU32,
+    /// Serialises forks (and so pauses).
+    fork_serial: Mutex<()>,
 }
 
 impl Threads {
@@ -207,6 +229,7 @@ impl Threads {
             sd: Mutex::new(()),
             sd_done: Condvar::new(),
             membarrier_registered: AtomicU32::new(0),
+            fork_serial: Mutex::new(()),
         }
     }
 
@@ -261,9 +284,60 @@ impl Threads {
             return Err(Errno::EAGAIN);
         }
         r.started = true;
-        r.threads.insert(t.tid, t);
+        if let Some(g) = &r.pause {
+            t.post_pause(g.clone());
+        }
+        r.threads.insert(t.tid(), t);
         r.joins.extend(join);
         Ok(())
+    }
+
+    /// Taken by a forking thread before anything else: one fork at a time.
+    pub fn fork_lock(&self) -> MutexGuard<'_, ()> {
+        lock(&self.fork_serial)
+    }
+
+    /// Keeps every thread but `me` out of guest code until the guard drops (see
+    /// `crate::pause`). The caller holds `fork_lock`.
+    pub fn pause_others(&self, me: i32) -> Paused<'_> {
+        let gate = Arc::new(Gate::default());
+        let others = {
+            let mut r = lock(&self.reg);
+            r.pause = Some(gate.clone());
+            r.threads
+                .values()
+                .filter(|t| t.tid() != me)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        others.iter().for_each(|t| t.post_pause(gate.clone()));
+        // Each kick returns once that vCPU is out of guest code (or not in it).
+        others.iter().for_each(|t| t.kick());
+        Paused {
+            threads: self,
+            gate,
+        }
+    }
+
+    pub(crate) fn end_pause(&self, gate: &Arc<Gate>) {
+        let mut r = lock(&self.reg);
+        if r.pause.as_ref().is_some_and(|g| Arc::ptr_eq(g, gate)) {
+            r.pause = None;
+        }
+    }
+
+    /// execve from a thread that is not the leader, once it is the only thread: like
+    /// Linux's de_thread it takes the leader's tid (the pid).
+    pub fn become_leader(&self, me: &ThreadShared) {
+        let mut r = lock(&self.reg);
+        let old = me.tid();
+        if old == self.leader_tid {
+            return;
+        }
+        if let Some(t) = r.threads.remove(&old) {
+            me.tid.store(self.leader_tid, SeqCst);
+            r.threads.insert(self.leader_tid, t);
+        }
     }
 
     /// A parked vCPU thread to reuse, if any.
@@ -298,7 +372,7 @@ impl Threads {
             r.exiting = true;
             r.threads
                 .values()
-                .filter(|t| t.tid != me)
+                .filter(|t| t.tid() != me)
                 .cloned()
                 .collect::<Vec<_>>()
         };
@@ -315,7 +389,7 @@ impl Threads {
     pub fn kill_others(&self, me: i32) {
         let mut r = lock(&self.reg);
         while r.threads.keys().any(|&t| t != me) {
-            for t in r.threads.values().filter(|t| t.tid != me) {
+            for t in r.threads.values().filter(|t| t.tid() != me) {
                 t.killed.store(true, SeqCst);
                 t.nudge();
             }
@@ -349,8 +423,8 @@ impl Threads {
         park: bool,
     ) -> Option<(mpsc::Receiver<crate::syscall::clone::Job>, Gens)> {
         let mut r = lock(&self.reg);
-        r.threads.remove(&me.tid);
-        if me.tid == self.leader_tid {
+        r.threads.remove(&me.tid());
+        if me.tid() == self.leader_tid {
             if let Some(c) = exit_code {
                 r.leader_code = Some(c);
             }
@@ -424,7 +498,7 @@ impl Threads {
             return Ok(());
         }
         let r = vcpu.invalidate(inval);
-        self.broadcast(me.tid, Some(inval));
+        self.broadcast(me.tid(), Some(inval));
         let _g = lock(&self.sd);
         self.inflight.fetch_sub(1, SeqCst);
         self.sd_done.notify_all();
@@ -444,7 +518,7 @@ impl Threads {
             }
             r.threads
                 .values()
-                .filter(|t| t.tid != me)
+                .filter(|t| t.tid() != me)
                 .cloned()
                 .collect::<Vec<_>>()
         };
@@ -476,7 +550,7 @@ pub fn run_thread(
     let end = crate::vcpu::run(proc, vcpu, state, me);
     // Its own pending signals go with it (it was registered with the signal actor before
     // its tid became known: boot, clone, fork).
-    proc.signals.unregister(me.tid);
+    proc.signals.unregister(me.tid());
     // The vCPU does not run this thread again: its EL1 stack is free for a new one.
     proc.threads.release_slot(me.slot);
     match end {
@@ -486,12 +560,12 @@ pub fn run_thread(
             Some(c)
         }
         Ok(stop) => {
-            proc.threads.group_exit(me.tid, stop);
+            proc.threads.group_exit(me.tid(), stop);
             None
         }
         Err(e) => {
-            tracing::error!(tid = me.tid, "vCPU failed: {e}");
-            proc.threads.fatal(me.tid, e.0);
+            tracing::error!(tid = me.tid(), "vCPU failed: {e}");
+            proc.threads.fatal(me.tid(), e.0);
             None
         }
     }

@@ -602,7 +602,7 @@ fn infra_boundary(libc: Libc) {
 
 /// fork + wait4/waitid, 50 children, pipes between parent and child (same stdout as qemu).
 fn fork_and_wait(libc: Libc) {
-    for mode in ["basic", "many", "pipe", "vfork"] {
+    for mode in ["basic", "many", "pipe", "vfork", "shared"] {
         let Some(out) = run_guest(libc, "fork", &[mode], 0) else {
             return;
         };
@@ -622,6 +622,58 @@ fn fork_and_wait(libc: Libc) {
 /// are WIFSIGNALED with the right signal in the parent.
 fn fork_children_killed(libc: Libc) {
     let Some(out) = run_guest(libc, "fork", &["signals"], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
+/// eventfd, epoll, timerfd, inotify and pidfd keep Linux's shared state across fork; a
+/// signalfd in the child reports the child's pending signals (both fork paths).
+fn fork_synthetic_fds(libc: Libc) {
+    let Some(out) = run_guest(libc, "fork_fds", &[TMP], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+    let prog = guest(libc, "fork_fds").unwrap();
+    let dir = TempDir::new();
+    let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, [dir.path()]);
+    cmd.env("ELFUSE_FORK", "spawn");
+    let spawn = run(cmd, b"");
+    assert_eq!(spawn.stdout_str(), out.stdout_str(), "{}", spawn.describe());
+}
+
+/// fork from a multi-threaded guest: other threads are paused while the child is
+/// captured (consistent, frozen memory in the child), from a non-main thread, while a
+/// thread blocks in read(), and from two threads at once (both fork paths).
+fn fork_with_threads(libc: Libc) {
+    let Some(out) = run_guest(libc, "fork_threads", &[], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+    let prog = guest(libc, "fork_threads").unwrap();
+    let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, [""; 0]);
+    cmd.env("ELFUSE_FORK", "spawn");
+    let spawn = run(cmd, b"");
+    assert_eq!(spawn.stdout_str(), out.stdout_str(), "{}", spawn.describe());
+}
+
+/// clone3 creating processes (fork, vfork, no exit signal), on both fork paths.
+fn fork_through_clone3(libc: Libc) {
+    let Some(out) = run_elfuse_only(libc, "fork", &[], &["clone3"], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+    let prog = guest(libc, "fork").unwrap();
+    let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, ["clone3"]);
+    cmd.env("ELFUSE_FORK", "spawn");
+    let spawn = run(cmd, b"");
+    assert_eq!(spawn.stdout_str(), out.stdout_str(), "{}", spawn.describe());
+}
+
+/// execve from a thread that is not the leader: the new image's only thread has the
+/// pid as its tid (Linux's de_thread), and can create threads.
+fn execve_from_thread(libc: Libc) {
+    let Some(out) = run_elfuse_only(libc, "exec", &[], &["leader"], 0) else {
         return;
     };
     assert_checks_passed(&out);
@@ -696,7 +748,7 @@ fn fork_spawn_path(libc: Libc) {
     let Some(prog) = guest(libc, "fork") else {
         return;
     };
-    for mode in ["basic", "many", "pipe", "signals", "vfork"] {
+    for mode in ["basic", "many", "pipe", "signals", "vfork", "shared"] {
         let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, [mode]);
         cmd.env("ELFUSE_FORK", "spawn");
         let out = run(cmd, b"");
@@ -901,6 +953,10 @@ for_each_libc!(
     infra_boundary,
     fork_and_wait,
     fork_children_killed,
+    fork_synthetic_fds,
+    fork_with_threads,
+    fork_through_clone3,
+    execve_from_thread,
     execve_self_and_errors,
     execve_script,
     vfork_and_execveat,

@@ -25,7 +25,7 @@
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -107,9 +107,14 @@ struct Inner<A: Actor> {
 }
 
 /// The handle to a running actor. Dropping it stops the actor thread.
+///
+/// The thread starts with the first message that must go through the mailbox (a `tell`,
+/// or a `call` that is not run inline): an actor that is never sent anything that way
+/// never costs a thread (a short-lived fork child's actors, usually). Idle ticks start
+/// with the thread.
 pub struct ActorRef<A: Actor> {
     inner: Arc<Inner<A>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 // SAFETY: `core` is only reached through an `Owner`, and one exists at a time (the
@@ -318,14 +323,22 @@ impl<A: Actor> ActorRef<A> {
             quiet: cfg.sink.is_none() && cfg.observer.is_none(),
             cfg,
         });
-        let t = inner.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("actor-{}", A::NAME))
-            .spawn(move || t.thread_loop())
-            .expect("spawn actor thread");
         ActorRef {
             inner,
-            thread: Some(thread),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// Starts the actor thread if it is not running yet.
+    fn start_thread(&self) {
+        let mut t = self.thread.lock().unwrap_or_else(|p| p.into_inner());
+        if t.is_none() {
+            let inner = self.inner.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("actor-{}", A::NAME))
+                .spawn(move || inner.thread_loop())
+                .expect("spawn actor thread");
+            *t = Some(h);
         }
     }
 
@@ -371,6 +384,7 @@ impl<A: Actor> ActorRef<A> {
         map: impl FnOnce(A::Reply) -> R,
     ) -> R {
         let inner = &*self.inner;
+        self.start_thread();
         let (reply, rx) = bounded(1);
         inner.queued.fetch_add(1, Ordering::AcqRel);
         inner
@@ -394,6 +408,7 @@ impl<A: Actor> ActorRef<A> {
         } else {
             0
         };
+        self.start_thread();
         // Nobody listens on the reply: the actor's send fails quietly.
         let (reply, _) = bounded(1);
         inner.queued.fetch_add(1, Ordering::AcqRel);
@@ -418,9 +433,10 @@ impl<A: Actor> ActorRef<A> {
 
 impl<A: Actor> Drop for ActorRef<A> {
     fn drop(&mut self) {
-        self.inner.queued.fetch_add(1, Ordering::AcqRel);
-        let _ = self.inner.tx.send(Envelope::Stop);
-        if let Some(t) = self.thread.take() {
+        let t = self.thread.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = t.take() {
+            self.inner.queued.fetch_add(1, Ordering::AcqRel);
+            let _ = self.inner.tx.send(Envelope::Stop);
             let _ = t.join();
         }
     }

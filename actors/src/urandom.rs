@@ -87,7 +87,7 @@ pub fn spawn_refill(
 ) -> ActorRef<RefillActor> {
     let a = ActorRef::spawn(
         RefillActor {
-            sink,
+            sink: sink.clone(),
             low_water,
             refills: 0,
         },
@@ -98,9 +98,11 @@ pub fn spawn_refill(
             tick: Some(tick),
         },
     );
-    // Asynchronously: the caller need not wait for a thread it just started (a fork
-    // child's ring is already full).
-    a.tell(RefillMsg::Check);
+    // Asynchronously: the caller need not wait for the actor. A full ring (a fork
+    // child's, reseeded) needs no check, and then no actor thread yet.
+    if sink.level() < low_water {
+        a.tell(RefillMsg::Check);
+    }
     a
 }
 

@@ -1,16 +1,22 @@
 //! The child side of fork: `elfuse --fork-child FD` receives the parent's state on FD,
 //! maps the RAM snapshot as its own RAM, creates a VM and a vCPU with the parent's
 //! registers (X0 = 0) and resumes the guest right after the syscall.
+//!
+//! The engine (~1 ms for a new instance) is started before the state arrives, while the
+//! parent is still capturing it: RAM is first a placeholder mapping, registered with the
+//! VM and the vCPU at its final host address, and the received snapshot is mapped over
+//! it in place (`GuestRam::swap_backing`), so the engine's pointers stay valid.
 
 use std::fs::File;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 
 use super::state::{self, Incoming};
 use super::{wire, VFORK_DONE};
-use crate::backend;
+use crate::backend::{self, Vcpu, Vm};
 use crate::guest::layout::RAM_SIZE;
 use crate::guest::mm::Mm;
 use crate::guest::ram::GuestRam;
@@ -28,6 +34,13 @@ pub fn child_main(fd: RawFd) -> ExitCode {
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     let mut sock = UnixStream::from(sock);
+    let early = match Early::start() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("elfuse: fork child: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
     let inc = match wire::recv(&mut sock).and_then(|(p, fds)| state::rebuild(&p, fds)) {
         Ok(i) => i,
         Err(e) => {
@@ -40,7 +53,7 @@ pub fn child_main(fd: RawFd) -> ExitCode {
     } else {
         drop(sock);
     }
-    match run(inc) {
+    match run(inc, early) {
         Ok((proc, Stop::Exit(code) | Stop::ThreadExit(code))) => {
             drop(proc);
             ExitCode::from(code as u8)
@@ -56,12 +69,56 @@ pub fn child_main(fd: RawFd) -> ExitCode {
     }
 }
 
-fn run(inc: Incoming) -> Result<(Arc<Process>, Stop), String> {
-    let ram = Arc::new(GuestRam::from_fd(inc.ram, RAM_SIZE).map_err(|e| format!("RAM: {e}"))?);
-    let hv = backend::host_backend().map_err(|e| e.0)?;
-    let vm = hv.create_vm().map_err(|e| e.0)?;
-    // SAFETY: `ram` is kept alive by the Process for as long as the vCPU runs.
-    unsafe { vm.map_memory(0, ram.host_base(), ram.size() as usize) }.map_err(|e| e.0)?;
+/// What the vCPU thread runs once the state has arrived.
+type Job = Box<dyn FnOnce(&mut dyn Vcpu) -> Result<Stop, String> + Send>;
+
+/// The VM and the vCPU thread, started before the handover arrives.
+struct Early {
+    /// A placeholder until the snapshot is mapped over it.
+    ram: Arc<GuestRam>,
+    vm: Arc<dyn Vm>,
+    job: mpsc::Sender<Job>,
+    thread: JoinHandle<Result<Stop, String>>,
+}
+
+impl Early {
+    fn start() -> Result<Early, String> {
+        let ram = GuestRam::new_private(RAM_SIZE)
+            .or_else(|_| GuestRam::new(RAM_SIZE))
+            .map_err(|e| format!("RAM: {e}"))?;
+        let ram = Arc::new(ram);
+        let hv = backend::host_backend().map_err(|e| e.0)?;
+        let vm = hv.create_vm().map_err(|e| e.0)?;
+        // SAFETY: `ram` (its host range, whatever backs it) is kept alive by the Process
+        // for as long as the vCPU runs.
+        unsafe { vm.map_memory(0, ram.host_base(), ram.size() as usize) }.map_err(|e| e.0)?;
+        let (job, jobs) = mpsc::channel::<Job>();
+        let v = vm.clone();
+        let thread = std::thread::Builder::new()
+            .name("vcpu0".into())
+            .spawn(move || -> Result<Stop, String> {
+                let mut vcpu = v.create_vcpu().map_err(|e| e.0)?;
+                let job = jobs.recv().map_err(|_| "no handover".to_string())?;
+                job(vcpu.as_mut())
+            })
+            .map_err(|e| format!("vCPU thread: {e}"))?;
+        Ok(Early {
+            ram,
+            vm,
+            job,
+            thread,
+        })
+    }
+}
+
+fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
+    let Early {
+        ram,
+        vm,
+        job,
+        thread: vcpu_thread,
+    } = early;
+    ram.swap_backing(inc.ram).map_err(|e| format!("RAM: {e}"))?;
     let mm = Mm::from_parts(ram.clone(), inc.mm).map_err(|e| format!("mappings: {e:?}"))?;
     let pid = unsafe { libc::getpid() };
     if inc.set_child_tid != 0 && mm.check_user(inc.set_child_tid, 4, true).is_ok() {
@@ -103,14 +160,11 @@ fn run(inc: Incoming) -> Result<(Arc<Process>, Stop), String> {
     thread.tid = pid;
     let cpu = inc.cpu;
     let p = proc.clone();
-    let vcpu_thread = std::thread::Builder::new()
-        .name("vcpu0".into())
-        .spawn(move || -> Result<Stop, String> {
-            let mut vcpu = vm.create_vcpu().map_err(|e| e.0)?;
-            cpu.write(vcpu.as_mut(), pid).map_err(|e| e.0)?;
-            crate::thread::run_as_leader(&p, vcpu.as_mut(), &mut thread)
-        })
-        .map_err(|e| format!("vCPU thread: {e}"))?;
+    // If the vCPU thread already failed, the send fails and its join says why.
+    let _ = job.send(Box::new(move |vcpu: &mut dyn Vcpu| {
+        cpu.write(vcpu, pid).map_err(|e| e.0)?;
+        crate::thread::run_as_leader(&p, vcpu, &mut thread)
+    }));
     let stop = vcpu_thread
         .join()
         .map_err(|_| "internal error: the vCPU thread panicked".to_string())??;

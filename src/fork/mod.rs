@@ -1,15 +1,20 @@
-//! fork, vfork and clone without CLONE_VM: a child guest process is a new host process,
-//! `elfuse --fork-child FD`, which receives the parent's state over a Unix socket (see
-//! `state` for what is inherited) and resumes the guest right after the syscall with
-//! X0 = 0. The parent gets the child's pid (guest pids are host pids).
+//! fork, vfork and clone without CLONE_VM: a child guest process is a new host process.
+//! Two ways (see ARCHITECTURE.md "Processes"): on Linux by default the host process
+//! forks itself (`native`; guest RAM is private anonymous memory, copied on write by
+//! fork()); with `ELFUSE_FORK=spawn` (the portable way, the only one where a VM cannot
+//! be forked) it is `elfuse --fork-child FD`, which receives the parent's state over a
+//! Unix socket (see `state` for what is inherited). Either way the child resumes the
+//! guest right after the syscall with X0 = 0, and the parent gets the child's pid (guest
+//! pids are host pids). Other vCPUs of the parent are paused meanwhile (`crate::pause`).
 //!
-//! Memory: while the calling vCPU is stopped in the syscall, its populated RAM extents
-//! (lseek SEEK_DATA/SEEK_HOLE) are copied into a new memfd (`copy_file_range`, falling
-//! back to `pwrite` from the mapping), which becomes the child's RAM: a private snapshot
-//! at the moment of fork. Page tables live in RAM and come with it. MAP_SHARED file
-//! mappings are mapped again in the child over the same files (shared, as on Linux);
-//! MAP_SHARED|MAP_ANONYMOUS memory is copied, not shared (a known difference). Nothing
-//! here needs the VM itself to be forkable, so the scheme works on macOS too.
+//! Memory on the spawn path: while the calling vCPU is stopped in the syscall, its
+//! populated RAM extents (lseek SEEK_DATA/SEEK_HOLE) are copied into a new memfd
+//! (`copy_file_range`, falling back to `pwrite` from the mapping), which becomes the
+//! child's RAM: a private snapshot at the moment of fork. Page tables live in RAM and
+//! come with it. MAP_SHARED file mappings are mapped again in the child over the same
+//! files (shared, as on Linux); MAP_SHARED|MAP_ANONYMOUS memory is a memfd overlay too,
+//! so it stays shared. Nothing here needs the VM itself to be forkable, so the scheme
+//! works on macOS too.
 //!
 //! vfork (CLONE_VFORK, with or without CLONE_VM) is fork + waiting until the child
 //! closes its end of the handover socket, which it does at a successful execve or when
@@ -23,6 +28,7 @@
 
 mod actor;
 mod child;
+mod fds;
 mod native;
 pub mod state;
 pub mod wire;
@@ -87,15 +93,18 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             0
         },
     };
-    // Seam for threads: other vCPUs of this process must be paused from here until the
-    // RAM snapshot is taken (Linux's fork copies only the calling thread, as both paths
-    // do: host fork() keeps only the caller, the spawn path starts one vCPU).
+    // The child has only the calling thread (host fork() keeps only the caller, the
+    // spawn path starts one vCPU); the other vCPUs stay out of guest code until the
+    // child's state is captured (`crate::pause`). One fork at a time per process.
+    let proc = ctx.proc;
+    let _serial = proc.threads.fork_lock();
+    let paused = proc.threads.pause_others(ctx.thread.tid);
     if native::enabled() {
         let regs = native::ChildRegs {
             sp: (newsp != 0).then_some(newsp),
             tls: (flags & CLONE_SETTLS != 0).then_some(tls),
         };
-        return native::fork(ctx, flags, ptid, regs, t, vfork);
+        return native::fork(ctx, paused, flags, ptid, regs, t, vfork);
     }
     let t0 = std::time::Instant::now();
     let mut cpu = state::CpuState::read(ctx.vcpu).map_err(|e| {
@@ -128,6 +137,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         }
     };
     let (pid, vfork_sock) = actor::handover(ticket, out)?;
+    drop(paused);
     tracing::debug!(pid, ?t_snap, total = ?t0.elapsed(), "fork: child started");
     if flags & CLONE_PARENT_SETTID != 0 {
         // Like Linux, a bad pointer here does not undo the fork.
@@ -145,10 +155,30 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     Ok(pid as u64)
 }
 
-/// Copies the populated extents of guest RAM into a new memfd of the same size.
+/// Guest RAM for a new process: private anonymous memory when forks are native (the
+/// host's fork() then copies it), else (or if the host refuses a 16 GiB private
+/// mapping, e.g. with strict overcommit) a memfd the spawn path can snapshot.
+pub fn new_guest_ram(size: u64) -> std::io::Result<GuestRam> {
+    if native::enabled() {
+        match GuestRam::new_private(size) {
+            Ok(r) => return Ok(r),
+            Err(e) => tracing::debug!("private guest RAM refused ({e}): using a memfd"),
+        }
+    }
+    GuestRam::new(size)
+}
+
+/// Copies the populated extents of memfd-backed guest RAM into a new memfd of the same
+/// size. Private RAM (native forks only) has no memfd to copy: Unsupported.
 pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
+    let Some(src) = ram.raw_fd() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "private guest RAM cannot be snapshotted",
+        ));
+    };
     let dst = GuestRam::create_fd(ram.size())?;
-    let (src, d) = (ram.raw_fd(), dst.as_raw_fd());
+    let d = dst.as_raw_fd();
     let mut off: i64 = 0;
     let mut copied = 0u64;
     let size = ram.size() as i64;
@@ -249,6 +279,9 @@ impl ChildServices {
         tracer: &crate::trace::Tracer,
     ) -> ChildServices {
         let shim_data = crate::boot::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
+        // A thread of the parent (another vCPU, in the shim, or a refill) may have held
+        // the ring lock at the moment of the copy; none of them exists here.
+        shim_data.break_ring_lock();
         if let Err(e) = shim_data.reseed() {
             tracing::warn!("fork child: random ring not reseeded: {e}");
         }

@@ -6,32 +6,43 @@
 //! engine start-up. What fork alone would get wrong is fixed before the child runs guest
 //! code again:
 //!
-//! - RAM is a MAP_SHARED memfd, so after fork() parent and child would share it. The
-//!   parent copies its populated extents into a new memfd *before* forking (guest
-//!   paused, the same snapshot the spawn path sends) and the child maps that copy over
-//!   its RAM at the same host address (`GuestRam::swap_backing`); MAP_SHARED file
-//!   mappings are mapped again over it (`Mm::from_parts`).
+//! - RAM: with native forks, guest RAM is private anonymous memory
+//!   (`fork::new_guest_ram`), so fork() itself gives the child a copy-on-write copy and
+//!   MAP_SHARED file overlays stay shared, as on Linux. If RAM is a MAP_SHARED memfd
+//!   (the host refused the private mapping), the parent copies its populated extents
+//!   into a new memfd first and the child maps that copy over its RAM at the same host
+//!   address (`GuestRam::swap_backing`), mapping the MAP_SHARED files again over it.
 //! - The child builds its own `Process` (pid, ppid, pending signals cleared) and
 //!   `ThreadState`, and runs the vCPU loop again from inside this syscall with X0 = 0.
 //!   That loop never returns into the parent's frames: its end is the process's exit
 //!   (exit status, or death by the real host signal). Each generation of fork-from-a-
 //!   child nests one more vCPU loop on the stack (a few KiB).
 //! - Only the calling thread survives fork(): the other host threads (elfuse's main
-//!   thread waiting for the vCPU, the fork-IPC actor) are gone, and nothing in the child
-//!   waits for them. The caller holds no Process lock across fork().
+//!   thread, other vCPUs, actor threads) are gone, and nothing in the child waits for
+//!   them. Any lock one of them held at fork() stays held in the child, so everything
+//!   the child inherits is captured by the parent just before fork() ([`Inherited`]):
+//!   other vCPUs paused (`crate::pause`), the fd table snapshotted through its actor, the
+//!   rest copied out, and the mm lock held across fork() (no VMA or page-table edit in
+//!   flight). The child never locks or calls the parent's `Process`; it builds its own
+//!   (`fork::fds::adopt` for the fd table).
 //!
 //! Used by default on Linux; `ELFUSE_FORK=spawn` selects the portable spawn path (the
 //! only one where the engine or the VM cannot be forked, e.g. Hypervisor.framework).
 
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use elfuse_actors::fdtable::FdTable;
 
 use super::{snapshot_ram, state::ChildThread, VFORK_DONE};
 use crate::backend::{Reg, SysReg};
 use crate::errno::Errno;
 use crate::guest::mm::Mm;
+use crate::pause::Paused;
 use crate::process::{FsContext, Process};
+use crate::process::{Rlimit, RLIM_NLIMITS};
 use crate::signal::{KSigaction, SignalActor, SignalState, NSIG};
 use crate::syscall::clone::CLONE_PARENT_SETTID;
 use crate::syscall::{Ctx, Stop, SysResult, ThreadState};
@@ -51,8 +62,49 @@ pub struct ChildRegs {
     pub tls: Option<u64>,
 }
 
+/// What the child inherits, captured by the parent just before fork() (see the module
+/// doc).
+struct Inherited<'a> {
+    /// Held across fork(): in the child it is ours, whoever held it in the parent.
+    mm: MutexGuard<'a, Mm>,
+    fds: FdTable,
+    actions: [KSigaction; NSIG],
+    fs: FsContext,
+    rlimits: [Rlimit; RLIM_NLIMITS],
+    exe: (Vec<u8>, PathBuf),
+    sink: Option<OwnedFd>,
+}
+
+impl<'a> Inherited<'a> {
+    fn capture(p: &'a Process) -> Inherited<'a> {
+        let fds = p.fds().fork_snapshot();
+        // Asked before fork(): the signal actor's thread does not survive into the child.
+        let actions = p.signals.actions();
+        let fs = {
+            let f = p.fs();
+            FsContext {
+                sysroot: f.sysroot.clone(),
+                umask: f.umask,
+            }
+        };
+        let rlimits = *p.rlimits();
+        Inherited {
+            fds,
+            actions,
+            fs,
+            rlimits,
+            exe: p.exe(),
+            sink: p.tracer.sink_dup(),
+            mm: p.mm(),
+        }
+    }
+}
+
+/// Forks the host process. `paused`: the other vCPUs, kept out of guest code until the
+/// child exists.
 pub fn fork(
     ctx: &mut Ctx,
+    paused: Paused<'_>,
     flags: u64,
     ptid: u64,
     regs: ChildRegs,
@@ -60,10 +112,6 @@ pub fn fork(
     vfork: bool,
 ) -> SysResult {
     let t0 = std::time::Instant::now();
-    let snap = snapshot_ram(&ctx.proc.ram).map_err(|e| {
-        tracing::warn!("fork: RAM snapshot failed: {e}");
-        Errno::ENOMEM
-    })?;
     let done = if vfork {
         let mut p = [0i32; 2];
         if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -74,26 +122,38 @@ pub fn fork(
     } else {
         None
     };
-    tracing::debug!(snapshot = ?t0.elapsed(), "fork: RAM copied");
-    // Asked before fork(): the signal actor's thread does not survive into the child.
-    let actions = ctx.proc.signals.actions();
+    let proc = ctx.proc;
     // The timer thread must not be inside a send (holding the signal state) at the fork.
-    let timers_quiet = ctx.proc.timers.quiesce();
-    // SAFETY: the child only continues this thread, touching state no other thread
-    // holds locked (see the module doc).
+    // Taken before the capture: lock order is timer table → signal actor → mm.
+    let timers_quiet = proc.timers.quiesce();
+    let inh = Inherited::capture(proc);
+    // Private RAM is copied by fork() itself; a memfd needs a snapshot first.
+    let snap = if proc.ram.is_private() {
+        None
+    } else {
+        Some(snapshot_ram(&proc.ram).map_err(|e| {
+            tracing::warn!("fork: RAM snapshot failed: {e}");
+            Errno::ENOMEM
+        })?)
+    };
+    // SAFETY: the child only continues this thread and touches nothing another thread
+    // may have held locked (see the module doc).
     let pid = unsafe { libc::fork() };
     drop(timers_quiet);
-    if pid < 0 {
-        return Err(Errno::last());
-    }
     if pid == 0 {
         let done = done.map(|(r, w)| {
             drop(r);
             w
         });
-        child(ctx, snap, done, regs, t, actions);
+        child(ctx, inh, snap, done, regs, t);
     }
+    let err = Errno::last();
+    drop(inh);
+    drop(paused);
     drop(snap);
+    if pid < 0 {
+        return Err(err);
+    }
     tracing::debug!(pid, elapsed = ?t0.elapsed(), "fork: native child started");
     if flags & CLONE_PARENT_SETTID != 0 {
         let _ = ctx.write_val(ptid, &pid);
@@ -108,27 +168,14 @@ pub fn fork(
     Ok(pid as u64)
 }
 
-/// The child's new `Process`, inheriting from the parent's as fork does. The parent's
-/// copy in this process is dead: its fd table and mappings are moved out, not shared,
-/// so that a guest close() here really closes the host fd.
-fn inherit(old: &Process, pid: i32, actions: [KSigaction; NSIG]) -> Result<Arc<Process>, Errno> {
-    let mm = Mm::from_parts(old.ram.clone(), old.mm().take_parts())?;
-    let fs = {
-        let f = old.fs();
-        FsContext {
-            sysroot: f.sysroot.clone(),
-            umask: f.umask,
-        }
-    };
-    // Take the table out of the parent's dead copy (so a guest close here really closes
-    // the host fd): snapshot, then empty the old table.
-    let table = old.fds().fork_snapshot();
-    old.fds().close_range(0, u32::MAX, false);
-    let rlimits = *old.rlimits();
-    let tracer = Tracer::new(
-        old.tracer.set,
-        old.tracer.sink_dup().map(std::fs::File::from),
-    );
+/// The child's new `Process`, from what the parent captured: nothing of the parent's
+/// `Process` is locked or called (only its immutable parts are read).
+fn inherit(old: &Process, mut inh: Inherited<'_>, pid: i32) -> Result<Arc<Process>, Errno> {
+    let mm = Mm::from_parts(old.ram.clone(), inh.mm.take_parts())?;
+    drop(inh.mm);
+    let mut signals = SignalState::with_actions(inh.actions);
+    let table = super::fds::adopt(inh.fds, &mut signals);
+    let tracer = Tracer::new(old.tracer.set, inh.sink.map(std::fs::File::from));
     let ppid = unsafe { libc::getppid() };
     let kids = super::ChildServices::start(&old.ram, &old.creds, pid, ppid, &tracer);
     Ok(Arc::new_cyclic(|weak| Process {
@@ -145,18 +192,13 @@ fn inherit(old: &Process, pid: i32, actions: [KSigaction; NSIG]) -> Result<Arc<P
         fds: crate::boot::new_fd_actor(table, &kids.shim_data, &tracer),
         vdso: old.vdso.clone(),
         entropy: kids.entropy,
-        fs: Mutex::new(fs),
-        signals: SignalActor::spawn(
-            weak.clone(),
-            old.ram.clone(),
-            SignalState::with_actions(actions),
-            tracer.actor_sink(),
-        ),
-        rlimits: Mutex::new(rlimits),
+        fs: Mutex::new(inh.fs),
+        signals: SignalActor::spawn(weak.clone(), old.ram.clone(), signals, tracer.actor_sink()),
+        rlimits: Mutex::new(inh.rlimits),
         creds: old.creds,
         pid,
         ppid,
-        exe: Mutex::new(old.exe()),
+        exe: Mutex::new(inh.exe),
         tracer,
         sigreturn_tramp: old.sigreturn_tramp().into(),
     }))
@@ -165,11 +207,11 @@ fn inherit(old: &Process, pid: i32, actions: [KSigaction; NSIG]) -> Result<Arc<P
 /// The child: take the RAM copy, become a new process, run the guest until it ends.
 fn child(
     ctx: &mut Ctx,
-    snap: OwnedFd,
+    inh: Inherited<'_>,
+    snap: Option<OwnedFd>,
     done: Option<OwnedFd>,
     r: ChildRegs,
     t: ChildThread,
-    actions: [KSigaction; NSIG],
 ) -> ! {
     // A vfork release inherited from our parent's own vfork is not ours to signal.
     let mut slot = VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner());
@@ -181,10 +223,10 @@ fn child(
         eprintln!("elfuse: fork child: {what}");
         unsafe { libc::_exit(70) }
     };
-    if let Err(e) = ctx.proc.ram.swap_backing(snap) {
+    if let Some(Err(e)) = snap.map(|s| ctx.proc.ram.swap_backing(s)) {
         fail(&format!("RAM: {e}"));
     }
-    let proc = match inherit(ctx.proc, pid, actions) {
+    let proc = match inherit(ctx.proc, inh, pid) {
         Ok(p) => p,
         Err(e) => fail(&format!("mappings: {e:?}")),
     };

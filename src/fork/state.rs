@@ -23,6 +23,7 @@ use crate::backend::{Reg, SysReg, Vcpu};
 use crate::guest::mm::{Backing, MmParts, Vma, VmaName};
 use crate::process::{Creds, FsContext, Process, Rlimit, RLIM_NLIMITS};
 use crate::signal::{KSigaction, SignalState, NSIG};
+use crate::syscall::sfd::signalfd::SignalFd;
 use crate::syscall::ThreadState;
 
 /// System registers handed over (the child's CONTEXTIDR_EL1 is its own tid).
@@ -206,16 +207,19 @@ pub fn capture(
     e.u64(mm.brk_start);
     e.u64(mm.brk);
 
-    // Fd table: each description once, then guest fd → description.
-    // Synthetic descriptions (signalfd) are emulated state, not host fds: they do not
-    // cross to the child (documented in ARCHITECTURE.md).
+    // Fd table: each description once, then guest fd → description. A signalfd is
+    // emulated state, not a host fd: its mask and O_NONBLOCK cross, and the child makes
+    // its own (`fork::fds`); other synthetic descriptions (none yet) would be dropped.
     let (snap, limit) = {
         let t = proc.fds();
         let snap: Vec<_> = t
             .fork_snapshot()
             .snapshot()
             .into_iter()
-            .filter(|(_, f, _)| !matches!(f.kind, FileKind::Synthetic(_)))
+            .filter(|(_, f, _)| match f.kind {
+                FileKind::Synthetic(_) => f.synthetic_as::<SignalFd>().is_some(),
+                _ => true,
+            })
             .collect();
         (snap, t.limit())
     };
@@ -244,7 +248,12 @@ pub fn capture(
                         e.u64(2);
                         e.u64(index_of(&mut fds, h.as_raw_fd()));
                     }
-                    FileKind::Synthetic(_) => unreachable!("filtered above"),
+                    FileKind::Synthetic(_) => {
+                        let s = file.synthetic_as::<SignalFd>().expect("filtered above");
+                        e.u64(3);
+                        e.u64(s.mask());
+                        e.bool(s.nonblocking());
+                    }
                 }
                 e.opt_bytes(file.path.as_deref());
                 keep_files.push(file.clone());
@@ -413,11 +422,25 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
     table.set_limit(d.u64()?);
     let nfd = d.u64()?;
     let mut descs: Vec<Arc<OpenFile>> = Vec::new();
+    let mut signalfds = Vec::new();
     for _ in 0..nfd {
         let (fd, cloexec) = (d.u64()? as i32, d.bool()?);
         let file = match d.u64()? {
             u64::MAX => {
                 let kind = d.u64()?;
+                if kind == 3 {
+                    let (mask, nonblock) = (d.u64()?, d.bool()?);
+                    let _path = d.opt_bytes()?;
+                    let s = SignalFd::create(mask, nonblock)
+                        .map_err(|e| io::Error::from_raw_os_error(e.0))?;
+                    signalfds.push(s.clone());
+                    let f = OpenFile::synthetic(s);
+                    descs.push(f.clone());
+                    table
+                        .install_at(fd, f, cloexec)
+                        .map_err(|_| bad("guest fd"))?;
+                    continue;
+                }
                 let host = match kind {
                     // Each description's fd is sent once, so this is the only Arc.
                     0 | 2 => Some(Arc::try_unwrap(fd_at(d.u64()?)?).or_else(|a| a.try_clone())?),
@@ -450,6 +473,9 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
             restorer: d.u64()?,
             mask: d.u64()?,
         };
+    }
+    for s in &signalfds {
+        s.watch_in(&mut signals);
     }
     let sigmask = d.u64()?;
     let sysroot = d

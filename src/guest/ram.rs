@@ -1,6 +1,11 @@
-//! Guest RAM: one host memfd, mapped shared into the host and (by the backend) into the
-//! guest physical address space at GPA 0. Shared so that fork can later map it
-//! copy-on-write; sparse so that only touched pages cost host memory.
+//! Guest RAM: one host mapping, mapped (by the backend) into the guest physical address
+//! space at GPA 0; sparse, so that only touched pages cost host memory. Two backings:
+//!
+//! - a memfd mapped shared ([`GuestRam::new`]): what the portable fork path needs, since
+//!   its snapshot is a copy of the memfd that travels to the child as an fd;
+//! - private anonymous memory ([`GuestRam::new_private`]): what the native fork path
+//!   uses, so that the host's fork() itself gives the child a copy-on-write copy (no
+//!   snapshot, no refaulting a new memfd in the child).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -8,8 +13,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 pub struct GuestRam {
-    /// The memfd (owned; closed on drop). Atomic only so that a native fork child can
-    /// swap in its private copy ([`GuestRam::swap_backing`]).
+    /// The memfd (owned; closed on drop), or -1 for private anonymous memory. Atomic only
+    /// so that a native fork child can swap in its private copy
+    /// ([`GuestRam::swap_backing`]).
     fd: AtomicI32,
     base: NonNull<u8>,
     size: u64,
@@ -23,6 +29,33 @@ unsafe impl Sync for GuestRam {}
 impl GuestRam {
     pub fn new(size: u64) -> io::Result<Self> {
         Self::from_fd(Self::create_fd(size)?, size)
+    }
+
+    /// Guest RAM in private anonymous memory (MAP_NORESERVE: only touched pages are
+    /// committed). A host fork() copies it copy-on-write.
+    pub fn new_private(size: u64) -> io::Result<Self> {
+        // SAFETY: a fresh anonymous mapping.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // Small pages as with the memfd (shmem has no huge pages by default): a fork
+        // child copies 4 KiB on a write, not 2 MiB. Advisory; failure changes nothing.
+        unsafe { libc::madvise(p, size as usize, libc::MADV_NOHUGEPAGE) };
+        Ok(GuestRam {
+            fd: AtomicI32::new(-1),
+            base: NonNull::new(p.cast()).expect("mmap returned null"),
+            size,
+        })
     }
 
     /// A new, empty (sparse) memfd of `size` bytes to hold guest RAM.
@@ -70,9 +103,15 @@ impl GuestRam {
         self.base.as_ptr()
     }
 
-    /// The memfd behind guest RAM.
-    pub fn raw_fd(&self) -> RawFd {
-        self.fd.load(Ordering::Relaxed)
+    /// The memfd behind guest RAM (None for private anonymous memory).
+    pub fn raw_fd(&self) -> Option<RawFd> {
+        let fd = self.fd.load(Ordering::Relaxed);
+        (fd >= 0).then_some(fd)
+    }
+
+    /// Whether RAM is private anonymous memory (a host fork() copies it).
+    pub fn is_private(&self) -> bool {
+        self.raw_fd().is_none()
     }
 
     /// Makes `fd` (a memfd of the same size, such as a snapshot) the RAM's backing at the
@@ -95,7 +134,9 @@ impl GuestRam {
             return Err(io::Error::last_os_error());
         }
         let old = self.fd.swap(fd.into_raw_fd(), Ordering::Relaxed);
-        unsafe { libc::close(old) };
+        if old >= 0 {
+            unsafe { libc::close(old) };
+        }
         Ok(())
     }
 
@@ -177,14 +218,19 @@ impl GuestRam {
     pub fn restore(&self, gpa: u64, len: u64) {
         let p = self.ptr(gpa, len as usize);
         self.discard(gpa, len);
+        let (flags, fd) = match self.raw_fd() {
+            Some(fd) => (libc::MAP_SHARED, fd),
+            None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
+        };
+        let off = if fd < 0 { 0 } else { gpa as libc::off_t };
         let r = unsafe {
             libc::mmap(
                 p.cast(),
                 len as usize,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_FIXED | libc::MAP_NORESERVE,
-                self.raw_fd(),
-                gpa as libc::off_t,
+                flags | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                fd,
+                off,
             )
         };
         // Failing to map our own memfd back over our own range is not recoverable.
@@ -198,13 +244,23 @@ impl GuestRam {
     /// Returns the pages of `[gpa, gpa+len)` to the host; they read back as zeroes.
     pub fn discard(&self, gpa: u64, len: u64) {
         self.check(gpa, len as usize);
-        let r = unsafe {
-            libc::fallocate(
-                self.raw_fd(),
-                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                gpa as libc::off_t,
-                len as libc::off_t,
-            )
+        let r = match self.raw_fd() {
+            Some(fd) => unsafe {
+                libc::fallocate(
+                    fd,
+                    libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                    gpa as libc::off_t,
+                    len as libc::off_t,
+                )
+            },
+            // SAFETY: inside our own private mapping; the pages read back as zeroes.
+            None => unsafe {
+                libc::madvise(
+                    self.ptr(gpa, len as usize).cast(),
+                    len as usize,
+                    libc::MADV_DONTNEED,
+                )
+            },
         };
         if r != 0 {
             // Punching holes is an optimisation; zeroing keeps the semantics.
@@ -216,6 +272,8 @@ impl GuestRam {
 impl Drop for GuestRam {
     fn drop(&mut self) {
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.size as usize) };
-        unsafe { libc::close(self.raw_fd()) };
+        if let Some(fd) = self.raw_fd() {
+            unsafe { libc::close(fd) };
+        }
     }
 }

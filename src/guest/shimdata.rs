@@ -266,6 +266,13 @@ impl ShimData {
         self.refill_from_host()
     }
 
+    /// Releases the ring lock whoever holds it. Only for a fork child before its only
+    /// vCPU runs: its RAM is a copy taken while another thread of the parent (a vCPU in
+    /// the shim, or a refill) may have held the lock, and that thread does not exist here.
+    pub fn break_ring_lock(&self) {
+        self.unlock();
+    }
+
     /// [`ShimData::refill`] from the host's getrandom(2).
     pub fn refill_from_host(&self) -> io::Result<u32> {
         self.refill(&mut host_random)

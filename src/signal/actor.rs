@@ -263,7 +263,7 @@ impl SignalActor {
     /// A thread joins (before anyone can learn its tid), with its blocked mask.
     pub fn register(&self, handle: Arc<ThreadShared>, mask: u64, leader: bool) {
         self.actor.call(Msg::Register {
-            tid: handle.tid,
+            tid: handle.tid(),
             mask,
             leader,
             handle,

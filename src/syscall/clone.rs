@@ -142,6 +142,17 @@ pub fn clone3(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if (stack == 0) != (stack_size == 0) {
         return Err(Errno::EINVAL);
     }
+    if flags & CLONE_VM == 0 || flags & CLONE_VFORK != 0 {
+        // A new process (fork, vfork, posix_spawn): clone's arguments, the exit signal in
+        // CSIGNAL, the child's SP at the top of the given stack.
+        let sp = if stack == 0 {
+            0
+        } else {
+            stack.wrapping_add(stack_size)
+        };
+        let a = [flags | exit_signal, sp, parent_tid, tls, child_tid, 0];
+        return crate::fork::clone_process(ctx, a);
+    }
     validate(flags)?;
     if exit_signal != 0 {
         // A thread has no exit signal.
@@ -303,7 +314,7 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
             return Err(Errno::EAGAIN);
         }
     };
-    let tid = shared.tid;
+    let tid = shared.tid();
     // Known to the signal actor before anyone learns the tid (tgkill right after clone).
     proc.signals.register(shared.clone(), job_mask, false);
     if let Err(e) = proc.threads.register(shared, join) {

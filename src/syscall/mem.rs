@@ -1,7 +1,7 @@
 //! The mmap family and brk. Placement and permissions live in `guest::mm`; this module
 //! validates arguments the way Linux does and fills file mappings.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 use super::{host_ret, Ctx, SysResult};
@@ -42,7 +42,12 @@ pub fn mmap(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let anon = flags & MAP_ANONYMOUS != 0;
 
     // The file, if any, is checked before the address space changes.
-    let file = if anon {
+    let file = if anon && shared {
+        // MAP_SHARED|MAP_ANONYMOUS: a memfd of its own, mapped like a shared file, so a
+        // fork child shares it (host fork() keeps MAP_SHARED mappings shared; the spawn
+        // path sends the fd) as Linux's shmem-backed mapping is shared.
+        Some(Arc::new(shared_anon(len)?))
+    } else if anon {
         None
     } else {
         let f = ctx.file(fd as u64)?;
@@ -84,7 +89,8 @@ pub fn mmap(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         Some(fd) => (
             Backing::File {
                 fd: fd.clone(),
-                offset: off,
+                // An anonymous mapping ignores the offset (its memfd starts at 0).
+                offset: if anon { 0 } else { off },
             },
             VmaName::None,
         ),
@@ -95,6 +101,16 @@ pub fn mmap(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         mm.fill_from_file(start, len, fd, off);
     }
     Ok(start)
+}
+
+/// A new memfd of `len` bytes behind a MAP_SHARED|MAP_ANONYMOUS mapping.
+fn shared_anon(len: u64) -> Result<OwnedFd, Errno> {
+    let fd = unsafe { libc::memfd_create(c"elfuse-shared-anon".as_ptr(), libc::MFD_CLOEXEC) };
+    host_ret(fd as i64)?;
+    // SAFETY: a fresh fd from memfd_create.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    host_ret(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } as i64)?;
+    Ok(fd)
 }
 
 pub fn munmap(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {

@@ -218,7 +218,7 @@ syscalls! {
     215 munmap(Ptr, Int) => mem::munmap, Full;
     216 mremap(Ptr, Int, Int, Hex, Ptr) => mem::mremap, Partial("MREMAP_DONTUNMAP is EINVAL");
     217 add_key; 218 request_key; 219 keyctl;
-    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD with shared fs and files) and processes (fork/vfork); CLONE_VM without CLONE_THREAD or CLONE_VFORK is ENOSYS; a vfork child has its own copy of memory");
+    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD with shared fs and files) and processes (fork/vfork); CLONE_VM without CLONE_THREAD or CLONE_VFORK is ENOSYS; a vfork child has its own copy of memory; a new process always exits with SIGCHLD");
     221 execve(Str, Ptr, Ptr) => execve::execve, Full;
     222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("MAP_SHARED file mappings show the file's pages up to its end; pages past it read as zeroes instead of raising SIGBUS");
     223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
@@ -258,7 +258,7 @@ syscalls! {
     425 io_uring_setup; 426 io_uring_enter; 427 io_uring_register;
     428 open_tree; 429 move_mount; 430 fsopen; 431 fsconfig; 432 fsmount; 433 fspick;
     434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Partial("the caller's own process only");
-    435 clone3(Ptr, Int) => clone::clone3, Partial("threads only: fork-style children are ENOSYS; no set_tid, pidfd, cgroup");
+    435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone (exit_signal: always SIGCHLD); no set_tid, pidfd, cgroup");
     436 close_range(Int, Int, Hex) => io::close_range, Full;
     437 openat2; 438 pidfd_getfd;
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;

@@ -6,7 +6,8 @@
  *   script DIR  a #! script whose interpreter is this program
  *   vfork       vfork + execve; fork + execveat(AT_EMPTY_PATH)
  *   threads     execve while other threads block in read() and in a futex wait
- * Internal modes (after an exec): show, check-cloexec, script-arg. */
+ *   leader      execve from a thread that is not the leader: it takes the pid as tid
+ * Internal modes (after an exec): show, check-cloexec, script-arg, check-leader. */
 #include "check.h"
 #include <fcntl.h>
 #include <pthread.h>
@@ -114,6 +115,20 @@ static void on_usr1(int sig)
     (void)sig;
 }
 
+static void *exec_from_thread(void *arg)
+{
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)(long)arg);
+    char *nargv[] = {self, "check-leader", pid, NULL};
+    execve(self, nargv, environ);
+    return NULL;
+}
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
 int main(int argc, char **argv)
 {
     readlink("/proc/self/exe", self, sizeof self - 1);
@@ -137,6 +152,18 @@ int main(int argc, char **argv)
         CHECK(getpid() == atoi(argv[4]));
         return report();
     }
+    if (!strcmp(mode, "check-leader")) {
+        pid_t pid = atoi(argv[2]);
+        CHECK(getpid() == pid);
+        CHECK(syscall(SYS_gettid) == pid);
+        pthread_t t;
+        void *r = NULL;
+        CHECK(pthread_create(&t, NULL, nothing, (void *)7L) == 0);
+        CHECK(pthread_join(t, &r) == 0 && r == (void *)7L);
+        /* The leader's tid addresses this thread now. */
+        CHECK(syscall(SYS_tgkill, pid, pid, 0) == 0);
+        return report();
+    }
     if (!strcmp(mode, "script-arg")) {
         printf("argc=%d argv0-is-self=%s argv1=%s", argc,
                strcmp(argv[0], self) == 0 ? "yes" : "no", argv[1]);
@@ -157,6 +184,12 @@ int main(int argc, char **argv)
         usleep(20000); /* let both block */
         char *nargv[] = {"threaded", "show", "after-threads", NULL};
         execve(self, nargv, environ);
+        return 99;
+    }
+    if (!strcmp(mode, "leader")) {
+        pthread_t t;
+        pthread_create(&t, NULL, exec_from_thread, (void *)(long)getpid());
+        pthread_join(t, NULL); /* never returns: the thread's execve ends this thread */
         return 99;
     }
     if (!strcmp(mode, "self")) {

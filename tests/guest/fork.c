@@ -4,10 +4,15 @@
  *   pipe     parent and child talk over two pipes
  *   signals  children killed by SIGKILL / SIGSEGV are WIFSIGNALED; kill(-pgid)
  *   vfork    vfork + _exit; vfork + execve of a missing file
+ *   shared   MAP_SHARED|MAP_ANONYMOUS memory is shared with the child, private is not
+ *   clone3   fork and vfork through clone3 (elfuse-only: qemu-user has no clone3)
  *   cycles N N fork/exit/wait cycles (prints one line) */
 #include "check.h"
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -247,6 +252,77 @@ static void vforks(void)
     CHECK(waitpid(pid, &st, 0) == pid && WEXITSTATUS(st) == 13);
 }
 
+/* MAP_SHARED|MAP_ANONYMOUS memory is shared with a fork child; MAP_PRIVATE is not. */
+static void shared(void)
+{
+    volatile int *sh = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    volatile int *pr = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(sh != MAP_FAILED && pr != MAP_FAILED);
+    CHECK(sh[0] == 0 && sh[1024] == 0); /* zero-filled */
+    sh[0] = 1;
+    *pr = 1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = sh[0] == 1 && *pr == 1;
+        sh[0] = 2;
+        sh[1024] = 3; /* the second page too */
+        *pr = 2;
+        _exit(ok ? 0 : 1);
+    }
+    int st = -1;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(sh[0] == 2 && sh[1024] == 3); /* the child's writes */
+    CHECK(*pr == 1);                    /* not the child's */
+    /* A parent write after fork is seen by a blocked child too. */
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid = fork();
+    if (pid == 0) {
+        char c;
+        close(p[1]);
+        read(p[0], &c, 1);
+        _exit(sh[0] == 5 ? 0 : 1);
+    }
+    close(p[0]);
+    sh[0] = 5;
+    close(p[1]);
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(munmap((void *)sh, 8192) == 0 && munmap((void *)pr, 4096) == 0);
+}
+
+/* struct clone_args, version 0 (64 bytes). */
+struct clone_args0 {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+static void clone3s(void)
+{
+    struct clone_args0 a;
+    memset(&a, 0, sizeof a);
+    a.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &a, sizeof a);
+    if (pid == 0)
+        _exit(counter == 100 ? 9 : 1);
+    int st = -1;
+    CHECK(pid > 0);
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 9);
+    memset(&a, 0, sizeof a);
+    a.flags = CLONE_VM | CLONE_VFORK;
+    a.exit_signal = SIGCHLD;
+    pid = syscall(SYS_clone3, &a, sizeof a);
+    if (pid == 0)
+        _exit(10);
+    CHECK(pid > 0);
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 10);
+    /* No exit signal: the child is not reported to a plain waitpid. */
+    memset(&a, 0, sizeof a);
+    pid = syscall(SYS_clone3, &a, sizeof a);
+    if (pid == 0)
+        _exit(11);
+    CHECK(pid > 0);
+    CHECK(waitpid(pid, &st, __WALL) == pid && WEXITSTATUS(st) == 11);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "basic";
@@ -262,6 +338,10 @@ int main(int argc, char **argv)
         signals();
     else if (!strcmp(mode, "vfork"))
         vforks();
+    else if (!strcmp(mode, "shared"))
+        shared();
+    else if (!strcmp(mode, "clone3"))
+        clone3s();
     else if (!strcmp(mode, "leaks")) {
         /* One fork first (it starts elfuse's fork-IPC thread), then N cycles between
          * two pauses in which the harness counts elfuse's fds, threads and children. */

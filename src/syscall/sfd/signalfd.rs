@@ -56,6 +56,36 @@ impl PendingWatcher for SignalFd {
 }
 
 impl SignalFd {
+    /// A signalfd for `mask` with its own readiness eventfd; not yet watching anything.
+    pub fn create(mask: u64, nonblock: bool) -> Result<Arc<SignalFd>, Errno> {
+        let nb = if nonblock { libc::O_NONBLOCK } else { 0 };
+        Ok(Arc::new(SignalFd {
+            mask: AtomicU64::new(mask & !(sig_bit(SIGKILL) | sig_bit(SIGSTOP))),
+            ready: host::eventfd(nb)?,
+            armed: AtomicBool::new(false),
+        }))
+    }
+
+    /// Starts following `signals`' pending set (readiness).
+    pub fn watch_in(self: &Arc<Self>, signals: &mut crate::signal::SignalState) {
+        let w: Weak<dyn PendingWatcher> = Arc::downgrade(self) as _;
+        signals.watch(w);
+    }
+
+    pub fn mask(&self) -> u64 {
+        self.mask.load(Relaxed)
+    }
+
+    /// Whether reads fail with EAGAIN rather than block (O_NONBLOCK on its description).
+    pub fn nonblocking(&self) -> bool {
+        host::nonblocking(self.raw())
+    }
+
+    /// The readiness eventfd (what poll and epoll watch).
+    pub fn ready_fd(&self) -> RawFd {
+        self.raw()
+    }
+
     /// read(2)/readv(2) into guest buffers (already checked writable, so a bad pointer
     /// loses no signal): as many pending signals in the mask as fit, lowest first, laid
     /// out across the buffers in order; blocks (unless O_NONBLOCK) while there is none.
@@ -126,11 +156,7 @@ pub fn signalfd4(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         ctx.proc.signals.renotify();
         return Ok(a[0] as i32 as u64);
     }
-    let s = Arc::new(SignalFd {
-        mask: AtomicU64::new(mask),
-        ready: host::eventfd(nonblock)?,
-        armed: AtomicBool::new(false),
-    });
+    let s = SignalFd::create(mask, nonblock != 0)?;
     let w: Weak<dyn PendingWatcher> = Arc::downgrade(&s) as _;
     ctx.proc.signals.watch(w);
     ctx.install(OpenFile::synthetic(s), cloexec)

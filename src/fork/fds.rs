@@ -1,0 +1,82 @@
+//! The fd table a fork child starts with.
+//!
+//! Linux: the child gets a copy of the table whose entries refer to the same open file
+//! descriptions (shared offsets and status flags), CLOEXEC flags kept. Host fds already
+//! have that property (the host's fork() or SCM_RIGHTS shares the kernel's description),
+//! so an elfuse description over a host fd crosses as is. What elfuse emulates does not:
+//!
+//! - signalfd (`sfd::signalfd::SignalFd`): Linux reads the *reader's* pending signals, so
+//!   the child's copy has the same mask and O_NONBLOCK but its own readiness eventfd,
+//!   watched by the child's signal state (the parent's would report the parent's
+//!   signals). A mask changed later by signalfd4 on one side is not seen by the other
+//!   (Linux shares it; a known difference).
+//! - /dev/urandom descriptions get a fresh entropy cache (never the parent's bytes).
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::Arc;
+
+use elfuse_actors::fdtable::{FdTable, FileKind, OpenFile};
+
+use crate::signal::SignalState;
+use crate::syscall::sfd::signalfd::SignalFd;
+
+/// A native fork child's table, from the parent's table as captured just before fork().
+/// Each description is rebuilt once (dup aliases stay aliases) over the same host fd
+/// number, which the new description now owns: the parent's objects are forgotten, never
+/// dropped, so a guest close() in the child closes the host fd exactly once. The
+/// parent's fd-table actor is never called in the child (its thread does not exist
+/// there, and another thread may have held it at fork()).
+pub fn adopt(parent: FdTable, signals: &mut SignalState) -> FdTable {
+    let mut table = FdTable::new();
+    table.set_limit(parent.limit());
+    let entries = parent.snapshot();
+    let mut done: Vec<(*const OpenFile, Arc<OpenFile>)> = Vec::new();
+    for (fd, file, cloexec) in &entries {
+        let key = Arc::as_ptr(file);
+        let new = match done.iter().find(|(k, _)| *k == key) {
+            Some((_, n)) => n.clone(),
+            None => {
+                let Some(n) = adopt_one(file, signals) else {
+                    continue;
+                };
+                done.push((key, n.clone()));
+                n
+            }
+        };
+        if table.install_at(*fd, new, *cloexec).is_err() {
+            tracing::warn!(fd, "fork child: fd not inherited");
+        }
+    }
+    std::mem::forget(entries);
+    std::mem::forget(parent);
+    table
+}
+
+/// One description for the child (None: it cannot be inherited and is dropped).
+fn adopt_one(file: &OpenFile, signals: &mut SignalState) -> Option<Arc<OpenFile>> {
+    let path = file.path.as_deref();
+    // SAFETY (from_raw_fd): the child's only owner of this inherited host fd from now on.
+    Some(match &file.kind {
+        FileKind::Host(h) => {
+            use std::os::fd::AsRawFd;
+            let fd = unsafe { OwnedFd::from_raw_fd(h.as_raw_fd()) };
+            OpenFile::host_flagged(fd, path, file.urandom)
+        }
+        FileKind::Urandom { fd, .. } => {
+            use std::os::fd::AsRawFd;
+            let fd = unsafe { OwnedFd::from_raw_fd(fd.as_raw_fd()) };
+            OpenFile::opened(fd, path, true)
+        }
+        FileKind::Stdio(n) => OpenFile::stdio(*n, path.map(Into::into)),
+        FileKind::Synthetic(_) => {
+            let s = file.synthetic_as::<SignalFd>()?;
+            // The parent's readiness eventfd is of no use here: close it (its owner, the
+            // parent's object, is never dropped in the child).
+            let old = s.ready_fd();
+            let copy = SignalFd::create(s.mask(), s.nonblocking()).ok()?;
+            unsafe { libc::close(old) };
+            copy.watch_in(signals);
+            OpenFile::synthetic(copy)
+        }
+    })
+}
