@@ -5,6 +5,7 @@
 //! ([`syscall`]) over a guest model ([`guest`]) that no backend detail leaks into.
 //! ARCHITECTURE.md has the full picture.
 
+pub mod altstack;
 pub mod backend;
 pub mod boot;
 pub mod cli;

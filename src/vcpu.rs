@@ -156,7 +156,16 @@ fn on_fault(
         esr: Some(esr),
         ..Default::default()
     };
-    if !sigframe::deliver(proc, vcpu, &act, &info, old_mask, proc.sigreturn_tramp())? {
+    let tramp = proc.sigreturn_tramp();
+    if !sigframe::deliver(
+        proc,
+        vcpu,
+        &mut thread.altstack,
+        &act,
+        &info,
+        old_mask,
+        tramp,
+    )? {
         return Ok(Some(killed(proc, thread, SIGSEGV)));
     }
     Ok(None)
@@ -184,7 +193,8 @@ fn deliver_pending(
                         thread.tid, info.signo, info.code
                     ));
                 }
-                if !sigframe::deliver(proc, vcpu, &act, &info, old_mask, proc.sigreturn_tramp())? {
+                let (alt, tramp) = (&mut thread.altstack, proc.sigreturn_tramp());
+                if !sigframe::deliver(proc, vcpu, alt, &act, &info, old_mask, tramp)? {
                     return Ok(Some(killed(proc, thread, SIGSEGV)));
                 }
             }

@@ -73,6 +73,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let vfork = flags & CLONE_VFORK != 0;
     let t = state::ChildThread {
         sigmask: ctx.thread.sigmask,
+        altstack: ctx.thread.altstack,
         comm: ctx.thread.comm,
         dumpable: ctx.thread.dumpable,
         rseq: ctx.thread.rseq,

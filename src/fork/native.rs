@@ -181,6 +181,7 @@ fn child(ctx: &mut Ctx, snap: OwnedFd, done: Option<OwnedFd>, r: ChildRegs, t: C
     let mut thread = ThreadState {
         tid: pid,
         sigmask: t.sigmask,
+        altstack: t.altstack,
         comm: t.comm,
         dumpable: t.dumpable,
         rseq: t.rseq,

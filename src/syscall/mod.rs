@@ -15,6 +15,7 @@ pub mod io;
 pub mod mem;
 pub mod proc;
 pub mod sfd;
+pub mod sigstack;
 pub mod table;
 pub mod time;
 mod tracefmt;
@@ -55,6 +56,8 @@ pub struct ThreadState {
     /// This thread's blocked-signal mask (per thread, as on Linux; new threads and fork
     /// children inherit it, execve keeps it).
     pub sigmask: u64,
+    /// sigaltstack (none for a new thread, kept by fork, cleared by execve).
+    pub altstack: crate::altstack::AltStack,
 }
 
 /// Everything a handler may touch.

@@ -400,7 +400,7 @@ fn raise(ctx: &Ctx, target: Target, sig: u64, code: i32) -> SysResult {
 
 pub fn rt_sigreturn(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     ctx.regs_set = true;
-    match sigframe::sigreturn(ctx.proc, ctx.vcpu) {
+    match sigframe::sigreturn(ctx.proc, ctx.vcpu, &mut ctx.thread.altstack) {
         Ok(Some(mask)) => {
             ctx.thread.sigmask = mask;
             Ok(0)

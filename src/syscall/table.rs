@@ -3,7 +3,7 @@
 //! of truth; `elfuse --syscall-table` renders docs/syscalls.md from it.
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
-use super::{clone, execve, fs, futex, io, mem, proc, sfd, time, wait, Ctx, SysResult};
+use super::{clone, execve, fs, futex, io, mem, proc, sfd, sigstack, time, wait, Ctx, SysResult};
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
 
@@ -162,8 +162,9 @@ syscalls! {
     129 kill(Int, Sig) => proc::kill, Partial("other pids and process groups through the host; the caller's own group (0, -own pgid) reaches only the caller; pid -1 is EPERM");
     130 tkill(Int, Sig) => proc::tkill, Partial("only to the calling thread");
     131 tgkill(Int, Int, Sig) => proc::tgkill, Partial("only to the calling thread");
-    132 sigaltstack; 133 rt_sigsuspend;
-    134 rt_sigaction(Sig, Ptr, Ptr, Int) => proc::rt_sigaction, Partial("handlers run on syscall return and on faults; SA_ONSTACK and SA_RESTART are not honoured yet");
+    132 sigaltstack(Ptr, Ptr) => sigstack::sigaltstack, Full;
+    133 rt_sigsuspend;
+    134 rt_sigaction(Sig, Ptr, Ptr, Int) => proc::rt_sigaction, Partial("handlers run on syscall return and on faults; SA_RESTART is not honoured yet");
     135 rt_sigprocmask(Int, Ptr, Ptr, Int) => proc::rt_sigprocmask, Full;
     136 rt_sigpending(Ptr, Int) => proc::rt_sigpending, Full;
     137 rt_sigtimedwait; 138 rt_sigqueueinfo;
