@@ -128,6 +128,7 @@ fn on_fault(
     let far = vcpu.sys_reg(SysReg::FarEl1)?;
     let pc = vcpu.sys_reg(SysReg::ElrEl1)?;
     let f = fault::classify(esr, far, pc);
+    let f = fault::refine_segv(f, proc.mm().is_mapped(f.addr, f.addr.saturating_add(1)));
     tracing::debug!(
         esr = format_args!("{esr:#x}"),
         far = format_args!("{far:#x}"),

@@ -42,6 +42,26 @@ fn altstack_cleared_by_exec(libc: Libc) {
     }
 }
 
+fn fault_signals(libc: Libc) {
+    if let Some(out) = run_guest(libc, "faults", &["basic"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+/// fpsimd_context always, esr_context for faults (qemu-user writes no esr_context).
+fn frame_records(libc: Libc) {
+    if let Some(out) = elfuse_only(libc, "faults", &["records"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+/// An unhandled SIGILL kills with 128+4, as a shell shows it.
+fn unhandled_sigill(libc: Libc) {
+    if let Some(out) = run_guest(libc, "faults", &["udf"], 132) {
+        assert_eq!(out.stdout_str(), "udf\n");
+    }
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -56,4 +76,11 @@ macro_rules! for_each_libc {
     };
 }
 
-for_each_libc!(altstack_basic, altstack_overflow, altstack_cleared_by_exec);
+for_each_libc!(
+    altstack_basic,
+    altstack_overflow,
+    altstack_cleared_by_exec,
+    fault_signals,
+    frame_records,
+    unhandled_sigill,
+);
