@@ -16,6 +16,8 @@ pub mod exec;
 pub mod fault;
 pub mod fork;
 pub mod guest;
+pub mod hostsig;
+pub mod jobctl;
 pub mod mapped;
 pub mod process;
 pub mod sigframe;

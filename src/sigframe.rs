@@ -42,10 +42,22 @@ pub struct SigInfo {
     pub addr: Option<u64>,
     /// ESR_EL1 of a fault (recorded in an esr_context).
     pub esr: Option<u64>,
+    /// SIGCHLD's si_status, si_utime, si_stime (with si_pid/si_uid above).
+    pub chld: Option<ChldInfo>,
+}
+
+/// The SIGCHLD part of a siginfo (si_code is CLD_EXITED... in `SigInfo::code`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChldInfo {
+    /// The exit status, or the signal that killed, stopped or continued the child.
+    pub status: i32,
+    /// User and system time in clock ticks.
+    pub utime: i64,
+    pub stime: i64,
 }
 
 impl SigInfo {
-    fn bytes(&self) -> [u8; SIGINFO_SIZE as usize] {
+    pub fn bytes(&self) -> [u8; SIGINFO_SIZE as usize] {
         let mut b = [0u8; SIGINFO_SIZE as usize];
         b[0..4].copy_from_slice(&(self.signo as i32).to_le_bytes());
         b[8..12].copy_from_slice(&self.code.to_le_bytes());
@@ -55,6 +67,11 @@ impl SigInfo {
                 b[16..20].copy_from_slice(&self.pid.to_le_bytes());
                 b[20..24].copy_from_slice(&self.uid.to_le_bytes());
             }
+        }
+        if let Some(c) = self.chld {
+            b[24..28].copy_from_slice(&c.status.to_le_bytes());
+            b[32..40].copy_from_slice(&c.utime.to_le_bytes());
+            b[40..48].copy_from_slice(&c.stime.to_le_bytes());
         }
         b
     }

@@ -86,6 +86,9 @@ pub fn sig_bit(sig: u32) -> u64 {
 pub enum Disposal {
     /// The process dies of `sig`.
     Kill(u32),
+    /// The default action of a stop signal: the caller stops the process
+    /// (`jobctl::stop`).
+    Stop(u32),
     /// Run the guest handler `act` for `info`; the thread's mask was `old_mask` and has
     /// already been set to the handler's.
     Handle {
@@ -221,8 +224,9 @@ impl SignalState {
                         DefaultAction::Terminate | DefaultAction::Core => {
                             return Some(Disposal::Kill(sig))
                         }
-                        // No job control in the spine: stop/continue are ignored.
-                        _ => {}
+                        DefaultAction::Stop => return Some(Disposal::Stop(sig)),
+                        // The kernel continued the host process when SIGCONT was sent.
+                        DefaultAction::Continue | DefaultAction::Ignore => {}
                     }
                 }
                 _ => {

@@ -22,6 +22,7 @@ pub fn run(
     me: &ThreadShared,
 ) -> Result<Stop, BackendError> {
     let shim_data = ShimData::new(proc.ram.clone());
+    let mut kicked = false;
     loop {
         // Before every guest entry: invalidations other vCPUs posted, then the kill flag.
         me.apply_mail(vcpu)?;
@@ -59,10 +60,16 @@ pub fn run(
                     "shim reported HVC #{imm} (pc {pc:#x}, ESR_EL1 {esr:#x}, ELR_EL1 {elr:#x}, FAR_EL1 {far:#x})"
                 )));
             }
-            VcpuExit::Kicked => {}
+            // Stopped anywhere in guest code (possibly inside the shim): ELR_EL1 is not
+            // the guest's PC here, so no frame can be built. The signal waits for the next
+            // exit (the shim forwards every syscall while one is pending, see below).
+            // sigcore's branch delivers here through a synthesized exception entry.
+            VcpuExit::Kicked => kicked = true,
         }
-        if let Some(stop) = deliver_pending(proc, vcpu, thread)? {
-            return Ok(stop);
+        if !std::mem::take(&mut kicked) {
+            if let Some(stop) = deliver_pending(proc, vcpu, thread)? {
+                return Ok(stop);
+            }
         }
         // A pending signal must keep the shim forwarding (so the next syscall exits and
         // delivers it). Masks are per thread, so any pending signal keeps every thread
@@ -183,6 +190,13 @@ fn deliver_pending(
         match next {
             None => return Ok(None),
             Some(Disposal::Kill(sig)) => return Ok(Some(killed(proc, thread, sig))),
+            Some(Disposal::Stop(sig)) => {
+                if proc.tracer.set.syscalls {
+                    proc.tracer
+                        .line(&format!("[{}] --- stopped by signal {sig} ---", thread.tid));
+                }
+                crate::jobctl::stop(sig);
+            }
             Some(Disposal::Handle {
                 act,
                 info,

@@ -62,6 +62,31 @@ fn unhandled_sigill(libc: Libc) {
     }
 }
 
+fn sigchld_and_wait(libc: Libc) {
+    if let Some(out) = run_guest(libc, "sigchld", &["basic"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+/// SA_NOCLDSTOP and SA_NOCLDWAIT (qemu-aarch64 7.2 honours neither).
+fn sigchld_flags(libc: Libc) {
+    if let Some(out) = elfuse_only(libc, "sigchld", &["flags"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+/// Both fork paths (native fork and the spawned `--fork-child`) start a watcher.
+fn sigchld_spawn_path(libc: Libc) {
+    let Some(prog) = guest(libc, "sigchld") else {
+        return;
+    };
+    let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, ["basic"]);
+    cmd.env("ELFUSE_FORK", "spawn");
+    let out = run(cmd, b"");
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert_checks_passed(&out);
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -83,4 +108,7 @@ for_each_libc!(
     fault_signals,
     frame_records,
     unhandled_sigill,
+    sigchld_and_wait,
+    sigchld_flags,
+    sigchld_spawn_path,
 );

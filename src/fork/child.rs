@@ -92,6 +92,7 @@ fn run(inc: Incoming) -> Result<(Arc<Process>, Stop), String> {
         tracer,
         sigreturn_tramp: inc.sigreturn_tramp.into(),
     });
+    crate::hostsig::watch(&proc);
     let mut thread = inc.thread;
     thread.tid = pid;
     let cpu = inc.cpu;

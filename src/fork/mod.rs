@@ -195,13 +195,22 @@ pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
 
 /// Mirrors the guest's SIGCHLD disposition onto the host where it changes what the
 /// kernel does with children: SIG_IGN or SA_NOCLDWAIT make exited children reap
-/// themselves (wait4 then reports ECHILD), as on Linux. Handlers are not run on host
-/// SIGCHLD yet (no asynchronous signals), so the host keeps the default otherwise.
+/// themselves (wait4 then reports ECHILD), as on Linux. With SA_NOCLDWAIT and no SIG_IGN
+/// the kernel still sends SIGCHLD, which `hostsig` forwards to the guest's handler.
 pub fn mirror_sigchld(act: &crate::signal::KSigaction) {
     const SA_NOCLDWAIT: u64 = 2;
-    let ignore = act.handler == crate::signal::SIG_IGN || act.flags & SA_NOCLDWAIT != 0;
-    let host = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
-    unsafe { libc::signal(libc::SIGCHLD, host) };
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = if act.handler == crate::signal::SIG_IGN {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        if act.flags & SA_NOCLDWAIT != 0 {
+            sa.sa_flags = libc::SA_NOCLDWAIT;
+        }
+        libc::sigaction(libc::SIGCHLD, &sa, std::ptr::null_mut());
+    }
 }
 
 /// After a successful execve (or at exit): releases a vfork parent.

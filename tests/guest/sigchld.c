@@ -1,0 +1,158 @@
+/* sigchld MODE: SIGCHLD in the parent and wait4/waitid.
+ *   basic  si_code, si_pid, si_status for exit, kill, stop and continue; WNOHANG,
+ *          WUNTRACED, WCONTINUED, WNOWAIT, __WALL, P_PID/P_ALL/P_PGID, rusage; SIG_IGN
+ *          auto-reaps
+ *   flags  SA_NOCLDSTOP, SA_NOCLDWAIT with a handler (elfuse only: qemu-aarch64 7.2
+ *          reports stops despite SA_NOCLDSTOP and does not auto-reap for SA_NOCLDWAIT) */
+#include "check.h"
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXEV 16
+static volatile int nev;
+static volatile int ev_code[MAXEV], ev_status[MAXEV];
+static volatile pid_t ev_pid[MAXEV];
+
+static void on_chld(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    if (sig != SIGCHLD || nev >= MAXEV)
+        return;
+    ev_code[nev] = si->si_code;
+    ev_status[nev] = si->si_status;
+    ev_pid[nev] = si->si_pid;
+    nev++;
+}
+
+static void handle(int flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_chld;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | flags;
+    CHECK(sigaction(SIGCHLD, &sa, NULL) == 0);
+}
+
+/* Waits (up to 5 s, making syscalls so that signals are delivered) for `n` events. */
+static int events(int n)
+{
+    for (int i = 0; i < 5000 && nev < n; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return nev >= n;
+}
+
+static pid_t child_pause(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (;;)
+            pause();
+    }
+    return pid;
+}
+
+static int basic(void)
+{
+    int st;
+    handle(0);
+
+    /* Exit: CLD_EXITED with the exit code. */
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(7);
+    CHECK(events(1));
+    CHECK(ev_code[0] == CLD_EXITED && ev_pid[0] == pid && ev_status[0] == 7);
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    CHECK(wait4(pid, &st, 0, &ru) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 7);
+    CHECK(ru.ru_maxrss > 0);
+
+    /* Stop, continue, kill: CLD_STOPPED/CLD_CONTINUED/CLD_KILLED, and the same through
+     * waitpid's WUNTRACED/WCONTINUED. */
+    nev = 0;
+    pid = child_pause();
+    CHECK(kill(pid, SIGSTOP) == 0);
+    CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    CHECK(events(1) && ev_code[0] == CLD_STOPPED && ev_status[0] == SIGSTOP && ev_pid[0] == pid);
+    CHECK(kill(pid, SIGCONT) == 0);
+    CHECK(waitpid(pid, &st, WCONTINUED) == pid && WIFCONTINUED(st));
+    CHECK(events(2) && ev_code[1] == CLD_CONTINUED && ev_status[1] == SIGCONT);
+    CHECK(waitpid(pid, &st, WNOHANG | WUNTRACED | WCONTINUED) == 0);
+    CHECK(kill(pid, SIGKILL) == 0);
+    CHECK(events(3) && ev_code[2] == CLD_KILLED && ev_status[2] == SIGKILL);
+    CHECK(waitpid(pid, &st, __WALL) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    CHECK_ERR(waitpid(-1, &st, WNOHANG), ECHILD);
+
+    /* waitid: WNOWAIT leaves the child waitable; P_PGID; WNOHANG with nothing to report. */
+    pid = child_pause();
+    CHECK(kill(pid, SIGTERM) == 0);
+    siginfo_t si;
+    memset(&si, 0xff, sizeof si);
+    CHECK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT) == 0);
+    CHECK(si.si_pid == pid && si.si_code == CLD_KILLED && si.si_status == SIGTERM);
+    CHECK(waitid(P_PGID, getpgrp(), &si, WEXITED) == 0 && si.si_pid == pid);
+    CHECK_ERR(waitid(P_ALL, 0, &si, WEXITED), ECHILD);
+    pid = child_pause();
+    memset(&si, 0xff, sizeof si);
+    CHECK(waitid(P_ALL, 0, &si, WEXITED | WNOHANG) == 0 && si.si_pid == 0);
+    CHECK_ERR(waitid(P_PID, pid, &si, WNOHANG), EINVAL);
+    kill(pid, SIGKILL);
+    CHECK(waitid(P_PID, pid, &si, WEXITED) == 0 && si.si_code == CLD_KILLED);
+    CHECK(si.si_status == SIGKILL && si.si_signo == SIGCHLD);
+
+    /* SIG_IGN: no handler, auto-reaped; wait blocks until the child is gone. */
+    CHECK(signal(SIGCHLD, SIG_IGN) != SIG_ERR);
+    pid = fork();
+    if (pid == 0) {
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+        _exit(0);
+    }
+    CHECK_ERR(waitpid(pid, &st, 0), ECHILD);
+    return report();
+}
+
+
+static int flags(void)
+{
+    int st;
+    pid_t pid;
+    /* SA_NOCLDSTOP: exits only. */
+    handle(SA_NOCLDSTOP);
+    nev = 0;
+    pid = child_pause();
+    CHECK(kill(pid, SIGSTOP) == 0);
+    CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st));
+    CHECK(kill(pid, SIGCONT) == 0);
+    CHECK(waitpid(pid, &st, WCONTINUED) == pid && WIFCONTINUED(st));
+    CHECK(kill(pid, SIGTERM) == 0);
+    CHECK(events(1) && ev_code[0] == CLD_KILLED && ev_status[0] == SIGTERM);
+    CHECK(waitpid(pid, &st, 0) == pid && nev == 1);
+
+    /* SA_NOCLDWAIT: the handler still runs, the child reaps itself. */
+    handle(SA_NOCLDWAIT);
+    nev = 0;
+    pid = fork();
+    if (pid == 0)
+        _exit(3);
+    CHECK(events(1) && ev_code[0] == CLD_EXITED && ev_status[0] == 3);
+    CHECK_ERR(waitpid(pid, &st, 0), ECHILD);
+
+    return report();
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "basic";
+    if (strcmp(mode, "basic") == 0)
+        return basic();
+    if (strcmp(mode, "flags") == 0)
+        return flags();
+    fprintf(stderr, "unknown mode %s\n", mode);
+    return 100;
+}
