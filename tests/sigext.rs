@@ -87,6 +87,13 @@ fn sigchld_spawn_path(libc: Libc) {
     assert_checks_passed(&out);
 }
 
+/// Stop signals and SIGCONT, with WSTOPSIG the stop signal.
+fn job_control(libc: Libc) {
+    if let Some(out) = run_guest(libc, "jobctl", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -111,4 +118,5 @@ for_each_libc!(
     sigchld_and_wait,
     sigchld_flags,
     sigchld_spawn_path,
+    job_control,
 );
