@@ -94,6 +94,59 @@ fn job_control(libc: Libc) {
     }
 }
 
+/// ^Z at a shell: a host SIGTSTP stops the whole elfuse process even while its vCPU is
+/// blocked in a host read (the guest has the default action), SIGCONT resumes it, and the
+/// guest then finishes normally.
+fn host_sigtstp_stops_and_continues(libc: Libc) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let Some(prog) = guest(libc, "cat") else {
+        return;
+    };
+    let mut child = elfuse_command::<[&str; 0], _>([], &prog, ["/dev/stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        // Its own process group: a stop by SIGTSTP is discarded in an orphaned one.
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    // A watchdog instead of a hang if the stop or the continue is lost.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        if !d.load(std::sync::atomic::Ordering::SeqCst) {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "--- /dev/stdin");
+    let wait = |flags| {
+        let mut st = 0;
+        let r = unsafe { libc::waitpid(pid, &mut st, flags) };
+        assert_eq!(r, pid);
+        st
+    };
+    unsafe { libc::kill(pid, libc::SIGTSTP) };
+    let st = wait(libc::WUNTRACED);
+    assert!(
+        libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == libc::SIGTSTP,
+        "{st:#x}"
+    );
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert!(libc::WIFCONTINUED(wait(libc::WCONTINUED)));
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "after the stop").unwrap();
+    drop(stdin);
+    assert_eq!(lines.next().unwrap().unwrap(), "after the stop");
+    assert_eq!(lines.next().unwrap().unwrap(), "--- end");
+    let st = wait(0);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "{st:#x}");
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -119,4 +172,5 @@ for_each_libc!(
     sigchld_flags,
     sigchld_spawn_path,
     job_control,
+    host_sigtstp_stops_and_continues,
 );
