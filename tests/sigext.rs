@@ -97,6 +97,7 @@ fn job_control(libc: Libc) {
 /// ^Z at a shell: a host SIGTSTP stops the whole elfuse process even while its vCPU is
 /// blocked in a host read (the guest has the default action), SIGCONT resumes it, and the
 /// guest then finishes normally.
+#[allow(clippy::zombie_processes)] // reaped by libc::waitpid, which also sees the stop
 fn host_sigtstp_stops_and_continues(libc: Libc) {
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::process::CommandExt;
