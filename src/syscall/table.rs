@@ -140,7 +140,7 @@ syscalls! {
     89 acct; 90 capget; 91 capset; 92 personality;
     93 exit(Int) => proc::exit, Full;
     94 exit_group(Int) => proc::exit_group, Full;
-    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("SIGCHLD is not raised in the parent guest (SIG_IGN/SA_NOCLDWAIT do auto-reap)");
+    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("a guest signal ends a blocked wait with ERESTARTSYS only once send_signal interrupts host calls (the signal actor); CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     96 set_tid_address(Ptr) => proc::set_tid_address, Full;
     97 unshare;
     98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("WAIT/WAKE(_BITSET), (CMP_)REQUEUE, WAKE_OP; no PI ops");
@@ -225,7 +225,7 @@ syscalls! {
     234 remap_file_pages; 235 mbind; 236 get_mempolicy; 237 set_mempolicy;
     238 migrate_pages; 239 move_pages; 240 rt_tgsigqueueinfo; 241 perf_event_open;
     242 accept4; 243 recvmmsg;
-    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("SIGCHLD is not raised in the parent guest (SIG_IGN/SA_NOCLDWAIT do auto-reap)");
+    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("a guest signal ends a blocked wait with ERESTARTSYS only once send_signal interrupts host calls (the signal actor); CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
     262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
     266 clock_adjtime; 267 syncfs; 268 setns; 269 sendmmsg; 270 process_vm_readv;
