@@ -3,15 +3,14 @@
 //! control from a shell or another guest process).
 //!
 //! Every host thread blocks these three ([`block_in_this_thread`], called first thing in
-//! `main`, so all threads inherit it); one watcher thread per host process takes them
-//! with `sigwaitinfo` and sends the guest signal with `Process::send_signal`. Blocking
+//! `main`, so all threads inherit it); one watcher thread per host process polls a host
+//! signalfd for them and sends the guest signal with `Process::send_signal`. Blocking
 //! host calls of the vCPU threads are therefore never interrupted by them. Blocking
 //! changes no kernel action: SIGCONT continues the process when generated, whatever the
 //! mask, and an exited child still becomes a zombie (or is auto-reaped, see
 //! `fork::mirror_sigchld`). SIGTTIN/SIGTTOU are left alone: a blocked SIGTTIN would turn
 //! a background read of the terminal into EIO.
 
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::process::Process;
@@ -24,8 +23,11 @@ const CLD_CONTINUED: i32 = 6;
 
 /// The host process's guest process (a fork child replaces it).
 static TARGET: Mutex<Option<Weak<Process>>> = Mutex::new(None);
-/// Host pid the watcher thread runs in (a native fork child has none until started).
-static WATCHER_PID: AtomicI32 = AtomicI32::new(0);
+/// This host process's signalfd for the forwarded signals and the host pid it belongs
+/// to (a native fork child inherits its parent's and makes its own). Signals are only
+/// taken from it with the lock held, and forwarded before it is released: after
+/// [`flush`], everything the kernel sent before has reached the guest.
+static SFD: Mutex<(i32, i32)> = Mutex::new((-1, 0));
 
 fn forwarded() -> libc::sigset_t {
     unsafe {
@@ -44,83 +46,133 @@ pub fn block_in_this_thread() {
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
+fn lock_sfd() -> std::sync::MutexGuard<'static, (i32, i32)> {
+    SFD.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Routes this host process's forwarded signals to `proc`, starting the watcher thread
 /// if this host process has none yet.
 pub fn watch(proc: &Arc<Process>) {
     *TARGET.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(proc));
     let pid = unsafe { libc::getpid() };
-    if WATCHER_PID.swap(pid, Ordering::AcqRel) == pid {
+    let mut sfd = lock_sfd();
+    if sfd.1 == pid {
         return;
     }
     block_in_this_thread();
+    if sfd.0 >= 0 {
+        unsafe { libc::close(sfd.0) }; // the fork parent's, inherited
+    }
+    let set = forwarded();
+    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if fd < 0 {
+        tracing::warn!(
+            "host signal watcher: signalfd: {}",
+            std::io::Error::last_os_error()
+        );
+        *sfd = (-1, 0);
+        return;
+    }
+    *sfd = (fd, pid);
     let spawned = std::thread::Builder::new()
         .name("hostsig".into())
-        .spawn(watcher);
+        .spawn(move || watcher(fd));
     if let Err(e) = spawned {
         tracing::warn!("host signal watcher not started: {e}");
-        WATCHER_PID.store(0, Ordering::Release);
     }
 }
 
-fn watcher() {
-    let set = forwarded();
+/// Forwards every forwarded signal the kernel has sent so far (wait4/waitid call it after
+/// reaping, so that the child's SIGCHLD is pending before the wait returns, as on Linux).
+pub fn flush() {
+    let sfd = lock_sfd();
+    if sfd.1 == unsafe { libc::getpid() } {
+        drain(sfd);
+    }
+}
+
+/// Reads and forwards what is pending, then releases the lock (before a stop).
+fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
+    let mut stop = false;
     loop {
-        let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let sig = unsafe { libc::sigwaitinfo(&set, &mut si) };
-        if sig < 0 {
-            continue; // EINTR (the vCPU wake signal is not ours)
+        let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        let n = unsafe { libc::read(sfd.0, (&mut si as *mut libc::signalfd_siginfo).cast(), size) };
+        if n != size as isize {
+            break;
         }
-        let proc = TARGET
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .and_then(Weak::upgrade);
-        match proc {
-            Some(p) => forward(&p, sig, &si),
-            None if sig == libc::SIGTSTP => crate::jobctl::stop(SIGTSTP),
-            None => {}
-        }
+        stop |= forward(&si);
+    }
+    drop(sfd);
+    if stop {
+        // ^Z with the default action: stop now, whatever the vCPUs are doing.
+        crate::jobctl::stop(SIGTSTP);
     }
 }
 
-fn forward(proc: &Process, sig: i32, si: &libc::siginfo_t) {
+fn watcher(fd: i32) {
+    loop {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if unsafe { libc::poll(&mut pfd, 1, -1) } < 0 {
+            continue; // EINTR
+        }
+        let sfd = lock_sfd();
+        if sfd.0 != fd {
+            return; // replaced (cannot happen in this host process; defensive)
+        }
+        drain(sfd);
+    }
+}
+
+/// Sends the guest signal for one host signal; true if the process must stop (a SIGTSTP
+/// the guest leaves at its default action).
+fn forward(si: &libc::signalfd_siginfo) -> bool {
+    let sig = si.ssi_signo;
+    let proc = TARGET
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(Weak::upgrade);
+    let Some(proc) = proc else {
+        return sig == SIGTSTP;
+    };
     let act = proc.signals().actions[sig as usize - 1];
-    // SAFETY: si_pid/si_uid/si_status read the union as the kernel filled it for these
-    // signals (kill-style or SIGCHLD layout).
-    let (pid, uid) = unsafe { (si.si_pid(), si.si_uid()) };
     let mut info = SigInfo {
-        signo: sig as u32,
-        code: si.si_code,
-        pid,
-        uid,
+        signo: sig,
+        code: si.ssi_code,
+        pid: si.ssi_pid as i32,
+        uid: si.ssi_uid,
         ..Default::default()
     };
-    match sig as u32 {
+    match sig {
         SIGCHLD => {
             if act.handler == SIG_IGN
                 || (act.flags & SA_NOCLDSTOP != 0
-                    && matches!(si.si_code, CLD_STOPPED | CLD_CONTINUED))
+                    && matches!(si.ssi_code, CLD_STOPPED | CLD_CONTINUED))
             {
-                return;
+                return false;
             }
-            // SAFETY: as above; utime/stime follow si_status in the SIGCHLD layout.
-            info.chld = Some(unsafe {
-                ChldInfo {
-                    status: si.si_status(),
-                    utime: si.si_utime(),
-                    stime: si.si_stime(),
-                }
+            info.chld = Some(ChldInfo {
+                status: si.ssi_status,
+                utime: si.ssi_utime as i64,
+                stime: si.ssi_stime as i64,
             });
         }
-        SIGTSTP if act.handler == SIG_DFL => {
-            // ^Z with the default action: stop now, whatever the vCPUs are doing.
-            crate::jobctl::stop(SIGTSTP);
-            return;
-        }
-        SIGCONT if act.handler == SIG_DFL => return, // already continued by the kernel
-        _ if act.handler == SIG_IGN => return,
+        SIGTSTP if act.handler == SIG_DFL => return true,
+        SIGCONT if act.handler == SIG_DFL => return false, // the kernel continued us
+        _ if act.handler == SIG_IGN => return false,
         _ => {}
     }
-    tracing::debug!(sig, code = si.si_code, pid, "host signal for the guest");
+    tracing::debug!(
+        sig,
+        code = si.ssi_code,
+        pid = si.ssi_pid,
+        "host signal for the guest"
+    );
     proc.send_signal(Target::Process, info);
+    false
 }

@@ -64,6 +64,7 @@ pub fn wait4(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         break host_ret(r as i64)?;
     };
     if r != 0 {
+        crate::hostsig::flush();
         if status_va != 0 {
             ctx.write_val(status_va, &status)?;
         }
@@ -116,6 +117,7 @@ pub fn waitid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         host_ret(r)?;
         break;
     }
+    crate::hostsig::flush();
     if info_va != 0 {
         ctx.write_bytes(info_va, &info)?;
     }

@@ -7,7 +7,9 @@
 #include "check.h"
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +74,14 @@ static int basic(void)
     CHECK(wait4(pid, &st, 0, &ru) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 7);
     CHECK(ru.ru_maxrss > 0);
 
+    /* As on Linux, the handler has run by the time waitpid returns. */
+    nev = 0;
+    pid = fork();
+    if (pid == 0)
+        _exit(2);
+    CHECK(waitpid(pid, &st, 0) == pid && WEXITSTATUS(st) == 2);
+    CHECK(nev == 1 && ev_code[0] == CLD_EXITED && ev_status[0] == 2);
+
     /* Stop, continue, kill: CLD_STOPPED/CLD_CONTINUED/CLD_KILLED, and the same through
      * waitpid's WUNTRACED/WCONTINUED. */
     nev = 0;
@@ -104,6 +114,24 @@ static int basic(void)
     kill(pid, SIGKILL);
     CHECK(waitid(P_PID, pid, &si, WEXITED) == 0 && si.si_code == CLD_KILLED);
     CHECK(si.si_status == SIGKILL && si.si_signo == SIGCHLD);
+
+    /* A blocked SIGCHLD read from a signalfd carries the child's status. */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    CHECK(sigprocmask(SIG_BLOCK, &chld, NULL) == 0);
+    int sfd = signalfd(-1, &chld, 0);
+    CHECK(sfd >= 0);
+    pid = fork();
+    if (pid == 0)
+        _exit(9);
+    struct signalfd_siginfo ssi;
+    CHECK(read(sfd, &ssi, sizeof ssi) == sizeof ssi);
+    CHECK(ssi.ssi_signo == SIGCHLD && ssi.ssi_code == CLD_EXITED);
+    CHECK(ssi.ssi_pid == (uint32_t)pid && ssi.ssi_status == 9);
+    CHECK(waitpid(pid, &st, 0) == pid && WEXITSTATUS(st) == 9);
+    close(sfd);
+    CHECK(sigprocmask(SIG_UNBLOCK, &chld, NULL) == 0);
 
     /* SIG_IGN: no handler, auto-reaped; wait blocks until the child is gone. */
     CHECK(signal(SIGCHLD, SIG_IGN) != SIG_ERR);
