@@ -51,6 +51,13 @@ pub fn refine_segv(f: Fault, in_mapping: bool) -> Fault {
     }
 }
 
+/// The ESR a signal frame records (esr_context) for fault `f`: Linux records the ESR of
+/// aborts, alignment faults and breakpoints, but not of undefined instructions (SIGILL
+/// goes through `force_signal_inject` with no ESR).
+pub fn frame_esr(f: &Fault, esr: u64) -> Option<u64> {
+    (f.signo != SIGILL).then_some(esr)
+}
+
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
 

@@ -115,7 +115,13 @@ pub fn deliver(
     ram.write(uc + UC_STACK_OFF, &alt.save_for_frame().to_bytes());
     ram.write_u64(uc + 40, old_mask);
     let mc = uc + MCTX_OFF;
-    ram.write_u64(mc, info.addr.unwrap_or(0));
+    // fault_address: the data address of an abort (SIGSEGV, SIGBUS); Linux leaves it 0
+    // for SIGILL, SIGTRAP and SIGFPE (arm64_notify_die).
+    let fault_address = match info.signo {
+        crate::signal::SIGSEGV | crate::signal::SIGBUS => info.addr.unwrap_or(0),
+        _ => 0,
+    };
+    ram.write_u64(mc, fault_address);
     for (i, r) in regs.iter().enumerate() {
         ram.write_u64(mc + 8 + 8 * i as u64, *r);
     }

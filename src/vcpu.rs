@@ -161,7 +161,7 @@ fn on_fault(
         signo: f.signo,
         code: f.code,
         addr: Some(f.addr),
-        esr: Some(esr),
+        esr: fault::frame_esr(&f, esr),
         ..Default::default()
     };
     let tramp = proc.sigreturn_tramp();

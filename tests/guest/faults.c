@@ -150,8 +150,6 @@ static void records(int sig, siginfo_t *si, void *ucv)
     ucontext_t *uc = ucv;
     unsigned char *p = (unsigned char *)uc->uc_mcontext.__reserved;
     int n = 0;
-    (void)sig;
-    (void)si;
     memset((void *)magics, 0, sizeof magics);
     esr_seen = 0;
     for (;;) {
@@ -165,7 +163,9 @@ static void records(int sig, siginfo_t *si, void *ucv)
             memcpy((void *)&esr_seen, p + 8, 8);
         p += size;
     }
-    if (sig == SIGSEGV)
+    memcpy((void *)&last, si, sizeof last);
+    fault_addr_seen = uc->uc_mcontext.fault_address;
+    if (sig != SIGUSR1)
         uc->uc_mcontext.pc += 4;
 }
 
@@ -188,10 +188,17 @@ static int frame_records(void)
     CHECK(magics[0] == 0x46508001 && has(0x45535201));
     CHECK((esr_seen >> 26) == 0x24); /* data abort from EL0 */
     CHECK(esr_seen & (1u << 6));     /* WnR: a write */
-    /* Linux's udf is ILL_ILLOPC (qemu-user 7.2 says ILL_ILLOPN). */
-    on(SIGILL, skip, 0, 0);
+    CHECK(fault_addr_seen == 0x20);
+    /* Linux's udf is ILL_ILLOPC (qemu-user 7.2 says ILL_ILLOPN), with no esr_context
+     * and fault_address 0 (arm64_notify_die); brk records its ESR (EC 0x3c). */
+    on(SIGILL, records, 0, 0);
     __asm__ volatile("udf #2");
     CHECK(last.si_signo == SIGILL && last.si_code == ILL_ILLOPC);
+    CHECK(magics[0] == 0x46508001 && !has(0x45535201) && fault_addr_seen == 0);
+    on(SIGTRAP, records, 0, 0);
+    __asm__ volatile("brk #3");
+    CHECK(has(0x45535201) && (esr_seen >> 26) == 0x3c && (esr_seen & 0xffff) == 3);
+    CHECK(fault_addr_seen == 0);
     return report();
 }
 
