@@ -46,12 +46,14 @@ pub fn block_in_this_thread() {
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
+#[cfg(target_os = "linux")]
 fn lock_sfd() -> std::sync::MutexGuard<'static, (i32, i32)> {
     SFD.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Routes this host process's forwarded signals to `proc`, starting the watcher thread
 /// if this host process has none yet.
+#[cfg(target_os = "linux")]
 pub fn watch(proc: &Arc<Process>) {
     *TARGET.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(proc));
     let pid = unsafe { libc::getpid() };
@@ -84,6 +86,7 @@ pub fn watch(proc: &Arc<Process>) {
 
 /// Forwards every forwarded signal the kernel has sent so far (wait4/waitid call it after
 /// reaping, so that the child's SIGCHLD is pending before the wait returns, as on Linux).
+#[cfg(target_os = "linux")]
 pub fn flush() {
     let sfd = lock_sfd();
     if sfd.1 == unsafe { libc::getpid() } {
@@ -92,6 +95,7 @@ pub fn flush() {
 }
 
 /// Reads and forwards what is pending, then releases the lock (before a stop).
+#[cfg(target_os = "linux")]
 fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
     let mut stop = false;
     loop {
@@ -110,6 +114,7 @@ fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn watcher(fd: i32) {
     loop {
         let mut pfd = libc::pollfd {
@@ -130,6 +135,7 @@ fn watcher(fd: i32) {
 
 /// Sends the guest signal for one host signal; true if the process must stop (a SIGTSTP
 /// the guest leaves at its default action).
+#[cfg(target_os = "linux")]
 fn forward(si: &libc::signalfd_siginfo) -> bool {
     let sig = si.ssi_signo;
     let proc = TARGET
@@ -176,3 +182,12 @@ fn forward(si: &libc::signalfd_siginfo) -> bool {
     proc.send_signal(Target::Process, info);
     false
 }
+
+/// Elsewhere (macOS) there is no signalfd: host signals do not reach the guest yet.
+#[cfg(not(target_os = "linux"))]
+pub fn watch(_: &Arc<Process>) {
+    tracing::debug!("host signals are not forwarded to the guest on this host");
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn flush() {}

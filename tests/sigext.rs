@@ -87,11 +87,17 @@ fn sigchld_spawn_path(libc: Libc) {
     assert_checks_passed(&out);
 }
 
-/// Stop signals and SIGCONT, with WSTOPSIG the stop signal.
+/// Stop signals and SIGCONT, with WSTOPSIG the stop signal; also with spawned children.
 fn job_control(libc: Libc) {
     if let Some(out) = run_guest(libc, "jobctl", &[], 0) {
         assert_checks_passed(&out);
     }
+    let prog = guest(libc, "jobctl").unwrap();
+    let mut cmd = elfuse_command::<[&str; 0], [&str; 0]>([], &prog, []);
+    cmd.env("ELFUSE_FORK", "spawn");
+    let out = run(cmd, b"");
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert_checks_passed(&out);
 }
 
 /// ^Z at a shell: a host SIGTSTP stops the whole elfuse process even while its vCPU is

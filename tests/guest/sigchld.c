@@ -82,6 +82,18 @@ static int basic(void)
     CHECK(waitpid(pid, &st, 0) == pid && WEXITSTATUS(st) == 2);
     CHECK(nev == 1 && ev_code[0] == CLD_EXITED && ev_status[0] == 2);
 
+    /* A fork child gets SIGCHLD from its own child (it has its own watcher). */
+    pid = fork();
+    if (pid == 0) {
+        nev = 0;
+        pid_t g = fork();
+        if (g == 0)
+            _exit(4);
+        int ok = waitpid(g, &st, 0) == g && nev == 1 && ev_pid[0] == g && ev_status[0] == 4;
+        _exit(ok ? 0 : 1);
+    }
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
     /* Stop, continue, kill: CLD_STOPPED/CLD_CONTINUED/CLD_KILLED, and the same through
      * waitpid's WUNTRACED/WCONTINUED. */
     nev = 0;
