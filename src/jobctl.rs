@@ -9,11 +9,25 @@
 //! stop parks every host thread of the process, wherever it is (guest code, a blocking
 //! host call, an actor), and resumes them all on SIGCONT.
 
-use crate::signal::{SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU};
+use crate::signal::{sig_bit, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU};
 
 /// True for the signals whose default action is to stop.
 pub fn is_stop_signal(sig: u32) -> bool {
     matches!(sig, SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU)
+}
+
+/// The pending signals that generating `sig` discards (Linux's `prepare_signal`): a
+/// stop signal cancels a pending SIGCONT, SIGCONT cancels every pending stop signal.
+pub fn discarded_by(sig: u32) -> u64 {
+    if is_stop_signal(sig) {
+        sig_bit(SIGCONT)
+    } else if sig == SIGCONT {
+        [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU]
+            .iter()
+            .fold(0, |m, &s| m | sig_bit(s))
+    } else {
+        0
+    }
 }
 
 /// Stops this host process (all its threads) by `sig`, returning once it has been
@@ -44,4 +58,18 @@ pub fn stop(sig: u32) {
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
     tracing::debug!(sig, "job control: continued");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_and_continue_cancel_each_other() {
+        assert_eq!(discarded_by(SIGTSTP), sig_bit(SIGCONT));
+        let stops = discarded_by(SIGCONT);
+        assert!(stops & sig_bit(SIGSTOP) != 0 && stops & sig_bit(SIGTTOU) != 0);
+        assert_eq!(stops & sig_bit(SIGCONT), 0);
+        assert_eq!(discarded_by(crate::signal::SIGUSR1), 0);
+    }
 }

@@ -130,9 +130,17 @@ impl SignalState {
     /// Queues `info.signo` (1..=64) for the process.
     pub fn raise(&mut self, info: SigInfo) {
         let sig = info.signo;
-        if (1..=NSIG as u32).contains(&sig) && self.pending & sig_bit(sig) == 0 {
+        if !(1..=NSIG as u32).contains(&sig) {
+            return;
+        }
+        let before = self.pending;
+        // A stop signal cancels a pending SIGCONT and vice versa (job control).
+        self.pending &= !crate::jobctl::discarded_by(sig);
+        if self.pending & sig_bit(sig) == 0 {
             self.pending |= sig_bit(sig);
             self.info[sig as usize - 1] = info;
+        }
+        if self.pending != before {
             self.notify();
         }
     }

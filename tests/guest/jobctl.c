@@ -148,6 +148,24 @@ int main(void)
     }
     CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 6);
 
+    /* SIGCONT discards a pending (blocked) stop signal: unblocking it then does nothing. */
+    pid = child();
+    if (pid == 0) {
+        sigset_t set, pend;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTSTP);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        raise(SIGTSTP);
+        sigpending(&pend);
+        int was = sigismember(&pend, SIGTSTP);
+        raise(SIGCONT);
+        sigpending(&pend);
+        int now = sigismember(&pend, SIGTSTP);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        _exit(was && !now ? 8 : 3);
+    }
+    CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 8);
+
     /* A stop in a handled-SIGCONT child sent from the parent: the handler runs once the
      * child is continued. */
     pid = child();
