@@ -82,6 +82,19 @@ static int basic(void)
     CHECK(waitpid(pid, &st, 0) == pid && WEXITSTATUS(st) == 2);
     CHECK(nev == 1 && ev_code[0] == CLD_EXITED && ev_status[0] == 2);
 
+    /* A child that dies of a fault: WTERMSIG, and CLD_KILLED (or CLD_DUMPED where a core
+     * is written). */
+    nev = 0;
+    pid = fork();
+    if (pid == 0) {
+        signal(SIGSEGV, SIG_DFL);
+        *(volatile int *)8 = 1;
+        _exit(1);
+    }
+    CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+    CHECK(nev == 1 && (ev_code[0] == CLD_KILLED || ev_code[0] == CLD_DUMPED));
+    CHECK(ev_status[0] == SIGSEGV && ev_pid[0] == pid);
+
     /* A fork child gets SIGCHLD from its own child (it has its own watcher). */
     pid = fork();
     if (pid == 0) {
