@@ -154,6 +154,16 @@ fn host_sigtstp_stops_and_continues(libc: Libc) {
     assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "{st:#x}");
 }
 
+/// EPIPE from a write raises SIGPIPE in the writer: killed (141) by default.
+fn sigpipe(libc: Libc) {
+    if let Some(out) = run_guest(libc, "faults", &["pipe"], 0) {
+        assert_checks_passed(&out);
+    }
+    if let Some(out) = run_guest(libc, "faults", &["pipe-default"], 141) {
+        assert_eq!(out.stdout_str(), "ok   pipe(p) == 0\nwriting\n");
+    }
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -175,6 +185,7 @@ for_each_libc!(
     fault_signals,
     frame_records,
     unhandled_sigill,
+    sigpipe,
     sigchld_and_wait,
     sigchld_flags,
     sigchld_spawn_path,

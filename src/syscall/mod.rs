@@ -15,6 +15,7 @@ pub mod io;
 pub mod mem;
 pub mod proc;
 pub mod sfd;
+pub mod sigpipe;
 pub mod sigstack;
 pub mod table;
 pub mod time;
@@ -226,6 +227,9 @@ pub fn dispatch(ctx: &mut Ctx, nr: u64, args: [u64; 6]) -> Option<u64> {
         Some(h) => h(ctx, args),
         None => Err(Errno::ENOSYS),
     };
+    if res == Err(Errno::EPIPE) {
+        sigpipe::on_epipe(ctx, nr, &args);
+    }
     if let Some(pre) = pre {
         ctx.proc.tracer.line(&tracefmt::exit(pre, &res, ctx.stop));
     }

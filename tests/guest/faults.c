@@ -7,7 +7,10 @@
  *   records  the sigframe's records: fpsimd_context always, esr_context (with the
  *            fault's ESR) only for a fault; udf's si_code ILL_ILLOPC (elfuse only:
  *            qemu-user 7.2 writes no esr_context and says ILL_ILLOPN)
- *   udf      an unhandled udf: killed by SIGILL */
+ *   udf      an unhandled udf: killed by SIGILL
+ *   pipe     a write to a pipe without readers: EPIPE, with SIGPIPE to the writer
+ *            (ignored, then handled: si_code SI_USER from its own pid)
+ *   pipe-default  the same with the default action: killed by SIGPIPE */
 #include "check.h"
 #include <signal.h>
 #include <stdint.h>
@@ -202,6 +205,27 @@ static int frame_records(void)
     return report();
 }
 
+static int broken_pipe(int handled)
+{
+    int p[2];
+    CHECK(pipe(p) == 0);
+    close(p[0]);
+    if (handled == 0) {
+        printf("writing\n");
+        fflush(stdout);
+        write(p[1], "x", 1);
+        printf("still alive\n");
+        return 1;
+    }
+    CHECK(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
+    CHECK_ERR(write(p[1], "x", 1), EPIPE);
+    on(SIGPIPE, record, 0, 0);
+    CHECK_ERR(write(p[1], "x", 1), EPIPE);
+    CHECK(hits == 1 && last.si_signo == SIGPIPE && last.si_code == SI_USER);
+    CHECK(last.si_pid == getpid());
+    return report();
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "basic";
@@ -209,6 +233,10 @@ int main(int argc, char **argv)
         return basic();
     if (strcmp(mode, "records") == 0)
         return frame_records();
+    if (strcmp(mode, "pipe") == 0)
+        return broken_pipe(1);
+    if (strcmp(mode, "pipe-default") == 0)
+        return broken_pipe(0);
     if (strcmp(mode, "udf") == 0) {
         printf("udf\n");
         fflush(stdout);
