@@ -1,21 +1,25 @@
 //! Host signals that become guest signals: SIGCHLD (a guest child is a host child, so
 //! the host kernel reports its exits, stops and continues), SIGCONT and SIGTSTP (job
-//! control from a shell or another guest process).
+//! control from a shell or another guest process), and the other catchable asynchronous
+//! signals another process sends (a guest's `kill` of another guest process is a host
+//! kill: guest pids are host pids).
 //!
-//! Every host thread blocks these three ([`block_in_this_thread`], called first thing in
-//! `main`, so all threads inherit it); one watcher thread per host process polls a host
-//! signalfd for them and sends the guest signal with `Process::send_signal`. Blocking
-//! host calls of the vCPU threads are therefore never interrupted by them. Blocking
-//! changes no kernel action: SIGCONT continues the process when generated, whatever the
-//! mask, and an exited child still becomes a zombie (or is auto-reaped, see
-//! `fork::mirror_sigchld`). SIGTTIN/SIGTTOU are left alone: a blocked SIGTTIN would turn
-//! a background read of the terminal into EIO.
+//! Every host thread blocks them ([`block_in_this_thread`], called first thing in `main`,
+//! so all threads inherit it); one watcher thread per host process polls a host signalfd
+//! for them and decides as Linux would for the guest's disposition: ignored → dropped;
+//! handled → `Process::send_signal`; default → the default action right away (SIGTSTP
+//! stops, SIGCONT and the ignore-by-default ones do nothing, the others end the process
+//! by the same host signal, as the host's default action did before). SIGCHLD is sent
+//! unless ignored (or a stop/continue under SA_NOCLDSTOP). Blocking host calls of the vCPU
+//! threads are never interrupted by these signals, and blocking changes no kernel action:
+//! SIGCONT continues the process when generated, whatever the mask, and an exited child
+//! still becomes a zombie (or is auto-reaped, see `fork::mirror_sigchld`).
 
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::process::Process;
 use crate::sigframe::ChldInfo;
-use crate::signal::{SigInfo, Target, SIGCHLD, SIGCONT, SIGTSTP, SIG_DFL, SIG_IGN};
+use crate::signal::{SigInfo, Target, SIGCHLD, SIGTSTP, SIG_DFL, SIG_IGN};
 
 const SA_NOCLDSTOP: u64 = 1;
 const CLD_STOPPED: i32 = 5;
@@ -29,11 +33,37 @@ static TARGET: Mutex<Option<Weak<Process>>> = Mutex::new(None);
 /// [`flush`], everything the kernel sent before has reached the guest.
 static SFD: Mutex<(i32, i32)> = Mutex::new((-1, 0));
 
+/// The host signals taken by the watcher: every catchable, asynchronous, non-real-time
+/// signal but SIGPIPE (the host ignores its own; `syscall::sigpipe` raises the guest's)
+/// and SIGTTIN/SIGTTOU (blocked, a background terminal read would fail with EIO instead
+/// of stopping). Synchronous fault signals stay the host's own (a fault in elfuse
+/// itself), and the real-time ones belong to the host libc and the vCPU wake signal.
+const FORWARDED: [i32; 18] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGTERM,
+    libc::SIGSTKFLT,
+    libc::SIGCHLD,
+    libc::SIGCONT,
+    libc::SIGTSTP,
+    libc::SIGURG,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGWINCH,
+    libc::SIGIO,
+];
+
 fn forwarded() -> libc::sigset_t {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for s in [libc::SIGCHLD, libc::SIGCONT, libc::SIGTSTP] {
+        for s in FORWARDED {
             libc::sigaddset(&mut set, s);
         }
         set
@@ -133,20 +163,64 @@ fn watcher(fd: i32) {
     }
 }
 
-/// Sends the guest signal for one host signal; true if the process must stop (a SIGTSTP
-/// the guest leaves at its default action).
+/// What the watcher does with one host signal.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+enum Action {
+    Drop,
+    Send(SigInfo),
+    /// A SIGTSTP the guest leaves at its default action: stop.
+    Stop,
+    /// A signal whose default action ends the process, not handled by the guest: die of
+    /// it, as the host's default action would have done.
+    Die(u32),
+}
+
+/// Forwards one host signal; true if the process must stop.
 #[cfg(target_os = "linux")]
 fn forward(si: &libc::signalfd_siginfo) -> bool {
-    let sig = si.ssi_signo;
     let proc = TARGET
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .as_ref()
         .and_then(Weak::upgrade);
-    let Some(proc) = proc else {
-        return sig == SIGTSTP;
+    let action = match &proc {
+        Some(p) => decide(p.signals().actions[si.ssi_signo as usize - 1], si),
+        None => default_only(si.ssi_signo),
     };
-    let act = proc.signals().actions[sig as usize - 1];
+    match action {
+        Action::Drop => false,
+        Action::Stop => true,
+        Action::Die(sig) => crate::fork::die_of_signal(sig),
+        Action::Send(info) => {
+            tracing::debug!(
+                sig = info.signo,
+                code = info.code,
+                pid = info.pid,
+                "host signal for the guest"
+            );
+            if let Some(p) = proc {
+                p.send_signal(Target::Process, info);
+            }
+            false
+        }
+    }
+}
+
+/// The default action alone (no guest process yet, or it is gone).
+#[cfg(target_os = "linux")]
+fn default_only(sig: u32) -> Action {
+    use crate::signal::{default_action, DefaultAction};
+    match default_action(sig) {
+        DefaultAction::Terminate | DefaultAction::Core => Action::Die(sig),
+        DefaultAction::Stop => Action::Stop,
+        DefaultAction::Ignore | DefaultAction::Continue => Action::Drop,
+    }
+}
+
+/// Linux's choice for a signal sent to a process whose disposition is `act`.
+#[cfg(target_os = "linux")]
+fn decide(act: crate::signal::KSigaction, si: &libc::signalfd_siginfo) -> Action {
+    let sig = si.ssi_signo;
     let mut info = SigInfo {
         signo: sig,
         code: si.ssi_code,
@@ -154,33 +228,29 @@ fn forward(si: &libc::signalfd_siginfo) -> bool {
         uid: si.ssi_uid,
         ..Default::default()
     };
-    match sig {
-        SIGCHLD => {
-            if act.handler == SIG_IGN
-                || (act.flags & SA_NOCLDSTOP != 0
-                    && matches!(si.ssi_code, CLD_STOPPED | CLD_CONTINUED))
-            {
-                return false;
-            }
-            info.chld = Some(ChldInfo {
-                status: si.ssi_status,
-                utime: si.ssi_utime as i64,
-                stime: si.ssi_stime as i64,
-            });
-        }
-        SIGTSTP if act.handler == SIG_DFL => return true,
-        SIGCONT if act.handler == SIG_DFL => return false, // the kernel continued us
-        _ if act.handler == SIG_IGN => return false,
-        _ => {}
+    if act.handler == SIG_IGN {
+        return Action::Drop;
     }
-    tracing::debug!(
-        sig,
-        code = si.ssi_code,
-        pid = si.ssi_pid,
-        "host signal for the guest"
-    );
-    proc.send_signal(Target::Process, info);
-    false
+    if sig == SIGCHLD {
+        // Sent whatever the disposition (SIG_DFL: for signalfd and sigwait users).
+        if act.flags & SA_NOCLDSTOP != 0 && matches!(si.ssi_code, CLD_STOPPED | CLD_CONTINUED) {
+            return Action::Drop;
+        }
+        info.chld = Some(ChldInfo {
+            status: si.ssi_status,
+            utime: si.ssi_utime as i64,
+            stime: si.ssi_stime as i64,
+        });
+        return Action::Send(info);
+    }
+    if act.handler == SIG_DFL {
+        // SIGTSTP stops now, whatever the vCPUs are doing (^Z while blocked in a read);
+        // SIGCONT already continued the process. Ending the process right here keeps the
+        // host's behaviour for a guest that neither handles nor ignores the signal (a
+        // guest that blocks it to sigwait for it is not told apart yet).
+        return default_only(sig);
+    }
+    Action::Send(info)
 }
 
 /// Elsewhere (macOS) there is no signalfd: host signals do not reach the guest yet.

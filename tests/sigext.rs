@@ -164,6 +164,32 @@ fn sigpipe(libc: Libc) {
     }
 }
 
+/// ^C: a host SIGINT the guest does not handle ends elfuse by SIGINT, even while its vCPU
+/// is blocked in a host read.
+#[allow(clippy::zombie_processes)] // reaped by libc::waitpid
+fn host_sigint_kills(libc: Libc) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let Some(prog) = guest(libc, "cat") else {
+        return;
+    };
+    let mut child = elfuse_command::<[&str; 0], _>([], &prog, ["/dev/stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "--- /dev/stdin");
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let mut st = 0;
+    assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+    assert!(
+        libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGINT,
+        "{st:#x}"
+    );
+}
+
 macro_rules! for_each_libc {
     ($($name:ident),* $(,)?) => {
         mod glibc {
@@ -191,4 +217,5 @@ for_each_libc!(
     sigchld_spawn_path,
     job_control,
     host_sigtstp_stops_and_continues,
+    host_sigint_kills,
 );

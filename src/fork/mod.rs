@@ -197,7 +197,9 @@ pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
 /// kernel does with children: SIG_IGN or SA_NOCLDWAIT make exited children reap
 /// themselves (wait4 then reports ECHILD), as on Linux. With SA_NOCLDWAIT and no SIG_IGN
 /// the kernel still sends SIGCHLD, which `hostsig` forwards to the guest's handler.
+/// SA_NOCLDSTOP is mirrored too.
 pub fn mirror_sigchld(act: &crate::signal::KSigaction) {
+    const SA_NOCLDSTOP: u64 = 1;
     const SA_NOCLDWAIT: u64 = 2;
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
@@ -207,7 +209,12 @@ pub fn mirror_sigchld(act: &crate::signal::KSigaction) {
             libc::SIG_DFL
         };
         if act.flags & SA_NOCLDWAIT != 0 {
-            sa.sa_flags = libc::SA_NOCLDWAIT;
+            sa.sa_flags |= libc::SA_NOCLDWAIT;
+        }
+        // Not generated at all, as on Linux: a filtered-out stop report still pending on
+        // the host would swallow a later exit report (standard signals do not queue).
+        if act.flags & SA_NOCLDSTOP != 0 {
+            sa.sa_flags |= libc::SA_NOCLDSTOP;
         }
         libc::sigaction(libc::SIGCHLD, &sa, std::ptr::null_mut());
     }

@@ -15,6 +15,15 @@ static void on_sig(int sig)
     got = sig;
 }
 
+static volatile pid_t sender;
+
+static void on_info(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    sender = si->si_pid;
+    got = sig;
+}
+
 static void nap(void)
 {
     struct timespec ts = {0, 1000000};
@@ -165,6 +174,32 @@ int main(void)
         _exit(was && !now ? 8 : 3);
     }
     CHECK(waitpid(pid, &st, WUNTRACED) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 8);
+
+    /* Signals from the parent reach the child's handlers (with the sender's pid), its
+     * ignored signals do nothing, and a default SIGTERM kills it. */
+    pid = child();
+    if (pid == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_info;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGUSR1, &sa, NULL);
+        signal(SIGUSR2, SIG_IGN);
+        write(ready[1], "r", 1);
+        int ok = wait_got() && got == SIGUSR1 && sender == getppid();
+        _exit(ok ? 9 : 3);
+    }
+    CHECK(read(ready[0], &c, 1) == 1);
+    CHECK(kill(pid, SIGUSR2) == 0 && kill(pid, SIGUSR1) == 0);
+    CHECK(exited_with(pid, 9));
+    pid = child();
+    if (pid == 0) {
+        write(ready[1], "r", 1);
+        spin(NULL);
+    }
+    CHECK(read(ready[0], &c, 1) == 1);
+    CHECK(kill(pid, SIGTERM) == 0);
+    CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
 
     /* A stop in a handled-SIGCONT child sent from the parent: the handler runs once the
      * child is continued. */
