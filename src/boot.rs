@@ -18,7 +18,7 @@ use crate::guest::shimdata::{Identity, ShimData};
 use crate::guest::vvar::Vdso;
 use crate::guest::{hwcap, stack};
 use crate::process::{default_rlimits, Creds, FsContext, Process};
-use crate::signal::SignalState;
+use crate::signal::{SignalActor, SignalState};
 use crate::startup::StartupTrace;
 use crate::syscall::{Stop, ThreadState};
 use crate::thread::{El1Regs, ThreadShared, Threads};
@@ -190,6 +190,12 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         sp,
     };
     let proc = Arc::new_cyclic(|weak| Process {
+        signals: SignalActor::spawn(
+            weak.clone(),
+            ram.clone(),
+            SignalState::default(),
+            l.tracer.actor_sink(),
+        ),
         ram,
         mm: Mutex::new(mm),
         fds,
@@ -197,7 +203,6 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
             sysroot: l.sysroot,
             umask: umask as u32,
         }),
-        signals: Mutex::new(SignalState::default()),
         rlimits: Mutex::new(default_rlimits()),
         creds,
         pid,
@@ -208,6 +213,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         vdso,
         entropy,
         threads: Threads::new(vm.clone(), regs.el1, pid, weak.clone()),
+        timers: crate::timers::Timers::new(weak.clone()),
     });
     crate::hostsig::watch(&proc);
     // The main thread's tid is the pid, as on Linux; it owns vCPU slot 0.
@@ -219,6 +225,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     proc.threads
         .register(leader.clone(), Some(vcpu_thread))
         .map_err(|_| host("cannot register the main thread"))?;
+    proc.signals.register(leader.clone(), 0, true);
     let thread = ThreadState {
         tid: pid,
         ..Default::default()

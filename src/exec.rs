@@ -26,7 +26,7 @@ use crate::guest::loader;
 use crate::guest::mm::Mm;
 use crate::mapped::{Image, MappedFile};
 use crate::process::Process;
-use crate::signal::{KSigaction, SIGSEGV, SIG_IGN};
+use crate::signal::SIGSEGV;
 use crate::syscall::{Ctx, Stop, SysResult};
 
 /// Longest single argument or environment string (32 pages, as Linux).
@@ -193,16 +193,11 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
 
     // The closed descriptions are dropped by the fd-table actor's caller, here.
     ctx.proc.fds().close_on_exec();
+    // POSIX timers are deleted; interval timers go on.
+    ctx.proc.timers.exec();
     {
-        let mut s = ctx.proc.signals();
-        for a in s.actions.iter_mut() {
-            let ignored = a.handler == SIG_IGN;
-            *a = KSigaction::default();
-            if ignored {
-                a.handler = SIG_IGN;
-            }
-        }
-        crate::fork::mirror_sigchld(&s.actions[crate::signal::SIGCHLD as usize - 1]);
+        let actions = ctx.proc.signals.reset_for_exec();
+        crate::fork::mirror_sigchld(&actions[crate::signal::SIGCHLD as usize - 1]);
     }
     *ctx.proc.exe.lock().unwrap_or_else(|p| p.into_inner()) = (guest_name.clone(), host_path);
     let base = guest_name.rsplit(|&b| b == b'/').next().unwrap_or(&[]);

@@ -184,7 +184,7 @@ fn forward(si: &libc::signalfd_siginfo) -> bool {
         .as_ref()
         .and_then(Weak::upgrade);
     let action = match &proc {
-        Some(p) => decide(p.signals().actions[si.ssi_signo as usize - 1], si),
+        Some(p) => decide(p.signals.actions()[si.ssi_signo as usize - 1], si),
         None => default_only(si.ssi_signo),
     };
     match action {

@@ -25,5 +25,6 @@ pub mod signal;
 pub mod startup;
 pub mod syscall;
 pub mod thread;
+pub mod timers;
 pub mod trace;
 pub mod vcpu;

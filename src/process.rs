@@ -9,8 +9,9 @@ use elfuse_actors::fdactor::FdActor;
 use crate::guest::mm::Mm;
 use crate::guest::ram::GuestRam;
 use crate::guest::vvar::Vdso;
-use crate::signal::SignalState;
+use crate::signal::SignalActor;
 use crate::thread::Threads;
+use crate::timers::Timers;
 use crate::trace::Tracer;
 
 /// Credentials the guest sees (the host user's).
@@ -45,11 +46,12 @@ pub struct Process {
     /// The fd-table actor: lookups through its view, mutations as messages.
     pub fds: FdActor,
     pub fs: Mutex<FsContext>,
-    pub signals: Mutex<SignalState>,
+    /// The signal actor: dispositions, pending signals, every thread's blocked mask.
+    pub signals: SignalActor,
     pub rlimits: Mutex<[Rlimit; RLIM_NLIMITS]>,
     pub creds: Creds,
-    /// Guest pid (virtual: the first guest process is 1, as in a fresh pid namespace,
-    /// matching the original elfuse) and parent pid.
+    /// Guest pid and parent pid: the host's (a guest process is a host process, so
+    /// process groups, sessions, kill and wait need no translation).
     pub pid: i32,
     pub ppid: i32,
     /// The program as the guest named it (AT_EXECFN, /proc/self/exe) and the host path
@@ -67,6 +69,8 @@ pub struct Process {
     pub entropy: elfuse_actors::runtime::ActorRef<elfuse_actors::urandom::RefillActor>,
     /// The thread registry: every vCPU of the process (see `thread`).
     pub threads: Threads,
+    /// Interval and POSIX timers and the thread that fires them (see `timers`).
+    pub timers: Timers,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -84,21 +88,15 @@ impl Process {
     pub fn fs(&self) -> MutexGuard<'_, FsContext> {
         lock(&self.fs)
     }
-    pub fn signals(&self) -> MutexGuard<'_, SignalState> {
-        lock(&self.signals)
-    }
     /// Sends a signal to this process or one of its threads, from any host thread (a vCPU,
-    /// a timer, the SIGCHLD watcher). The one entry point for every sender: it queues the
-    /// signal and makes the threads that must notice it notice it.
+    /// a timer, the SIGCHLD watcher). The one entry point for every sender: the signal
+    /// actor queues it and names the thread that must act on it, which is kicked out of
+    /// guest code and out of a blocking host call. A signal that cannot be queued (the
+    /// thread is gone, a full real-time queue) is dropped here; syscalls that must report
+    /// it call `signals.send` themselves.
     pub fn send_signal(&self, target: crate::signal::Target, info: crate::signal::SigInfo) {
-        self.signals().raise(info);
-        match target {
-            crate::signal::Target::Thread(tid) => {
-                if let Some(t) = self.threads.get(tid) {
-                    t.kick();
-                }
-            }
-            crate::signal::Target::Process => self.threads.kick_all(),
+        if let Err(e) = self.signals.send(target, info) {
+            tracing::debug!(?target, signo = info.signo, "signal dropped: {e:?}");
         }
     }
     /// The program's guest name and host path (see `exe`).

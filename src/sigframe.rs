@@ -42,7 +42,10 @@ pub struct SigInfo {
     pub addr: Option<u64>,
     /// ESR_EL1 of a fault (recorded in an esr_context).
     pub esr: Option<u64>,
-    /// SIGCHLD's si_status, si_utime, si_stime (with si_pid/si_uid above).
+    /// si_value (sigqueue, rt_tgsigqueueinfo, timers), after si_pid/si_uid.
+    pub value: u64,
+    /// SIGCHLD's si_status, si_utime, si_stime (with si_pid/si_uid above; overlays
+    /// si_value).
     pub chld: Option<ChldInfo>,
 }
 
@@ -57,6 +60,7 @@ pub struct ChldInfo {
 }
 
 impl SigInfo {
+    /// The guest's `siginfo_t` (128 bytes).
     pub fn bytes(&self) -> [u8; SIGINFO_SIZE as usize] {
         let mut b = [0u8; SIGINFO_SIZE as usize];
         b[0..4].copy_from_slice(&(self.signo as i32).to_le_bytes());
@@ -66,6 +70,7 @@ impl SigInfo {
             None => {
                 b[16..20].copy_from_slice(&self.pid.to_le_bytes());
                 b[20..24].copy_from_slice(&self.uid.to_le_bytes());
+                b[24..32].copy_from_slice(&self.value.to_le_bytes());
             }
         }
         if let Some(c) = self.chld {

@@ -78,6 +78,11 @@ impl ThreadShared {
         self.kick.kick();
     }
 
+    /// True on the host thread that runs this guest thread.
+    pub fn is_current(&self) -> bool {
+        self.host_tid == host_tid()
+    }
+
     /// Kicks the thread out of guest code and out of a host syscall it may be blocked in.
     fn nudge(&self) {
         self.kick();
@@ -132,7 +137,7 @@ pub fn wake_signal() -> i32 {
 
 extern "C" fn on_wake(_: i32) {}
 
-fn install_wake_handler() {
+pub(crate) fn install_wake_handler() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
@@ -469,6 +474,9 @@ pub fn run_thread(
     state: &mut crate::syscall::ThreadState,
 ) -> Option<i32> {
     let end = crate::vcpu::run(proc, vcpu, state, me);
+    // Its own pending signals go with it (it was registered with the signal actor before
+    // its tid became known: boot, clone, fork).
+    proc.signals.unregister(me.tid);
     // The vCPU does not run this thread again: its EL1 stack is free for a new one.
     proc.threads.release_slot(me.slot);
     match end {
@@ -514,6 +522,7 @@ pub fn run_as_leader(
     proc.threads
         .register(me.clone(), None)
         .map_err(|e| format!("registering the first thread: {e:?}"))?;
+    proc.signals.register(me.clone(), state.sigmask, true);
     let code = run_thread(proc, vcpu, &me, state);
     proc.threads.finish(&me, code, false);
     proc.threads.wait()

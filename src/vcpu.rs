@@ -1,5 +1,6 @@
-//! The vCPU loop: runs guest code, answers the shim's HVCs, delivers signals, and decides
-//! when the thread stops. Backend-neutral: it sees only the `Vcpu` trait.
+//! The vCPU loop: runs guest code, answers the shim's HVCs, delivers signals (at every
+//! exit: syscall return, kick, fault; see `signal`), resolves interrupted syscalls, and
+//! decides when the thread stops. Backend-neutral: it sees only the `Vcpu` trait.
 
 use elfuse_shim::{HVC_EL0_FAULT, HVC_SYSCALL};
 
@@ -8,6 +9,8 @@ use crate::fault;
 use crate::guest::shimdata::ShimData;
 use crate::process::Process;
 use crate::sigframe::{self, SigInfo};
+use crate::signal::restart;
+use crate::signal::state::MaskOp;
 use crate::signal::{Disposal, SIGSEGV};
 use crate::syscall::{self, Ctx, Stop, ThreadState};
 use crate::thread::ThreadShared;
@@ -22,8 +25,9 @@ pub fn run(
     me: &ThreadShared,
 ) -> Result<Stop, BackendError> {
     let shim_data = ShimData::new(proc.ram.clone());
-    let mut kicked = false;
     loop {
+        // A syscall that a signal interrupted (its restart code and original X0).
+        let mut interrupted = None;
         // Before every guest entry: invalidations other vCPUs posted, then the kill flag.
         me.apply_mail(vcpu)?;
         if me.killed() {
@@ -42,7 +46,9 @@ pub fn run(
                     return Ok(stop);
                 }
                 if let Some(ret) = ret {
+                    let (ret, intr) = restart::classify(nr, &args, ret);
                     vcpu.set_reg(Reg::X(0), ret)?;
+                    interrupted = intr;
                 }
                 proc.threads.sync_mappings(proc, me, vcpu)?;
             }
@@ -60,35 +66,50 @@ pub fn run(
                     "shim reported HVC #{imm} (pc {pc:#x}, ESR_EL1 {esr:#x}, ELR_EL1 {elr:#x}, FAR_EL1 {far:#x})"
                 )));
             }
-            // Stopped anywhere in guest code (possibly inside the shim): ELR_EL1 is not
-            // the guest's PC here, so no frame can be built. The signal waits for the next
-            // exit (the shim forwards every syscall while one is pending, see below).
-            // sigcore's branch delivers here through a synthesized exception entry.
-            VcpuExit::Kicked => kicked = true,
-        }
-        if !std::mem::take(&mut kicked) {
-            if let Some(stop) = deliver_pending(proc, vcpu, thread)? {
-                return Ok(stop);
+            VcpuExit::Kicked => {
+                // Stopped anywhere in guest code: delivery needs the HVC exit's shape,
+                // and is skipped without it (a signal raised meanwhile waits for the
+                // next exit).
+                if !proc.signals.maybe_deliverable() || !resume_through_eret(vcpu)? {
+                    continue;
+                }
             }
         }
-        // A pending signal must keep the shim forwarding (so the next syscall exits and
-        // delivers it). Masks are per thread, so any pending signal keeps every thread
-        // forwarding: whichever has it unblocked reaches the host and takes it. Until a
-        // signal actor owns this, recompute here.
-        let pending = proc.signals().pending != 0;
-        shim_data.sync_sigtimer(pending);
-        // The vDSO's clocks must also fall back, so a loop of clock_gettime reaches the
-        // host and takes its signal (TRACE is not mirrored: Linux's strace does not see
-        // vDSO calls either).
-        let want = if pending {
-            elfuse_shim::data::ATTN_SIGTIMER
-        } else {
-            0
-        };
-        if proc.vdso.attention() != want {
-            proc.vdso.mirror_attention(&proc.mm(), want);
+        if let Some(stop) = deliver_pending(proc, vcpu, thread, interrupted)? {
+            return Ok(stop);
         }
     }
+}
+
+/// A kick stopped the vCPU in guest code, but signal delivery (like the syscall path)
+/// works on the state the shim leaves at an HVC: the guest's PC in ELR_EL1, its PSTATE in
+/// SPSR_EL1, resuming through an `ERET`. Synthesizes that exception entry: EL1h at the
+/// shim's lone `ERET` (`enter_el0`), which returns exactly where the guest was (or to a
+/// handler, once a frame is built). False if the vCPU was inside the shim (EL1, where
+/// ELR_EL1 is live): it is left alone, and the signal waits for its next exit (the
+/// actor's retry kicks it again).
+fn resume_through_eret(vcpu: &mut dyn Vcpu) -> Result<bool, BackendError> {
+    static ERET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    const EL1H_MASKED: u64 = 0x3c5;
+    let pstate = vcpu.reg(Reg::Pstate)?;
+    if (pstate >> 2) & 3 != 0 {
+        return Ok(false);
+    }
+    let pc = vcpu.reg(Reg::Pc)?;
+    let eret = *ERET
+        .get_or_init(|| crate::guest::layout::SHIM_CODE + elfuse_shim::build().enter_el0 as u64);
+    // Both stack pointers read while at EL0 and written back once at EL1h: a PSTATE
+    // write does not switch the banked SP (the engine's current SP would stay the guest's
+    // and the next ERET would leave it in SP_EL1).
+    let sp0 = vcpu.sys_reg(SysReg::SpEl0)?;
+    let sp1 = vcpu.sys_reg(SysReg::SpEl1)?;
+    vcpu.set_sys_reg(SysReg::ElrEl1, pc)?;
+    vcpu.set_sys_reg(SysReg::SpsrEl1, pstate)?;
+    vcpu.set_reg(Reg::Pstate, EL1H_MASKED)?;
+    vcpu.set_sys_reg(SysReg::SpEl1, sp1)?;
+    vcpu.set_sys_reg(SysReg::SpEl0, sp0)?;
+    vcpu.set_reg(Reg::Pc, eret)?;
+    Ok(true)
 }
 
 /// Keeps the shim's random ring from running dry. Any syscall that reaches the host
@@ -149,14 +170,10 @@ fn on_fault(
             thread.tid, f.signo, f.code, f.addr
         ));
     }
-    let handled = {
-        let mut s = proc.signals();
-        s.fault_handled(f.signo, thread.sigmask)
-            .then(|| s.begin_handler(f.signo, &mut thread.sigmask))
-    };
-    let Some((act, old_mask)) = handled else {
+    let Some((act, old_mask)) = proc.signals.fault(thread.tid, f.signo) else {
         return Ok(Some(killed(proc, thread, f.signo)));
     };
+    thread.sigmask = crate::sigframe::handler_mask(old_mask, &act, f.signo);
     let info = SigInfo {
         signo: f.signo,
         code: f.code,
@@ -179,16 +196,23 @@ fn on_fault(
     Ok(None)
 }
 
-/// Acts on every pending, unblocked signal (each handler frame nests on the previous).
+/// Acts on every signal this thread can take (each handler frame nests on the previous),
+/// then resolves an interrupted syscall (`restart`) and a temporary mask the syscall left
+/// to restore (`ThreadState::saved_mask`: the first frame records it, so the handler's
+/// sigreturn restores it; with no handler it is restored here).
 fn deliver_pending(
     proc: &Process,
     vcpu: &mut dyn Vcpu,
     thread: &mut ThreadState,
+    mut interrupted: Option<restart::Interrupted>,
 ) -> Result<Option<Stop>, BackendError> {
-    loop {
-        let next = proc.signals().take_deliverable(&mut thread.sigmask);
+    let mut saved = thread.saved_mask.take();
+    // One atomic load on the way back to the guest unless some thread has something.
+    while proc.signals.maybe_deliverable() {
+        let (next, mask) = proc.signals.take(thread.tid);
+        thread.sigmask = mask;
         match next {
-            None => return Ok(None),
+            None => break,
             Some(Disposal::Kill(sig)) => return Ok(Some(killed(proc, thread, sig))),
             Some(Disposal::Stop(sig)) => {
                 if proc.tracer.set.syscalls {
@@ -199,15 +223,21 @@ fn deliver_pending(
             }
             Some(Disposal::Handle {
                 act,
-                info,
+                mut info,
                 old_mask,
             }) => {
+                // A POSIX timer's signal gets its overrun count (Linux's posixtimer_rearm).
+                proc.timers.dequeued(&mut info);
                 if proc.tracer.set.syscalls {
                     proc.tracer.line(&format!(
                         "[{}] --- signal {} {{si_code={}}} ---",
                         thread.tid, info.signo, info.code
                     ));
                 }
+                if let Some(i) = interrupted.take() {
+                    restart::apply(vcpu, i, Some(&act))?;
+                }
+                let old_mask = saved.take().unwrap_or(old_mask);
                 let (alt, tramp) = (&mut thread.altstack, proc.sigreturn_tramp());
                 if !sigframe::deliver(proc, vcpu, alt, &act, &info, old_mask, tramp)? {
                     return Ok(Some(killed(proc, thread, SIGSEGV)));
@@ -215,6 +245,14 @@ fn deliver_pending(
             }
         }
     }
+    if let Some(i) = interrupted {
+        restart::apply(vcpu, i, None)?;
+    }
+    if let Some(m) = saved {
+        thread.sigmask = m;
+        proc.signals.set_mask(thread.tid, MaskOp::Set(m));
+    }
+    Ok(None)
 }
 
 fn killed(proc: &Process, thread: &ThreadState, sig: u32) -> Stop {

@@ -833,6 +833,15 @@ fn threads_mappings(libc: Libc) {
 
 /// Per-thread signal masks: a signal blocked in main is taken by the thread with it
 /// unblocked; new threads inherit the creator's mask.
+/// Asynchronous signals (tests/guest/sigcore.c): tgkill to a chosen thread, preemption
+/// of a spinning thread, sigsuspend, sigtimedwait, sigqueue values, real-time queueing,
+/// SA_RESTART/EINTR on a pipe read, nanosleep's time left, ppoll's mask.
+fn sigcore(libc: Libc) {
+    if let Some(out) = run_guest(libc, "sigcore", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 fn sigmask_threads(libc: Libc) {
     if let Some(out) = run_guest(libc, "sigmask_threads", &[], 0) {
         assert_checks_passed(&out);
@@ -904,6 +913,7 @@ for_each_libc!(
     threads_many,
     threads_mappings,
     sigmask_threads,
+    sigcore,
 );
 
 /// `--trace=actors` on the concurrent dup/close guest: thousands of JSON lines, every
@@ -1014,7 +1024,10 @@ fn trace_actors(libc: Libc) {
     let mut fd_msgs = 0;
     for r in &records {
         let actor = field(r, "actor");
-        assert!(["fdtable", "urandom"].contains(&actor.as_str()), "{r}");
+        assert!(
+            ["fdtable", "urandom", "signals"].contains(&actor.as_str()),
+            "{r}"
+        );
         let seq: u64 = field(r, "seq").parse().unwrap();
         let last = last_seq.entry(actor.clone()).or_default();
         assert!(seq > *last, "seq not increasing: {r}");

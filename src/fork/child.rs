@@ -77,13 +77,20 @@ fn run(inc: Incoming) -> Result<(Arc<Process>, Stop), String> {
     };
     let proc = Arc::new_cyclic(|weak| Process {
         threads: crate::thread::Threads::new(vm.clone(), el1, pid, weak.clone()),
+        // A fork child has no timers.
+        timers: crate::timers::Timers::new(weak.clone()),
         fds: crate::boot::new_fd_actor(inc.fds, &kids.shim_data, &tracer),
         vdso: crate::guest::vvar::Vdso::at(ram.clone(), inc.vvar),
         entropy: kids.entropy,
+        signals: crate::signal::SignalActor::spawn(
+            weak.clone(),
+            ram.clone(),
+            inc.signals,
+            tracer.actor_sink(),
+        ),
         ram,
         mm: Mutex::new(mm),
         fs: Mutex::new(inc.fs),
-        signals: Mutex::new(inc.signals),
         rlimits: Mutex::new(inc.rlimits),
         creds: inc.creds,
         pid,

@@ -32,7 +32,7 @@ use crate::backend::{Reg, SysReg};
 use crate::errno::Errno;
 use crate::guest::mm::Mm;
 use crate::process::{FsContext, Process};
-use crate::signal::SignalState;
+use crate::signal::{KSigaction, SignalActor, SignalState, NSIG};
 use crate::syscall::clone::CLONE_PARENT_SETTID;
 use crate::syscall::{Ctx, Stop, SysResult, ThreadState};
 use crate::trace::Tracer;
@@ -75,9 +75,14 @@ pub fn fork(
         None
     };
     tracing::debug!(snapshot = ?t0.elapsed(), "fork: RAM copied");
+    // Asked before fork(): the signal actor's thread does not survive into the child.
+    let actions = ctx.proc.signals.actions();
+    // The timer thread must not be inside a send (holding the signal state) at the fork.
+    let timers_quiet = ctx.proc.timers.quiesce();
     // SAFETY: the child only continues this thread, touching state no other thread
     // holds locked (see the module doc).
     let pid = unsafe { libc::fork() };
+    drop(timers_quiet);
     if pid < 0 {
         return Err(Errno::last());
     }
@@ -86,7 +91,7 @@ pub fn fork(
             drop(r);
             w
         });
-        child(ctx, snap, done, regs, t);
+        child(ctx, snap, done, regs, t, actions);
     }
     drop(snap);
     tracing::debug!(pid, elapsed = ?t0.elapsed(), "fork: native child started");
@@ -106,14 +111,8 @@ pub fn fork(
 /// The child's new `Process`, inheriting from the parent's as fork does. The parent's
 /// copy in this process is dead: its fd table and mappings are moved out, not shared,
 /// so that a guest close() here really closes the host fd.
-fn inherit(old: &Process, pid: i32) -> Result<Arc<Process>, Errno> {
+fn inherit(old: &Process, pid: i32, actions: [KSigaction; NSIG]) -> Result<Arc<Process>, Errno> {
     let mm = Mm::from_parts(old.ram.clone(), old.mm().take_parts())?;
-    let signals = {
-        let s = old.signals();
-        let mut n = SignalState::default();
-        n.actions = s.actions;
-        n
-    };
     let fs = {
         let f = old.fs();
         FsContext {
@@ -139,13 +138,20 @@ fn inherit(old: &Process, pid: i32) -> Result<Arc<Process>, Errno> {
             pid,
             weak.clone(),
         ),
+        // A fork child has no timers (interval or POSIX).
+        timers: crate::timers::Timers::new(weak.clone()),
         ram: old.ram.clone(),
         mm: Mutex::new(mm),
         fds: crate::boot::new_fd_actor(table, &kids.shim_data, &tracer),
         vdso: old.vdso.clone(),
         entropy: kids.entropy,
         fs: Mutex::new(fs),
-        signals: Mutex::new(signals),
+        signals: SignalActor::spawn(
+            weak.clone(),
+            old.ram.clone(),
+            SignalState::with_actions(actions),
+            tracer.actor_sink(),
+        ),
         rlimits: Mutex::new(rlimits),
         creds: old.creds,
         pid,
@@ -157,7 +163,14 @@ fn inherit(old: &Process, pid: i32) -> Result<Arc<Process>, Errno> {
 }
 
 /// The child: take the RAM copy, become a new process, run the guest until it ends.
-fn child(ctx: &mut Ctx, snap: OwnedFd, done: Option<OwnedFd>, r: ChildRegs, t: ChildThread) -> ! {
+fn child(
+    ctx: &mut Ctx,
+    snap: OwnedFd,
+    done: Option<OwnedFd>,
+    r: ChildRegs,
+    t: ChildThread,
+    actions: [KSigaction; NSIG],
+) -> ! {
     // A vfork release inherited from our parent's own vfork is not ours to signal.
     let mut slot = VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner());
     let inherited = std::mem::replace(&mut *slot, done);
@@ -171,7 +184,7 @@ fn child(ctx: &mut Ctx, snap: OwnedFd, done: Option<OwnedFd>, r: ChildRegs, t: C
     if let Err(e) = ctx.proc.ram.swap_backing(snap) {
         fail(&format!("RAM: {e}"));
     }
-    let proc = match inherit(ctx.proc, pid) {
+    let proc = match inherit(ctx.proc, pid, actions) {
         Ok(p) => p,
         Err(e) => fail(&format!("mappings: {e:?}")),
     };

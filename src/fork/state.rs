@@ -256,8 +256,7 @@ pub fn capture(
 
     // Signals: dispositions and mask (pending signals are not inherited).
     {
-        let s = proc.signals();
-        for a in &s.actions {
+        for a in &proc.signals.actions() {
             for v in [a.handler, a.flags, a.restorer, a.mask] {
                 e.u64(v);
             }

@@ -249,6 +249,7 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
     let slot = proc.threads.reserve_slot()?;
     let (ready_tx, ready_rx) = mpsc::sync_channel::<ReadyMsg>(1);
     let (go_tx, go_rx) = mpsc::sync_channel::<()>(1);
+    let job_mask = ctx.thread.sigmask;
     let mut job = Job {
         slot,
         snap,
@@ -303,7 +304,10 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
         }
     };
     let tid = shared.tid;
+    // Known to the signal actor before anyone learns the tid (tgkill right after clone).
+    proc.signals.register(shared.clone(), job_mask, false);
     if let Err(e) = proc.threads.register(shared, join) {
+        proc.signals.unregister(tid);
         // The process is exiting: the child sees the closed channel and ends unrun.
         drop(go_tx);
         proc.threads.release_slot(slot);

@@ -114,8 +114,13 @@ fn at_flagged(
 /// A host path as the guest sees it: inside `--sysroot` the prefix is stripped.
 fn guest_view(ctx: &Ctx, host: &Path) -> Vec<u8> {
     let sysroot = ctx.proc.fs().sysroot.clone();
+    guest_view_in(sysroot.as_deref(), host)
+}
+
+/// `host` as the guest names it under `sysroot`.
+pub(crate) fn guest_view_in(sysroot: Option<&Path>, host: &Path) -> Vec<u8> {
     if let Some(root) = sysroot {
-        let root = std::fs::canonicalize(&root).unwrap_or(root);
+        let root = std::fs::canonicalize(root).unwrap_or(root.to_path_buf());
         if let Ok(rest) = host.strip_prefix(&root) {
             let mut v = b"/".to_vec();
             v.extend_from_slice(rest.as_os_str().as_bytes());
@@ -164,6 +169,13 @@ pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return Err(Errno::EOPNOTSUPP);
     }
     let path = ctx.read_path(a[1])?;
+    if let Some(fd) = super::procfs::open(ctx, &path) {
+        if flags & abi::O_ACCMODE != 0 {
+            return Err(Errno::EACCES);
+        }
+        let file = OpenFile::opened(fd?, Some(&path), true);
+        return ctx.install(file, flags & O_CLOEXEC != 0);
+    }
     let (dir, hp) = at_bytes(ctx, a[0], &path)?;
     // Host fds are always CLOEXEC on the host; the guest's flag lives in the fd table.
     let host_flags = open_flags_to_host(flags) | libc::O_CLOEXEC;
@@ -354,13 +366,7 @@ pub fn readlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 /// "/proc/self/exe" and its spellings naming this process.
 fn is_own_exe_link(ctx: &Ctx, path: &[u8]) -> bool {
-    let Some(rest) = path.strip_prefix(b"/proc/") else {
-        return false;
-    };
-    let Some(who) = rest.strip_suffix(b"/exe") else {
-        return false;
-    };
-    who == b"self" || who == b"thread-self" || who == ctx.proc.pid.to_string().as_bytes()
+    super::procfs::own_entry(ctx, path) == Some(b"exe")
 }
 
 /// The program as the guest named it; a relative name is made absolute from where it

@@ -11,8 +11,9 @@
 //! an emulated wait table keyed by guest address there.
 //!
 //! Blocking waits hold no lock. exit_group interrupts them with a host signal (EINTR, see
-//! `thread`); the vCPU loop then sees the thread's killed flag. EINTR is returned to the
-//! guest as is — the seam for guest signal delivery to blocked threads.
+//! `thread`); the vCPU loop then sees the thread's killed flag. A guest signal interrupts
+//! them the same way; the vCPU loop turns the EINTR into a restart or -EINTR
+//! (`signal::restart`).
 
 use super::{Ctx, SysResult, ThreadState};
 use crate::errno::Errno;

@@ -421,9 +421,7 @@ pub fn ppoll(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if nfds > ctx.proc.fds().limit() {
         return Err(Errno::EINVAL);
     }
-    if a[3] != 0 && a[4] != 8 {
-        return Err(Errno::EINVAL);
-    }
+    let mask = super::signal::read_sigmask(ctx, a[3], a[4])?;
     let timeout = read_timeout(ctx, a[2])?;
     let raw = ctx.read_bytes(a[0], nfds as usize * 8)?;
     let mut fds: Vec<(i32, i16, i16)> = raw
@@ -437,7 +435,7 @@ pub fn ppoll(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         })
         .collect();
     let start = std::time::Instant::now();
-    let n = poll_guest(ctx, &mut fds, timeout)?;
+    let n = super::signal::with_sigmask(ctx, mask, |ctx| poll_guest(ctx, &mut fds, timeout))?;
     let out: Vec<u8> = fds
         .iter()
         .flat_map(|&(fd, ev, rev)| {
@@ -477,6 +475,13 @@ pub fn pselect6(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     };
     let (r, w, e) = (read_set(a[1])?, read_set(a[2])?, read_set(a[3])?);
     let timeout = read_timeout(ctx, a[4])?;
+    // The sixth argument is { const sigset_t *ss; size_t ss_len; }.
+    let mask = if a[5] != 0 {
+        let [ss, len]: [u64; 2] = ctx.read_val(a[5])?;
+        super::signal::read_sigmask(ctx, ss, len)?
+    } else {
+        None
+    };
     let bit = |s: &[u64], fd: usize| s[fd / 64] >> (fd % 64) & 1 != 0;
     let mut fds = Vec::new();
     for fd in 0..n as usize {
@@ -495,7 +500,7 @@ pub fn pselect6(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         }
     }
     let start = std::time::Instant::now();
-    poll_guest(ctx, &mut fds, timeout)?;
+    super::signal::with_sigmask(ctx, mask, |ctx| poll_guest(ctx, &mut fds, timeout))?;
     if fds.iter().any(|f| f.2 & POLLNVAL != 0) {
         return Err(Errno::EBADF);
     }

@@ -14,11 +14,14 @@ pub mod futex;
 pub mod io;
 pub mod mem;
 pub mod proc;
+pub mod procfs;
 pub mod sfd;
+pub mod signal;
 pub mod sigpipe;
 pub mod sigstack;
 pub mod table;
 pub mod time;
+pub mod timer;
 mod tracefmt;
 pub mod wait;
 
@@ -55,10 +58,16 @@ pub struct ThreadState {
     pub robust_list: (u64, u64),
     pub rseq: Option<(u64, u32, u32)>,
     /// This thread's blocked-signal mask (per thread, as on Linux; new threads and fork
-    /// children inherit it, execve keeps it).
+    /// children inherit it, execve keeps it). A copy of the signal actor's, kept equal by
+    /// every call that changes it.
     pub sigmask: u64,
     /// sigaltstack (none for a new thread, kept by fork, cleared by execve).
     pub altstack: crate::altstack::AltStack,
+    /// The mask to restore once the signals a temporary mask let through were delivered
+    /// (rt_sigsuspend, ppoll, pselect6, epoll_pwait: Linux's saved_sigmask).
+    pub saved_mask: Option<u64>,
+    /// What `restart_syscall` resumes (an interrupted relative sleep).
+    pub restart: Option<crate::syscall::time::RestartBlock>,
 }
 
 /// Everything a handler may touch.

@@ -1,5 +1,5 @@
 //! Process-level calls of the spine: exit, identity, limits, uname, scheduling queries,
-//! randomness, rseq, and the signal calls as far as the spine handles signals.
+//! randomness, rseq, process groups. The signal calls are in `signal`.
 //!
 //! Guest pids are the host's: getpid() is the elfuse process's pid, so a pid a guest sees
 //! is one `kill(1)` and `ps` agree with.
@@ -7,8 +7,6 @@
 use super::{host_ret, Ctx, Stop, SysResult};
 use crate::errno::Errno;
 use crate::process::Rlimit;
-use crate::sigframe::{self, SI_TKILL, SI_USER};
-use crate::signal::{sig_bit, KSigaction, SigInfo, Target, NSIG, SIGKILL, SIGSEGV, SIGSTOP};
 
 /// exit: this thread only. The last thread's exit ends the process (`thread`).
 pub fn exit(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
@@ -373,79 +371,6 @@ pub fn getrandom(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     host_ret(r as i64)
 }
 
-fn valid_sig(sig: u64) -> Result<u32, Errno> {
-    if (1..=NSIG as u64).contains(&sig) {
-        Ok(sig as u32)
-    } else {
-        Err(Errno::EINVAL)
-    }
-}
-
-/// Sends `sig` (0 = existence check) to this process or one of its threads, from itself.
-fn raise(ctx: &Ctx, target: Target, sig: u64, code: i32) -> SysResult {
-    if sig == 0 {
-        return Ok(0);
-    }
-    let signo = valid_sig(sig)?;
-    let info = SigInfo {
-        signo,
-        code,
-        pid: ctx.proc.pid,
-        uid: ctx.proc.creds.uid,
-        ..Default::default()
-    };
-    ctx.proc.send_signal(target, info);
-    Ok(0)
-}
-
-pub fn rt_sigreturn(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
-    ctx.regs_set = true;
-    match sigframe::sigreturn(ctx.proc, ctx.vcpu, &mut ctx.thread.altstack) {
-        Ok(Some(mask)) => {
-            ctx.thread.sigmask = mask;
-            Ok(0)
-        }
-        // A corrupt frame: Linux sends SIGSEGV.
-        Ok(None) | Err(_) => {
-            ctx.stop = Some(Stop::Signal(SIGSEGV));
-            Ok(0)
-        }
-    }
-}
-
-pub fn rt_sigpending(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    if a[1] != 8 {
-        return Err(Errno::EINVAL);
-    }
-    let p = ctx.proc.signals().pending;
-    ctx.write_val(a[0], &p)?;
-    Ok(0)
-}
-
-pub fn kill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let pid = a[0] as i32;
-    let own_group = pid == 0 || (pid < -1 && unsafe { libc::getpgrp() } == -pid);
-    if pid == ctx.proc.pid || own_group {
-        // The caller's own process group reaches only the caller: a host kill would
-        // also hit this elfuse process, which does not act on host signals yet (the
-        // signal actor will), and under a test harness the harness itself.
-        return raise(ctx, Target::Process, a[1], SI_USER);
-    }
-    if pid == -1 {
-        // "Every process the caller may signal" would reach host processes: refused.
-        return Err(Errno::EPERM);
-    }
-    if a[1] > NSIG as u64 {
-        return Err(Errno::EINVAL);
-    }
-    // Another process (a child is a host process: guest pids are host pids) or another
-    // process group: through the host. Signal numbers agree between x86_64 and AArch64.
-    host_ret(unsafe { libc::kill(pid, a[1] as i32) } as i64)?;
-    Ok(0)
-}
-
-/// clone: threads (CLONE_VM without CLONE_VFORK) belong to the threads work and are
-/// ENOSYS here; everything else creates a process (`fork::clone_process`).
 pub fn setpgid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let sd = crate::guest::shimdata::ShimData::new(ctx.proc.ram.clone());
     sd.republish_group(|| host_ret(unsafe { libc::setpgid(a[0] as i32, a[1] as i32) } as i64))
@@ -454,96 +379,4 @@ pub fn setpgid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 pub fn setsid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     let sd = crate::guest::shimdata::ShimData::new(ctx.proc.ram.clone());
     sd.republish_group(|| host_ret(unsafe { libc::setsid() } as i64))
-}
-
-/// Signals thread `tid` of this process. Pending signals are still process-wide (the
-/// signal work makes them per-thread): the target is kicked so that it, or whichever
-/// thread comes first, delivers the signal at its next exit from guest code.
-fn signal_thread(ctx: &Ctx, tid: i32, sig: u64) -> SysResult {
-    if tid != ctx.thread.tid && ctx.proc.threads.get(tid).is_none() {
-        return Err(Errno::ESRCH);
-    }
-    raise(ctx, Target::Thread(tid), sig, SI_TKILL)
-}
-
-pub fn tkill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    if a[0] as i32 <= 0 {
-        return Err(Errno::EINVAL);
-    }
-    signal_thread(ctx, a[0] as i32, a[1])
-}
-
-pub fn tgkill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    if a[0] as i32 <= 0 || a[1] as i32 <= 0 {
-        return Err(Errno::EINVAL);
-    }
-    if a[0] as i32 != ctx.proc.pid {
-        return Err(Errno::ESRCH);
-    }
-    signal_thread(ctx, a[1] as i32, a[2])
-}
-
-pub fn rt_sigaction(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    if a[3] != 8 {
-        return Err(Errno::EINVAL);
-    }
-    let sig = valid_sig(a[0])?;
-    let new: Option<KSigaction> = if a[1] != 0 {
-        let v: [u64; 4] = ctx.read_val(a[1])?;
-        Some(KSigaction {
-            handler: v[0],
-            flags: v[1],
-            restorer: v[2],
-            mask: v[3],
-        })
-    } else {
-        None
-    };
-    if new.is_some() && (sig == SIGKILL || sig == SIGSTOP) {
-        return Err(Errno::EINVAL);
-    }
-    let old = {
-        let mut s = ctx.proc.signals();
-        let slot = &mut s.actions[sig as usize - 1];
-        let old = *slot;
-        if let Some(n) = new {
-            *slot = n;
-        }
-        old
-    };
-    if let (Some(n), crate::signal::SIGCHLD) = (new, sig) {
-        crate::fork::mirror_sigchld(&n);
-    }
-    if a[2] != 0 {
-        ctx.write_val(a[2], &[old.handler, old.flags, old.restorer, old.mask])?;
-    }
-    Ok(0)
-}
-
-pub fn rt_sigprocmask(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    const SIG_BLOCK: u64 = 0;
-    const SIG_UNBLOCK: u64 = 1;
-    const SIG_SETMASK: u64 = 2;
-    if a[3] != 8 {
-        return Err(Errno::EINVAL);
-    }
-    let set: Option<u64> = if a[1] != 0 {
-        Some(ctx.read_val(a[1])?)
-    } else {
-        None
-    };
-    let unblockable = sig_bit(SIGKILL) | sig_bit(SIGSTOP);
-    let old = ctx.thread.sigmask;
-    if let Some(set) = set {
-        ctx.thread.sigmask = match a[0] {
-            SIG_BLOCK => old | set,
-            SIG_UNBLOCK => old & !set,
-            SIG_SETMASK => set,
-            _ => return Err(Errno::EINVAL),
-        } & !unblockable;
-    }
-    if a[2] != 0 {
-        ctx.write_val(a[2], &old)?;
-    }
-    Ok(0)
 }

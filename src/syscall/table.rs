@@ -3,7 +3,9 @@
 //! of truth; `elfuse --syscall-table` renders docs/syscalls.md from it.
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
-use super::{clone, execve, fs, futex, io, mem, proc, sfd, sigstack, time, wait, Ctx, SysResult};
+use super::{
+    clone, execve, fs, futex, io, mem, proc, sfd, signal, sigstack, time, timer, wait, Ctx, SysResult,
+};
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
 
@@ -76,7 +78,7 @@ syscalls! {
     19 eventfd2(Int, Hex) => eventfd::eventfd2, Full;
     20 epoll_create1(Hex) => epoll::epoll_create1, Full;
     21 epoll_ctl(Fd, Int, Fd, Ptr) => epoll::epoll_ctl, Partial("a registration belongs to the open file description, not (description, fd): registering a second dup alias of a registered description is EEXIST");
-    22 epoll_pwait(Fd, Ptr, Int, Int, Ptr, Int) => epoll::epoll_pwait, Partial("the signal mask is validated but not applied (no asynchronous signals yet); an unwritable events buffer is EFAULT even when nothing is ready");
+    22 epoll_pwait(Fd, Ptr, Int, Int, Ptr, Int) => epoll::epoll_pwait, Partial("an unwritable events buffer is EFAULT even when nothing is ready");
     23 dup(Fd) => io::dup, Full;
     24 dup3(Fd, Fd, Hex) => io::dup3, Full;
     25 fcntl(Fd, Int, Hex) => io::fcntl, Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL, locks and pipe sizes pass to the host; F_SETOWN/F_SETSIG are EINVAL");
@@ -106,7 +108,7 @@ syscalls! {
     53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
     54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
     55 fchown(Fd, Int, Int) => fs::fchown, Full;
-    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("O_TMPFILE is EOPNOTSUPP; /proc is the host's (it describes elfuse, not the guest)");
+    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("O_TMPFILE is EOPNOTSUPP; /proc is the host's (it describes elfuse, not the guest) except /proc/self/maps, generated from the guest's mappings");
     57 close(Fd) => io::close, Full;
     58 vhangup;
     59 pipe2(Ptr, Hex) => io::pipe2, Full;
@@ -122,8 +124,8 @@ syscalls! {
     69 preadv(Fd, Ptr, Int, Int) => io::preadv, Full;
     70 pwritev(Fd, Ptr, Int, Int) => io::pwritev, Full;
     71 sendfile(Fd, Fd, Ptr, Int) => io::sendfile, Full;
-    72 pselect6(Int, Ptr, Ptr, Ptr, Ptr, Ptr) => io::pselect6, Partial("the signal mask argument is validated but not applied (no asynchronous signals yet)");
-    73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Partial("the signal mask argument is validated but not applied (no asynchronous signals yet)");
+    72 pselect6(Int, Ptr, Ptr, Ptr, Ptr, Ptr) => io::pselect6, Full;
+    73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Full;
     74 signalfd4(Fd, Ptr, Int, Hex) => signalfd::signalfd4, Partial("signals the guest sends itself (kill/tkill/tgkill); writev(2) reaches the readiness eventfd underneath instead of failing with EINVAL");
     75 vmsplice; 76 splice; 77 tee;
     78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc is the host's except /proc/self/exe");
@@ -140,35 +142,42 @@ syscalls! {
     89 acct; 90 capget; 91 capset; 92 personality;
     93 exit(Int) => proc::exit, Full;
     94 exit_group(Int) => proc::exit_group, Full;
-    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("a guest signal ends a blocked wait with ERESTARTSYS only once send_signal interrupts host calls (the signal actor); CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
+    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     96 set_tid_address(Ptr) => proc::set_tid_address, Full;
     97 unshare;
     98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("WAIT/WAKE(_BITSET), (CMP_)REQUEUE, WAKE_OP; no PI ops");
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
     100 get_robust_list;
-    101 nanosleep(Ptr, Ptr) => time::nanosleep, Partial("not interruptible by signals yet");
-    102 getitimer; 103 setitimer; 104 kexec_load; 105 init_module; 106 delete_module;
-    107 timer_create; 108 timer_gettime; 109 timer_getoverrun; 110 timer_settime;
-    111 timer_delete; 112 clock_settime;
+    101 nanosleep(Ptr, Ptr) => time::nanosleep, Full;
+    102 getitimer(Int, Ptr) => timer::getitimer, Partial("ITIMER_VIRTUAL/PROF count the host process's user/total CPU time (elfuse's own work included), checked at most every millisecond");
+    103 setitimer(Int, Ptr, Ptr) => timer::setitimer, Partial("ITIMER_VIRTUAL/PROF count the host process's user/total CPU time (elfuse's own work included), checked at most every millisecond");
+    104 kexec_load; 105 init_module; 106 delete_module;
+    107 timer_create(Int, Ptr, Ptr) => timer::timer_create, Partial("clocks REALTIME, MONOTONIC, BOOTTIME, TAI, PROCESS_CPUTIME_ID, THREAD_CPUTIME_ID (the caller's host thread); other processes' and threads' CPU clocks are EINVAL, the alarm clocks EOPNOTSUPP");
+    108 timer_gettime(Int, Ptr) => timer::timer_gettime, Full;
+    109 timer_getoverrun(Int) => timer::timer_getoverrun, Full;
+    110 timer_settime(Int, Hex, Ptr, Ptr) => timer::timer_settime, Partial("CPU-clock timers are checked at most every millisecond");
+    111 timer_delete(Int) => timer::timer_delete, Full;
+    112 clock_settime;
     113 clock_gettime(Int, Ptr) => time::clock_gettime, Full;
     114 clock_getres(Int, Ptr) => time::clock_getres, Full;
-    115 clock_nanosleep(Int, Hex, Ptr, Ptr) => time::clock_nanosleep, Partial("not interruptible by signals yet");
+    115 clock_nanosleep(Int, Hex, Ptr, Ptr) => time::clock_nanosleep, Partial("the process CPU clock is EOPNOTSUPP");
     116 syslog; 117 ptrace; 118 sched_setparam; 119 sched_setscheduler;
     120 sched_getscheduler; 121 sched_getparam; 122 sched_setaffinity;
     123 sched_getaffinity(Int, Int, Ptr) => proc::sched_getaffinity, Full;
     124 sched_yield() => proc::sched_yield, Full;
     125 sched_get_priority_max; 126 sched_get_priority_min; 127 sched_rr_get_interval;
-    128 restart_syscall;
-    129 kill(Int, Sig) => proc::kill, Partial("other pids and process groups through the host; the caller's own group (0, -own pgid) reaches only the caller; pid -1 is EPERM");
-    130 tkill(Int, Sig) => proc::tkill, Partial("only to the calling thread");
-    131 tgkill(Int, Int, Sig) => proc::tgkill, Partial("only to the calling thread");
+    128 restart_syscall() => time::restart_syscall, Full;
+    129 kill(Int, Sig) => signal::kill, Partial("other pids and process groups through the host; the caller's own group (0, -own pgid) reaches only the caller; pid -1 is EPERM");
+    130 tkill(Int, Sig) => signal::tkill, Full;
+    131 tgkill(Int, Int, Sig) => signal::tgkill, Partial("other thread groups are ESRCH");
     132 sigaltstack(Ptr, Ptr) => sigstack::sigaltstack, Full;
-    133 rt_sigsuspend;
-    134 rt_sigaction(Sig, Ptr, Ptr, Int) => proc::rt_sigaction, Partial("handlers run on syscall return and on faults; SA_RESTART is not honoured yet");
-    135 rt_sigprocmask(Int, Ptr, Ptr, Int) => proc::rt_sigprocmask, Full;
-    136 rt_sigpending(Ptr, Int) => proc::rt_sigpending, Full;
-    137 rt_sigtimedwait; 138 rt_sigqueueinfo;
-    139 rt_sigreturn() => proc::rt_sigreturn, Full;
+    133 rt_sigsuspend(Ptr, Int) => signal::rt_sigsuspend, Full;
+    134 rt_sigaction(Sig, Ptr, Ptr, Int) => signal::rt_sigaction, Full;
+    135 rt_sigprocmask(Int, Ptr, Ptr, Int) => signal::rt_sigprocmask, Full;
+    136 rt_sigpending(Ptr, Int) => signal::rt_sigpending, Full;
+    137 rt_sigtimedwait(Ptr, Ptr, Ptr, Int) => signal::rt_sigtimedwait, Full;
+    138 rt_sigqueueinfo(Int, Sig, Ptr) => signal::rt_sigqueueinfo, Partial("si_code, si_pid, si_uid and si_value are kept of the caller's siginfo; other processes through the host");
+    139 rt_sigreturn() => signal::rt_sigreturn, Full;
     140 setpriority; 141 getpriority; 142 reboot; 143 setregid; 144 setgid; 145 setreuid;
     146 setuid; 147 setresuid;
     148 getresuid(Ptr, Ptr, Ptr) => proc::getresuid, Full;
@@ -223,9 +232,9 @@ syscalls! {
     232 mincore(Ptr, Int, Ptr) => mem::mincore, Full;
     233 madvise(Ptr, Int, Int) => mem::madvise, Full;
     234 remap_file_pages; 235 mbind; 236 get_mempolicy; 237 set_mempolicy;
-    238 migrate_pages; 239 move_pages; 240 rt_tgsigqueueinfo; 241 perf_event_open;
+    238 migrate_pages; 239 move_pages; 240 rt_tgsigqueueinfo(Int, Int, Sig, Ptr) => signal::rt_tgsigqueueinfo, Partial("si_code, si_pid, si_uid and si_value are kept of the caller's siginfo; other processes through the host"); 241 perf_event_open;
     242 accept4; 243 recvmmsg;
-    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("a guest signal ends a blocked wait with ERESTARTSYS only once send_signal interrupts host calls (the signal actor); CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
+    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
     262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
     266 clock_adjtime; 267 syncfs; 268 setns; 269 sendmmsg; 270 process_vm_readv;
@@ -245,7 +254,8 @@ syscalls! {
     292 io_pgetevents;
     293 rseq(Ptr, Int, Hex, Hex) => proc::rseq, Partial("registration is recorded; restartable sequences are never aborted (there is no preemption inside the guest that would require it)");
     294 kexec_file_load;
-    424 pidfd_send_signal; 425 io_uring_setup; 426 io_uring_enter; 427 io_uring_register;
+    424 pidfd_send_signal(Fd, Sig, Ptr, Hex) => signal::pidfd_send_signal, Partial("a pidfd of another process goes to the host (which does not act on it as a guest signal)");
+    425 io_uring_setup; 426 io_uring_enter; 427 io_uring_register;
     428 open_tree; 429 move_mount; 430 fsopen; 431 fsconfig; 432 fsmount; 433 fspick;
     434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Partial("the caller's own process only");
     435 clone3(Ptr, Int) => clone::clone3, Partial("threads only: fork-style children are ENOSYS; no set_tid, pidfd, cgroup");
@@ -253,7 +263,7 @@ syscalls! {
     437 openat2; 438 pidfd_getfd;
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
     440 process_madvise;
-    441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("the signal mask is validated but not applied (no asynchronous signals yet); an unwritable events buffer is EFAULT even when nothing is ready");
+    441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("an unwritable events buffer is EFAULT even when nothing is ready");
     442 mount_setattr; 443 quotactl_fd;
     444 landlock_create_ruleset; 445 landlock_add_rule; 446 landlock_restrict_self;
     447 memfd_secret; 448 process_mrelease; 449 futex_waitv(Ptr, Int, Hex, Ptr, Int) => futex::futex_waitv, Full; 450 set_mempolicy_home_node;

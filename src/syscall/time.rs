@@ -109,8 +109,12 @@ pub fn clock_nanosleep(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     )
 }
 
+/// Sleeps on `id`. Interrupted by a signal (the host call's EINTR): an absolute sleep
+/// restarts as is unless a handler runs (ERESTARTNOHAND); a relative one writes the time
+/// left to `rem_va` and records where it ends, so that `restart_syscall` sleeps only the
+/// rest (ERESTART_RESTARTBLOCK), as Linux's hrtimer_nanosleep.
 fn sleep(
-    ctx: &Ctx,
+    ctx: &mut Ctx,
     id: libc::clockid_t,
     flags: i32,
     req: &libc::timespec,
@@ -124,8 +128,66 @@ fn sleep(
     if r == 0 {
         return Ok(0);
     }
-    if r == libc::EINTR && rem_va != 0 {
+    if r != libc::EINTR {
+        return Err(Errno::from_host(r));
+    }
+    if flags & libc::TIMER_ABSTIME != 0 {
+        return Err(Errno::ERESTARTNOHAND);
+    }
+    if rem_va != 0 {
         write_ts(ctx, rem_va, &rem)?;
     }
-    Err(Errno::from_host(r))
+    let now = now(id);
+    ctx.thread.restart = Some(RestartBlock {
+        clock: id,
+        end: add_ts(&now, &rem),
+        rem_va,
+    });
+    Err(Errno::ERESTART_RESTARTBLOCK)
+}
+
+/// An interrupted relative sleep: its clock, when it ends, where to write the time left.
+#[derive(Clone, Copy, Debug)]
+pub struct RestartBlock {
+    pub clock: libc::clockid_t,
+    pub end: libc::timespec,
+    pub rem_va: u64,
+}
+
+fn now(id: libc::clockid_t) -> libc::timespec {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(id, &mut t) };
+    t
+}
+
+fn add_ts(a: &libc::timespec, b: &libc::timespec) -> libc::timespec {
+    let ns = a.tv_nsec + b.tv_nsec;
+    libc::timespec {
+        tv_sec: a.tv_sec + b.tv_sec + ns / 1_000_000_000,
+        tv_nsec: ns % 1_000_000_000,
+    }
+}
+
+/// `end - now`, or zero once past.
+fn until(end: &libc::timespec, now: &libc::timespec) -> libc::timespec {
+    let ns =
+        (end.tv_sec - now.tv_sec) as i128 * 1_000_000_000 + (end.tv_nsec - now.tv_nsec) as i128;
+    let ns = ns.max(0);
+    libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as i64,
+        tv_nsec: (ns % 1_000_000_000) as i64,
+    }
+}
+
+/// restart_syscall (128): resumes the thread's interrupted relative sleep for the time
+/// left; without one, EINTR (as Linux's do_no_restart_syscall).
+pub fn restart_syscall(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
+    let Some(rb) = ctx.thread.restart.take() else {
+        return Err(Errno::EINTR);
+    };
+    let left = until(&rb.end, &now(rb.clock));
+    sleep(ctx, rb.clock, 0, &left, rb.rem_va)
 }

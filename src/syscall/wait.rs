@@ -29,11 +29,12 @@ const RUSAGE_SIZE: usize = 144;
 const SIGINFO_SIZE: usize = 128;
 
 /// A host EINTR ends the wait only if a guest signal is now deliverable to this thread
-/// (sigcore's loop then turns ERESTARTSYS into EINTR or a restart, per SA_RESTART);
-/// otherwise it was the vCPU wake signal for something else, and the wait goes on.
+/// (the vCPU loop then turns ERESTARTSYS into EINTR or a restart, per SA_RESTART);
+/// otherwise it was the wake signal for something else, and the wait goes on (the
+/// signal actor interrupts the wait again until a signal it chose this thread for is
+/// taken).
 fn interrupted(ctx: &Ctx) -> Result<(), Errno> {
-    let unblockable = crate::signal::sig_bit(crate::signal::SIGKILL);
-    if ctx.proc.signals().pending & (!ctx.thread.sigmask | unblockable) != 0 {
+    if ctx.proc.signals.deliverable(ctx.thread.tid) != 0 {
         return Err(Errno::ERESTARTSYS);
     }
     Ok(())

@@ -28,6 +28,38 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
     _exit(ok ? 0 : 1);
 }
 
+/* /proc/self/maps describes the guest: the reserve is one ---p line, the stack and
+ * the vDSO are named, and the stack line holds this frame. */
+static void maps(char *base)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    char line[512];
+    int infra = 0, stack = 0, vdso = 0, lines = 0;
+    unsigned long here = (unsigned long)&line;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[5];
+        lines++;
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) != 3)
+            continue;
+        if (lo == (unsigned long)base && !strcmp(perms, "---p"))
+            infra = 1;
+        if (strstr(line, "[stack]") && lo <= here && here < hi)
+            stack = 1;
+        if (strstr(line, "[vdso]") && perms[2] == 'x')
+            vdso = 1;
+    }
+    fclose(f);
+    CHECK(lines > 3);
+    CHECK(infra);
+    CHECK(stack);
+    CHECK(vdso);
+    CHECK(open("/proc/self/maps", O_WRONLY) == -1);
+}
+
 static int calls(void *p, char *base)
 {
     pid_t pid = getpid();
@@ -62,6 +94,7 @@ static int calls(void *p, char *base)
     CHECK(syscall(SYS_getpid) == pid && syscall(SYS_gettid) == pid);
     unsigned char b[32] = {0};
     CHECK(read(u, b, 32) == 32 && getrandom(b, 32, 0) == 32);
+    maps(base);
     return report();
 }
 

@@ -66,22 +66,20 @@ enum Timeout {
 }
 
 fn wait(ctx: &mut Ctx, a: [u64; 6], timeout: Timeout) -> SysResult {
-    // The signal mask is checked as Linux does, but not applied: there is no asynchronous
-    // signal delivery that it could let through yet.
-    if a[4] != 0 {
-        if a[5] != 8 {
-            return Err(Errno::EINVAL);
-        }
-        ctx.read_val::<u64>(a[4])?;
-    }
+    let mask = crate::syscall::signal::read_sigmask(ctx, a[4], a[5])?;
     let max = a[2] as i32;
     if max <= 0 || max as u64 > EP_MAX_EVENTS {
         return Err(Errno::EINVAL);
     }
-    let out = ctx.user_slice(a[1], max as usize * GUEST_EVENT, true)?;
+    // Checked before waiting (EFAULT even when nothing is ready), written after.
+    ctx.user_slice(a[1], max as usize * GUEST_EVENT, true)?;
     let ep = ctx.file(a[0])?;
     let mut evs = vec![Event::default(); (max as usize).min(BATCH)];
-    let n = host::wait(ep.raw(), &mut evs, &timeout)?;
+    // The mask applies for the wait (and to the signals it lets through).
+    let n = crate::syscall::signal::with_sigmask(ctx, mask, |_| {
+        host::wait(ep.raw(), &mut evs, &timeout).map(|n| n as u64)
+    })? as usize;
+    let out = ctx.user_slice(a[1], max as usize * GUEST_EVENT, true)?;
     for (e, o) in evs[..n].iter().zip(out.chunks_exact_mut(GUEST_EVENT)) {
         o[..4].copy_from_slice(&e.events.to_le_bytes());
         o[4..8].fill(0);

@@ -1,11 +1,13 @@
 //! signalfd4: the seam between emulated signals and the fd world.
 //!
-//! Signals are emulated (`crate::signal::SignalState`), so a host signalfd would never
-//! see them. A signalfd here is a [`Synthetic`] description: its mask, plus a host
-//! eventfd that is readable exactly while a signal in the mask is pending (poll, ppoll,
-//! pselect6 and epoll then work on it unchanged). `SignalState` tells every live signalfd
-//! when the pending set changes ([`PendingWatcher`]); read(2) is routed here and dequeues
-//! the pending signals in the mask as 128-byte `struct signalfd_siginfo`s. As on Linux the
+//! Signals are emulated (the signal actor, `crate::signal`), so a host signalfd would
+//! never see them. A signalfd here is a [`Synthetic`] description: its mask, plus a host
+//! eventfd that is readable exactly while a signal in the mask is pending somewhere in the
+//! process (poll, ppoll, pselect6 and epoll then work on it unchanged; Linux reports the
+//! polling thread's own plus the process's). The actor tells every live signalfd when the
+//! pending sets change ([`PendingWatcher`]); read(2) is routed here and dequeues, through
+//! the actor, the reading thread's pending signals in the mask then the process's, as
+//! 128-byte `struct signalfd_siginfo`s. As on Linux the
 //! guest must block those signals first, or they are delivered before it can read them.
 //! macOS: the same, with a pipe (or EVFILT_USER) for readiness instead of the eventfd.
 
@@ -27,7 +29,7 @@ pub struct SignalFd {
     mask: AtomicU64,
     /// Host eventfd, readable while a signal in `mask` is pending.
     ready: OwnedFd,
-    /// Whether `ready` holds a count. Changed only with the signal state locked.
+    /// Whether `ready` holds a count. Changed only by the signal actor.
     armed: AtomicBool,
 }
 
@@ -65,15 +67,13 @@ impl SignalFd {
         }
         loop {
             let mut records = Vec::new();
-            {
-                let mut sig = ctx.proc.signals();
-                let mask = self.mask.load(Relaxed);
-                while records.len() < max * SIGINFO_SIZE {
-                    let Some(info) = sig.take_pending(mask) else {
-                        break;
-                    };
-                    records.extend_from_slice(&encode(&info));
-                }
+            let mask = self.mask.load(Relaxed);
+            while records.len() < max * SIGINFO_SIZE {
+                // The reading thread's own signals, then the process's.
+                let Some(info) = ctx.proc.signals.dequeue(ctx.thread.tid, mask) else {
+                    break;
+                };
+                records.extend_from_slice(&encode(&info));
             }
             if !records.is_empty() {
                 let mut rest = &records[..];
@@ -88,7 +88,8 @@ impl SignalFd {
                 return Err(Errno::EAGAIN);
             }
             // Another thread may raise one; a single-threaded guest waits forever, as on
-            // Linux when nothing else signals it.
+            // Linux when nothing else signals it. A signal to act on (or exit_group)
+            // interrupts the wait: EINTR, which the vCPU loop restarts or reports.
             host::wait_readable(self.raw())?;
         }
     }
@@ -104,6 +105,9 @@ fn encode(i: &SigInfo) -> [u8; SIGINFO_SIZE] {
         None => {
             b[12..16].copy_from_slice(&i.pid.to_le_bytes());
             b[16..20].copy_from_slice(&i.uid.to_le_bytes());
+            // ssi_int and ssi_ptr both carry si_value.
+            b[44..48].copy_from_slice(&(i.value as u32).to_le_bytes());
+            b[48..56].copy_from_slice(&i.value.to_le_bytes());
         }
     }
     if let Some(c) = i.chld {
@@ -123,9 +127,8 @@ pub fn signalfd4(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if a[0] as i32 != -1 {
         let f = ctx.file(a[0])?;
         let s = f.synthetic_as::<SignalFd>().ok_or(Errno::EINVAL)?;
-        let sig = ctx.proc.signals();
         s.mask.store(mask, Relaxed);
-        s.pending_changed(sig.pending);
+        ctx.proc.signals.renotify();
         return Ok(a[0] as i32 as u64);
     }
     let s = Arc::new(SignalFd {
@@ -134,7 +137,7 @@ pub fn signalfd4(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         armed: AtomicBool::new(false),
     });
     let w: Weak<dyn PendingWatcher> = Arc::downgrade(&s) as _;
-    ctx.proc.signals().watch(w);
+    ctx.proc.signals.watch(w);
     ctx.install(OpenFile::synthetic(s), cloexec)
 }
 
@@ -184,7 +187,7 @@ mod host {
             events: libc::POLLIN,
             revents: 0,
         };
-        if unsafe { libc::poll(&mut p, 1, -1) } < 0 && Errno::last() != Errno::EINTR {
+        if unsafe { libc::poll(&mut p, 1, -1) } < 0 {
             return Err(Errno::last());
         }
         Ok(())

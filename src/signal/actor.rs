@@ -1,0 +1,359 @@
+//! The signal actor: the only owner of a process's `SignalState`.
+//!
+//! Every change is a message (`elfuse_actors::runtime`, flat combining: an uncontended
+//! call runs inline on the caller; `--trace=actors` records each one). After each message
+//! the actor recomputes "some thread has a deliverable signal" and, only when that answer
+//! changes, republishes it: the shim's SIGTIMER attention bit (so the next syscall of
+//! any thread exits to the host), the vDSO's mirror of it (so clock_gettime loops reach
+//! the host too), and an atomic flag the vCPU loop reads after every exit instead of
+//! messaging the actor.
+//!
+//! Waking the thread that must act: `send` returns the chosen thread's handle and the
+//! sender kicks it out of guest code and interrupts its host syscall (outside the
+//! actor: a kick waits for the vCPU to leave guest code). A wake-up can land just before
+//! the target enters a blocking host call, and a kick can find the vCPU inside the shim
+//! (where it cannot deliver); the actor's idle tick therefore kicks and interrupts again,
+//! every `RETRY`, each thread that was chosen and has not taken its signal yet.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use elfuse_actors::runtime::{Actor, ActorRef, Config};
+use elfuse_actors::trace::TraceSink;
+
+use super::state::{MaskOp, PendingWatcher, SignalState};
+use super::{Disposal, KSigaction, SigInfo, Target, NSIG};
+use crate::errno::Errno;
+use crate::guest::ram::GuestRam;
+use crate::guest::shimdata::ShimData;
+use crate::process::Process;
+use crate::thread::ThreadShared;
+
+/// How often a chosen thread that has not taken its signal is interrupted again.
+const RETRY: Duration = Duration::from_millis(5);
+
+pub enum Msg {
+    Register {
+        tid: i32,
+        mask: u64,
+        leader: bool,
+        handle: Arc<ThreadShared>,
+    },
+    Unregister(i32),
+    Mask(i32, MaskOp),
+    Action(u32, Option<KSigaction>),
+    Actions,
+    ExecReset,
+    Send(Target, SigInfo),
+    Take(i32),
+    Fault {
+        tid: i32,
+        sig: u32,
+    },
+    Dequeue {
+        tid: i32,
+        set: u64,
+    },
+    Pending(i32),
+    Deliverable(i32),
+    Watch(Weak<dyn PendingWatcher>),
+    Renotify,
+    /// The idle tick: interrupt again the threads that owe a signal.
+    Retry,
+}
+
+pub enum Reply {
+    Unit,
+    Bits(u64),
+    Action(KSigaction),
+    Actions(Box<[KSigaction; NSIG]>),
+    Sent(Result<Option<Arc<ThreadShared>>, Errno>),
+    Take(Option<Disposal>, u64),
+    Fault(Option<(KSigaction, u64)>),
+    Info(Option<SigInfo>),
+}
+
+pub struct SigActor {
+    state: SignalState,
+    threads: HashMap<i32, Arc<ThreadShared>>,
+    /// What was last published (SIGTIMER).
+    published: bool,
+    any: Arc<AtomicBool>,
+    shim: ShimData,
+    proc: Weak<Process>,
+}
+
+impl Actor for SigActor {
+    type Msg = Msg;
+    type Reply = Reply;
+    const NAME: &'static str = "signals";
+
+    fn kind(m: &Msg) -> &'static str {
+        match m {
+            Msg::Register { .. } => "register",
+            Msg::Unregister(_) => "unregister",
+            Msg::Mask(..) => "mask",
+            Msg::Action(..) => "action",
+            Msg::Actions => "actions",
+            Msg::ExecReset => "exec_reset",
+            Msg::Send(..) => "send",
+            Msg::Take(_) => "take",
+            Msg::Fault { .. } => "fault",
+            Msg::Dequeue { .. } => "dequeue",
+            Msg::Pending(_) => "pending",
+            Msg::Deliverable(_) => "deliverable",
+            Msg::Watch(_) => "watch",
+            Msg::Renotify => "renotify",
+            Msg::Retry => "retry",
+        }
+    }
+
+    fn handle(&mut self, m: &Msg) -> Reply {
+        let s = &mut self.state;
+        let r = match m {
+            Msg::Register {
+                tid,
+                mask,
+                leader,
+                handle,
+            } => {
+                s.add_thread(*tid, *mask, *leader);
+                self.threads.insert(*tid, handle.clone());
+                Reply::Unit
+            }
+            Msg::Unregister(tid) => {
+                s.remove_thread(*tid);
+                self.threads.remove(tid);
+                Reply::Unit
+            }
+            Msg::Mask(tid, op) => Reply::Bits(s.set_mask(*tid, *op)),
+            Msg::Action(sig, new) => Reply::Action(s.set_action(*sig, *new)),
+            Msg::Actions => Reply::Actions(Box::new(s.actions)),
+            Msg::ExecReset => {
+                s.reset_for_exec();
+                Reply::Actions(Box::new(s.actions))
+            }
+            Msg::Send(target, info) => Reply::Sent(
+                s.send(*target, *info)
+                    .map(|t| t.and_then(|tid| self.threads.get(&tid).cloned())),
+            ),
+            Msg::Take(tid) => {
+                let d = s.take_deliverable(*tid);
+                Reply::Take(d, s.mask(*tid))
+            }
+            Msg::Fault { tid, sig } => Reply::Fault(
+                s.fault_handled(*sig, s.mask(*tid))
+                    .then(|| s.begin_handler(*tid, *sig)),
+            ),
+            Msg::Dequeue { tid, set } => Reply::Info(s.dequeue(*tid, *set)),
+            Msg::Pending(tid) => Reply::Bits(s.pending_for(*tid) & s.mask(*tid)),
+            Msg::Deliverable(tid) => Reply::Bits(s.deliverable(*tid)),
+            Msg::Watch(w) => {
+                s.watch(w.clone());
+                Reply::Unit
+            }
+            Msg::Renotify => {
+                s.notify();
+                Reply::Unit
+            }
+            Msg::Retry => {
+                for tid in s.owed() {
+                    if let Some(t) = self.threads.get(&tid) {
+                        // A kick that found it inside the shim did not deliver.
+                        t.interrupt_host();
+                        t.kick();
+                    }
+                }
+                Reply::Unit
+            }
+        };
+        self.publish();
+        r
+    }
+
+    fn tick_msg(&self) -> Option<Msg> {
+        (!self.state.owed().is_empty()).then_some(Msg::Retry)
+    }
+}
+
+impl SigActor {
+    /// Republishes "some thread has a deliverable signal" when it changed.
+    fn publish(&mut self) {
+        let any = self.state.any_deliverable();
+        if any == self.published {
+            return;
+        }
+        self.published = any;
+        self.any.store(any, Ordering::SeqCst);
+        self.shim.sync_sigtimer(any);
+        let bits = if any {
+            elfuse_shim::data::ATTN_SIGTIMER
+        } else {
+            0
+        };
+        if let Some(p) = self.proc.upgrade() {
+            p.vdso.mirror_attention(&p.mm(), bits);
+            // The process may be ending meanwhile: never be the one that drops it on the
+            // actor's own thread (its drop joins this thread).
+            if let Some(p) = Arc::into_inner(p) {
+                std::thread::spawn(move || drop(p));
+            }
+        }
+    }
+}
+
+/// The handle the process keeps (`Process::signals`).
+pub struct SignalActor {
+    actor: ActorRef<SigActor>,
+    any: Arc<AtomicBool>,
+}
+
+impl SignalActor {
+    /// Starts the actor of process `proc` (a `Weak` from `Arc::new_cyclic`) over `state`.
+    pub fn spawn(
+        proc: Weak<Process>,
+        ram: Arc<GuestRam>,
+        state: SignalState,
+        sink: Option<Arc<dyn TraceSink>>,
+    ) -> SignalActor {
+        let any = Arc::new(AtomicBool::new(false));
+        let shim = ShimData::new(ram);
+        // A fresh process starts with nothing pending: make the shim agree.
+        shim.sync_sigtimer(false);
+        let actor = ActorRef::spawn(
+            SigActor {
+                state,
+                threads: HashMap::new(),
+                published: false,
+                any: any.clone(),
+                shim,
+                proc,
+            },
+            Config {
+                sink,
+                tick: Some(RETRY),
+                ..Config::default()
+            },
+        );
+        SignalActor { actor, any }
+    }
+
+    /// Some thread may have a deliverable signal (one atomic load; the vCPU loop asks the
+    /// actor only then).
+    pub fn maybe_deliverable(&self) -> bool {
+        self.any.load(Ordering::SeqCst)
+    }
+
+    fn bits(&self, m: Msg) -> u64 {
+        match self.actor.call(m) {
+            Reply::Bits(b) => b,
+            _ => unreachable!("signal actor: reply kind"),
+        }
+    }
+
+    fn actions_of(&self, m: Msg) -> [KSigaction; NSIG] {
+        match self.actor.call(m) {
+            Reply::Actions(a) => *a,
+            _ => unreachable!("signal actor: reply kind"),
+        }
+    }
+
+    /// A thread joins (before anyone can learn its tid), with its blocked mask.
+    pub fn register(&self, handle: Arc<ThreadShared>, mask: u64, leader: bool) {
+        self.actor.call(Msg::Register {
+            tid: handle.tid,
+            mask,
+            leader,
+            handle,
+        });
+    }
+
+    /// The thread is gone; its own pending signals are dropped.
+    pub fn unregister(&self, tid: i32) {
+        self.actor.call(Msg::Unregister(tid));
+    }
+
+    /// Changes `tid`'s blocked mask; returns the old one.
+    pub fn set_mask(&self, tid: i32, op: MaskOp) -> u64 {
+        self.bits(Msg::Mask(tid, op))
+    }
+
+    /// rt_sigaction: returns the old disposition.
+    pub fn set_action(&self, sig: u32, new: Option<KSigaction>) -> KSigaction {
+        match self.actor.call(Msg::Action(sig, new)) {
+            Reply::Action(a) => a,
+            _ => unreachable!("signal actor: reply kind"),
+        }
+    }
+
+    /// Every disposition (fork hands them to the child).
+    pub fn actions(&self) -> [KSigaction; NSIG] {
+        self.actions_of(Msg::Actions)
+    }
+
+    /// execve: handlers reset (ignored stay ignored); returns the new dispositions.
+    pub fn reset_for_exec(&self) -> [KSigaction; NSIG] {
+        self.actions_of(Msg::ExecReset)
+    }
+
+    /// Queues a signal and wakes the thread that must act on it (see the module doc).
+    pub fn send(&self, target: Target, info: SigInfo) -> Result<(), Errno> {
+        let Reply::Sent(r) = self.actor.call(Msg::Send(target, info)) else {
+            unreachable!("signal actor: reply kind")
+        };
+        if let Some(t) = r? {
+            // The sender itself acts on it when its syscall returns.
+            if !t.is_current() {
+                t.interrupt_host();
+                t.kick();
+            }
+        }
+        Ok(())
+    }
+
+    /// `tid`'s next signal to act on, and its mask afterwards.
+    pub fn take(&self, tid: i32) -> (Option<Disposal>, u64) {
+        match self.actor.call(Msg::Take(tid)) {
+            Reply::Take(d, m) => (d, m),
+            _ => unreachable!("signal actor: reply kind"),
+        }
+    }
+
+    /// A synchronous fault `sig` on `tid`: the handler to run and the old mask, or None
+    /// (the process dies).
+    pub fn fault(&self, tid: i32, sig: u32) -> Option<(KSigaction, u64)> {
+        match self.actor.call(Msg::Fault { tid, sig }) {
+            Reply::Fault(f) => f,
+            _ => unreachable!("signal actor: reply kind"),
+        }
+    }
+
+    /// Takes the lowest signal of `set` pending for `tid` or the process, blocked or not.
+    pub fn dequeue(&self, tid: i32, set: u64) -> Option<SigInfo> {
+        match self.actor.call(Msg::Dequeue { tid, set }) {
+            Reply::Info(i) => i,
+            _ => unreachable!("signal actor: reply kind"),
+        }
+    }
+
+    /// rt_sigpending: (thread ∪ process pending) & blocked.
+    pub fn pending(&self, tid: i32) -> u64 {
+        self.bits(Msg::Pending(tid))
+    }
+
+    /// The signals `tid` could act on now.
+    pub fn deliverable(&self, tid: i32) -> u64 {
+        self.bits(Msg::Deliverable(tid))
+    }
+
+    pub fn watch(&self, w: Weak<dyn PendingWatcher>) {
+        self.actor.call(Msg::Watch(w));
+    }
+
+    /// Tells every watcher the pending set again (a signalfd's mask changed).
+    pub fn renotify(&self) {
+        self.actor.call(Msg::Renotify);
+    }
+}
