@@ -4,7 +4,8 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, execve, fs, futex, io, mem, proc, sfd, signal, sigstack, time, timer, wait, Ctx, SysResult,
+    clone, execve, fs, futex, io, mem, proc, sfd, signal, sigstack, time, timer, wait, Ctx,
+    SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
