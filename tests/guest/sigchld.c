@@ -7,6 +7,7 @@
 #include "check.h"
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <stdint.h>
@@ -46,6 +47,28 @@ static int events(int n)
         nanosleep(&ts, NULL);
     }
     return nev >= n;
+}
+
+static volatile pid_t victim;
+static volatile int alarms;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarms++;
+    if (victim)
+        kill(victim, SIGKILL);
+}
+
+static void alarm_in_ms(int ms, int flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = flags;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {0, ms * 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
 }
 
 static pid_t child_pause(void)
@@ -139,6 +162,20 @@ static int basic(void)
     kill(pid, SIGKILL);
     CHECK(waitid(P_PID, pid, &si, WEXITED) == 0 && si.si_code == CLD_KILLED);
     CHECK(si.si_status == SIGKILL && si.si_signo == SIGCHLD);
+
+    /* A handled signal interrupts a blocked wait: EINTR without SA_RESTART; with it the
+     * wait resumes (here the handler kills the child, so the wait then reaps it). */
+    pid = child_pause();
+    victim = 0;
+    alarms = 0;
+    alarm_in_ms(50, 0);
+    CHECK_ERR(waitpid(pid, &st, 0), EINTR);
+    CHECK(alarms == 1);
+    victim = pid;
+    alarm_in_ms(50, SA_RESTART);
+    CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    CHECK(alarms == 2);
+    victim = 0;
 
     /* A blocked SIGCHLD read from a signalfd carries the child's status. */
     sigset_t chld;
