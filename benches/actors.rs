@@ -8,8 +8,12 @@
 //! 3. a 1-byte pipe read resolved through the actor's published view vs a direct host
 //!    read of the same host fd.
 //!
+//! A comparison (actor vs mutex, view vs direct) interleaves the two sides in short
+//! rounds, so on a shared machine both see the same load.
+//!
 //! Run: `cargo bench --bench actors` (2 s per case, about 20 s); `ELFUSE_BENCH_SECS=1`
-//! shortens it, `ELFUSE_BENCH_ONLY=rtt|dup|read` runs one group.
+//! shortens it, `ELFUSE_BENCH_ONLY=rtt|dup|read` runs one group (`inline`: only the
+//! combining dup+close, for profiling).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -26,13 +30,17 @@ struct Stats {
     p99: f64,
 }
 
-/// Runs `op` in batches for about `secs` seconds; per-op ns percentiles.
-fn measure(secs: f64, mut op: impl FnMut()) -> Stats {
-    for _ in 0..BATCH * 16 {
-        op();
+fn stats(mut samples: Vec<f64>) -> Stats {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    Stats {
+        p50: at(0.50),
+        p99: at(0.99),
     }
-    let mut samples = Vec::new();
-    let end = Instant::now() + Duration::from_secs_f64(secs);
+}
+
+/// Samples of `op` (per-op ns of a batch) until `end`.
+fn sample(samples: &mut Vec<f64>, end: Instant, op: &mut impl FnMut()) {
     while Instant::now() < end {
         let t = Instant::now();
         for _ in 0..BATCH {
@@ -40,12 +48,36 @@ fn measure(secs: f64, mut op: impl FnMut()) -> Stats {
         }
         samples.push(t.elapsed().as_nanos() as f64 / BATCH as f64);
     }
-    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
-    Stats {
-        p50: at(0.50),
-        p99: at(0.99),
+}
+
+/// Runs `op` in batches for about `secs` seconds; per-op ns percentiles.
+fn measure(secs: f64, mut op: impl FnMut()) -> Stats {
+    for _ in 0..BATCH * 16 {
+        op();
     }
+    let mut samples = Vec::new();
+    sample(
+        &mut samples,
+        Instant::now() + Duration::from_secs_f64(secs),
+        &mut op,
+    );
+    stats(samples)
+}
+
+/// Measures `a` and `b` for about `secs` seconds each, alternating 10 ms rounds.
+fn measure_pair(secs: f64, mut a: impl FnMut(), mut b: impl FnMut()) -> (Stats, Stats) {
+    const ROUND: Duration = Duration::from_millis(10);
+    for _ in 0..BATCH * 16 {
+        a();
+        b();
+    }
+    let (mut sa, mut sb) = (Vec::new(), Vec::new());
+    let end = Instant::now() + Duration::from_secs_f64(2.0 * secs);
+    while Instant::now() < end {
+        sample(&mut sa, Instant::now() + ROUND, &mut a);
+        sample(&mut sb, Instant::now() + ROUND, &mut b);
+    }
+    (stats(sa), stats(sb))
 }
 
 fn report(name: &str, s: &Stats) {
@@ -154,6 +186,14 @@ fn main() {
     if run("dup") {
         dup_close(secs);
     }
+    if only == "inline" {
+        let fds = fd_actor(Mode::Combining);
+        let s = measure(secs, || {
+            let fd = fds.dup(0, false, 0).unwrap();
+            fds.close(fd).unwrap();
+        });
+        report("fd actor dup + close, Combining", &s);
+    }
     if run("read") {
         pipe_read(secs);
     }
@@ -177,7 +217,8 @@ fn dup_close(secs: f64) {
     let mut t = FdTable::new();
     t.install(dev_null(), false, 0).unwrap();
     let m = Mutex::new(t);
-    let mutex = measure(secs, || {
+    // The same table logic under a lock; the closed description is dropped outside it.
+    let mutex_op = || {
         let fd = {
             let mut t = m.lock().unwrap();
             let f = t.get(0).unwrap();
@@ -185,14 +226,15 @@ fn dup_close(secs: f64) {
         };
         let closed = m.lock().unwrap().close(fd).unwrap();
         drop(closed);
-    });
-    report("Mutex<FdTable> dup + close", &mutex);
+    };
     for mode in [Mode::Combining, Mode::Threaded] {
         let fds = fd_actor(mode);
-        let s = measure(secs, || {
+        let actor_op = || {
             let fd = fds.dup(0, false, 0).unwrap();
             fds.close(fd).unwrap();
-        });
+        };
+        let (mutex, s) = measure_pair(secs, mutex_op, actor_op);
+        report("Mutex<FdTable> dup + close", &mutex);
         report(&format!("fd actor dup + close, {mode:?}"), &s);
         ratio(&format!("{mode:?} actor / mutex"), &s, &mutex);
     }
@@ -209,17 +251,20 @@ fn pipe_read(secs: f64) {
     let fds = fd_actor(Mode::Combining);
     let gfd = fds.install(OpenFile::host(r, None), false, 0).unwrap();
     let raw = fds.get(gfd).unwrap().raw();
-    let mut b = [0u8; 1];
-    let direct = measure(secs, || unsafe {
-        libc::write(wfd, b"x".as_ptr().cast(), 1);
-        libc::read(raw, b.as_mut_ptr().cast(), 1);
-    });
+    let b = std::cell::Cell::new(0u8);
+    let (direct, view) = measure_pair(
+        secs,
+        || unsafe {
+            libc::write(wfd, b"x".as_ptr().cast(), 1);
+            libc::read(raw, b.as_ptr().cast(), 1);
+        },
+        || unsafe {
+            libc::write(wfd, b"x".as_ptr().cast(), 1);
+            let f = fds.get(gfd).unwrap();
+            libc::read(f.raw(), b.as_ptr().cast(), 1);
+        },
+    );
     report("direct host write + read", &direct);
-    let view = measure(secs, || unsafe {
-        libc::write(wfd, b"x".as_ptr().cast(), 1);
-        let f = fds.get(gfd).unwrap();
-        libc::read(f.raw(), b.as_mut_ptr().cast(), 1);
-    });
     report("write + read through the published view", &view);
     ratio("view / direct", &view, &direct);
     let lookup = measure(secs, || {

@@ -4,21 +4,24 @@
 //! exec's CLOEXEC sweep, fork's snapshot) are messages; dup-vs-close and friends are
 //! settled by the actor's serialisation, not by paired locks. Reads (read/write/poll/...
 //! resolving guest fd → open file, F_GETFD) never message the actor: they look the fd up
-//! in a view the actor publishes ([`View`], updated by the handler before it replies, so
-//! a thread always sees its own mutations). A lookup clones the description's `Arc`,
-//! so an in-flight call finishes on the old description even if another thread closes
-//! the fd meanwhile, and the host fd cannot be recycled under it.
+//! in the view the actor publishes ([`View`]: the table's own slots, written by the
+//! handler before it replies, so a thread always sees its own mutations). A lookup
+//! clones the description's `Arc`, so an in-flight call finishes on the old description
+//! even if another thread closes the fd meanwhile, and the host fd cannot be recycled
+//! under it.
 //!
 //! Closed descriptions travel back in the reply and are dropped by the caller, outside
 //! the actor: closing a host fd may block (NFS, a tty) and must not stall the table.
 
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::fdtable::{FdError, FdTable, OpenFile};
 use crate::runtime::{Actor, ActorRef, Config, Mode, Observer};
 use crate::trace::TraceSink;
-pub use crate::view::{View, ViewEntry};
+use crate::view::Published;
+pub use crate::view::View;
 
 /// A message to the fd-table actor.
 #[derive(Clone, Debug)]
@@ -29,10 +32,10 @@ pub enum FdMsg {
         cloexec: bool,
         min: i32,
     },
-    /// Install two (pipe2, socketpair): both or neither.
+    /// Install two (pipe2, socketpair): both or neither. Boxed to keep every message
+    /// within 16 bytes (see [`FdReply`]).
     InstallPair {
-        a: Arc<OpenFile>,
-        b: Arc<OpenFile>,
+        pair: Box<[Arc<OpenFile>; 2]>,
         cloexec: bool,
     },
     /// dup / F_DUPFD / F_DUPFD_CLOEXEC.
@@ -65,34 +68,26 @@ pub enum FdMsg {
     Snapshot,
 }
 
-/// The actor's answer.
+/// The actor's answer. Messages and replies are at most 16 bytes (a test checks): they
+/// travel in two registers, where a larger one is copied through the stack, stored in
+/// pieces and read back whole, which stalls store forwarding on every call.
 #[derive(Debug)]
 pub enum FdReply {
     Fd(Result<i32, FdError>),
     Pair(Result<(i32, i32), FdError>),
-    /// Descriptions that left the table (to be dropped by the caller).
-    Closed(Result<Vec<Arc<OpenFile>>, FdError>),
+    /// Descriptions that left the table (to be dropped by the caller): close_range and
+    /// exec's sweep, which cannot fail.
+    Closed(Box<Vec<Arc<OpenFile>>>),
     /// The same for close and dup2/dup3 (at most one, no allocation).
     ClosedOne(Result<Option<Arc<OpenFile>>, FdError>),
     Done(Result<(), FdError>),
-    Snapshot(FdTable),
+    Snapshot(Box<FdTable>),
 }
 
-/// The actor's state: the table, and the view it publishes.
+/// The actor's state: the table, whose slots are the view it publishes.
 pub struct FdState {
-    table: FdTable,
-    view: Arc<View>,
+    table: FdTable<Published>,
     limit: Arc<AtomicU64>,
-}
-
-impl FdState {
-    fn publish(&self, fd: i32) {
-        let e = self.table.get(fd).ok().map(|file| ViewEntry {
-            file,
-            cloexec: self.table.cloexec(fd).unwrap_or(false),
-        });
-        drop(self.view.set(fd, e));
-    }
 }
 
 impl Actor for FdState {
@@ -100,6 +95,7 @@ impl Actor for FdState {
     type Reply = FdReply;
     const NAME: &'static str = "fdtable";
 
+    #[inline(always)]
     fn kind(m: &FdMsg) -> &'static str {
         match m {
             FdMsg::Install { .. } => "install",
@@ -115,6 +111,9 @@ impl Actor for FdState {
         }
     }
 
+    // Inlined into each `FdActor` method, whose message kind is known there: the
+    // dispatch folds away and the reply is built in registers, not copied through memory.
+    #[inline(always)]
     fn handle(&mut self, m: &FdMsg) -> FdReply {
         let t = &mut self.table;
         match *m {
@@ -122,18 +121,9 @@ impl Actor for FdState {
                 ref file,
                 cloexec,
                 min,
-            } => {
-                let r = t.install(file.clone(), cloexec, min);
-                if let Ok(fd) = r {
-                    self.publish(fd);
-                }
-                FdReply::Fd(r)
-            }
-            FdMsg::InstallPair {
-                ref a,
-                ref b,
-                cloexec,
-            } => {
+            } => FdReply::Fd(t.install(file.clone(), cloexec, min)),
+            FdMsg::InstallPair { ref pair, cloexec } => {
+                let [a, b] = &**pair;
                 let r = t.install(a.clone(), cloexec, 0).and_then(|fa| {
                     match t.install(b.clone(), cloexec, 0) {
                         Ok(fb) => Ok((fa, fb)),
@@ -143,18 +133,10 @@ impl Actor for FdState {
                         }
                     }
                 });
-                if let Ok((fa, fb)) = r {
-                    self.publish(fa);
-                    self.publish(fb);
-                }
                 FdReply::Pair(r)
             }
             FdMsg::Dup { fd, cloexec, min } => {
-                let r = t.get(fd).and_then(|f| t.install(f, cloexec, min));
-                if let Ok(n) = r {
-                    self.publish(n);
-                }
-                FdReply::Fd(r)
+                FdReply::Fd(t.get(fd).and_then(|f| t.install(f, cloexec, min)))
             }
             FdMsg::DupTo { old, new, cloexec } => {
                 let r = t.get(old).and_then(|f| {
@@ -163,41 +145,18 @@ impl Actor for FdState {
                     }
                     t.install_at(new, f, cloexec)
                 });
-                if r.is_ok() {
-                    self.publish(new);
-                }
                 FdReply::ClosedOne(r)
             }
-            FdMsg::Close(fd) => {
-                let r = t.close(fd).map(Some);
-                drop(self.view.set(fd, None));
-                FdReply::ClosedOne(r)
-            }
+            FdMsg::Close(fd) => FdReply::ClosedOne(t.close(fd).map(Some)),
             FdMsg::CloseRange {
                 lo,
                 hi,
                 cloexec_only,
             } => {
                 let closed = t.close_range(lo, hi, cloexec_only);
-                if cloexec_only {
-                    let hi = hi.min(i32::MAX as u32) as i32;
-                    let fds: Vec<i32> = t
-                        .snapshot()
-                        .into_iter()
-                        .map(|(fd, _, _)| fd)
-                        .filter(|&fd| fd >= lo as i32 && fd <= hi)
-                        .collect();
-                    fds.into_iter().for_each(|fd| self.publish(fd));
-                }
-                FdReply::Closed(Ok(self.unpublish(closed)))
+                FdReply::Closed(Box::new(closed.into_iter().map(|(_, f)| f).collect()))
             }
-            FdMsg::SetCloexec { fd, on } => {
-                let r = t.set_cloexec(fd, on);
-                if r.is_ok() {
-                    self.publish(fd);
-                }
-                FdReply::Done(r)
-            }
+            FdMsg::SetCloexec { fd, on } => FdReply::Done(t.set_cloexec(fd, on)),
             FdMsg::SetLimit(n) => {
                 t.set_limit(n);
                 self.limit.store(t.limit(), Ordering::Release);
@@ -205,22 +164,10 @@ impl Actor for FdState {
             }
             FdMsg::CloseOnExec => {
                 let closed = t.close_on_exec();
-                FdReply::Closed(Ok(self.unpublish(closed)))
+                FdReply::Closed(Box::new(closed.into_iter().map(|(_, f)| f).collect()))
             }
-            FdMsg::Snapshot => FdReply::Snapshot(t.clone()),
+            FdMsg::Snapshot => FdReply::Snapshot(Box::new(t.to_plain())),
         }
-    }
-}
-
-impl FdState {
-    fn unpublish(&self, closed: Vec<(i32, Arc<OpenFile>)>) -> Vec<Arc<OpenFile>> {
-        closed
-            .into_iter()
-            .map(|(fd, f)| {
-                drop(self.view.set(fd, None));
-                f
-            })
-            .collect()
     }
 }
 
@@ -247,20 +194,34 @@ impl Default for FdActorConfig {
     }
 }
 
-fn unexpected(r: FdReply) -> ! {
-    unreachable!("fd-table actor answered {r:?} to another message kind")
+/// A reply of the wrong kind: a bug in this file. Only its kind is passed on (and the
+/// reply leaked), so the hot paths never take a reply's address, which would keep
+/// replies in memory.
+#[inline(always)]
+fn unexpected(r: &FdReply) -> ! {
+    let kind = match r {
+        FdReply::Fd(_) => "Fd",
+        FdReply::Pair(_) => "Pair",
+        FdReply::Closed(_) => "Closed",
+        FdReply::ClosedOne(_) => "ClosedOne",
+        FdReply::Done(_) => "Done",
+        FdReply::Snapshot(_) => "Snapshot",
+    };
+    mismatch(kind)
+}
+
+#[cold]
+#[inline(never)]
+fn mismatch(kind: &str) -> ! {
+    unreachable!("fd-table actor answered {kind} to another message kind")
 }
 
 impl FdActor {
     pub fn new(table: FdTable, cfg: FdActorConfig) -> Self {
         let view = Arc::new(View::default());
-        for (fd, file, cloexec) in table.snapshot() {
-            view.set(fd, Some(ViewEntry { file, cloexec }));
-        }
         let limit = Arc::new(AtomicU64::new(table.limit()));
         let state = FdState {
-            table,
-            view: view.clone(),
+            table: table.move_to(Published::new(view.clone())),
             limit: limit.clone(),
         };
         let actor = ActorRef::spawn(
@@ -297,32 +258,48 @@ impl FdActor {
     }
 
     // ---- mutations: messages ----
+    //
+    // Each method builds its message and unpacks its reply through `call_map` (see
+    // there); descriptions that left the table are dropped here, outside the actor.
 
-    fn fd(&self, m: FdMsg) -> Result<i32, FdError> {
-        match self.actor.call(m) {
+    // A `Copy` payload is read out of a `ManuallyDrop` reply: the reply's drop glue would
+    // take its address and keep it in memory (its only owned payloads are elsewhere).
+    #[inline(always)]
+    fn fd(&self, m: impl FnOnce() -> FdMsg) -> Result<i32, FdError> {
+        self.actor.call_map(m, |r| match *ManuallyDrop::new(r) {
             FdReply::Fd(r) => r,
-            r => unexpected(r),
-        }
+            ref r => unexpected(r),
+        })
     }
 
-    fn closed(&self, m: FdMsg) -> Result<(), FdError> {
-        match self.actor.call(m) {
-            // The descriptions are dropped here, outside the actor.
-            FdReply::Closed(r) => r.map(drop),
-            FdReply::ClosedOne(r) => r.map(drop),
-            r => unexpected(r),
-        }
+    #[inline(always)]
+    fn closed_one(&self, m: impl FnOnce() -> FdMsg) -> Result<(), FdError> {
+        let closed = self.actor.call_map(m, |r| match r {
+            FdReply::ClosedOne(r) => r,
+            r => unexpected(&ManuallyDrop::new(r)),
+        });
+        closed.map(drop)
     }
 
-    fn done(&self, m: FdMsg) -> Result<(), FdError> {
-        match self.actor.call(m) {
+    #[inline(always)]
+    fn closed(&self, m: impl FnOnce() -> FdMsg) {
+        let closed = self.actor.call_map(m, |r| match r {
+            FdReply::Closed(v) => v,
+            r => unexpected(&ManuallyDrop::new(r)),
+        });
+        drop(closed);
+    }
+
+    #[inline(always)]
+    fn done(&self, m: impl FnOnce() -> FdMsg) -> Result<(), FdError> {
+        self.actor.call_map(m, |r| match *ManuallyDrop::new(r) {
             FdReply::Done(r) => r,
-            r => unexpected(r),
-        }
+            ref r => unexpected(r),
+        })
     }
 
     pub fn install(&self, file: Arc<OpenFile>, cloexec: bool, min: i32) -> Result<i32, FdError> {
-        self.fd(FdMsg::Install { file, cloexec, min })
+        self.fd(|| FdMsg::Install { file, cloexec, min })
     }
 
     pub fn install_pair(
@@ -331,55 +308,89 @@ impl FdActor {
         b: Arc<OpenFile>,
         cloexec: bool,
     ) -> Result<(i32, i32), FdError> {
-        match self.actor.call(FdMsg::InstallPair { a, b, cloexec }) {
-            FdReply::Pair(r) => r,
-            r => unexpected(r),
-        }
+        let pair = Box::new([a, b]);
+        self.actor.call_map(
+            || FdMsg::InstallPair { pair, cloexec },
+            |r| match *ManuallyDrop::new(r) {
+                FdReply::Pair(r) => r,
+                ref r => unexpected(r),
+            },
+        )
     }
 
     pub fn dup(&self, fd: i32, cloexec: bool, min: i32) -> Result<i32, FdError> {
-        self.fd(FdMsg::Dup { fd, cloexec, min })
+        self.fd(|| FdMsg::Dup { fd, cloexec, min })
     }
 
     pub fn dup_to(&self, old: i32, new: i32, cloexec: bool) -> Result<(), FdError> {
-        self.closed(FdMsg::DupTo { old, new, cloexec })
+        self.closed_one(|| FdMsg::DupTo { old, new, cloexec })
     }
 
     pub fn close(&self, fd: i32) -> Result<(), FdError> {
-        self.closed(FdMsg::Close(fd))
+        self.closed_one(|| FdMsg::Close(fd))
     }
 
     pub fn close_range(&self, lo: u32, hi: u32, cloexec_only: bool) {
-        let _ = self.closed(FdMsg::CloseRange {
+        self.closed(|| FdMsg::CloseRange {
             lo,
             hi,
             cloexec_only,
-        });
+        })
     }
 
     pub fn set_cloexec(&self, fd: i32, on: bool) -> Result<(), FdError> {
-        self.done(FdMsg::SetCloexec { fd, on })
+        self.done(|| FdMsg::SetCloexec { fd, on })
     }
 
     pub fn set_limit(&self, n: u64) {
-        let _ = self.done(FdMsg::SetLimit(n));
+        let _ = self.done(|| FdMsg::SetLimit(n));
     }
 
     /// execve's sweep of CLOEXEC fds.
     pub fn close_on_exec(&self) {
-        let _ = self.closed(FdMsg::CloseOnExec);
+        self.closed(|| FdMsg::CloseOnExec)
     }
 
     /// fork: the table for the child (start its own actor with [`FdActor::new`]).
     pub fn fork_snapshot(&self) -> FdTable {
-        match self.actor.call(FdMsg::Snapshot) {
-            FdReply::Snapshot(t) => t,
-            r => unexpected(r),
-        }
+        let t = self.actor.call_map(
+            || FdMsg::Snapshot,
+            |r| match r {
+                FdReply::Snapshot(t) => t,
+                r => unexpected(&ManuallyDrop::new(r)),
+            },
+        );
+        *t
     }
 
     /// Messages handled so far.
     pub fn handled(&self) -> u64 {
         self.actor.handled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guest-chosen fd numbers anywhere in the i32 range are EBADF, never a panic.
+    #[test]
+    fn out_of_range_fds_are_ebadf() {
+        let fds = FdActor::new(FdTable::new(), FdActorConfig::default());
+        for fd in [-1, 1 << 20, (1 << 20) + 5, i32::MAX] {
+            assert_eq!(fds.close(fd), Err(FdError::BadFd));
+            assert_eq!(fds.get(fd).unwrap_err(), FdError::BadFd);
+            assert_eq!(fds.cloexec(fd), Err(FdError::BadFd));
+            assert_eq!(fds.set_cloexec(fd, true), Err(FdError::BadFd));
+            assert_eq!(fds.dup(fd, false, 0), Err(FdError::BadFd));
+        }
+        fds.close_range(0, u32::MAX, false);
+        assert_eq!(fds.count(), 0);
+    }
+
+    #[test]
+    fn message_and_reply_fit_two_registers() {
+        assert!(std::mem::size_of::<FdMsg>() <= 16);
+        assert!(std::mem::size_of::<FdReply>() <= 16);
     }
 }

@@ -6,128 +6,9 @@
 //! thread lets the read finish on the old description and never touches a recycled host
 //! fd.
 
-use std::any::Any;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use crate::urandom::EntropyCache;
-
-/// A description whose behaviour the syscall layer emulates (signalfd...) over a host fd
-/// that carries its readiness, so poll and epoll work on it unchanged.
-pub trait Synthetic: Any + Send + Sync + std::fmt::Debug {
-    /// The host fd behind it (owned by the implementor, closed when it drops).
-    fn raw(&self) -> RawFd;
-    fn as_any(&self) -> &dyn Any;
-}
-
-/// What a guest fd refers to.
-#[derive(Debug)]
-pub enum FileKind {
-    /// A host file descriptor (regular file, directory, pipe, tty, socket...).
-    Host(OwnedFd),
-    /// One of the host's standard streams, shared with elfuse itself: closing it in the
-    /// guest closes the host fd too (as a real process would), but never twice.
-    Stdio(RawFd),
-    /// An emulated description (see [`Synthetic`]).
-    Synthetic(Arc<dyn Synthetic>),
-    /// /dev/urandom (or /dev/random): `read` is served from a per-description buffer
-    /// filled in bulk from the host CSPRNG, zeroed when the description goes away.
-    Urandom {
-        fd: OwnedFd,
-        cache: Mutex<EntropyCache>,
-    },
-}
-
-/// An open file description.
-#[derive(Debug)]
-pub struct OpenFile {
-    pub kind: FileKind,
-    /// The path it was opened with (for fchdir, /proc/self/fd and traces).
-    pub path: Option<Box<[u8]>>,
-    /// The host's /dev/urandom (character device 1:9), opened readable: reads of it may be
-    /// served from the EL1 shim's random ring (see [`SlotObserver`]).
-    pub urandom: bool,
-}
-
-impl OpenFile {
-    pub fn host(fd: OwnedFd, path: Option<&[u8]>) -> Arc<OpenFile> {
-        Self::host_flagged(fd, path, false)
-    }
-
-    /// [`OpenFile::host`] for a description that may be /dev/urandom.
-    pub fn host_flagged(fd: OwnedFd, path: Option<&[u8]>, urandom: bool) -> Arc<OpenFile> {
-        Arc::new(OpenFile {
-            kind: FileKind::Host(fd),
-            path: path.map(Into::into),
-            urandom,
-        })
-    }
-
-    pub fn synthetic(s: Arc<dyn Synthetic>) -> Arc<OpenFile> {
-        Arc::new(OpenFile {
-            kind: FileKind::Synthetic(s),
-            path: None,
-            urandom: false,
-        })
-    }
-
-    /// A freshly opened host fd: like [`OpenFile::host`], but a character device that is
-    /// the host's /dev/urandom or /dev/random gets the entropy cache, and /dev/urandom
-    /// opened `readable` may be served by the shim's ring ([`OpenFile::urandom`]).
-    pub fn opened(fd: OwnedFd, path: Option<&[u8]>, readable: bool) -> Arc<OpenFile> {
-        // SAFETY: zeroed is a valid struct stat; the host fills it.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let chr = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
-            && st.st_mode & libc::S_IFMT == libc::S_IFCHR;
-        let urandom = chr && st.st_rdev == libc::makedev(1, 9);
-        // A write-only description keeps the host's answers (EBADF for read).
-        if !readable || !(urandom || chr && st.st_rdev == libc::makedev(1, 8)) {
-            return Self::host(fd, path);
-        }
-        Arc::new(OpenFile {
-            kind: FileKind::Urandom {
-                fd,
-                cache: Mutex::new(EntropyCache::new()),
-            },
-            path: path.map(Into::into),
-            urandom,
-        })
-    }
-
-    /// The host fd behind it.
-    pub fn raw(&self) -> RawFd {
-        match &self.kind {
-            FileKind::Host(fd) | FileKind::Urandom { fd, .. } => fd.as_raw_fd(),
-            FileKind::Stdio(fd) => *fd,
-            FileKind::Synthetic(s) => s.raw(),
-        }
-    }
-
-    /// The emulated state behind it, if it is a [`Synthetic`] of type `T`.
-    pub fn synthetic_as<T: Synthetic>(&self) -> Option<&T> {
-        match &self.kind {
-            FileKind::Synthetic(s) => s.as_any().downcast_ref(),
-            _ => None,
-        }
-    }
-
-    /// The entropy cache of a /dev/urandom description.
-    pub fn entropy_cache(&self) -> Option<&Mutex<EntropyCache>> {
-        match &self.kind {
-            FileKind::Urandom { cache, .. } => Some(cache),
-            _ => None,
-        }
-    }
-}
-
-impl Drop for OpenFile {
-    fn drop(&mut self) {
-        if let FileKind::Stdio(fd) = self.kind {
-            // SAFETY: the last alias of a guest stdio description is gone.
-            unsafe { libc::close(fd) };
-        }
-    }
-}
+pub use crate::openfile::{FileKind, OpenFile, Synthetic};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FdError {
@@ -139,16 +20,70 @@ pub enum FdError {
     Invalid,
 }
 
+/// Default RLIMIT_NOFILE soft limit, as on Linux.
+pub const DEFAULT_NOFILE: u64 = 1024;
+/// Hard ceiling for RLIMIT_NOFILE (Linux's fs.nr_open default).
+pub const NR_OPEN: u64 = 1 << 20;
+
+/// Where an [`FdTable`] keeps its slots: [`Plain`] (a `Vec`, for a table behind a lock
+/// or a fork snapshot) or [`Published`](crate::view::Published) (the fd-table actor's
+/// slots, which readers on other threads look up without messaging the actor). The
+/// table's rules (lowest free fd, limits, CLOEXEC) are the same over both.
+pub trait SlotStore {
+    /// One past the highest slot that may be occupied.
+    fn end(&self) -> usize;
+    fn occupied(&self, i: usize) -> bool;
+    fn file(&self, i: usize) -> Option<Arc<OpenFile>>;
+    fn cloexec(&self, i: usize) -> Option<bool>;
+    /// Stores `file` at `i` (growing the store), returning what was there.
+    fn put(&mut self, i: usize, file: Arc<OpenFile>, cloexec: bool) -> Option<Arc<OpenFile>>;
+    fn take(&mut self, i: usize) -> Option<Arc<OpenFile>>;
+    /// False when `i` is free.
+    fn set_cloexec(&mut self, i: usize, on: bool) -> bool;
+}
+
 #[derive(Clone, Debug)]
 struct Slot {
     file: Arc<OpenFile>,
     cloexec: bool,
 }
 
-/// Default RLIMIT_NOFILE soft limit, as on Linux.
-pub const DEFAULT_NOFILE: u64 = 1024;
-/// Hard ceiling for RLIMIT_NOFILE (Linux's fs.nr_open default).
-pub const NR_OPEN: u64 = 1 << 20;
+/// Slots in a `Vec`; it grows to the highest fd used and never shrinks (as Linux's).
+#[derive(Clone, Debug, Default)]
+pub struct Plain(Vec<Option<Slot>>);
+
+impl SlotStore for Plain {
+    fn end(&self) -> usize {
+        self.0.len()
+    }
+    fn occupied(&self, i: usize) -> bool {
+        matches!(self.0.get(i), Some(Some(_)))
+    }
+    fn file(&self, i: usize) -> Option<Arc<OpenFile>> {
+        self.0.get(i)?.as_ref().map(|s| s.file.clone())
+    }
+    fn cloexec(&self, i: usize) -> Option<bool> {
+        self.0.get(i)?.as_ref().map(|s| s.cloexec)
+    }
+    fn put(&mut self, i: usize, file: Arc<OpenFile>, cloexec: bool) -> Option<Arc<OpenFile>> {
+        if i >= self.0.len() {
+            self.0.resize(i + 1, None);
+        }
+        self.0[i].replace(Slot { file, cloexec }).map(|s| s.file)
+    }
+    fn take(&mut self, i: usize) -> Option<Arc<OpenFile>> {
+        self.0.get_mut(i)?.take().map(|s| s.file)
+    }
+    fn set_cloexec(&mut self, i: usize, on: bool) -> bool {
+        match self.0.get_mut(i).and_then(Option::as_mut) {
+            Some(s) => {
+                s.cloexec = on;
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 /// Told about every slot change, synchronously, inside the table mutation: `(fd,
 /// urandom)` after `fd` starts naming a description (`urandom` = its flag) or stops naming
@@ -166,8 +101,10 @@ impl std::fmt::Debug for Observer {
 }
 
 #[derive(Clone, Debug)]
-pub struct FdTable {
-    slots: Vec<Option<Slot>>,
+pub struct FdTable<S = Plain> {
+    slots: S,
+    /// Every fd below it is open (Linux's `next_fd`): where the lowest-free search starts.
+    free: usize,
     limit: u64,
     observer: Observer,
 }
@@ -181,18 +118,59 @@ impl Default for FdTable {
 impl FdTable {
     pub fn new() -> Self {
         FdTable {
-            slots: Vec::new(),
+            slots: Plain::default(),
+            free: 0,
             limit: DEFAULT_NOFILE,
             observer: Observer(None),
         }
     }
 
+    /// A table whose fds 0, 1 and 2 are the host's standard streams.
+    pub fn with_host_stdio() -> Self {
+        let mut t = Self::new();
+        for fd in 0..3 {
+            t.install_at(fd, OpenFile::stdio(fd, None), false)
+                .expect("stdio slots are free");
+        }
+        t
+    }
+}
+
+impl<S: SlotStore> FdTable<S> {
+    /// The same table over another store (the descriptions move, nothing is closed).
+    pub fn move_to<T: SlotStore>(mut self, mut slots: T) -> FdTable<T> {
+        for i in 0..self.slots.end() {
+            let cloexec = self.slots.cloexec(i);
+            if let (Some(c), Some(f)) = (cloexec, self.slots.take(i)) {
+                slots.put(i, f, c);
+            }
+        }
+        FdTable {
+            slots,
+            free: self.free,
+            limit: self.limit,
+            observer: self.observer.clone(),
+        }
+    }
+
+    /// A copy over a [`Plain`] store sharing the descriptions (fork).
+    pub fn to_plain(&self) -> FdTable {
+        let mut slots = Plain::default();
+        for (fd, f, c) in self.snapshot() {
+            slots.put(fd as usize, f, c);
+        }
+        FdTable {
+            slots,
+            free: self.free,
+            limit: self.limit,
+            observer: self.observer.clone(),
+        }
+    }
+
     /// Installs the slot observer and replays every open slot to it.
     pub fn set_observer(&mut self, obs: SlotObserver) {
-        for (i, s) in self.slots.iter().enumerate() {
-            if let Some(s) = s {
-                obs(i as i32, s.file.urandom);
-            }
+        for (fd, f, _) in self.snapshot() {
+            obs(fd, f.urandom);
         }
         self.observer = Observer(Some(obs));
     }
@@ -203,20 +181,6 @@ impl FdTable {
         }
     }
 
-    /// A table whose fds 0, 1 and 2 are the host's standard streams.
-    pub fn with_host_stdio() -> Self {
-        let mut t = Self::new();
-        for fd in 0..3 {
-            let f = Arc::new(OpenFile {
-                kind: FileKind::Stdio(fd),
-                path: None,
-                urandom: false,
-            });
-            t.install_at(fd, f, false).expect("stdio slots are free");
-        }
-        t
-    }
-
     pub fn limit(&self) -> u64 {
         self.limit
     }
@@ -225,33 +189,34 @@ impl FdTable {
         self.limit = limit.min(NR_OPEN);
     }
 
-    fn slot(&self, fd: i32) -> Option<&Slot> {
+    #[inline]
+    pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, FdError> {
         usize::try_from(fd)
             .ok()
-            .and_then(|i| self.slots.get(i))
-            .and_then(Option::as_ref)
+            .and_then(|i| self.slots.file(i))
+            .ok_or(FdError::BadFd)
     }
 
-    pub fn get(&self, fd: i32) -> Result<Arc<OpenFile>, FdError> {
-        self.slot(fd).map(|s| s.file.clone()).ok_or(FdError::BadFd)
-    }
-
+    #[inline]
     pub fn cloexec(&self, fd: i32) -> Result<bool, FdError> {
-        self.slot(fd).map(|s| s.cloexec).ok_or(FdError::BadFd)
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.slots.cloexec(i))
+            .ok_or(FdError::BadFd)
     }
 
+    #[inline]
     pub fn set_cloexec(&mut self, fd: i32, on: bool) -> Result<(), FdError> {
         let i = usize::try_from(fd).map_err(|_| FdError::BadFd)?;
-        match self.slots.get_mut(i).and_then(Option::as_mut) {
-            Some(s) => {
-                s.cloexec = on;
-                Ok(())
-            }
-            None => Err(FdError::BadFd),
+        if self.slots.set_cloexec(i, on) {
+            Ok(())
+        } else {
+            Err(FdError::BadFd)
         }
     }
 
     /// Installs `file` at the lowest free fd ≥ `min` (open, dup, F_DUPFD).
+    #[inline]
     pub fn install(
         &mut self,
         file: Arc<OpenFile>,
@@ -262,20 +227,25 @@ impl FdTable {
         if min as u64 >= self.limit {
             return Err(FdError::Invalid);
         }
-        let free = (min..self.slots.len()).find(|&i| self.slots[i].is_none());
-        let i = free.unwrap_or(self.slots.len().max(min));
+        let from = min.max(self.free);
+        let len = self.slots.end();
+        let i = (from..len)
+            .find(|&i| !self.slots.occupied(i))
+            .unwrap_or(len.max(from));
         if i as u64 >= self.limit {
             return Err(FdError::TooMany);
         }
-        if i >= self.slots.len() {
-            self.slots.resize(i + 1, None);
+        if from == self.free {
+            // Everything in [free, i) was open too.
+            self.free = i + 1;
         }
         self.notify(i, file.urandom);
-        self.slots[i] = Some(Slot { file, cloexec });
+        self.slots.put(i, file, cloexec);
         Ok(i as i32)
     }
 
     /// Installs `file` at exactly `fd` (dup2/dup3), returning what was there.
+    #[inline]
     pub fn install_at(
         &mut self,
         fd: i32,
@@ -286,24 +256,23 @@ impl FdTable {
         if i as u64 >= self.limit {
             return Err(FdError::BadFd);
         }
-        if i >= self.slots.len() {
-            self.slots.resize(i + 1, None);
-        }
         self.notify(i, file.urandom);
-        Ok(self.slots[i]
-            .replace(Slot { file, cloexec })
-            .map(|s| s.file))
+        Ok(self.slots.put(i, file, cloexec))
+    }
+
+    #[inline(always)]
+    fn remove(&mut self, i: usize) -> Option<Arc<OpenFile>> {
+        let f = self.slots.take(i)?;
+        self.notify(i, false);
+        self.free = self.free.min(i);
+        Some(f)
     }
 
     /// Removes `fd`, returning its description (dropped by the caller, outside any lock).
+    #[inline(always)]
     pub fn close(&mut self, fd: i32) -> Result<Arc<OpenFile>, FdError> {
         let i = usize::try_from(fd).map_err(|_| FdError::BadFd)?;
-        let s = self.slots.get_mut(i).and_then(Option::take);
-        if s.is_some() {
-            self.notify(i, false);
-        }
-        self.trim();
-        s.map(|s| s.file).ok_or(FdError::BadFd)
+        self.remove(i).ok_or(FdError::BadFd)
     }
 
     /// close_range(2): closes (or with `cloexec_only`, marks CLOEXEC) fds in [lo, hi].
@@ -314,53 +283,42 @@ impl FdTable {
         cloexec_only: bool,
     ) -> Vec<(i32, Arc<OpenFile>)> {
         let mut out = Vec::new();
-        let hi = (hi as usize).min(self.slots.len().saturating_sub(1));
+        let hi = (hi as usize).min(self.slots.end().saturating_sub(1));
         for i in lo as usize..=hi {
             if cloexec_only {
-                if let Some(s) = self.slots.get_mut(i).and_then(Option::as_mut) {
-                    s.cloexec = true;
-                }
-            } else if let Some(s) = self.slots.get_mut(i).and_then(Option::take) {
-                self.notify(i, false);
-                out.push((i as i32, s.file));
+                self.slots.set_cloexec(i, true);
+            } else if let Some(f) = self.remove(i) {
+                out.push((i as i32, f));
             }
         }
-        self.trim();
         out
     }
 
     /// Closes every CLOEXEC fd (execve).
     pub fn close_on_exec(&mut self) -> Vec<(i32, Arc<OpenFile>)> {
         let mut out = Vec::new();
-        for (i, s) in self.slots.iter_mut().enumerate() {
-            if s.as_ref().is_some_and(|s| s.cloexec) {
-                out.push((i as i32, s.take().unwrap().file));
-                if let Some(obs) = &self.observer.0 {
-                    obs(i as i32, false);
-                }
+        for i in 0..self.slots.end() {
+            if self.slots.cloexec(i) == Some(true) {
+                out.extend(self.remove(i).map(|f| (i as i32, f)));
             }
         }
-        self.trim();
         out
-    }
-
-    fn trim(&mut self) {
-        while matches!(self.slots.last(), Some(None)) {
-            self.slots.pop();
-        }
     }
 
     /// Open fds in ascending order with their CLOEXEC flag (fork snapshot, /proc).
     pub fn snapshot(&self) -> Vec<(i32, Arc<OpenFile>, bool)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (i as i32, s.file.clone(), s.cloexec)))
+        (0..self.slots.end())
+            .filter_map(|i| {
+                let f = self.slots.file(i)?;
+                Some((i as i32, f, self.slots.cloexec(i)?))
+            })
             .collect()
     }
 
     pub fn count(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        (0..self.slots.end())
+            .filter(|&i| self.slots.occupied(i))
+            .count()
     }
 }
 

@@ -16,9 +16,16 @@
 //!
 //! Mailbox and replies are crossbeam-channel (see benches/actors.rs for the measurement
 //! against flume).
+//!
+//! The inline path is what uncontended mutations pay, so it is kept to: one load of the
+//! mailbox count, one CAS taking the ownership token, the handler, one load to see
+//! whether others queued meanwhile and a plain release store giving the token back. No
+//! allocation, channel or reply object; the `tracing` span is built only when TRACE is
+//! enabled (tracing's cached max level), timestamps only when a [`TraceSink`] is set.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -87,11 +94,15 @@ enum Envelope<A: Actor> {
 }
 
 struct Inner<A: Actor> {
-    core: Mutex<Core<A>>,
+    /// The ownership token: whoever sets it runs handlers, and only they touch `core`.
+    owned: AtomicBool,
+    core: UnsafeCell<Core<A>>,
     tx: Sender<Envelope<A>>,
     rx: Receiver<Envelope<A>>,
     /// Messages sent through the mailbox and not yet taken out of it.
     queued: AtomicUsize,
+    /// Neither a trace sink nor an observer: messages need no bookkeeping but `seq`.
+    quiet: bool,
     cfg: Config<A>,
 }
 
@@ -101,24 +112,104 @@ pub struct ActorRef<A: Actor> {
     thread: Option<JoinHandle<()>>,
 }
 
+// SAFETY: `core` is only reached through an `Owner`, and one exists at a time (the
+// `owned` token); the messages and replies that cross threads are `Send`.
+unsafe impl<A: Actor> Sync for Inner<A> {}
+
+/// Holding the ownership token. Dropping it (also on unwind) gives the token back.
+struct Owner<'a, A: Actor>(&'a Inner<A>);
+
+impl<A: Actor> Owner<'_, A> {
+    fn core(&mut self) -> &mut Core<A> {
+        // SAFETY: the token is held, so no other reference to `core` exists.
+        unsafe { &mut *self.0.core.get() }
+    }
+}
+
+impl<A: Actor> Drop for Owner<'_, A> {
+    fn drop(&mut self) {
+        self.0.owned.store(false, Ordering::Release);
+    }
+}
+
+/// Whether message spans are built: tracing's global max level, a cached atomic.
+fn spans_on() -> bool {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    STATIC_MAX_LEVEL >= LevelFilter::TRACE && LevelFilter::current() >= LevelFilter::TRACE
+}
+
 impl<A: Actor> Inner<A> {
-    fn lock(&self) -> MutexGuard<'_, Core<A>> {
-        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    fn try_own(&self) -> Option<Owner<'_, A>> {
+        self.owned
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| Owner(self))
     }
 
-    /// Runs one message under ownership (`core` is the held token).
-    fn run(
+    /// Waits for the token (the actor thread, `handled`). Holders only run handlers,
+    /// which never block, so a short spin and then yielding is enough.
+    fn own(&self) -> Owner<'_, A> {
+        let mut spins = 0u32;
+        loop {
+            if let Some(o) = self.try_own() {
+                return o;
+            }
+            if spins < 100 {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Runs one message under ownership (`core` is the held token). Untraced (no sink,
+    /// no observer: a flag cached at spawn; TRACE off: tracing's cached max level) it is
+    /// only the `seq` bump and the handler, inlined with no opaque call in between, so a
+    /// call with a known message kind folds the handler's dispatch and keeps the reply in
+    /// registers.
+    ///
+    /// The reply goes through `map` on both paths (see [`ActorRef::call_map`]), so they
+    /// join on `R` and not on a reply written to memory.
+    #[inline(always)]
+    /// The message is built by `make` in each branch: the untraced one's never has its
+    /// address taken by an opaque call, so it stays out of memory.
+    fn run<R>(
         &self,
         core: &mut Core<A>,
-        msg: &A::Msg,
-        tid: i32,
-        sent_ns: u64,
-        inline: bool,
-    ) -> A::Reply {
+        make: impl FnOnce() -> A::Msg,
+        sent: (i32, u64, bool),
+        map: impl FnOnce(A::Reply) -> R,
+    ) -> R {
+        if self.quiet && !spans_on() {
+            let msg = make();
+            core.seq += 1;
+            return map(core.actor.handle(&msg));
+        }
+        self.run_traced(core, make(), sent, map)
+    }
+
+    /// [`Inner::run`] with its span, trace record and observer. `sent`: the sender's tid,
+    /// when it sent (ns), whether it runs the handler itself.
+    /// It unpacks the reply itself, so the two branches join on `R` (in registers).
+    #[inline(never)]
+    fn run_traced<R>(
+        &self,
+        core: &mut Core<A>,
+        msg: A::Msg,
+        sent: (i32, u64, bool),
+        map: impl FnOnce(A::Reply) -> R,
+    ) -> R {
+        let msg = &msg;
+        let (tid, sent_ns, inline) = sent;
         core.seq += 1;
         let seq = core.seq;
         let kind = A::kind(msg);
-        let span = tracing::trace_span!("actor_msg", actor = A::NAME, msg = kind, seq, tid);
+        let span = if spans_on() {
+            tracing::trace_span!("actor_msg", actor = A::NAME, msg = kind, seq, tid)
+        } else {
+            tracing::Span::none()
+        };
         let _entered = span.enter();
         let start = if self.cfg.sink.is_some() { now_ns() } else { 0 };
         let reply = core.actor.handle(msg);
@@ -138,7 +229,7 @@ impl<A: Actor> Inner<A> {
                 inline,
             });
         }
-        reply
+        map(reply)
     }
 
     /// Serves one queued envelope; false for Stop.
@@ -151,7 +242,7 @@ impl<A: Actor> Inner<A> {
                 sent_ns,
                 reply,
             } => {
-                let r = self.run(core, &msg, tid, sent_ns, false);
+                let r = self.run(core, || msg, (tid, sent_ns, false), |r| r);
                 // The sender may have gone (it cannot: it blocks on this), ignore.
                 let _ = reply.send(r);
                 true
@@ -162,7 +253,15 @@ impl<A: Actor> Inner<A> {
 
     /// Drains the mailbox while holding the token (the combiner's help). Stop is left
     /// for the actor thread.
+    #[inline]
     fn drain(&self, core: &mut Core<A>) {
+        if self.queued.load(Ordering::Acquire) > 0 {
+            self.drain_queued(core);
+        }
+    }
+
+    #[cold]
+    fn drain_queued(&self, core: &mut Core<A>) {
         while self.queued.load(Ordering::Acquire) > 0 {
             match self.rx.try_recv() {
                 Ok(Envelope::Stop) => {
@@ -184,9 +283,10 @@ impl<A: Actor> Inner<A> {
                 Some(t) => match self.rx.recv_timeout(t) {
                     Ok(env) => env,
                     Err(RecvTimeoutError::Timeout) => {
-                        let mut core = self.lock();
+                        let mut own = self.own();
+                        let core = own.core();
                         if let Some(m) = core.actor.tick_msg() {
-                            self.run(&mut core, &m, 0, now_ns(), false);
+                            self.run(core, || m, (0, now_ns(), false), drop);
                         }
                         continue;
                     }
@@ -197,10 +297,11 @@ impl<A: Actor> Inner<A> {
                     Err(_) => return,
                 },
             };
-            let mut core = self.lock();
-            if !self.serve(&mut core, env) {
+            let mut own = self.own();
+            if !self.serve(own.core(), env) {
                 return;
             }
+            self.drain(own.core());
         }
     }
 }
@@ -209,10 +310,12 @@ impl<A: Actor> ActorRef<A> {
     pub fn spawn(actor: A, cfg: Config<A>) -> Self {
         let (tx, rx) = unbounded();
         let inner = Arc::new(Inner {
-            core: Mutex::new(Core { actor, seq: 0 }),
+            owned: AtomicBool::new(false),
+            core: UnsafeCell::new(Core { actor, seq: 0 }),
             tx,
             rx,
             queued: AtomicUsize::new(0),
+            quiet: cfg.sink.is_none() && cfg.observer.is_none(),
             cfg,
         });
         let t = inner.clone();
@@ -227,7 +330,18 @@ impl<A: Actor> ActorRef<A> {
     }
 
     /// Sends `msg` as the current guest thread and waits for the reply.
+    #[inline(always)]
     pub fn call(&self, msg: A::Msg) -> A::Reply {
+        self.call_map(|| msg, |r| r)
+    }
+
+    /// [`ActorRef::call`] for a typed caller: the message is built by `make` once the path
+    /// is chosen and the reply goes through `map` (a pure unpacking: it runs under the
+    /// actor's ownership on the inline path). Inline, the message is built after the
+    /// token is taken and unpacked right after the handler, so for a message of a known
+    /// kind the dispatch folds away and neither message nor reply goes through memory.
+    #[inline(always)]
+    pub fn call_map<R>(&self, make: impl FnOnce() -> A::Msg, map: impl FnOnce(A::Reply) -> R) -> R {
         let inner = &*self.inner;
         let tid = current_tid();
         let sent_ns = if inner.cfg.sink.is_some() {
@@ -236,14 +350,27 @@ impl<A: Actor> ActorRef<A> {
             0
         };
         if inner.cfg.mode == Mode::Combining && inner.queued.load(Ordering::Acquire) == 0 {
-            match inner.core.try_lock() {
-                Ok(mut core) => return Self::inline(inner, &mut core, msg, tid, sent_ns),
-                Err(TryLockError::Poisoned(p)) => {
-                    return Self::inline(inner, &mut p.into_inner(), msg, tid, sent_ns)
-                }
-                Err(TryLockError::WouldBlock) => {}
+            if let Some(mut own) = inner.try_own() {
+                let r = inner.run(own.core(), make, (tid, sent_ns, true), map);
+                inner.drain(own.core());
+                return r;
             }
         }
+        self.call_queued(make(), tid, sent_ns, map)
+    }
+
+    /// The mailbox path of [`ActorRef::call`]: the actor is busy or threaded.
+    /// It unpacks the reply itself, so the two paths join on `R`, never on a reply in
+    /// memory.
+    #[inline(never)]
+    fn call_queued<R>(
+        &self,
+        msg: A::Msg,
+        tid: i32,
+        sent_ns: u64,
+        map: impl FnOnce(A::Reply) -> R,
+    ) -> R {
+        let inner = &*self.inner;
         let (reply, rx) = bounded(1);
         inner.queued.fetch_add(1, Ordering::AcqRel);
         inner
@@ -255,7 +382,7 @@ impl<A: Actor> ActorRef<A> {
                 reply,
             })
             .expect("the actor's mailbox outlives its handle");
-        rx.recv().expect("an actor answers every message")
+        map(rx.recv().expect("an actor answers every message"))
     }
 
     /// Sends `msg` without waiting for the reply (a nudge such as "top up if low"). It
@@ -278,18 +405,6 @@ impl<A: Actor> ActorRef<A> {
         });
     }
 
-    fn inline(
-        inner: &Inner<A>,
-        core: &mut Core<A>,
-        msg: A::Msg,
-        tid: i32,
-        sent_ns: u64,
-    ) -> A::Reply {
-        let r = inner.run(core, &msg, tid, sent_ns, true);
-        inner.drain(core);
-        r
-    }
-
     /// Messages sent through the mailbox and not yet taken out of it.
     pub fn queued(&self) -> usize {
         self.inner.queued.load(Ordering::Acquire)
@@ -297,7 +412,7 @@ impl<A: Actor> ActorRef<A> {
 
     /// Messages handled so far.
     pub fn handled(&self) -> u64 {
-        self.inner.lock().seq
+        self.inner.own().core().seq
     }
 }
 
@@ -314,6 +429,7 @@ impl<A: Actor> Drop for ActorRef<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     struct Counter(u64);
     impl Actor for Counter {
@@ -368,5 +484,41 @@ mod tests {
     #[test]
     fn serialises_combining() {
         hammer(Mode::Combining);
+    }
+
+    /// Counts `actor_msg` spans.
+    struct Spans(Arc<std::sync::atomic::AtomicU64>);
+    impl tracing::Subscriber for Spans {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+            Some(tracing::level_filters::LevelFilter::TRACE)
+        }
+        fn new_span(&self, a: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            if a.metadata().name() == "actor_msg" {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {}
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    /// The untraced fast path still gives way to a span per message once TRACE is on.
+    #[test]
+    fn inline_messages_are_spans_when_trace_is_on() {
+        let a = ActorRef::spawn(Counter(0), Config::default());
+        assert_eq!(a.call(1), 1);
+        let n = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        tracing::subscriber::with_default(Spans(n.clone()), || {
+            assert_eq!(a.call(1), 2);
+            assert_eq!(a.call(1), 3);
+        });
+        assert_eq!(n.load(Ordering::Relaxed), 2);
+        assert_eq!(a.handled(), 3);
     }
 }

@@ -59,10 +59,12 @@ thread_local! {
 }
 
 /// Records which guest thread this host thread is running (the `tid` of its messages).
+#[inline]
 pub fn set_current_tid(tid: i32) {
     CURRENT_TID.with(|c| c.set(tid));
 }
 
+#[inline]
 pub fn current_tid() -> i32 {
-    CURRENT_TID.with(Cell::get)
+    CURRENT_TID.with(|c| c.get())
 }

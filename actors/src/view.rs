@@ -1,29 +1,35 @@
 //! The fd table's published view: what read-mostly paths (read, write, poll, F_GETFD...)
 //! look guest fds up in, without messaging the fd-table actor.
 //!
-//! A two-level array indexed by fd: `CHUNKS` lazily allocated chunks (`OnceLock`, so the
-//! directory never moves or locks) of `CHUNK` slots, each slot a tiny mutex around the
-//! entry. A lookup is one atomic load, an uncontended lock/unlock of one slot and an
-//! `Arc` clone; only the actor writes. Measured against a `DashMap` view (same API) in
-//! ARCHITECTURE.md: it halves the cost of a dup+close through the actor.
+//! The view *is* the fd-table actor's slot storage, not a copy of it: the actor's
+//! [`FdTable`](crate::fdtable::FdTable) writes its slots here ([`Published`]), so a
+//! mutation is one store into one slot. The slots form a two-level array indexed by fd:
+//! `CHUNKS` lazily allocated chunks (`OnceLock`, so the directory never moves or locks)
+//! of `CHUNK` words. A word is `Arc::into_raw` of the description (the table's own
+//! reference) with two tag bits: `CLOEXEC`, and `LOCK`, which a reader holds for the few
+//! instructions it takes to add its own reference. The actor is the only writer:
+//! - a reader ([`View::file`]): one CAS setting `LOCK`, the `Arc` increment, one plain
+//!   release store clearing `LOCK`;
+//! - the writer ([`Published`]): one CAS from the unlocked old word to the new one, so it
+//!   never takes away a reference a reader is in the middle of cloning. It reads its own
+//!   slots without `LOCK`: nobody else can drop the slot's reference.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use crate::fdtable::{OpenFile, NR_OPEN};
+use crate::fdtable::{OpenFile, SlotStore, NR_OPEN};
 
 const CHUNK: usize = 1024;
 const CHUNKS: usize = NR_OPEN as usize / CHUNK;
 
-#[derive(Clone, Debug)]
-pub struct ViewEntry {
-    pub file: Arc<OpenFile>,
-    pub cloexec: bool,
-}
-
-type Slot = Mutex<Option<ViewEntry>>;
+const LOCK: usize = 1;
+const CLOEXEC: usize = 2;
+const TAGS: usize = LOCK | CLOEXEC;
+// The tag bits live in the low bits of an `Arc<OpenFile>` data pointer.
+const _: () = assert!(std::mem::align_of::<OpenFile>() > TAGS);
 
 pub struct View {
-    chunks: Box<[OnceLock<Box<[Slot]>>]>,
+    chunks: Box<[OnceLock<Box<[AtomicUsize]>>]>,
 }
 
 impl Default for View {
@@ -34,43 +40,177 @@ impl Default for View {
     }
 }
 
-fn lock(s: &Slot) -> std::sync::MutexGuard<'_, Option<ViewEntry>> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
+fn file_ptr(w: usize) -> *const OpenFile {
+    (w & !TAGS) as *const OpenFile
+}
+
+fn occupied(w: usize) -> bool {
+    w & !TAGS != 0
 }
 
 impl View {
-    fn slot(&self, fd: i32) -> Option<&Slot> {
-        let i = usize::try_from(fd).ok()?;
+    fn slot(&self, i: usize) -> Option<&AtomicUsize> {
         self.chunks.get(i / CHUNK)?.get().map(|c| &c[i % CHUNK])
     }
 
-    pub fn get(&self, fd: i32) -> Option<ViewEntry> {
-        self.slot(fd).and_then(|s| lock(s).clone())
+    fn slot_fd(&self, fd: i32) -> Option<&AtomicUsize> {
+        self.slot(usize::try_from(fd).ok()?)
     }
 
+    /// The description behind `fd`, with a reference of the caller's own.
     pub fn file(&self, fd: i32) -> Option<Arc<OpenFile>> {
-        self.slot(fd)
-            .and_then(|s| lock(s).as_ref().map(|e| e.file.clone()))
+        let s = self.slot_fd(fd)?;
+        let mut w = s.load(Ordering::Relaxed);
+        loop {
+            if !occupied(w) {
+                return None;
+            }
+            if w & LOCK != 0 {
+                std::hint::spin_loop();
+                w = s.load(Ordering::Relaxed);
+                continue;
+            }
+            match s.compare_exchange_weak(w, w | LOCK, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => w = now,
+            }
+        }
+        // SAFETY: while this thread holds LOCK the writer cannot swap the word out, so
+        // the slot's reference keeps the description alive for the increment.
+        let f = unsafe {
+            Arc::increment_strong_count(file_ptr(w));
+            Arc::from_raw(file_ptr(w))
+        };
+        s.store(w, Ordering::Release);
+        Some(f)
     }
 
     pub fn cloexec(&self, fd: i32) -> Option<bool> {
-        self.slot(fd)
-            .and_then(|s| lock(s).as_ref().map(|e| e.cloexec))
+        let w = self.slot_fd(fd)?.load(Ordering::Acquire);
+        occupied(w).then_some(w & CLOEXEC != 0)
+    }
+}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        for c in self.chunks.iter().filter_map(OnceLock::get) {
+            for s in c.iter() {
+                let w = s.load(Ordering::Acquire);
+                if occupied(w) {
+                    // SAFETY: the slot's own reference, released once.
+                    drop(unsafe { Arc::from_raw(file_ptr(w)) });
+                }
+            }
+        }
+    }
+}
+
+/// The writing side of a [`View`]: the fd-table actor's slot storage. Only one exists
+/// per view (it is not `Clone`), and its `&mut self` methods are the only writers.
+pub struct Published {
+    view: Arc<View>,
+    /// One past the highest slot ever written.
+    len: usize,
+}
+
+impl Published {
+    pub fn new(view: Arc<View>) -> Self {
+        Published { view, len: 0 }
     }
 
-    /// Publishes `e` at `fd` (the actor only). Returns the entry it replaces, which the
-    /// caller drops after releasing the slot.
-    pub fn set(&self, fd: i32, e: Option<ViewEntry>) -> Option<ViewEntry> {
-        let Ok(i) = usize::try_from(fd) else {
-            return None;
+    #[inline]
+    fn word(&self, i: usize) -> usize {
+        self.view.slot(i).map_or(0, |s| s.load(Ordering::Relaxed))
+    }
+
+    /// Replaces the word of slot `i` by `new` once no reader holds it; the old word.
+    #[inline]
+    fn swap(&mut self, i: usize, new: usize) -> usize {
+        // Beyond NR_OPEN (a guest's close of a huge fd): nothing there.
+        let Some(dir) = self.view.chunks.get(i / CHUNK) else {
+            return 0;
         };
-        let dir = self.chunks.get(i / CHUNK)?;
-        let chunk = match (dir.get(), &e) {
-            (Some(c), _) => c,
-            (None, None) => return None,
-            (None, Some(_)) => dir.get_or_init(|| (0..CHUNK).map(|_| Mutex::new(None)).collect()),
+        let s = match dir.get() {
+            Some(c) => &c[i % CHUNK],
+            None if !occupied(new) => return 0,
+            None => {
+                &dir.get_or_init(|| (0..CHUNK).map(|_| AtomicUsize::new(0)).collect())[i % CHUNK]
+            }
         };
-        let old = std::mem::replace(&mut *lock(&chunk[i % CHUNK]), e);
-        old
+        let mut w = s.load(Ordering::Relaxed);
+        loop {
+            if w & LOCK != 0 {
+                std::hint::spin_loop();
+                w = s.load(Ordering::Relaxed);
+                continue;
+            }
+            // Acquire: a reader's increment happens before the caller drops the old one.
+            match s.compare_exchange_weak(w, new, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return w,
+                Err(now) => w = now,
+            }
+        }
+    }
+
+    #[inline]
+    fn take_word(w: usize) -> Option<Arc<OpenFile>> {
+        // SAFETY: the slot's own reference, moved out of the slot by the swap.
+        occupied(w).then(|| unsafe { Arc::from_raw(file_ptr(w)) })
+    }
+}
+
+impl std::fmt::Debug for Published {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Published {{ len: {} }}", self.len)
+    }
+}
+
+impl SlotStore for Published {
+    fn end(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn occupied(&self, i: usize) -> bool {
+        occupied(self.word(i))
+    }
+
+    #[inline]
+    fn file(&self, i: usize) -> Option<Arc<OpenFile>> {
+        let w = self.word(i);
+        // SAFETY: only this writer removes the slot's reference, so it is alive.
+        occupied(w).then(|| unsafe {
+            Arc::increment_strong_count(file_ptr(w));
+            Arc::from_raw(file_ptr(w))
+        })
+    }
+
+    fn cloexec(&self, i: usize) -> Option<bool> {
+        let w = self.word(i);
+        occupied(w).then_some(w & CLOEXEC != 0)
+    }
+
+    #[inline]
+    fn put(&mut self, i: usize, file: Arc<OpenFile>, cloexec: bool) -> Option<Arc<OpenFile>> {
+        let new = Arc::into_raw(file) as usize | if cloexec { CLOEXEC } else { 0 };
+        self.len = self.len.max(i + 1);
+        Self::take_word(self.swap(i, new))
+    }
+
+    #[inline]
+    fn take(&mut self, i: usize) -> Option<Arc<OpenFile>> {
+        Self::take_word(self.swap(i, 0))
+    }
+
+    fn set_cloexec(&mut self, i: usize, on: bool) -> bool {
+        let w = self.word(i);
+        if !occupied(w) {
+            return false;
+        }
+        let new = (w & !TAGS) | if on { CLOEXEC } else { 0 };
+        if new != w & !LOCK {
+            self.swap(i, new);
+        }
+        true
     }
 }

@@ -435,11 +435,7 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
                     // /dev/urandom: a fresh entropy cache (never the parent's bytes).
                     (2, Some(h)) => OpenFile::opened(h, path.as_deref(), true),
                     (_, Some(h)) => OpenFile::host(h, path.as_deref()),
-                    _ => Arc::new(OpenFile {
-                        kind: FileKind::Stdio(stdio),
-                        path,
-                        urandom: false,
-                    }),
+                    _ => OpenFile::stdio(stdio, path),
                 };
                 descs.push(f.clone());
                 f

@@ -78,7 +78,7 @@ syscalls! {
     18 lookup_dcookie;
     19 eventfd2(Int, Hex) => eventfd::eventfd2, Full;
     20 epoll_create1(Hex) => epoll::epoll_create1, Full;
-    21 epoll_ctl(Fd, Int, Fd, Ptr) => epoll::epoll_ctl, Partial("a registration belongs to the open file description, not (description, fd): registering a second dup alias of a registered description is EEXIST");
+    21 epoll_ctl(Fd, Int, Fd, Ptr) => epoll::epoll_ctl, Full;
     22 epoll_pwait(Fd, Ptr, Int, Int, Ptr, Int) => epoll::epoll_pwait, Partial("an unwritable events buffer is EFAULT even when nothing is ready");
     23 dup(Fd) => io::dup, Full;
     24 dup3(Fd, Fd, Hex) => io::dup3, Full;

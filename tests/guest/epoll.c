@@ -1,5 +1,6 @@
 /* epoll: pipes, eventfd and timerfd; level and edge triggered; EPOLLONESHOT; a dup'ed
- * epoll fd; nested epoll; epoll_pwait2 timeouts; registration errors; close removes. */
+ * epoll fd; nested epoll; epoll_pwait2 timeouts; registration errors; close removes;
+ * dup aliases of one description registered separately. */
 #include "check.h"
 #include <fcntl.h>
 #include <stdint.h>
@@ -134,6 +135,41 @@ int main(int argc, char **argv)
     CHECK(close(qd) == 0);
     CHECK(epoll_wait(ep, ev, 8, 0) == 0);
     close(q[1]);
+
+    /* Registrations are keyed by (description, fd number): two dup aliases of one
+     * description are two registrations, each with its own data and lifetime. */
+    int r[2];
+    CHECK(pipe(r) == 0);
+    int ra = dup(r[0]), rb = dup(r[0]);
+    CHECK(add(ep, r[0], EPOLLIN, 20) == 0);
+    CHECK(add(ep, ra, EPOLLIN, 21) == 0);
+    CHECK_ERR(add(ep, ra, EPOLLIN, 21), EEXIST);
+    CHECK_ERR(mod(ep, rb, EPOLLIN, 22), ENOENT);
+    CHECK_ERR(epoll_ctl(ep, EPOLL_CTL_DEL, rb, NULL), ENOENT);
+    CHECK_ERR(epoll_ctl(ep, 7, rb, &ev[0]), EINVAL);
+    CHECK(write(r[1], "r", 1) == 1);
+    CHECK(epoll_wait(ep, ev, 8, 0) == 2);
+    CHECK(ev[0].data.u64 + ev[1].data.u64 == 41);
+    CHECK(mod(ep, ra, EPOLLIN, 23) == 0);
+    CHECK(epoll_wait(ep, ev, 8, 0) == 2 && ev[0].data.u64 + ev[1].data.u64 == 43);
+    CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, r[0], NULL) == 0);
+    CHECK(epoll_wait(ep, ev, 8, 0) == 1 && ev[0].data.u64 == 23);
+    /* Closing a registered alias leaves its registration while the description lives
+     * (the fd number is gone, so it can no longer be deleted). */
+    CHECK(close(ra) == 0);
+    CHECK(epoll_wait(ep, ev, 8, 0) == 1 && ev[0].data.u64 == 23);
+    CHECK_ERR(epoll_ctl(ep, EPOLL_CTL_DEL, ra, NULL), EBADF);
+    CHECK(read(rb, &c, 1) == 1);
+    CHECK(epoll_wait(ep, ev, 8, 0) == 0);
+    /* Aliases of the write end registered twice: closing them all still closes the
+     * pipe (the reader sees EOF). */
+    int wa = dup(r[1]);
+    CHECK(add(ep, r[1], EPOLLOUT, 24) == 0 && add(ep, wa, EPOLLOUT, 25) == 0);
+    CHECK(epoll_wait(ep, ev, 8, 0) == 2);
+    CHECK(close(r[1]) == 0 && close(wa) == 0);
+    CHECK(read(rb, &c, 1) == 0);
+    CHECK(close(r[0]) == 0 && close(rb) == 0);
+    CHECK(epoll_wait(ep, ev, 8, 0) == 0);
 
     /* A dup'ed epoll fd is the same instance. */
     int ep2 = dup(ep);

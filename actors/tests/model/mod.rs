@@ -27,11 +27,7 @@ impl Res {
         match r {
             FdReply::Fd(r) => Res::Fd(*r),
             FdReply::Pair(r) => Res::Pair(*r),
-            FdReply::Closed(r) => Res::Closed(
-                r.as_ref()
-                    .map(|v| v.iter().map(id).collect())
-                    .map_err(|e| *e),
-            ),
+            FdReply::Closed(v) => Res::Closed(Ok(v.iter().map(id).collect())),
             FdReply::ClosedOne(r) => Res::Closed(
                 r.as_ref()
                     .map(|v| v.iter().map(id).collect())
@@ -92,17 +88,15 @@ impl Model {
                 cloexec,
                 min,
             } => Res::Fd(self.install(id(file), cloexec, min)),
-            FdMsg::InstallPair {
-                ref a,
-                ref b,
-                cloexec,
-            } => Res::Pair(self.install(id(a), cloexec, 0).and_then(|fa| {
-                self.install(id(b), cloexec, 0)
-                    .map(|fb| (fa, fb))
-                    .inspect_err(|_| {
-                        self.slots.remove(&fa);
-                    })
-            })),
+            FdMsg::InstallPair { ref pair, cloexec } => {
+                Res::Pair(self.install(id(&pair[0]), cloexec, 0).and_then(|fa| {
+                    self.install(id(&pair[1]), cloexec, 0)
+                        .map(|fb| (fa, fb))
+                        .inspect_err(|_| {
+                            self.slots.remove(&fa);
+                        })
+                }))
+            }
             FdMsg::Dup { fd, cloexec, min } => {
                 Res::Fd(self.get(fd).and_then(|f| self.install(f, cloexec, min)))
             }

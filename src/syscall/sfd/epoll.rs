@@ -8,17 +8,21 @@
 //! Registrations do not hold the registered description's `Arc`: Linux drops a
 //! registration when the last fd of its description closes, and the host does exactly
 //! that when our last `Arc` drops and closes the one host fd behind the description.
-//! What differs: Linux keys a registration by (description, fd number), the host by
-//! host fd, and all aliases of a description share one host fd, so registering a second
-//! alias of a registered description is EEXIST here.
+//! Linux keys a registration by (description, fd number), so two dup aliases can both
+//! be registered; all aliases share one host fd, so a second alias is registered under a
+//! host dup of it (`OpenFile::epoll_keys`), which lives as long as the description.
 //!
 //! macOS: kqueue (EVFILT_READ/WRITE, EV_CLEAR for EPOLLET, EV_DISPATCH for EPOLLONESHOT),
 //! with the interest list (events, data) kept here since kevent's udata is per filter.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
 
 use super::{install_new, open_flags, Ctx, GUEST_O_CLOEXEC};
 use crate::errno::Errno;
 use crate::syscall::SysResult;
 
+const EPOLL_CTL_ADD: i32 = 1;
 const EPOLL_CTL_DEL: u64 = 2;
 /// sizeof(struct epoll_event) on arm64.
 const GUEST_EVENT: usize = 16;
@@ -48,7 +52,36 @@ pub fn epoll_ctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     };
     let ep = ctx.file(a[0])?;
     let target = ctx.file(a[2])?;
-    host::ctl(ep.raw(), op, target.raw(), ev)
+    // The host fd for (description, fd number); the host checks everything else (the
+    // epoll fd, the op, EEXIST/ENOENT, EPERM, ELOOP).
+    let raw = if Arc::ptr_eq(&ep, &target) {
+        target.raw()
+    } else {
+        let key = target
+            .epoll_keys
+            .host_fd(target.raw(), a[2] as i32, op == EPOLL_CTL_ADD)
+            .map_err(Errno::from)?;
+        match key {
+            Some(raw) => raw,
+            // Another fd number of this description is registered, this one never was:
+            // ask the host about a fresh host fd of the same file, so it answers as
+            // Linux does for an unregistered key (ENOENT, or EINVAL first).
+            None => {
+                let unused = dup_host(target.raw())?;
+                return host::ctl(ep.raw(), op, unused.as_raw_fd(), ev);
+            }
+        }
+    };
+    host::ctl(ep.raw(), op, raw, ev)
+}
+
+fn dup_host(fd: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: F_DUPFD_CLOEXEC on a host fd the caller keeps open; the result is owned.
+    let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if d < 0 {
+        return Err(Errno::last());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(d) })
 }
 
 /// The guest's view of one event (arm64's layout is written out in `wait`).
