@@ -217,6 +217,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         threads: Threads::new(vm.clone(), regs.el1, pid, weak.clone()),
         timers: crate::timers::Timers::new(weak.clone()),
     });
+    crate::hostsig::watch(&proc);
     // The main thread's tid is the pid, as on Linux; it owns vCPU slot 0.
     let slot = proc
         .threads

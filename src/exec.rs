@@ -224,6 +224,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     comm[..n].copy_from_slice(&base[..n]);
     ctx.thread.comm = comm;
     ctx.thread.rseq = None;
+    ctx.thread.altstack = Default::default();
     ctx.thread.robust_list = (0, 0);
     ctx.thread.clear_child_tid = 0;
     crate::fork::vfork_release();

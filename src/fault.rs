@@ -37,6 +37,30 @@ pub fn classify(esr: u64, far: u64, pc: u64) -> Fault {
     }
 }
 
+/// Linux's SEGV_MAPERR/SEGV_ACCERR split is by VMA, not by the kind of MMU fault: an
+/// address inside a mapping that may not be accessed (a PROT_NONE page has no page-table
+/// entry here, so it faults as a translation fault) is SEGV_ACCERR.
+pub fn refine_segv(f: Fault, in_mapping: bool) -> Fault {
+    if f.signo == SIGSEGV && f.code == SEGV_MAPERR && in_mapping {
+        Fault {
+            code: SEGV_ACCERR,
+            ..f
+        }
+    } else {
+        f
+    }
+}
+
+/// The ESR a signal frame records (esr_context) for fault `f`: Linux records the ESR of
+/// aborts, alignment faults and breakpoints, but not of undefined instructions (SIGILL
+/// goes through `force_signal_inject` with no ESR).
+pub fn frame_esr(f: &Fault, esr: u64) -> Option<u64> {
+    (f.signo != SIGILL).then_some(esr)
+}
+
+pub const SEGV_MAPERR: i32 = 1;
+pub const SEGV_ACCERR: i32 = 2;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +79,10 @@ mod tests {
         );
         // Permission fault.
         assert_eq!(classify((0x24 << 26) | 0b001111, 8, 0).code, 2);
+        // A translation fault inside a mapping (PROT_NONE) is ACCERR.
+        let none = classify(esr, 0x10, 0);
+        assert_eq!(refine_segv(none, true).code, SEGV_ACCERR);
+        assert_eq!(refine_segv(none, false).code, SEGV_MAPERR);
         assert_eq!(classify(0x3c << 26, 0, 0x1234).signo, SIGTRAP);
         assert_eq!(
             classify(0, 0, 0x1234),

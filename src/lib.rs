@@ -5,6 +5,7 @@
 //! ([`syscall`]) over a guest model ([`guest`]) that no backend detail leaks into.
 //! ARCHITECTURE.md has the full picture.
 
+pub mod altstack;
 pub mod backend;
 pub mod boot;
 pub mod cli;
@@ -15,6 +16,8 @@ pub mod exec;
 pub mod fault;
 pub mod fork;
 pub mod guest;
+pub mod hostsig;
+pub mod jobctl;
 pub mod mapped;
 pub mod pause;
 pub mod process;

@@ -36,6 +36,8 @@ fn tune_malloc() {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists, so that every thread inherits the mask.
+    elfuse::hostsig::block_in_this_thread();
     tune_malloc();
     let mut st = StartupTrace::from_env();
     let _ = tracing_subscriber::fmt()

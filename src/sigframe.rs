@@ -2,6 +2,7 @@
 //! `rt_sigreturn` back. Synchronous delivery only: on syscall return and on faults (the
 //! vCPU is always stopped at an HVC when this runs).
 
+use crate::altstack::{AltStack, StackT, STACK_T_SIZE};
 use crate::backend::{BackendError, Reg, SysReg, Vcpu};
 use crate::guest::ram::GuestRam;
 use crate::process::Process;
@@ -20,6 +21,8 @@ pub const SI_TKILL: i32 = -6;
 const SIGINFO_SIZE: u64 = 128;
 /// Offset of `uc` in the frame, of `uc_mcontext` in `uc`, of `__reserved` in it.
 const UC_OFF: u64 = SIGINFO_SIZE;
+/// uc_stack in `struct ucontext` (after uc_flags and uc_link).
+const UC_STACK_OFF: u64 = 16;
 const MCTX_OFF: u64 = 176;
 const RESERVED_OFF: u64 = 288;
 const RESERVED_SIZE: u64 = 4096;
@@ -41,6 +44,19 @@ pub struct SigInfo {
     pub esr: Option<u64>,
     /// si_value (sigqueue, rt_tgsigqueueinfo, timers), after si_pid/si_uid.
     pub value: u64,
+    /// SIGCHLD's si_status, si_utime, si_stime (with si_pid/si_uid above; overlays
+    /// si_value).
+    pub chld: Option<ChldInfo>,
+}
+
+/// The SIGCHLD part of a siginfo (si_code is CLD_EXITED... in `SigInfo::code`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChldInfo {
+    /// The exit status, or the signal that killed, stopped or continued the child.
+    pub status: i32,
+    /// User and system time in clock ticks.
+    pub utime: i64,
+    pub stime: i64,
 }
 
 impl SigInfo {
@@ -57,6 +73,11 @@ impl SigInfo {
                 b[24..32].copy_from_slice(&self.value.to_le_bytes());
             }
         }
+        if let Some(c) = self.chld {
+            b[24..28].copy_from_slice(&c.status.to_le_bytes());
+            b[32..40].copy_from_slice(&c.utime.to_le_bytes());
+            b[40..48].copy_from_slice(&c.stime.to_le_bytes());
+        }
         b
     }
 }
@@ -65,9 +86,12 @@ type R<T> = Result<T, BackendError>;
 
 /// Builds the frame for `info` under `act` and points the vCPU at the handler. Returns
 /// false if the frame cannot be written (the caller then kills with SIGSEGV, as Linux).
+/// The frame goes on the thread's alternate stack `alt` when the handler has SA_ONSTACK
+/// and the thread is not on it already.
 pub fn deliver(
     proc: &Process,
     vcpu: &mut dyn Vcpu,
+    alt: &mut AltStack,
     act: &KSigaction,
     info: &SigInfo,
     old_mask: u64,
@@ -75,10 +99,11 @@ pub fn deliver(
 ) -> R<bool> {
     let ram: &GuestRam = &proc.ram;
     let sp0 = vcpu.sys_reg(SysReg::SpEl0)?;
-    // frame + frame record, 16-byte aligned, below the interrupted stack.
+    let top = alt.frame_top(act.flags & SA_ONSTACK != 0, sp0);
+    // frame + frame record, 16-byte aligned, below the interrupted (or alternate) stack.
     let total = FRAME_SIZE + 16;
-    let frame = (sp0.wrapping_sub(total)) & !15;
-    if proc.mm().check_user(frame, total, true).is_err() {
+    let frame = (top.wrapping_sub(total)) & !15;
+    if frame > top || proc.mm().check_user(frame, total, true).is_err() {
         return Ok(false);
     }
     let mut regs = [0u64; 31];
@@ -91,12 +116,17 @@ pub fn deliver(
     ram.fill(frame, total, 0);
     ram.write(frame, &info.bytes());
     let uc = frame + UC_OFF;
-    // uc_flags, uc_link = 0; uc_stack: no alternate stack.
-    ram.write_u64(uc + 16, 0);
-    ram.write(uc + 24, &2u32.to_le_bytes()); // SS_DISABLE
+    // uc_flags, uc_link = 0; uc_stack as the thread's alternate stack was set.
+    ram.write(uc + UC_STACK_OFF, &alt.save_for_frame().to_bytes());
     ram.write_u64(uc + 40, old_mask);
     let mc = uc + MCTX_OFF;
-    ram.write_u64(mc, info.addr.unwrap_or(0));
+    // fault_address: the data address of an abort (SIGSEGV, SIGBUS); Linux leaves it 0
+    // for SIGILL, SIGTRAP and SIGFPE (arm64_notify_die).
+    let fault_address = match info.signo {
+        crate::signal::SIGSEGV | crate::signal::SIGBUS => info.addr.unwrap_or(0),
+        _ => 0,
+    };
+    ram.write_u64(mc, fault_address);
     for (i, r) in regs.iter().enumerate() {
         ram.write_u64(mc + 8 + 8 * i as u64, *r);
     }
@@ -142,9 +172,10 @@ pub fn deliver(
     Ok(true)
 }
 
-/// rt_sigreturn: restores the registers saved by [`deliver`]; returns the saved mask, or
-/// None if the frame is unreadable (the caller kills with SIGSEGV).
-pub fn sigreturn(proc: &Process, vcpu: &mut dyn Vcpu) -> R<Option<u64>> {
+/// rt_sigreturn: restores the registers saved by [`deliver`] and the alternate stack
+/// from uc_stack; returns the saved mask, or None if the frame is unreadable (the
+/// caller kills with SIGSEGV).
+pub fn sigreturn(proc: &Process, vcpu: &mut dyn Vcpu, alt: &mut AltStack) -> R<Option<u64>> {
     let frame = vcpu.sys_reg(SysReg::SpEl0)?;
     if frame % 16 != 0 || proc.mm().check_user(frame, FRAME_SIZE, false).is_err() {
         return Ok(None);
@@ -152,6 +183,9 @@ pub fn sigreturn(proc: &Process, vcpu: &mut dyn Vcpu) -> R<Option<u64>> {
     let ram = &proc.ram;
     let uc = frame + UC_OFF;
     let mask = ram.read_u64(uc + 40);
+    let mut st = [0u8; STACK_T_SIZE];
+    ram.read(uc + UC_STACK_OFF, &mut st);
+    alt.restore(StackT::from_bytes(&st), frame);
     let mc = uc + MCTX_OFF;
     for i in 0..31u8 {
         vcpu.set_reg(Reg::X(i), ram.read_u64(mc + 8 + 8 * u64::from(i)))?;

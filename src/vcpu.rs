@@ -156,6 +156,7 @@ fn on_fault(
     let far = vcpu.sys_reg(SysReg::FarEl1)?;
     let pc = vcpu.sys_reg(SysReg::ElrEl1)?;
     let f = fault::classify(esr, far, pc);
+    let f = fault::refine_segv(f, proc.mm().is_mapped(f.addr, f.addr.saturating_add(1)));
     tracing::debug!(
         esr = format_args!("{esr:#x}"),
         far = format_args!("{far:#x}"),
@@ -177,10 +178,19 @@ fn on_fault(
         signo: f.signo,
         code: f.code,
         addr: Some(f.addr),
-        esr: Some(esr),
+        esr: fault::frame_esr(&f, esr),
         ..Default::default()
     };
-    if !sigframe::deliver(proc, vcpu, &act, &info, old_mask, proc.sigreturn_tramp())? {
+    let tramp = proc.sigreturn_tramp();
+    if !sigframe::deliver(
+        proc,
+        vcpu,
+        &mut thread.altstack,
+        &act,
+        &info,
+        old_mask,
+        tramp,
+    )? {
         return Ok(Some(killed(proc, thread, SIGSEGV)));
     }
     Ok(None)
@@ -204,6 +214,13 @@ fn deliver_pending(
         match next {
             None => break,
             Some(Disposal::Kill(sig)) => return Ok(Some(killed(proc, thread, sig))),
+            Some(Disposal::Stop(sig)) => {
+                if proc.tracer.set.syscalls {
+                    proc.tracer
+                        .line(&format!("[{}] --- stopped by signal {sig} ---", thread.tid));
+                }
+                crate::jobctl::stop(sig);
+            }
             Some(Disposal::Handle {
                 act,
                 mut info,
@@ -221,7 +238,8 @@ fn deliver_pending(
                     restart::apply(vcpu, i, Some(&act))?;
                 }
                 let old_mask = saved.take().unwrap_or(old_mask);
-                if !sigframe::deliver(proc, vcpu, &act, &info, old_mask, proc.sigreturn_tramp())? {
+                let (alt, tramp) = (&mut thread.altstack, proc.sigreturn_tramp());
+                if !sigframe::deliver(proc, vcpu, alt, &act, &info, old_mask, tramp)? {
                     return Ok(Some(killed(proc, thread, SIGSEGV)));
                 }
             }

@@ -156,6 +156,7 @@ fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
         tracer,
         sigreturn_tramp: inc.sigreturn_tramp.into(),
     });
+    crate::hostsig::watch(&proc);
     let mut thread = inc.thread;
     thread.tid = pid;
     let cpu = inc.cpu;

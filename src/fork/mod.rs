@@ -79,6 +79,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let vfork = flags & CLONE_VFORK != 0;
     let t = state::ChildThread {
         sigmask: ctx.thread.sigmask,
+        altstack: ctx.thread.altstack,
         comm: ctx.thread.comm,
         dumpable: ctx.thread.dumpable,
         rseq: ctx.thread.rseq,
@@ -224,13 +225,29 @@ pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
 
 /// Mirrors the guest's SIGCHLD disposition onto the host where it changes what the
 /// kernel does with children: SIG_IGN or SA_NOCLDWAIT make exited children reap
-/// themselves (wait4 then reports ECHILD), as on Linux. Handlers are not run on host
-/// SIGCHLD yet (no asynchronous signals), so the host keeps the default otherwise.
+/// themselves (wait4 then reports ECHILD), as on Linux. With SA_NOCLDWAIT and no SIG_IGN
+/// the kernel still sends SIGCHLD, which `hostsig` forwards to the guest's handler.
+/// SA_NOCLDSTOP is mirrored too.
 pub fn mirror_sigchld(act: &crate::signal::KSigaction) {
+    const SA_NOCLDSTOP: u64 = 1;
     const SA_NOCLDWAIT: u64 = 2;
-    let ignore = act.handler == crate::signal::SIG_IGN || act.flags & SA_NOCLDWAIT != 0;
-    let host = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
-    unsafe { libc::signal(libc::SIGCHLD, host) };
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = if act.handler == crate::signal::SIG_IGN {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        if act.flags & SA_NOCLDWAIT != 0 {
+            sa.sa_flags |= libc::SA_NOCLDWAIT;
+        }
+        // Not generated at all, as on Linux: a filtered-out stop report still pending on
+        // the host would swallow a later exit report (standard signals do not queue).
+        if act.flags & SA_NOCLDSTOP != 0 {
+            sa.sa_flags |= libc::SA_NOCLDSTOP;
+        }
+        libc::sigaction(libc::SIGCHLD, &sa, std::ptr::null_mut());
+    }
 }
 
 /// After a successful execve (or at exit): releases a vfork parent.

@@ -230,12 +230,14 @@ fn child(
         Ok(p) => p,
         Err(e) => fail(&format!("mappings: {e:?}")),
     };
+    crate::hostsig::watch(&proc);
     if t.set_child_tid != 0 && proc.mm().check_user(t.set_child_tid, 4, true).is_ok() {
         proc.ram.write(t.set_child_tid, &pid.to_le_bytes());
     }
     let mut thread = ThreadState {
         tid: pid,
         sigmask: t.sigmask,
+        altstack: t.altstack,
         comm: t.comm,
         dumpable: t.dumpable,
         rseq: t.rseq,

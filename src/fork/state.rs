@@ -139,6 +139,8 @@ pub struct ChildThread {
     pub set_child_tid: u64,
     /// The forking thread's signal mask.
     pub sigmask: u64,
+    /// The forking thread's alternate signal stack (a fork child keeps it).
+    pub altstack: crate::altstack::AltStack,
 }
 
 fn index_of(fds: &mut Vec<RawFd>, fd: RawFd) -> u64 {
@@ -269,6 +271,9 @@ pub fn capture(
             }
         }
         e.u64(t.sigmask);
+        for v in [t.altstack.sp, t.altstack.size, t.altstack.flags.into()] {
+            e.u64(v);
+        }
     }
     // Filesystem context, limits, identity, program, tracing.
     {
@@ -478,6 +483,11 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
         s.watch_in(&mut signals);
     }
     let sigmask = d.u64()?;
+    let altstack = crate::altstack::AltStack {
+        sp: d.u64()?,
+        size: d.u64()?,
+        flags: d.u64()? as u32,
+    };
     let sysroot = d
         .opt_bytes()?
         .map(|b| PathBuf::from(std::ffi::OsStr::from_bytes(&b)));
@@ -526,6 +536,7 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
         dumpable,
         rseq,
         sigmask,
+        altstack,
         clear_child_tid: d.u64()?,
         ..Default::default()
     };

@@ -100,6 +100,9 @@ pub fn sig_bit(sig: u32) -> u64 {
 pub enum Disposal {
     /// The process dies of `sig`.
     Kill(u32),
+    /// The default action of a stop signal: the caller stops the process
+    /// (`jobctl::stop`).
+    Stop(u32),
     /// Run the guest handler `act` for `info`; the thread's mask was `old_mask` and has
     /// already been set to the handler's.
     Handle {

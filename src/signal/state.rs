@@ -219,6 +219,20 @@ impl SignalState {
             return Err(Errno::EINVAL);
         }
         let bit = sig_bit(sig);
+        // A stop signal cancels a pending SIGCONT and vice versa (job control), in every
+        // queue, as Linux's prepare_signal.
+        let cancel = crate::jobctl::discarded_by(sig);
+        if cancel != 0 {
+            for q in std::iter::once(&mut self.shared)
+                .chain(self.threads.values_mut().map(|t| &mut t.pending))
+            {
+                for s in 1..=NSIG as u32 {
+                    if cancel & sig_bit(s) != 0 {
+                        q.discard(s);
+                    }
+                }
+            }
+        }
         // Linux drops an ignored signal at once unless the target blocks it (the handler
         // may change before it is unblocked).
         let probe = match target {
@@ -366,8 +380,9 @@ impl SignalState {
                     DefaultAction::Terminate | DefaultAction::Core => {
                         return Some(Disposal::Kill(sig))
                     }
-                    // Job control is not emulated: stop and continue are ignored.
-                    _ => {}
+                    DefaultAction::Stop => return Some(Disposal::Stop(sig)),
+                    // The kernel continued the host process when SIGCONT was sent.
+                    DefaultAction::Continue | DefaultAction::Ignore => {}
                 },
                 _ => {
                     let (act, old_mask) = self.begin_handler(tid, sig);

@@ -17,6 +17,8 @@ pub mod proc;
 pub mod procfs;
 pub mod sfd;
 pub mod signal;
+pub mod sigpipe;
+pub mod sigstack;
 pub mod table;
 pub mod time;
 pub mod timer;
@@ -59,6 +61,8 @@ pub struct ThreadState {
     /// children inherit it, execve keeps it). A copy of the signal actor's, kept equal by
     /// every call that changes it.
     pub sigmask: u64,
+    /// sigaltstack (none for a new thread, kept by fork, cleared by execve).
+    pub altstack: crate::altstack::AltStack,
     /// The mask to restore once the signals a temporary mask let through were delivered
     /// (rt_sigsuspend, ppoll, pselect6, epoll_pwait: Linux's saved_sigmask).
     pub saved_mask: Option<u64>,
@@ -232,6 +236,9 @@ pub fn dispatch(ctx: &mut Ctx, nr: u64, args: [u64; 6]) -> Option<u64> {
         Some(h) => h(ctx, args),
         None => Err(Errno::ENOSYS),
     };
+    if res == Err(Errno::EPIPE) {
+        sigpipe::on_epipe(ctx, nr, &args);
+    }
     if let Some(pre) = pre {
         ctx.proc.tracer.line(&tracefmt::exit(pre, &res, ctx.stop));
     }

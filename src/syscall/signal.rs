@@ -166,7 +166,7 @@ pub fn rt_sigpending(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 pub fn rt_sigreturn(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     ctx.regs_set = true;
-    match sigframe::sigreturn(ctx.proc, ctx.vcpu) {
+    match sigframe::sigreturn(ctx.proc, ctx.vcpu, &mut ctx.thread.altstack) {
         Ok(Some(mask)) => {
             set_mask(ctx, MaskOp::Set(mask));
             Ok(0)

@@ -4,7 +4,8 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, execve, fs, futex, io, mem, proc, sfd, signal, time, timer, wait, Ctx, SysResult,
+    clone, execve, fs, futex, io, mem, proc, sfd, signal, sigstack, time, timer, wait, Ctx,
+    SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -142,7 +143,7 @@ syscalls! {
     89 acct; 90 capget; 91 capset; 92 personality;
     93 exit(Int) => proc::exit, Full;
     94 exit_group(Int) => proc::exit_group, Full;
-    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("SIGCHLD is not raised in the parent guest (SIG_IGN/SA_NOCLDWAIT do auto-reap)");
+    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     96 set_tid_address(Ptr) => proc::set_tid_address, Full;
     97 unshare;
     98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("WAIT/WAKE(_BITSET), (CMP_)REQUEUE, WAKE_OP; no PI ops");
@@ -170,9 +171,9 @@ syscalls! {
     129 kill(Int, Sig) => signal::kill, Partial("other pids and process groups through the host; the caller's own group (0, -own pgid) reaches only the caller; pid -1 is EPERM");
     130 tkill(Int, Sig) => signal::tkill, Full;
     131 tgkill(Int, Int, Sig) => signal::tgkill, Partial("other thread groups are ESRCH");
-    132 sigaltstack;
+    132 sigaltstack(Ptr, Ptr) => sigstack::sigaltstack, Full;
     133 rt_sigsuspend(Ptr, Int) => signal::rt_sigsuspend, Full;
-    134 rt_sigaction(Sig, Ptr, Ptr, Int) => signal::rt_sigaction, Partial("SA_ONSTACK is not honoured; stop/continue defaults are ignored (no job control)");
+    134 rt_sigaction(Sig, Ptr, Ptr, Int) => signal::rt_sigaction, Full;
     135 rt_sigprocmask(Int, Ptr, Ptr, Int) => signal::rt_sigprocmask, Full;
     136 rt_sigpending(Ptr, Int) => signal::rt_sigpending, Full;
     137 rt_sigtimedwait(Ptr, Ptr, Ptr, Int) => signal::rt_sigtimedwait, Full;
@@ -234,7 +235,7 @@ syscalls! {
     234 remap_file_pages; 235 mbind; 236 get_mempolicy; 237 set_mempolicy;
     238 migrate_pages; 239 move_pages; 240 rt_tgsigqueueinfo(Int, Int, Sig, Ptr) => signal::rt_tgsigqueueinfo, Partial("si_code, si_pid, si_uid and si_value are kept of the caller's siginfo; other processes through the host"); 241 perf_event_open;
     242 accept4; 243 recvmmsg;
-    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("SIGCHLD is not raised in the parent guest (SIG_IGN/SA_NOCLDWAIT do auto-reap)");
+    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
     262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
     266 clock_adjtime; 267 syncfs; 268 setns; 269 sendmmsg; 270 process_vm_readv;

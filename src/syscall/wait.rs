@@ -2,7 +2,10 @@
 //! host pids are their guest pids, so the host's own wait4/waitid answer for them; the
 //! status word, `struct rusage` and the SIGCHLD `siginfo_t` have the same layout on
 //! x86_64 and AArch64 Linux. A child killed by guest signal N dies of host signal N
-//! (`fork::die_of_signal`), so WIFSIGNALED/WTERMSIG come out right.
+//! (`fork::die_of_signal`), so WIFSIGNALED/WTERMSIG come out right; a stopped or
+//! continued child is a host process stopped or continued by the kernel (see `jobctl`),
+//! so WUNTRACED/WCONTINUED/WNOWAIT are the host's too. SIGCHLD reaches the parent guest
+//! through `hostsig`.
 
 use super::{host_ret, Ctx, SysResult};
 use crate::errno::Errno;
@@ -25,6 +28,18 @@ const P_PIDFD: u64 = 3;
 const RUSAGE_SIZE: usize = 144;
 const SIGINFO_SIZE: usize = 128;
 
+/// A host EINTR ends the wait only if a guest signal is now deliverable to this thread
+/// (the vCPU loop then turns ERESTARTSYS into EINTR or a restart, per SA_RESTART);
+/// otherwise it was the wake signal for something else, and the wait goes on (the
+/// signal actor interrupts the wait again until a signal it chose this thread for is
+/// taken).
+fn interrupted(ctx: &Ctx) -> Result<(), Errno> {
+    if ctx.proc.signals.deliverable(ctx.thread.tid) != 0 {
+        return Err(Errno::ERESTARTSYS);
+    }
+    Ok(())
+}
+
 fn write_rusage(ctx: &Ctx, va: u64, ru: &libc::rusage) -> Result<(), Errno> {
     if va == 0 {
         return Ok(());
@@ -44,11 +59,13 @@ pub fn wait4(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let r = loop {
         let r = unsafe { libc::wait4(pid, &mut status, options as i32, &mut ru) };
         if r < 0 && Errno::last() == Errno::EINTR {
+            interrupted(ctx)?;
             continue;
         }
         break host_ret(r as i64)?;
     };
     if r != 0 {
+        crate::hostsig::flush();
         if status_va != 0 {
             ctx.write_val(status_va, &status)?;
         }
@@ -95,11 +112,13 @@ pub fn waitid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             )
         };
         if r < 0 && Errno::last() == Errno::EINTR {
+            interrupted(ctx)?;
             continue;
         }
         host_ret(r)?;
         break;
     }
+    crate::hostsig::flush();
     if info_va != 0 {
         ctx.write_bytes(info_va, &info)?;
     }

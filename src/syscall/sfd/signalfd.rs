@@ -140,6 +140,11 @@ fn encode(i: &SigInfo) -> [u8; SIGINFO_SIZE] {
             b[48..56].copy_from_slice(&i.value.to_le_bytes());
         }
     }
+    if let Some(c) = i.chld {
+        b[40..44].copy_from_slice(&c.status.to_le_bytes());
+        b[56..64].copy_from_slice(&c.utime.to_le_bytes());
+        b[64..72].copy_from_slice(&c.stime.to_le_bytes());
+    }
     b
 }
 

@@ -1,0 +1,263 @@
+//! Host signals that become guest signals: SIGCHLD (a guest child is a host child, so
+//! the host kernel reports its exits, stops and continues), SIGCONT and SIGTSTP (job
+//! control from a shell or another guest process), and the other catchable asynchronous
+//! signals another process sends (a guest's `kill` of another guest process is a host
+//! kill: guest pids are host pids).
+//!
+//! Every host thread blocks them ([`block_in_this_thread`], called first thing in `main`,
+//! so all threads inherit it); one watcher thread per host process polls a host signalfd
+//! for them and decides as Linux would for the guest's disposition: ignored → dropped;
+//! handled → `Process::send_signal`; default → the default action right away (SIGTSTP
+//! stops, SIGCONT and the ignore-by-default ones do nothing, the others end the process
+//! by the same host signal, as the host's default action did before). SIGCHLD is sent
+//! unless ignored (or a stop/continue under SA_NOCLDSTOP). Blocking host calls of the vCPU
+//! threads are never interrupted by these signals, and blocking changes no kernel action:
+//! SIGCONT continues the process when generated, whatever the mask, and an exited child
+//! still becomes a zombie (or is auto-reaped, see `fork::mirror_sigchld`).
+
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::process::Process;
+use crate::sigframe::ChldInfo;
+use crate::signal::{SigInfo, Target, SIGCHLD, SIGTSTP, SIG_DFL, SIG_IGN};
+
+const SA_NOCLDSTOP: u64 = 1;
+const CLD_STOPPED: i32 = 5;
+const CLD_CONTINUED: i32 = 6;
+
+/// The host process's guest process (a fork child replaces it).
+static TARGET: Mutex<Option<Weak<Process>>> = Mutex::new(None);
+/// This host process's signalfd for the forwarded signals and the host pid it belongs
+/// to (a native fork child inherits its parent's and makes its own). Signals are only
+/// taken from it with the lock held, and forwarded before it is released: after
+/// [`flush`], everything the kernel sent before has reached the guest.
+static SFD: Mutex<(i32, i32)> = Mutex::new((-1, 0));
+
+/// The host signals taken by the watcher: every catchable, asynchronous, non-real-time
+/// signal but SIGPIPE (the host ignores its own; `syscall::sigpipe` raises the guest's)
+/// and SIGTTIN/SIGTTOU (blocked, a background terminal read would fail with EIO instead
+/// of stopping). Synchronous fault signals stay the host's own (a fault in elfuse
+/// itself), and the real-time ones belong to the host libc and the vCPU wake signal.
+const FORWARDED: [i32; 18] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGTERM,
+    libc::SIGSTKFLT,
+    libc::SIGCHLD,
+    libc::SIGCONT,
+    libc::SIGTSTP,
+    libc::SIGURG,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGWINCH,
+    libc::SIGIO,
+];
+
+fn forwarded() -> libc::sigset_t {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Blocks the forwarded signals in the calling thread (and the threads it creates).
+pub fn block_in_this_thread() {
+    let set = forwarded();
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
+#[cfg(target_os = "linux")]
+fn lock_sfd() -> std::sync::MutexGuard<'static, (i32, i32)> {
+    SFD.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Routes this host process's forwarded signals to `proc`, starting the watcher thread
+/// if this host process has none yet.
+#[cfg(target_os = "linux")]
+pub fn watch(proc: &Arc<Process>) {
+    *TARGET.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(proc));
+    let pid = unsafe { libc::getpid() };
+    let mut sfd = lock_sfd();
+    if sfd.1 == pid {
+        return;
+    }
+    block_in_this_thread();
+    if sfd.0 >= 0 {
+        unsafe { libc::close(sfd.0) }; // the fork parent's, inherited
+    }
+    let set = forwarded();
+    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if fd < 0 {
+        tracing::warn!(
+            "host signal watcher: signalfd: {}",
+            std::io::Error::last_os_error()
+        );
+        *sfd = (-1, 0);
+        return;
+    }
+    *sfd = (fd, pid);
+    let spawned = std::thread::Builder::new()
+        .name("hostsig".into())
+        .spawn(move || watcher(fd));
+    if let Err(e) = spawned {
+        tracing::warn!("host signal watcher not started: {e}");
+    }
+}
+
+/// Forwards every forwarded signal the kernel has sent so far (wait4/waitid call it after
+/// reaping, so that the child's SIGCHLD is pending before the wait returns, as on Linux).
+#[cfg(target_os = "linux")]
+pub fn flush() {
+    let sfd = lock_sfd();
+    if sfd.1 == unsafe { libc::getpid() } {
+        drain(sfd);
+    }
+}
+
+/// Reads and forwards what is pending, then releases the lock (before a stop).
+#[cfg(target_os = "linux")]
+fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
+    let mut stop = false;
+    loop {
+        let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        let n = unsafe { libc::read(sfd.0, (&mut si as *mut libc::signalfd_siginfo).cast(), size) };
+        if n != size as isize {
+            break;
+        }
+        stop |= forward(&si);
+    }
+    drop(sfd);
+    if stop {
+        // ^Z with the default action: stop now, whatever the vCPUs are doing.
+        crate::jobctl::stop(SIGTSTP);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn watcher(fd: i32) {
+    loop {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if unsafe { libc::poll(&mut pfd, 1, -1) } < 0 {
+            continue; // EINTR
+        }
+        let sfd = lock_sfd();
+        if sfd.0 != fd {
+            return; // replaced (cannot happen in this host process; defensive)
+        }
+        drain(sfd);
+    }
+}
+
+/// What the watcher does with one host signal.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+enum Action {
+    Drop,
+    Send(SigInfo),
+    /// A SIGTSTP the guest leaves at its default action: stop.
+    Stop,
+    /// A signal whose default action ends the process, not handled by the guest: die of
+    /// it, as the host's default action would have done.
+    Die(u32),
+}
+
+/// Forwards one host signal; true if the process must stop.
+#[cfg(target_os = "linux")]
+fn forward(si: &libc::signalfd_siginfo) -> bool {
+    let proc = TARGET
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(Weak::upgrade);
+    let action = match &proc {
+        Some(p) => decide(p.signals.actions()[si.ssi_signo as usize - 1], si),
+        None => default_only(si.ssi_signo),
+    };
+    match action {
+        Action::Drop => false,
+        Action::Stop => true,
+        Action::Die(sig) => crate::fork::die_of_signal(sig),
+        Action::Send(info) => {
+            tracing::debug!(
+                sig = info.signo,
+                code = info.code,
+                pid = info.pid,
+                "host signal for the guest"
+            );
+            if let Some(p) = proc {
+                p.send_signal(Target::Process, info);
+            }
+            false
+        }
+    }
+}
+
+/// The default action alone (no guest process yet, or it is gone).
+#[cfg(target_os = "linux")]
+fn default_only(sig: u32) -> Action {
+    use crate::signal::{default_action, DefaultAction};
+    match default_action(sig) {
+        DefaultAction::Terminate | DefaultAction::Core => Action::Die(sig),
+        DefaultAction::Stop => Action::Stop,
+        DefaultAction::Ignore | DefaultAction::Continue => Action::Drop,
+    }
+}
+
+/// Linux's choice for a signal sent to a process whose disposition is `act`.
+#[cfg(target_os = "linux")]
+fn decide(act: crate::signal::KSigaction, si: &libc::signalfd_siginfo) -> Action {
+    let sig = si.ssi_signo;
+    let mut info = SigInfo {
+        signo: sig,
+        code: si.ssi_code,
+        pid: si.ssi_pid as i32,
+        uid: si.ssi_uid,
+        ..Default::default()
+    };
+    if act.handler == SIG_IGN {
+        return Action::Drop;
+    }
+    if sig == SIGCHLD {
+        // Sent whatever the disposition (SIG_DFL: for signalfd and sigwait users).
+        if act.flags & SA_NOCLDSTOP != 0 && matches!(si.ssi_code, CLD_STOPPED | CLD_CONTINUED) {
+            return Action::Drop;
+        }
+        info.chld = Some(ChldInfo {
+            status: si.ssi_status,
+            utime: si.ssi_utime as i64,
+            stime: si.ssi_stime as i64,
+        });
+        return Action::Send(info);
+    }
+    if act.handler == SIG_DFL {
+        // SIGTSTP stops now, whatever the vCPUs are doing (^Z while blocked in a read);
+        // SIGCONT already continued the process. Ending the process right here keeps the
+        // host's behaviour for a guest that neither handles nor ignores the signal (a
+        // guest that blocks it to sigwait for it is not told apart yet).
+        return default_only(sig);
+    }
+    Action::Send(info)
+}
+
+/// Elsewhere (macOS) there is no signalfd: host signals do not reach the guest yet.
+#[cfg(not(target_os = "linux"))]
+pub fn watch(_: &Arc<Process>) {
+    tracing::debug!("host signals are not forwarded to the guest on this host");
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn flush() {}
