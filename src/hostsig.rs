@@ -114,6 +114,24 @@ pub fn watch(proc: &Arc<Process>) {
     }
 }
 
+/// Held by the forking thread across a native fork: the watcher is then not between
+/// taking a signal and forwarding it (it holds both locks meanwhile), and the child finds
+/// both free when it drops its copy of the guard (the thread that held them is gone).
+/// Lock order: this guard → the timer table → the signal actor → mm.
+pub struct ForkGuard {
+    _sfd: std::sync::MutexGuard<'static, (i32, i32)>,
+    _target: std::sync::MutexGuard<'static, Option<Weak<Process>>>,
+}
+
+pub fn fork_guard() -> ForkGuard {
+    let sfd = SFD.lock().unwrap_or_else(|p| p.into_inner());
+    let target = TARGET.lock().unwrap_or_else(|p| p.into_inner());
+    ForkGuard {
+        _sfd: sfd,
+        _target: target,
+    }
+}
+
 /// Forwards every forwarded signal the kernel has sent so far (wait4/waitid call it after
 /// reaping, so that the child's SIGCHLD is pending before the wait returns, as on Linux).
 #[cfg(target_os = "linux")]

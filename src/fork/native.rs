@@ -123,8 +123,10 @@ pub fn fork(
         None
     };
     let proc = ctx.proc;
-    // The timer thread must not be inside a send (holding the signal state) at the fork.
-    // Taken before the capture: lock order is timer table → signal actor → mm.
+    // Neither the host-signal watcher nor the timer thread may be inside a send at the
+    // fork (a lock held by a thread the child lacks would never be released there).
+    // Taken before the capture: lock order is hostsig → timer table → signal actor → mm.
+    let hostsig_quiet = crate::hostsig::fork_guard();
     let timers_quiet = proc.timers.quiesce();
     let inh = Inherited::capture(proc);
     // Private RAM is copied by fork() itself; a memfd needs a snapshot first.
@@ -140,6 +142,7 @@ pub fn fork(
     // may have held locked (see the module doc).
     let pid = unsafe { libc::fork() };
     drop(timers_quiet);
+    drop(hostsig_quiet);
     if pid == 0 {
         let done = done.map(|(r, w)| {
             drop(r);
