@@ -3,7 +3,7 @@
 
 use elfuse_shim::{HVC_EL0_FAULT, HVC_SYSCALL};
 
-use crate::backend::{BackendError, Reg, SysReg, Vcpu, VcpuExit};
+use crate::backend::{BackendError, Flow, Reg, SysReg, Vcpu, VcpuExit};
 use crate::fault;
 use crate::guest::shimdata::ShimData;
 use crate::process::Process;
@@ -22,66 +22,92 @@ pub fn run(
     me: &ThreadShared,
 ) -> Result<Stop, BackendError> {
     let shim_data = ShimData::new(proc.ram.clone());
-    loop {
-        // Before every guest entry: invalidations other vCPUs posted, then the kill flag.
-        me.apply_mail(vcpu)?;
-        if me.killed() {
-            return Ok(Stop::ThreadExit(0));
-        }
-        match vcpu.run()? {
-            VcpuExit::Hvc(HVC_SYSCALL) => {
-                let (nr, args) = vcpu.syscall_regs()?;
-                // One event per syscall that reached the host (the shim answers the rest):
-                // `RUST_LOG=elfuse::exit=trace` shows which calls exit.
-                tracing::trace!(target: "elfuse::exit", nr, "syscall exit");
-                refill_ring(proc, &shim_data, nr);
-                let mut ctx = Ctx::new(proc, thread, vcpu);
-                let ret = syscall::dispatch(&mut ctx, nr, args);
-                if let Some(stop) = ctx.stop {
-                    return Ok(stop);
-                }
-                if let Some(ret) = ret {
-                    vcpu.set_reg(Reg::X(0), ret)?;
-                }
-                proc.threads.sync_mappings(proc, me, vcpu)?;
-            }
-            VcpuExit::Hvc(HVC_EL0_FAULT) => {
-                if let Some(stop) = on_fault(proc, vcpu, thread)? {
-                    return Ok(stop);
-                }
-            }
-            VcpuExit::Hvc(imm) => {
-                let esr = vcpu.sys_reg(SysReg::EsrEl1).unwrap_or(0);
-                let elr = vcpu.sys_reg(SysReg::ElrEl1).unwrap_or(0);
-                let far = vcpu.sys_reg(SysReg::FarEl1).unwrap_or(0);
-                let pc = vcpu.reg(Reg::Pc).unwrap_or(0);
-                return Err(BackendError(format!(
-                    "shim reported HVC #{imm} (pc {pc:#x}, ESR_EL1 {esr:#x}, ELR_EL1 {elr:#x}, FAR_EL1 {far:#x})"
-                )));
-            }
-            VcpuExit::Kicked => {}
-        }
-        if let Some(stop) = deliver_pending(proc, vcpu, thread)? {
-            return Ok(stop);
-        }
-        // A pending signal must keep the shim forwarding (so the next syscall exits and
-        // delivers it). Masks are per thread, so any pending signal keeps every thread
-        // forwarding: whichever has it unblocked reaches the host and takes it. Until a
-        // signal actor owns this, recompute here.
-        let pending = proc.signals().pending != 0;
-        shim_data.sync_sigtimer(pending);
-        // The vDSO's clocks must also fall back, so a loop of clock_gettime reaches the
-        // host and takes its signal (TRACE is not mirrored: Linux's strace does not see
-        // vDSO calls either).
-        let want = if pending {
-            elfuse_shim::data::ATTN_SIGTIMER
-        } else {
-            0
-        };
-        if proc.vdso.attention() != want {
-            proc.vdso.mirror_attention(&proc.mm(), want);
-        }
+    if let Some(stop) = before_entry(vcpu, me)? {
+        return Ok(stop);
     }
+    // Exits are handled as the backend reports them (the emu backend: from inside its
+    // engine) until one ends the thread.
+    let mut end = None;
+    vcpu.run_with(&mut |vcpu, exit| {
+        match on_exit(proc, vcpu, thread, me, &shim_data, exit) {
+            Ok(None) => return Flow::Resume,
+            Ok(Some(stop)) => end = Some(Ok(stop)),
+            Err(e) => end = Some(Err(e)),
+        }
+        Flow::Leave
+    })?;
+    end.unwrap_or_else(|| Err(BackendError("vCPU left without a reason".into())))
+}
+
+/// Before every guest entry: invalidations other vCPUs posted, then the kill flag.
+fn before_entry(vcpu: &mut dyn Vcpu, me: &ThreadShared) -> Result<Option<Stop>, BackendError> {
+    me.apply_mail(vcpu)?;
+    Ok(me.killed().then_some(Stop::ThreadExit(0)))
+}
+
+/// One exit: answers it, delivers pending signals, and says whether the thread stops.
+fn on_exit(
+    proc: &Process,
+    vcpu: &mut dyn Vcpu,
+    thread: &mut ThreadState,
+    me: &ThreadShared,
+    shim_data: &ShimData,
+    exit: VcpuExit,
+) -> Result<Option<Stop>, BackendError> {
+    match exit {
+        VcpuExit::Hvc(HVC_SYSCALL) => {
+            let (nr, args) = vcpu.syscall_regs()?;
+            // One event per syscall that reached the host (the shim answers the rest):
+            // `RUST_LOG=elfuse::exit=trace` shows which calls exit.
+            tracing::trace!(target: "elfuse::exit", nr, "syscall exit");
+            refill_ring(proc, shim_data, nr);
+            let mut ctx = Ctx::new(proc, thread, vcpu);
+            let ret = syscall::dispatch(&mut ctx, nr, args);
+            if let Some(stop) = ctx.stop {
+                return Ok(Some(stop));
+            }
+            if let Some(ret) = ret {
+                vcpu.set_reg(Reg::X(0), ret)?;
+            }
+            proc.threads.sync_mappings(proc, me, vcpu)?;
+        }
+        VcpuExit::Hvc(HVC_EL0_FAULT) => {
+            if let Some(stop) = on_fault(proc, vcpu, thread)? {
+                return Ok(Some(stop));
+            }
+        }
+        VcpuExit::Hvc(imm) => {
+            let esr = vcpu.sys_reg(SysReg::EsrEl1).unwrap_or(0);
+            let elr = vcpu.sys_reg(SysReg::ElrEl1).unwrap_or(0);
+            let far = vcpu.sys_reg(SysReg::FarEl1).unwrap_or(0);
+            let pc = vcpu.reg(Reg::Pc).unwrap_or(0);
+            return Err(BackendError(format!(
+                "shim reported HVC #{imm} (pc {pc:#x}, ESR_EL1 {esr:#x}, ELR_EL1 {elr:#x}, FAR_EL1 {far:#x})"
+            )));
+        }
+        VcpuExit::Kicked => {}
+    }
+    if let Some(stop) = deliver_pending(proc, vcpu, thread)? {
+        return Ok(Some(stop));
+    }
+    // A pending signal must keep the shim forwarding (so the next syscall exits and
+    // delivers it). Masks are per thread, so any pending signal keeps every thread
+    // forwarding: whichever has it unblocked reaches the host and takes it. Until a
+    // signal actor owns this, recompute here.
+    let pending = proc.signals().pending != 0;
+    shim_data.sync_sigtimer(pending);
+    // The vDSO's clocks must also fall back, so a loop of clock_gettime reaches the
+    // host and takes its signal (TRACE is not mirrored: Linux's strace does not see
+    // vDSO calls either).
+    let want = if pending {
+        elfuse_shim::data::ATTN_SIGTIMER
+    } else {
+        0
+    };
+    if proc.vdso.attention() != want {
+        proc.vdso.mirror_attention(&proc.mm(), want);
+    }
+    before_entry(vcpu, me)
 }
 
 /// Keeps the shim's random ring from running dry. Any syscall that reaches the host
