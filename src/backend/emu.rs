@@ -117,8 +117,6 @@ impl Kick for KickState {
 struct ExitSlot {
     hvc: Option<u16>,
     unexpected: Option<u32>,
-    /// Guest RAM (gpa, host address, size), to fetch the HVC instruction directly.
-    ram: Vec<(u64, usize, usize)>,
     /// Set for the length of a `run_with`: the hook hands exits to this handler.
     target: Option<HookTarget>,
     /// The handler said `Leave` (or panicked) inside the hook.
@@ -136,31 +134,11 @@ struct HookTarget {
     on_exit: *mut ExitHandler<'static>,
 }
 
-impl ExitSlot {
-    fn fetch(&self, uc: *mut uc_engine, gpa: u64) -> u32 {
-        for &(base, host, size) in &self.ram {
-            if gpa >= base && gpa + 4 <= base + size as u64 {
-                // SAFETY: inside a region mapped for the VM's life.
-                return unsafe { ((host + (gpa - base) as usize) as *const u32).read_unaligned() };
-            }
-        }
-        let mut insn = 0u32;
-        unsafe { uc::uc_mem_read(uc, gpa, (&mut insn as *mut u32).cast(), 4) };
-        insn
-    }
-
-    /// The immediate of the HVC/SMC just taken (PC is already past it).
-    fn imm(&self, uc: *mut uc_engine) -> u16 {
-        let mut pc = 0u64;
-        unsafe { uc::uc_reg_read(uc, RegisterARM64::PC as i32, (&mut pc as *mut u64).cast()) };
-        // The shim runs identity-mapped (VA == PA), so PC is a guest physical address.
-        let insn = self.fetch(uc, pc - 4);
-        ((insn >> 5) & 0xffff) as u16
-    }
-}
-
 pub struct EmuVcpu {
     uc: *mut uc_engine,
+    /// The engine's X0..X30 (`elfuse_uc_arm64_xregs`): syscall arguments and results
+    /// without a trip through `uc_reg_read`'s register switch.
+    xregs: *mut u64,
     kick: Arc<KickState>,
     exit: Box<ExitSlot>,
 }
@@ -169,7 +147,9 @@ unsafe extern "C" fn on_intr(uc: *mut uc_engine, intno: u32, user: *mut c_void) 
     let slot = user as *mut ExitSlot;
     match intno {
         EXCP_HVC => {
-            let (imm, target) = unsafe { ((*slot).imm(uc), (*slot).target) };
+            // PC is already past the HVC; the syndrome holds its immediate.
+            let imm = unsafe { uc::elfuse_uc_arm64_syndrome(uc) } as u16;
+            let target = unsafe { (*slot).target };
             if let Some(t) = target {
                 // run_with: answer the exit here and let QEMU continue after the HVC.
                 if unsafe { handle(t, VcpuExit::Hvc(imm)) } == Flow::Resume {
@@ -275,15 +255,13 @@ impl EmuVcpu {
         )?;
         let mut v = EmuVcpu {
             uc: h,
+            xregs: std::ptr::null_mut(),
             kick: Arc::new(KickState {
                 uc: h,
                 pending: AtomicBool::new(false),
                 running: AtomicBool::new(false),
             }),
-            exit: Box::new(ExitSlot {
-                ram: regions.iter().map(|r| (r.gpa, r.host, r.size)).collect(),
-                ..Default::default()
-            }),
+            exit: Box::default(),
         };
         check(
             unsafe { uc::elfuse_uc_set_cpu_model(h, Arm64CpuModel::MAX as i32) },
@@ -318,6 +296,14 @@ impl EmuVcpu {
             "hook",
         )?;
         v.cp_write(SCR_EL3, SCR_EL3_VALUE)?;
+        // The guest model never enables SVE (CPACR_EL1.ZEN off, hidden from ID registers
+        // and HWCAPs); without it in the engine, exception entry and return skip SVE
+        // bookkeeping (PATCHES 10).
+        check(unsafe { uc::elfuse_uc_arm64_hide_sve(h) }, "hide SVE")?;
+        v.xregs = unsafe { uc::elfuse_uc_arm64_xregs(h) };
+        if v.xregs.is_null() {
+            return Err(BackendError("unicorn: no register file".into()));
+        }
         Ok(v)
     }
 
@@ -453,36 +439,26 @@ impl EmuVcpu {
 
 impl Vcpu for EmuVcpu {
     fn reg(&self, r: Reg) -> Result<u64> {
-        self.raw_read(Self::gpr(r)?)
+        match r {
+            // SAFETY: xregs has 32 entries and the vCPU is stopped (we are on its thread,
+            // outside guest code).
+            Reg::X(n) if n < 31 => Ok(unsafe { self.xregs.add(n.into()).read() }),
+            _ => self.raw_read(Self::gpr(r)?),
+        }
     }
 
     fn syscall_regs(&self) -> Result<(u64, [u64; 6])> {
-        const IDS: [RegisterARM64; 7] = [
-            RegisterARM64::X8,
-            RegisterARM64::X0,
-            RegisterARM64::X1,
-            RegisterARM64::X2,
-            RegisterARM64::X3,
-            RegisterARM64::X4,
-            RegisterARM64::X5,
-        ];
-        let ids = IDS.map(|r| r as i32);
-        let mut vals = [0u64; 7];
-        let mut ptrs: [*mut c_void; 7] = [std::ptr::null_mut(); 7];
-        for (p, v) in ptrs.iter_mut().zip(vals.iter_mut()) {
-            *p = (v as *mut u64).cast();
-        }
-        check(
-            unsafe { uc::uc_reg_read_batch(self.uc, ids.as_ptr(), ptrs.as_mut_ptr(), 7) },
-            "reg read",
-        )?;
-        Ok((
-            vals[0],
-            [vals[1], vals[2], vals[3], vals[4], vals[5], vals[6]],
-        ))
+        // SAFETY: as in `reg`.
+        let x = |n: usize| unsafe { self.xregs.add(n).read() };
+        Ok((x(8), [x(0), x(1), x(2), x(3), x(4), x(5)]))
     }
 
     fn set_reg(&mut self, r: Reg, v: u64) -> Result<()> {
+        if let Reg::X(n @ 0..=30) = r {
+            // SAFETY: as in `reg`; X registers have no side effects in the engine.
+            unsafe { self.xregs.add(n.into()).write(v) };
+            return Ok(());
+        }
         self.raw_write(Self::gpr(r)?, v)?;
         if r == Reg::Pstate {
             // Writing PSTATE does not rebuild QEMU's cached hflags; any CP_REG write does.
