@@ -14,7 +14,8 @@
 use std::any::Any;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Release, SeqCst};
 use std::sync::{Arc, Mutex};
 
 use uc::{uc_engine, Arch, Arm64CpuModel, HookType, Mode, Prot, RegisterARM64, RegisterARM64CP};
@@ -175,7 +176,9 @@ unsafe extern "C" fn on_intr(uc: *mut uc_engine, intno: u32, user: *mut c_void) 
 unsafe fn handle(t: HookTarget, mut exit: VcpuExit) -> Flow {
     // SAFETY: the vCPU outlives its run_with; the kick state is shared, never moved.
     let kick = unsafe { &*Arc::as_ptr(&(*t.vcpu).kick) };
-    kick.running.store(false, SeqCst);
+    // No fence needed here: a kicker that still sees `running` only makes a spare
+    // uc_emu_stop, which ends in a Kicked exit like its pending flag would.
+    kick.running.store(false, Release);
     loop {
         let r = catch_unwind(AssertUnwindSafe(|| unsafe {
             (*t.on_exit)(&mut *t.vcpu, exit)
@@ -188,11 +191,13 @@ unsafe fn handle(t: HookTarget, mut exit: VcpuExit) -> Flow {
                 return Flow::Leave;
             }
         }
+        // Enter-side half of the kick protocol; the SeqCst store orders it before the
+        // load of `pending` (a plain load: the swap's locked cycle only when set).
         kick.running.store(true, SeqCst);
-        if !kick.pending.swap(false, SeqCst) {
+        if !kick.pending.load(SeqCst) || !kick.pending.swap(false, SeqCst) {
             return Flow::Resume;
         }
-        kick.running.store(false, SeqCst);
+        kick.running.store(false, Release);
         exit = VcpuExit::Kicked;
     }
 }
