@@ -7,7 +7,9 @@
 //! hook records it and stops emulation, so `uc_emu_start` returns and `run` reports the
 //! exit. Under [`Vcpu::run_with`] the hook calls the exit handler itself and, when it says
 //! `Resume`, simply returns: QEMU goes on with the shim after the HVC without leaving
-//! `uc_emu_start` (no cpu_exec exit/entry, no longjmp, no resume_all_vcpus per syscall).
+//! `uc_emu_start` (no cpu_exec exit/entry, no resume_all_vcpus per syscall). The patched
+//! engine even calls the hook from inside the translated block (PATCHES 11: no longjmp
+//! out of the block for the HVC either).
 //! Register writes of PC from the handler (signal delivery, sigreturn, execve) make
 //! unicorn leave the current block and resume at the new PC, still inside the call.
 
