@@ -4,6 +4,11 @@
 //!
 //!     cargo bench --bench hotcalls                 # 5 runs of each
 //!     ELFUSE_BENCH_RUNS=9 cargo bench --bench hotcalls
+//!     ELFUSE_BENCH_CLOCK=cpu cargo bench --bench hotcalls
+//!
+//! `ELFUSE_BENCH_CLOCK=cpu` times with the guest process's CPU time (the host process's,
+//! all its threads, under both runners) instead of CLOCK_MONOTONIC: on a shared, loaded
+//! machine wall time mostly measures the wait for a core.
 //!
 //! The guest is `benches/guest/hotcalls.c`, built with `aarch64-linux-gnu-gcc -O2 -static`
 //! (glibc) into `<target>/bench-guests/` when its source is newer than the binary.
@@ -82,6 +87,8 @@ fn main() {
     if qemu.is_none() {
         eprintln!("note: qemu-aarch64-static not found: timing elfuse only");
     }
+    let cpu_clock = std::env::var("ELFUSE_BENCH_CLOCK").is_ok_and(|v| v == "cpu");
+    let guest_args: &[&str] = if cpu_clock { &["1", "cpu"] } else { &[] };
     let mut order: Vec<String> = Vec::new();
     let mut e: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut q: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -96,7 +103,7 @@ fn main() {
     for i in 0..runs {
         let elfuse = || {
             let mut c = Command::new(ELFUSE);
-            c.arg(&prog);
+            c.arg(&prog).args(guest_args);
             c
         };
         // Alternate which goes first, so neither always runs on a warm cache.
@@ -105,7 +112,7 @@ fn main() {
         }
         if let Some(qp) = &qemu {
             let mut c = Command::new(qp);
-            c.arg(&prog);
+            c.arg(&prog).args(guest_args);
             record(&mut q, run_once(&mut c, "qemu"));
         }
         if i % 2 == 1 {
@@ -113,7 +120,14 @@ fn main() {
         }
     }
 
-    println!("hotcalls: ns per call, median of {runs} runs each (alternating), static glibc");
+    let clock = if cpu_clock {
+        "process CPU time"
+    } else {
+        "wall time"
+    };
+    println!(
+        "hotcalls: ns per call ({clock}), median of {runs} runs each (alternating), static glibc"
+    );
     println!();
     println!("| call | elfuse ns | qemu ns | ratio |");
     println!("|---|---:|---:|---:|");

@@ -114,6 +114,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     let vm0 = vm.clone();
     let vcpu_thread = std::thread::Builder::new()
         .name("vcpu0".into())
+        .stack_size(crate::thread::VCPU_STACK)
         .spawn(move || vcpu0(vm0, hw_tx, start_rx))
         .map_err(|e| host(format!("vCPU thread: {e}")))?;
 

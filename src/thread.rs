@@ -148,6 +148,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Host stack of a vCPU thread. A native fork child goes on running its guest on the
+/// forking thread, one vCPU loop deeper each generation (~25 KiB): 32 MiB (reserved, only
+/// touched pages cost) is room for a fork chain over a thousand generations deep.
+pub const VCPU_STACK: usize = 32 << 20;
+
 /// The host signal that interrupts blocked host syscalls of killed threads.
 pub fn wake_signal() -> i32 {
     libc::SIGRTMIN() + 6

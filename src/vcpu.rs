@@ -4,7 +4,7 @@
 
 use elfuse_shim::{HVC_EL0_FAULT, HVC_SYSCALL};
 
-use crate::backend::{BackendError, Reg, SysReg, Vcpu, VcpuExit};
+use crate::backend::{BackendError, Flow, Reg, SysReg, Vcpu, VcpuExit};
 use crate::fault;
 use crate::guest::shimdata::ShimData;
 use crate::process::Process;
@@ -25,60 +25,113 @@ pub fn run(
     me: &ThreadShared,
 ) -> Result<Stop, BackendError> {
     let shim_data = ShimData::new(proc.ram.clone());
+    if let Some(stop) = before_entry(vcpu, me)? {
+        return Ok(stop);
+    }
     loop {
-        // A syscall that a signal interrupted (its restart code and original X0).
-        let mut interrupted = None;
-        // Before every guest entry: invalidations other vCPUs posted, then the kill flag.
-        me.apply_mail(vcpu)?;
-        if me.killed() {
-            return Ok(Stop::ThreadExit(0));
+        // Exits are handled as the backend reports them (the emu backend: from inside its
+        // engine) until one ends the thread, or is a clone that must run outside the
+        // engine (below).
+        let mut end = None;
+        let mut deferred = None;
+        vcpu.run_with(&mut |vcpu, exit| {
+            if is_clone(vcpu, exit) {
+                deferred = Some(exit);
+                return Flow::Leave;
+            }
+            match on_exit(proc, vcpu, thread, me, &shim_data, exit) {
+                Ok(None) => return Flow::Resume,
+                Ok(Some(stop)) => end = Some(Ok(stop)),
+                Err(e) => end = Some(Err(e)),
+            }
+            Flow::Leave
+        })?;
+        if let Some(end) = end {
+            return end;
         }
-        match vcpu.run()? {
-            VcpuExit::Hvc(HVC_SYSCALL) => {
-                let (nr, args) = vcpu.syscall_regs()?;
-                // One event per syscall that reached the host (the shim answers the rest):
-                // `RUST_LOG=elfuse::exit=trace` shows which calls exit.
-                tracing::trace!(target: "elfuse::exit", nr, "syscall exit");
-                refill_ring(proc, &shim_data, nr);
-                let mut ctx = Ctx::new(proc, thread, vcpu);
-                let ret = syscall::dispatch(&mut ctx, nr, args);
-                if let Some(stop) = ctx.stop {
-                    return Ok(stop);
-                }
-                if let Some(ret) = ret {
-                    let (ret, intr) = restart::classify(nr, &args, ret);
-                    vcpu.set_reg(Reg::X(0), ret)?;
-                    interrupted = intr;
-                }
-                proc.threads.sync_mappings(proc, me, vcpu)?;
-            }
-            VcpuExit::Hvc(HVC_EL0_FAULT) => {
-                if let Some(stop) = on_fault(proc, vcpu, thread)? {
-                    return Ok(stop);
-                }
-            }
-            VcpuExit::Hvc(imm) => {
-                let esr = vcpu.sys_reg(SysReg::EsrEl1).unwrap_or(0);
-                let elr = vcpu.sys_reg(SysReg::ElrEl1).unwrap_or(0);
-                let far = vcpu.sys_reg(SysReg::FarEl1).unwrap_or(0);
-                let pc = vcpu.reg(Reg::Pc).unwrap_or(0);
-                return Err(BackendError(format!(
-                    "shim reported HVC #{imm} (pc {pc:#x}, ESR_EL1 {esr:#x}, ELR_EL1 {elr:#x}, FAR_EL1 {far:#x})"
-                )));
-            }
-            VcpuExit::Kicked => {
-                // Stopped anywhere in guest code: delivery needs the HVC exit's shape,
-                // and is skipped without it (a signal raised meanwhile waits for the
-                // next exit).
-                if !proc.signals.maybe_deliverable() || !resume_through_eret(vcpu)? {
-                    continue;
-                }
-            }
-        }
-        if let Some(stop) = deliver_pending(proc, vcpu, thread, interrupted)? {
+        let Some(exit) = deferred else {
+            return Err(BackendError("vCPU left without a reason".into()));
+        };
+        if let Some(stop) = on_exit(proc, vcpu, thread, me, &shim_data, exit)? {
             return Ok(stop);
         }
     }
+}
+
+/// clone and clone3 are answered outside the engine: a native fork child goes on running
+/// its guest from inside the syscall, and inside the engine's hook every generation of a
+/// fork chain would nest one engine call deeper (the engine allows 64, and each level
+/// costs host stack).
+fn is_clone(vcpu: &mut dyn Vcpu, exit: VcpuExit) -> bool {
+    const NR_CLONE: u64 = 220;
+    const NR_CLONE3: u64 = 435;
+    exit == VcpuExit::Hvc(HVC_SYSCALL) && matches!(vcpu.reg(Reg::X(8)), Ok(NR_CLONE | NR_CLONE3))
+}
+
+/// Before every guest entry: invalidations other vCPUs posted, then the kill flag.
+fn before_entry(vcpu: &mut dyn Vcpu, me: &ThreadShared) -> Result<Option<Stop>, BackendError> {
+    me.apply_mail(vcpu)?;
+    Ok(me.killed().then_some(Stop::ThreadExit(0)))
+}
+
+/// One exit: answers it, delivers pending signals (resolving an interrupted syscall),
+/// and says whether the thread stops.
+fn on_exit(
+    proc: &Process,
+    vcpu: &mut dyn Vcpu,
+    thread: &mut ThreadState,
+    me: &ThreadShared,
+    shim_data: &ShimData,
+    exit: VcpuExit,
+) -> Result<Option<Stop>, BackendError> {
+    // A syscall that a signal interrupted (its restart code and original X0).
+    let mut interrupted = None;
+    match exit {
+        VcpuExit::Hvc(HVC_SYSCALL) => {
+            let (nr, args) = vcpu.syscall_regs()?;
+            // One event per syscall that reached the host (the shim answers the rest):
+            // `RUST_LOG=elfuse::exit=trace` shows which calls exit.
+            tracing::trace!(target: "elfuse::exit", nr, "syscall exit");
+            refill_ring(proc, shim_data, nr);
+            let mut ctx = Ctx::new(proc, thread, vcpu);
+            let ret = syscall::dispatch(&mut ctx, nr, args);
+            if let Some(stop) = ctx.stop {
+                return Ok(Some(stop));
+            }
+            if let Some(ret) = ret {
+                let (ret, intr) = restart::classify(nr, &args, ret);
+                vcpu.set_reg(Reg::X(0), ret)?;
+                interrupted = intr;
+            }
+            proc.threads.sync_mappings(proc, me, vcpu)?;
+        }
+        VcpuExit::Hvc(HVC_EL0_FAULT) => {
+            if let Some(stop) = on_fault(proc, vcpu, thread)? {
+                return Ok(Some(stop));
+            }
+        }
+        VcpuExit::Hvc(imm) => {
+            let esr = vcpu.sys_reg(SysReg::EsrEl1).unwrap_or(0);
+            let elr = vcpu.sys_reg(SysReg::ElrEl1).unwrap_or(0);
+            let far = vcpu.sys_reg(SysReg::FarEl1).unwrap_or(0);
+            let pc = vcpu.reg(Reg::Pc).unwrap_or(0);
+            return Err(BackendError(format!(
+                "shim reported HVC #{imm} (pc {pc:#x}, ESR_EL1 {esr:#x}, ELR_EL1 {elr:#x}, FAR_EL1 {far:#x})"
+            )));
+        }
+        VcpuExit::Kicked => {
+            // Stopped anywhere in guest code: delivery needs the HVC exit's shape,
+            // and is skipped without it (a signal raised meanwhile waits for the
+            // next exit).
+            if !proc.signals.maybe_deliverable() || !resume_through_eret(vcpu)? {
+                return before_entry(vcpu, me);
+            }
+        }
+    }
+    if let Some(stop) = deliver_pending(proc, vcpu, thread, interrupted)? {
+        return Ok(Some(stop));
+    }
+    before_entry(vcpu, me)
 }
 
 /// A kick stopped the vCPU in guest code, but signal delivery (like the syscall path)

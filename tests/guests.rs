@@ -602,7 +602,7 @@ fn infra_boundary(libc: Libc) {
 
 /// fork + wait4/waitid, 50 children, pipes between parent and child (same stdout as qemu).
 fn fork_and_wait(libc: Libc) {
-    for mode in ["basic", "many", "pipe", "vfork", "shared"] {
+    for mode in ["basic", "many", "pipe", "vfork", "shared", "chain"] {
         let Some(out) = run_guest(libc, "fork", &[mode], 0) else {
             return;
         };

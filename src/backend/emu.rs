@@ -3,21 +3,34 @@
 //! same exit model as Hypervisor.framework (see third_party/unicorn-engine-sys/PATCHES).
 //!
 //! One unicorn instance per vCPU, created on the vCPU's thread; all instances map the same
-//! host memory. An HVC reaches the `UC_HOOK_INTR` callback, which records it and stops
-//! emulation, so `uc_emu_start` returns and [`EmuVcpu::run`] reports the exit.
+//! host memory. An HVC reaches the `UC_HOOK_INTR` callback. Under [`EmuVcpu::run`] the
+//! hook records it and stops emulation, so `uc_emu_start` returns and `run` reports the
+//! exit. Under [`Vcpu::run_with`] the hook calls the exit handler itself and, when it says
+//! `Resume`, simply returns: QEMU goes on with the shim after the HVC without leaving
+//! `uc_emu_start` (no cpu_exec exit/entry, no resume_all_vcpus per syscall). The patched
+//! engine even calls the hook from inside the translated block (PATCHES 11: no longjmp
+//! out of the block for the HVC either).
+//! Register writes of PC from the handler (signal delivery, sigreturn, execve) make
+//! unicorn leave the current block and resume at the new PC, still inside the call.
 
+use std::any::Any;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Release, SeqCst};
 use std::sync::{Arc, Mutex};
 
 use uc::{uc_engine, Arch, Arm64CpuModel, HookType, Mode, Prot, RegisterARM64, RegisterARM64CP};
 use unicorn_engine_sys as uc;
 
-use super::{BackendError, Hypervisor, Invalidate, Kick, Reg, Result, SysReg, Vcpu, VcpuExit, Vm};
+use super::{
+    BackendError, ExitHandler, Flow, Hypervisor, Invalidate, Kick, Reg, Result, SysReg, Vcpu,
+    VcpuExit, Vm,
+};
 
-/// QEMU's exception numbers as seen by UC_HOOK_INTR.
+/// QEMU's exception number for HVC as seen by UC_HOOK_INTR (SMC, 13, and anything else
+/// reaching the hook is unexpected: the shim never raises them).
 const EXCP_HVC: u32 = 11;
-const EXCP_SMC: u32 = 13;
 
 /// SCR_EL3: RW (EL1 is AArch64) | HCE (HVC enabled). Unicorn's CPUs have EL2/EL3 and reset
 /// SCR_EL3 to 0, which would make EL1 AArch32 and HVC undefined.
@@ -102,52 +115,142 @@ impl Kick for KickState {
     }
 }
 
-/// Written by the interrupt hook, read by `run`.
+/// Written by the interrupt hook, read by `run` / `run_with`.
 #[derive(Default)]
 struct ExitSlot {
     hvc: Option<u16>,
     unexpected: Option<u32>,
-    /// Guest RAM (gpa, host address, size), to fetch the HVC instruction directly.
-    ram: Vec<(u64, usize, usize)>,
+    /// Set for the length of a `run_with`: the hook hands exits to this handler.
+    target: Option<HookTarget>,
+    /// The handler said `Leave` (or panicked) inside the hook.
+    left: bool,
+    /// A panic of the handler inside the hook, re-raised once `uc_emu_start` returned
+    /// (unwinding through the engine's C frames is not possible).
+    panic: Option<Box<dyn Any + Send>>,
 }
 
-impl ExitSlot {
-    fn fetch(&self, uc: *mut uc_engine, gpa: u64) -> u32 {
-        for &(base, host, size) in &self.ram {
-            if gpa >= base && gpa + 4 <= base + size as u64 {
-                // SAFETY: inside a region mapped for the VM's life.
-                return unsafe { ((host + (gpa - base) as usize) as *const u32).read_unaligned() };
-            }
-        }
-        let mut insn = 0u32;
-        unsafe { uc::uc_mem_read(uc, gpa, (&mut insn as *mut u32).cast(), 4) };
-        insn
-    }
+/// The vCPU and handler of the `run_with` in progress. Raw pointers: both live on the
+/// stack of `run_with`, which outlives every hook call it makes.
+#[derive(Clone, Copy)]
+struct HookTarget {
+    vcpu: *mut EmuVcpu,
+    on_exit: *mut ExitHandler<'static>,
 }
 
 pub struct EmuVcpu {
     uc: *mut uc_engine,
+    /// The engine's X0..X30 (`elfuse_uc_arm64_xregs`): syscall arguments and results
+    /// without a trip through `uc_reg_read`'s register switch.
+    xregs: *mut u64,
     kick: Arc<KickState>,
     exit: Box<ExitSlot>,
 }
 
 unsafe extern "C" fn on_intr(uc: *mut uc_engine, intno: u32, user: *mut c_void) {
-    let slot = unsafe { &mut *(user as *mut ExitSlot) };
+    let slot = user as *mut ExitSlot;
     match intno {
-        EXCP_HVC | EXCP_SMC => {
-            // PC is already past the instruction; its immediate is in bits 20:5.
-            let mut pc = 0u64;
-            unsafe { uc::uc_reg_read(uc, RegisterARM64::PC as i32, (&mut pc as *mut u64).cast()) };
-            // The shim runs identity-mapped (VA == PA), so PC is a guest physical address.
-            let insn = slot.fetch(uc, pc - 4);
-            slot.hvc = Some(((insn >> 5) & 0xffff) as u16);
-            if intno == EXCP_SMC {
-                slot.unexpected = Some(intno);
+        EXCP_HVC => {
+            // PC is already past the HVC; the syndrome holds its immediate.
+            let imm = unsafe { uc::elfuse_uc_arm64_syndrome(uc) } as u16;
+            let target = unsafe { (*slot).target };
+            if let Some(t) = target {
+                // run_with: answer the exit here and let QEMU continue after the HVC.
+                if unsafe { handle(t, VcpuExit::Hvc(imm)) } == Flow::Resume {
+                    return;
+                }
+                unsafe { (*slot).left = true };
+            } else {
+                unsafe { (*slot).hvc = Some(imm) };
             }
         }
-        other => slot.unexpected = Some(other),
+        other => unsafe { (*slot).unexpected = Some(other) },
     }
     unsafe { uc::uc_emu_stop(uc) };
+}
+
+/// Calls the handler for `exit` and then once more ([`VcpuExit::Kicked`]) for every kick
+/// that landed while it ran. `running` is false meanwhile, so a kicker never waits for a
+/// handler (which may block in a host syscall); on `Resume` it is true again and no kick
+/// is pending, so the next kick stops the engine as usual.
+///
+/// # Safety
+/// `t` must come from the `run_with` in progress on this thread.
+unsafe fn handle(t: HookTarget, mut exit: VcpuExit) -> Flow {
+    // SAFETY: the vCPU outlives its run_with; the kick state is shared, never moved.
+    let kick = unsafe { &*Arc::as_ptr(&(*t.vcpu).kick) };
+    // No fence needed here: a kicker that still sees `running` only makes a spare
+    // uc_emu_stop, which ends in a Kicked exit like its pending flag would.
+    kick.running.store(false, Release);
+    loop {
+        let r = catch_unwind(AssertUnwindSafe(|| unsafe {
+            (*t.on_exit)(&mut *t.vcpu, exit)
+        }));
+        match r {
+            Ok(Flow::Resume) => {}
+            Ok(Flow::Leave) => return Flow::Leave,
+            Err(p) => {
+                unsafe { (*t.vcpu).exit.panic = Some(p) };
+                return Flow::Leave;
+            }
+        }
+        // Enter-side half of the kick protocol; the SeqCst store orders it before the
+        // load of `pending` (a plain load: the swap's locked cycle only when set).
+        kick.running.store(true, SeqCst);
+        if !kick.pending.load(SeqCst) || !kick.pending.swap(false, SeqCst) {
+            return Flow::Resume;
+        }
+        kick.running.store(false, Release);
+        exit = VcpuExit::Kicked;
+    }
+}
+
+/// The body of [`Vcpu::run_with`], on a raw pointer: the hook also reaches the vCPU
+/// through it while `uc_emu_start` runs.
+///
+/// # Safety
+/// `me` is a live vCPU on this thread; `on_exit` outlives the call.
+unsafe fn run_with_raw(me: *mut EmuVcpu, on_exit: *mut ExitHandler<'static>) -> Result<()> {
+    let t = HookTarget { vcpu: me, on_exit };
+    let kick = unsafe { &*Arc::as_ptr(&(*me).kick) };
+    loop {
+        // Enter-side half of the kick protocol (see KickState::kick).
+        kick.running.store(true, SeqCst);
+        if kick.pending.swap(false, SeqCst) {
+            if unsafe { handle(t, VcpuExit::Kicked) } == Flow::Leave {
+                return unsafe { (*me).finish_run_with() };
+            }
+            continue;
+        }
+        let (uc, pc) = unsafe {
+            let slot = &mut *(*me).exit;
+            slot.hvc = None;
+            slot.unexpected = None;
+            slot.left = false;
+            slot.target = Some(t);
+            ((*me).uc, (*me).raw_read(RegisterARM64::PC))
+        };
+        let r = match pc {
+            Ok(pc) => unsafe { uc::uc_emu_start(uc, pc, 0, 0, 0) },
+            Err(e) => {
+                kick.running.store(false, SeqCst);
+                unsafe { (*me).exit.target = None };
+                return Err(e);
+            }
+        };
+        kick.running.store(false, SeqCst);
+        unsafe { (*me).exit.target = None };
+        let left = unsafe { (*me).exit.left };
+        if left {
+            return unsafe { (*me).finish_run_with() };
+        }
+        check(r, "emulation")?;
+        unsafe { (*me).check_unexpected()? };
+        if kick.pending.swap(false, SeqCst) && unsafe { handle(t, VcpuExit::Kicked) } == Flow::Leave
+        {
+            return unsafe { (*me).finish_run_with() };
+        }
+        // Otherwise a stale stop request from an earlier kick: just resume.
+    }
 }
 
 impl EmuVcpu {
@@ -159,15 +262,13 @@ impl EmuVcpu {
         )?;
         let mut v = EmuVcpu {
             uc: h,
+            xregs: std::ptr::null_mut(),
             kick: Arc::new(KickState {
                 uc: h,
                 pending: AtomicBool::new(false),
                 running: AtomicBool::new(false),
             }),
-            exit: Box::new(ExitSlot {
-                ram: regions.iter().map(|r| (r.gpa, r.host, r.size)).collect(),
-                ..Default::default()
-            }),
+            exit: Box::default(),
         };
         check(
             unsafe { uc::elfuse_uc_set_cpu_model(h, Arm64CpuModel::MAX as i32) },
@@ -202,7 +303,34 @@ impl EmuVcpu {
             "hook",
         )?;
         v.cp_write(SCR_EL3, SCR_EL3_VALUE)?;
+        // The guest model never enables SVE (CPACR_EL1.ZEN off, hidden from ID registers
+        // and HWCAPs); without it in the engine, exception entry and return skip SVE
+        // bookkeeping (PATCHES 10).
+        check(unsafe { uc::elfuse_uc_arm64_hide_sve(h) }, "hide SVE")?;
+        v.xregs = unsafe { uc::elfuse_uc_arm64_xregs(h) };
+        if v.xregs.is_null() {
+            return Err(BackendError("unicorn: no register file".into()));
+        }
         Ok(v)
+    }
+
+    /// An exception other than HVC reached the hook (the shim never raises one).
+    fn check_unexpected(&self) -> Result<()> {
+        match self.exit.unexpected {
+            Some(n) => Err(BackendError(format!(
+                "emu: unexpected exception {n} at pc {:#x}",
+                self.raw_read(RegisterARM64::PC)?
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The handler said `Leave`: re-raise its panic if that is why.
+    fn finish_run_with(&mut self) -> Result<()> {
+        if let Some(p) = self.exit.panic.take() {
+            resume_unwind(p);
+        }
+        Ok(())
     }
 
     fn raw_read(&self, id: RegisterARM64) -> Result<u64> {
@@ -318,36 +446,26 @@ impl EmuVcpu {
 
 impl Vcpu for EmuVcpu {
     fn reg(&self, r: Reg) -> Result<u64> {
-        self.raw_read(Self::gpr(r)?)
+        match r {
+            // SAFETY: xregs has 32 entries and the vCPU is stopped (we are on its thread,
+            // outside guest code).
+            Reg::X(n) if n < 31 => Ok(unsafe { self.xregs.add(n.into()).read() }),
+            _ => self.raw_read(Self::gpr(r)?),
+        }
     }
 
     fn syscall_regs(&self) -> Result<(u64, [u64; 6])> {
-        const IDS: [RegisterARM64; 7] = [
-            RegisterARM64::X8,
-            RegisterARM64::X0,
-            RegisterARM64::X1,
-            RegisterARM64::X2,
-            RegisterARM64::X3,
-            RegisterARM64::X4,
-            RegisterARM64::X5,
-        ];
-        let ids = IDS.map(|r| r as i32);
-        let mut vals = [0u64; 7];
-        let mut ptrs: [*mut c_void; 7] = [std::ptr::null_mut(); 7];
-        for (p, v) in ptrs.iter_mut().zip(vals.iter_mut()) {
-            *p = (v as *mut u64).cast();
-        }
-        check(
-            unsafe { uc::uc_reg_read_batch(self.uc, ids.as_ptr(), ptrs.as_mut_ptr(), 7) },
-            "reg read",
-        )?;
-        Ok((
-            vals[0],
-            [vals[1], vals[2], vals[3], vals[4], vals[5], vals[6]],
-        ))
+        // SAFETY: as in `reg`.
+        let x = |n: usize| unsafe { self.xregs.add(n).read() };
+        Ok((x(8), [x(0), x(1), x(2), x(3), x(4), x(5)]))
     }
 
     fn set_reg(&mut self, r: Reg, v: u64) -> Result<()> {
+        if let Reg::X(n @ 0..=30) = r {
+            // SAFETY: as in `reg`; X registers have no side effects in the engine.
+            unsafe { self.xregs.add(n.into()).write(v) };
+            return Ok(());
+        }
         self.raw_write(Self::gpr(r)?, v)?;
         if r == Reg::Pstate {
             // Writing PSTATE does not rebuild QEMU's cached hflags; any CP_REG write does.
@@ -413,12 +531,7 @@ impl Vcpu for EmuVcpu {
             let r = unsafe { uc::uc_emu_start(self.uc, pc, 0, 0, 0) };
             self.kick.running.store(false, SeqCst);
             check(r, "emulation")?;
-            if let Some(n) = self.exit.unexpected {
-                return Err(BackendError(format!(
-                    "emu: unexpected exception {n} at pc {:#x}",
-                    self.raw_read(RegisterARM64::PC)?
-                )));
-            }
+            self.check_unexpected()?;
             if let Some(imm) = self.exit.hvc {
                 return Ok(VcpuExit::Hvc(imm));
             }
@@ -427,6 +540,13 @@ impl Vcpu for EmuVcpu {
             }
             // A stale stop request from an earlier kick: just resume.
         }
+    }
+
+    fn run_with(&mut self, on_exit: &mut ExitHandler<'_>) -> Result<()> {
+        // SAFETY: only the lifetime is erased; the pointer is dropped from the exit slot
+        // before this call returns and the handler lives on the caller's stack.
+        let on_exit: *mut ExitHandler<'static> = unsafe { std::mem::transmute(on_exit) };
+        unsafe { run_with_raw(self, on_exit) }
     }
 
     fn kicker(&self) -> Arc<dyn Kick> {
@@ -490,6 +610,64 @@ mod tests {
         }
         assert!(t.is_finished(), "kicks did not stop the vCPU");
         t.join().unwrap();
+        drop(mem);
+    }
+
+    /// run_with answers HVCs inside the engine: the handler sees each exit in order with
+    /// PC past the HVC, its register writes reach the guest, a kick made while it runs is
+    /// reported as `Kicked` before the next guest instruction, `Leave` returns, and a
+    /// handler panic comes out of `run_with`.
+    #[test]
+    fn run_with_handles_exits_in_the_hook() {
+        let mut mem = vec![0u8; 64 << 10].into_boxed_slice();
+        // hvc #1; add x1, x0, #1; hvc #2; hvc #3; b .
+        let code: [u32; 5] = [
+            0xd400_0002 | (1 << 5),
+            0x9100_0401,
+            0xd400_0002 | (2 << 5),
+            0xd400_0002 | (3 << 5),
+            0x1400_0000,
+        ];
+        for (i, w) in code.iter().enumerate() {
+            mem[0x1000 + 4 * i..0x1000 + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        let vm = Emu.create_vm().unwrap();
+        unsafe { vm.map_memory(0, mem.as_mut_ptr(), mem.len()).unwrap() };
+        std::thread::spawn(move || {
+            let mut v = vm.create_vcpu().unwrap();
+            v.set_reg(Reg::Pstate, 0x3c5).unwrap();
+            v.set_reg(Reg::Pc, 0x1000).unwrap();
+            let kicker = v.kicker();
+            let mut seen = Vec::new();
+            v.run_with(&mut |v, exit| {
+                seen.push((exit, v.reg(Reg::Pc).unwrap(), v.reg(Reg::X(1)).unwrap()));
+                match exit {
+                    VcpuExit::Hvc(1) => v.set_reg(Reg::X(0), 41).unwrap(),
+                    // Returns at once (the vCPU is not running guest code).
+                    VcpuExit::Hvc(2) => kicker.kick(),
+                    _ => return Flow::Leave,
+                }
+                Flow::Resume
+            })
+            .unwrap();
+            assert_eq!(
+                seen,
+                [
+                    (VcpuExit::Hvc(1), 0x1004, 0),
+                    (VcpuExit::Hvc(2), 0x100c, 42),
+                    (VcpuExit::Kicked, 0x100c, 42),
+                ]
+            );
+            // The next run goes on from there; a panic in the hook propagates.
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                v.run_with(&mut |_, exit| panic!("exit {exit:?}")).ok()
+            }));
+            let msg = r.unwrap_err();
+            assert_eq!(msg.downcast_ref::<String>().unwrap(), "exit Hvc(3)");
+            assert_eq!(v.reg(Reg::Pc).unwrap(), 0x1010);
+        })
+        .join()
+        .unwrap();
         drop(mem);
     }
 }

@@ -542,6 +542,11 @@ impl Vcpu for HvfVcpu {
         }
     }
 
+    fn run_with(&mut self, on_exit: &mut super::ExitHandler<'_>) -> Result<()> {
+        // Every HVF exit leaves hv_vcpu_run anyway: nothing to gain from a hook.
+        super::run_loop(self, on_exit)
+    }
+
     fn kicker(&self) -> Arc<dyn Kick> {
         self.kicker.clone()
     }

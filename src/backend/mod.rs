@@ -8,6 +8,12 @@
 //! Exit model (both backends): the guest runs until the EL1 shim executes `HVC #imm`
 //! ([`VcpuExit::Hvc`], PC already past the HVC) or another thread kicks the vCPU
 //! ([`VcpuExit::Kicked`]). Every other exception is taken architecturally inside the guest.
+//!
+//! Two ways to drive a vCPU: [`Vcpu::run`] returns at each exit; [`Vcpu::run_with`] hands
+//! each exit to a handler and resumes the guest when it says so. They have the same
+//! semantics; `run_with` lets a backend answer an exit without leaving its engine (the
+//! emu backend calls the handler from inside unicorn's interrupt hook, which saves the
+//! engine's exit and re-entry on every forwarded syscall).
 
 use std::sync::Arc;
 
@@ -122,6 +128,28 @@ pub enum VcpuExit {
     Kicked,
 }
 
+/// What an exit handler of [`Vcpu::run_with`] wants next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on running the guest (registers as the handler left them).
+    Resume,
+    /// Return from `run_with`.
+    Leave,
+}
+
+/// The handler [`Vcpu::run_with`] calls at each exit, with the vCPU stopped at it.
+pub type ExitHandler<'a> = dyn FnMut(&mut dyn Vcpu, VcpuExit) -> Flow + 'a;
+
+/// [`Vcpu::run_with`] for backends whose every exit leaves [`Vcpu::run`].
+pub fn run_loop<V: Vcpu>(v: &mut V, on_exit: &mut ExitHandler<'_>) -> Result<()> {
+    loop {
+        let exit = v.run()?;
+        if on_exit(v, exit) == Flow::Leave {
+            return Ok(());
+        }
+    }
+}
+
 /// What a mapping or permission change requires of a vCPU before it runs guest code again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Invalidate {
@@ -171,6 +199,13 @@ pub trait Vcpu {
     fn set_simd_reg(&mut self, n: u8, v: u128) -> Result<()>;
     /// Runs guest code until an exit.
     fn run(&mut self) -> Result<VcpuExit>;
+    /// Runs guest code, calling `on_exit` at every exit on this thread with the vCPU
+    /// stopped at it (registers, system registers and [`Vcpu::invalidate`] may be used;
+    /// `run`/`run_with` must not be called from it). `Flow::Resume` continues the guest,
+    /// `Flow::Leave` returns. The kick contract holds: a kick that lands while `on_exit`
+    /// runs is reported as its own [`VcpuExit::Kicked`] before guest code runs again.
+    /// A panic in `on_exit` propagates out of `run_with`.
+    fn run_with(&mut self, on_exit: &mut ExitHandler<'_>) -> Result<()>;
     /// A handle other threads use to interrupt [`Vcpu::run`].
     fn kicker(&self) -> Arc<dyn Kick>;
     /// Applies a mapping change before the guest runs again. Called on the vCPU's thread

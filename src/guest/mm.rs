@@ -624,6 +624,8 @@ impl Mm {
             PROT_READ | PROT_WRITE | PROT_EXEC
         };
         let first = match self.vmas.range(..=va).next_back() {
+            // The common case, one mapping holds it all: a single tree descent.
+            Some((_, v)) if v.end >= end && v.prot & need != 0 => return Ok(()),
             Some((&s, v)) if v.end > va => s,
             _ => return Err(Errno::EFAULT),
         };

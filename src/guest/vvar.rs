@@ -271,6 +271,9 @@ mod tests {
         fn run(&mut self) -> BResult<VcpuExit> {
             unreachable!()
         }
+        fn run_with(&mut self, _: &mut crate::backend::ExitHandler<'_>) -> BResult<()> {
+            unreachable!()
+        }
         fn kicker(&self) -> Arc<dyn Kick> {
             unreachable!()
         }

@@ -291,6 +291,7 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
                 let p2 = proc.clone();
                 let spawned = std::thread::Builder::new()
                     .name(format!("vcpu{slot}"))
+                    .stack_size(crate::thread::VCPU_STACK)
                     .spawn(move || child_main(p2, job));
                 match spawned {
                     Ok(j) => join = Some(j),

@@ -100,15 +100,12 @@ fn at_flagged(
     if flags & AT_EMPTY_PATH == 0 {
         return at(ctx, dirfd, path_va);
     }
-    let path = if path_va == 0 {
-        Vec::new()
-    } else {
-        ctx.read_path(path_va)?
-    };
-    if path.is_empty() {
+    // The empty path (glibc's fstat is fstatat(fd, "", AT_EMPTY_PATH)) is decided by its
+    // first byte, without copying the string in.
+    if path_va == 0 || ctx.read_val::<u8>(path_va)? == 0 {
         return Ok((host_dir(ctx, dirfd)?, CString::default()));
     }
-    at_bytes(ctx, dirfd, &path)
+    at_bytes(ctx, dirfd, &ctx.read_path(path_va)?)
 }
 
 /// A host path as the guest sees it: inside `--sysroot` the prefix is stripped.
@@ -262,6 +259,14 @@ fn host_fstatat(dir: &HostDir, path: &CStr, flags: i32) -> Result<Stat, Errno> {
 pub fn newfstatat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let flags = a[3];
     let hflags = at_flags_to_host(flags, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH)?;
+    // glibc's fstat(fd) is newfstatat(fd, "", buf, AT_EMPTY_PATH): straight to the fd's
+    // fstat, with no path or directory handle built.
+    if flags & AT_EMPTY_PATH != 0
+        && !is_at_fdcwd(a[0])
+        && (a[1] == 0 || ctx.read_val::<u8>(a[1])? == 0)
+    {
+        return fstat(ctx, [a[0], a[2], 0, 0, 0, 0]);
+    }
     let (dir, p) = at_flagged(ctx, a[0], a[1], flags)?;
     let st = host_fstatat(&dir, &p, hflags)?;
     drop(dir);

@@ -323,6 +323,27 @@ static void clone3s(void)
     CHECK(waitpid(pid, &st, __WALL) == pid && WEXITSTATUS(st) == 11);
 }
 
+/* A chain of 200 generations: each child forks the next and passes its exit code up. */
+static void chain(void)
+{
+    int depth;
+    for (depth = 0; depth < 200; depth++) {
+        pid_t pid = fork();
+        if (pid < 0)
+            _exit(100);
+        if (pid > 0) {
+            int st;
+            if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+                _exit(101);
+            if (depth > 0)
+                _exit(WEXITSTATUS(st));
+            CHECK(WEXITSTATUS(st) == 42);
+            return;
+        }
+    }
+    _exit(42);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "basic";
@@ -342,6 +363,8 @@ int main(int argc, char **argv)
         shared();
     else if (!strcmp(mode, "clone3"))
         clone3s();
+    else if (!strcmp(mode, "chain"))
+        chain();
     else if (!strcmp(mode, "leaks")) {
         /* One fork first (it starts elfuse's fork-IPC thread), then N cycles between
          * two pauses in which the harness counts elfuse's fds, threads and children. */

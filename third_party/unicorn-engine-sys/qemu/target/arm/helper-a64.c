@@ -1171,3 +1171,32 @@ void HELPER(dc_zva)(CPUARMState *env, uint64_t vaddr_in)
         helper_ret_stb_mmu(env, vaddr + i, 0, oi, GETPC());
     }
 }
+
+/*
+ * PATCH(elfuse): HVC with uc_arm64_native_exceptions on (PATCHES 11). Instead of raising
+ * EXCP_HVC (a longjmp out of the TB to cpu_exec, which calls UC_HOOK_INTR and then looks
+ * the next block up), the translated HVC sets PC past itself and calls this helper,
+ * which runs the UC_HOOK_INTR hooks right here, as cpu_handle_exception would. The block
+ * then ends with a lookup of env->pc, so a hook may change registers, PC, PSTATE or the
+ * TLB, and a uc_emu_stop from it (or from another thread) lands at the next block start.
+ * With no hook the exception is raised as before (emulation stops with an error).
+ */
+void HELPER(elfuse_hvc)(CPUARMState *env, uint32_t syndrome)
+{
+    struct uc_struct *uc = env->uc;
+    struct hook *hook;
+    bool caught = false;
+    HOOK_FOREACH_VAR_DECLARE;
+
+    env->exception.syndrome = syndrome;
+    HOOK_FOREACH(uc, hook, UC_HOOK_INTR) {
+        if (hook->to_delete) {
+            continue;
+        }
+        JIT_CALLBACK_GUARD(((uc_cb_hookintr_t)hook->callback)(uc, EXCP_HVC, hook->user_data));
+        caught = true;
+    }
+    if (!caught) {
+        raise_exception(env, EXCP_HVC, syndrome, 2);
+    }
+}

@@ -2062,6 +2062,15 @@ static void disas_exc(DisasContext *s, uint32_t insn)
             gen_a64_set_pc_im(tcg_ctx, s->pc_curr);
             gen_helper_pre_hvc(tcg_ctx, tcg_ctx->cpu_env);
             gen_ss_advance(s);
+            if (tcg_ctx->uc->arm64_native_exc) {
+                /* PATCH(elfuse): the hook runs inside the block (PATCHES 11). */
+                TCGv_i32 syn = tcg_const_i32(tcg_ctx, syn_aa64_hvc(imm16));
+                gen_a64_set_pc_im(tcg_ctx, s->base.pc_next);
+                gen_helper_elfuse_hvc(tcg_ctx, tcg_ctx->cpu_env, syn);
+                tcg_temp_free_i32(tcg_ctx, syn);
+                s->base.is_jmp = DISAS_JUMP;
+                break;
+            }
             gen_exception_insn(s, s->base.pc_next, EXCP_HVC,
                                syn_aa64_hvc(imm16), 2);
             break;

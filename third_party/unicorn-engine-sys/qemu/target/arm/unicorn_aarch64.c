@@ -453,3 +453,50 @@ void uc_init(struct uc_struct *uc)
     uc->cpu_context_size = offsetof(CPUARMState, cpu_watchpoint);
     uc_common_init(uc);
 }
+
+/*
+ * PATCH(elfuse): fast paths for a host that answers syscalls at every HVC (PATCHES 10).
+ * Each needs an initialised engine (any uc_mem_map/uc_reg_* call initialises it) and
+ * returns NULL / UC_ERR_ARG before that.
+ */
+
+/* &env->xregs[0]: X0..X30 (and SP at [31]) as the vCPU keeps them. Stable for the
+ * engine's life. Only valid to use while the vCPU is stopped (outside uc_emu_start, or
+ * inside a hook): reading or writing X registers there has no side effect in QEMU. */
+UNICORN_EXPORT
+uint64_t *elfuse_uc_arm64_xregs(uc_engine *uc)
+{
+    if (!uc->init_done) {
+        return NULL;
+    }
+    return ((CPUARMState *)uc->cpu->env_ptr)->xregs;
+}
+
+/* The syndrome of the exception being handed to UC_HOOK_INTR (for HVC/SMC: ESR-format,
+ * imm16 in bits 15:0). */
+UNICORN_EXPORT
+uint32_t elfuse_uc_arm64_syndrome(uc_engine *uc)
+{
+    if (!uc->init_done) {
+        return 0;
+    }
+    return ((CPUARMState *)uc->cpu->env_ptr)->exception.syndrome;
+}
+
+/* Removes SVE from the CPU (ID_AA64PFR0_EL1.SVE = 0). With SVE present, every
+ * exception entry and return (each guest syscall) recomputes SVE vector lengths and
+ * access traps (aarch64_sve_change_el, sve_exception_el) even while CPACR_EL1.ZEN traps
+ * SVE. SVE instructions then decode as UNDEFINED. */
+UNICORN_EXPORT
+uc_err elfuse_uc_arm64_hide_sve(uc_engine *uc)
+{
+    if (!uc->init_done) {
+        return UC_ERR_ARG;
+    }
+    ARMCPU *cpu = ARM_CPU(uc->cpu);
+    uint64_t t = cpu->isar.id_aa64pfr0;
+    FIELD_DP64(t, ID_AA64PFR0, SVE, 0, t);
+    cpu->isar.id_aa64pfr0 = t;
+    arm_rebuild_hflags(&cpu->env);
+    return UC_ERR_OK;
+}

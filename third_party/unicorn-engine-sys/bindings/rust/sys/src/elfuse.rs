@@ -1,6 +1,7 @@
 //! elfuse additions (hand-written; see PATCHES): non-variadic wrappers around `uc_ctl`
-//! implemented in `elfuse_helpers.c`. `uc_arm64_native_exceptions` itself is in the
-//! generated bindings.
+//! implemented in `elfuse_helpers.c`, and the AArch64 fast paths of
+//! `qemu/target/arm/unicorn_aarch64.c` (PATCHES 10). `uc_arm64_native_exceptions` itself is
+//! in the generated bindings.
 
 use crate::{uc_engine, uc_error};
 
@@ -14,4 +15,12 @@ unsafe extern "C" {
     pub fn elfuse_uc_set_cpu_model(uc: *mut uc_engine, model: i32) -> uc_error;
     /// `uc_ctl_remove_cache(uc, begin, end)`: invalidate translated blocks for guest VA `[begin, end)`.
     pub fn elfuse_uc_remove_cache(uc: *mut uc_engine, begin: u64, end: u64) -> uc_error;
+    /// `&env->xregs[0]` (X0..X30, then SP): stable for the engine's life; use only while
+    /// the vCPU is stopped (outside `uc_emu_start` or inside a hook). NULL before the
+    /// engine is initialised (by any map or register call).
+    pub fn elfuse_uc_arm64_xregs(uc: *mut uc_engine) -> *mut u64;
+    /// The syndrome of the exception being handed to `UC_HOOK_INTR` (HVC: imm16 in 15:0).
+    pub fn elfuse_uc_arm64_syndrome(uc: *mut uc_engine) -> u32;
+    /// Clears ID_AA64PFR0_EL1.SVE: no SVE bookkeeping on exception entry and return.
+    pub fn elfuse_uc_arm64_hide_sve(uc: *mut uc_engine) -> uc_error;
 }
