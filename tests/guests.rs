@@ -767,19 +767,33 @@ fn fork_spawn_path(libc: Libc) {
 }
 
 /// Open fds, threads and (unreaped) children of a host process.
-fn host_usage(pid: u32) -> (usize, usize, String) {
+/// (fds, threads, unreaped children) of host process `pid`. Threads are counted by name
+/// apart from actor threads, which start lazily (with the first message that has to be
+/// queued) and are at most one per actor: those are listed once each, so a leak of them
+/// still shows.
+fn host_usage(pid: u32) -> (usize, Vec<String>, String) {
     let count = |d: String| std::fs::read_dir(d).map_or(0, |r| r.count());
     let mut children = String::new();
+    let mut threads = Vec::new();
+    let mut actors = Vec::new();
     if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
         for t in tasks.flatten() {
             children += &std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let comm = comm.trim().to_string();
+            if comm.starts_with("actor-") {
+                actors.push(comm);
+            } else {
+                threads.push(comm);
+            }
         }
     }
-    (
-        count(format!("/proc/{pid}/fd")),
-        count(format!("/proc/{pid}/task")),
-        children,
-    )
+    threads.sort();
+    let n = actors.len();
+    actors.sort();
+    actors.dedup();
+    assert_eq!(n, actors.len(), "an actor thread twice: {actors:?}");
+    (count(format!("/proc/{pid}/fd")), threads, children)
 }
 
 /// 1000 fork/exit/wait cycles leave no host fd, thread or child process behind in the
