@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -364,6 +365,28 @@ static int mode_strict(void)
     return report();
 }
 
+/* A timer's signal read through a signalfd: the timer fields, not a sender's. */
+static void through_signalfd(void)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGRTMIN + 3);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    int fd = signalfd(-1, &set, SFD_CLOEXEC);
+    CHECK(fd >= 0);
+    timer_t t = make(SIGEV_SIGNAL, SIGRTMIN + 3, 99);
+    struct itimerspec s = its(0, 1000000, 0, 0);
+    CHECK(timer_settime(t, 0, &s, NULL) == 0);
+    struct signalfd_siginfo si;
+    CHECK(read(fd, &si, sizeof si) == sizeof si);
+    CHECK(si.ssi_signo == (uint32_t)(SIGRTMIN + 3));
+    CHECK(si.ssi_code == SI_TIMER);
+    CHECK(si.ssi_int == 99 && si.ssi_overrun == 0 && si.ssi_pid == 0);
+    timer_delete(t);
+    close(fd);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -378,5 +401,6 @@ int main(int argc, char **argv)
     sigev_none();
     thread_id();
     fork_child_has_none();
+    through_signalfd();
     return report();
 }

@@ -100,9 +100,10 @@ impl SignalFd {
             let mask = self.mask.load(Relaxed);
             while records.len() < max * SIGINFO_SIZE {
                 // The reading thread's own signals, then the process's.
-                let Some(info) = ctx.proc.signals.dequeue(ctx.thread.tid, mask) else {
+                let Some(mut info) = ctx.proc.signals.dequeue(ctx.thread.tid, mask) else {
                     break;
                 };
+                ctx.proc.timers.dequeued(&mut info);
                 records.extend_from_slice(&encode(&info));
             }
             if !records.is_empty() {
@@ -132,6 +133,14 @@ fn encode(i: &SigInfo) -> [u8; SIGINFO_SIZE] {
     b[8..12].copy_from_slice(&i.code.to_le_bytes());
     match i.addr {
         Some(addr) => b[72..80].copy_from_slice(&addr.to_le_bytes()),
+        // A POSIX timer's: its id in ssi_tid, its overrun in ssi_overrun (SigInfo keeps
+        // them where siginfo has si_timerid and si_overrun: `pid` and `uid`).
+        None if i.code == crate::timers::SI_TIMER => {
+            b[24..28].copy_from_slice(&i.pid.to_le_bytes());
+            b[32..36].copy_from_slice(&i.uid.to_le_bytes());
+            b[44..48].copy_from_slice(&(i.value as u32).to_le_bytes());
+            b[48..56].copy_from_slice(&i.value.to_le_bytes());
+        }
         None => {
             b[12..16].copy_from_slice(&i.pid.to_le_bytes());
             b[16..20].copy_from_slice(&i.uid.to_le_bytes());
