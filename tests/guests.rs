@@ -4,6 +4,7 @@
 //!
 //! Each test is generated twice by `for_each_libc!`: `glibc::NAME`, `musl::NAME`.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -912,20 +913,6 @@ fn sigmask_threads(libc: Libc) {
     if let Some(out) = run_guest(libc, "sigmask_threads", &[], 0) {
         assert_checks_passed(&out);
     }
-}
-
-macro_rules! for_each_libc {
-    ($($name:ident),* $(,)?) => {
-        mod glibc {
-            $( #[test] fn $name() { super::$name(super::Libc::Glibc) } )*
-        }
-        mod glibc_pie {
-            $( #[test] fn $name() { super::$name(super::Libc::GlibcPie) } )*
-        }
-        mod musl {
-            $( #[test] fn $name() { super::$name(super::Libc::Musl) } )*
-        }
-    };
 }
 
 for_each_libc!(

@@ -3,6 +3,7 @@
 //! qemu-aarch64 where qemu is right; where it is not (noted per test), the guest program
 //! asserts Linux's behaviour itself and runs under elfuse only.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -188,20 +189,6 @@ fn host_sigint_kills(libc: Libc) {
         libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGINT,
         "{st:#x}"
     );
-}
-
-macro_rules! for_each_libc {
-    ($($name:ident),* $(,)?) => {
-        mod glibc {
-            $( #[test] fn $name() { super::$name(super::Libc::Glibc) } )*
-        }
-        mod glibc_pie {
-            $( #[test] fn $name() { super::$name(super::Libc::GlibcPie) } )*
-        }
-        mod musl {
-            $( #[test] fn $name() { super::$name(super::Libc::Musl) } )*
-        }
-    };
 }
 
 for_each_libc!(

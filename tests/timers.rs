@@ -2,6 +2,7 @@
 //! for glibc, glibc static-pie and musl; compared with qemu-aarch64 where the output is
 //! deterministic (every check is a yes/no with wide timing margins).
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -70,20 +71,6 @@ fn posix_timer_ids(libc: Libc) {
 /// signals and runs the notify function.
 fn posix_timer_sigev_thread(libc: Libc) {
     checks(libc, "ptimer", &["thread"]);
-}
-
-macro_rules! for_each_libc {
-    ($($name:ident),* $(,)?) => {
-        mod glibc {
-            $( #[test] fn $name() { super::$name(super::Libc::Glibc) } )*
-        }
-        mod glibc_pie {
-            $( #[test] fn $name() { super::$name(super::Libc::GlibcPie) } )*
-        }
-        mod musl {
-            $( #[test] fn $name() { super::$name(super::Libc::Musl) } )*
-        }
-    };
 }
 
 for_each_libc!(

@@ -651,3 +651,20 @@ pub fn write_executable(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     p
 }
+
+/// Declares `#[test]`s running each named function (`fn name(libc: Libc)`, in the test
+/// file's root) once per libc: `glibc::name`, `glibc_pie::name`, `musl::name`.
+#[allow(unused_macros)] // not every user of this module declares guest tests
+macro_rules! for_each_libc {
+    ($($name:ident),* $(,)?) => {
+        mod glibc {
+            $( #[test] fn $name() { super::$name(super::Libc::Glibc) } )*
+        }
+        mod glibc_pie {
+            $( #[test] fn $name() { super::$name(super::Libc::GlibcPie) } )*
+        }
+        mod musl {
+            $( #[test] fn $name() { super::$name(super::Libc::Musl) } )*
+        }
+    };
+}
