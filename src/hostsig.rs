@@ -15,6 +15,7 @@
 //! SIGCONT continues the process when generated, whatever the mask, and an exited child
 //! still becomes a zombie (or is auto-reaped, see `fork::mirror_sigchld`).
 
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::process::Process;
@@ -86,6 +87,84 @@ fn lock_sfd() -> std::sync::MutexGuard<'static, (i32, i32)> {
 #[cfg(target_os = "linux")]
 pub fn watch(proc: &Arc<Process>) {
     *TARGET.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(proc));
+    start_watcher();
+}
+
+/// A native fork child's [`watch`], deferred by [`DEFER`]: most children exec or exit
+/// within a millisecond, and a watcher thread costs 110–130 µs per fork. Meanwhile the
+/// forwarded signals stay blocked, so they wait in the host's pending set (a signal is
+/// only delayed, never lost). A one-shot kernel timer sends the calling thread the vCPU
+/// wake signal after [`DEFER`], interrupting a blocked host call (a spurious EINTR, which
+/// the syscall layer restarts); the next exit from guest code then starts the watcher
+/// ([`start_if_due`]), as does a fork ([`start_now`]).
+#[cfg(target_os = "linux")]
+pub fn watch_deferred(proc: &Arc<Process>) {
+    *TARGET.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(proc));
+    crate::thread::install_wake_handler();
+    crate::thread::clear_woken();
+    let mut ev: libc::sigevent = unsafe { std::mem::zeroed() };
+    ev.sigev_notify = libc::SIGEV_THREAD_ID;
+    ev.sigev_signo = crate::thread::wake_signal();
+    ev.sigev_notify_thread_id = crate::thread::host_tid();
+    let mut timer: libc::timer_t = std::ptr::null_mut();
+    if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut ev, &mut timer) } != 0 {
+        return start_watcher();
+    }
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: DEFER.as_nanos() as i64,
+        },
+    };
+    DEFERRED.store(true, SeqCst);
+    if unsafe { libc::timer_settime(timer, 0, &spec, std::ptr::null_mut()) } != 0 {
+        DEFERRED.store(false, SeqCst);
+        unsafe { libc::timer_delete(timer) };
+        return start_watcher();
+    }
+    *DEFER_TIMER.lock().unwrap_or_else(|p| p.into_inner()) = Some(timer as usize);
+}
+
+/// How long a fork child runs before its watcher starts.
+pub const DEFER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A deferred watcher is waiting (see [`watch_deferred`]).
+static DEFERRED: AtomicBool = AtomicBool::new(false);
+/// The deferral's kernel timer (`timer_t` as an address).
+static DEFER_TIMER: Mutex<Option<usize>> = Mutex::new(None);
+
+/// Called at every exit from guest code: one relaxed load unless a deferred watcher is
+/// waiting; starts it once the deferral has elapsed (the wake signal has then been sent).
+#[inline]
+pub fn start_if_due() {
+    if DEFERRED.load(Relaxed) && crate::thread::woken() {
+        start_now();
+    }
+}
+
+/// Starts a deferred watcher now (before a fork: the children's SIGCHLD need it).
+pub fn start_now() {
+    if DEFERRED.swap(false, SeqCst) {
+        if let Some(t) = DEFER_TIMER.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            #[cfg(target_os = "linux")]
+            unsafe {
+                libc::timer_delete(t as libc::timer_t)
+            };
+            #[cfg(not(target_os = "linux"))]
+            let _ = t;
+        }
+        #[cfg(target_os = "linux")]
+        start_watcher();
+    }
+}
+
+/// Starts this host process's watcher thread, if it has none yet.
+#[cfg(target_os = "linux")]
+fn start_watcher() {
     let pid = unsafe { libc::getpid() };
     let mut sfd = lock_sfd();
     if sfd.1 == pid {
@@ -272,6 +351,11 @@ fn decide(act: crate::signal::KSigaction, si: &libc::signalfd_siginfo) -> Action
 }
 
 /// Elsewhere (macOS) there is no signalfd: host signals do not reach the guest yet.
+#[cfg(not(target_os = "linux"))]
+pub fn watch_deferred(proc: &Arc<Process>) {
+    watch(proc)
+}
+
 #[cfg(not(target_os = "linux"))]
 pub fn watch(_: &Arc<Process>) {
     tracing::debug!("host signals are not forwarded to the guest on this host");

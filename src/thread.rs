@@ -158,7 +158,21 @@ pub fn wake_signal() -> i32 {
     libc::SIGRTMIN() + 6
 }
 
-extern "C" fn on_wake(_: i32) {}
+/// Set by every wake signal (async-signal-safe: one store); see `hostsig::start_if_due`.
+static WOKEN: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_wake(_: i32) {
+    WOKEN.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a wake signal has reached this host process since `clear_woken`.
+pub fn woken() -> bool {
+    WOKEN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+pub fn clear_woken() {
+    WOKEN.store(false, std::sync::atomic::Ordering::SeqCst);
+}
 
 pub(crate) fn install_wake_handler() {
     static ONCE: Once = Once::new();

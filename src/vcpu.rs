@@ -86,6 +86,7 @@ fn on_exit(
 ) -> Result<Option<Stop>, BackendError> {
     // A syscall that a signal interrupted (its restart code and original X0).
     let mut interrupted = None;
+    crate::hostsig::start_if_due();
     match exit {
         VcpuExit::Hvc(HVC_SYSCALL) => {
             let (nr, args) = vcpu.syscall_regs()?;

@@ -619,6 +619,15 @@ fn fork_and_wait(libc: Libc) {
     assert!(child < parent, "{}", out.describe());
 }
 
+/// A child blocked in read() right after fork (before its host-signal watcher starts:
+/// `hostsig::watch_deferred`) gets its parent's SIGUSR1 at once: the handler runs, the
+/// read fails with EINTR. elfuse-only: qemu-user 7.2 leaves that child blocked.
+fn fork_signal_to_young_child(libc: Libc) {
+    if let Some(out) = run_elfuse_only(libc, "fork", &[], &["killchild"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 /// Children killed by SIGKILL (also through their process group), SIGSEGV and SIGTERM
 /// are WIFSIGNALED with the right signal in the parent.
 fn fork_children_killed(libc: Libc) {
@@ -954,6 +963,7 @@ for_each_libc!(
     infra_boundary,
     fork_and_wait,
     fork_children_killed,
+    fork_signal_to_young_child,
     fork_synthetic_fds,
     fork_with_threads,
     fork_through_clone3,

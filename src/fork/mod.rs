@@ -77,6 +77,8 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return Err(Errno::ENOSYS);
     }
     let vfork = flags & CLONE_VFORK != 0;
+    // This process's children report through SIGCHLD: its watcher must run.
+    crate::hostsig::start_now();
     let t = state::ChildThread {
         sigmask: ctx.thread.sigmask,
         altstack: ctx.thread.altstack,

@@ -233,7 +233,7 @@ fn child(
         Ok(p) => p,
         Err(e) => fail(&format!("mappings: {e:?}")),
     };
-    crate::hostsig::watch(&proc);
+    crate::hostsig::watch_deferred(&proc);
     if t.set_child_tid != 0 && proc.mm().check_user(t.set_child_tid, 4, true).is_ok() {
         proc.ram.write(t.set_child_tid, &pid.to_le_bytes());
     }

@@ -344,6 +344,43 @@ static void chain(void)
     _exit(42);
 }
 
+/* A child blocked in read() right after fork gets its parent's SIGUSR1 at once: the
+ * handler runs and the read fails with EINTR (no SA_RESTART). */
+static volatile sig_atomic_t got_usr1;
+static void on_usr1(int sig)
+{
+    (void)sig;
+    got_usr1 = 1;
+}
+
+static void kill_blocked_child(void)
+{
+    for (int round = 0; round < 20; round++) {
+        int ready[2], never[2], st;
+        CHECK(pipe(ready) == 0 && pipe(never) == 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            struct sigaction sa = {0};
+            sa.sa_handler = on_usr1;
+            sigaction(SIGUSR1, &sa, NULL);
+            char c;
+            if (write(ready[1], "r", 1) != 1)
+                _exit(1);
+            ssize_t n = read(never[0], &c, 1);
+            _exit(n < 0 && errno == EINTR && got_usr1 ? 7 : 2);
+        }
+        char c;
+        CHECK(read(ready[0], &c, 1) == 1);
+        CHECK(kill(pid, SIGUSR1) == 0);
+        CHECK(waitpid(pid, &st, 0) == pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 7) {
+            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+            break;
+        }
+        close(ready[0]), close(ready[1]), close(never[0]), close(never[1]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "basic";
@@ -365,6 +402,8 @@ int main(int argc, char **argv)
         clone3s();
     else if (!strcmp(mode, "chain"))
         chain();
+    else if (!strcmp(mode, "killchild"))
+        kill_blocked_child();
     else if (!strcmp(mode, "leaks")) {
         /* One fork first (it starts elfuse's fork-IPC thread), then N cycles between
          * two pauses in which the harness counts elfuse's fds, threads and children. */
