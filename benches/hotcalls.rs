@@ -16,7 +16,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{qemu, target_dir, CROSS_GCC, ELFUSE};
+use common::{bench_runs, median, qemu, target_dir, CROSS_GCC, ELFUSE};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -64,22 +64,8 @@ fn run_once(cmd: &mut Command, what: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn main() {
-    let runs: usize = std::env::var("ELFUSE_BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5)
-        .max(1);
+    let runs = bench_runs(5);
     let Some(prog) = build_guest() else {
         return;
     };

@@ -13,7 +13,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{guest, qemu, Libc, ELFUSE};
+use common::{bench_runs, guest, median, qemu, Libc, ELFUSE};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -67,22 +67,8 @@ fn run_us(cmd: &mut Command, what: &str) -> f64 {
     panic!("{what}: no median in {text:?}")
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn main() {
-    let runs: usize = std::env::var("ELFUSE_BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7)
-        .max(1);
+    let runs = bench_runs(7);
     let qemu = qemu();
     if qemu.is_none() {
         eprintln!("note: qemu-aarch64-static not found: timing elfuse only");

@@ -11,7 +11,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{guest, qemu, Libc, ELFUSE};
+use common::{bench_runs, guest, qemu, Libc, ELFUSE};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,11 +47,7 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     // `cargo bench` passes --bench (and maybe a filter): nothing to parse.
-    let runs: usize = std::env::var("ELFUSE_BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30)
-        .max(1);
+    let runs = bench_runs(30);
     let qemu = qemu();
     if qemu.is_none() {
         eprintln!("note: qemu-aarch64-static not found: timing elfuse only");

@@ -292,6 +292,19 @@ fn check_code(ctx: &Ctx, info: &SigInfo, target_tid: i32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Queues `info` as signal `sig` (0: only the checks) to this process.
+fn queue_to_self(ctx: &Ctx, sig: u64, info: SigInfo) -> SysResult {
+    if sig == 0 {
+        return Ok(0);
+    }
+    let info = SigInfo {
+        signo: valid_sig(sig)?,
+        ..info
+    };
+    ctx.proc.signals.send(Target::Process, info)?;
+    Ok(0)
+}
+
 /// rt_sigqueueinfo(pid, sig, info): sigqueue(3).
 pub fn rt_sigqueueinfo(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let pid = a[0] as i32;
@@ -303,15 +316,7 @@ pub fn rt_sigqueueinfo(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         let r = unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, pid, a[1] as i32, raw.as_ptr()) };
         return host_ret(r);
     }
-    if a[1] == 0 {
-        return Ok(0);
-    }
-    let info = SigInfo {
-        signo: valid_sig(a[1])?,
-        ..info
-    };
-    ctx.proc.signals.send(Target::Process, info)?;
-    Ok(0)
+    queue_to_self(ctx, a[1], info)
 }
 
 /// rt_tgsigqueueinfo(tgid, tid, sig, info): pthread_sigqueue(3).
@@ -383,13 +388,5 @@ pub fn pidfd_send_signal(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     }
     let info = queued_info(ctx, 0, a[2])?;
     check_code(ctx, &info, ctx.proc.pid)?;
-    if a[1] == 0 {
-        return Ok(0);
-    }
-    let info = SigInfo {
-        signo: valid_sig(a[1])?,
-        ..info
-    };
-    ctx.proc.signals.send(Target::Process, info)?;
-    Ok(0)
+    queue_to_self(ctx, a[1], info)
 }

@@ -668,3 +668,23 @@ macro_rules! for_each_libc {
         }
     };
 }
+
+/// Benchmarks: how many alternating runs (`ELFUSE_BENCH_RUNS`, at least 1).
+pub fn bench_runs(default: usize) -> usize {
+    std::env::var("ELFUSE_BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+        .max(1)
+}
+
+/// Benchmarks: the median of `v` (the mean of the middle two for an even count).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
