@@ -391,28 +391,6 @@ fn signalfd_strict(libc: Libc) {
     assert_checks_passed(&out);
 }
 
-/// Runs `name args` under elfuse only, with elfuse `options` (for what qemu-aarch64 7.2
-/// cannot run: the vDSO, exec of an AArch64 binary); asserts `status` and no panic.
-fn run_elfuse_only(
-    libc: Libc,
-    name: &str,
-    options: &[std::ffi::OsString],
-    args: &[&str],
-    status: i32,
-) -> Option<Output> {
-    let prog = guest(libc, name)?;
-    let out = run(elfuse_command(options, &prog, args), b"");
-    assert!(!out.stderr_str().contains("panicked"), "{}", out.describe());
-    assert_eq!(
-        out.status,
-        status,
-        "{name} {args:?} ({})\n{}",
-        libc.name(),
-        out.describe()
-    );
-    Some(out)
-}
-
 /// The libc finds the vDSO (AT_SYSINFO_EHDR), its exports carry LINUX_2.6.39, its clock
 /// entry points agree with the syscalls, and only its own fallback SVC anchors [vvar].
 fn vdso(libc: Libc) {

@@ -688,3 +688,25 @@ pub fn median(v: &mut [f64]) -> f64 {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
+
+/// Runs `name args` under elfuse only, with elfuse `options` (for what qemu-aarch64 7.2
+/// cannot run: the vDSO, exec of an AArch64 binary); asserts `status` and no panic.
+pub fn run_elfuse_only(
+    libc: Libc,
+    name: &str,
+    options: &[std::ffi::OsString],
+    args: &[&str],
+    status: i32,
+) -> Option<Output> {
+    let prog = guest(libc, name)?;
+    let out = run(elfuse_command(options, &prog, args), b"");
+    assert!(!out.stderr_str().contains("panicked"), "{}", out.describe());
+    assert_eq!(
+        out.status,
+        status,
+        "{name} {args:?} ({})\n{}",
+        libc.name(),
+        out.describe()
+    );
+    Some(out)
+}
