@@ -13,6 +13,7 @@ use crate::backend::{self, BackendError, Reg, SysReg, Vcpu, Vm};
 use crate::guest::layout::*;
 use crate::guest::loader::{self, LoadError};
 use crate::guest::mm::{Backing, Mm, VmaName, PROT_READ, PROT_WRITE};
+use crate::guest::mmlock::MmLock;
 use crate::guest::ram::GuestRam;
 use crate::guest::shimdata::{Identity, ShimData};
 use crate::guest::vvar::Vdso;
@@ -200,7 +201,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
             l.tracer.actor_sink(),
         ),
         ram,
-        mm: Mutex::new(mm),
+        mm: MmLock::new(mm),
         fds,
         fs: Mutex::new(FsContext {
             sysroot: l.sysroot,

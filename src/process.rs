@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use elfuse_actors::fdactor::FdActor;
 
-use crate::guest::mm::Mm;
+use crate::guest::mmlock::{MmGuard, MmLock};
 use crate::guest::ram::GuestRam;
 use crate::guest::vvar::Vdso;
 use crate::signal::SignalActor;
@@ -42,7 +42,8 @@ pub const RLIM_NLIMITS: usize = 16;
 
 pub struct Process {
     pub ram: Arc<GuestRam>,
-    pub mm: Mutex<Mm>,
+    /// The address space; `mm.check_user` checks user pointers without the lock.
+    pub mm: MmLock,
     /// The fd-table actor: lookups through its view, mutations as messages.
     pub fds: FdActor,
     pub fs: Mutex<FsContext>,
@@ -79,8 +80,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Process {
-    pub fn mm(&self) -> MutexGuard<'_, Mm> {
-        lock(&self.mm)
+    pub fn mm(&self) -> MmGuard<'_> {
+        self.mm.lock()
     }
     pub fn fds(&self) -> &FdActor {
         &self.fds

@@ -103,7 +103,7 @@ pub fn deliver(
     // frame + frame record, 16-byte aligned, below the interrupted (or alternate) stack.
     let total = FRAME_SIZE + 16;
     let frame = (top.wrapping_sub(total)) & !15;
-    if frame > top || proc.mm().check_user(frame, total, true).is_err() {
+    if frame > top || proc.mm.check_user(frame, total, true).is_err() {
         return Ok(false);
     }
     let mut regs = [0u64; 31];
@@ -177,7 +177,7 @@ pub fn deliver(
 /// caller kills with SIGSEGV).
 pub fn sigreturn(proc: &Process, vcpu: &mut dyn Vcpu, alt: &mut AltStack) -> R<Option<u64>> {
     let frame = vcpu.sys_reg(SysReg::SpEl0)?;
-    if frame % 16 != 0 || proc.mm().check_user(frame, FRAME_SIZE, false).is_err() {
+    if frame % 16 != 0 || proc.mm.check_user(frame, FRAME_SIZE, false).is_err() {
         return Ok(None);
     }
     let ram = &proc.ram;

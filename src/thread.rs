@@ -499,7 +499,10 @@ impl Threads {
         me: &ThreadShared,
         vcpu: &mut dyn Vcpu,
     ) -> Result<(), BackendError> {
-        let inval = {
+        // Nothing to take is the common case, seen without the lock.
+        let inval = if !proc.mm.inval_pending() {
+            Invalidate::default()
+        } else {
             let mut mm = proc.mm();
             let i = mm.take_invalidate();
             if !i.is_empty() {

@@ -197,7 +197,7 @@ fn on_fault(
     let esr = vcpu.sys_reg(SysReg::EsrEl1)?;
     let insn = {
         let pc = vcpu.sys_reg(SysReg::ElrEl1)?;
-        let ok = proc.mm().check_user(pc, 4, false).is_ok();
+        let ok = proc.mm.check_user(pc, 4, false).is_ok();
         ok.then(|| {
             let mut b = [0u8; 4];
             proc.ram.read(pc, &mut b);

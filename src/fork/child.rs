@@ -19,6 +19,7 @@ use super::{wire, VFORK_DONE};
 use crate::backend::{self, Vcpu, Vm};
 use crate::guest::layout::RAM_SIZE;
 use crate::guest::mm::Mm;
+use crate::guest::mmlock::MmLock;
 use crate::guest::ram::GuestRam;
 use crate::process::Process;
 use crate::syscall::Stop;
@@ -146,7 +147,7 @@ fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
             tracer.actor_sink(),
         ),
         ram,
-        mm: Mutex::new(mm),
+        mm: MmLock::new(mm),
         fs: Mutex::new(inc.fs),
         rlimits: Mutex::new(inc.rlimits),
         creds: inc.creds,

@@ -32,7 +32,7 @@
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use elfuse_actors::fdtable::FdTable;
 
@@ -40,6 +40,7 @@ use super::{snapshot_ram, state::ChildThread, VFORK_DONE};
 use crate::backend::{Reg, SysReg};
 use crate::errno::Errno;
 use crate::guest::mm::Mm;
+use crate::guest::mmlock::MmLock;
 use crate::pause::Paused;
 use crate::process::{FsContext, Process};
 use crate::process::{Rlimit, RLIM_NLIMITS};
@@ -66,7 +67,7 @@ pub struct ChildRegs {
 /// doc).
 struct Inherited<'a> {
     /// Held across fork(): in the child it is ours, whoever held it in the parent.
-    mm: MutexGuard<'a, Mm>,
+    mm: crate::guest::mmlock::MmGuard<'a>,
     fds: FdTable,
     actions: [KSigaction; NSIG],
     fs: FsContext,
@@ -191,7 +192,7 @@ fn inherit(old: &Process, mut inh: Inherited<'_>, pid: i32) -> Result<Arc<Proces
         // A fork child has no timers (interval or POSIX).
         timers: crate::timers::Timers::new(weak.clone()),
         ram: old.ram.clone(),
-        mm: Mutex::new(mm),
+        mm: MmLock::new(mm),
         fds: crate::boot::new_fd_actor(table, &kids.shim_data, &tracer),
         vdso: old.vdso.clone(),
         entropy: kids.entropy,
@@ -234,7 +235,7 @@ fn child(
         Err(e) => fail(&format!("mappings: {e:?}")),
     };
     crate::hostsig::watch_deferred(&proc);
-    if t.set_child_tid != 0 && proc.mm().check_user(t.set_child_tid, 4, true).is_ok() {
+    if t.set_child_tid != 0 && proc.mm.check_user(t.set_child_tid, 4, true).is_ok() {
         proc.ram.write(t.set_child_tid, &pid.to_le_bytes());
     }
     let mut thread = ThreadState {

@@ -611,21 +611,34 @@ impl Mm {
     /// only gate for user pointers: the infra reserve is never a user mapping, so any
     /// pointer into it is EFAULT.
     pub fn check_user(&self, va: u64, len: u64, write: bool) -> Result<(), Errno> {
+        self.check_user_span(va, len, write).map(|_| ())
+    }
+
+    /// `check_user`, also naming the one mapping that holds the whole range (`None`
+    /// when it spans several): a caller may answer later checks inside it from that.
+    pub fn check_user_span(
+        &self,
+        va: u64,
+        len: u64,
+        write: bool,
+    ) -> Result<Option<UserSpan>, Errno> {
         if len == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let end = va.checked_add(len).ok_or(Errno::EFAULT)?;
         if !is_user_range(va, len) {
             return Err(Errno::EFAULT);
         }
-        let need = if write {
-            PROT_WRITE
-        } else {
-            PROT_READ | PROT_WRITE | PROT_EXEC
-        };
+        let need = need_prot(write);
         let first = match self.vmas.range(..=va).next_back() {
             // The common case, one mapping holds it all: a single tree descent.
-            Some((_, v)) if v.end >= end && v.prot & need != 0 => return Ok(()),
+            Some((&s, v)) if v.end >= end && v.prot & need != 0 => {
+                return Ok(Some(UserSpan {
+                    start: s,
+                    end: v.end,
+                    prot: v.prot,
+                }))
+            }
             Some((&s, v)) if v.end > va => s,
             _ => return Err(Errno::EFAULT),
         };
@@ -636,10 +649,41 @@ impl Mm {
             }
             cur = v.end;
             if cur >= end {
-                return Ok(());
+                return Ok(None);
             }
         }
         Err(Errno::EFAULT)
+    }
+
+    /// Whether invalidations wait to be taken.
+    pub fn has_invalidate(&self) -> bool {
+        !self.inval.is_empty()
+    }
+}
+
+/// The protections a user access needs: writes need PROT_WRITE, reads any access.
+fn need_prot(write: bool) -> u32 {
+    if write {
+        PROT_WRITE
+    } else {
+        PROT_READ | PROT_WRITE | PROT_EXEC
+    }
+}
+
+/// One user mapping as `check_user_span` found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserSpan {
+    pub start: u64,
+    pub end: u64,
+    pub prot: u32,
+}
+
+impl UserSpan {
+    /// Whether `check_user(va, len, write)` passes inside this mapping alone.
+    pub fn allows(&self, va: u64, len: u64, write: bool) -> bool {
+        va >= self.start
+            && va.checked_add(len).is_some_and(|e| e <= self.end)
+            && self.prot & need_prot(write) != 0
     }
 }
 

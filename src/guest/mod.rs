@@ -5,6 +5,7 @@ pub mod hwcap;
 pub mod layout;
 pub mod loader;
 pub mod mm;
+pub mod mmlock;
 pub mod pagetable;
 pub mod ram;
 pub mod shimdata;

@@ -13,13 +13,14 @@
 //! - [`Vdso::set_attention`]: a non-zero word sends every vDSO call to the host.
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use elfuse_vdso::vvar::{self as layout, VVAR_SIZE};
 use elfuse_vdso::VdsoImage;
 
 use super::layout::{MMAP_TOP, PAGE_SIZE};
 use super::mm::{Backing, Mm, VmaName, PROT_EXEC, PROT_READ};
+use super::mmlock::MmLock;
 use super::ram::GuestRam;
 use crate::backend::{SysReg, Vcpu};
 use crate::errno::Errno;
@@ -184,7 +185,7 @@ impl Vdso {
     /// vDSO's fallback `SVC`, `clock` is one the vDSO serves and attention is clear,
     /// (re-)anchors the vvar clocks and returns `clock`'s anchor value (the answer to give,
     /// so that the guest never sees a later vDSO reading below it). Otherwise None.
-    pub fn seed(&self, mm: &Mutex<Mm>, vcpu: &dyn Vcpu, clock: i32) -> Option<libc::timespec> {
+    pub fn seed(&self, mm: &MmLock, vcpu: &dyn Vcpu, clock: i32) -> Option<libc::timespec> {
         let slot = layout::slot_of(clock)?;
         if vcpu.sys_reg(SysReg::ElrEl1).ok()? != self.fallback_ret
             || self.u32(layout::ATTENTION).load(Ordering::Acquire) != 0
@@ -192,7 +193,7 @@ impl Vdso {
             return None;
         }
         // Held while writing: the guest cannot unmap the page under us.
-        let mm = mm.lock().unwrap_or_else(|p| p.into_inner());
+        let mm = mm.lock();
         if !self.intact(&mm) {
             return None;
         }
@@ -282,11 +283,11 @@ mod tests {
         }
     }
 
-    fn setup() -> (Mutex<Mm>, Vdso) {
+    fn setup() -> (MmLock, Vdso) {
         let ram = Arc::new(GuestRam::new(RAM_SIZE).unwrap());
         let mut mm = Mm::new(ram);
         let v = Vdso::map(&mut mm).unwrap();
-        (Mutex::new(mm), v)
+        (MmLock::new(mm), v)
     }
 
     #[test]
@@ -338,7 +339,7 @@ mod tests {
         assert_eq!(v.u32(layout::SEQ).load(Ordering::Relaxed), 4);
 
         // Once the guest unmaps [vvar], the host never writes there again.
-        mm.lock().unwrap().unmap(v.vvar, PAGE_SIZE).unwrap();
+        mm.lock().unmap(v.vvar, PAGE_SIZE).unwrap();
         assert!(v.seed(&mm, &own, mono).is_none());
     }
 }

@@ -58,7 +58,7 @@ fn word(ctx: &Ctx, va: u64, write: bool) -> Result<*mut u32, Errno> {
     if !va.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
-    ctx.proc.mm().check_user(va, 4, write)?;
+    ctx.proc.mm.check_user(va, 4, write)?;
     Ok(ctx.proc.ram.ptr(va, 4).cast())
 }
 
@@ -162,7 +162,7 @@ pub fn thread_exit_cleanup(proc: &Process, t: &ThreadState) {
         walk_robust_list(proc, t.robust_list.0, t.tid);
     }
     let va = t.clear_child_tid;
-    if va != 0 && va.is_multiple_of(4) && proc.mm().check_user(va, 4, true).is_ok() {
+    if va != 0 && va.is_multiple_of(4) && proc.mm.check_user(va, 4, true).is_ok() {
         let p = proc.ram.ptr(va, 4).cast::<u32>();
         // SAFETY: an aligned, checked word of guest RAM; other vCPUs access it atomically.
         unsafe {
@@ -174,7 +174,7 @@ pub fn thread_exit_cleanup(proc: &Process, t: &ThreadState) {
 }
 
 fn read_u64(proc: &Process, va: u64) -> Option<u64> {
-    proc.mm().check_user(va, 8, false).ok()?;
+    proc.mm.check_user(va, 8, false).ok()?;
     let mut b = [0u8; 8];
     proc.ram.read(va, &mut b);
     Some(u64::from_le_bytes(b))
@@ -216,7 +216,7 @@ fn futex_death(proc: &Process, va: u64, tid: i32) {
     const FUTEX_WAITERS: u32 = 0x8000_0000;
     const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
     const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
-    if !va.is_multiple_of(4) || proc.mm().check_user(va, 4, true).is_err() {
+    if !va.is_multiple_of(4) || proc.mm.check_user(va, 4, true).is_err() {
         return;
     }
     let p = proc.ram.ptr(va, 4).cast::<u32>();

@@ -121,7 +121,7 @@ impl<'a> Ctx<'a> {
         if len == 0 {
             return Ok(&mut []);
         }
-        self.proc.mm().check_user(va, len as u64, write)?;
+        self.proc.mm.check_user(va, len as u64, write)?;
         let p = self.proc.ram.ptr(va, len);
         // SAFETY: checked to be inside a user mapping of guest RAM, which lives as long
         // as the process.

@@ -224,6 +224,17 @@ typedef struct CPUARMState {
 
     /* Cached TBFLAGS state.  See below for which bits are included.  */
     uint32_t hflags;
+    /* PATCH(elfuse): hflags per exception level as exception entry and return last
+     * computed them, valid for the same PSTATE and DAIF while no other rebuild (a
+     * system register write) has happened since (PATCHES 12). */
+    uint64_t elfuse_hf_gen;
+    struct {
+        bool valid;
+        uint32_t pstate;
+        uint64_t daif;
+        uint64_t gen;
+        uint32_t hflags;
+    } elfuse_hf_cache[4];
 
     /* Frequently accessed CPSR bits are stored separately for efficiency.
        This contains all the other bits.  Use cpsr_{read,write} to access
@@ -3269,6 +3280,8 @@ static inline AddressSpace *arm_addressspace(CPUState *cs, MemTxAttrs attrs)
  * Rebuild the cached TBFLAGS for arbitrary changed processor state.
  */
 void arm_rebuild_hflags(CPUARMState *env);
+/* PATCH(elfuse): the exception entry/return rebuild, cached (PATCHES 12). */
+void elfuse_rebuild_hflags_a64_eret(CPUARMState *env, int el);
 
 /**
  * aa32_vfp_dreg:

@@ -1019,7 +1019,7 @@ void HELPER(exception_return)(CPUARMState *env, uint64_t new_pc)
             env->pstate &= ~PSTATE_SS;
         }
         aarch64_restore_sp(env, new_el);
-        helper_rebuild_hflags_a64(env, new_el);
+        elfuse_rebuild_hflags_a64_eret(env, new_el);  /* PATCH(elfuse) */
 
         /*
          * Apply TBI to the exception return address.  We had to delay this

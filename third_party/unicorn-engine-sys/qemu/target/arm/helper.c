@@ -8861,7 +8861,7 @@ static void arm_cpu_do_interrupt_aarch64_qemu(CPUState *cs)
     pstate_write(env, PSTATE_DAIF | new_mode);
     env->aarch64 = 1;
     aarch64_restore_sp(env, new_el);
-    helper_rebuild_hflags_a64(env, new_el);
+    elfuse_rebuild_hflags_a64_eret(env, new_el);  /* PATCH(elfuse) */
 
     env->pc = addr;
 
@@ -11746,6 +11746,7 @@ static uint32_t rebuild_hflags_internal(CPUARMState *env)
 
 void arm_rebuild_hflags(CPUARMState *env)
 {
+    env->elfuse_hf_gen++;  /* PATCH(elfuse): see elfuse_rebuild_hflags_a64_eret */
     env->hflags = rebuild_hflags_internal(env);
 }
 
@@ -11758,6 +11759,7 @@ void HELPER(rebuild_hflags_m32_newel)(CPUARMState *env)
     int el = arm_current_el(env);
     int fp_el = fp_exception_el(env, el);
     ARMMMUIdx mmu_idx = arm_mmu_idx_el(env, el);
+    env->elfuse_hf_gen++;
     env->hflags = rebuild_hflags_m32(env, fp_el, mmu_idx);
 }
 
@@ -11766,6 +11768,7 @@ void HELPER(rebuild_hflags_m32)(CPUARMState *env, int el)
     int fp_el = fp_exception_el(env, el);
     ARMMMUIdx mmu_idx = arm_mmu_idx_el(env, el);
 
+    env->elfuse_hf_gen++;
     env->hflags = rebuild_hflags_m32(env, fp_el, mmu_idx);
 }
 
@@ -11778,6 +11781,7 @@ void HELPER(rebuild_hflags_a32_newel)(CPUARMState *env)
     int el = arm_current_el(env);
     int fp_el = fp_exception_el(env, el);
     ARMMMUIdx mmu_idx = arm_mmu_idx_el(env, el);
+    env->elfuse_hf_gen++;
     env->hflags = rebuild_hflags_a32(env, fp_el, mmu_idx);
 }
 
@@ -11786,6 +11790,7 @@ void HELPER(rebuild_hflags_a32)(CPUARMState *env, int el)
     int fp_el = fp_exception_el(env, el);
     ARMMMUIdx mmu_idx = arm_mmu_idx_el(env, el);
 
+    env->elfuse_hf_gen++;
     env->hflags = rebuild_hflags_a32(env, fp_el, mmu_idx);
 }
 
@@ -11794,7 +11799,34 @@ void HELPER(rebuild_hflags_a64)(CPUARMState *env, int el)
     int fp_el = fp_exception_el(env, el);
     ARMMMUIdx mmu_idx = arm_mmu_idx_el(env, el);
 
+    env->elfuse_hf_gen++;  /* PATCH(elfuse): see elfuse_rebuild_hflags_a64_eret */
     env->hflags = rebuild_hflags_a64(env, el, fp_el, mmu_idx);
+}
+
+/*
+ * PATCH(elfuse) (PATCHES 12): helper_rebuild_hflags_a64 for exception entry and
+ * return, which run twice per guest syscall and only switch between two states. The
+ * result depends on the new EL, PSTATE, DAIF and system registers; system register
+ * changes all rebuild through helper_rebuild_hflags_a64 or arm_rebuild_hflags, which
+ * bump elfuse_hf_gen, so an entry computed for the same EL, PSTATE and DAIF under the
+ * same generation is still exact.
+ */
+void elfuse_rebuild_hflags_a64_eret(CPUARMState *env, int el)
+{
+    typeof(env->elfuse_hf_cache[0]) *c = &env->elfuse_hf_cache[el & 3];
+
+    if (c->valid && c->gen == env->elfuse_hf_gen && c->pstate == env->pstate &&
+        c->daif == env->daif) {
+        env->hflags = c->hflags;
+        return;
+    }
+    env->hflags = rebuild_hflags_a64(env, el, fp_exception_el(env, el),
+                                     arm_mmu_idx_el(env, el));
+    c->valid = true;
+    c->gen = env->elfuse_hf_gen;
+    c->pstate = env->pstate;
+    c->daif = env->daif;
+    c->hflags = env->hflags;
 }
 
 static inline void assert_hflags_rebuild_correctly(CPUARMState *env)

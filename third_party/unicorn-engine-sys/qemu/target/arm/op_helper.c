@@ -60,6 +60,27 @@ void raise_exception(CPUARMState *env, uint32_t excp,
     cpu_loop_exit(cs);
 }
 
+/*
+ * PATCH(elfuse): SVC taken inside the translated block (PATCHES 12). With
+ * uc_arm64_native_exceptions on, an SVC at EL0 sets PC past itself and calls this
+ * helper, which takes the exception exactly as cpu_handle_exception would (the same
+ * do_raise_exception bookkeeping, then the CPU class's do_interrupt: ESR, ELR, SPSR,
+ * PSTATE and the jump to VBAR_EL1), and the block ends with lookup_and_goto_ptr on the
+ * vector. No longjmp out of the block, no trip through cpu_exec.
+ */
+void HELPER(elfuse_svc)(CPUARMState *env, uint32_t syndrome, uint32_t target_el)
+{
+    CPUState *cs = do_raise_exception(env, EXCP_SWI, syndrome, target_el);
+    CPUClass *cc = CPU_GET_CLASS(cs);
+
+    cc->do_interrupt(cs);
+    cs->exception_index = -1;
+    /* do_interrupt asks cpu_exec not to chain its last block to the next one (the
+     * exception left that block midway). Nothing left midway here, and a request left
+     * standing would stop the next unchained block exit from ever being chained. */
+    cs->interrupt_request &= ~CPU_INTERRUPT_EXITTB;
+}
+
 void raise_exception_ra(CPUARMState *env, uint32_t excp, uint32_t syndrome,
                         uint32_t target_el, uintptr_t ra)
 {

@@ -2048,6 +2048,17 @@ static void disas_exc(DisasContext *s, uint32_t insn)
         switch (op2_ll) {
         case 1:                                                     /* SVC */
             gen_ss_advance(s);
+            if (tcg_ctx->uc->arm64_native_exc && !s->ss_active) {
+                /* PATCH(elfuse): taken inside the block (PATCHES 12). */
+                TCGv_i32 syn = tcg_const_i32(tcg_ctx, syn_aa64_svc(imm16));
+                TCGv_i32 el = tcg_const_i32(tcg_ctx, default_exception_el(s));
+                gen_a64_set_pc_im(tcg_ctx, s->base.pc_next);
+                gen_helper_elfuse_svc(tcg_ctx, tcg_ctx->cpu_env, syn, el);
+                tcg_temp_free_i32(tcg_ctx, syn);
+                tcg_temp_free_i32(tcg_ctx, el);
+                s->base.is_jmp = DISAS_JUMP;
+                break;
+            }
             gen_exception_insn(s, s->base.pc_next, EXCP_SWI,
                                syn_aa64_svc(imm16), default_exception_el(s));
             break;
@@ -2291,7 +2302,10 @@ static void disas_uncond_b_reg(DisasContext *s, uint32_t insn)
         gen_helper_exception_return(tcg_ctx, tcg_ctx->cpu_env, dst);
         tcg_temp_free_i64(tcg_ctx, dst);
         /* Must exit loop to check un-masked IRQs */
-        s->base.is_jmp = DISAS_EXIT;
+        /* PATCH(elfuse): no IRQs are ever raised with native exceptions (PATCHES 12):
+         * the next block is looked up in place; exit requests (kicks) are still
+         * checked at its start. */
+        s->base.is_jmp = tcg_ctx->uc->arm64_native_exc ? DISAS_JUMP : DISAS_EXIT;
         return;
 
     case 5: /* DRPS */
