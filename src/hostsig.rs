@@ -93,10 +93,10 @@ pub fn watch(proc: &Arc<Process>) {
 /// A native fork child's [`watch`], deferred by [`DEFER`]: most children exec or exit
 /// within a millisecond, and a watcher thread costs 110–130 µs per fork. Meanwhile the
 /// forwarded signals stay blocked, so they wait in the host's pending set (a signal is
-/// only delayed, never lost). A one-shot kernel timer sends the calling thread the vCPU
-/// wake signal after [`DEFER`], interrupting a blocked host call (a spurious EINTR, which
-/// the syscall layer restarts); the next exit from guest code then starts the watcher
-/// ([`start_if_due`]), as does a fork ([`start_now`]).
+/// only delayed, never lost). A kernel timer sends the calling thread the vCPU wake
+/// signal every [`DEFER`] until the watcher runs, interrupting a blocked host call (a
+/// spurious EINTR, which the syscall layer restarts); the next exit from guest code then
+/// starts the watcher ([`start_if_due`]), as does a fork ([`start_now`]).
 #[cfg(target_os = "linux")]
 pub fn watch_deferred(proc: &Arc<Process>) {
     *TARGET.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(proc));
@@ -110,15 +110,16 @@ pub fn watch_deferred(proc: &Arc<Process>) {
     if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut ev, &mut timer) } != 0 {
         return start_watcher();
     }
+    // Periodic until the watcher starts: a wake that lands after an exit's
+    // `start_if_due` but before the host call blocks interrupts nothing, and the next
+    // one does.
+    let every = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: DEFER.as_nanos() as i64,
+    };
     let spec = libc::itimerspec {
-        it_interval: libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        },
-        it_value: libc::timespec {
-            tv_sec: 0,
-            tv_nsec: DEFER.as_nanos() as i64,
-        },
+        it_interval: every,
+        it_value: every,
     };
     DEFERRED.store(true, SeqCst);
     if unsafe { libc::timer_settime(timer, 0, &spec, std::ptr::null_mut()) } != 0 {

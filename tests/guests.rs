@@ -597,9 +597,9 @@ fn fork_and_wait(libc: Libc) {
     assert!(child < parent, "{}", out.describe());
 }
 
-/// A child blocked in read() right after fork (before its host-signal watcher starts:
+/// A child blocked in ppoll right after fork (before its host-signal watcher starts:
 /// `hostsig::watch_deferred`) gets its parent's SIGUSR1 at once: the handler runs, the
-/// read fails with EINTR. elfuse-only: qemu-user 7.2 leaves that child blocked.
+/// call fails with EINTR. elfuse-only: qemu-user 7.2 leaves that child blocked.
 fn fork_signal_to_young_child(libc: Libc) {
     if let Some(out) = run_elfuse_only(libc, "fork", &[], &["killchild"], 0) {
         assert_checks_passed(&out);

@@ -329,8 +329,8 @@ impl<A: Actor> ActorRef<A> {
         }
     }
 
-    /// Starts the actor thread if it is not running yet.
-    fn start_thread(&self) {
+    /// Starts the actor thread if it is not running yet (its idle ticks with it).
+    pub fn start_thread(&self) {
         let mut t = self.thread.lock().unwrap_or_else(|p| p.into_inner());
         if t.is_none() {
             let inner = self.inner.clone();

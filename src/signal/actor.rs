@@ -306,6 +306,10 @@ impl SignalActor {
         if let Some(t) = r? {
             // The sender itself acts on it when its syscall returns.
             if !t.is_current() {
+                // This interrupt can land just before the thread blocks in a host call;
+                // the idle tick retries it, and ticks need the actor's thread, which
+                // messages run inline never start.
+                self.actor.start_thread();
                 t.interrupt_host();
                 t.kick();
             }

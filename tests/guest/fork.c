@@ -9,6 +9,7 @@
  *   cycles N N fork/exit/wait cycles (prints one line) */
 #include "check.h"
 #include <sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -360,13 +361,21 @@ static void kill_blocked_child(void)
         CHECK(pipe(ready) == 0 && pipe(never) == 0);
         pid_t pid = fork();
         if (pid == 0) {
+            /* SIGUSR1 stays blocked until ppoll unblocks it and waits in one step: the
+             * parent's signal, sent after "r", can arrive before the child blocks, and a
+             * plain read() would then wait forever after the handler ran. */
             struct sigaction sa = {0};
             sa.sa_handler = on_usr1;
             sigaction(SIGUSR1, &sa, NULL);
-            char c;
+            sigset_t usr1, none;
+            sigemptyset(&usr1);
+            sigaddset(&usr1, SIGUSR1);
+            sigemptyset(&none);
+            sigprocmask(SIG_BLOCK, &usr1, NULL);
             if (write(ready[1], "r", 1) != 1)
                 _exit(1);
-            ssize_t n = read(never[0], &c, 1);
+            struct pollfd p = {.fd = never[0], .events = POLLIN};
+            int n = ppoll(&p, 1, NULL, &none);
             _exit(n < 0 && errno == EINTR && got_usr1 ? 7 : 2);
         }
         char c;
