@@ -85,6 +85,39 @@ impl View {
         Some(f)
     }
 
+    /// Runs `f` on the description at `fd` without taking a reference: the slot stays
+    /// locked meanwhile, so `f` must be short and must not block or look up fds (a
+    /// lookup or a change of the same fd spins until it returns).
+    pub fn with_file<R>(&self, fd: i32, f: impl FnOnce(&OpenFile) -> R) -> Option<R> {
+        let s = self.slot_fd(fd)?;
+        let mut w = s.load(Ordering::Relaxed);
+        loop {
+            if !occupied(w) {
+                return None;
+            }
+            if w & LOCK != 0 {
+                std::hint::spin_loop();
+                w = s.load(Ordering::Relaxed);
+                continue;
+            }
+            match s.compare_exchange_weak(w, w | LOCK, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => w = now,
+            }
+        }
+        // Unlocks even if `f` panics.
+        struct Unlock<'a>(&'a AtomicUsize, usize);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.store(self.1, Ordering::Release);
+            }
+        }
+        let _unlock = Unlock(s, w);
+        // SAFETY: while this thread holds LOCK the writer cannot swap the word out, so
+        // the slot's reference keeps the description alive until the unlock.
+        Some(f(unsafe { &*file_ptr(w) }))
+    }
+
     pub fn cloexec(&self, fd: i32) -> Option<bool> {
         let w = self.slot_fd(fd)?.load(Ordering::Acquire);
         occupied(w).then_some(w & CLOEXEC != 0)

@@ -62,6 +62,37 @@ macro_rules! pop_frame {
     };
 }
 
+/// Every syscall this handler may answer without the host. Any other number is
+/// forwarded after one bitmap test, before the attention word or the per-call checks.
+const FAST_NRS: [u32; 12] = [
+    NR_READ,
+    NR_READV,
+    NR_GETPGID,
+    NR_GETPGID + 1, // getsid
+    NR_GETPID,
+    NR_GETPID + 1, // getppid
+    NR_GETPID + 2, // getuid
+    NR_GETPID + 3, // geteuid
+    NR_GETPID + 4, // getgid
+    NR_GETPID + 5, // getegid
+    NR_GETTID,
+    NR_GETRANDOM,
+];
+
+/// 64-bit words of the `FAST_NRS` bitmap (syscall numbers below 64 * FAST_WORDS).
+const FAST_WORDS: usize = 5;
+
+const fn fast_bitmap() -> [u64; FAST_WORDS] {
+    let mut words = [0u64; FAST_WORDS];
+    let mut i = 0;
+    while i < FAST_NRS.len() {
+        let nr = FAST_NRS[i] as usize;
+        words[nr / 64] |= 1 << (nr % 64);
+        i += 1;
+    }
+    words
+}
+
 /// The lower-EL synchronous handler (`->el0_sync`); the vector branches here.
 pub fn emit_el0_sync(ops: &mut Assembler) {
     let (esr, tpidr, ctxid) = (ESR_EL1, TPIDR_EL1, CONTEXTIDR_EL1);
@@ -73,6 +104,14 @@ pub fn emit_el0_sync(ops: &mut Assembler) {
         ; lsr x9, x9, #26
         ; cmp x9, EC_SVC64
         ; b.ne ->el0_fault
+        // Not in FAST_NRS: straight to the host.
+        ; lsr x10, x8, #6
+        ; cmp x10, FAST_WORDS as u32
+        ; b.hs ->forward
+        ; adr x9, ->fast_nrs
+        ; ldr x9, [x9, x10, lsl #3]
+        ; lsr x9, x9, x8
+        ; tbz x9, #0, ->forward
         ; mrs x9, tpidr
         ; ldar w10, [x9]
         ; cbnz w10, ->forward
@@ -115,6 +154,9 @@ pub fn emit_el0_sync(ops: &mut Assembler) {
         ; ldp x9, x10, [sp], #FRAME
         ; hvc HVC_EL0_FAULT as u32
         ; eret
+        ; .align 8
+        ; ->fast_nrs:
+        ; .bytes fast_bitmap().iter().flat_map(|w| w.to_le_bytes())
     );
     emit_ring_paths(ops);
 }

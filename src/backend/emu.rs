@@ -17,7 +17,7 @@ use std::any::Any;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::{Release, SeqCst};
+use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
 use std::sync::{Arc, Mutex};
 
 use uc::{uc_engine, Arch, Arm64CpuModel, HookType, Mode, Prot, RegisterARM64, RegisterARM64CP};
@@ -103,9 +103,58 @@ struct KickState {
 unsafe impl Send for KickState {}
 unsafe impl Sync for KickState {}
 
+/// The kick protocol is a Dekker pair: the vCPU stores `running` then loads `pending`,
+/// a kicker stores `pending` then loads `running`, and one of them must see the other.
+/// The vCPU's side runs at every forwarded syscall, the kicker's only for signals and
+/// invalidations, so when the host allows it the full barrier is all on the kicker's
+/// side: a private expedited membarrier (every thread of the process that is running
+/// passes a full barrier) lets the vCPU use a plain store and a compiler fence.
+fn asymmetric_fences() -> bool {
+    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OK.get_or_init(|| {
+        const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 16;
+        // SAFETY: a syscall with no pointer arguments.
+        unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 }
+    })
+}
+
+/// The kicker's half of the barrier (see `asymmetric_fences`).
+fn heavy_fence() {
+    const PRIVATE_EXPEDITED: libc::c_long = 8;
+    const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 16;
+    // SAFETY: syscalls with no pointer arguments.
+    unsafe {
+        if libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) != 0 {
+            // A forked child whose registration was not inherited: register, retry.
+            libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0);
+            if libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) != 0 {
+                const GLOBAL: libc::c_long = 1;
+                libc::syscall(libc::SYS_membarrier, GLOBAL, 0, 0);
+            }
+        }
+    }
+}
+
+/// The vCPU's half: `running = true`, ordered before its next load of `pending`.
+#[inline(always)]
+fn set_running(kick: &KickState) {
+    if ASYMMETRIC.load(Relaxed) {
+        kick.running.store(true, Relaxed);
+        std::sync::atomic::compiler_fence(SeqCst);
+    } else {
+        kick.running.store(true, SeqCst);
+    }
+}
+
+/// Whether `asymmetric_fences` holds, readable without the OnceLock's check.
+static ASYMMETRIC: AtomicBool = AtomicBool::new(false);
+
 impl Kick for KickState {
     fn kick(&self) {
         self.pending.store(true, SeqCst);
+        if ASYMMETRIC.load(Relaxed) {
+            heavy_fence();
+        }
         // A stop that lands while uc_emu_start is still entering is lost (it clears the
         // stop request): repeat until the vCPU has consumed the kick or is not running.
         while self.pending.load(SeqCst) && self.running.load(SeqCst) {
@@ -193,9 +242,9 @@ unsafe fn handle(t: HookTarget, mut exit: VcpuExit) -> Flow {
                 return Flow::Leave;
             }
         }
-        // Enter-side half of the kick protocol; the SeqCst store orders it before the
+        // Enter-side half of the kick protocol; `set_running` orders it before the
         // load of `pending` (a plain load: the swap's locked cycle only when set).
-        kick.running.store(true, SeqCst);
+        set_running(kick);
         if !kick.pending.load(SeqCst) || !kick.pending.swap(false, SeqCst) {
             return Flow::Resume;
         }
@@ -260,6 +309,7 @@ impl EmuVcpu {
             unsafe { uc::uc_open(Arch::ARM64, Mode::ARM, &mut h) },
             "open",
         )?;
+        ASYMMETRIC.store(asymmetric_fences(), Relaxed);
         let mut v = EmuVcpu {
             uc: h,
             xregs: std::ptr::null_mut(),

@@ -47,7 +47,7 @@ struct Cached {
 const RECENT: usize = 4;
 
 thread_local! {
-    static RECENT_SPANS: Cell<[Option<Cached>; RECENT]> = const { Cell::new([None; RECENT]) };
+    static RECENT_SPANS: [Cell<Option<Cached>>; RECENT] = const { [const { Cell::new(None) }; RECENT] };
 }
 
 impl MmLock {
@@ -82,11 +82,11 @@ impl MmLock {
         }
         let owner = self as *const Self as usize;
         let gen = self.gen.load(Acquire);
-        let recent = RECENT_SPANS.get();
-        let hit = |c: &Option<Cached>| {
-            c.is_some_and(|c| c.owner == owner && c.gen == gen && c.span.allows(va, len, write))
+        let hit = |c: &Cell<Option<Cached>>| {
+            c.get()
+                .is_some_and(|c| c.owner == owner && c.gen == gen && c.span.allows(va, len, write))
         };
-        if recent.iter().any(hit) {
+        if RECENT_SPANS.with(|r| r.iter().any(hit)) {
             return Ok(());
         }
         let g = self.lock();
@@ -95,10 +95,12 @@ impl MmLock {
         let span = g.check_user_span(va, len, write)?;
         drop(g);
         if let Some(span) = span {
-            let mut next = [None; RECENT];
-            next[0] = Some(Cached { owner, gen, span });
-            next[1..].copy_from_slice(&recent[..RECENT - 1]);
-            RECENT_SPANS.set(next);
+            RECENT_SPANS.with(|r| {
+                let mut c = Some(Cached { owner, gen, span });
+                for slot in r {
+                    c = slot.replace(c);
+                }
+            });
         }
         Ok(())
     }

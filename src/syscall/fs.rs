@@ -275,9 +275,7 @@ pub fn newfstatat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 }
 
 pub fn fstat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let f = ctx.file(a[0])?;
-    let st = host_fstat(f.raw())?;
-    drop(f);
+    let st = ctx.with_file(a[0], |f| host_fstat(f.raw()))??;
     ctx.write_val(a[1], &st)?;
     Ok(0)
 }

@@ -1180,12 +1180,21 @@ void HELPER(dc_zva)(CPUARMState *env, uint64_t vaddr_in)
  * then ends with a lookup of env->pc, so a hook may change registers, PC, PSTATE or the
  * TLB, and a uc_emu_stop from it (or from another thread) lands at the next block start.
  * With no hook the exception is raised as before (emulation stops with an error).
+ *
+ * PATCHES 12: returns whether the block must end here. When the hooks left PC, PSTATE
+ * and the cached flags as they were, translated code was not flushed, and no exit was
+ * requested (uc_emu_stop, a PC write, a kick: all set icount_decr), the block goes on
+ * with the next instruction (the shim's ERET) instead of looking it up.
  */
-void HELPER(elfuse_hvc)(CPUARMState *env, uint32_t syndrome)
+uint32_t HELPER(elfuse_hvc)(CPUARMState *env, uint32_t syndrome)
 {
     struct uc_struct *uc = env->uc;
     struct hook *hook;
     bool caught = false;
+    CPUState *cs = env_cpu(env);
+    uint64_t pc = env->pc;
+    uint32_t pstate = env->pstate, hflags = env->hflags;
+    unsigned flushes = uc->tcg_ctx->tb_ctx.tb_flush_count;
     HOOK_FOREACH_VAR_DECLARE;
 
     env->exception.syndrome = syndrome;
@@ -1199,4 +1208,7 @@ void HELPER(elfuse_hvc)(CPUARMState *env, uint32_t syndrome)
     if (!caught) {
         raise_exception(env, EXCP_HVC, syndrome, 2);
     }
+    return env->pc != pc || env->pstate != pstate || env->hflags != hflags ||
+           uc->tcg_ctx->tb_ctx.tb_flush_count != flushes ||
+           (int32_t)atomic_read(&cpu_neg(cs)->icount_decr.u32) < 0;
 }

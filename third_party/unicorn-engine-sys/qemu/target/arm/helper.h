@@ -56,7 +56,7 @@ DEF_HELPER_1(wfe, void, env)
 DEF_HELPER_1(yield, void, env)
 DEF_HELPER_1(pre_hvc, void, env)
 /* PATCH(elfuse): HVC answered by UC_HOOK_INTR without leaving the TB (PATCHES 11). */
-DEF_HELPER_2(elfuse_hvc, void, env, i32)
+DEF_HELPER_2(elfuse_hvc, i32, env, i32)
 DEF_HELPER_3(elfuse_svc, void, env, i32, i32)
 DEF_HELPER_2(pre_smc, void, env, i32)
 

@@ -2076,10 +2076,25 @@ static void disas_exc(DisasContext *s, uint32_t insn)
             if (tcg_ctx->uc->arm64_native_exc) {
                 /* PATCH(elfuse): the hook runs inside the block (PATCHES 11). */
                 TCGv_i32 syn = tcg_const_i32(tcg_ctx, syn_aa64_hvc(imm16));
+                TCGv_i32 leave = tcg_temp_new_i32(tcg_ctx);
                 gen_a64_set_pc_im(tcg_ctx, s->base.pc_next);
-                gen_helper_elfuse_hvc(tcg_ctx, tcg_ctx->cpu_env, syn);
+                gen_helper_elfuse_hvc(tcg_ctx, leave, tcg_ctx->cpu_env, syn);
                 tcg_temp_free_i32(tcg_ctx, syn);
-                s->base.is_jmp = DISAS_JUMP;
+                if (s->ss_active || s->base.singlestep_enabled) {
+                    tcg_temp_free_i32(tcg_ctx, leave);
+                    s->base.is_jmp = DISAS_JUMP;
+                    break;
+                }
+                /* PATCHES 12: unless the helper says the hooks changed the
+                 * state this block was translated for, go on with the next
+                 * instruction in this block. */
+                {
+                    TCGLabel *stay = gen_new_label(tcg_ctx);
+                    tcg_gen_brcondi_i32(tcg_ctx, TCG_COND_EQ, leave, 0, stay);
+                    tcg_gen_lookup_and_goto_ptr(tcg_ctx);
+                    gen_set_label(tcg_ctx, stay);
+                }
+                tcg_temp_free_i32(tcg_ctx, leave);
                 break;
             }
             gen_exception_insn(s, s->base.pc_next, EXCP_HVC,
