@@ -38,6 +38,8 @@ fn tune_malloc() {
 fn main() -> ExitCode {
     // Before any thread exists, so that every thread inherits the mask.
     elfuse::hostsig::block_in_this_thread();
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    elfuse::backend::emu::init_process();
     tune_malloc();
     let mut st = StartupTrace::from_env();
     let _ = tracing_subscriber::fmt()

@@ -109,16 +109,18 @@ unsafe impl Sync for KickState {}
 /// invalidations, so when the host allows it the full barrier is all on the kicker's
 /// side: a private expedited membarrier (every thread of the process that is running
 /// passes a full barrier) lets the vCPU use a plain store and a compiler fence.
-fn asymmetric_fences() -> bool {
-    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OK.get_or_init(|| {
-        const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 16;
-        // SAFETY: a syscall with no pointer arguments.
-        unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 }
-    })
+///
+/// Call once before the process starts any thread: registering costs microseconds then
+/// and a whole RCU grace period (~10 ms) once other threads exist. The registration is
+/// inherited by fork children. Without this call kicks use SeqCst on both sides.
+pub fn init_process() {
+    const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 16;
+    // SAFETY: a syscall with no pointer arguments.
+    let ok = unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0) };
+    ASYMMETRIC.store(ok == 0, Relaxed);
 }
 
-/// The kicker's half of the barrier (see `asymmetric_fences`).
+/// The kicker's half of the barrier (see `init_process`).
 fn heavy_fence() {
     const PRIVATE_EXPEDITED: libc::c_long = 8;
     const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 16;
@@ -135,7 +137,8 @@ fn heavy_fence() {
     }
 }
 
-/// The vCPU's half: `running = true`, ordered before its next load of `pending`.
+/// The vCPU's half: `running = true`, ordered before its next load of `pending` (see
+/// `init_process`).
 #[inline(always)]
 fn set_running(kick: &KickState) {
     if ASYMMETRIC.load(Relaxed) {
@@ -146,7 +149,7 @@ fn set_running(kick: &KickState) {
     }
 }
 
-/// Whether `asymmetric_fences` holds, readable without the OnceLock's check.
+/// Whether `init_process` registered the membarrier (see there).
 static ASYMMETRIC: AtomicBool = AtomicBool::new(false);
 
 impl Kick for KickState {
@@ -309,7 +312,6 @@ impl EmuVcpu {
             unsafe { uc::uc_open(Arch::ARM64, Mode::ARM, &mut h) },
             "open",
         )?;
-        ASYMMETRIC.store(asymmetric_fences(), Relaxed);
         let mut v = EmuVcpu {
             uc: h,
             xregs: std::ptr::null_mut(),
