@@ -936,6 +936,41 @@ static int el_from_spsr(uint32_t spsr)
     }
 }
 
+/*
+ * PATCH(elfuse) (PATCHES 12): the return every guest syscall makes, EL1h to AArch64 EL0t,
+ * when neither single-step (MDSCR_EL1.SS) nor the PMU (PMCR_EL0.E, whose EL-change hooks
+ * are the only ones registered) is on. The general path below then does exactly this:
+ * the SPSR is legal, PSTATE.SS ends up clear either way, SVE is absent, no hook runs.
+ */
+static bool elfuse_fast_eret(CPUARMState *env, uint64_t new_pc)
+{
+    uint32_t spsr = env->banked_spsr[aarch64_banked_spsr_index(1)];
+    int tbii;
+
+    if (!env->aarch64 || (env->pstate & PSTATE_M) != PSTATE_MODE_EL1h ||
+        (spsr & (PSTATE_nRW | PSTATE_M)) != PSTATE_MODE_EL0t ||
+        (env->cp15.mdscr_el1 & 1) || (env->cp15.c9_pmcr & 1)) {
+        return false;
+    }
+    aarch64_save_sp(env, 1);
+    arm_clear_exclusive(env);
+    spsr &= aarch64_pstate_valid_mask(&env_archcpu(env)->isar) & ~PSTATE_SS;
+    pstate_write(env, spsr);
+    aarch64_restore_sp(env, 0);
+    elfuse_rebuild_hflags_a64_eret(env, 0);
+    tbii = FIELD_EX32(env->hflags, TBFLAG_A64, TBII);
+    if ((tbii >> extract64(new_pc, 55, 1)) & 1) {
+        int core_mmu_idx = cpu_mmu_index(env, false);
+        if (regime_has_2_ranges(core_to_aa64_mmu_idx(core_mmu_idx))) {
+            new_pc = sextract64(new_pc, 0, 56);
+        } else {
+            new_pc = extract64(new_pc, 0, 56);
+        }
+    }
+    env->pc = new_pc;
+    return true;
+}
+
 void HELPER(exception_return)(CPUARMState *env, uint64_t new_pc)
 {
     int cur_el = arm_current_el(env);
@@ -943,6 +978,10 @@ void HELPER(exception_return)(CPUARMState *env, uint64_t new_pc)
     uint32_t mask, spsr = env->banked_spsr[spsr_idx];
     int new_el;
     bool return_to_aa64 = (spsr & PSTATE_nRW) == 0;
+
+    if (elfuse_fast_eret(env, new_pc)) {
+        return;
+    }
 
     aarch64_save_sp(env, cur_el);
 

@@ -61,6 +61,41 @@ void raise_exception(CPUARMState *env, uint32_t excp,
 }
 
 /*
+ * PATCH(elfuse) (PATCHES 12): an SVC from AArch64 EL0 to EL1 when HCR_EL2.TGE (which would
+ * route it to EL2) and the PMU (PMCR_EL0.E, whose EL-change hooks are the only ones
+ * registered) are off: exactly what arm_cpu_do_interrupt_aarch64 does for it (ESR, ELR,
+ * SPSR, PSTATE with PAN per SCTLR_EL1.SPAN, SP banking, VBAR_EL1 + 0x400), without the
+ * general path's checks. SVE is absent, so there is no SVE state to change.
+ */
+static bool elfuse_fast_svc(CPUARMState *env, uint32_t syndrome, uint32_t target_el)
+{
+    uint32_t old_mode, new_mode = PSTATE_MODE_EL1h;
+
+    if (target_el != 1 || !env->aarch64 || (env->pstate & PSTATE_M) != PSTATE_MODE_EL0t ||
+        (env->cp15.hcr_el2 & HCR_TGE) || (env->cp15.c9_pmcr & 1)) {
+        return false;
+    }
+    old_mode = pstate_read(env);
+    env->exception.syndrome = syndrome;
+    env->exception.target_el = 1;
+    env->cp15.esr_el[1] = syndrome;
+    aarch64_save_sp(env, 0);
+    env->elr_el[1] = env->pc;
+    env->banked_spsr[aarch64_banked_spsr_index(1)] = old_mode;
+    if (cpu_isar_feature(aa64_pan, env_archcpu(env))) {
+        new_mode |= old_mode & PSTATE_PAN;
+        if ((env->cp15.sctlr_el[1] & SCTLR_SPAN) == 0) {
+            new_mode |= PSTATE_PAN;
+        }
+    }
+    pstate_write(env, PSTATE_DAIF | new_mode);
+    aarch64_restore_sp(env, 1);
+    elfuse_rebuild_hflags_a64_eret(env, 1);
+    env->pc = env->cp15.vbar_el[1] + 0x400;
+    return true;
+}
+
+/*
  * PATCH(elfuse): SVC taken inside the translated block (PATCHES 12). With
  * uc_arm64_native_exceptions on, an SVC at EL0 sets PC past itself and calls this
  * helper, which takes the exception exactly as cpu_handle_exception would (the same
@@ -70,9 +105,14 @@ void raise_exception(CPUARMState *env, uint32_t excp,
  */
 void HELPER(elfuse_svc)(CPUARMState *env, uint32_t syndrome, uint32_t target_el)
 {
-    CPUState *cs = do_raise_exception(env, EXCP_SWI, syndrome, target_el);
-    CPUClass *cc = CPU_GET_CLASS(cs);
+    CPUState *cs;
+    CPUClass *cc;
 
+    if (elfuse_fast_svc(env, syndrome, target_el)) {
+        return;
+    }
+    cs = do_raise_exception(env, EXCP_SWI, syndrome, target_el);
+    cc = CPU_GET_CLASS(cs);
     cc->do_interrupt(cs);
     cs->exception_index = -1;
     /* do_interrupt asks cpu_exec not to chain its last block to the next one (the
