@@ -197,7 +197,8 @@ impl Vdso {
         if !self.intact(&mm) {
             return None;
         }
-        let (mult, shift) = layout::mult_shift(vcpu.sys_reg(SysReg::CntfrqEl0).ok()?)?;
+        let freq = vcpu.sys_reg(SysReg::CntfrqEl0).ok()?;
+        let (mult, shift) = layout::mult_shift(freq)?;
         let seeded = self.u32(layout::SEEDED);
         let prev = seeded.load(Ordering::Acquire);
         if prev == layout::SEEDING
@@ -220,6 +221,8 @@ impl Vdso {
         };
         self.u64(layout::MULT).store(mult, Ordering::Relaxed);
         self.u32(layout::SHIFT).store(shift, Ordering::Relaxed);
+        self.u64(layout::MAX_DELTA)
+            .store(layout::max_delta(freq), Ordering::Relaxed);
         self.u64(layout::CYCLE_LAST).store(cycle, Ordering::Relaxed);
         for (i, t) in clocks.iter().enumerate() {
             let at = layout::CLOCKS + i as u32 * layout::CLOCK_SLOT;

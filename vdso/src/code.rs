@@ -24,9 +24,10 @@ const CNTVCT_EL0: u32 = (1 << 14) | (3 << 11) | (14 << 7) | 2;
 /// The multiplier of an exact u64 division by 1000 (see `__kernel_gettimeofday`).
 const DIV1000: u64 = 0x20c4_9ba5_e353_f7cf;
 
-/// Clock id (0..=7) → anchor slot in `vvar::CLOCKS`, 0xff = not served here.
-const GETTIME_SLOT: [u8; 8] = {
-    let mut t = [0xff; 8];
+/// Clock id (0..=7) → anchor slot in `vvar::CLOCKS`, 0xff = not served here; entry 8
+/// stands for every other id (the code clamps the index to 8 instead of branching).
+const GETTIME_SLOT: [u8; 9] = {
+    let mut t = [0xff; 9];
     let mut i = 0;
     while i < vvar::ANCHORED.len() {
         t[vvar::ANCHORED[i] as usize] = i as u8;
@@ -76,21 +77,23 @@ fn adr_vvar(ops: &mut Asm, text_off: u64) {
 /// The seqlock read of one anchored clock: expects x3 = the anchor slot's vvar offset;
 /// leaves the time in x5 (sec) and x6 (nsec), or branches to `fallback` (unseeded, being
 /// written, attention, counter regression, stale). Clobbers x4, x7, x9..x16.
+///
+/// Few branches on purpose: under a binary translator each one ends a translated block
+/// (the checks are folded into one test each, and the one-second carry is a select).
 fn emit_fast_read(ops: &mut Asm, text_off: u64, fallback: DynamicLabel) {
     let one_e9 = 1_000_000_000u32;
     let retry = ops.new_dynamic_label();
-    let norm = ops.new_dynamic_label();
-    let done = ops.new_dynamic_label();
     adr_vvar(ops, text_off);
     dynasm!(ops
         ; .arch aarch64
         ; =>retry
         ; ldar w10, [x9]                      // SEQ (offset 0), acquire
-        ; tbnz w10, 0, =>fallback             // the host is writing
         ; ldr w11, [x9, vvar::SEEDED]
-        ; cmp w11, vvar::SEEDED_OK
-        ; b.ne =>fallback
-        ; ldr w11, [x9, vvar::ATTENTION]
+        ; ldr w12, [x9, vvar::ATTENTION]
+        ; and w13, w10, 1                     // the host is writing
+        ; eor w11, w11, vvar::SEEDED_OK       // not seeded
+        ; orr w11, w11, w12                   // attention
+        ; orr w11, w11, w13
         ; cbnz w11, =>fallback
         ; isb                                 // the counter is read after the loads above
         ; mrs x12, CNTVCT_EL0
@@ -104,22 +107,19 @@ fn emit_fast_read(ops: &mut Asm, text_off: u64, fallback: DynamicLabel) {
         ; ldr w11, [x9]                       // SEQ again: retry if it moved
         ; cmp w11, w10
         ; b.ne =>retry
-        ; subs x12, x12, x13                  // ticks since the anchor
-        ; b.lo =>fallback                     // the counter went backwards
-        ; cmp x12, x14
-        ; b.hs =>fallback                     // stale anchor
+        ; sub x12, x12, x13                   // ticks since the anchor; a counter that
+        ; cmp x12, x14                        // went backwards wraps to a huge delta,
+        ; b.hs =>fallback                     // caught with the stale anchors
         ; mul x12, x12, x15
         ; lsr x12, x12, x16
         ; add x6, x6, x12
+        // MAX_DELTA ticks are under a second (`vvar::max_delta`), so nsec < 2e9 here and
+        // one conditional subtraction normalises it.
         ; movz x7, one_e9 & 0xffff
         ; movk x7, one_e9 >> 16, lsl 16
-        ; =>norm                              // no division: < 1 s of ticks at >= 4.2 MHz
-        ; cmp x6, x7
-        ; b.lo =>done
-        ; sub x6, x6, x7
-        ; add x5, x5, 1
-        ; b =>norm
-        ; =>done
+        ; subs x12, x6, x7
+        ; csel x6, x12, x6, hs
+        ; cinc x5, x5, hs
     );
 }
 
@@ -134,10 +134,11 @@ pub fn assemble(text_off: u64) -> Code {
     dynasm!(ops
         ; .arch aarch64
         ; ->clock_gettime:
-        ; cmp w0, 7
-        ; b.hi =>cgt_fallback
-        ; adr x2, ->gettime_slot
-        ; ldrb w3, [x2, w0, uxtw]
+        ; mov w2, 8
+        ; cmp w0, 8
+        ; csel w2, w0, w2, lo                 // ids past 7 (and negative ones): entry 8
+        ; adr x4, ->gettime_slot
+        ; ldrb w3, [x4, w2, uxtw]
         ; tbnz w3, 7, =>cgt_fallback
         ; lsl x3, x3, 4
         ; add x3, x3, vvar::CLOCKS

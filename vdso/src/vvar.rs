@@ -12,7 +12,7 @@
 //! | 0x0c | u32 | `SHIFT` | ns = (ticks × `MULT`) >> `SHIFT` |
 //! | 0x10 | u64 | `MULT` | see `SHIFT`; derived from CNTFRQ_EL0 by the host |
 //! | 0x18 | u64 | `CYCLE_LAST` | CNTVCT_EL0 at the anchor |
-//! | 0x20 | u64 | `MAX_DELTA` | anchors older than this many ticks are stale ([`STALE_TICKS`]) |
+//! | 0x20 | u64 | `MAX_DELTA` | anchors older than this many ticks are stale ([`max_delta`]) |
 //! | 0x28 | u64 | `RES_HIRES` | clock_getres of the counter-backed clocks, ns |
 //! | 0x30 | u64 | `RES_COARSE` | clock_getres of the *_COARSE clocks, ns |
 //! | 0x40 | 4 × (u64 sec, u64 nsec) | `CLOCKS` | anchor values: REALTIME, MONOTONIC, BOOTTIME, MONOTONIC_RAW |
@@ -68,6 +68,12 @@ pub fn slot_of(clock: i32) -> Option<usize> {
 /// and the size of `delta × MULT` (see [`mult_shift`]).
 pub const STALE_TICKS: u64 = 1 << 22;
 
+/// `MAX_DELTA` for a `freq_hz` counter: [`STALE_TICKS`], and under one second of ticks
+/// (the vDSO normalises nanoseconds with a single conditional subtraction).
+pub fn max_delta(freq_hz: u64) -> u64 {
+    STALE_TICKS.min(freq_hz)
+}
+
 /// The (mult, shift) pair converting `delta` ticks of a `freq_hz` counter to nanoseconds as
 /// `(delta * mult) >> shift`, with `delta * mult` guaranteed not to overflow for
 /// `delta < STALE_TICKS`. The largest shift ≤ 32 that fits gives the best precision.
@@ -97,5 +103,17 @@ mod tests {
         }
         assert_eq!(mult_shift(62_500_000), Some((16 << 32, 32)));
         assert_eq!(mult_shift(0), None);
+    }
+
+    /// The vDSO's one-step nanosecond carry needs every accepted delta under a second.
+    #[test]
+    fn max_delta_is_under_a_second() {
+        for freq in [62_500_000u64, 24_000_000, 4_000_000, 1_000_000_000, 1000, 1] {
+            let (mult, shift) = mult_shift(freq).unwrap();
+            let d = max_delta(freq);
+            assert!(d <= STALE_TICKS);
+            let ns = ((d - 1) as u128 * mult as u128) >> shift;
+            assert!(ns < 1_000_000_000, "freq {freq}: {ns}");
+        }
     }
 }
