@@ -40,8 +40,6 @@ fn main() -> ExitCode {
     elfuse::hostsig::block_in_this_thread();
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     elfuse::backend::emu::init_process();
-    #[cfg(target_os = "linux")]
-    elfuse::fork::text::map_code_into_children();
     tune_malloc();
     let mut st = StartupTrace::from_env();
     let _ = tracing_subscriber::fmt()

@@ -31,8 +31,6 @@ mod child;
 mod fds;
 mod native;
 pub mod state;
-#[cfg(target_os = "linux")]
-pub mod text;
 pub mod wire;
 
 use std::io::Read;
