@@ -59,22 +59,7 @@ impl View {
 
     /// The description behind `fd`, with a reference of the caller's own.
     pub fn file(&self, fd: i32) -> Option<Arc<OpenFile>> {
-        let s = self.slot_fd(fd)?;
-        let mut w = s.load(Ordering::Relaxed);
-        loop {
-            if !occupied(w) {
-                return None;
-            }
-            if w & LOCK != 0 {
-                std::hint::spin_loop();
-                w = s.load(Ordering::Relaxed);
-                continue;
-            }
-            match s.compare_exchange_weak(w, w | LOCK, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(now) => w = now,
-            }
-        }
+        let (s, w) = self.lock_slot(fd)?;
         // SAFETY: while this thread holds LOCK the writer cannot swap the word out, so
         // the slot's reference keeps the description alive for the increment.
         let f = unsafe {
@@ -85,10 +70,9 @@ impl View {
         Some(f)
     }
 
-    /// Runs `f` on the description at `fd` without taking a reference: the slot stays
-    /// locked meanwhile, so `f` must be short and must not block or look up fds (a
-    /// lookup or a change of the same fd spins until it returns).
-    pub fn with_file<R>(&self, fd: i32, f: impl FnOnce(&OpenFile) -> R) -> Option<R> {
+    /// Sets LOCK on `fd`'s occupied slot (spinning while another thread holds it) and
+    /// returns the slot with its unlocked word, to be stored back to unlock.
+    fn lock_slot(&self, fd: i32) -> Option<(&AtomicUsize, usize)> {
         let s = self.slot_fd(fd)?;
         let mut w = s.load(Ordering::Relaxed);
         loop {
@@ -101,10 +85,17 @@ impl View {
                 continue;
             }
             match s.compare_exchange_weak(w, w | LOCK, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => break,
+                Ok(_) => return Some((s, w)),
                 Err(now) => w = now,
             }
         }
+    }
+
+    /// Runs `f` on the description at `fd` without taking a reference: the slot stays
+    /// locked meanwhile, so `f` must be short and must not block or look up fds (a
+    /// lookup or a change of the same fd spins until it returns).
+    pub fn with_file<R>(&self, fd: i32, f: impl FnOnce(&OpenFile) -> R) -> Option<R> {
+        let (s, w) = self.lock_slot(fd)?;
         // Unlocks even if `f` panics.
         struct Unlock<'a>(&'a AtomicUsize, usize);
         impl Drop for Unlock<'_> {
