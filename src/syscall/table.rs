@@ -185,7 +185,7 @@ syscalls! {
     149 setresgid;
     150 getresgid(Ptr, Ptr, Ptr) => proc::getresgid, Full;
     151 setfsuid; 152 setfsgid; 153 times;
-    154 setpgid(Int, Int) => proc::setpgid, Full;
+    154 setpgid(Int, Int) => proc::setpgid, Partial("under the spawn fork path (ELFUSE_FORK=spawn, the macOS path) a parent cannot move a child that is already running: the child is an exec'd host process (EACCES); the child's own call works");
     155 getpgid(Int) => proc::getpgid, Full;
     156 getsid(Int) => proc::getsid, Full;
     157 setsid() => proc::setsid, Full;

@@ -53,6 +53,12 @@ static pid_t child(void)
     pid_t pid = fork();
     /* Both sides, as a shell does, so that neither depends on who runs first. */
     setpgid(pid == 0 ? 0 : pid, 0);
+    /* Under elfuse's spawn path (ELFUSE_FORK=spawn) the child is an exec'd host process,
+     * so the parent's setpgid fails (EACCES) and only the child's own call moves it.
+     * Until then it is in the parent's group, where the kernel discards a stop signal if
+     * that group is orphaned (a test run from a detached job): wait for the move. */
+    for (int i = 0; pid > 0 && getpgid(pid) != pid && i < 5000; i++)
+        nap();
     return pid;
 }
 
