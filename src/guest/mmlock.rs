@@ -34,10 +34,9 @@ pub struct MmGuard<'a> {
 }
 
 /// One of a thread's recent successful checks: the mapping `[start, end)` with `prot`,
-/// valid while `owner`'s generation is `gen`.
+/// valid while its lock's generation is `gen` (generations are unique across locks).
 #[derive(Clone, Copy)]
 struct Cached {
-    owner: usize,
     gen: u64,
     span: UserSpan,
 }
@@ -50,11 +49,19 @@ thread_local! {
     static RECENT_SPANS: [Cell<Option<Cached>>; RECENT] = const { [const { Cell::new(None) }; RECENT] };
 }
 
+/// Generations are drawn from one counter for every `MmLock` of the host process, so a
+/// cached entry matches only the lock, and the state of it, that it was taken from.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, SeqCst)
+}
+
 impl MmLock {
     pub fn new(mm: Mm) -> Self {
         MmLock {
             mm: Mutex::new(mm),
-            gen: AtomicU64::new(1),
+            gen: AtomicU64::new(next_generation()),
             inval: AtomicBool::new(false),
         }
     }
@@ -74,17 +81,16 @@ impl MmLock {
         self.inval.load(Acquire)
     }
 
-    /// `Mm::check_user`, answered from this thread's last check while no mapping changed
-    /// since (one atomic load), else under the lock.
+    /// `Mm::check_user`, answered from this thread's recent checks while no mapping
+    /// changed since (one atomic load), else under the lock.
     pub fn check_user(&self, va: u64, len: u64, write: bool) -> Result<(), Errno> {
         if len == 0 {
             return Ok(());
         }
-        let owner = self as *const Self as usize;
         let gen = self.gen.load(Acquire);
         let hit = |c: &Cell<Option<Cached>>| {
             c.get()
-                .is_some_and(|c| c.owner == owner && c.gen == gen && c.span.allows(va, len, write))
+                .is_some_and(|c| c.gen == gen && c.span.allows(va, len, write))
         };
         if RECENT_SPANS.with(|r| r.iter().any(hit)) {
             return Ok(());
@@ -96,7 +102,7 @@ impl MmLock {
         drop(g);
         if let Some(span) = span {
             RECENT_SPANS.with(|r| {
-                let mut c = Some(Cached { owner, gen, span });
+                let mut c = Some(Cached { gen, span });
                 for slot in r {
                     c = slot.replace(c);
                 }
@@ -117,7 +123,7 @@ impl DerefMut for MmGuard<'_> {
     fn deref_mut(&mut self) -> &mut Mm {
         if !self.mutated {
             self.mutated = true;
-            self.lock.gen.fetch_add(1, SeqCst);
+            self.lock.gen.store(next_generation(), SeqCst);
         }
         &mut self.g
     }
