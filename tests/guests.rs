@@ -624,9 +624,7 @@ fn fork_synthetic_fds(libc: Libc) {
     assert_checks_passed(&out);
     let prog = guest(libc, "fork_fds").unwrap();
     let dir = TempDir::new();
-    let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, [dir.path()]);
-    cmd.env("ELFUSE_FORK", "spawn");
-    let spawn = run(cmd, b"");
+    let spawn = run_spawn_fork(&prog, [dir.path()]);
     assert_eq!(spawn.stdout_str(), out.stdout_str(), "{}", spawn.describe());
 }
 
@@ -639,9 +637,7 @@ fn fork_with_threads(libc: Libc) {
     };
     assert_checks_passed(&out);
     let prog = guest(libc, "fork_threads").unwrap();
-    let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, [""; 0]);
-    cmd.env("ELFUSE_FORK", "spawn");
-    let spawn = run(cmd, b"");
+    let spawn = run_spawn_fork(&prog, [""; 0]);
     assert_eq!(spawn.stdout_str(), out.stdout_str(), "{}", spawn.describe());
 }
 
@@ -652,9 +648,7 @@ fn fork_through_clone3(libc: Libc) {
     };
     assert_checks_passed(&out);
     let prog = guest(libc, "fork").unwrap();
-    let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, ["clone3"]);
-    cmd.env("ELFUSE_FORK", "spawn");
-    let spawn = run(cmd, b"");
+    let spawn = run_spawn_fork(&prog, ["clone3"]);
     assert_eq!(spawn.stdout_str(), out.stdout_str(), "{}", spawn.describe());
 }
 
@@ -737,16 +731,12 @@ fn fork_spawn_path(libc: Libc) {
         return;
     };
     for mode in ["basic", "many", "pipe", "signals", "vfork", "shared"] {
-        let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, [mode]);
-        cmd.env("ELFUSE_FORK", "spawn");
-        let out = run(cmd, b"");
+        let out = run_spawn_fork(&prog, [mode]);
         assert_eq!(out.status, 0, "{mode}\n{}", out.describe());
         assert_checks_passed(&out);
     }
     let exec = guest(libc, "exec").unwrap();
-    let mut cmd = elfuse_command::<[&str; 0], _>([], &exec, ["vfork"]);
-    cmd.env("ELFUSE_FORK", "spawn");
-    let out = run(cmd, b"");
+    let out = run_spawn_fork(&exec, ["vfork"]);
     assert!(
         out.stdout_str().ends_with("fork child status 0\n") && out.status == 0,
         "{}",

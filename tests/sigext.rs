@@ -71,9 +71,7 @@ fn sigchld_spawn_path(libc: Libc) {
     let Some(prog) = guest(libc, "sigchld") else {
         return;
     };
-    let mut cmd = elfuse_command::<[&str; 0], _>([], &prog, ["basic"]);
-    cmd.env("ELFUSE_FORK", "spawn");
-    let out = run(cmd, b"");
+    let out = run_spawn_fork(&prog, ["basic"]);
     assert_eq!(out.status, 0, "{}", out.describe());
     assert_checks_passed(&out);
 }
@@ -84,9 +82,7 @@ fn job_control(libc: Libc) {
         assert_checks_passed(&out);
     }
     let prog = guest(libc, "jobctl").unwrap();
-    let mut cmd = elfuse_command::<[&str; 0], [&str; 0]>([], &prog, []);
-    cmd.env("ELFUSE_FORK", "spawn");
-    let out = run(cmd, b"");
+    let out = run_spawn_fork(&prog, [""; 0]);
     assert_eq!(out.status, 0, "{}", out.describe());
     assert_checks_passed(&out);
 }

@@ -109,13 +109,19 @@ fn have_cross_gcc() -> bool {
 }
 
 fn build_all() -> HashMap<Libc, LibcBuild> {
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(guest_src_dir())
+    let files: Vec<PathBuf> = std::fs::read_dir(guest_src_dir())
         .expect("tests/guest exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension() == Some(OsStr::new("c")))
         .collect();
+    let with_ext = |ext: &'static str| {
+        files
+            .iter()
+            .filter(move |p| p.extension() == Some(OsStr::new(ext)))
+    };
+    let mut sources: Vec<PathBuf> = with_ext("c").cloned().collect();
     sources.sort();
-    let header_time = mtime(&guest_src_dir().join("check.h"));
+    // Any shared header (check.h, timing.h) rebuilds every guest when it changes.
+    let header_time = with_ext("h").filter_map(|p| mtime(p)).max();
     let gcc = have_cross_gcc();
 
     let mut jobs = Vec::new();
@@ -401,6 +407,18 @@ where
     cmd.args(options).arg(program).args(args);
     cmd.env_clear().envs(GUEST_ENV.iter().copied());
     cmd
+}
+
+/// Runs `program ARGS...` under elfuse on the spawn fork path (`ELFUSE_FORK=spawn`, the
+/// one macOS needs: children are spawned `elfuse --fork-child` processes), stdin empty.
+pub fn run_spawn_fork<A>(program: &Path, args: A) -> Output
+where
+    A: IntoIterator,
+    A::Item: AsRef<OsStr>,
+{
+    let mut cmd = elfuse_command::<[&str; 0], A>([], program, args);
+    cmd.env("ELFUSE_FORK", "spawn");
+    run(cmd, b"")
 }
 
 /// `qemu-aarch64-static PROGRAM ARGS...` with the same environment.
