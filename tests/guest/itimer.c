@@ -14,6 +14,7 @@
  * Timings are loose: every check is a yes/no with wide margins, so the output is the
  * same under qemu-aarch64. */
 #include "check.h"
+#include "timing.h"
 #include <signal.h>
 #include <stdint.h>
 #include <sys/time.h>
@@ -34,29 +35,14 @@ static void on_sig(int sig, siginfo_t *si, void *uc)
 
 static void handle(int sig)
 {
-    struct sigaction sa = {0};
-    sa.sa_sigaction = on_sig;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigaction(sig, &sa, NULL);
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
+    handle_siginfo(sig, on_sig);
 }
 
 /* Spins (no syscalls but the vDSO clock) until `sig` was seen `n` times or `secs`
  * passed. */
 static int spin_until(int sig, int n, double secs)
 {
-    double end = now() + secs;
-    while (hits[sig] < n && now() < end) {
-        for (volatile int i = 0; i < 1000; i++) {
-        }
-    }
-    return hits[sig] >= n;
+    return spin_for(&hits[sig], n, secs);
 }
 
 static struct itimerval iv(long vs, long vus, long is, long ius)

@@ -15,6 +15,7 @@
  * Every check is a yes/no with wide timing margins: the output is the same under
  * qemu-aarch64. */
 #include "check.h"
+#include "timing.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -48,27 +49,12 @@ static void on_sig(int sig, siginfo_t *si, void *uc)
 
 static void handle(int sig)
 {
-    struct sigaction sa = {0};
-    sa.sa_sigaction = on_sig;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigaction(sig, &sa, NULL);
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
+    handle_siginfo(sig, on_sig);
 }
 
 static int spin_until(int n, double secs)
 {
-    double end = now() + secs;
-    while (hits < n && now() < end) {
-        for (volatile int i = 0; i < 1000; i++) {
-        }
-    }
-    return hits >= n;
+    return spin_for(&hits, n, secs);
 }
 
 static struct itimerspec its(long vs, long vns, long is, long ins)
