@@ -77,16 +77,19 @@ pub fn block_in_this_thread() {
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
-#[cfg(target_os = "linux")]
 fn lock_sfd() -> std::sync::MutexGuard<'static, (i32, i32)> {
     SFD.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock_target() -> std::sync::MutexGuard<'static, Option<Weak<Process>>> {
+    TARGET.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Routes this host process's forwarded signals to `proc`, starting the watcher thread
 /// if this host process has none yet.
 #[cfg(target_os = "linux")]
 pub fn watch(proc: &Arc<Process>) {
-    *TARGET.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(proc));
+    *lock_target() = Some(Arc::downgrade(proc));
     start_watcher();
 }
 
@@ -99,7 +102,7 @@ pub fn watch(proc: &Arc<Process>) {
 /// starts the watcher ([`start_if_due`]), as does a fork ([`start_now`]).
 #[cfg(target_os = "linux")]
 pub fn watch_deferred(proc: &Arc<Process>) {
-    *TARGET.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(proc));
+    *lock_target() = Some(Arc::downgrade(proc));
     crate::thread::install_wake_handler();
     crate::thread::clear_woken();
     let mut ev: libc::sigevent = unsafe { std::mem::zeroed() };
@@ -204,8 +207,8 @@ pub struct ForkGuard {
 }
 
 pub fn fork_guard() -> ForkGuard {
-    let sfd = SFD.lock().unwrap_or_else(|p| p.into_inner());
-    let target = TARGET.lock().unwrap_or_else(|p| p.into_inner());
+    let sfd = lock_sfd();
+    let target = lock_target();
     ForkGuard {
         _sfd: sfd,
         _target: target,
@@ -276,11 +279,7 @@ enum Action {
 /// Forwards one host signal; true if the process must stop.
 #[cfg(target_os = "linux")]
 fn forward(si: &libc::signalfd_siginfo) -> bool {
-    let proc = TARGET
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-        .and_then(Weak::upgrade);
+    let proc = lock_target().as_ref().and_then(Weak::upgrade);
     let action = match &proc {
         Some(p) => decide(p.signals.actions()[si.ssi_signo as usize - 1], si),
         None => default_only(si.ssi_signo),

@@ -103,6 +103,17 @@ struct KickState {
 unsafe impl Send for KickState {}
 unsafe impl Sync for KickState {}
 
+/// membarrier(2) commands.
+const MEMBARRIER_GLOBAL: libc::c_long = 1;
+const MEMBARRIER_PRIVATE_EXPEDITED: libc::c_long = 8;
+const MEMBARRIER_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 16;
+
+/// membarrier(2): true if it succeeded.
+fn membarrier(cmd: libc::c_long) -> bool {
+    // SAFETY: a syscall with no pointer arguments.
+    unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) == 0 }
+}
+
 /// The kick protocol is a Dekker pair: the vCPU stores `running` then loads `pending`,
 /// a kicker stores `pending` then loads `running`, and one of them must see the other.
 /// The vCPU's side runs at every forwarded syscall, the kicker's only for signals and
@@ -114,25 +125,16 @@ unsafe impl Sync for KickState {}
 /// and a whole RCU grace period (~10 ms) once other threads exist. The registration is
 /// inherited by fork children. Without this call kicks use SeqCst on both sides.
 pub fn init_process() {
-    const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 16;
-    // SAFETY: a syscall with no pointer arguments.
-    let ok = unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0) };
-    ASYMMETRIC.store(ok == 0, Relaxed);
+    ASYMMETRIC.store(membarrier(MEMBARRIER_REGISTER_PRIVATE_EXPEDITED), Relaxed);
 }
 
 /// The kicker's half of the barrier (see `init_process`).
 fn heavy_fence() {
-    const PRIVATE_EXPEDITED: libc::c_long = 8;
-    const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 16;
-    // SAFETY: syscalls with no pointer arguments.
-    unsafe {
-        if libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) != 0 {
-            // A forked child whose registration was not inherited: register, retry.
-            libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0);
-            if libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) != 0 {
-                const GLOBAL: libc::c_long = 1;
-                libc::syscall(libc::SYS_membarrier, GLOBAL, 0, 0);
-            }
+    if !membarrier(MEMBARRIER_PRIVATE_EXPEDITED) {
+        // A forked child whose registration was not inherited: register, retry.
+        membarrier(MEMBARRIER_REGISTER_PRIVATE_EXPEDITED);
+        if !membarrier(MEMBARRIER_PRIVATE_EXPEDITED) {
+            membarrier(MEMBARRIER_GLOBAL);
         }
     }
 }
