@@ -235,6 +235,17 @@ pub struct Threads {
     fork_serial: Mutex<()>,
 }
 
+impl Registry {
+    /// Every registered thread but `me`, to act on once the lock is released.
+    fn others(&self, me: i32) -> Vec<Arc<ThreadShared>> {
+        self.threads
+            .values()
+            .filter(|t| t.tid() != me)
+            .cloned()
+            .collect()
+    }
+}
+
 impl Threads {
     pub fn new(vm: Arc<dyn Vm>, el1: El1Regs, leader_tid: i32, proc: Weak<Process>) -> Self {
         Threads {
@@ -323,11 +334,7 @@ impl Threads {
         let others = {
             let mut r = lock(&self.reg);
             r.pause = Some(gate.clone());
-            r.threads
-                .values()
-                .filter(|t| t.tid() != me)
-                .cloned()
-                .collect::<Vec<_>>()
+            r.others(me)
         };
         others.iter().for_each(|t| t.post_pause(gate.clone()));
         // Each kick returns once that vCPU is out of guest code (or not in it).
@@ -389,11 +396,7 @@ impl Threads {
             let mut r = lock(&self.reg);
             r.end.get_or_insert(stop);
             r.exiting = true;
-            r.threads
-                .values()
-                .filter(|t| t.tid() != me)
-                .cloned()
-                .collect::<Vec<_>>()
+            r.others(me)
         };
         for t in &victims {
             t.killed.store(true, SeqCst);
@@ -538,11 +541,7 @@ impl Threads {
                 r.gens.0 += u64::from(i.tlb);
                 r.gens.1 += u64::from(i.code.is_some());
             }
-            r.threads
-                .values()
-                .filter(|t| t.tid() != me)
-                .cloned()
-                .collect::<Vec<_>>()
+            r.others(me)
         };
         if let Some(i) = inval {
             for t in &others {
