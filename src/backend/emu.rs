@@ -3,11 +3,11 @@
 //! same exit model as Hypervisor.framework (see third_party/unicorn-engine-sys/PATCHES).
 //!
 //! One unicorn instance per vCPU, created on the vCPU's thread; all instances map the same
-//! host memory. An HVC reaches the `UC_HOOK_INTR` callback. Under [`EmuVcpu::run`] the
-//! hook records it and stops emulation, so `uc_emu_start` returns and `run` reports the
-//! exit. Under [`Vcpu::run_with`] the hook calls the exit handler itself and, when it says
-//! `Resume`, simply returns: QEMU goes on with the shim after the HVC without leaving
-//! `uc_emu_start` (no cpu_exec exit/entry, no resume_all_vcpus per syscall). The patched
+//! host memory. An HVC reaches the `UC_HOOK_INTR` callback, which calls the
+//! [`Vcpu::run_with`] exit handler itself (`run` is `run_with` leaving at the first
+//! exit) and, when it says `Resume`, simply returns: QEMU goes on with the shim after the
+//! HVC without leaving `uc_emu_start` (no cpu_exec exit/entry, no resume_all_vcpus per
+//! syscall). The patched
 //! engine even calls the hook from inside the translated block (PATCHES 11: no longjmp
 //! out of the block for the HVC either).
 //! Register writes of PC from the handler (signal delivery, sigreturn, execve) make
@@ -169,10 +169,9 @@ impl Kick for KickState {
     }
 }
 
-/// Written by the interrupt hook, read by `run` / `run_with`.
+/// Written by the interrupt hook, read by `run_with`.
 #[derive(Default)]
 struct ExitSlot {
-    hvc: Option<u16>,
     unexpected: Option<u32>,
     /// Set for the length of a `run_with`: the hook hands exits to this handler.
     target: Option<HookTarget>,
@@ -206,15 +205,12 @@ unsafe extern "C" fn on_intr(uc: *mut uc_engine, intno: u32, user: *mut c_void) 
         EXCP_HVC => {
             // PC is already past the HVC; the syndrome holds its immediate.
             let imm = unsafe { uc::elfuse_uc_arm64_syndrome(uc) } as u16;
-            let target = unsafe { (*slot).target };
-            if let Some(t) = target {
-                // run_with: answer the exit here and let QEMU continue after the HVC.
-                if unsafe { handle(t, VcpuExit::Hvc(imm)) } == Flow::Resume {
-                    return;
-                }
-                unsafe { (*slot).left = true };
-            } else {
-                unsafe { (*slot).hvc = Some(imm) };
+            // Emulation runs only inside run_with, which sets the target: answer the
+            // exit here and let QEMU continue after the HVC.
+            match unsafe { (*slot).target } {
+                Some(t) if unsafe { handle(t, VcpuExit::Hvc(imm)) } == Flow::Resume => return,
+                Some(_) => unsafe { (*slot).left = true },
+                None => unsafe { (*slot).unexpected = Some(intno) },
             }
         }
         other => unsafe { (*slot).unexpected = Some(other) },
@@ -277,7 +273,6 @@ unsafe fn run_with_raw(me: *mut EmuVcpu, on_exit: *mut ExitHandler<'static>) -> 
         }
         let (uc, pc) = unsafe {
             let slot = &mut *(*me).exit;
-            slot.hvc = None;
             slot.unexpected = None;
             slot.left = false;
             slot.target = Some(t);
@@ -573,27 +568,13 @@ impl Vcpu for EmuVcpu {
     }
 
     fn run(&mut self) -> Result<VcpuExit> {
-        loop {
-            self.kick.running.store(true, SeqCst);
-            if self.kick.pending.swap(false, SeqCst) {
-                self.kick.running.store(false, SeqCst);
-                return Ok(VcpuExit::Kicked);
-            }
-            self.exit.hvc = None;
-            self.exit.unexpected = None;
-            let pc = self.raw_read(RegisterARM64::PC)?;
-            let r = unsafe { uc::uc_emu_start(self.uc, pc, 0, 0, 0) };
-            self.kick.running.store(false, SeqCst);
-            check(r, "emulation")?;
-            self.check_unexpected()?;
-            if let Some(imm) = self.exit.hvc {
-                return Ok(VcpuExit::Hvc(imm));
-            }
-            if self.kick.pending.swap(false, SeqCst) {
-                return Ok(VcpuExit::Kicked);
-            }
-            // A stale stop request from an earlier kick: just resume.
-        }
+        // run_with's loop, leaving at the first exit (the one kick protocol for both).
+        let mut first = None;
+        self.run_with(&mut |_, exit| {
+            first = Some(exit);
+            Flow::Leave
+        })?;
+        first.ok_or_else(|| BackendError("emu: vCPU left without an exit".into()))
     }
 
     fn run_with(&mut self, on_exit: &mut ExitHandler<'_>) -> Result<()> {
