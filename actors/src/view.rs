@@ -4,8 +4,10 @@
 //! The view *is* the fd-table actor's slot storage, not a copy of it: the actor's
 //! [`FdTable`](crate::fdtable::FdTable) writes its slots here ([`Published`]), so a
 //! mutation is one store into one slot. The slots form a two-level array indexed by fd:
-//! `CHUNKS` lazily allocated chunks (`OnceLock`, so the directory never moves or locks)
-//! of `CHUNK` words. A word is `Arc::into_raw` of the description (the table's own
+//! `CHUNKS` lazily allocated chunks (`OnceLock`, so nothing moves or locks) of `CHUNK`
+//! words. The first chunk is held directly and the directory of the others is itself
+//! allocated at the first fd past it, so a new view (every fork child has one) writes
+//! one small struct, not a directory of `CHUNKS` entries. A word is `Arc::into_raw` of the description (the table's own
 //! reference) with two tag bits: `CLOEXEC`, and `LOCK`, which a reader holds for the few
 //! instructions it takes to add its own reference. The actor is the only writer:
 //! - a reader ([`View::file`]): one CAS setting `LOCK`, the `Arc` increment, one plain
@@ -28,16 +30,18 @@ const TAGS: usize = LOCK | CLOEXEC;
 // The tag bits live in the low bits of an `Arc<OpenFile>` data pointer.
 const _: () = assert!(std::mem::align_of::<OpenFile>() > TAGS);
 
+type Chunk = OnceLock<Box<[AtomicUsize]>>;
+
+#[derive(Default)]
 pub struct View {
-    chunks: Box<[OnceLock<Box<[AtomicUsize]>>]>,
+    /// Slots 0..CHUNK.
+    first: Chunk,
+    /// Chunks 1..CHUNKS.
+    more: OnceLock<Box<[Chunk]>>,
 }
 
-impl Default for View {
-    fn default() -> Self {
-        View {
-            chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
-        }
-    }
+fn new_chunk() -> Box<[AtomicUsize]> {
+    (0..CHUNK).map(|_| AtomicUsize::new(0)).collect()
 }
 
 fn file_ptr(w: usize) -> *const OpenFile {
@@ -49,8 +53,20 @@ fn occupied(w: usize) -> bool {
 }
 
 impl View {
+    /// The chunk slot `i` is in, if `i < NR_OPEN` and that chunk's directory exists.
+    fn chunk(&self, i: usize) -> Option<&Chunk> {
+        match i / CHUNK {
+            0 => Some(&self.first),
+            n => self.more.get()?.get(n - 1),
+        }
+    }
+
+    fn chunks(&self) -> impl Iterator<Item = &Chunk> {
+        std::iter::once(&self.first).chain(self.more.get().into_iter().flat_map(|m| m.iter()))
+    }
+
     fn slot(&self, i: usize) -> Option<&AtomicUsize> {
-        self.chunks.get(i / CHUNK)?.get().map(|c| &c[i % CHUNK])
+        self.chunk(i)?.get().map(|c| &c[i % CHUNK])
     }
 
     fn slot_fd(&self, fd: i32) -> Option<&AtomicUsize> {
@@ -117,7 +133,7 @@ impl View {
 
 impl Drop for View {
     fn drop(&mut self) {
-        for c in self.chunks.iter().filter_map(OnceLock::get) {
+        for c in self.chunks().filter_map(OnceLock::get) {
             for s in c.iter() {
                 let w = s.load(Ordering::Acquire);
                 if occupied(w) {
@@ -151,15 +167,24 @@ impl Published {
     #[inline]
     fn swap(&mut self, i: usize, new: usize) -> usize {
         // Beyond NR_OPEN (a guest's close of a huge fd): nothing there.
-        let Some(dir) = self.view.chunks.get(i / CHUNK) else {
+        if i >= CHUNKS * CHUNK {
             return 0;
+        }
+        let dir = match self.view.chunk(i) {
+            Some(d) => d,
+            None if !occupied(new) => return 0,
+            None => {
+                let more = self
+                    .view
+                    .more
+                    .get_or_init(|| (1..CHUNKS).map(|_| OnceLock::new()).collect());
+                &more[i / CHUNK - 1]
+            }
         };
         let s = match dir.get() {
             Some(c) => &c[i % CHUNK],
             None if !occupied(new) => return 0,
-            None => {
-                &dir.get_or_init(|| (0..CHUNK).map(|_| AtomicUsize::new(0)).collect())[i % CHUNK]
-            }
+            None => &dir.get_or_init(new_chunk)[i % CHUNK],
         };
         let mut w = s.load(Ordering::Relaxed);
         loop {
@@ -236,5 +261,51 @@ impl SlotStore for Published {
             self.swap(i, new);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fdtable::SlotStore;
+
+    fn file() -> Arc<OpenFile> {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        OpenFile::host_flagged(f.into(), None, false)
+    }
+
+    /// Slots in the first chunk, past it (the directory appears then) and at the last
+    /// fd are published, read, replaced and released; nothing past NR_OPEN exists.
+    #[test]
+    fn slots_across_chunks() {
+        let view = Arc::new(View::default());
+        let mut p = Published::new(view.clone());
+        let f = file();
+        assert!(view.more.get().is_none());
+        for fd in [3, CHUNK - 1, CHUNK, 5 * CHUNK + 7, CHUNKS * CHUNK - 1] {
+            assert!(p.put(fd, f.clone(), fd == 3).is_none());
+            assert!(Arc::ptr_eq(&view.file(fd as i32).unwrap(), &f));
+            assert_eq!(view.cloexec(fd as i32), Some(fd == 3));
+        }
+        assert!(view.more.get().is_some());
+        assert_eq!(Arc::strong_count(&f), 6);
+        assert!(view.file(CHUNK as i32 + 1).is_none());
+        assert!(view.file((CHUNKS * CHUNK) as i32).is_none());
+        assert!(p.take(CHUNK).is_some());
+        assert!(view.file(CHUNK as i32).is_none());
+        assert_eq!(Arc::strong_count(&f), 5);
+        drop(p);
+        drop(view);
+        assert_eq!(Arc::strong_count(&f), 1);
+    }
+
+    /// Taking a slot in a chunk that was never allocated allocates nothing.
+    #[test]
+    fn empty_chunks_stay_unallocated() {
+        let view = Arc::new(View::default());
+        let mut p = Published::new(view.clone());
+        assert!(p.take(3 * CHUNK).is_none());
+        assert!(!p.set_cloexec(3 * CHUNK, true));
+        assert!(view.more.get().is_none() && view.first.get().is_none());
     }
 }
