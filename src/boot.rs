@@ -218,6 +218,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         entropy,
         threads: Threads::new(vm.clone(), regs.el1, pid, weak.clone()),
         timers: crate::timers::Timers::new(weak.clone()),
+        code_log: Default::default(),
     });
     crate::hostsig::watch(&proc);
     // The main thread's tid is the pid, as on Linux; it owns vCPU slot 0.

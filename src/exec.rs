@@ -282,6 +282,7 @@ fn replace_image(
     drop(mm);
 
     let v = &mut *ctx.vcpu;
+    crate::fork::warm::at_exec(proc, v);
     let err = |e: crate::backend::BackendError| e.0;
     for n in 0..31 {
         v.set_reg(Reg::X(n), 0).map_err(err)?;

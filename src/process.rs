@@ -72,6 +72,9 @@ pub struct Process {
     pub threads: Threads,
     /// Interval and POSIX timers and the thread that fires them (see `timers`).
     pub timers: Timers,
+    /// Where native fork children report the code they translate, created at the first
+    /// fork (`None`: it could not be; see `fork::warm`).
+    pub code_log: std::sync::OnceLock<Option<Arc<crate::backend::CodeLog>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

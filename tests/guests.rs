@@ -579,15 +579,21 @@ fn infra_boundary(libc: Libc) {
     assert_checks_passed(&out);
 }
 
-/// fork + wait4/waitid, 50 children, pipes between parent and child (same stdout as qemu).
+/// fork + wait4/waitid, 50 children, pipes between parent and child, random bytes never
+/// handed out by both (same stdout as qemu; the spawn path hands out random bytes too).
 fn fork_and_wait(libc: Libc) {
-    for mode in ["basic", "many", "pipe", "vfork", "shared", "chain"] {
+    for mode in [
+        "basic", "many", "pipe", "vfork", "shared", "chain", "random",
+    ] {
         let Some(out) = run_guest(libc, "fork", &[mode], 0) else {
             return;
         };
         assert!(out.stdout_str().starts_with(&format!("fork {mode}\n")));
         assert_checks_passed(&out);
     }
+    let spawn = run_spawn_fork(&guest(libc, "fork").unwrap(), ["random"]);
+    assert!(spawn.stdout_str().starts_with("fork random\n"));
+    assert_checks_passed(&spawn);
     let Some(out) = run_guest(libc, "fork", &["pipe"], 0) else {
         return;
     };

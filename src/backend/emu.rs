@@ -24,8 +24,8 @@ use uc::{uc_engine, Arch, Arm64CpuModel, HookType, Mode, Prot, RegisterARM64, Re
 use unicorn_engine_sys as uc;
 
 use super::{
-    BackendError, ExitHandler, Flow, Hypervisor, Invalidate, Kick, Reg, Result, SysReg, Vcpu,
-    VcpuExit, Vm,
+    BackendError, CodeLog, ExitHandler, Flow, Hypervisor, Invalidate, Kick, Reg, Result, SysReg,
+    Vcpu, VcpuExit, Vm,
 };
 
 /// QEMU's exception number for HVC as seen by UC_HOOK_INTR (SMC, 13, and anything else
@@ -197,6 +197,26 @@ pub struct EmuVcpu {
     xregs: *mut u64,
     kick: Arc<KickState>,
     exit: Box<ExitSlot>,
+    /// Where the engine reports the blocks it translates (`log_translations`); the
+    /// engine holds a raw pointer to it while set.
+    code_log: Option<Box<LogSink>>,
+}
+
+/// A [`CodeLog`] and how many more blocks may be reported to it.
+struct LogSink {
+    log: Arc<CodeLog>,
+    left: std::cell::Cell<u32>,
+}
+
+/// The engine's translation callback: one hint per new block, while the budget lasts.
+unsafe extern "C" fn on_translate(sink: *mut c_void, pc: u64, flags: u32) {
+    // SAFETY: the LogSink the vCPU keeps boxed while the callback is set; only this
+    // vCPU's thread runs the engine.
+    let s = unsafe { &*(sink as *const LogSink) };
+    if s.left.get() > 0 {
+        s.left.set(s.left.get() - 1);
+        s.log.push(pc, flags);
+    }
 }
 
 unsafe extern "C" fn on_intr(uc: *mut uc_engine, intno: u32, user: *mut c_void) {
@@ -318,6 +338,7 @@ impl EmuVcpu {
                 running: AtomicBool::new(false),
             }),
             exit: Box::default(),
+            code_log: None,
         };
         check(
             unsafe { uc::elfuse_uc_set_cpu_model(h, Arm64CpuModel::MAX as i32) },
@@ -598,6 +619,27 @@ impl Vcpu for EmuVcpu {
             check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")?;
         }
         Ok(())
+    }
+
+    fn log_translations(&mut self, log: Option<Arc<CodeLog>>, budget: u32) {
+        let sink = log.map(|log| {
+            Box::new(LogSink {
+                log,
+                left: budget.into(),
+            })
+        });
+        let opaque = sink
+            .as_deref()
+            .map_or(std::ptr::null_mut(), |s| s as *const LogSink as *mut c_void);
+        let cb = sink
+            .is_some()
+            .then_some(on_translate as unsafe extern "C" fn(_, _, _));
+        unsafe { uc::elfuse_uc_on_translate(self.uc, cb, opaque) };
+        self.code_log = sink;
+    }
+
+    fn pretranslate(&mut self, pc: u64, key: u32) -> bool {
+        unsafe { uc::elfuse_uc_arm64_pretranslate(self.uc, pc, key) == 1 }
     }
 }
 

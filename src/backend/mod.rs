@@ -17,10 +17,13 @@
 
 use std::sync::Arc;
 
+pub mod codelog;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod emu;
 #[cfg(feature = "hvf")]
 pub mod hvf;
+
+pub use codelog::CodeLog;
 
 /// A backend failure. These are host-side problems (engine errors), never guest faults.
 #[derive(Debug)]
@@ -211,6 +214,19 @@ pub trait Vcpu {
     /// Applies a mapping change before the guest runs again. Called on the vCPU's thread
     /// while it is stopped at an HVC exit.
     fn invalidate(&mut self, what: Invalidate) -> Result<()>;
+    /// Reports the next `budget` blocks of guest code this vCPU translates to `log`
+    /// (`None`: stop). Only backends that translate guest code have anything to report.
+    fn log_translations(&mut self, log: Option<Arc<CodeLog>>, budget: u32) {
+        let _ = (log, budget);
+    }
+    /// Translates ahead, without running it, the EL0 block at `pc` that a vCPU of a fork
+    /// child reported with `key` to a [`CodeLog`]. Called on the vCPU's thread while it is
+    /// stopped at an HVC exit. True if a block was translated now (not cached already,
+    /// not refused).
+    fn pretranslate(&mut self, pc: u64, key: u32) -> bool {
+        let _ = (pc, key);
+        false
+    }
 }
 
 /// A guest physical address space.

@@ -128,7 +128,7 @@ fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
     let (trace_set, trace_fd) = inc.trace;
     let tracer = Tracer::new(trace_set, trace_fd.map(File::from));
     let ppid = unsafe { libc::getppid() };
-    let kids = super::ChildServices::start(&ram, &inc.creds, pid, ppid, &tracer);
+    let kids = super::ChildServices::start(&ram, &inc.creds, pid, ppid, &tracer, false);
     let el1 = crate::thread::El1Regs {
         ttbr0: mm.ttbr0(),
         vbar: crate::guest::layout::SHIM_CODE + elfuse_shim::build().vectors as u64,
@@ -137,6 +137,7 @@ fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
         threads: crate::thread::Threads::new(vm.clone(), el1, pid, weak.clone()),
         // A fork child has no timers.
         timers: crate::timers::Timers::new(weak.clone()),
+        code_log: Default::default(),
         fds: crate::boot::new_fd_actor(inc.fds, &kids.shim_data, &tracer),
         vdso: crate::guest::vvar::Vdso::at(ram.clone(), inc.vvar),
         entropy: kids.entropy,

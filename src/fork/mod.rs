@@ -31,6 +31,7 @@ mod child;
 mod fds;
 mod native;
 pub mod state;
+pub(crate) mod warm;
 pub mod wire;
 
 use std::io::Read;
@@ -296,13 +297,11 @@ impl ChildServices {
         pid: i32,
         ppid: i32,
         tracer: &crate::trace::Tracer,
+        ring_given: bool,
     ) -> ChildServices {
         let shim_data = crate::boot::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
-        // A thread of the parent (another vCPU, in the shim, or a refill) may have held
-        // the ring lock at the moment of the copy; none of them exists here.
-        shim_data.break_ring_lock();
-        if let Err(e) = shim_data.reseed() {
-            tracing::warn!("fork child: random ring not reseeded: {e}");
+        if let Err(e) = shim_data.adopt_ring(ring_given, crate::boot::RING_LOW_WATER as u32) {
+            tracing::warn!("fork child: random ring not refilled: {e}");
         }
         let entropy = elfuse_actors::urandom::spawn_refill(
             std::sync::Arc::new(shim_data.clone()),

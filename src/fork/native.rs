@@ -37,10 +37,11 @@ use std::sync::{Arc, Mutex};
 use elfuse_actors::fdtable::FdTable;
 
 use super::{snapshot_ram, state::ChildThread, VFORK_DONE};
-use crate::backend::{Reg, SysReg};
+use crate::backend::{CodeLog, Reg, SysReg};
 use crate::errno::Errno;
 use crate::guest::mm::Mm;
 use crate::guest::mmlock::MmLock;
+use crate::guest::shimdata::ShimData;
 use crate::pause::Paused;
 use crate::process::{FsContext, Process};
 use crate::process::{Rlimit, RLIM_NLIMITS};
@@ -74,10 +75,14 @@ struct Inherited<'a> {
     rlimits: [Rlimit; RLIM_NLIMITS],
     exe: (Vec<u8>, PathBuf),
     sink: Option<OwnedFd>,
+    /// Where the child reports the code it translates (`fork::warm`).
+    code_log: Option<Arc<CodeLog>>,
+    /// Whether the parent gave the child its random ring (held its lock across fork()).
+    ring_given: bool,
 }
 
 impl<'a> Inherited<'a> {
-    fn capture(p: &'a Process) -> Inherited<'a> {
+    fn capture(p: &'a Process, code_log: Option<Arc<CodeLog>>) -> Inherited<'a> {
         let fds = p.fds().fork_snapshot();
         // Asked before fork(): the signal actor's thread does not survive into the child.
         let actions = p.signals.actions();
@@ -97,6 +102,8 @@ impl<'a> Inherited<'a> {
             exe: p.exe(),
             sink: p.tracer.sink_dup(),
             mm: p.mm(),
+            code_log,
+            ring_given: false,
         }
     }
 }
@@ -113,6 +120,7 @@ pub fn fork(
     vfork: bool,
 ) -> SysResult {
     let t0 = std::time::Instant::now();
+    let code_log = super::warm::before_fork(ctx.proc, ctx.vcpu);
     let done = if vfork {
         let mut p = [0i32; 2];
         if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -129,7 +137,7 @@ pub fn fork(
     // Taken before the capture: lock order is hostsig → timer table → signal actor → mm.
     let hostsig_quiet = crate::hostsig::fork_guard();
     let timers_quiet = proc.timers.quiesce();
-    let inh = Inherited::capture(proc);
+    let mut inh = Inherited::capture(proc, code_log);
     // Private RAM is copied by fork() itself; a memfd needs a snapshot first.
     let snap = if proc.ram.is_private() {
         None
@@ -139,6 +147,10 @@ pub fn fork(
             Errno::ENOMEM
         })?)
     };
+    // The shim's random ring goes to the child, unless a vCPU paused in the shim holds
+    // its lock (then the child throws the parent's bytes away and refills).
+    let ring = ShimData::new(proc.ram.clone());
+    inh.ring_given = ring.try_lock_ring();
     // SAFETY: the child only continues this thread and touches nothing another thread
     // may have held locked (see the module doc).
     let pid = unsafe { libc::fork() };
@@ -152,6 +164,9 @@ pub fn fork(
         child(ctx, inh, snap, done, regs, t);
     }
     let err = Errno::last();
+    if inh.ring_given {
+        ring.give_away_and_unlock();
+    }
     drop(inh);
     drop(paused);
     drop(snap);
@@ -181,7 +196,8 @@ fn inherit(old: &Process, mut inh: Inherited<'_>, pid: i32) -> Result<Arc<Proces
     let table = super::fds::adopt(inh.fds, &mut signals);
     let tracer = Tracer::new(old.tracer.set, inh.sink.map(std::fs::File::from));
     let ppid = unsafe { libc::getppid() };
-    let kids = super::ChildServices::start(&old.ram, &old.creds, pid, ppid, &tracer);
+    let kids =
+        super::ChildServices::start(&old.ram, &old.creds, pid, ppid, &tracer, inh.ring_given);
     Ok(Arc::new_cyclic(|weak| Process {
         threads: crate::thread::Threads::new(
             old.threads.vm.clone(),
@@ -191,6 +207,7 @@ fn inherit(old: &Process, mut inh: Inherited<'_>, pid: i32) -> Result<Arc<Proces
         ),
         // A fork child has no timers (interval or POSIX).
         timers: crate::timers::Timers::new(weak.clone()),
+        code_log: Default::default(),
         ram: old.ram.clone(),
         mm: MmLock::new(mm),
         fds: crate::boot::new_fd_actor(table, &kids.shim_data, &tracer),
@@ -211,7 +228,7 @@ fn inherit(old: &Process, mut inh: Inherited<'_>, pid: i32) -> Result<Arc<Proces
 /// The child: take the RAM copy, become a new process, run the guest until it ends.
 fn child(
     ctx: &mut Ctx,
-    inh: Inherited<'_>,
+    mut inh: Inherited<'_>,
     snap: Option<OwnedFd>,
     done: Option<OwnedFd>,
     r: ChildRegs,
@@ -230,6 +247,7 @@ fn child(
     if let Some(Err(e)) = snap.map(|s| ctx.proc.ram.swap_backing(s)) {
         fail(&format!("RAM: {e}"));
     }
+    let parent_log = inh.code_log.take();
     let proc = match inherit(ctx.proc, inh, pid) {
         Ok(p) => p,
         Err(e) => fail(&format!("mappings: {e:?}")),
@@ -249,6 +267,7 @@ fn child(
         ..Default::default()
     };
     let vcpu = &mut *ctx.vcpu;
+    super::warm::in_child(vcpu, parent_log);
     let set = (|| {
         vcpu.set_reg(Reg::X(0), 0)?;
         if let Some(sp) = r.sp {

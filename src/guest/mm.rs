@@ -655,6 +655,13 @@ impl Mm {
         Err(Errno::EFAULT)
     }
 
+    /// Whether EL0 may execute the instruction at `va`.
+    pub fn is_executable(&self, va: u64) -> bool {
+        is_user_range(va, 4)
+            && matches!(self.vmas.range(..=va).next_back(),
+                Some((_, v)) if v.end > va && v.prot & PROT_EXEC != 0)
+    }
+
     /// Whether invalidations wait to be taken.
     pub fn has_invalidate(&self) -> bool {
         !self.inval.is_empty()

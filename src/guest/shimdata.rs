@@ -255,22 +255,44 @@ impl ShimData {
         Ok(n)
     }
 
-    /// Throws away every byte in the ring and refills it. A fork child must call this
-    /// before it runs: its copy of guest RAM holds the parent's unconsumed bytes, which
-    /// the parent will hand out too.
-    pub fn reseed(&self) -> io::Result<u32> {
-        self.lock();
+    /// Takes the ring lock if it is free. At a native fork the parent holds it across
+    /// fork() to give the ring to the child (see [`ShimData::give_away_and_unlock`]);
+    /// it can be held by a vCPU paused in the shim, hence no waiting.
+    pub fn try_lock_ring(&self) -> bool {
+        self.u32_at(RING_LOCK)
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// With the ring lock held ([`ShimData::try_lock_ring`]): throws away every byte
+    /// and releases the lock. The parent of a fork calls it once the child's copy of
+    /// guest RAM exists, which gives the unconsumed bytes to the child alone (the
+    /// parent's refill actor tops its ring up at its next syscall that reaches the
+    /// host).
+    pub fn give_away_and_unlock(&self) {
         let tail = self.u32_at(RING_TAIL).load(Ordering::Relaxed);
         self.u32_at(RING_HEAD).store(tail, Ordering::Release);
         self.unlock();
-        self.refill_from_host()
     }
 
-    /// Releases the ring lock whoever holds it. Only for a fork child before its only
-    /// vCPU runs: its RAM is a copy taken while another thread of the parent (a vCPU in
-    /// the shim, or a refill) may have held the lock, and that thread does not exist here.
-    pub fn break_ring_lock(&self) {
+    /// A fork child, before its only vCPU runs: releases the ring lock whoever held it
+    /// (the copy of RAM may have been taken while another thread of the parent, a vCPU
+    /// in the shim or a refill, held it, and that thread does not exist here), keeps
+    /// the bytes if the parent gave them away ([`ShimData::give_away_and_unlock`]) or
+    /// else throws them away (the parent hands them out too), then refills from the
+    /// host if fewer than `low_water` bytes are left.
+    pub fn adopt_ring(&self, given: bool, low_water: u32) -> io::Result<()> {
+        if !given {
+            self.u32_at(RING_HEAD).store(
+                self.u32_at(RING_TAIL).load(Ordering::Relaxed),
+                Ordering::Release,
+            );
+        }
         self.unlock();
+        if self.fill_level() < low_water {
+            self.refill_from_host()?;
+        }
+        Ok(())
     }
 
     /// [`ShimData::refill`] from the host's getrandom(2).
@@ -362,14 +384,50 @@ mod tests {
         let mut failing = |_: &mut [u8]| Err(io::Error::other("no entropy"));
         assert!(s.refill(&mut failing).is_err());
         assert_eq!(s.fill_level(), RING_SIZE - 100);
-        // reseed: none of the old bytes survive.
+        // Given away and adopted below the low-water mark: refilled, none of the old
+        // bytes survive.
         let mut before = vec![0u8; RING_SIZE as usize];
         s.ram.read(SHIM_DATA + RING as u64, &mut before);
-        assert_eq!(s.reseed().unwrap(), RING_SIZE);
+        assert!(s.try_lock_ring());
+        assert!(!s.try_lock_ring());
+        s.give_away_and_unlock();
+        assert_eq!(s.fill_level(), 0);
+        s.adopt_ring(true, 1).unwrap();
+        assert_eq!(s.fill_level(), RING_SIZE);
         let mut after = vec![0u8; RING_SIZE as usize];
         s.ram.read(SHIM_DATA + RING as u64, &mut after);
         let same = before.iter().zip(&after).filter(|(a, b)| a == b).count();
         assert!(same < 64, "{same} of 4096 bytes unchanged");
+    }
+
+    /// A fork child keeps the bytes its parent gave away, with the lock released
+    /// whoever held it; bytes the parent kept are thrown away and replaced.
+    #[test]
+    fn fork_child_adopts_the_ring() {
+        let s = sd();
+        let mut ones = |b: &mut [u8]| {
+            b.fill(1);
+            Ok(())
+        };
+        s.refill(&mut ones).unwrap();
+        s.u32_at(RING_HEAD).store(96, Ordering::Release);
+        // Given (the parent held the lock across fork): kept as is, nothing refilled.
+        assert!(s.try_lock_ring());
+        s.adopt_ring(true, 2048).unwrap();
+        assert_eq!(s.u32_at(RING_LOCK).load(Ordering::Relaxed), 0);
+        assert_eq!(s.fill_level(), RING_SIZE - 96);
+        let mut b = [0u8; 4];
+        s.ram.read(SHIM_DATA + RING as u64 + 96, &mut b);
+        assert_eq!(b, [1; 4]);
+        // Not given (a paused vCPU held the lock): the parent's bytes are gone, the
+        // ring is full of new ones.
+        assert!(s.try_lock_ring());
+        s.adopt_ring(false, 2048).unwrap();
+        assert_eq!(s.u32_at(RING_LOCK).load(Ordering::Relaxed), 0);
+        assert_eq!(s.fill_level(), RING_SIZE);
+        let mut all = vec![0u8; RING_SIZE as usize];
+        s.ram.read(SHIM_DATA + RING as u64, &mut all);
+        assert!(all.iter().filter(|&&x| x == 1).count() < 64);
     }
 
     #[test]

@@ -6,13 +6,17 @@
  *   vfork    vfork + _exit; vfork + execve of a missing file
  *   shared   MAP_SHARED|MAP_ANONYMOUS memory is shared with the child, private is not
  *   clone3   fork and vfork through clone3 (elfuse-only: qemu-user has no clone3)
+ *   random   parent and child never hand out the same random bytes (getrandom and
+ *            /dev/urandom reads are served from a ring in memory the child copies)
  *   cycles N N fork/exit/wait cycles (prints one line) */
 #include "check.h"
 #include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -347,6 +351,41 @@ static void chain(void)
 
 /* A child blocked in read() right after fork gets its parent's SIGUSR1 at once: the
  * handler runs and the read fails with EINTR (no SA_RESTART). */
+/* 256 random bytes in small reads, as the shim serves them: getrandom, or /dev/urandom. */
+static void random_bytes(unsigned char *b, int fd)
+{
+    for (int i = 0; i < 256; i += 16)
+        CHECK((fd < 0 ? getrandom(b + i, 16, 0) : read(fd, b + i, 16)) == 16);
+}
+
+static void randoms(void)
+{
+    int fd = open("/dev/urandom", O_RDONLY);
+    CHECK(fd >= 0);
+    for (int round = 0; round < 4; round++) {
+        int use = round % 2 ? fd : -1;
+        unsigned char mine[256], theirs[256];
+        int p[2];
+        CHECK(getrandom(mine, 1, 0) == 1); /* bytes are waiting when we fork */
+        CHECK(pipe(p) == 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            random_bytes(theirs, use);
+            _exit(write(p[1], theirs, 256) == 256 ? 0 : 1);
+        }
+        random_bytes(mine, use);
+        CHECK(read(p[0], theirs, 256) == 256);
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        for (int i = 0; i < 256; i += 16)
+            for (int j = 0; j < 256; j += 16)
+                CHECK(memcmp(mine + i, theirs + j, 16) != 0);
+        close(p[0]);
+        close(p[1]);
+    }
+    close(fd);
+}
+
 static volatile sig_atomic_t got_usr1;
 static void on_usr1(int sig)
 {
@@ -407,6 +446,8 @@ int main(int argc, char **argv)
         vforks();
     else if (!strcmp(mode, "shared"))
         shared();
+    else if (!strcmp(mode, "random"))
+        randoms();
     else if (!strcmp(mode, "clone3"))
         clone3s();
     else if (!strcmp(mode, "chain"))

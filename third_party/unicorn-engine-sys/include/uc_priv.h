@@ -373,6 +373,9 @@ struct uc_struct {
 
     bool init_tcg;       // already initialized local TCGv variables?
     bool arm64_native_exc; // PATCH(elfuse): deliver AArch64 exceptions architecturally
+    // PATCH(elfuse): called with (pc, flags) of every cached block tb_find translates
+    void (*elfuse_on_translate)(void *opaque, uint64_t pc, uint32_t flags);
+    void *elfuse_on_translate_opaque;
     bool stop_request;   // request to immediately stop emulation - for
                          // uc_emu_stop()
     bool quit_request;   // request to quit the current TB, but continue to

@@ -263,6 +263,10 @@ static inline TranslationBlock *tb_find(CPUState *cpu,
         mmap_unlock();
         /* We add the TB in the virtual pc hash table for the fast lookup */
         cpu->tb_jmp_cache[tb_jmp_cache_hash_func(cpu->uc, pc)] = tb;
+        /* PATCH(elfuse): report the new block (fork children tell their parent) */
+        if (uc->elfuse_on_translate && !(tb->cflags & CF_NOCACHE)) {
+            uc->elfuse_on_translate(uc->elfuse_on_translate_opaque, pc, flags);
+        }
 
         if (uc->last_tb) {
             UC_TB_COPY(&cur_tb, tb);

@@ -3282,6 +3282,7 @@ static inline AddressSpace *arm_addressspace(CPUState *cs, MemTxAttrs attrs)
 void arm_rebuild_hflags(CPUARMState *env);
 /* PATCH(elfuse): the exception entry/return rebuild, cached (PATCHES 12). */
 void elfuse_rebuild_hflags_a64_eret(CPUARMState *env, int el);
+uint32_t elfuse_el0_hflags(CPUARMState *env);  /* PATCH(elfuse) */
 
 /**
  * aa32_vfp_dreg:

@@ -11829,6 +11829,15 @@ void elfuse_rebuild_hflags_a64_eret(CPUARMState *env, int el)
     c->hflags = env->hflags;
 }
 
+/*
+ * PATCH(elfuse): the hflags AArch64 EL0 code runs with, whatever the current EL (what
+ * an ERET to EL0t would compute). Pure: env is not changed.
+ */
+uint32_t elfuse_el0_hflags(CPUARMState *env)
+{
+    return rebuild_hflags_a64(env, 0, fp_exception_el(env, 0), arm_mmu_idx_el(env, 0));
+}
+
 static inline void assert_hflags_rebuild_correctly(CPUARMState *env)
 {
 #ifdef CONFIG_DEBUG_TCG

@@ -10,6 +10,7 @@
 #include "unicorn_common.h"
 #include "uc_priv.h"
 #include "unicorn.h"
+#include "exec/exec-all.h"
 
 ARMCPU *cpu_aarch64_init(struct uc_struct *uc);
 
@@ -499,4 +500,76 @@ uc_err elfuse_uc_arm64_hide_sve(uc_engine *uc)
     cpu->isar.id_aa64pfr0 = t;
     arm_rebuild_hflags(&cpu->env);
     return UC_ERR_OK;
+}
+
+/*
+ * PATCH(elfuse): translated-code hints for fork children (PATCHES 13).
+ */
+
+/* Calls cb(opaque, pc, flags) for every block tb_find translates and caches from now on
+ * (NULL: stop). A fork child reports the blocks its parent never ran. */
+UNICORN_EXPORT
+void elfuse_uc_on_translate(uc_engine *uc,
+                            void (*cb)(void *opaque, uint64_t pc, uint32_t flags),
+                            void *opaque)
+{
+    uc->elfuse_on_translate = cb;
+    uc->elfuse_on_translate_opaque = opaque;
+}
+
+/* Translates the AArch64 EL0 block at pc with TB flags `flags` (as reported by
+ * elfuse_uc_on_translate) into the cache, without running it, so that a fork child
+ * finds it. Meant for a hook (the vCPU stopped at an HVC, at any EL) or outside
+ * uc_emu_start. Returns 1 translated, 0 already cached, -1 refused (engine not
+ * initialised, flags not those EL0 code runs with now, code buffer nearly full),
+ * -2 pc not executable at EL0 (nothing is changed). */
+UNICORN_EXPORT
+int elfuse_uc_arm64_pretranslate(uc_engine *uc, uint64_t pc, uint32_t flags)
+{
+    CPUState *cpu;
+    CPUARMState *env;
+    TCGContext *s;
+    uint32_t key = flags, cf = curr_cflags(), hflags;
+    int exception_index, ret;
+    typeof(((CPUARMState *)0)->exception) exception;
+    sigjmp_buf outer;
+
+    if (!uc->init_done) {
+        return -1;
+    }
+    cpu = uc->cpu;
+    env = cpu->env_ptr;
+    s = uc->tcg_ctx;
+    /* BTYPE is per block (set by the branch that led there); the rest must match. */
+    FIELD_DP32(key, TBFLAG_A64, BTYPE, 0, key);
+    if (key != elfuse_el0_hflags(env)) {
+        return -1;
+    }
+    /* Never let tb_gen_code run out of room: it would flush every block, including
+     * the one this hook was called from. */
+    if ((uintptr_t)s->code_gen_highwater < (uintptr_t)s->code_gen_ptr + 64 * 1024) {
+        return -1;
+    }
+    /* The lookup and the translation fetch code with the MMU index in env->hflags, so
+     * both run as EL0; a fetch fault (pc not executable at EL0) longjmps to jmp_env
+     * after setting the exception state, all of which is put back. */
+    hflags = env->hflags;
+    exception_index = cpu->exception_index;
+    exception = env->exception;
+    memcpy(outer, cpu->jmp_env, sizeof(outer));
+    if (sigsetjmp(cpu->jmp_env, 0) == 0) {
+        env->hflags = flags;
+        ret = 0;
+        if (!tb_htable_lookup(cpu, pc, 0, flags, cf)) {
+            tb_gen_code(cpu, pc, 0, flags, cf);
+            ret = 1;
+        }
+    } else {
+        ret = -2;
+    }
+    env->hflags = hflags;
+    env->exception = exception;
+    cpu->exception_index = exception_index;
+    memcpy(cpu->jmp_env, outer, sizeof(outer));
+    return ret;
 }

@@ -1,6 +1,6 @@
 //! elfuse additions (hand-written; see PATCHES): non-variadic wrappers around `uc_ctl`
 //! implemented in `elfuse_helpers.c`, and the AArch64 fast paths of
-//! `qemu/target/arm/unicorn_aarch64.c` (PATCHES 10). `uc_arm64_native_exceptions` itself is
+//! `qemu/target/arm/unicorn_aarch64.c` (PATCHES 10, 13). `uc_arm64_native_exceptions` itself is
 //! in the generated bindings.
 
 use crate::{uc_engine, uc_error};
@@ -23,4 +23,16 @@ unsafe extern "C" {
     pub fn elfuse_uc_arm64_syndrome(uc: *mut uc_engine) -> u32;
     /// Clears ID_AA64PFR0_EL1.SVE: no SVE bookkeeping on exception entry and return.
     pub fn elfuse_uc_arm64_hide_sve(uc: *mut uc_engine) -> uc_error;
+    /// Calls `cb(opaque, pc, flags)` for every block the engine translates and caches
+    /// from now on (`None`: stop). PATCHES 13.
+    pub fn elfuse_uc_on_translate(
+        uc: *mut uc_engine,
+        cb: Option<unsafe extern "C" fn(opaque: *mut core::ffi::c_void, pc: u64, flags: u32)>,
+        opaque: *mut core::ffi::c_void,
+    );
+    /// Translates the EL0 block at `pc` with TB flags `flags` (as reported to
+    /// [`elfuse_uc_on_translate`]) without running it. 1 translated, 0 already cached,
+    /// -1 refused (flags not the current EL0 ones, code buffer nearly full), -2 not
+    /// executable at EL0. Call from a hook or outside `uc_emu_start`. PATCHES 13.
+    pub fn elfuse_uc_arm64_pretranslate(uc: *mut uc_engine, pc: u64, flags: u32) -> i32;
 }

@@ -1,0 +1,160 @@
+//! Translated-code hints from fork children to their parent.
+//!
+//! A natively forked child starts with its parent's translated code, but the code only a
+//! child runs (fork's child branch, `_exit`) was never translated by the parent, so every
+//! child translates it again, paying for the translation and for the copy-on-write
+//! faults it causes. A child reports the blocks it translates into its parent's
+//! `CodeLog`; at its next fork the parent translates them ahead ([`Vcpu::pretranslate`]),
+//! and the children after that find them ready.
+//!
+//! The log is one MAP_SHARED anonymous page that children inherit: a ring of
+//! `(pc, key)` slots. It is lossy on purpose: a writer that finds its slot busy drops
+//! the hint, and neither side ever waits for the other. A hint is only a hint: the
+//! backend re-checks it (the key must be the one EL0 code runs with now, the pc must be
+//! executable at EL0), so a stale or foreign entry costs at most a useless translation.
+//!
+//! [`Vcpu::pretranslate`]: super::Vcpu::pretranslate
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Slot states.
+const FREE: u32 = 0;
+const WRITING: u32 = 1;
+const READY: u32 = 2;
+
+#[repr(C)]
+struct Slot {
+    state: AtomicU32,
+    key: AtomicU32,
+    pc: AtomicU64,
+}
+
+#[repr(C)]
+struct Page {
+    next: AtomicU32,
+    _pad: [u32; 3],
+    slots: [Slot; SLOTS],
+}
+
+/// Hints the log holds at most (one 4 KiB page).
+pub const SLOTS: usize = 255;
+const _: () = assert!(std::mem::size_of::<Page>() == 4096);
+
+/// A hint ring shared with every process forked after its creation.
+pub struct CodeLog {
+    page: *mut Page,
+}
+
+// SAFETY: the page is only accessed through atomics; it lives as long as the CodeLog.
+unsafe impl Send for CodeLog {}
+unsafe impl Sync for CodeLog {}
+
+impl CodeLog {
+    /// A new, empty log in a shared anonymous page.
+    pub fn new() -> std::io::Result<CodeLog> {
+        // SAFETY: a fresh anonymous mapping; zero-filled, i.e. every slot FREE.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                std::mem::size_of::<Page>(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(CodeLog { page: p.cast() })
+    }
+
+    fn page(&self) -> &Page {
+        // SAFETY: mapped for our whole life (see `new` and `Drop`).
+        unsafe { &*self.page }
+    }
+
+    /// Records a hint (from a child, as it translates). Drops it if its slot is busy.
+    pub fn push(&self, pc: u64, key: u32) {
+        let p = self.page();
+        let i = p.next.fetch_add(1, Ordering::Relaxed) as usize % SLOTS;
+        let s = &p.slots[i];
+        if s.state
+            .compare_exchange(FREE, WRITING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        s.pc.store(pc, Ordering::Relaxed);
+        s.key.store(key, Ordering::Relaxed);
+        s.state.store(READY, Ordering::Release);
+    }
+
+    /// Takes every hint recorded so far, oldest slot first, freeing its slot.
+    pub fn drain(&self, mut f: impl FnMut(u64, u32)) {
+        for s in &self.page().slots {
+            if s.state.load(Ordering::Acquire) != READY {
+                continue;
+            }
+            let (pc, key) = (s.pc.load(Ordering::Relaxed), s.key.load(Ordering::Relaxed));
+            s.state.store(FREE, Ordering::Release);
+            f(pc, key);
+        }
+    }
+}
+
+impl Drop for CodeLog {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; no reference into it outlives `self`.
+        unsafe { libc::munmap(self.page.cast(), std::mem::size_of::<Page>()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drained(l: &CodeLog) -> Vec<(u64, u32)> {
+        let mut v = Vec::new();
+        l.drain(|pc, k| v.push((pc, k)));
+        v
+    }
+
+    #[test]
+    fn hints_are_taken_once() {
+        let l = CodeLog::new().unwrap();
+        l.push(0x1000, 7);
+        l.push(0x2000, 8);
+        assert_eq!(drained(&l), [(0x1000, 7), (0x2000, 8)]);
+        assert_eq!(drained(&l), []);
+    }
+
+    #[test]
+    fn a_full_ring_drops_hints_and_frees_slots_when_drained() {
+        let l = CodeLog::new().unwrap();
+        for i in 0..SLOTS as u64 + 10 {
+            l.push(i, 0);
+        }
+        // The 10 pushes that wrapped around found their slots taken.
+        let got = drained(&l);
+        assert_eq!(got.len(), SLOTS);
+        assert!(got.iter().all(|&(pc, _)| pc < SLOTS as u64));
+        l.push(42, 1);
+        assert_eq!(drained(&l), [(42, 1)]);
+    }
+
+    #[test]
+    fn a_forked_child_reports_to_its_parent() {
+        let l = CodeLog::new().unwrap();
+        // SAFETY: the child only pushes (atomics on the shared page) and _exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            l.push(0xdead_0000, 3);
+            unsafe { libc::_exit(0) };
+        }
+        let mut st = 0;
+        assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+        assert_eq!(drained(&l), [(0xdead_0000, 3)]);
+    }
+}
