@@ -1,8 +1,10 @@
 //! Host signals that become guest signals: SIGCHLD (a guest child is a host child, so
 //! the host kernel reports its exits, stops and continues), SIGCONT and SIGTSTP (job
 //! control from a shell or another guest process), and the other catchable asynchronous
-//! signals another process sends (a guest's `kill` of another guest process is a host
-//! kill: guest pids are host pids).
+//! signals another process sends, real-time ones included (a guest's `kill` or
+//! `sigqueue` of another guest process is a host one: guest pids are host pids). The
+//! real-time signal elfuse uses to wake its threads reaches the guest through its
+//! handler instead (`wakesig`); 32 and 33 are the host libc's own and are not forwarded.
 //!
 //! Every host thread blocks them ([`block_in_this_thread`], called first thing in `main`,
 //! so all threads inherit it); one watcher thread per host process polls a host signalfd
@@ -34,11 +36,12 @@ static TARGET: Mutex<Option<Weak<Process>>> = Mutex::new(None);
 /// [`flush`], everything the kernel sent before has reached the guest.
 static SFD: Mutex<(i32, i32)> = Mutex::new((-1, 0));
 
-/// The host signals taken by the watcher: every catchable, asynchronous, non-real-time
-/// signal but SIGPIPE (the host ignores its own; `syscall::sigpipe` raises the guest's)
-/// and SIGTTIN/SIGTTOU (blocked, a background terminal read would fail with EIO instead
-/// of stopping). Synchronous fault signals stay the host's own (a fault in elfuse
-/// itself), and the real-time ones belong to the host libc and the vCPU wake signal.
+/// The standard host signals taken by the watcher: every catchable, asynchronous one
+/// but SIGPIPE (the host ignores its own; `syscall::sigpipe` raises the guest's) and
+/// SIGTTIN/SIGTTOU (blocked, a background terminal read would fail with EIO instead of
+/// stopping). Synchronous fault signals stay the host's own (a fault in elfuse itself).
+/// The real-time ones from the host libc's SIGRTMIN up are taken too, but the wake
+/// signal.
 const FORWARDED: [i32; 18] = [
     libc::SIGHUP,
     libc::SIGINT,
@@ -66,6 +69,11 @@ fn forwarded() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         for s in FORWARDED {
             libc::sigaddset(&mut set, s);
+        }
+        for s in libc::SIGRTMIN()..=libc::SIGRTMAX() {
+            if s != crate::wakesig::wake_signal() {
+                libc::sigaddset(&mut set, s);
+            }
         }
         set
     }
@@ -103,11 +111,11 @@ pub fn watch(proc: &Arc<Process>) {
 #[cfg(target_os = "linux")]
 pub fn watch_deferred(proc: &Arc<Process>) {
     *lock_target() = Some(Arc::downgrade(proc));
-    crate::thread::install_wake_handler();
-    crate::thread::clear_woken();
+    crate::wakesig::install_wake_handler();
+    crate::wakesig::clear_woken();
     let mut ev: libc::sigevent = unsafe { std::mem::zeroed() };
     ev.sigev_notify = libc::SIGEV_THREAD_ID;
-    ev.sigev_signo = crate::thread::wake_signal();
+    ev.sigev_signo = crate::wakesig::wake_signal();
     ev.sigev_notify_thread_id = crate::thread::host_tid();
     let mut timer: libc::timer_t = std::ptr::null_mut();
     if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut ev, &mut timer) } != 0 {
@@ -145,7 +153,7 @@ static DEFER_TIMER: Mutex<Option<usize>> = Mutex::new(None);
 /// waiting; starts it once the deferral has elapsed (the wake signal has then been sent).
 #[inline]
 pub fn start_if_due() {
-    if DEFERRED.load(Relaxed) && crate::thread::woken() {
+    if DEFERRED.load(Relaxed) && crate::wakesig::woken() {
         start_now();
     }
 }
@@ -189,9 +197,22 @@ fn start_watcher() {
         return;
     }
     *sfd = (fd, pid);
+    // Until its handler is installed the wake signal's host default action would end
+    // the process.
+    crate::wakesig::install_wake_handler();
+    // The wake signal's handler pokes the watcher through this pipe when another process
+    // sent it (`wakesig`); the pipe, like the signalfd, is this host process's.
+    let mut poke = [-1i32; 2];
+    if unsafe { libc::pipe2(poke.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        tracing::warn!(
+            "host signal watcher: pipe: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    crate::wakesig::set_notify(poke[1]);
     let spawned = std::thread::Builder::new()
         .name("hostsig".into())
-        .spawn(move || watcher(fd));
+        .spawn(move || watcher(fd, poke[0]));
     if let Err(e) = spawned {
         tracing::warn!("host signal watcher not started: {e}");
     }
@@ -229,6 +250,16 @@ pub fn flush() {
 #[cfg(target_os = "linux")]
 fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
     let mut stop = false;
+    crate::wakesig::take_foreign(|code, pid, uid, value| {
+        let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        si.ssi_signo = crate::wakesig::wake_signal() as u32;
+        si.ssi_code = code;
+        si.ssi_pid = pid as u32;
+        si.ssi_uid = uid;
+        si.ssi_ptr = value;
+        si.ssi_int = value as i32;
+        stop |= forward(&si);
+    });
     loop {
         let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
@@ -245,22 +276,25 @@ fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
     }
 }
 
+/// Forwards what the signalfd `fd` and the wake signal's handler (poking `poke`) bring.
+/// Drains first: foreign wake signals may have been queued before the watcher existed.
 #[cfg(target_os = "linux")]
-fn watcher(fd: i32) {
+fn watcher(fd: i32, poke: i32) {
     loop {
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        if unsafe { libc::poll(&mut pfd, 1, -1) } < 0 {
-            continue; // EINTR
-        }
         let sfd = lock_sfd();
         if sfd.0 != fd {
             return; // replaced (cannot happen in this host process; defensive)
         }
         drain(sfd);
+        let mut pfd = [fd, poke].map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        if unsafe { libc::poll(pfd.as_mut_ptr(), 2, -1) } > 0 && pfd[1].revents != 0 {
+            let mut b = [0u8; 64];
+            while unsafe { libc::read(poke, b.as_mut_ptr().cast(), b.len()) } > 0 {}
+        }
     }
 }
 
@@ -323,6 +357,7 @@ fn decide(act: crate::signal::KSigaction, si: &libc::signalfd_siginfo) -> Action
         code: si.ssi_code,
         pid: si.ssi_pid as i32,
         uid: si.ssi_uid,
+        value: si.ssi_ptr,
         ..Default::default()
     };
     if act.handler == SIG_IGN {

@@ -27,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, Once, Weak};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -37,6 +37,7 @@ use crate::guest::layout::MAX_VCPUS;
 use crate::pause::{Gate, Paused};
 use crate::process::Process;
 use crate::syscall::Stop;
+use crate::wakesig::{install_wake_handler, wake_signal};
 
 /// EL1 register values every vCPU of the process shares.
 #[derive(Clone, Copy, Debug)]
@@ -152,38 +153,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// forking thread, one vCPU loop deeper each generation (~25 KiB): 32 MiB (reserved, only
 /// touched pages cost) is room for a fork chain over a thousand generations deep.
 pub const VCPU_STACK: usize = 32 << 20;
-
-/// The host signal that interrupts blocked host syscalls of killed threads.
-pub fn wake_signal() -> i32 {
-    libc::SIGRTMIN() + 6
-}
-
-/// Set by every wake signal (async-signal-safe: one store); see `hostsig::start_if_due`.
-static WOKEN: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_wake(_: i32) {
-    WOKEN.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Whether a wake signal has reached this host process since `clear_woken`.
-pub fn woken() -> bool {
-    WOKEN.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-pub fn clear_woken() {
-    WOKEN.store(false, std::sync::atomic::Ordering::SeqCst);
-}
-
-pub(crate) fn install_wake_handler() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_wake as *const () as usize;
-        sa.sa_flags = 0; // no SA_RESTART: the blocked syscall fails with EINTR
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(wake_signal(), &sa, std::ptr::null_mut());
-    });
-}
 
 /// Invalidation generations (TLB, code): bumped by every broadcast, so that a parked
 /// vCPU (in no mailbox) can tell what it missed.

@@ -613,12 +613,18 @@ fn fork_signal_to_young_child(libc: Libc) {
 }
 
 /// Children killed by SIGKILL (also through their process group), SIGSEGV and SIGTERM
-/// are WIFSIGNALED with the right signal in the parent.
+/// are WIFSIGNALED with the right signal in the parent. Real-time signals between
+/// processes: queued in order with their values (also the wake signal's number), default
+/// action and SIG_IGN as on Linux.
 fn fork_children_killed(libc: Libc) {
-    let Some(out) = run_guest(libc, "fork", &["signals"], 0) else {
-        return;
-    };
-    assert_checks_passed(&out);
+    for mode in ["signals", "rtsig"] {
+        let Some(out) = run_guest(libc, "fork", &[mode], 0) else {
+            return;
+        };
+        assert_checks_passed(&out);
+    }
+    let spawn = run_spawn_fork(&guest(libc, "fork").unwrap(), ["rtsig"]);
+    assert_checks_passed(&spawn);
 }
 
 /// eventfd, epoll, timerfd, inotify and pidfd keep Linux's shared state across fork; a

@@ -7,38 +7,20 @@
 //! `CodeLog`; at its next fork the parent translates them ahead ([`Vcpu::pretranslate`]),
 //! and the children after that find them ready.
 //!
-//! The log is one MAP_SHARED anonymous page that children inherit: a ring of
-//! `(pc, key)` slots. It is lossy on purpose: a writer that finds its slot busy drops
-//! the hint, and neither side ever waits for the other. A hint is only a hint: the
+//! The log is one MAP_SHARED anonymous page that children inherit, holding a
+//! [`SlotRing`] of `(pc, key)` hints: lossy on purpose (a child that finds the ring full
+//! drops its hint) and neither side ever waits for the other. A hint is only a hint: the
 //! backend re-checks it (the key must be the one EL0 code runs with now, the pc must be
 //! executable at EL0), so a stale or foreign entry costs at most a useless translation.
 //!
 //! [`Vcpu::pretranslate`]: super::Vcpu::pretranslate
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::slotring::SlotRing;
 
-/// Slot states.
-const FREE: u32 = 0;
-const WRITING: u32 = 1;
-const READY: u32 = 2;
-
-#[repr(C)]
-struct Slot {
-    state: AtomicU32,
-    key: AtomicU32,
-    pc: AtomicU64,
-}
-
-#[repr(C)]
-struct Page {
-    next: AtomicU32,
-    _pad: [u32; 3],
-    slots: [Slot; SLOTS],
-}
-
-/// Hints the log holds at most (one 4 KiB page).
-pub const SLOTS: usize = 255;
-const _: () = assert!(std::mem::size_of::<Page>() == 4096);
+/// Hints the log holds at most (the ring fills one 4 KiB page).
+pub const SLOTS: usize = 127;
+type Page = SlotRing<SLOTS>;
+const _: () = assert!(std::mem::size_of::<Page>() <= 4096);
 
 /// A hint ring shared with every process forked after its creation.
 pub struct CodeLog {
@@ -52,7 +34,7 @@ unsafe impl Sync for CodeLog {}
 impl CodeLog {
     /// A new, empty log in a shared anonymous page.
     pub fn new() -> std::io::Result<CodeLog> {
-        // SAFETY: a fresh anonymous mapping; zero-filled, i.e. every slot FREE.
+        // SAFETY: a fresh anonymous mapping; zero-filled, i.e. an empty ring.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -74,32 +56,14 @@ impl CodeLog {
         unsafe { &*self.page }
     }
 
-    /// Records a hint (from a child, as it translates). Drops it if its slot is busy.
+    /// Records a hint (from a child, as it translates). Dropped if the ring is full.
     pub fn push(&self, pc: u64, key: u32) {
-        let p = self.page();
-        let i = p.next.fetch_add(1, Ordering::Relaxed) as usize % SLOTS;
-        let s = &p.slots[i];
-        if s.state
-            .compare_exchange(FREE, WRITING, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return;
-        }
-        s.pc.store(pc, Ordering::Relaxed);
-        s.key.store(key, Ordering::Relaxed);
-        s.state.store(READY, Ordering::Release);
+        self.page().push([pc, key.into(), 0]);
     }
 
-    /// Takes every hint recorded so far, oldest slot first, freeing its slot.
+    /// Takes every hint recorded so far, freeing its slot.
     pub fn drain(&self, mut f: impl FnMut(u64, u32)) {
-        for s in &self.page().slots {
-            if s.state.load(Ordering::Acquire) != READY {
-                continue;
-            }
-            let (pc, key) = (s.pc.load(Ordering::Relaxed), s.key.load(Ordering::Relaxed));
-            s.state.store(FREE, Ordering::Release);
-            f(pc, key);
-        }
+        self.page().drain(|[pc, key, _]| f(pc, key as u32));
     }
 }
 
@@ -127,20 +91,6 @@ mod tests {
         l.push(0x2000, 8);
         assert_eq!(drained(&l), [(0x1000, 7), (0x2000, 8)]);
         assert_eq!(drained(&l), []);
-    }
-
-    #[test]
-    fn a_full_ring_drops_hints_and_frees_slots_when_drained() {
-        let l = CodeLog::new().unwrap();
-        for i in 0..SLOTS as u64 + 10 {
-            l.push(i, 0);
-        }
-        // The 10 pushes that wrapped around found their slots taken.
-        let got = drained(&l);
-        assert_eq!(got.len(), SLOTS);
-        assert!(got.iter().all(|&(pc, _)| pc < SLOTS as u64));
-        l.push(42, 1);
-        assert_eq!(drained(&l), [(42, 1)]);
     }
 
     #[test]

@@ -234,6 +234,7 @@ fn child(
     r: ChildRegs,
     t: ChildThread,
 ) -> ! {
+    crate::wakesig::after_fork_child();
     // A vfork release inherited from our parent's own vfork is not ours to signal.
     let mut slot = VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner());
     let inherited = std::mem::replace(&mut *slot, done);

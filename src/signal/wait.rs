@@ -1,14 +1,14 @@
 //! Blocking a vCPU's host thread until a guest signal arrives, without lost wake-ups.
 //!
 //! A sender queues the signal in the actor, then interrupts the target's host call with
-//! the wake signal (`thread::wake_signal`). Here the wake signal is blocked while the
+//! the wake signal (`wakesig`). Here the wake signal is blocked while the
 //! actor is asked, and unblocked only atomically with the wait (ppoll's sigmask): a wake
 //! sent after the check stays pending and ends the wait at once.
 
 use std::time::Instant;
 
 use crate::process::Process;
-use crate::thread::{install_wake_handler, wake_signal};
+use crate::wakesig::{install_wake_handler, wake_signal};
 
 /// Why [`wait_for_signal`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

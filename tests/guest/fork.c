@@ -6,6 +6,9 @@
  *   vfork    vfork + _exit; vfork + execve of a missing file
  *   shared   MAP_SHARED|MAP_ANONYMOUS memory is shared with the child, private is not
  *   clone3   fork and vfork through clone3 (elfuse-only: qemu-user has no clone3)
+ *   rtsig    real-time signals between processes: queued with their values and in
+ *            order (SIGRTMIN+2, and SIGRTMIN+6, the number elfuse's wake signal has),
+ *            default action ends the process, ignored ones are dropped
  *   random   parent and child never hand out the same random bytes (getrandom and
  *            /dev/urandom reads are served from a ring in memory the child copies)
  *   cycles N N fork/exit/wait cycles (prints one line) */
@@ -351,6 +354,72 @@ static void chain(void)
 
 /* A child blocked in read() right after fork gets its parent's SIGUSR1 at once: the
  * handler runs and the read fails with EINTR (no SA_RESTART). */
+static void on_rt(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)si, (void)uc;
+}
+
+static void rtsigs(void)
+{
+    int a = SIGRTMIN + 2, b = SIGRTMIN + 6;
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_rt;
+    sa.sa_flags = SA_SIGINFO;
+    CHECK(sigaction(a, &sa, 0) == 0 && sigaction(b, &sa, 0) == 0);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, a);
+    sigaddset(&set, b);
+    CHECK(sigprocmask(SIG_BLOCK, &set, 0) == 0);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = 1;
+        for (int v = 1; v <= 3; v++)
+            ok &= sigqueue(parent, a, (union sigval){.sival_int = v}) == 0;
+        ok &= sigqueue(parent, b, (union sigval){.sival_int = 9}) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* Lowest signal first, each signal's instances in the order sent. */
+    int want[4][2] = {{a, 1}, {a, 2}, {a, 3}, {b, 9}};
+    struct timespec ts = {5, 0};
+    for (int i = 0; i < 4; i++) {
+        siginfo_t si;
+        CHECK(sigtimedwait(&set, &si, &ts) == want[i][0]);
+        CHECK(si.si_code == SI_QUEUE && si.si_pid == pid);
+        CHECK(si.si_value.sival_int == want[i][1]);
+    }
+    ts.tv_sec = 0;
+    CHECK(sigtimedwait(&set, 0, &ts) == -1 && errno == EAGAIN);
+    CHECK(sigprocmask(SIG_UNBLOCK, &set, 0) == 0);
+
+    /* Default action: the child dies of it; ignored: nothing happens. */
+    for (int ignore = 0; ignore < 2; ignore++) {
+        int p[2];
+        CHECK(pipe(p) == 0);
+        pid = fork();
+        if (pid == 0) {
+            signal(SIGRTMIN + 3, ignore ? SIG_IGN : SIG_DFL);
+            write(p[1], "r", 1);
+            struct timespec nap = {0, 200 * 1000 * 1000};
+            nanosleep(&nap, 0);
+            _exit(7);
+        }
+        char c;
+        CHECK(read(p[0], &c, 1) == 1);
+        CHECK(kill(pid, SIGRTMIN + 3) == 0);
+        CHECK(waitpid(pid, &st, 0) == pid);
+        if (ignore)
+            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+        else
+            CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGRTMIN + 3);
+        close(p[0]);
+        close(p[1]);
+    }
+}
+
 /* 256 random bytes in small reads, as the shim serves them: getrandom, or /dev/urandom. */
 static void random_bytes(unsigned char *b, int fd)
 {
@@ -446,6 +515,8 @@ int main(int argc, char **argv)
         vforks();
     else if (!strcmp(mode, "shared"))
         shared();
+    else if (!strcmp(mode, "rtsig"))
+        rtsigs();
     else if (!strcmp(mode, "random"))
         randoms();
     else if (!strcmp(mode, "clone3"))
