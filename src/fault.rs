@@ -51,6 +51,15 @@ pub fn refine_segv(f: Fault, in_mapping: bool) -> Fault {
     }
 }
 
+/// An access past the end of a mapped file: SIGBUS, BUS_ADRERR, at `addr`.
+pub fn past_eof(addr: u64) -> Fault {
+    Fault {
+        signo: SIGBUS,
+        code: BUS_ADRERR,
+        addr,
+    }
+}
+
 /// The ESR a signal frame records (esr_context) for fault `f`: Linux records the ESR of
 /// aborts, alignment faults and breakpoints, but not of undefined instructions (SIGILL
 /// goes through `force_signal_inject` with no ESR).
@@ -60,6 +69,7 @@ pub fn frame_esr(f: &Fault, esr: u64) -> Option<u64> {
 
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
+pub const BUS_ADRERR: i32 = 2;
 
 #[cfg(test)]
 mod tests {

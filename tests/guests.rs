@@ -106,6 +106,14 @@ fn mmap(libc: Libc) {
     }
 }
 
+/// Past the end of a mapped file: SIGBUS (BUS_ADRERR) in private and shared mappings,
+/// until the file grows over the page; PROT_NONE is SIGSEGV first.
+fn sigbus_past_eof(libc: Libc) {
+    if let Some(out) = run_guest(libc, "sigbus", &[TMP], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 fn brk_and_malloc(libc: Libc) {
     if let Some(out) = run_guest(libc, "brk", &[], 0) {
         assert_checks_passed(&out);
@@ -912,6 +920,7 @@ for_each_libc!(
     fileio,
     dirs,
     mmap,
+    sigbus_past_eof,
     brk_and_malloc,
     pipes,
     dup_and_fcntl,

@@ -58,6 +58,9 @@ pub fn fd_writable(fd: &OwnedFd) -> bool {
 }
 
 /// The state of an [`Mm`] apart from its RAM (see [`Mm::to_parts`]).
+mod eof;
+pub use eof::FileFault;
+
 pub struct MmParts {
     pub vmas: Vec<(u64, Vma)>,
     /// Page-table allocator: root, next fresh table, free tables.
@@ -167,10 +170,16 @@ impl Mm {
         self.vmas.iter().map(|(s, v)| (*s, v))
     }
 
+    /// Sets the page-table entries of `[start, end)` for `prot`, but none past the end of
+    /// a mapped file (`eof`).
     fn apply_ptes(&mut self, start: u64, end: u64, prot: u32) -> Result<(), Errno> {
         self.pt
             .set_range(&self.ram, start, end - start, perm_of(prot))
-            .map_err(|_| Errno::ENOMEM)
+            .map_err(|_| Errno::ENOMEM)?;
+        if prot != 0 {
+            self.hide_past_eof(start, end)?;
+        }
+        Ok(())
     }
 
     /// Splits the mapping that straddles `addr` (if any) so that `addr` is a boundary.

@@ -221,7 +221,7 @@ syscalls! {
     217 add_key; 218 request_key; 219 keyctl;
     220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD with shared fs and files) and processes (fork/vfork); CLONE_VM without CLONE_THREAD or CLONE_VFORK is ENOSYS; a vfork child has its own copy of memory; a new process always exits with SIGCHLD");
     221 execve(Str, Ptr, Ptr) => execve::execve, Full;
-    222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("MAP_SHARED file mappings show the file's pages up to its end; pages past it read as zeroes instead of raising SIGBUS");
+    222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("access past the end of a mapped file raises SIGBUS, checked against the file's size at the access; a file truncated under its mapping is not: a private mapping keeps its pages, and an access past the new end of a MAP_SHARED one ends elfuse with the host's SIGBUS");
     223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
     224 swapon; 225 swapoff;
     226 mprotect(Ptr, Int, Hex) => mem::mprotect, Full;
