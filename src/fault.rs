@@ -1,6 +1,7 @@
 //! Turns a synchronous EL0 exception (reported by the shim with `HVC #11`) into the signal
 //! Linux would send, from ESR_EL1 and FAR_EL1.
 
+use crate::guest::mm::MissingPage;
 use crate::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 
 /// A decoded guest fault.
@@ -37,26 +38,30 @@ pub fn classify(esr: u64, far: u64, pc: u64) -> Fault {
     }
 }
 
-/// Linux's SEGV_MAPERR/SEGV_ACCERR split is by VMA, not by the kind of MMU fault: an
-/// address inside a mapping that may not be accessed (a PROT_NONE page has no page-table
-/// entry here, so it faults as a translation fault) is SEGV_ACCERR.
-pub fn refine_segv(f: Fault, in_mapping: bool) -> Fault {
-    if f.signo == SIGSEGV && f.code == SEGV_MAPERR && in_mapping {
-        Fault {
-            code: SEGV_ACCERR,
-            ..f
-        }
-    } else {
-        f
-    }
+/// Whether `f` is a translation fault (no page-table entry): what it means depends on
+/// the mappings ([`refine_segv`]).
+pub fn is_translation(f: &Fault) -> bool {
+    f.signo == SIGSEGV && f.code == SEGV_MAPERR
 }
 
-/// An access past the end of a mapped file: SIGBUS, BUS_ADRERR, at `addr`.
-pub fn past_eof(addr: u64) -> Fault {
-    Fault {
-        signo: SIGBUS,
-        code: BUS_ADRERR,
-        addr,
+/// Linux decides a translation fault by VMA, not by the kind of MMU fault: outside any
+/// mapping it is SEGV_MAPERR; inside one, a page with no entry is PROT_NONE (SEGV_ACCERR)
+/// or past the end of a mapped file (SIGBUS, BUS_ADRERR). Other faults are unchanged.
+pub fn refine_segv(f: Fault, page: MissingPage) -> Fault {
+    if !is_translation(&f) {
+        return f;
+    }
+    match page {
+        MissingPage::Unmapped | MissingPage::Mapped => f,
+        MissingPage::NoAccess => Fault {
+            code: SEGV_ACCERR,
+            ..f
+        },
+        MissingPage::PastEof => Fault {
+            signo: SIGBUS,
+            code: BUS_ADRERR,
+            ..f
+        },
     }
 }
 
@@ -91,8 +96,11 @@ mod tests {
         assert_eq!(classify((0x24 << 26) | 0b001111, 8, 0).code, 2);
         // A translation fault inside a mapping (PROT_NONE) is ACCERR.
         let none = classify(esr, 0x10, 0);
-        assert_eq!(refine_segv(none, true).code, SEGV_ACCERR);
-        assert_eq!(refine_segv(none, false).code, SEGV_MAPERR);
+        assert_eq!(refine_segv(none, MissingPage::NoAccess).code, SEGV_ACCERR);
+        assert_eq!(refine_segv(none, MissingPage::Unmapped).code, SEGV_MAPERR);
+        // Past the end of a mapped file: SIGBUS at the same address.
+        let bus = refine_segv(none, MissingPage::PastEof);
+        assert_eq!((bus.signo, bus.code, bus.addr), (SIGBUS, BUS_ADRERR, 0x10));
         assert_eq!(classify(0x3c << 26, 0, 0x1234).signo, SIGTRAP);
         assert_eq!(
             classify(0, 0, 0x1234),

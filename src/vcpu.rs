@@ -6,7 +6,7 @@ use elfuse_shim::{HVC_EL0_FAULT, HVC_SYSCALL};
 
 use crate::backend::{BackendError, Flow, Reg, SysReg, Vcpu, VcpuExit};
 use crate::fault;
-use crate::guest::mm::FileFault;
+use crate::guest::mm::MissingPage;
 use crate::guest::shimdata::ShimData;
 use crate::process::Process;
 use crate::sigframe::{self, SigInfo};
@@ -211,16 +211,11 @@ fn on_fault(
     let far = vcpu.sys_reg(SysReg::FarEl1)?;
     let pc = vcpu.sys_reg(SysReg::ElrEl1)?;
     let mut f = fault::classify(esr, far, pc);
-    if f.signo == SIGSEGV && f.code == fault::SEGV_MAPERR {
-        // No page-table entry inside a mapping: PROT_NONE, or past the end of a mapped
-        // file (which may have grown since).
-        let mut mm = proc.mm();
-        if mm.is_mapped(f.addr, f.addr.saturating_add(1)) {
-            f = match mm.file_fault(f.addr) {
-                FileFault::Mapped => return Ok(None),
-                FileFault::PastEnd => fault::past_eof(f.addr),
-                FileFault::NotFile => fault::refine_segv(f, true),
-            };
+    if fault::is_translation(&f) {
+        match proc.mm().missing_page(f.addr) {
+            // A mapped file grew over the page: run the access again.
+            MissingPage::Mapped => return Ok(None),
+            page => f = fault::refine_segv(f, page),
         }
     }
     tracing::debug!(

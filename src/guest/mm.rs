@@ -59,7 +59,7 @@ pub fn fd_writable(fd: &OwnedFd) -> bool {
 
 /// The state of an [`Mm`] apart from its RAM (see [`Mm::to_parts`]).
 mod eof;
-pub use eof::FileFault;
+pub use eof::MissingPage;
 
 pub struct MmParts {
     pub vmas: Vec<(u64, Vma)>,
@@ -353,12 +353,19 @@ impl Mm {
         }
     }
 
+    /// The mapping that holds `va`, with its start.
+    fn vma_at(&self, va: u64) -> Option<(u64, &Vma)> {
+        self.vmas
+            .range(..=va)
+            .next_back()
+            .filter(|(_, v)| v.end > va)
+            .map(|(&s, v)| (s, v))
+    }
+
     fn covered(&self, start: u64, end: u64) -> bool {
         let mut cur = start;
-        if let Some((_, v)) = self.vmas.range(..=start).next_back() {
-            if v.end > start {
-                cur = v.end;
-            }
+        if let Some((_, v)) = self.vma_at(start) {
+            cur = v.end;
         }
         for (&s, v) in self.vmas.range(start..end) {
             if s > cur {
@@ -492,12 +499,7 @@ impl Mm {
             return Err(Errno::EFAULT);
         }
         // The old range must lie in one mapping.
-        let (&vs, v) = self
-            .vmas
-            .range(..=old)
-            .next_back()
-            .filter(|(_, v)| v.end > old)
-            .ok_or(Errno::EFAULT)?;
+        let (vs, v) = self.vma_at(old).ok_or(Errno::EFAULT)?;
         if old_len > 0 && v.end < old_end {
             return Err(Errno::EFAULT);
         }
@@ -667,8 +669,9 @@ impl Mm {
     /// Whether EL0 may execute the instruction at `va`.
     pub fn is_executable(&self, va: u64) -> bool {
         is_user_range(va, 4)
-            && matches!(self.vmas.range(..=va).next_back(),
-                Some((_, v)) if v.end > va && v.prot & PROT_EXEC != 0)
+            && self
+                .vma_at(va)
+                .is_some_and(|(_, v)| v.prot & PROT_EXEC != 0)
     }
 
     /// Whether invalidations wait to be taken.

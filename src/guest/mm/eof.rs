@@ -3,40 +3,51 @@
 //! grown to cover them.
 //!
 //! Here such pages get no page-table entry (so any access faults) while their mapping
-//! says they are accessible; the fault handler asks [`Mm::file_fault`], which checks
+//! says they are accessible; the fault handler asks [`Mm::missing_page`], which checks
 //! the file's size at that moment. Only files mapped with mmap(2) follow the rule: the
 //! loader's segments continue into bss past their file's end, and anonymous memory has
 //! no end.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 
 use super::{page_up, perm_of, Backing, Mm, Vma, VmaName, PAGE_SIZE};
 use crate::errno::Errno;
 
-/// What a fault on a mapped page with no page-table entry was.
+/// Why an address had no page-table entry (a translation fault), by the mappings: Linux
+/// tells these apart by VMA, not by the kind of MMU fault (`fault::refine_segv`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileFault {
-    /// Not a file page (PROT_NONE, or not an mmap'd file): SIGSEGV as before.
-    NotFile,
-    /// Past the end of the file: SIGBUS.
-    PastEnd,
-    /// The file has grown over the page since: it is mapped now, run the access again.
+pub enum MissingPage {
+    /// In no mapping.
+    Unmapped,
+    /// In a mapping that may not be accessed there (PROT_NONE).
+    NoAccess,
+    /// Past the end of a mapped file.
+    PastEof,
+    /// Past the end of a mapped file when mapped, but the file has grown over it since:
+    /// it is mapped now, run the access again.
     Mapped,
 }
 
-/// The guest address where the file behind mapping `v` (at `start`) ends, rounded up to
-/// a page: accesses from there on are past end of file. None where the rule does not
-/// apply (see the module doc), or if the file cannot be asked.
-fn file_end(start: u64, v: &Vma) -> Option<u64> {
-    let (Backing::File { fd, offset }, VmaName::None) = (&v.backing, &v.name) else {
-        return None;
-    };
+/// The file behind mapping `v` and its offset, if `v` follows the rule (see the module
+/// doc).
+fn mapped_file(v: &Vma) -> Option<(&Arc<OwnedFd>, u64)> {
+    match (&v.backing, &v.name) {
+        (Backing::File { fd, offset }, VmaName::None) => Some((fd, *offset)),
+        _ => None,
+    }
+}
+
+/// The guest address where file `fd`, mapped from `offset` at `start`, ends, rounded up
+/// to a page: accesses from there on are past end of file. None if the file cannot be
+/// asked.
+fn file_end(start: u64, fd: &OwnedFd, offset: u64) -> Option<u64> {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
         return None;
     }
     let size = st.st_size as u64;
-    Some(match size.checked_sub(*offset) {
+    Some(match size.checked_sub(offset) {
         Some(n) if n > 0 => start.saturating_add(page_up(n)?),
         _ => start,
     })
@@ -51,7 +62,8 @@ impl Mm {
             .range(..end)
             .filter(|(_, v)| v.end > start && v.prot != 0)
             .filter_map(|(&s, v)| {
-                let a = file_end(s, v)?.max(start).max(s);
+                let (fd, offset) = mapped_file(v)?;
+                let a = file_end(s, fd, offset)?.max(start).max(s);
                 let b = v.end.min(end);
                 (a < b).then_some((a, b))
             })
@@ -64,41 +76,40 @@ impl Mm {
         Ok(())
     }
 
-    /// A fault at `addr`, inside a mapping, on a page with no page-table entry: past the
-    /// end of a mapped file (SIGBUS), or no file page at all; or the file now covers it,
-    /// and the pages up to the new end (within the mapping) are mapped.
-    pub fn file_fault(&mut self, addr: u64) -> FileFault {
-        let Some((&s, v)) = self.vmas.range(..=addr).next_back() else {
-            return FileFault::NotFile;
+    /// Why `addr` had no page-table entry (see [`MissingPage`]). If it is past the end
+    /// of a mapped file at mapping time but the file now covers it, the pages up to the
+    /// new end (within the mapping) are mapped here.
+    pub fn missing_page(&mut self, addr: u64) -> MissingPage {
+        let Some((s, v)) = self.vma_at(addr) else {
+            return MissingPage::Unmapped;
         };
-        if v.end <= addr || v.prot == 0 {
-            return FileFault::NotFile;
+        if v.prot == 0 {
+            return MissingPage::NoAccess;
         }
-        let Some(lim) = file_end(s, v) else {
-            return FileFault::NotFile;
+        let Some((fd, offset)) = mapped_file(v) else {
+            return MissingPage::NoAccess;
+        };
+        let Some(lim) = file_end(s, fd, offset) else {
+            return MissingPage::NoAccess;
         };
         if addr >= lim {
-            return FileFault::PastEnd;
+            return MissingPage::PastEof;
         }
-        let (v, page) = (v.clone(), addr & !(PAGE_SIZE - 1));
-        let end = lim.min(v.end);
-        let Backing::File { fd, offset } = &v.backing else {
-            return FileFault::NotFile;
-        };
-        let off = offset + (page - s);
-        if v.shared {
-            if self.overlay(page, end - page, fd, off).is_err() {
-                return FileFault::PastEnd;
+        let (fd, shared, prot, page) = (fd.clone(), v.shared, v.prot, addr & !(PAGE_SIZE - 1));
+        let (end, off) = (lim.min(v.end), offset + (page - s));
+        if shared {
+            if self.overlay(page, end - page, &fd, off).is_err() {
+                return MissingPage::PastEof;
             }
         } else {
-            self.fill_from_file(page, end - page, fd, off);
+            self.fill_from_file(page, end - page, &fd, off);
         }
         match self
             .pt
-            .set_range(&self.ram, page, end - page, perm_of(v.prot))
+            .set_range(&self.ram, page, end - page, perm_of(prot))
         {
-            Ok(_) => FileFault::Mapped,
-            Err(_) => FileFault::PastEnd,
+            Ok(_) => MissingPage::Mapped,
+            Err(_) => MissingPage::PastEof,
         }
     }
 }
