@@ -45,10 +45,10 @@ pub fn before_fork(proc: &Process, vcpu: &mut dyn Vcpu) -> Option<Arc<CodeLog>> 
 const CHILD_REPORTS: u32 = 64;
 
 /// The child: report what this vCPU translates to the parent's log (until it execs).
+/// Without one, report nothing: the engine copied from the parent may still be
+/// reporting to the grandparent's.
 pub fn in_child(vcpu: &mut dyn Vcpu, parent_log: Option<Arc<CodeLog>>) {
-    if parent_log.is_some() {
-        vcpu.log_translations(parent_log, CHILD_REPORTS);
-    }
+    vcpu.log_translations(parent_log, CHILD_REPORTS);
 }
 
 /// execve: the reports of the old image are of no use to anyone.
