@@ -764,12 +764,26 @@ fn fork_spawn_path(libc: Libc) {
     );
 }
 
-/// Open fds, threads and (unreaped) children of a host process.
+/// [`host_usage_now`] once two readings 20 ms apart agree: a thread the process is
+/// starting right then (an actor's, started lazily) still has its creator's name until
+/// it names itself.
+fn host_usage(pid: u32) -> (usize, Vec<String>, String) {
+    let mut last = host_usage_now(pid);
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let now = host_usage_now(pid);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
+}
+
 /// (fds, threads, unreaped children) of host process `pid`. Threads are counted by name
 /// apart from actor threads, which start lazily (with the first message that has to be
-/// queued) and are at most one per actor: those are listed once each, so a leak of them
-/// still shows.
-fn host_usage(pid: u32) -> (usize, Vec<String>, String) {
+/// queued) and are at most one per actor (asserted here), so a leak of them still shows.
+fn host_usage_now(pid: u32) -> (usize, Vec<String>, String) {
     let count = |d: String| std::fs::read_dir(d).map_or(0, |r| r.count());
     let mut children = String::new();
     let mut threads = Vec::new();
