@@ -38,6 +38,13 @@ pub enum FdMsg {
         pair: Box<[Arc<OpenFile>; 2]>,
         cloexec: bool,
     },
+    /// Descriptions received with SCM_RIGHTS: each at the lowest free fd, in order,
+    /// until the limit (the rest are the caller's to drop, as Linux's scm_detach_fds
+    /// stops at the first failure).
+    InstallMany {
+        files: Box<Vec<Arc<OpenFile>>>,
+        cloexec: bool,
+    },
     /// dup / F_DUPFD / F_DUPFD_CLOEXEC.
     Dup {
         fd: i32,
@@ -75,6 +82,8 @@ pub enum FdMsg {
 pub enum FdReply {
     Fd(Result<i32, FdError>),
     Pair(Result<(i32, i32), FdError>),
+    /// The fds [`FdMsg::InstallMany`] installed, in order (maybe fewer than sent).
+    Fds(Box<Vec<i32>>),
     /// Descriptions that left the table (to be dropped by the caller): close_range and
     /// exec's sweep, which cannot fail.
     Closed(Box<Vec<Arc<OpenFile>>>),
@@ -100,6 +109,7 @@ impl Actor for FdState {
         match m {
             FdMsg::Install { .. } => "install",
             FdMsg::InstallPair { .. } => "install_pair",
+            FdMsg::InstallMany { .. } => "install_received",
             FdMsg::Dup { .. } => "dup",
             FdMsg::DupTo { .. } => "dup_to",
             FdMsg::Close(_) => "close",
@@ -135,6 +145,12 @@ impl Actor for FdState {
                 });
                 FdReply::Pair(r)
             }
+            FdMsg::InstallMany { ref files, cloexec } => FdReply::Fds(Box::new(
+                files
+                    .iter()
+                    .map_while(|f| t.install(f.clone(), cloexec, 0).ok())
+                    .collect(),
+            )),
             FdMsg::Dup { fd, cloexec, min } => {
                 FdReply::Fd(t.get(fd).and_then(|f| t.install(f, cloexec, min)))
             }
@@ -202,6 +218,7 @@ fn unexpected(r: &FdReply) -> ! {
     let kind = match r {
         FdReply::Fd(_) => "Fd",
         FdReply::Pair(_) => "Pair",
+        FdReply::Fds(_) => "Fds",
         FdReply::Closed(_) => "Closed",
         FdReply::ClosedOne(_) => "ClosedOne",
         FdReply::Done(_) => "Done",
@@ -321,6 +338,20 @@ impl FdActor {
                 ref r => unexpected(r),
             },
         )
+    }
+
+    /// Installs received descriptions at the lowest free fds, in order, stopping at the
+    /// first that does not fit; returns the fds installed.
+    pub fn install_many(&self, files: Vec<Arc<OpenFile>>, cloexec: bool) -> Vec<i32> {
+        let files = Box::new(files);
+        let fds = self.actor.call_map(
+            || FdMsg::InstallMany { files, cloexec },
+            |r| match r {
+                FdReply::Fds(v) => v,
+                r => unexpected(&ManuallyDrop::new(r)),
+            },
+        );
+        *fds
     }
 
     pub fn dup(&self, fd: i32, cloexec: bool, min: i32) -> Result<i32, FdError> {

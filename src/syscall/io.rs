@@ -319,7 +319,7 @@ pub fn ioctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         TIOCSWINSZ => (8, false),
         TIOCGPGRP | FIONREAD => (4, true),
         TIOCSPGRP | FIONBIO => (4, false),
-        _ => return Err(Errno::ENOTTY),
+        _ => return super::net::ioctl::ioctl(ctx, &f, req, arg),
     };
     let buf = ctx.user_slice(arg, size, out)?;
     host_ret(unsafe { libc::ioctl(f.raw(), req as _, buf.as_mut_ptr()) } as i64)

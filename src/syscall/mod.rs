@@ -13,6 +13,7 @@ pub mod fs;
 pub mod futex;
 pub mod io;
 pub mod mem;
+pub mod net;
 pub mod proc;
 pub mod procfs;
 pub mod sfd;

@@ -4,7 +4,7 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, execve, fs, futex, io, mem, proc, sfd, signal, sigstack, time, timer, wait, Ctx,
+    clone, execve, fs, futex, io, mem, net, proc, sfd, signal, sigstack, time, timer, wait, Ctx,
     SysResult,
 };
 
@@ -35,6 +35,12 @@ pub enum Arg {
     /// A buffer the guest passes in; its length is the next argument.
     Buf,
     Sig,
+    /// A socket address; its length is the next argument.
+    Sockaddr,
+    /// An address family (AF_*).
+    Family,
+    /// A socket type word (SOCK_* with its flags).
+    SockType,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -86,7 +92,7 @@ syscalls! {
     26 inotify_init1(Hex) => inotify::inotify_init1, Full;
     27 inotify_add_watch(Fd, Str, Hex) => inotify::inotify_add_watch, Full;
     28 inotify_rm_watch(Fd, Int) => inotify::inotify_rm_watch, Full;
-    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; others ENOTTY");
+    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; on sockets SIOCGIFCONF, SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,HWADDR,INDEX,TXQLEN}, SIOCATMARK, SIOCOUTQ(NSD); others ENOTTY (FIOASYNC too: no SIGIO)");
     30 ioprio_set; 31 ioprio_get;
     32 flock(Fd, Int) => fs::flock, Full;
     33 mknodat(Dirfd, Str, Oct, Hex) => fs::mknodat, Partial("FIFOs and regular files only");
@@ -212,9 +218,22 @@ syscalls! {
     180 mq_open; 181 mq_unlink; 182 mq_timedsend; 183 mq_timedreceive; 184 mq_notify;
     185 mq_getsetattr; 186 msgget; 187 msgctl; 188 msgrcv; 189 msgsnd; 190 semget;
     191 semctl; 192 semtimedop; 193 semop; 194 shmget; 195 shmctl; 196 shmat; 197 shmdt;
-    198 socket; 199 socketpair; 200 bind; 201 listen; 202 accept; 203 connect;
-    204 getsockname; 205 getpeername; 206 sendto; 207 recvfrom; 208 setsockopt;
-    209 getsockopt; 210 shutdown; 211 sendmsg; 212 recvmsg; 213 readahead;
+    198 socket(Family, SockType, Int) => net::socket, Partial("families AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_ALG, AF_VSOCK (the host's sockets); others EAFNOSUPPORT, as a kernel without them");
+    199 socketpair(Family, SockType, Int, Ptr) => net::socketpair, Full;
+    200 bind(Fd, Sockaddr, Int) => net::bind, Full;
+    201 listen(Fd, Int) => net::listen, Full;
+    202 accept(Fd, Ptr, Ptr) => net::accept, Full;
+    203 connect(Fd, Sockaddr, Int) => net::connect, Full;
+    204 getsockname(Fd, Ptr, Ptr) => net::getsockname, Full;
+    205 getpeername(Fd, Ptr, Ptr) => net::getpeername, Full;
+    206 sendto(Fd, Buf, Int, Hex, Sockaddr, Int) => net::msg::sendto, Full;
+    207 recvfrom(Fd, Ptr, Int, Hex, Ptr, Ptr) => net::msg::recvfrom, Full;
+    208 setsockopt(Fd, Int, Int, Ptr, Int) => net::opt::setsockopt, Partial("values are the host's (same layout); eBPF programs cannot exist (bpf is ENOSYS); TCP_ZEROCOPY_RECEIVE is EOPNOTSUPP");
+    209 getsockopt(Fd, Int, Int, Ptr, Ptr) => net::opt::getsockopt, Partial("TCP_ZEROCOPY_RECEIVE is EOPNOTSUPP (it maps socket pages at a guest address)");
+    210 shutdown(Fd, Int) => net::shutdown, Full;
+    211 sendmsg(Fd, Ptr, Hex) => net::msg::sendmsg, Full;
+    212 recvmsg(Fd, Ptr, Hex) => net::msg::recvmsg, Full;
+    213 readahead;
     214 brk(Ptr) => mem::brk, Full;
     215 munmap(Ptr, Int) => mem::munmap, Full;
     216 mremap(Ptr, Int, Int, Hex, Ptr) => mem::mremap, Partial("MREMAP_DONTUNMAP is EINVAL");
@@ -234,11 +253,14 @@ syscalls! {
     233 madvise(Ptr, Int, Int) => mem::madvise, Full;
     234 remap_file_pages; 235 mbind; 236 get_mempolicy; 237 set_mempolicy;
     238 migrate_pages; 239 move_pages; 240 rt_tgsigqueueinfo(Int, Int, Sig, Ptr) => signal::rt_tgsigqueueinfo, Partial("si_code, si_pid, si_uid and si_value are kept of the caller's siginfo; other processes through the host"); 241 perf_event_open;
-    242 accept4; 243 recvmmsg;
+    242 accept4(Fd, Ptr, Ptr, Hex) => net::accept4, Full;
+    243 recvmmsg(Fd, Ptr, Int, Hex, Ptr) => net::msg::recvmmsg, Full;
     260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
     262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
-    266 clock_adjtime; 267 syncfs; 268 setns; 269 sendmmsg; 270 process_vm_readv;
+    266 clock_adjtime; 267 syncfs; 268 setns;
+    269 sendmmsg(Fd, Ptr, Int, Hex) => net::msg::sendmmsg, Full;
+    270 process_vm_readv;
     271 process_vm_writev; 272 kcmp; 273 finit_module; 274 sched_setattr;
     275 sched_getattr;
     276 renameat2(Dirfd, Str, Dirfd, Str, Hex) => fs::renameat2, Full;

@@ -17,6 +17,7 @@ pub fn id(f: &Arc<OpenFile>) -> usize {
 pub enum Res {
     Fd(Result<i32, FdError>),
     Pair(Result<(i32, i32), FdError>),
+    Fds(Vec<i32>),
     Closed(Result<Vec<usize>, FdError>),
     Done(Result<(), FdError>),
     Snap(Vec<(i32, usize, bool)>),
@@ -27,6 +28,7 @@ impl Res {
         match r {
             FdReply::Fd(r) => Res::Fd(*r),
             FdReply::Pair(r) => Res::Pair(*r),
+            FdReply::Fds(v) => Res::Fds(v.to_vec()),
             FdReply::Closed(v) => Res::Closed(Ok(v.iter().map(id).collect())),
             FdReply::ClosedOne(r) => Res::Closed(
                 r.as_ref()
@@ -97,6 +99,12 @@ impl Model {
                         })
                 }))
             }
+            FdMsg::InstallMany { ref files, cloexec } => Res::Fds(
+                files
+                    .iter()
+                    .map_while(|f| self.install(id(f), cloexec, 0).ok())
+                    .collect(),
+            ),
             FdMsg::Dup { fd, cloexec, min } => {
                 Res::Fd(self.get(fd).and_then(|f| self.install(f, cloexec, min)))
             }
