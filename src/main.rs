@@ -142,13 +142,11 @@ fn main() -> ExitCode {
         };
         // A dynamic program: find its loader (the sysroot, the host, the cross location).
         // A file that does not parse is reported by the loader below.
-        if let Ok(elf) = elfuse::guest::loader::parse(&image) {
-            if let Some(interp) = elf.interpreter {
-                let cross = std::path::Path::new(elfuse::sysroot::CROSS_ROOT);
-                match elfuse::sysroot::for_interpreter(sysroot.as_deref(), interp, cross) {
-                    Ok(s) => sysroot = s,
-                    Err(e) => return fail(EXIT_NOT_FOUND, format!("{shown}: {e}")),
-                }
+        if let Some(interp) = elfuse::sysroot::interpreter_of(&image) {
+            let cross = std::path::Path::new(elfuse::sysroot::CROSS_ROOT);
+            match elfuse::sysroot::for_interpreter(sysroot.as_deref(), interp, cross) {
+                Ok(s) => sysroot = s,
+                Err(e) => return fail(EXIT_NOT_FOUND, format!("{shown}: {e}")),
             }
         }
         (prog.into_vec(), host_path, image)

@@ -41,6 +41,36 @@ pub fn explicit(
     Ok(None)
 }
 
+/// The PT_INTERP path of a 64-bit little-endian ELF image, read from its program headers
+/// only (cheaper than a full parse; anything malformed gives None and is left to the
+/// loader to report).
+pub fn interpreter_of(image: &[u8]) -> Option<&str> {
+    const PT_INTERP: u32 = 3;
+    let u16_at = |o: usize| Some(u16::from_le_bytes(image.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(image.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(image.get(o..o + 8)?.try_into().ok()?));
+    if image.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    if phentsize < 56 {
+        return None;
+    }
+    (0..phnum).find_map(|i| {
+        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        if u32_at(ph)? != PT_INTERP {
+            return None;
+        }
+        let off = usize::try_from(u64_at(ph + 8)?).ok()?;
+        let len = usize::try_from(u64_at(ph + 32)?).ok()?;
+        let bytes = image.get(off..off.checked_add(len)?)?;
+        let bytes = bytes.split(|&b| b == 0).next()?;
+        std::str::from_utf8(bytes).ok().filter(|s| !s.is_empty())
+    })
+}
+
 /// `guest` (absolute) as seen inside `root`.
 fn inside(root: &Path, guest: &str) -> PathBuf {
     root.join(guest.trim_start_matches('/'))
@@ -115,6 +145,29 @@ mod tests {
             explicit(None, bad).unwrap_err(),
             "QEMU_LD_PREFIX=/nonexistent-elfuse-root: not a directory"
         );
+    }
+
+    #[test]
+    fn reads_pt_interp() {
+        // A minimal ELF64 header with one PT_INTERP program header.
+        let mut img = vec![0u8; 64 + 56 + 32];
+        img[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        img[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        img[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        img[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        img[64..68].copy_from_slice(&3u32.to_le_bytes());
+        img[64 + 8..64 + 16].copy_from_slice(&120u64.to_le_bytes());
+        let path = b"/lib/ld-linux-aarch64.so.1\0";
+        img[64 + 32..64 + 40].copy_from_slice(&(path.len() as u64).to_le_bytes());
+        img[120..120 + path.len()].copy_from_slice(path);
+        assert_eq!(interpreter_of(&img), Some("/lib/ld-linux-aarch64.so.1"));
+        img[64] = 1; // PT_LOAD: no interpreter
+        assert_eq!(interpreter_of(&img), None);
+        assert_eq!(interpreter_of(b"\x7fELF"), None);
+        // Truncated: the path runs past the end.
+        img[64] = 3;
+        img[64 + 32..64 + 40].copy_from_slice(&1000u64.to_le_bytes());
+        assert_eq!(interpreter_of(&img), None);
     }
 
     #[test]

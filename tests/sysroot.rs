@@ -200,3 +200,47 @@ fn missing_loader_names_what_was_tried() {
         "missing loader",
     );
 }
+
+/// Runs argv[1] with execv.
+const EXEC: &str = r#"
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    execv(argv[1], argv + 1);
+    perror("execv");
+    return 1;
+}
+"#;
+
+/// A static program (no sysroot, nothing configured) execve's the dynamic hello: its loader
+/// comes from the cross location, as at start-up.
+#[test]
+fn execve_of_a_dynamic_program_uses_the_cross_root() {
+    let dir = TempDir::new();
+    let (Some(exec), Some(hello)) = (
+        build(dir.path(), "exec", EXEC, &["-static"]),
+        build(dir.path(), "hello", HELLO, &[]),
+    ) else {
+        return;
+    };
+    let out = run(
+        elfuse_command::<[&str; 0], _>([], &exec, [hello.as_os_str()]),
+        b"",
+    );
+    assert_runs(&out, "static exec → dynamic hello");
+    // A loader found nowhere: execve fails with ENOENT, as on Linux.
+    let Some(nowhere) = build(
+        dir.path(),
+        "noloader",
+        HELLO,
+        &["-Wl,--dynamic-linker=/lib/ld-elfuse-nowhere.so.1"],
+    ) else {
+        return;
+    };
+    let out = run(
+        elfuse_command::<[&str; 0], _>([], &exec, [nowhere.as_os_str()]),
+        b"",
+    );
+    assert_eq!(out.status, 1, "{}", out.describe());
+    assert_eq!(out.stderr_str(), "execv: No such file or directory\n");
+}
