@@ -13,7 +13,7 @@
 # target/rootfs-debs/ (kept: a rebuild downloads only what changed) and unpacked with
 # `dpkg-deb -x`. No maintainer script runs, so the script does by hand what they would have
 # done: the merged-/usr layout (/bin, /sbin, /lib -> usr/...), /etc/passwd and /etc/group from
-# base-passwd, /bin/sh -> dash, awk -> mawk, and the Python standard library precompiled to
+# base-passwd, /bin/sh -> dash, awk -> mawk, /etc/ld.so.cache, and the Python standard library precompiled to
 # .pyc (Debian ships none; without them every python3 start would compile what it imports).
 # The only network access is to the package registry, and only when a .deb is missing.
 #
@@ -26,6 +26,7 @@ set -euo pipefail
 # Recommends) comes along; ~80 packages, ~90 MB of .debs, ~330 MB unpacked.
 PACKAGES=(
     libc6            # glibc 2.36 and the dynamic loader /lib/ld-linux-aarch64.so.1
+    libc-bin         # ldconfig (run below: the root gets its own /etc/ld.so.cache)
     base-files       # /etc/os-release, /etc/profile, the FHS skeleton
     base-passwd      # /etc/passwd and /etc/group (master copies; installed below)
     dash             # /bin/sh
@@ -40,7 +41,7 @@ PACKAGES=(
     curl             # curl 7.88
 )
 # Bump when the steps below change what a root contains (the stamp then forces a rebuild).
-LAYOUT_VERSION=1
+LAYOUT_VERSION=2
 
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${ELFUSE_ROOTFS_DIR:-$ROOT_DIR/target/rootfs-arm64}"
@@ -174,6 +175,17 @@ echo elfuse-arm64 >"$NEW/etc/hostname"
 mkdir -p "$NEW/dev" "$NEW/proc" "$NEW/sys" "$NEW/run" "$NEW/root" "$NEW/home" "$NEW/tmp" "$NEW/var/tmp"
 chmod 1777 "$NEW/tmp" "$NEW/var/tmp"
 chmod 700 "$NEW/root"
+
+# The loader's cache of the root's libraries (ldconfig's postinst trigger): without it the
+# loader would read the host's /etc/ld.so.cache through the sysroot fallback (harmless, its
+# x86_64 entries are ignored) and then search every directory. The arm64 ldconfig is static;
+# qemu-aarch64-static runs it, `-r` chroots into the root (needs root).
+if command -v qemu-aarch64-static >/dev/null && [ "$(id -u)" -eq 0 ]; then
+    qemu-aarch64-static "$NEW/usr/sbin/ldconfig" -r "$NEW" >"$TMP/ldconfig.log" 2>&1 ||
+        log "ldconfig failed (the loader then searches its default directories): $(tail -2 "$TMP/ldconfig.log")"
+else
+    log "no ld.so.cache (needs root and qemu-aarch64-static); the loader searches its default directories"
+fi
 
 # Precompile the Python standard library. The .pyc format depends only on the Python
 # version, so a host python3.11 does it (in parallel, ~10 s); otherwise the guest's own
