@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing elfuse needs on Debian 12 (x86_64), as root:
-#   - gcc-aarch64-linux-gnu + libc6-dev-arm64-cross: builds the AArch64 test guests (static glibc)
+#   - gcc-aarch64-linux-gnu + libc6-dev-arm64-cross: builds the AArch64 test guests (static glibc);
+#     libc6-arm64-cross puts the arm64 glibc and loader in /usr/aarch64-linux-gnu, elfuse's
+#     default sysroot for dynamic programs whose loader is not on the host
 #   - musl for arm64, unpacked into target/musl-arm64/ inside this clone (nothing outside it),
 #     with a gcc specs file: aarch64-linux-gnu-gcc -specs target/musl-arm64/musl-gcc.specs -static
 #   - qemu-user-static: the peer emulator; tests compare guest output with it, the bench times it
@@ -11,7 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MUSL_DIR="$ROOT/target/musl-arm64"
 SPECS="$MUSL_DIR/musl-gcc.specs"
-PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static hyperfine)
+PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libc6-arm64-cross qemu-user-static hyperfine)
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 export DEBIAN_FRONTEND=noninteractive

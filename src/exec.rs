@@ -193,12 +193,23 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     let image = Image::Mapped(map, file);
     let elf = loader::parse(&image).map_err(|_| Errno::ENOEXEC)?;
     let sysroot = ctx.proc.fs().sysroot.clone();
+    let mut cross_sysroot = None;
     if let Some(interp) = elf.interpreter {
         let p = crate::process::resolve_path(sysroot.as_deref(), interp.as_bytes());
-        std::fs::metadata(&p).map_err(|e| Errno::from_io(&e))?;
+        if let Err(e) = std::fs::metadata(&p) {
+            // No sysroot and no loader on the host: the cross location, as at start-up.
+            let cross = std::path::Path::new(crate::sysroot::CROSS_ROOT);
+            match crate::sysroot::for_interpreter(sysroot.as_deref(), interp, cross) {
+                Ok(Some(root)) if sysroot.is_none() => cross_sysroot = Some(root),
+                _ => return Err(Errno::from_io(&e)),
+            }
+        }
     }
 
     // The point of no return.
+    if let Some(root) = cross_sysroot {
+        ctx.proc.fs().sysroot = Some(root);
+    }
     let guest_name = t.path.clone();
     let done = kill_other_threads(ctx)
         .and_then(|()| replace_image(ctx, &image, &elf, &guest_name, &execfn, &argv, &envp));

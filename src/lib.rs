@@ -7,6 +7,7 @@
 
 pub mod altstack;
 pub mod backend;
+pub mod binfmt;
 pub mod boot;
 pub mod cli;
 pub mod cpuid;
@@ -26,6 +27,7 @@ pub mod signal;
 pub mod slotring;
 pub mod startup;
 pub mod syscall;
+pub mod sysroot;
 pub mod thread;
 pub mod timers;
 pub mod trace;
