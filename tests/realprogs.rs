@@ -11,63 +11,10 @@
 
 mod common;
 
-use common::rootfs::rootfs;
+use common::rootfs::{elfuse_in, rootfs, run_real, strings, text};
 use common::*;
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::Command;
-
-/// `elfuse --sysroot ROOT PROG ARGS...` (PROG is the guest's absolute path).
-fn elfuse_in(root: &Path, prog: &str, args: &[String]) -> Command {
-    let opts = [OsString::from("--sysroot"), root.into()];
-    elfuse_command(&opts, Path::new(prog), args)
-}
-
-/// `qemu-aarch64-static -L ROOT ROOT/PROG ARGS...` (qemu's -L does not apply to the program
-/// path itself).
-fn qemu_in(qemu: &Path, root: &Path, prog: &str, args: &[String]) -> Command {
-    let mut c = Command::new(qemu);
-    c.arg("-L")
-        .arg(root)
-        .arg(root.join(prog.trim_start_matches('/')))
-        .args(args)
-        .env_clear()
-        .envs(GUEST_ENV.iter().copied());
-    c
-}
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
-/// Runs PROG under elfuse, requires status 0, and returns its stdout. With `qemu`, also
-/// runs it under qemu-aarch64-static and requires the same status and byte-identical stdout.
-fn run_real(root: &Path, prog: &str, args: &[String], stdin: &[u8], with_qemu: bool) -> Vec<u8> {
-    let out = run(elfuse_in(root, prog, args), stdin);
-    assert_eq!(
-        out.status,
-        0,
-        "elfuse --sysroot ROOT {prog} {args:?}\n{}",
-        out.describe()
-    );
-    if with_qemu {
-        if let Some(q) = qemu() {
-            let qo = run(qemu_in(&q, root, prog, args), stdin);
-            assert_eq!(
-                (qo.status, &qo.stdout),
-                (out.status, &out.stdout),
-                "{prog} {args:?}: elfuse and qemu differ\n--- elfuse\n{}\n--- qemu\n{}",
-                out.describe(),
-                qo.describe()
-            );
-        }
-    }
-    out.stdout
-}
-
-fn text(v: Vec<u8>) -> String {
-    String::from_utf8(v).expect("UTF-8 output")
-}
 
 /// The host's own program (x86_64, same Debian release), for a reference output.
 fn host(prog: &str, args: &[String], stdin: &[u8]) -> Option<Vec<u8>> {

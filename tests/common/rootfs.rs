@@ -1,8 +1,11 @@
 //! The Debian 12 arm64 root of `scripts/rootfs.sh` (built once per test run, cached under
 //! `target/rootfs-arm64/`), for tests that run real programs.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use super::{elfuse_command, qemu, run, GUEST_ENV};
 use std::sync::OnceLock;
 
 static ROOTFS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -47,4 +50,62 @@ pub fn rootfs() -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// `elfuse --sysroot ROOT PROG ARGS...` (PROG is the guest's absolute path).
+pub fn elfuse_in(root: &Path, prog: &str, args: &[String]) -> Command {
+    let opts = [OsString::from("--sysroot"), root.into()];
+    elfuse_command(&opts, Path::new(prog), args)
+}
+
+/// `qemu-aarch64-static -L ROOT ROOT/PROG ARGS...` (qemu's -L does not apply to the program
+/// path itself).
+pub fn qemu_in(qemu: &Path, root: &Path, prog: &str, args: &[String]) -> Command {
+    let mut c = Command::new(qemu);
+    c.arg("-L")
+        .arg(root)
+        .arg(root.join(prog.trim_start_matches('/')))
+        .args(args)
+        .env_clear()
+        .envs(GUEST_ENV.iter().copied());
+    c
+}
+
+pub fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Runs PROG under elfuse, requires status 0, and returns its stdout. With `qemu`, also
+/// runs it under qemu-aarch64-static and requires the same status and byte-identical stdout.
+pub fn run_real(
+    root: &Path,
+    prog: &str,
+    args: &[String],
+    stdin: &[u8],
+    with_qemu: bool,
+) -> Vec<u8> {
+    let out = run(elfuse_in(root, prog, args), stdin);
+    assert_eq!(
+        out.status,
+        0,
+        "elfuse --sysroot ROOT {prog} {args:?}\n{}",
+        out.describe()
+    );
+    if with_qemu {
+        if let Some(q) = qemu() {
+            let qo = run(qemu_in(&q, root, prog, args), stdin);
+            assert_eq!(
+                (qo.status, &qo.stdout),
+                (out.status, &out.stdout),
+                "{prog} {args:?}: elfuse and qemu differ\n--- elfuse\n{}\n--- qemu\n{}",
+                out.describe(),
+                qo.describe()
+            );
+        }
+    }
+    out.stdout
+}
+
+pub fn text(v: Vec<u8>) -> String {
+    String::from_utf8(v).expect("UTF-8 output")
 }
