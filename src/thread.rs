@@ -79,6 +79,11 @@ impl ThreadShared {
         self.tid.load(SeqCst)
     }
 
+    /// The host thread the guest thread runs on.
+    pub fn host_tid(&self) -> i32 {
+        self.host_tid
+    }
+
     pub fn killed(&self) -> bool {
         self.killed.load(SeqCst)
     }
@@ -346,6 +351,15 @@ impl Threads {
 
     pub fn get(&self, tid: i32) -> Option<Arc<ThreadShared>> {
         lock(&self.reg).threads.get(&tid).cloned()
+    }
+
+    /// The guest tid of the thread running on host thread `host` (F_GETOWN_EX).
+    pub fn guest_tid_of(&self, host: i32) -> Option<i32> {
+        lock(&self.reg)
+            .threads
+            .values()
+            .find(|t| t.host_tid == host)
+            .map(|t| t.tid())
     }
 
     /// Kicks every thread out of guest code (each then looks at its pending signals).

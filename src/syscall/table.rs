@@ -88,11 +88,11 @@ syscalls! {
     22 epoll_pwait(Fd, Ptr, Int, Int, Ptr, Int) => epoll::epoll_pwait, Partial("an unwritable events buffer is EFAULT even when nothing is ready");
     23 dup(Fd) => io::dup, Full;
     24 dup3(Fd, Fd, Hex) => io::dup3, Full;
-    25 fcntl(Fd, Int, Hex) => io::fcntl, Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL, locks and pipe sizes pass to the host; F_SETOWN/F_SETSIG are EINVAL");
+    25 fcntl(Fd, Int, Hex) => io::fcntl, Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL (O_ASYNC too), locks, pipe sizes, seals, F_SETOWN(_EX)/F_GETOWN(_EX) (thread owners are the guest thread's host thread) and F_SETSIG/F_GETSIG pass to the host, whose SIGIO reaches the guest; an SA_SIGINFO handler's si_fd and si_band are not filled in");
     26 inotify_init1(Hex) => inotify::inotify_init1, Full;
     27 inotify_add_watch(Fd, Str, Hex) => inotify::inotify_add_watch, Full;
     28 inotify_rm_watch(Fd, Int) => inotify::inotify_rm_watch, Full;
-    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; on sockets SIOCGIFCONF, SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,HWADDR,INDEX,TXQLEN}, SIOCATMARK, SIOCOUTQ(NSD); others ENOTTY (FIOASYNC too: no SIGIO)");
+    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; on sockets SIOCGIFCONF, SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,HWADDR,INDEX,TXQLEN}, SIOCATMARK, SIOCOUTQ(NSD); FIOASYNC; others ENOTTY");
     30 ioprio_set; 31 ioprio_get;
     32 flock(Fd, Int) => fs::flock, Full;
     33 mknodat(Dirfd, Str, Oct, Hex) => fs::mknodat, Partial("FIFOs and regular files only");

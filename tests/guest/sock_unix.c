@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -298,6 +299,33 @@ static void strict(void)
     close(p[1]);
 }
 
+static volatile int g_sigio;
+static void on_io(int s) { (void)s; g_sigio++; }
+
+/* O_ASYNC: SIGIO to the owner when data arrives; FIOASYNC turns it off. */
+static void async_io(void)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK(signal(SIGIO, on_io) != SIG_ERR);
+    CHECK(fcntl(sv[1], F_SETOWN, getpid()) == 0);
+    CHECK(fcntl(sv[1], F_GETOWN) == getpid());
+    CHECK(fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_ASYNC) == 0);
+    CHECK(fcntl(sv[1], F_GETFL) & O_ASYNC);
+    CHECK(write(sv[0], "x", 1) == 1);
+    for (int i = 0; i < 2000 && !g_sigio; i++)
+        usleep(1000);
+    CHECK(g_sigio == 1);
+    int off = 0;
+    CHECK(ioctl(sv[1], FIOASYNC, &off) == 0);
+    CHECK(!(fcntl(sv[1], F_GETFL) & O_ASYNC));
+    CHECK(write(sv[0], "y", 1) == 1);
+    usleep(20000);
+    CHECK(g_sigio == 1);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 static void bad_input(void)
 {
     int sv[2];
@@ -352,6 +380,7 @@ int main(int argc, char **argv)
     pairs();
     paths(argv[1]);
     rights();
+    async_io();
     bad_input();
     return report();
 }
