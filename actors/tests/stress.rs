@@ -146,7 +146,15 @@ fn worker(w: &World, me: u32, ops: u64, seed: u64) -> Result<(), String> {
                 } else {
                     0
                 };
-                if let Ok(fd) = fds.install(dev_null(), rng.chance(50), min) {
+                if rng.chance(30) {
+                    // SCM_RIGHTS: several at once, as many as fit.
+                    let n = 1 + rng.below(3) as usize;
+                    let files = (0..n).map(|_| dev_null()).collect();
+                    for fd in fds.install_many(files, rng.chance(50)) {
+                        w.claim(fd, me)?;
+                        own.push((fd, Kind::Null));
+                    }
+                } else if let Ok(fd) = fds.install(dev_null(), rng.chance(50), min) {
                     w.claim(fd, me)?;
                     own.push((fd, Kind::Null));
                 }
@@ -347,7 +355,7 @@ fn random_sequences_match_model() {
         let mut rng = Rng(seed * 0x1234_5678_9abc);
         let fd = |rng: &mut Rng| rng.below(20) as i32 - 2;
         for _ in 0..400 {
-            match rng.below(13) {
+            match rng.below(14) {
                 0 | 1 => {
                     let _ = fds.install(dev_null(), rng.chance(50), fd(&mut rng));
                 }
@@ -379,6 +387,10 @@ fn random_sequences_match_model() {
                 11 if rng.chance(10) => fds.close_on_exec(),
                 12 => {
                     let _ = fds.fork_snapshot();
+                }
+                13 => {
+                    let n = 1 + rng.below(4) as usize;
+                    let _ = fds.install_many((0..n).map(|_| dev_null()).collect(), rng.chance(50));
                 }
                 _ => {}
             }
