@@ -166,10 +166,8 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     let pid = unsafe { libc::getpid() };
     let ppid = unsafe { libc::getppid() };
     let shim_data = publish_shim_data(&ram, &creds, pid, ppid, l.tracer.set.syscalls);
-    if let Err(e) = shim_data.refill_from_host() {
-        // An empty ring only means every read goes to the host.
-        tracing::warn!("random ring not filled: {e}");
-    }
+    // The ring starts empty: the refill actor fills it first thing, off this thread (until
+    // then the shim forwards random reads to the host).
     let entropy = elfuse_actors::urandom::spawn_refill(
         Arc::new(shim_data.clone()),
         RING_LOW_WATER,

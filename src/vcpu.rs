@@ -167,24 +167,26 @@ fn resume_through_eret(vcpu: &mut dyn Vcpu) -> Result<bool, BackendError> {
     Ok(true)
 }
 
-/// Keeps the shim's random ring from running dry. Any syscall that reaches the host
-/// while the ring is below the low-water mark nudges the urandom-refill actor, which tops
-/// it up off this thread. If it ran dry anyway (the shim forwarded a read, readv or
-/// getrandom for want of bytes), this thread refills it before answering.
+/// Keeps the shim's random ring from running dry; the urandom-refill actor is its only
+/// writer. Any syscall that reaches the host while the ring is below the low-water mark
+/// nudges the actor, which tops it up on its own thread. If it ran dry anyway (the shim
+/// forwarded a read, readv or getrandom for want of bytes), this thread asks for a fill
+/// and waits: the actor is flat-combining, so when idle its handler runs right here,
+/// under the actor's ownership (a consumer outrunning the actor thread is not left on
+/// the slow path).
 fn refill_ring(proc: &Process, shim_data: &ShimData, nr: u64) {
     const NR_READ: u64 = 63;
     const NR_READV: u64 = 65;
     const NR_GETRANDOM: u64 = 278;
+    use elfuse_actors::urandom::RefillMsg;
     let level = shim_data.fill_level();
     if level as usize >= crate::boot::RING_LOW_WATER {
         return;
     }
     if matches!(nr, NR_READ | NR_READV | NR_GETRANDOM) && level < elfuse_shim::data::MAX_FAST_READ {
-        if let Err(e) = shim_data.refill_from_host() {
-            tracing::warn!("random ring refill failed: {e}");
-        }
+        proc.entropy.call(RefillMsg::Fill);
     } else if proc.entropy.queued() == 0 {
-        proc.entropy.tell(elfuse_actors::urandom::RefillMsg::Check);
+        proc.entropy.tell(RefillMsg::Check);
     }
 }
 

@@ -300,9 +300,7 @@ impl ChildServices {
         ring_given: bool,
     ) -> ChildServices {
         let shim_data = crate::boot::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
-        if let Err(e) = shim_data.adopt_ring(ring_given, crate::boot::RING_LOW_WATER as u32) {
-            tracing::warn!("fork child: random ring not refilled: {e}");
-        }
+        shim_data.adopt_ring(ring_given);
         let entropy = elfuse_actors::urandom::spawn_refill(
             std::sync::Arc::new(shim_data.clone()),
             crate::boot::RING_LOW_WATER,

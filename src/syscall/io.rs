@@ -26,7 +26,7 @@ pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if let Some(cache) = f.entropy_cache() {
         // /dev/urandom: served from the description's buffer.
         let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
-        return Ok(c.read(buf) as u64);
+        return Ok(c.read(buf)? as u64);
     }
     host_ret(unsafe { libc::read(f.raw(), buf.as_mut_ptr().cast(), buf.len()) } as i64)
 }
