@@ -174,8 +174,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         RING_TICK,
         l.tracer.actor_sink(),
     );
-    let mut table = FdTable::with_host_stdio();
-    table.set_limit(elfuse_actors::fdtable::DEFAULT_NOFILE);
+    let table = FdTable::with_host_stdio();
     let fds = new_fd_actor(table, &shim_data, &l.tracer);
     let umask = unsafe {
         let m = libc::umask(0o022);

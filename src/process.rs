@@ -49,6 +49,8 @@ pub struct Process {
     pub fs: Mutex<FsContext>,
     /// The signal actor: dispositions, pending signals, every thread's blocked mask.
     pub signals: SignalActor,
+    /// Resource limits but RLIMIT_NOFILE, which the fd-table actor owns and enforces (its
+    /// slot here is never read).
     pub rlimits: Mutex<[Rlimit; RLIM_NLIMITS]>,
     pub creds: Creds,
     /// Guest pid and parent pid: the host's (a guest process is a host process, so
@@ -115,7 +117,7 @@ impl Process {
     }
 }
 
-/// Linux's defaults for a fresh login process (RLIMIT_STACK 8 MiB, NOFILE 1024/1M...).
+/// Linux's defaults for a fresh login process (RLIMIT_STACK 8 MiB...).
 pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
     const INF: u64 = u64::MAX;
     let mut r = [Rlimit { cur: INF, max: INF }; RLIM_NLIMITS];
@@ -128,10 +130,7 @@ pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
         cur: 63_459,
         max: 63_459,
     }; // NPROC
-    r[7] = Rlimit {
-        cur: elfuse_actors::fdtable::DEFAULT_NOFILE,
-        max: elfuse_actors::fdtable::NR_OPEN,
-    }; // NOFILE
+       // NOFILE (7): the fd-table actor's (1024 / NR_OPEN, `FdTable::new`).
     r[8] = Rlimit {
         cur: 8 << 20,
         max: 8 << 20,

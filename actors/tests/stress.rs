@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use elfuse_actors::fdactor::{FdActor, FdActorConfig};
-use elfuse_actors::fdtable::{FdError, FdTable, OpenFile};
+use elfuse_actors::fdtable::{FdError, FdTable, OpenFile, NR_OPEN};
 use elfuse_actors::runtime::Mode;
 
 /// The tests of this file count the process's host fds: one at a time.
@@ -243,7 +243,9 @@ fn worker(w: &World, me: u32, ops: u64, seed: u64) -> Result<(), String> {
                     own.push((n, Kind::Unknown));
                 }
             }
-            99 if rng.chance(2) => fds.set_limit(1024 + rng.below(LIMIT - 1024)),
+            99 if rng.chance(2) => {
+                let _ = fds.set_limits(1024 + rng.below(LIMIT - 1024), NR_OPEN, true);
+            }
             _ => {}
         }
     }
@@ -260,7 +262,7 @@ fn run_threads(mode: Mode, threads: u32, ops: u64) {
     let baseline = host_fds();
     let (observer, replay) = model::replaying_observer(LIMIT);
     let mut table = FdTable::new();
-    table.set_limit(LIMIT);
+    table.set_limits(LIMIT, NR_OPEN, true).unwrap();
     let world = Arc::new(World {
         fds: FdActor::new(
             table,
@@ -383,7 +385,10 @@ fn random_sequences_match_model() {
                 9 => {
                     let _ = fds.set_cloexec(fd(&mut rng), rng.chance(50));
                 }
-                10 => fds.set_limit(4 + rng.below(20)),
+                10 => {
+                    let hard = 4 + rng.below(30);
+                    let _ = fds.set_limits(4 + rng.below(20), hard, rng.chance(50));
+                }
                 11 if rng.chance(10) => fds.close_on_exec(),
                 12 => {
                     let _ = fds.fork_snapshot();

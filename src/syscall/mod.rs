@@ -221,6 +221,7 @@ pub fn fd_err(e: FdError) -> Errno {
         FdError::BadFd => Errno::EBADF,
         FdError::TooMany => Errno::EMFILE,
         FdError::Invalid => Errno::EINVAL,
+        FdError::Perm => Errno::EPERM,
     }
 }
 

@@ -20,6 +20,7 @@ pub enum Res {
     Fds(Vec<i32>),
     Closed(Result<Vec<usize>, FdError>),
     Done(Result<(), FdError>),
+    Limits(Result<[u64; 2], FdError>),
     Snap(Vec<(i32, usize, bool)>),
 }
 
@@ -36,6 +37,7 @@ impl Res {
                     .map_err(|e| *e),
             ),
             FdReply::Done(r) => Res::Done(*r),
+            FdReply::Limits(r) => Res::Limits(r.map(|(s, h)| [s, h])),
             FdReply::Snapshot(t) => Res::Snap(
                 t.snapshot()
                     .iter()
@@ -49,6 +51,7 @@ impl Res {
 pub struct Model {
     slots: BTreeMap<i32, (usize, bool)>,
     limit: u64,
+    hard: u64,
 }
 
 impl Model {
@@ -56,6 +59,7 @@ impl Model {
         Model {
             slots: BTreeMap::new(),
             limit,
+            hard: NR_OPEN,
         }
     }
 
@@ -156,9 +160,17 @@ impl Model {
                 }
                 None => Err(FdError::BadFd),
             }),
-            FdMsg::SetLimit(n) => {
-                self.limit = n.min(NR_OPEN);
-                Res::Done(Ok(()))
+            FdMsg::SetLimits { ref lim, may_raise } => {
+                let [soft, hard] = **lim;
+                Res::Limits(if soft > hard {
+                    Err(FdError::Invalid)
+                } else if hard > NR_OPEN || (hard > self.hard && !may_raise) {
+                    Err(FdError::Perm)
+                } else {
+                    let old = [self.limit, self.hard];
+                    (self.limit, self.hard) = (soft, hard);
+                    Ok(old)
+                })
             }
             FdMsg::CloseOnExec => {
                 let fds: Vec<i32> = self.slots.iter().filter(|s| s.1 .1).map(|s| *s.0).collect();
