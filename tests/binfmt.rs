@@ -225,18 +225,7 @@ fn refuses_another_handler(elfuse: &Path) {
 fn refuses_without_root(elfuse: &Path) {
     let mut cmd = Command::new(elfuse);
     cmd.args(["--binfmt", "install"]);
-    // SAFETY: setgroups/setgid/setuid are async-signal-safe; the child only drops to nobody.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setgid(65534) != 0
-                || libc::setuid(65534) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    as_nobody(&mut cmd);
     let out = run(cmd, b"");
     if !out.stderr_str().starts_with("elfuse:") {
         eprintln!(
@@ -288,6 +277,54 @@ fn runs_directly(preserve_argv0: bool) {
             res.describe()
         );
     }
+    execute_only(dir.path(), &dir.path().join("args-static"));
+}
+
+/// Runs `cmd` as nobody (uid and gid 65534, no groups).
+fn as_nobody(cmd: &mut Command) {
+    // SAFETY: setgroups/setgid/setuid are async-signal-safe; the child only drops to nobody.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(65534) != 0
+                || libc::setuid(65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// An execute-only program (mode 0111) run by an unprivileged user: as natively, it runs
+/// (the O flag: the kernel opens it and elfuse reads it from AT_EXECFD; elfuse could not
+/// open it itself). Reading it is refused to that user, as a check that it is execute-only.
+fn execute_only(dir: &Path, prog: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let xo = dir.join("xonly");
+    std::fs::copy(prog, &xo).unwrap();
+    std::fs::set_permissions(&xo, std::fs::Permissions::from_mode(0o111)).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cat = Command::new("/bin/cat");
+    cat.arg(&xo);
+    as_nobody(&mut cat);
+    let denied = run(cat, b"");
+    assert_ne!(
+        denied.status,
+        0,
+        "nobody cannot read it\n{}",
+        denied.describe()
+    );
+    let mut cmd = Command::new(&xo);
+    cmd.arg0("xonly");
+    as_nobody(&mut cmd);
+    let res = run(cmd, b"");
+    assert_eq!(
+        (res.status, res.stdout_str()),
+        (7, "argv[0]=xonly\n".to_string()),
+        "execute-only program as nobody\n{}",
+        res.describe()
+    );
 }
 
 /// `chroot ROOTFS /bin/sh -c '...'`: every program in it is arm64, found inside the root, no
