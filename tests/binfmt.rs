@@ -82,7 +82,7 @@ fn elfuse_at(exe: &Path, args: &[&str]) -> Output {
 }
 
 fn static_elfuse() -> PathBuf {
-    repo_root().join("target/x86_64-unknown-linux-gnu/release/elfuse")
+    target_dir().join("x86_64-unknown-linux-gnu/release/elfuse")
 }
 
 fn mounted() -> bool {
