@@ -25,7 +25,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Where binfmt_misc is mounted.
 pub const DIR: &str = "/proc/sys/fs/binfmt_misc";
@@ -66,13 +66,27 @@ impl Action {
 
 /// True when the kernel started elfuse through a binfmt_misc entry with the P flag: the
 /// arguments are then `FILENAME ARGV0 ARGS...`, not options.
+#[cfg(target_os = "linux")]
 pub fn preserved_argv0() -> bool {
     // SAFETY: getauxval only reads the process's auxiliary vector.
     let flags = unsafe { libc::getauxval(libc::AT_FLAGS) };
     flags & AT_FLAGS_PRESERVE_ARGV0 != 0
 }
 
+/// binfmt_misc is Linux's.
+#[cfg(not(target_os = "linux"))]
+pub fn preserved_argv0() -> bool {
+    false
+}
+
+/// binfmt_misc is Linux's.
+#[cfg(not(target_os = "linux"))]
+pub fn exec_fd() -> Option<std::os::fd::OwnedFd> {
+    None
+}
+
 /// The program's descriptor when the kernel opened it for us (binfmt_misc's O flag).
+#[cfg(target_os = "linux")]
 pub fn exec_fd() -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: getauxval only reads the auxiliary vector; errno distinguishes "absent" from
@@ -206,16 +220,25 @@ pub fn flags_for_kernel(release: &str) -> &'static str {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn io_text(e: &std::io::Error) -> String {
     let s = e.to_string();
     s.split(" (os error").next().unwrap_or(&s).to_string()
 }
 
+#[cfg(target_os = "linux")]
 fn is_mounted(dir: &Path) -> bool {
     dir.join("register").exists()
 }
 
+/// binfmt_misc is Linux's.
+#[cfg(not(target_os = "linux"))]
+pub fn run(_action: Action) -> Result<u8, String> {
+    Err("--binfmt: binfmt_misc is a Linux kernel feature".into())
+}
+
 /// Runs `elfuse --binfmt ACTION`: Ok(exit status) or a one-line error.
+#[cfg(target_os = "linux")]
 pub fn run(action: Action) -> Result<u8, String> {
     let dir = Path::new(DIR);
     match action {
@@ -225,6 +248,7 @@ pub fn run(action: Action) -> Result<u8, String> {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn status(dir: &Path) -> Result<u8, String> {
     if !is_mounted(dir) {
         println!("binfmt_misc is not mounted at {DIR}: {NAME} is not installed");
@@ -256,6 +280,7 @@ fn status(dir: &Path) -> Result<u8, String> {
     })
 }
 
+#[cfg(target_os = "linux")]
 fn need_root(what: &str) -> Result<(), String> {
     if nix::unistd::geteuid().is_root() {
         Ok(())
@@ -266,6 +291,7 @@ fn need_root(what: &str) -> Result<(), String> {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn mount(dir: &Path) -> Result<(), String> {
     nix::mount::mount(
         Some("binfmt_misc"),
@@ -277,6 +303,7 @@ fn mount(dir: &Path) -> Result<(), String> {
     .map_err(|e| format!("cannot mount binfmt_misc at {DIR}: {}", e.desc()))
 }
 
+#[cfg(target_os = "linux")]
 /// Whether the ELF file at `path` asks for a dynamic loader.
 fn is_dynamic(path: &Path) -> bool {
     fs::read(path)
@@ -289,6 +316,7 @@ fn is_dynamic(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+#[cfg(target_os = "linux")]
 fn install(dir: &Path) -> Result<u8, String> {
     need_root("install")?;
     let exe = std::env::current_exe()
@@ -386,6 +414,7 @@ fn install(dir: &Path) -> Result<u8, String> {
     Ok(0)
 }
 
+#[cfg(target_os = "linux")]
 /// Removes the entry (writes -1 to it); true if it is gone afterwards.
 fn remove(dir: &Path) -> bool {
     let p = dir.join(NAME);
@@ -396,6 +425,7 @@ fn remove(dir: &Path) -> bool {
     !p.exists()
 }
 
+#[cfg(target_os = "linux")]
 fn uninstall(dir: &Path) -> Result<u8, String> {
     need_root("uninstall")?;
     if !is_mounted(dir) || !dir.join(NAME).exists() {
@@ -407,11 +437,6 @@ fn uninstall(dir: &Path) -> Result<u8, String> {
     }
     println!("{NAME}: uninstalled");
     Ok(0)
-}
-
-/// Where the entry's file is (for tests and messages).
-pub fn entry_path() -> PathBuf {
-    Path::new(DIR).join(NAME)
 }
 
 #[cfg(test)]
