@@ -149,15 +149,9 @@ pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
     r
 }
 
-/// Resolves a guest path to the host path to use (`--sysroot` first for absolute paths).
+/// Resolves a guest path to the host path to use for elfuse's own opens (the program,
+/// its interpreter): `--sysroot` and symlinks as the guest sees them (see
+/// `syscall::resolve`).
 pub fn resolve_path(sysroot: Option<&Path>, guest: &[u8]) -> PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    let p = Path::new(std::ffi::OsStr::from_bytes(guest));
-    if let (Some(root), true) = (sysroot, guest.first() == Some(&b'/')) {
-        let inside = root.join(p.strip_prefix("/").unwrap_or(p));
-        if inside.symlink_metadata().is_ok() || !p.exists() {
-            return inside;
-        }
-    }
-    p.to_path_buf()
+    crate::syscall::resolve::host_path(sysroot, guest)
 }

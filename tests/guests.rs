@@ -587,6 +587,25 @@ fn infra_boundary(libc: Libc) {
     assert_checks_passed(&out);
 }
 
+/// The guest's own /proc under every spelling (listed in tests/guest/procself.c), its
+/// magic links and /proc/self/mem. elfuse-only: qemu-aarch64 shows its own process for
+/// most spellings.
+fn proc_self_spellings(libc: Libc) {
+    let Some(prog) = guest(libc, "procself") else {
+        return;
+    };
+    let (data, base) = infra_addrs();
+    let dir = TempDir::new();
+    let args = [
+        dir.path().to_str().unwrap().to_string(),
+        format!("{data:#x}"),
+        format!("{base:#x}"),
+    ];
+    let out = run(elfuse_command([] as [&str; 0], &prog, &args), b"");
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert_checks_passed(&out);
+}
+
 /// fork + wait4/waitid, 50 children, pipes between parent and child, random bytes never
 /// handed out by both (same stdout as qemu; the spawn path hands out random bytes too).
 fn fork_and_wait(libc: Libc) {
@@ -964,6 +983,7 @@ for_each_libc!(
     shim_urandom,
     shim_fast_path_exits,
     infra_boundary,
+    proc_self_spellings,
     fork_and_wait,
     fork_children_killed,
     fork_signal_to_young_child,
