@@ -86,7 +86,12 @@ fn open_exec(ctx: &Ctx, t: &Target) -> Result<(File, PathBuf), Errno> {
         }
         unsafe { File::from_raw_fd(dup) }
     } else {
-        let (dir, c) = crate::syscall::fs::at_bytes(ctx, t.dirfd, &t.path)?;
+        let how = if t.nofollow {
+            crate::syscall::resolve::NOFOLLOW
+        } else {
+            crate::syscall::resolve::FOLLOW
+        };
+        let (dir, c) = crate::syscall::fs::at_how(ctx, t.dirfd, &t.path, how)?;
         let mut fl = libc::O_RDONLY | libc::O_CLOEXEC;
         if t.nofollow {
             fl |= libc::O_NOFOLLOW;

@@ -288,6 +288,47 @@ fn sysroot(libc: Libc) {
     assert_eq!(out.status, 1, "{}", out.describe());
 }
 
+/// The path resolver under --sysroot: symlinks followed inside ROOT (absolute targets
+/// stay in it, `..` never leaves it), dirfds and the cwd, and the creation rule (inside
+/// ROOT when the parent is there, else on the host). elfuse-only (qemu's -L has no such
+/// rules: it hands absolute symlinks to the host).
+fn sysroot_resolver(libc: Libc) {
+    let Some(prog) = guest(libc, "rootpaths") else {
+        return;
+    };
+    let root = TempDir::new();
+    let host = TempDir::new();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    std::fs::create_dir_all(r.join("elfuse-abs")).unwrap();
+    std::fs::create_dir_all(r.join("elfuse-links")).unwrap();
+    std::fs::write(r.join("etc/elfuse-sysroot-only.txt"), "sysroot only\n").unwrap();
+    std::fs::write(r.join("elfuse-abs/target.txt"), "abs target\n").unwrap();
+    let link = |target: &str, name: &str| {
+        std::os::unix::fs::symlink(target, r.join("elfuse-links").join(name)).unwrap()
+    };
+    link("/elfuse-abs/target.txt", "abs");
+    link("../../../../../etc/elfuse-sysroot-only.txt", "up");
+    link("/elfuse-abs", "dir");
+    // ROOT has the host directory's parent (/tmp) but not the directory itself.
+    let parent = host.path().parent().unwrap().strip_prefix("/").unwrap();
+    std::fs::create_dir_all(r.join(parent)).unwrap();
+    let opts = [std::ffi::OsString::from("--sysroot"), r.into()];
+    let out = run(elfuse_command(&opts, &prog, [host.path()]), b"");
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert_checks_passed(&out);
+    // Where the new files went.
+    assert_eq!(
+        std::fs::read_to_string(r.join("etc/elfuse-created.txt")).unwrap(),
+        "made in root\n"
+    );
+    assert!(!std::path::Path::new("/etc/elfuse-created.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("created.txt")).unwrap(),
+        "made on host\n"
+    );
+}
+
 /// --trace=syscalls prints strace-like lines on stderr, or into --trace-out FILE;
 /// the guest's own output is unchanged.
 fn trace(libc: Libc) {
@@ -968,6 +1009,7 @@ for_each_libc!(
     signal_handlers,
     segv_status_in_shell,
     sysroot,
+    sysroot_resolver,
     trace,
     eventfds,
     timerfds,

@@ -109,7 +109,7 @@ syscalls! {
     53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
     54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
     55 fchown(Fd, Int, Int) => fs::fchown, Full;
-    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("O_TMPFILE is EOPNOTSUPP; /proc is the host's (it describes elfuse, not the guest) except /proc/self/maps, generated from the guest's mappings");
+    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("O_TMPFILE is EOPNOTSUPP; the guest's own /proc/<pid> has maps, status, stat, statm, cmdline, environ, auxv, comm, mem, fd/, fdinfo/, task/ and the exe/cwd/root links (smaps, pagemap and other entries are ENOENT); other processes' /proc entries are the host's");
     57 close(Fd) => io::close, Full;
     58 vhangup;
     59 pipe2(Ptr, Hex) => io::pipe2, Full;
@@ -129,7 +129,7 @@ syscalls! {
     73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Full;
     74 signalfd4(Fd, Ptr, Int, Hex) => signalfd::signalfd4, Partial("signals the guest sends itself (kill/tkill/tgkill); writev(2) reaches the readiness eventfd underneath instead of failing with EINVAL");
     75 vmsplice; 76 splice; 77 tee;
-    78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc is the host's except /proc/self/exe");
+    78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc/<pid>/fd/N of a synthetic fd (signalfd...) shows the host object's anon_inode name");
     79 newfstatat(Dirfd, Str, Ptr, Hex) => fs::newfstatat, Full;
     80 fstat(Fd, Ptr) => fs::fstat, Full;
     81 sync() => fs::sync, Full;
