@@ -628,6 +628,16 @@ fn infra_boundary(libc: Libc) {
     assert_checks_passed(&out);
 }
 
+/// Blocked signals from a child (kill, sigqueue) or from the process itself (a
+/// process-directed rt_sigqueueinfo while every thread blocks it) stay pending for a
+/// signalfd or sigtimedwait; they killed elfuse (issue 12, crashes a and b).
+fn signals_blocked_everywhere(libc: Libc) {
+    let Some(out) = run_guest(libc, "sigblocked", &[], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
 /// The guest's own /proc under every spelling (listed in tests/guest/procself.c), its
 /// magic links and /proc/self/mem. elfuse-only: qemu-aarch64 shows its own process for
 /// most spellings.
@@ -1026,6 +1036,7 @@ for_each_libc!(
     shim_fast_path_exits,
     infra_boundary,
     proc_self_spellings,
+    signals_blocked_everywhere,
     fork_and_wait,
     fork_children_killed,
     fork_signal_to_young_child,
