@@ -264,6 +264,26 @@ pub struct LoadedProgram {
 
 /// Loads the ELF `elf` (bytes `image`) and its PT_INTERP interpreter (resolved under
 /// `sysroot`) into `mm`, and puts brk right after the image.
+/// Opens the interpreter without waiting on a FIFO and refuses what is not a regular
+/// file (EACCES, as execve does); maps it for the loader.
+fn open_interp(p: &std::path::Path) -> std::io::Result<(crate::mapped::MappedFile, std::fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(p)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+    }
+    Ok((crate::mapped::MappedFile::open(&f)?, f))
+}
+
+/// An I/O error's message without Rust's " (os error N)".
+fn io_msg(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    s.split(" (os error").next().unwrap_or(&s).to_string()
+}
+
 pub fn load_program(
     mm: &mut Mm,
     elf: &goblin::elf::Elf,
@@ -280,17 +300,18 @@ pub fn load_program(
     let (entry, interp_base) = match &main.interp {
         None => (main.entry, 0),
         Some(path) => {
+            let shown = loader::escaped(path.as_bytes());
+            let err = |e: String| BootError::Interp(shown.clone(), e);
             let hp = crate::process::resolve_path(sysroot, path.as_bytes());
-            let bytes =
-                std::fs::read(&hp).map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
-            let ielf = loader::parse(&bytes)
-                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            let (map, f) = open_interp(&hp).map_err(|e| err(io_msg(&e)))?;
+            let ielf = loader::parse(&map).map_err(|e| err(e.to_string()))?;
             let span = loader::image_span(&ielf);
             let base = mm
                 .find_free(span, 0)
                 .map_err(|_| BootError::Image(LoadError::OutOfMemory))?;
-            let il = loader::load(mm, &ielf, &bytes, base, None)
-                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            let named = (Arc::new(OwnedFd::from(f)), Arc::<str>::from(path.as_str()));
+            let il =
+                loader::load(mm, &ielf, &map, base, Some(named)).map_err(|e| err(e.to_string()))?;
             (il.entry, base)
         }
     };

@@ -628,6 +628,15 @@ fn infra_boundary(libc: Libc) {
     assert_checks_passed(&out);
 }
 
+/// execve of a FIFO (without waiting in open), a directory or a file without x bits:
+/// EACCES (same stdout as qemu).
+fn execve_fifo(libc: Libc) {
+    let Some(out) = run_guest(libc, "execfifo", &[TMP], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
 /// Blocked signals from a child (kill, sigqueue) or from the process itself (a
 /// process-directed rt_sigqueueinfo while every thread blocks it) stay pending for a
 /// signalfd or sigtimedwait; they killed elfuse (issue 12, crashes a and b).
@@ -1037,6 +1046,7 @@ for_each_libc!(
     infra_boundary,
     proc_self_spellings,
     signals_blocked_everywhere,
+    execve_fifo,
     fork_and_wait,
     fork_children_killed,
     fork_signal_to_young_child,
