@@ -18,6 +18,7 @@ pub mod procdir;
 pub mod procfs;
 pub mod procgen;
 pub mod procnode;
+pub mod procvm;
 pub mod resolve;
 pub mod sfd;
 pub mod signal;

@@ -4,7 +4,7 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, execve, fs, futex, io, mem, proc, sfd, signal, sigstack, time, timer, wait, Ctx,
+    clone, execve, fs, futex, io, mem, proc, procvm, sfd, signal, sigstack, time, timer, wait, Ctx,
     SysResult,
 };
 
@@ -238,8 +238,10 @@ syscalls! {
     260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
     262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
-    266 clock_adjtime; 267 syncfs; 268 setns; 269 sendmmsg; 270 process_vm_readv;
-    271 process_vm_writev; 272 kcmp; 273 finit_module; 274 sched_setattr;
+    266 clock_adjtime; 267 syncfs; 268 setns; 269 sendmmsg;
+    270 process_vm_readv(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_readv, Partial("own process only (its guest memory; the reserved region is EFAULT); other processes EPERM");
+    271 process_vm_writev(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_writev, Partial("own process only (its guest memory; the reserved region is EFAULT); other processes EPERM");
+    272 kcmp; 273 finit_module; 274 sched_setattr;
     275 sched_getattr;
     276 renameat2(Dirfd, Str, Dirfd, Str, Hex) => fs::renameat2, Full;
     277 seccomp;

@@ -295,5 +295,18 @@ int main(int argc, char **argv)
     CHECK(m2 >= 0 && pread(m2, &v, sizeof v, (off_t)(uintptr_t)&cell) == sizeof v && v == 5678);
     close(m2);
     close(m);
+
+    /* process_vm_readv/writev on itself: the guest's memory, the reserve refused. */
+    long lv = 0;
+    struct iovec l = {&lv, sizeof lv}, r = {(void *)&cell, sizeof cell};
+    CHECK(process_vm_readv(pid, &l, 1, &r, 1, 0) == sizeof lv && lv == 5678);
+    lv = 91;
+    CHECK(process_vm_writev(pid, &l, 1, &r, 1, 0) == sizeof lv && cell == 91);
+    struct iovec bad = {(void *)data, sizeof lv};
+    CHECK_ERR(process_vm_readv(pid, &l, 1, &bad, 1, 0), EFAULT);
+    CHECK_ERR(process_vm_writev(pid, &l, 1, &bad, 1, 0), EFAULT);
+    bad.iov_base = (void *)base;
+    CHECK_ERR(process_vm_readv(pid, &l, 1, &bad, 1, 0), EFAULT);
+    CHECK(cell == 91);
     return report();
 }
