@@ -177,7 +177,20 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         l.tracer.actor_sink(),
     );
     let mut table = FdTable::with_host_stdio();
-    table.set_limit(elfuse_actors::fdtable::DEFAULT_NOFILE);
+    let nofile = crate::process::host_nofile();
+    table.set_limit(nofile.cur);
+    // elfuse's own fds (its RAM, actors, the guest's host fds) must fit under the host's
+    // limit too: its soft limit goes up to the hard one; the guest sees the original.
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        rl.rlim_cur = rl
+            .rlim_max
+            .min(elfuse_actors::fdtable::NR_OPEN as libc::rlim_t);
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
+    }
     let fds = new_fd_actor(table, &shim_data, &l.tracer);
     let umask = unsafe {
         let m = libc::umask(0o022);
@@ -207,7 +220,11 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
             sysroot: l.sysroot,
             umask: umask as u32,
         }),
-        rlimits: Mutex::new(default_rlimits()),
+        rlimits: Mutex::new({
+            let mut r = default_rlimits();
+            r[7] = nofile;
+            r
+        }),
         creds,
         pid,
         ppid,

@@ -115,7 +115,28 @@ impl Process {
     }
 }
 
-/// Linux's defaults for a fresh login process (RLIMIT_STACK 8 MiB, NOFILE 1024/1M...).
+/// The host process's RLIMIT_NOFILE (what the shell gave elfuse, and so the guest, as a
+/// process inherits its parent's limits), at most NR_OPEN.
+pub fn host_nofile() -> Rlimit {
+    use elfuse_actors::fdtable::{DEFAULT_NOFILE, NR_OPEN};
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return Rlimit {
+            cur: DEFAULT_NOFILE,
+            max: NR_OPEN,
+        };
+    }
+    let max = (rl.rlim_max as u64).min(NR_OPEN);
+    Rlimit {
+        cur: (rl.rlim_cur as u64).min(max),
+        max,
+    }
+}
+
+/// Linux's defaults for a fresh login process (RLIMIT_STACK 8 MiB...), NOFILE the host's.
 pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
     const INF: u64 = u64::MAX;
     let mut r = [Rlimit { cur: INF, max: INF }; RLIM_NLIMITS];
@@ -128,10 +149,7 @@ pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
         cur: 63_459,
         max: 63_459,
     }; // NPROC
-    r[7] = Rlimit {
-        cur: elfuse_actors::fdtable::DEFAULT_NOFILE,
-        max: elfuse_actors::fdtable::NR_OPEN,
-    }; // NOFILE
+    r[7] = host_nofile(); // NOFILE
     r[8] = Rlimit {
         cur: 8 << 20,
         max: 8 << 20,

@@ -628,6 +628,37 @@ fn infra_boundary(libc: Libc) {
     assert_checks_passed(&out);
 }
 
+/// RLIMIT_NOFILE is the host's (what the parent gave), as a process inherits it, not a
+/// fixed 1024 (`ulimit -n`); qemu shows the same.
+fn nofile_from_host(libc: Libc) {
+    use std::os::unix::process::CommandExt;
+    let Some(prog) = guest(libc, "nofile") else {
+        return;
+    };
+    let limit = |mut cmd: std::process::Command| {
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                let rl = libc::rlimit {
+                    rlim_cur: 3000,
+                    rlim_max: 6000,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        run(cmd, b"")
+    };
+    let out = limit(elfuse_command([] as [&str; 0], &prog, [] as [&str; 0]));
+    assert_eq!(out.stdout_str(), "3000 6000\n", "{}", out.describe());
+    if let Some(qemu) = qemu() {
+        let q = limit(qemu_command(&qemu, &prog, [] as [&str; 0]));
+        assert_eq!(q.stdout_str(), out.stdout_str(), "qemu: {}", q.describe());
+    }
+}
+
 /// execve of a FIFO (without waiting in open), a directory or a file without x bits:
 /// EACCES (same stdout as qemu).
 fn execve_fifo(libc: Libc) {
@@ -1047,6 +1078,7 @@ for_each_libc!(
     proc_self_spellings,
     signals_blocked_everywhere,
     execve_fifo,
+    nofile_from_host,
     fork_and_wait,
     fork_children_killed,
     fork_signal_to_young_child,
