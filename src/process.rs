@@ -129,9 +129,9 @@ pub fn host_nofile() -> Rlimit {
             max: NR_OPEN,
         };
     }
-    let max = (rl.rlim_max as u64).min(NR_OPEN);
+    let max = rl.rlim_max.min(NR_OPEN);
     Rlimit {
-        cur: (rl.rlim_cur as u64).min(max),
+        cur: rl.rlim_cur.min(max),
         max,
     }
 }
