@@ -166,6 +166,11 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
         let mut head = vec![0u8; BINPRM_BUF_SIZE];
         let n = unsafe { libc::pread(file.as_raw_fd(), head.as_mut_ptr().cast(), head.len(), 0) };
         head.truncate(n.max(0) as usize);
+        if crate::native_exec::is_native(&head) {
+            drop(file);
+            let Err(e) = crate::native_exec::exec(ctx, &host, &argv, &envp);
+            return Err(e);
+        }
         if head.starts_with(b"\x7fELF") {
             break (file, host);
         }

@@ -628,6 +628,15 @@ fn infra_boundary(libc: Libc) {
     assert_checks_passed(&out);
 }
 
+/// execve of a host-native program runs it natively as the same process, with the
+/// guest's fds, cwd and environment (same stdout as qemu, which does the same).
+fn execve_host_native(libc: Libc) {
+    let Some(out) = run_guest(libc, "execnative", &[TMP], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
 /// RLIMIT_NOFILE is the host's (what the parent gave), as a process inherits it, not a
 /// fixed 1024 (`ulimit -n`); qemu shows the same.
 fn nofile_from_host(libc: Libc) {
@@ -1079,6 +1088,7 @@ for_each_libc!(
     signals_blocked_everywhere,
     execve_fifo,
     nofile_from_host,
+    execve_host_native,
     fork_and_wait,
     fork_children_killed,
     fork_signal_to_young_child,
