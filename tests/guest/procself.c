@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -109,8 +110,36 @@ static void *idle_thread(void *arg)
     return 0;
 }
 
+/* After an execve from a threaded process: the new image's status, environ, cmdline
+ * and auxv, none of the old one's. */
+static int after_exec(char **argv)
+{
+    CHECK(slurp("/proc/self/status") > 0 && strstr(buf, "\nThreads:\t1\n") != 0);
+    ssize_t n = slurp("/proc/self/environ");
+    CHECK(n == (ssize_t)sizeof "AFTER=exec" && strcmp(buf, "AFTER=exec") == 0);
+    n = slurp("/proc/self/cmdline");
+    CHECK(n > 0 && strcmp(buf, argv[0]) == 0 && strcmp(buf + strlen(argv[0]) + 1, "--after-exec") == 0);
+    n = slurp("/proc/self/auxv");
+    int found = 0;
+    for (unsigned long *a = (unsigned long *)buf; (char *)a < buf + n && a[0]; a += 2)
+        if (a[0] == AT_ENTRY && a[1] == getauxval(AT_ENTRY))
+            found = 1;
+    CHECK(found);
+    return report();
+}
+
+static void *parked(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--after-exec") == 0)
+        return after_exec(argv);
     if (argc < 4)
         return 2;
     const char *dir = argv[1];
@@ -308,5 +337,14 @@ int main(int argc, char **argv)
     bad.iov_base = (void *)base;
     CHECK_ERR(process_vm_readv(pid, &l, 1, &bad, 1, 0), EFAULT);
     CHECK(cell == 91);
+
+    /* execve from a process with two threads: the new image sees itself only. */
+    pthread_t pk;
+    CHECK(pthread_create(&pk, 0, parked, 0) == 0);
+    char *nargv[] = {argv[0], "--after-exec", 0};
+    char *nenv[] = {"AFTER=exec", 0};
+    fflush(stdout);
+    execve("/proc/self/exe", nargv, nenv);
+    CHECK(!"execve returned");
     return report();
 }
