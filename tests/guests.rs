@@ -314,7 +314,10 @@ fn sysroot_resolver(libc: Libc) {
     let parent = host.path().parent().unwrap().strip_prefix("/").unwrap();
     std::fs::create_dir_all(r.join(parent)).unwrap();
     let opts = [std::ffi::OsString::from("--sysroot"), r.into()];
-    let out = run(elfuse_command(&opts, &prog, [host.path()]), b"");
+    let hostlink = host.path().with_extension("lnk");
+    std::os::unix::fs::symlink(host.path().file_name().unwrap(), &hostlink).unwrap();
+    let out = run(elfuse_command(&opts, &prog, [host.path(), &hostlink]), b"");
+    let _ = std::fs::remove_file(&hostlink);
     assert_eq!(out.status, 0, "{}", out.describe());
     assert_checks_passed(&out);
     // Where the new files went.

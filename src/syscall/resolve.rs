@@ -141,7 +141,21 @@ impl<'a, 'c> Walk<'a, 'c> {
     /// Anchored at the guest path `comps` whose host path is `host` (outside ROOT).
     fn anchor_at(&mut self, comps: Vec<Vec<u8>>, host: Vec<u8>) {
         self.dir = HostDir::cwd();
-        self.undo = comps.iter().map(|_| (host.len(), false)).collect();
+        // `host` ends with the components: each one's prefix is what `..` returns to.
+        let mut len = host.len()
+            - comps
+                .iter()
+                .map(|c| c.len() + 1)
+                .sum::<usize>()
+                .min(host.len());
+        self.undo = comps
+            .iter()
+            .map(|c| {
+                let before = len;
+                len += c.len() + 1;
+                (before, false)
+            })
+            .collect();
         self.guest = Some(comps);
         self.host = host;
         self.rel_depth = 0;
@@ -413,6 +427,11 @@ fn walk(
                 match lstat_at(libc::AT_FDCWD, &outside) {
                     Ok(st) if is_link(&st) && (!last || follow_last) => {
                         let target = readlink_at(libc::AT_FDCWD, &outside)?;
+                        // A relative target is relative to the host's directory.
+                        w.host = outside[..outside.len() - name.len() - 1].to_vec();
+                        if w.host.is_empty() {
+                            w.host = b"/".to_vec();
+                        }
                         w.overlay = false;
                         w.follow(&target, &mut todo)?;
                     }

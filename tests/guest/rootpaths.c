@@ -7,7 +7,10 @@
  *   ROOT/elfuse-links/dir -> /elfuse-abs
  *   HOSTDIR (argv[1]): a host directory that does not exist in ROOT
  *
- *   rootpaths HOSTDIR
+ *   HOSTLINK (argv[2]): a host symlink next to HOSTDIR, relative, to HOSTDIR (its
+ *            target is the host's, not ROOT's)
+ *
+ *   rootpaths HOSTDIR HOSTLINK
  */
 #include "check.h"
 #include <fcntl.h>
@@ -51,7 +54,7 @@ static int put(const char *p, const char *text)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
+    if (argc < 3)
         return 2;
     const char *hostdir = argv[1];
     char p[1024];
@@ -101,5 +104,7 @@ int main(int argc, char **argv)
     CHECK(unlink("sub/abs") == 0 && unlink("sub/f.db") == 0);
     CHECK(rmdir("sub") == 0);
     CHECK_ERR(open("/elfuse-links/missing/x", O_RDONLY), ENOENT);
+    snprintf(p, sizeof p, "%s/created.txt", argv[2]);
+    CHECK(has(p, "made on host\n"));
     return report();
 }
