@@ -86,8 +86,14 @@ fn open_exec(ctx: &Ctx, t: &Target) -> Result<(File, PathBuf), Errno> {
         }
         unsafe { File::from_raw_fd(dup) }
     } else {
-        let (dir, c) = crate::syscall::fs::at_bytes(ctx, t.dirfd, &t.path)?;
-        let mut fl = libc::O_RDONLY | libc::O_CLOEXEC;
+        let how = if t.nofollow {
+            crate::syscall::resolve::NOFOLLOW
+        } else {
+            crate::syscall::resolve::FOLLOW
+        };
+        let (dir, c) = crate::syscall::fs::at_how(ctx, t.dirfd, &t.path, how)?;
+        // O_NONBLOCK: a FIFO is refused below (EACCES) instead of waiting for a writer.
+        let mut fl = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK;
         if t.nofollow {
             fl |= libc::O_NOFOLLOW;
         }
@@ -160,6 +166,11 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
         let mut head = vec![0u8; BINPRM_BUF_SIZE];
         let n = unsafe { libc::pread(file.as_raw_fd(), head.as_mut_ptr().cast(), head.len(), 0) };
         head.truncate(n.max(0) as usize);
+        if crate::native_exec::is_native(&head) {
+            drop(file);
+            let Err(e) = crate::native_exec::exec(ctx, &host, &argv, &envp);
+            return Err(e);
+        }
         if head.starts_with(b"\x7fELF") {
             break (file, host);
         }

@@ -20,6 +20,7 @@ pub mod guest;
 pub mod hostsig;
 pub mod jobctl;
 pub mod mapped;
+pub mod native_exec;
 pub mod pause;
 pub mod process;
 pub mod sigframe;

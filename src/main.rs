@@ -129,13 +129,27 @@ fn main() -> ExitCode {
                     Ok(m) if m.is_dir() => {
                         return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: is a directory"))
                     }
+                    // A FIFO, socket or device: execve refuses it (EACCES) without opening it.
+                    Ok(m) if !m.is_file() => {
+                        return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: Permission denied"))
+                    }
                     Ok(_) => {}
                     Err(e) => return fail(EXIT_NOT_FOUND, format!("{shown}: {}", io_msg(&e))),
                 }
-                std::fs::File::open(&host_path)
+                // O_NONBLOCK: had it become a FIFO since, the open must not wait for a writer.
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(&host_path)
             }
         };
-        let opened = opened.and_then(|f| Ok((MappedFile::open(&f)?, f)));
+        let opened = opened.and_then(|f| {
+            if !f.metadata()?.is_file() {
+                return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+            }
+            Ok((MappedFile::open(&f)?, f))
+        });
         let image = match opened {
             Ok((m, f)) => Image::Mapped(m, f),
             Err(e) => return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: {}", io_msg(&e))),

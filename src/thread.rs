@@ -372,6 +372,13 @@ impl Threads {
         lock(&self.reg).threads.len()
     }
 
+    /// The tids of the live threads, in order.
+    pub fn tids(&self) -> Vec<i32> {
+        let mut v: Vec<i32> = lock(&self.reg).threads.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
     /// exit_group or a fatal signal from thread `me`: the first sets the status; every
     /// other thread is killed.
     pub fn group_exit(&self, me: i32, stop: Stop) {

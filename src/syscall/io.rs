@@ -42,6 +42,9 @@ pub fn pread64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
+    if let Some(m) = f.synthetic_as::<super::procdir::ProcMem>() {
+        return super::procdir::mem_read(ctx, m, a[1], rw_len(a[2]), Some(a[3]));
+    }
     let buf = ctx.user_slice(a[1], rw_len(a[2]), true)?;
     host_ret(
         unsafe { libc::pread(f.raw(), buf.as_mut_ptr().cast(), buf.len(), a[3] as i64) } as i64,
@@ -52,6 +55,9 @@ pub fn pwrite64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
+    }
+    if let Some(m) = f.synthetic_as::<super::procdir::ProcMem>() {
+        return super::procdir::mem_write(ctx, m, a[1], rw_len(a[2]), Some(a[3]));
     }
     let buf = ctx.user_slice(a[1], rw_len(a[2]), false)?;
     host_ret(unsafe { libc::pwrite(f.raw(), buf.as_ptr().cast(), buf.len(), a[3] as i64) } as i64)

@@ -4,8 +4,8 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, execve, fs, futex, io, mem, net, proc, sfd, signal, sigstack, time, timer, wait, Ctx,
-    SysResult,
+    clone, execve, fs, futex, io, mem, net, proc, procvm, sfd, signal, sigstack, time, timer, wait,
+    Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -115,7 +115,7 @@ syscalls! {
     53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
     54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
     55 fchown(Fd, Int, Int) => fs::fchown, Full;
-    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("O_TMPFILE is EOPNOTSUPP; /proc is the host's (it describes elfuse, not the guest) except /proc/self/maps, generated from the guest's mappings");
+    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("O_TMPFILE is EOPNOTSUPP; the guest's own /proc/<pid> has maps, status, stat, statm, cmdline, environ, auxv, comm, mem, fd/, fdinfo/, task/ and the exe/cwd/root links (smaps, pagemap and other entries are ENOENT); other processes' /proc entries are the host's");
     57 close(Fd) => io::close, Full;
     58 vhangup;
     59 pipe2(Ptr, Hex) => io::pipe2, Full;
@@ -135,7 +135,7 @@ syscalls! {
     73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Full;
     74 signalfd4(Fd, Ptr, Int, Hex) => signalfd::signalfd4, Partial("signals the guest sends itself (kill/tkill/tgkill); writev(2) reaches the readiness eventfd underneath instead of failing with EINVAL");
     75 vmsplice; 76 splice; 77 tee;
-    78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc is the host's except /proc/self/exe");
+    78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc/<pid>/fd/N of a synthetic fd (signalfd...) shows the host object's anon_inode name");
     79 newfstatat(Dirfd, Str, Ptr, Hex) => fs::newfstatat, Full;
     80 fstat(Fd, Ptr) => fs::fstat, Full;
     81 sync() => fs::sync, Full;
@@ -260,8 +260,9 @@ syscalls! {
     262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
     266 clock_adjtime; 267 syncfs; 268 setns;
     269 sendmmsg(Fd, Ptr, Int, Hex) => net::msg::sendmmsg, Full;
-    270 process_vm_readv;
-    271 process_vm_writev; 272 kcmp; 273 finit_module; 274 sched_setattr;
+    270 process_vm_readv(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_readv, Partial("own process only (its guest memory; the reserved region is EFAULT); other processes EPERM");
+    271 process_vm_writev(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_writev, Partial("own process only (its guest memory; the reserved region is EFAULT); other processes EPERM");
+    272 kcmp; 273 finit_module; 274 sched_setattr;
     275 sched_getattr;
     276 renameat2(Dirfd, Str, Dirfd, Str, Hex) => fs::renameat2, Full;
     277 seccomp;

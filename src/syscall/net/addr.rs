@@ -2,12 +2,14 @@
 //!
 //! AArch64 and x86_64 Linux lay out every `sockaddr_*` the same way, so an address is
 //! copied, not converted; only AF_UNIX path names change: they are guest paths, resolved
-//! like every other (through `--sysroot`, see [`crate::syscall::fs::at_bytes`]), and the
-//! names the host reports back (getsockname, accept, recvfrom) are shown as the guest
-//! names them. A resolved path longer than `sun_path` is reached through the
-//! `/proc/self/fd/N/` of its directory, which the host kernel accepts for bind and
-//! connect. The abstract namespace (a leading NUL) and autobind (no path) pass as they
-//! are.
+//! by the one path resolver like every other, relative ones included (`--sysroot`, the
+//! guest's /proc: see [`crate::syscall::fs::socket_path`]; bind creates, connect and
+//! sendto look up), and the names the host reports back (getsockname, accept, recvfrom)
+//! are shown as the guest names them. A resolved path relative to a directory the
+//! resolver holds open, or longer than `sun_path`, is reached through that directory's
+//! `/proc/self/fd/N/` (elfuse's own fd, in the host's /proc), which the host kernel
+//! accepts for bind and connect. The abstract namespace (a leading NUL) and autobind (no
+//! path) pass as they are.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -15,6 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::errno::Errno;
+use crate::syscall::fs::HostDir;
 use crate::syscall::Ctx;
 
 pub const AF_UNIX: u16 = 1;
@@ -34,6 +37,7 @@ pub struct HostAddr {
     pub buf: [u8; SOCKADDR_MAX],
     pub len: u32,
     _dir: Option<OwnedFd>,
+    _held: Option<HostDir>,
 }
 
 impl HostAddr {
@@ -45,7 +49,8 @@ impl HostAddr {
 /// Reads the guest's `addr`/`addrlen` (bind, connect, sendto, sendmsg's msg_name) and
 /// makes the host address. Linux's checks: a length above sockaddr_storage (or
 /// negative) is EINVAL; an unreadable buffer is EFAULT. A NULL address is `None`.
-pub fn from_guest(ctx: &Ctx, va: u64, len: u64) -> Result<Option<HostAddr>, Errno> {
+/// `create`: an AF_UNIX path names a socket file to be made (bind).
+pub fn from_guest(ctx: &Ctx, va: u64, len: u64, create: bool) -> Result<Option<HostAddr>, Errno> {
     let len = len as i32;
     if len < 0 || len as usize > SOCKADDR_MAX {
         return Err(Errno::EINVAL);
@@ -58,37 +63,40 @@ pub fn from_guest(ctx: &Ctx, va: u64, len: u64) -> Result<Option<HostAddr>, Errn
         buf: [0; SOCKADDR_MAX],
         len: len as u32,
         _dir: None,
+        _held: None,
     };
     out.buf[..raw.len()].copy_from_slice(&raw);
     if raw.len() > SUN_PATH_OFF
         && u16::from_ne_bytes([raw[0], raw[1]]) == AF_UNIX
         && raw[SUN_PATH_OFF] != 0
     {
-        unix_path(ctx, &raw[SUN_PATH_OFF..], &mut out)?;
+        unix_path(ctx, &raw[SUN_PATH_OFF..], create, &mut out)?;
     }
     Ok(Some(out))
 }
 
 /// Rewrites an AF_UNIX path name (not abstract, not empty) to the host's.
-fn unix_path(ctx: &Ctx, sun_path: &[u8], out: &mut HostAddr) -> Result<(), Errno> {
+fn unix_path(ctx: &Ctx, sun_path: &[u8], create: bool, out: &mut HostAddr) -> Result<(), Errno> {
     let end = sun_path
         .iter()
         .position(|&b| b == 0)
         .unwrap_or(sun_path.len());
     let guest = &sun_path[..end];
-    if guest.first() != Some(&b'/') {
-        // Relative to the cwd, which is the guest's: unchanged.
-        return Ok(());
-    }
-    let (_, host) = crate::syscall::fs::at_bytes(ctx, libc::AT_FDCWD as u64, guest)?;
-    let host = host.as_bytes();
+    let (dir, path) = crate::syscall::fs::socket_path(ctx, guest, create)?;
+    let mut host = if dir.is_cwd() {
+        Vec::new()
+    } else {
+        format!("/proc/self/fd/{}/", dir.raw()).into_bytes()
+    };
+    host.extend_from_slice(path.as_bytes());
+    out._held = Some(dir);
     if host == guest {
         return Ok(());
     }
     let (name, dir) = if host.len() < SUN_PATH_LEN {
-        (host.to_vec(), None)
+        (host, None)
     } else {
-        long_path(host)?
+        long_path(&host)?
     };
     out.buf[SUN_PATH_OFF..].fill(0);
     out.buf[SUN_PATH_OFF..SUN_PATH_OFF + name.len()].copy_from_slice(&name);

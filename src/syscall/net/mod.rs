@@ -165,8 +165,8 @@ pub fn socketpair(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 }
 
 /// An address bind and connect require: NULL with a length is EFAULT (Linux copies it).
-fn required(ctx: &Ctx, va: u64, len: u64) -> Result<Option<addr::HostAddr>, Errno> {
-    match addr::from_guest(ctx, va, len)? {
+fn required(ctx: &Ctx, va: u64, len: u64, create: bool) -> Result<Option<addr::HostAddr>, Errno> {
+    match addr::from_guest(ctx, va, len, create)? {
         None if va == 0 && len != 0 => Err(Errno::EFAULT),
         a => Ok(a),
     }
@@ -179,7 +179,7 @@ fn addr_parts(a: &Option<addr::HostAddr>) -> (*const libc::sockaddr, libc::sockl
 
 pub fn bind(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
-    let host = required(ctx, a[1], a[2])?;
+    let host = required(ctx, a[1], a[2], true)?;
     let (p, len) = addr_parts(&host);
     // SAFETY: `p` is NULL or `len` bytes of a live address.
     host_ret(unsafe { libc::bind(f.raw(), p, len) } as i64)
@@ -187,7 +187,7 @@ pub fn bind(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 pub fn connect(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
-    let host = required(ctx, a[1], a[2])?;
+    let host = required(ctx, a[1], a[2], false)?;
     let (p, len) = addr_parts(&host);
     // SAFETY: as in bind.
     let r = unsafe { libc::connect(f.raw(), p, len) };

@@ -141,7 +141,7 @@ fn rights_in(ctx: &Ctx, ctl: &mut [u8], cloexec: bool) -> (usize, bool) {
 pub fn sendto(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
     let buf = ctx.user_slice(a[1], rw_len(a[2]), false)?;
-    let to = addr::from_guest(ctx, a[4], if a[4] == 0 { 0 } else { a[5] })?;
+    let to = addr::from_guest(ctx, a[4], if a[4] == 0 { 0 } else { a[5] }, false)?;
     let (p, len) = to
         .as_ref()
         .map_or((std::ptr::null(), 0), |h| (h.ptr(), h.len));
@@ -189,7 +189,12 @@ fn read_msghdr(ctx: &Ctx, va: u64) -> Result<[u64; 7], Errno> {
 fn send_one(ctx: &Ctx, fd: u64, msg_va: u64, flags: u64) -> SysResult {
     let f = ctx.file(fd)?;
     let m = read_msghdr(ctx, msg_va)?;
-    let name = addr::from_guest(ctx, m[0], if m[0] == 0 { 0 } else { m[1] as u32 as u64 })?;
+    let name = addr::from_guest(
+        ctx,
+        m[0],
+        if m[0] == 0 { 0 } else { m[1] as u32 as u64 },
+        false,
+    )?;
     let mut iov: Vec<libc::iovec> = user_iovecs(ctx, m[2], m[3], false)?
         .into_iter()
         .map(|s| libc::iovec {
