@@ -274,9 +274,6 @@ fn sqlite3_in_memory() {
 
 /// A database file in a host directory: sqlite creates it (and its journal) there.
 #[test]
-#[ignore = "under --sysroot a file created in a host directory that has no counterpart in the \
-            sysroot is created inside the sysroot instead (ENOENT there): the sysroot \
-            file-creation bug, owned by another change"]
 fn sqlite3_database_in_a_host_directory() {
     let Some(root) = rootfs() else { return };
     let dir = TempDir::new();
@@ -321,9 +318,6 @@ fn git_hash_object_matches_the_host() {
 
 /// git init, add and commit in a host directory, then log.
 #[test]
-#[ignore = "under --sysroot git cannot create .git in a host directory (the sysroot \
-            file-creation bug, owned by another change): files and directories created \
-            where the sysroot has no counterpart go inside the sysroot"]
 fn git_init_add_commit() {
     let Some(root) = rootfs() else { return };
     let dir = TempDir::new();
