@@ -76,7 +76,35 @@ fn socket_traces(libc: Libc) {
     );
 }
 
+/// AF_UNIX names under `--sysroot`: a guest path inside the root is made there and
+/// reported by its guest name; one whose directory exists only on the host is made on the
+/// host (elfuse-only: qemu's -L does not apply to socket paths).
+fn unix_socket_paths_under_sysroot(libc: Libc) {
+    let root = TempDir::new();
+    std::fs::create_dir(root.path().join("sockdir")).unwrap();
+    let host = TempDir::new();
+    let hostdir = host.path().to_str().unwrap().to_owned();
+    let opts = [std::ffi::OsString::from("--sysroot"), root.path().into()];
+    let Some(out) = run_elfuse_only(libc, "sock_sysroot", &opts, &["/sockdir", &hostdir], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+    use std::os::unix::fs::FileTypeExt;
+    for name in ["stream.sock", "a.sock", "b.sock"] {
+        let inside = root.path().join("sockdir").join(name);
+        let meta = std::fs::symlink_metadata(&inside).unwrap();
+        assert!(
+            meta.file_type().is_socket(),
+            "{} is no socket",
+            inside.display()
+        );
+        let meta = std::fs::symlink_metadata(host.path().join(name)).unwrap();
+        assert!(meta.file_type().is_socket(), "{name} not made on the host");
+    }
+}
+
 for_each_libc!(
+    unix_socket_paths_under_sysroot,
     unix_sockets,
     inet_sockets,
     sockets_across_fork_and_threads,

@@ -186,11 +186,15 @@ fn curl_fetches_from_a_local_server() {
 }
 
 #[test]
-fn busybox_ip_lists_the_loopback_address() {
+fn busybox_ip_lists_the_loopback_address_and_routes() {
     let Some(root) = rootfs() else { return };
     let args = strings(&["ip", "-4", "-o", "addr", "show", "lo"]);
     let out = text(run_real(&root, "/usr/bin/busybox", &args, b"", true));
     assert!(out.contains("inet 127.0.0.1/8"), "{out}");
+    // The routing table through netlink (the host's, as under qemu).
+    let args = strings(&["ip", "route", "show", "table", "local"]);
+    let out = text(run_real(&root, "/usr/bin/busybox", &args, b"", true));
+    assert!(out.contains("127.0.0.1 dev lo"), "{out}");
 }
 
 /// bash sources ~/.bashrc for `bash -c` only when started by a network daemon, which it

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../tests/guest/scm.h"
+
 static clockid_t bench_clock = CLOCK_MONOTONIC;
 
 static double now(void)
@@ -85,15 +87,9 @@ static void *fd_taker(void *arg)
 {
     int s = *(int *)arg;
     for (long i = 0; i < g_n; i++) {
-        char byte;
-        struct iovec iov = {&byte, 1};
-        union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                           .msg_controllen = sizeof u.buf};
-        if (recvmsg(s, &m, 0) != 1)
+        int fd = recv_fd(s);
+        if (fd < 0)
             die("recvmsg");
-        int fd;
-        memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof fd);
         close(fd);
         if (send(s, "k", 1, 0) != 1)
             die("ack");
@@ -149,19 +145,9 @@ int main(int argc, char **argv)
     pthread_create(&t, NULL, fd_taker, &sv[1]);
     t0 = now();
     for (long i = 0; i < g_n; i++) {
-        char byte = 'F';
-        struct iovec iov = {&byte, 1};
-        union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
-        memset(&u, 0, sizeof u);
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                           .msg_controllen = sizeof u.buf};
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
         int fd = 1;
-        memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-        if (sendmsg(sv[0], &m, 0) != 1 || recv(sv[0], &byte, 1, 0) != 1)
+        char byte;
+        if (send_fds(sv[0], &fd, 1) != 1 || recv(sv[0], &byte, 1, 0) != 1)
             die("scm");
     }
     printf("unix SCM_RIGHTS round trip %.1f\n", (now() - t0) / g_n);

@@ -3,6 +3,7 @@
  * SCM_RIGHTS, a CLOEXEC socket is closed by exec's sweep (checked via fcntl in the
  * child), and 8 threads storm one AF_UNIX datagram socket. */
 #include "check.h"
+#include "scm.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -10,39 +11,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int send_fd(int s, int fd)
-{
-    char byte = 'F';
-    struct iovec iov = {&byte, 1};
-    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof u.buf};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    return sendmsg(s, &m, 0);
-}
-
-static int recv_fd(int s)
-{
-    char byte;
-    struct iovec iov = {&byte, 1};
-    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof u.buf};
-    if (recvmsg(s, &m, 0) != 1)
-        return -1;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    if (!c || c->cmsg_type != SCM_RIGHTS)
-        return -1;
-    int fd;
-    memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    return fd;
-}
 
 static void inherited(void)
 {
@@ -73,11 +41,11 @@ static void inherited(void)
     CHECK(write(s, "reply", 5) == 5);
     int p[2];
     CHECK(pipe(p) == 0);
-    CHECK(send_fd(sv[0], p[1]) == 1);
+    CHECK(send_fds(sv[0], &p[1], 1) == 1);
     close(p[1]);
     int x[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, x) == 0);
-    CHECK(send_fd(sv[0], x[0]) == 1);
+    CHECK(send_fds(sv[0], &x[0], 1) == 1);
     close(x[0]);
     int st;
     CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);

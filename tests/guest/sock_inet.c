@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -299,6 +300,52 @@ static void netlink(void)
     close(s);
 }
 
+/* select, FIONBIO, EPOLLEXCLUSIVE, multicast options and a raw socket (root may open
+ * one; either answer is the host's and the same for every Linux). */
+static void more(void)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(sv[1], &rs);
+    struct timeval tv = {0, 0};
+    CHECK(select(sv[1] + 1, &rs, NULL, NULL, &tv) == 0);
+    CHECK(write(sv[0], "s", 1) == 1);
+    FD_SET(sv[1], &rs);
+    tv.tv_sec = 5;
+    CHECK(select(sv[1] + 1, &rs, NULL, NULL, &tv) == 1 && FD_ISSET(sv[1], &rs));
+    int on = 1;
+    CHECK(ioctl(sv[1], FIONBIO, &on) == 0 && (fcntl(sv[1], F_GETFL) & O_NONBLOCK));
+    char c;
+    CHECK(read(sv[1], &c, 1) == 1);
+    CHECK_ERR(read(sv[1], &c, 1), EAGAIN);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev) == 0);
+    CHECK_ERR(epoll_ctl(ep, EPOLL_CTL_MOD, sv[1], &ev), EINVAL);
+    close(ep);
+    close(sv[0]);
+    close(sv[1]);
+
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    unsigned char ttl = 3, loop = 0;
+    CHECK(setsockopt(u, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) == 0);
+    CHECK(setsockopt(u, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop) == 0);
+    int v = -1;
+    socklen_t len = sizeof v;
+    CHECK(getsockopt(u, IPPROTO_IP, IP_MULTICAST_TTL, &v, &len) == 0 && v == 3);
+    struct ip_mreqn mr = {.imr_multiaddr.s_addr = htonl(0xe0000001 + 200)};
+    mr.imr_ifindex = (int)if_nametoindex("lo");
+    int j = setsockopt(u, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr);
+    CHECK(j == 0 || errno == ENODEV || errno == EADDRNOTAVAIL);
+    close(u);
+    int raw = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    CHECK(raw >= 0 || errno == EPERM || errno == EACCES);
+    if (raw >= 0)
+        close(raw);
+}
+
 static volatile int g_alarms;
 static void on_alarm(int s) { (void)s; g_alarms++; }
 
@@ -368,6 +415,7 @@ int main(int argc, char **argv)
     udp();
     inet6();
     netlink();
+    more();
     interrupted(0);
     interrupted(1);
     return report();

@@ -3,6 +3,7 @@
  * SIGPIPE, bad input. DIR: a scratch directory. `strict`: the checks qemu-aarch64 7.2
  * gets wrong (see strict()). */
 #include "check.h"
+#include "scm.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
@@ -18,45 +19,6 @@ static volatile int g_sigpipe;
 /* An address no guest maps (volatile: keeps the compiler from reasoning about it). */
 static int *volatile g_bad = (int *)8;
 static void on_pipe(int s) { (void)s; g_sigpipe++; }
-
-/* Sends fds[0..n) over `s` with one byte of data. */
-static int send_fds(int s, const int *fds, int n)
-{
-    char byte = 'F';
-    struct iovec iov = {&byte, 1};
-    union { char buf[CMSG_SPACE(sizeof(int) * 8)]; struct cmsghdr align; } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = CMSG_SPACE(sizeof(int) * n)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-    memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-    return sendmsg(s, &m, 0);
-}
-
-/* Receives up to `max` fds; returns how many, sets *flags to msg_flags. */
-static int recv_fds(int s, int *fds, int max, int rflags, int *flags, size_t room)
-{
-    char byte;
-    struct iovec iov = {&byte, 1};
-    union { char buf[CMSG_SPACE(sizeof(int) * 8)]; struct cmsghdr align; } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = room};
-    if (recvmsg(s, &m, rflags) != 1)
-        return -1;
-    *flags = m.msg_flags;
-    int n = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (int i = 0; i < k && n < max; i++)
-                memcpy(&fds[n++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        }
-    return n;
-}
 
 static void pairs(void)
 {
