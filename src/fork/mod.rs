@@ -116,7 +116,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         Errno::EAGAIN
     })?;
     // Start the host process now: its creation overlaps the RAM snapshot below.
-    let ticket = actor::spawn();
+    let ticket = actor::spawn(proc.tracer.actor_sink());
 
     cpu.x[0] = 0;
     if newsp != 0 {
