@@ -117,15 +117,27 @@ fn at_nofollow(ctx: &Ctx, dirfd: u64, path_va: u64) -> Result<(HostDir, CString)
     at_how(ctx, dirfd, &ctx.read_path(path_va)?, NOFOLLOW)
 }
 
-/// The host path for an AF_UNIX socket address `path` (relative to the cwd): for the
-/// socket code, `create` for bind (the last component is not followed).
+/// The host path for an AF_UNIX socket address `path`, for the socket code: resolved
+/// like every guest path (relative to the cwd), `create` for bind (a last symlink is not
+/// followed). The returned path is usable relative to the host cwd as it is (a path
+/// relative to a directory fd becomes `/proc/self/fd/<fd>/...`); keep the `HostDir` alive
+/// until the host call is done. It may be longer than sun_path: the caller decides.
 pub(crate) fn socket_path(
     ctx: &Ctx,
     path: &[u8],
     create: bool,
 ) -> Result<(HostDir, CString), Errno> {
     let how = if create { NOFOLLOW } else { FOLLOW };
-    at_how(ctx, AT_FDCWD as u64, path, how)
+    let (dir, p) = at_how(ctx, AT_FDCWD as u64, path, how)?;
+    if dir.is_cwd() || p.as_bytes().first() == Some(&b'/') {
+        return Ok((dir, p));
+    }
+    let full = [
+        format!("/proc/self/fd/{}/", dir.raw()).as_bytes(),
+        p.as_bytes(),
+    ]
+    .concat();
+    Ok((dir, CString::new(full).map_err(|_| Errno::EINVAL)?))
 }
 
 /// A path that may be empty (or, as Linux 6.11+ allows, NULL) when the guest passed

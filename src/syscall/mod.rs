@@ -21,6 +21,7 @@ pub mod procgen;
 pub mod procnode;
 pub mod procvm;
 pub mod resolve;
+mod resolve_fast;
 pub mod sfd;
 pub mod signal;
 pub mod sigpipe;

@@ -82,7 +82,7 @@ fn id_of(p: &[u8]) -> Option<(u64, u64)> {
 }
 
 /// The host's procfs device (to recognise a host fd or cwd inside /proc).
-fn proc_dev() -> u64 {
+pub(super) fn proc_dev() -> u64 {
     static DEV: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *DEV.get_or_init(|| id_of(b"/proc").map_or(u64::MAX, |(d, _)| d))
 }
@@ -325,7 +325,7 @@ impl<'a, 'c> Walk<'a, 'c> {
 }
 
 /// The components of a path, `.` and empty ones dropped.
-fn components(p: &[u8]) -> Vec<Vec<u8>> {
+pub(super) fn components(p: &[u8]) -> Vec<Vec<u8>> {
     p.split(|&b| b == b'/')
         .filter(|c| !c.is_empty() && *c != b".")
         .map(|c| c.to_vec())
@@ -338,6 +338,9 @@ pub(crate) fn resolve(ctx: &Ctx, dirfd: u64, path: &[u8], how: How) -> Result<Re
         return Err(Errno::ENOENT);
     }
     let sysroot = ctx.proc.fs().sysroot.clone();
+    if let Some(r) = super::resolve_fast::fast(ctx, sysroot.as_deref(), dirfd, path, how) {
+        return Ok(r);
+    }
     let mut w = Walk::new(Some(ctx), sysroot.as_deref());
     let mut node = None;
     if path[0] == b'/' {

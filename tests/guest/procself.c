@@ -259,6 +259,15 @@ int main(int argc, char **argv)
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     snprintf(q, sizeof q, "/proc/self/fd/%d/file", dfd);
     CHECK(slurp(q) == 7);
+    snprintf(q, sizeof q, "/proc/self/fd/%d", dfd);
+    DIR *dd = opendir(q);
+    int seen = 0;
+    struct dirent *de;
+    while (dd && (de = readdir(dd)))
+        seen += strcmp(de->d_name, "file") == 0;
+    CHECK(dd && seen == 1);
+    if (dd)
+        closedir(dd);
     close(dfd);
     snprintf(q, sizeof q, "/proc/self/fd/%d", 900);
     CHECK_ERR(open(q, O_RDONLY), ENOENT);

@@ -83,12 +83,7 @@ fn unix_path(ctx: &Ctx, sun_path: &[u8], create: bool, out: &mut HostAddr) -> Re
         .unwrap_or(sun_path.len());
     let guest = &sun_path[..end];
     let (dir, path) = crate::syscall::fs::socket_path(ctx, guest, create)?;
-    let mut host = if dir.is_cwd() {
-        Vec::new()
-    } else {
-        format!("/proc/self/fd/{}/", dir.raw()).into_bytes()
-    };
-    host.extend_from_slice(path.as_bytes());
+    let host = path.as_bytes().to_vec();
     out._held = Some(dir);
     if host == guest {
         return Ok(());
