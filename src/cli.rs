@@ -20,6 +20,8 @@ Options:
                        (strace-style lines), actors (one JSON object per actor
                        message: actor, msg, seq, tid, ts_ns, wait_ns, run_ns)
   --trace-out FILE     write traces to FILE instead of stderr
+  -g, --gdb PORT       wait for gdb (gdb-multiarch: target remote :PORT) on
+                       127.0.0.1:PORT before the program's first instruction
   --demo               run the embedded demo guest
   --syscall-table      print the syscall support table (Markdown) and exit
   -h, --help           print this help and exit
@@ -32,6 +34,7 @@ Subcommands (first argument only; run a program of that name as ./NAME):
 Environment:
   RUST_LOG=debug            elfuse's own diagnostics (tracing)
   ELFUSE_STARTUP_TRACE=1    per-step start-up times on stderr
+  ELFUSE_GDB=PORT           as -g PORT (the option wins)
 
 The exit status is the guest's, or 128+N when signal N kills it.";
 
@@ -57,6 +60,8 @@ pub struct Options {
     pub sysroot: Option<PathBuf>,
     pub trace: TraceSet,
     pub trace_out: Option<PathBuf>,
+    /// `-g PORT`: the gdb stub's port.
+    pub gdb: Option<u16>,
     pub program: Option<OsString>,
     pub args: Vec<OsString>,
 }
@@ -68,6 +73,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
         sysroot: None,
         trace: TraceSet::default(),
         trace_out: None,
+        gdb: None,
         program: None,
         args: Vec::new(),
     };
@@ -130,12 +136,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
                 o.trace = o.trace.union(TraceSet::parse(&v)?);
             }
             "--trace-out" => o.trace_out = Some(PathBuf::from(value("--trace-out")?)),
+            "-g" | "--gdb" => o.gdb = Some(parse_port(&value(name)?)?),
             _ => return Err(format!("unknown option '{s}' (see --help)")),
         }
         if inline.is_some()
             && !matches!(
                 name,
-                "--sysroot" | "--trace" | "--trace-out" | "--fork-child"
+                "--sysroot" | "--trace" | "--trace-out" | "--fork-child" | "--gdb"
             )
         {
             return Err(format!("option {name} takes no value"));
@@ -148,6 +155,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
         );
     }
     Ok(o)
+}
+
+/// A TCP port for `-g` / `ELFUSE_GDB` (1..=65535).
+pub fn parse_port(v: &str) -> Result<u16, String> {
+    match v.parse::<u16>() {
+        Ok(p) if p != 0 => Ok(p),
+        _ => Err(format!("gdb port '{v}': not a TCP port (1-65535)")),
+    }
 }
 
 #[cfg(test)]
@@ -179,6 +194,10 @@ mod tests {
             Mode::TraceToPerfetto { .. }
         ));
         assert!(p(&["trace-to-perfetto", "a"]).is_err());
+        assert_eq!(p(&["-g", "1234", "x"]).unwrap().gdb, Some(1234));
+        assert_eq!(p(&["--gdb=99", "x"]).unwrap().gdb, Some(99));
+        assert!(p(&["-g", "0", "x"]).unwrap_err().contains("not a TCP port"));
+        assert!(p(&["-g"]).unwrap_err().contains("needs a value"));
         // Only as the first argument.
         assert_eq!(p(&["--", "trace-to-perfetto"]).unwrap().mode, Mode::Run);
     }

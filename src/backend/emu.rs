@@ -24,8 +24,8 @@ use uc::{uc_engine, Arch, Arm64CpuModel, HookType, Mode, Prot, RegisterARM64, Re
 use unicorn_engine_sys as uc;
 
 use super::{
-    BackendError, CodeLog, ExitHandler, Flow, Hypervisor, Invalidate, Kick, Reg, Result, SysReg,
-    Vcpu, VcpuExit, Vm,
+    BackendError, CodeLog, DebugConfig, ExitHandler, Flow, Hypervisor, Invalidate, Kick, Reg,
+    Result, SysReg, Vcpu, VcpuExit, Vm,
 };
 
 /// QEMU's exception number for HVC as seen by UC_HOOK_INTR (SMC, 13, and anything else
@@ -180,6 +180,11 @@ struct ExitSlot {
     /// A panic of the handler inside the hook, re-raised once `uc_emu_start` returned
     /// (unwinding through the engine's C frames is not possible).
     panic: Option<Box<dyn Any + Send>>,
+    /// What a debugger watches (`Vcpu::set_debug`); read by the code hook.
+    debug: DebugConfig,
+    /// The PC `uc_emu_start` last entered at: the code hook's first call there is the
+    /// instruction a stop left the guest at, which resuming must execute, not stop at.
+    debug_skip: Option<u64>,
 }
 
 /// The vCPU and handler of the `run_with` in progress. Raw pointers: both live on the
@@ -200,6 +205,8 @@ pub struct EmuVcpu {
     /// Where the engine reports the blocks it translates (`log_translations`); the
     /// engine holds a raw pointer to it while set.
     code_log: Option<Box<LogSink>>,
+    /// The code hook, while a debugger watches this vCPU (`set_debug`).
+    code_hook: Option<uc::uc_hook>,
 }
 
 /// A [`CodeLog`] and how many more blocks may be reported to it.
@@ -235,6 +242,32 @@ unsafe extern "C" fn on_intr(uc: *mut uc_engine, intno: u32, user: *mut c_void) 
         }
         other => unsafe { (*slot).unexpected = Some(other) },
     }
+    unsafe { uc::uc_emu_stop(uc) };
+}
+
+/// The code hook, installed only while a debugger watches this vCPU (`set_debug`) and
+/// only over the guest user range (the shim, at EL1 above it, is never hooked): a
+/// [`VcpuExit::Debug`] before a watched EL0 instruction.
+unsafe extern "C" fn on_code(uc: *mut uc_engine, addr: u64, _size: u32, user: *mut c_void) {
+    let slot = user as *mut ExitSlot;
+    // SAFETY: the vCPU's boxed exit slot, alive while its engine runs on this thread; no
+    // reference into it is held across the handler, which may change it (set_debug).
+    let hit = unsafe {
+        if (*slot).debug_skip.take() == Some(addr) {
+            return;
+        }
+        (*slot).debug.step || (*slot).debug.breakpoints.contains(&addr)
+    };
+    if !hit {
+        return;
+    }
+    // SAFETY: as above; the target is the run_with in progress.
+    match unsafe { (*slot).target } {
+        Some(t) if unsafe { handle(t, VcpuExit::Debug) } == Flow::Resume => return,
+        Some(_) => unsafe { (*slot).left = true },
+        None => return,
+    }
+    // The hook is followed by an exit-request check: the instruction does not run.
     unsafe { uc::uc_emu_stop(uc) };
 }
 
@@ -298,6 +331,10 @@ unsafe fn run_with_raw(me: *mut EmuVcpu, on_exit: *mut ExitHandler<'static>) -> 
             slot.target = Some(t);
             ((*me).uc, (*me).raw_read(RegisterARM64::PC))
         };
+        if let Ok(pc) = pc {
+            // SAFETY: as above.
+            unsafe { (*me).exit.debug_skip = Some(pc) };
+        }
         let r = match pc {
             Ok(pc) => unsafe { uc::uc_emu_start(uc, pc, 0, 0, 0) },
             Err(e) => {
@@ -339,6 +376,7 @@ impl EmuVcpu {
             }),
             exit: Box::default(),
             code_log: None,
+            code_hook: None,
         };
         check(
             unsafe { uc::elfuse_uc_set_cpu_model(h, Arm64CpuModel::MAX as i32) },
@@ -619,6 +657,42 @@ impl Vcpu for EmuVcpu {
             check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")?;
         }
         Ok(())
+    }
+
+    fn set_debug(&mut self, cfg: &DebugConfig) -> Result<()> {
+        self.exit.debug = cfg.clone();
+        match (cfg.is_active(), self.code_hook) {
+            (true, None) => {
+                let mut hook: uc::uc_hook = 0;
+                let cb: unsafe extern "C" fn(*mut uc_engine, u64, u32, *mut c_void) = on_code;
+                use crate::guest::layout::{INFRA_BASE, NULL_GUARD_END};
+                check(
+                    unsafe {
+                        uc::uc_hook_add(
+                            self.uc,
+                            &mut hook,
+                            HookType::CODE.0 as i32,
+                            cb as *mut c_void,
+                            (&mut *self.exit as *mut ExitSlot).cast(),
+                            NULL_GUARD_END,
+                            INFRA_BASE - 1,
+                        )
+                    },
+                    "code hook",
+                )?;
+                self.code_hook = Some(hook);
+                // A skip recorded at an entry made while nothing was watched is stale.
+                self.exit.debug_skip = None;
+                // Blocks translated without the hook must go (hooks are compiled in).
+                check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")
+            }
+            (false, Some(hook)) => {
+                self.code_hook = None;
+                check(unsafe { uc::uc_hook_del(self.uc, hook) }, "code hook")?;
+                check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")
+            }
+            _ => Ok(()),
+        }
     }
 
     fn log_translations(&mut self, log: Option<Arc<CodeLog>>, budget: u32) {
