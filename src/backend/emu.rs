@@ -207,6 +207,8 @@ pub struct EmuVcpu {
     code_log: Option<Box<LogSink>>,
     /// The code hook, while a debugger watches this vCPU (`set_debug`).
     code_hook: Option<uc::uc_hook>,
+    /// `set_debug` from inside the engine: the hook changes at the next engine entry.
+    hook_change: bool,
 }
 
 /// A [`CodeLog`] and how many more blocks may be reported to it.
@@ -333,7 +335,16 @@ unsafe fn run_with_raw(me: *mut EmuVcpu, on_exit: *mut ExitHandler<'static>) -> 
         };
         if let Ok(pc) = pc {
             // SAFETY: as above.
-            unsafe { (*me).exit.debug_skip = Some(pc) };
+            unsafe {
+                if (*me).hook_change {
+                    if let Err(e) = (*me).change_hook() {
+                        kick.running.store(false, SeqCst);
+                        (*me).exit.target = None;
+                        return Err(e);
+                    }
+                }
+                (*me).exit.debug_skip = Some(pc);
+            }
         }
         let r = match pc {
             Ok(pc) => unsafe { uc::uc_emu_start(uc, pc, 0, 0, 0) },
@@ -377,6 +388,7 @@ impl EmuVcpu {
             exit: Box::default(),
             code_log: None,
             code_hook: None,
+            hook_change: false,
         };
         check(
             unsafe { uc::elfuse_uc_set_cpu_model(h, Arm64CpuModel::MAX as i32) },
@@ -430,6 +442,43 @@ impl EmuVcpu {
                 self.raw_read(RegisterARM64::PC)?
             ))),
             None => Ok(()),
+        }
+    }
+
+    /// Installs the code hook if the debug config is active, removes it if not.
+    fn change_hook(&mut self) -> Result<()> {
+        self.hook_change = false;
+        match (self.exit.debug.is_active(), self.code_hook) {
+            (true, None) => {
+                let mut hook: uc::uc_hook = 0;
+                let cb: unsafe extern "C" fn(*mut uc_engine, u64, u32, *mut c_void) = on_code;
+                use crate::guest::layout::{INFRA_BASE, NULL_GUARD_END};
+                check(
+                    unsafe {
+                        uc::uc_hook_add(
+                            self.uc,
+                            &mut hook,
+                            HookType::CODE.0 as i32,
+                            cb as *mut c_void,
+                            (&mut *self.exit as *mut ExitSlot).cast(),
+                            NULL_GUARD_END,
+                            INFRA_BASE - 1,
+                        )
+                    },
+                    "code hook",
+                )?;
+                self.code_hook = Some(hook);
+                // A skip recorded at an entry made while nothing was watched is stale.
+                self.exit.debug_skip = None;
+                // Blocks translated without the hook must go (hooks are compiled in).
+                check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")
+            }
+            (false, Some(hook)) => {
+                self.code_hook = None;
+                check(unsafe { uc::uc_hook_del(self.uc, hook) }, "code hook")?;
+                check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")
+            }
+            _ => Ok(()),
         }
     }
 
@@ -661,38 +710,20 @@ impl Vcpu for EmuVcpu {
 
     fn set_debug(&mut self, cfg: &DebugConfig) -> Result<()> {
         self.exit.debug = cfg.clone();
-        match (cfg.is_active(), self.code_hook) {
-            (true, None) => {
-                let mut hook: uc::uc_hook = 0;
-                let cb: unsafe extern "C" fn(*mut uc_engine, u64, u32, *mut c_void) = on_code;
-                use crate::guest::layout::{INFRA_BASE, NULL_GUARD_END};
-                check(
-                    unsafe {
-                        uc::uc_hook_add(
-                            self.uc,
-                            &mut hook,
-                            HookType::CODE.0 as i32,
-                            cb as *mut c_void,
-                            (&mut *self.exit as *mut ExitSlot).cast(),
-                            NULL_GUARD_END,
-                            INFRA_BASE - 1,
-                        )
-                    },
-                    "code hook",
-                )?;
-                self.code_hook = Some(hook);
-                // A skip recorded at an entry made while nothing was watched is stale.
-                self.exit.debug_skip = None;
-                // Blocks translated without the hook must go (hooks are compiled in).
-                check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")
-            }
-            (false, Some(hook)) => {
-                self.code_hook = None;
-                check(unsafe { uc::uc_hook_del(self.uc, hook) }, "code hook")?;
-                check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")
-            }
-            _ => Ok(()),
+        if cfg.is_active() == self.code_hook.is_some() {
+            self.hook_change = false;
+            return Ok(());
         }
+        if self.exit.target.is_some() {
+            // Called from inside the engine (a hook's handler): adding or removing a hook
+            // and flushing the blocks there is not safe, so the engine leaves at its next
+            // block start, before any further guest instruction, and `run_with` re-enters
+            // it with the hook changed.
+            self.hook_change = true;
+            unsafe { uc::uc_emu_stop(self.uc) };
+            return Ok(());
+        }
+        self.change_hook()
     }
 
     fn log_translations(&mut self, log: Option<Arc<CodeLog>>, budget: u32) {
