@@ -107,8 +107,11 @@ fn on_exit(
             // `RUST_LOG=elfuse::exit=trace` shows which calls exit.
             tracing::trace!(target: "elfuse::exit", nr, "syscall exit");
             refill_ring(proc, shim_data, nr);
+            let tid = thread.tid;
+            crate::gdb::syscall_entered(vcpu, tid);
             let mut ctx = Ctx::new(proc, thread, vcpu);
             let ret = syscall::dispatch(&mut ctx, nr, args);
+            crate::gdb::syscall_done(tid);
             if let Some(stop) = ctx.stop {
                 return Ok(Some(stop));
             }

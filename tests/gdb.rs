@@ -7,6 +7,7 @@
 mod common;
 
 use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,14 +38,23 @@ fn have_tools() -> bool {
 
 /// tests/gdb/prog.c built with debug info, static or dynamic.
 fn build(dynamic: bool) -> PathBuf {
+    build_src("prog", dynamic)
+}
+
+/// tests/gdb/SRC.c built with debug info, static or dynamic.
+fn build_src(src: &str, dynamic: bool) -> PathBuf {
     let dir = target_dir().join("gdb-guests");
     std::fs::create_dir_all(&dir).unwrap();
-    let name = if dynamic { "prog-dyn" } else { "prog" };
-    let out = dir.join(name);
+    let name = if dynamic {
+        format!("{src}-dyn")
+    } else {
+        src.to_string()
+    };
+    let out = dir.join(&name);
     let tmp = dir.join(format!("{name}.tmp{}", std::process::id()));
-    let src = common::repo_root().join("tests/gdb/prog.c");
+    let src = common::repo_root().join(format!("tests/gdb/{src}.c"));
     let mut cmd = Command::new(CROSS_GCC);
-    cmd.args(["-g", "-O0", "-Wall"]);
+    cmd.args(["-g", "-O0", "-Wall", "-pthread"]);
     if !dynamic {
         cmd.arg("-static");
     }
@@ -98,7 +108,9 @@ fn finish(child: &mut Reaped, deadline: Instant, what: &str) -> (Option<i32>, St
             if let Some(mut o) = child.stdout.take() {
                 o.read_to_string(&mut out).unwrap();
             }
-            return (st.code(), out);
+            // A signal's death as a shell shows it (128 + N).
+            let code = st.code().or(st.signal().map(|s| 128 + s));
+            return (code, out);
         }
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -331,6 +343,62 @@ fn gdb_breaks_in_a_shared_library_under_the_sysroot() {
         strip_vdso(comparable(&normalise(&qout, ANY))),
         "elfuse vs qemu"
     );
+}
+
+const SIGNAL_SCRIPT: &str = "\
+target remote 127.0.0.1:PORT
+continue
+stepi
+bt 1
+break worker
+continue
+info threads
+detach
+";
+
+/// A guest signal stops the program (gdb passes it on: the handler runs, and a step from
+/// the stop enters it, as on Linux); a breakpoint in a second thread names that thread;
+/// `detach` lets the program finish.
+#[test]
+fn gdb_sees_signals_and_threads_and_detaches() {
+    if !have_tools() {
+        return;
+    }
+    let prog = build_src("threads", false);
+    let elfuse = PathBuf::from(ELFUSE);
+    let (out, status, stdout) = session(&elfuse, &[], &prog, SIGNAL_SCRIPT);
+    eprintln!("--- gdb against elfuse:\n{out}");
+    assert_eq!(status, Some(0), "{out}");
+    assert_eq!(stdout, "hits 8\n");
+    for want in [
+        "Program received signal SIGUSR1, User defined signal 1.",
+        "#0  on_usr1 (s=",
+        "hit Breakpoint 1, worker (a=0x0) at ",
+        "* 2    Thread ",
+        "[Inferior 1 (process 1) detached]",
+    ] {
+        assert!(out.contains(want), "no {want:?} in:\n{out}");
+    }
+}
+
+const KILL_SCRIPT: &str = "\
+target remote 127.0.0.1:PORT
+break main
+continue
+kill
+";
+
+/// gdb's `kill` ends the program as SIGKILL would.
+#[test]
+fn gdb_kill_ends_the_program() {
+    if !have_tools() {
+        return;
+    }
+    let prog = build(false);
+    let (out, status, stdout) = session(Path::new(ELFUSE), &[], &prog, KILL_SCRIPT);
+    assert_eq!(status, Some(128 + 9), "{out}");
+    assert_eq!(stdout, "");
+    assert!(out.contains("[Inferior 1 (process 1) killed]"), "{out}");
 }
 
 /// `-g` refuses a port it cannot listen on, with one `elfuse:` line.

@@ -67,6 +67,9 @@ enum Resp {
 #[derive(Default)]
 struct ThreadDbg {
     parked: bool,
+    /// The guest's registers while the thread is in a host syscall (it may block there
+    /// and not park): gdb reads them, as Linux shows a thread blocked in a syscall.
+    in_syscall: Option<Box<AArch64CoreRegs>>,
     req: Option<Req>,
     resp: Option<Resp>,
 }
@@ -273,6 +276,27 @@ pub fn after_exit(
     Ok(())
 }
 
+/// A syscall reaches the host on this thread: while a debugger is attached, its
+/// registers are kept for gdb until [`syscall_done`] (the thread may block).
+pub fn syscall_entered(vcpu: &dyn Vcpu, tid: i32) {
+    let Some(d) = get() else { return };
+    if !lock(&d.state).attached {
+        return;
+    }
+    let Ok(regs) = read_regs(vcpu) else { return };
+    if let Some(t) = lock(&d.state).threads.get_mut(&tid) {
+        t.in_syscall = Some(Box::new(regs));
+    }
+}
+
+/// The syscall [`syscall_entered`] saw has been answered.
+pub fn syscall_done(tid: i32) {
+    let Some(d) = get() else { return };
+    if let Some(t) = lock(&d.state).threads.get_mut(&tid) {
+        t.in_syscall = None;
+    }
+}
+
 /// A [`VcpuExit::Debug`]: a breakpoint, a finished step, or a thread arriving to park.
 pub fn on_debug_exit(proc: &Process, vcpu: &mut dyn Vcpu, tid: i32) -> Result<(), BackendError> {
     let Some(d) = get() else {
@@ -469,6 +493,10 @@ impl Debugger {
         let mut st = lock(&self.state);
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         while !st.threads.get(&tid)?.parked {
+            // Blocked in a host syscall: its registers as they were when it entered.
+            if let (Some(r), Req::ReadRegs) = (&st.threads.get(&tid)?.in_syscall, &req) {
+                return Some(Resp::Regs(r.clone()));
+            }
             if std::time::Instant::now() >= deadline {
                 return None;
             }

@@ -389,6 +389,7 @@ pub(super) fn serve(d: &'static Debugger, proc: Arc<Process>, conn: TcpStream) {
         actions: BTreeMap::new(),
         locked: false,
     };
+    let spare = conn.try_clone().ok();
     let reason = match GdbStub::new(conn).run_blocking::<Loop>(&mut target) {
         Ok(r) => r,
         Err(e) => {
@@ -398,7 +399,16 @@ pub(super) fn serve(d: &'static Debugger, proc: Arc<Process>, conn: TcpStream) {
     };
     match reason {
         DisconnectReason::Kill => {
-            // gdb's `kill`: the process dies of SIGKILL, as under ptrace.
+            // gdb's `kill`: the process dies of SIGKILL, as under ptrace. First gdb gets
+            // the reply and closes its end (a close with unread data would reset it).
+            if let Some(mut c) = spare {
+                // gdbstub leaves `vKill` unanswered; gdb waits for its OK.
+                let _ = std::io::Write::write_all(&mut c, b"$OK#9a");
+                let _ = c.shutdown(std::net::Shutdown::Write);
+                let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut sink = [0u8; 256];
+                while matches!(std::io::Read::read(&mut c, &mut sink), Ok(n) if n > 0) {}
+            }
             // SAFETY: plain syscalls.
             unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
         }
