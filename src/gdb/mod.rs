@@ -29,6 +29,7 @@ use crate::backend::{BackendError, DebugConfig, Reg, SysReg, Vcpu, VcpuExit};
 use crate::process::Process;
 use crate::syscall::Stop;
 
+mod hostio;
 pub mod stub;
 
 /// Why a thread parks (what the stub reports to gdb).

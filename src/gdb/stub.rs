@@ -65,9 +65,11 @@ fn tid_of(t: Tid) -> i32 {
     t.get() as i32
 }
 
-struct GuestTarget {
+pub(super) struct GuestTarget {
     d: &'static Debugger,
-    proc: Arc<Process>,
+    pub(super) proc: Arc<Process>,
+    /// Files gdb opened with `vFile:open` (see `hostio`).
+    pub(super) files: Vec<Option<super::hostio::Open>>,
     actions: BTreeMap<i32, Action>,
     /// Scheduler locking: threads gdb did not name stay stopped.
     locked: bool,
@@ -144,6 +146,9 @@ impl Target for GuestTarget {
         Some(self)
     }
     fn support_auxv(&mut self) -> Option<AuxvOps<'_, Self>> {
+        Some(self)
+    }
+    fn support_host_io(&mut self) -> Option<gdbstub::target::ext::host_io::HostIoOps<'_, Self>> {
         Some(self)
     }
     // Forks are not reported (a fork child runs undebugged), so gdb must not wait for
@@ -388,6 +393,7 @@ pub(super) fn serve(d: &'static Debugger, proc: Arc<Process>, conn: TcpStream) {
         proc,
         actions: BTreeMap::new(),
         locked: false,
+        files: Vec::new(),
     };
     let spare = conn.try_clone().ok();
     let reason = match GdbStub::new(conn).run_blocking::<Loop>(&mut target) {
