@@ -399,6 +399,82 @@ fn gdb_kill_ends_the_program() {
     assert!(out.contains("[Inferior 1 (process 1) killed]"), "{out}");
 }
 
+const INTERRUPT_SCRIPT: &str = "\
+target remote 127.0.0.1:PORT
+continue
+print spin > 0
+kill
+";
+
+/// Ctrl-C (SIGINT to gdb while the guest runs) stops the guest with SIGINT where it was;
+/// gdb then reads its memory and kills it.
+#[test]
+fn gdb_interrupt_stops_a_running_program() {
+    if !have_tools() {
+        return;
+    }
+    let prog = build_src("spin", false);
+    let deadline = Instant::now() + DEADLINE;
+    let port = free_port();
+    let mut emu = Reaped(
+        Command::new(ELFUSE)
+            .arg("-g")
+            .arg(port.to_string())
+            .arg(&prog)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    while !listening(port) {
+        assert!(
+            Instant::now() < deadline,
+            "no stub listening on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let script_file = target_dir()
+        .join("gdb-guests")
+        .join(format!("session-{port}.gdb"));
+    let text = format!(
+        "set pagination off\nset confirm off\n{}",
+        INTERRUPT_SCRIPT.replace("PORT", &port.to_string())
+    );
+    std::fs::write(&script_file, text).unwrap();
+    let gdb = Command::new("gdb-multiarch")
+        .args(["-batch", "-nx", "-x"])
+        .arg(&script_file)
+        .arg(&prog)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The guest runs (gdb is in `continue`) once it has said so.
+    let mut line = [0u8; 9];
+    emu.0
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut line)
+        .unwrap();
+    assert_eq!(&line, b"spinning\n");
+    // Most likely in the loop by then; the stop may also come on the way out of write.
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: a plain syscall on our own child.
+    unsafe { libc::kill(gdb.id() as i32, libc::SIGINT) };
+    let out = wait_output(gdb, deadline);
+    let (status, _) = finish(&mut emu, deadline, "the interrupted program");
+    let _ = std::fs::remove_file(&script_file);
+    assert!(
+        out.contains("Program received signal SIGINT, Interrupt."),
+        "{out}"
+    );
+    assert!(out.contains("$1 = "), "{out}");
+    assert!(out.contains("[Inferior 1 (process 1) killed]"), "{out}");
+    assert_eq!(status, Some(128 + 9), "{out}");
+}
+
 /// `-g` refuses a port it cannot listen on, with one `elfuse:` line.
 #[test]
 fn gdb_port_in_use_is_an_error() {
