@@ -263,13 +263,15 @@ unsafe extern "C" fn on_code(uc: *mut uc_engine, addr: u64, _size: u32, user: *m
     if !hit {
         return;
     }
-    // SAFETY: as above; the target is the run_with in progress.
+    // SAFETY: as above; the target is the run_with in progress on this thread.
     match unsafe { (*slot).target } {
         Some(t) if unsafe { handle(t, VcpuExit::Debug) } == Flow::Resume => return,
+        // SAFETY: as above.
         Some(_) => unsafe { (*slot).left = true },
         None => return,
     }
     // The hook is followed by an exit-request check: the instruction does not run.
+    // SAFETY: `uc` is the engine calling this hook.
     unsafe { uc::uc_emu_stop(uc) };
 }
 
@@ -334,7 +336,7 @@ unsafe fn run_with_raw(me: *mut EmuVcpu, on_exit: *mut ExitHandler<'static>) -> 
             ((*me).uc, (*me).raw_read(RegisterARM64::PC))
         };
         if let Ok(pc) = pc {
-            // SAFETY: as above.
+            // SAFETY: as above (`me` is live on this thread; the engine is not running).
             unsafe {
                 if (*me).hook_change {
                     if let Err(e) = (*me).change_hook() {
@@ -454,6 +456,8 @@ impl EmuVcpu {
                 let cb: unsafe extern "C" fn(*mut uc_engine, u64, u32, *mut c_void) = on_code;
                 use crate::guest::layout::{INFRA_BASE, NULL_GUARD_END};
                 check(
+                    // SAFETY: this vCPU's engine, outside emulation; the callback's data
+                    // is the boxed exit slot, which lives as long as the engine.
                     unsafe {
                         uc::uc_hook_add(
                             self.uc,
@@ -471,11 +475,14 @@ impl EmuVcpu {
                 // A skip recorded at an entry made while nothing was watched is stale.
                 self.exit.debug_skip = None;
                 // Blocks translated without the hook must go (hooks are compiled in).
+                // SAFETY: as above.
                 check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")
             }
             (false, Some(hook)) => {
                 self.code_hook = None;
+                // SAFETY: this vCPU's engine, outside emulation; `hook` is its own.
                 check(unsafe { uc::uc_hook_del(self.uc, hook) }, "code hook")?;
+                // SAFETY: as above.
                 check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")
             }
             _ => Ok(()),
@@ -720,6 +727,7 @@ impl Vcpu for EmuVcpu {
             // block start, before any further guest instruction, and `run_with` re-enters
             // it with the hook changed.
             self.hook_change = true;
+            // SAFETY: this vCPU's engine, on its thread.
             unsafe { uc::uc_emu_stop(self.uc) };
             return Ok(());
         }

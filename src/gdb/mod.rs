@@ -398,6 +398,10 @@ fn park(
         if !st.attached {
             break Action::default();
         }
+        // Killed meanwhile (another thread's exit_group while gdb kept this one stopped).
+        if proc.threads.get(tid).is_some_and(|t| t.killed()) {
+            break Action::default();
+        }
         if st.resumes != seen && !d.stopping.load(SeqCst) {
             match st.actions.get(&tid).copied().or(st.default_action) {
                 Some(a) => break a,
