@@ -27,6 +27,8 @@ Options:
                        binfmt_misc for AArch64 ELF (root; flags F, P, O), so
                        arm64 programs and chroots run directly; uninstall:
                        remove it; status: show it (exit 0 when installed)
+  -g, --gdb PORT       wait for gdb (gdb-multiarch: target remote :PORT) on
+                       127.0.0.1:PORT before the program's first instruction
   --demo               run the embedded demo guest
   --syscall-table      print the syscall support table (Markdown) and exit
   -h, --help           print this help and exit
@@ -45,6 +47,7 @@ Environment:
                             macOS uses) instead of the host's fork()
   ELFUSE_STARTUP_TRACE=1    per-step start-up times on stderr
   RUST_LOG=debug            elfuse's own diagnostics (tracing)
+  ELFUSE_GDB=PORT           as -g PORT (the option wins)
 
 The exit status is the guest's, or 128+N when signal N kills it.";
 
@@ -72,6 +75,8 @@ pub struct Options {
     pub sysroot: Option<PathBuf>,
     pub trace: TraceSet,
     pub trace_out: Option<PathBuf>,
+    /// `-g PORT`: the gdb stub's port.
+    pub gdb: Option<u16>,
     pub program: Option<OsString>,
     /// The guest's argv[0] when it is not PROGRAM (binfmt_misc's P flag).
     pub argv0: Option<OsString>,
@@ -101,6 +106,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
         sysroot: None,
         trace: TraceSet::default(),
         trace_out: None,
+        gdb: None,
         program: None,
         argv0: None,
         args: Vec::new(),
@@ -167,12 +173,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
             "--binfmt" => {
                 o.mode = Mode::Binfmt(crate::binfmt::Action::parse(&value("--binfmt")?)?);
             }
+            "-g" | "--gdb" => o.gdb = Some(parse_port(&value(name)?)?),
             _ => return Err(format!("unknown option '{s}' (see --help)")),
         }
         if inline.is_some()
             && !matches!(
                 name,
-                "--sysroot" | "--trace" | "--trace-out" | "--fork-child" | "--binfmt"
+                "--sysroot" | "--trace" | "--trace-out" | "--fork-child" | "--binfmt" | "--gdb"
             )
         {
             return Err(format!("option {name} takes no value"));
@@ -185,6 +192,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
         );
     }
     Ok(o)
+}
+
+/// A TCP port for `-g` / `ELFUSE_GDB` (1..=65535).
+pub fn parse_port(v: &str) -> Result<u16, String> {
+    match v.parse::<u16>() {
+        Ok(p) if p != 0 => Ok(p),
+        _ => Err(format!("gdb port '{v}': not a TCP port (1-65535)")),
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +242,10 @@ mod tests {
         assert_eq!(b.argv0.unwrap(), "argv0");
         assert_eq!(b.args, vec![OsString::from("--help")]);
         assert!(parse_binfmt_invocation(["/x/prog"].map(OsString::from)).is_err());
+        assert_eq!(p(&["-g", "1234", "x"]).unwrap().gdb, Some(1234));
+        assert_eq!(p(&["--gdb=99", "x"]).unwrap().gdb, Some(99));
+        assert!(p(&["-g", "0", "x"]).unwrap_err().contains("not a TCP port"));
+        assert!(p(&["-g"]).unwrap_err().contains("needs a value"));
         // Only as the first argument.
         assert_eq!(p(&["--", "trace-to-perfetto"]).unwrap().mode, Mode::Run);
     }

@@ -16,6 +16,7 @@ pub mod errno;
 pub mod exec;
 pub mod fault;
 pub mod fork;
+pub mod gdb;
 pub mod guest;
 pub mod hostsig;
 pub mod jobctl;

@@ -105,6 +105,22 @@ fn main() -> ExitCode {
         })
         .collect();
 
+    let gdb_port = match (opts.gdb, std::env::var("ELFUSE_GDB")) {
+        (Some(p), _) => Some(p),
+        (None, Ok(v)) if !v.is_empty() => match cli::parse_port(&v) {
+            Ok(p) => Some(p),
+            Err(e) => return fail(EXIT_USAGE, format!("ELFUSE_GDB: {e}")),
+        },
+        _ => None,
+    };
+    if let Some(port) = gdb_port {
+        if let Err(e) = elfuse::gdb::listen(port) {
+            return fail(
+                EXIT_USAGE,
+                format!("gdb stub: 127.0.0.1:{port}: {}", io_msg(&e)),
+            );
+        }
+    }
     let demo = opts.mode == Mode::Demo;
     let mut sysroot = match elfuse::sysroot::explicit(opts.sysroot.clone(), |k| std::env::var_os(k))
     {
@@ -190,6 +206,7 @@ fn main() -> ExitCode {
         Err(BootError::Host(e)) => return fail(EXIT_INTERNAL, format!("{shown}: {e}")),
         Err(e) => return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: {e}")),
     };
+    elfuse::gdb::process_ended(stop);
     let status = match stop {
         Stop::Exit(code) | Stop::ThreadExit(code) => code as u8,
         Stop::Signal(sig) => 128 + sig as u8,
