@@ -20,7 +20,16 @@ const EXIT_NOT_FOUND: u8 = 127;
 const EXIT_INTERNAL: u8 = 70;
 
 fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("elfuse: {msg}");
+    // One printable line, whatever a path in it holds: control characters as \xNN.
+    let line: String = msg
+        .to_string()
+        .chars()
+        .map(|c| match c {
+            c if c.is_control() => format!("\\x{:02x}", c as u32),
+            c => c.to_string(),
+        })
+        .collect();
+    eprintln!("elfuse: {line}");
     ExitCode::from(code)
 }
 

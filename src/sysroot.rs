@@ -58,17 +58,23 @@ pub fn interpreter_of(image: &[u8]) -> Option<&str> {
     if phentsize < 56 {
         return None;
     }
-    (0..phnum).find_map(|i| {
+    // The first PT_INTERP, and only one Linux would accept (2 to PATH_MAX bytes inside
+    // the file, one NUL-terminated path): the loader reports any other.
+    let ph = (0..phnum).find_map(|i| {
         let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
-        if u32_at(ph)? != PT_INTERP {
-            return None;
-        }
-        let off = usize::try_from(u64_at(ph + 8)?).ok()?;
-        let len = usize::try_from(u64_at(ph + 32)?).ok()?;
-        let bytes = image.get(off..off.checked_add(len)?)?;
-        let bytes = bytes.split(|&b| b == 0).next()?;
-        std::str::from_utf8(bytes).ok().filter(|s| !s.is_empty())
-    })
+        (u32_at(ph)? == PT_INTERP).then_some(ph)
+    })?;
+    let off = usize::try_from(u64_at(ph + 8)?).ok()?;
+    let len = usize::try_from(u64_at(ph + 32)?).ok()?;
+    if !(2..=4096).contains(&len) {
+        return None;
+    }
+    let bytes = image.get(off..off.checked_add(len)?)?;
+    let (last, path) = bytes.split_last()?;
+    if *last != 0 || path.contains(&0) {
+        return None;
+    }
+    std::str::from_utf8(path).ok()
 }
 
 /// `guest` (absolute) as seen inside `root`.
