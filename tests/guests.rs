@@ -114,6 +114,13 @@ fn sigbus_past_eof(libc: Libc) {
     }
 }
 
+/// Code written at run time, run, rewritten and run again (tests/guest/jit.c).
+fn jit(libc: Libc) {
+    if let Some(out) = run_guest(libc, "jit", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 fn brk_and_malloc(libc: Libc) {
     if let Some(out) = run_guest(libc, "brk", &[], 0) {
         assert_checks_passed(&out);
@@ -935,6 +942,7 @@ for_each_libc!(
     dirs,
     mmap,
     sigbus_past_eof,
+    jit,
     brk_and_malloc,
     pipes,
     dup_and_fcntl,
