@@ -9418,6 +9418,30 @@ static uint64_t arm_ldq_ptw(CPUState *cs, hwaddr addr, bool is_secure,
     if (fi->s1ptw) {
         return 0;
     }
+    /* PATCH(elfuse): a descriptor in RAM is read straight from the host mapping. The
+     * generic path (address_space_ldq_le -> flatview_translate, then the load) was most of
+     * a TLB refill; the RAM range of the last walk is cached in the uc_struct (emptied
+     * when the memory map changes; one vCPU per uc, so no sharing), keyed by the
+     * address space too (secure and non-secure may differ). Little-endian tables. */
+    if (!regime_translation_big_endian(env, mmu_idx)) {
+        struct uc_struct *uc = cs->uc;
+        if (uc->elfuse_ptw_as != (void *)as || uc->elfuse_ptw_size < 8 ||
+            addr - uc->elfuse_ptw_base > uc->elfuse_ptw_size - 8) {
+            hwaddr xlat, len = ~(hwaddr)0;
+            MemoryRegion *mr = address_space_translate(as, addr, &xlat, &len, false, attrs);
+            uc->elfuse_ptw_size = 0;
+            if (memory_region_is_ram(mr) && len >= 8) {
+                uc->elfuse_ptw_as = as;
+                uc->elfuse_ptw_base = addr;
+                uc->elfuse_ptw_size = len;
+                uc->elfuse_ptw_host = (uint8_t *)memory_region_get_ram_ptr(mr) + xlat;
+            }
+        }
+        if (uc->elfuse_ptw_size >= 8 && addr - uc->elfuse_ptw_base <= uc->elfuse_ptw_size - 8) {
+            /* The host is little-endian (x86_64 only, see build.rs). */
+            return ldq_le_p(uc->elfuse_ptw_host + (addr - uc->elfuse_ptw_base));
+        }
+    }
     if (regime_translation_big_endian(env, mmu_idx)) {
 #ifdef UNICORN_ARCH_POSTFIX
         data = glue(address_space_ldq_be, UNICORN_ARCH_POSTFIX)(cs->uc, as, addr, attrs, &result);
