@@ -1,7 +1,10 @@
-/* jit: code written at run time, run, rewritten and run again, as a JIT does.
+/* jit [alias]: code written at run time, run, rewritten and run again, as a JIT does.
  * RWX pages: rewritten in place; data stores into a page that holds code; W^X with
  * mprotect; a block that spans two pages; two functions on one page; one page
  * rewritten many times; a code page written as data before it ever ran.
+ * alias (elfuse-only): a temporary file mapped twice (MAP_SHARED), written through the
+ * RW view and run through the RX view, as W^X JITs do. Linux runs the new code; qemu-user
+ * 7.2 runs the old code (it only notices stores to the view that ran).
  * Every write is followed by __builtin___clear_cache, as the architecture requires. */
 #define _GNU_SOURCE
 #include "check.h"
@@ -119,9 +122,37 @@ static void wx_mprotect(void)
     munmap(code, PAGE);
 }
 
-int main(void)
+static void alias_views(void)
 {
-    rwx_pages();
-    wx_mprotect();
+    char path[] = "/tmp/elfuse-jit-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    unlink(path);
+    CHECK(ftruncate(fd, PAGE) == 0);
+    uint32_t *rw = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    uint32_t *rx = mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    CHECK(rw != MAP_FAILED && rx != MAP_FAILED);
+    if (rw == MAP_FAILED || rx == MAP_FAILED)
+        return;
+    long sum = 0;
+    for (unsigned i = 1; i <= 50; i++) {
+        emit(rw, (uint32_t[]){movz_w0(i), RET}, 2);
+        __builtin___clear_cache((char *)rx, (char *)(rx + 2));
+        sum += as_fn(rx)(0);
+    }
+    CHECK(sum == 50 * 51 / 2);
+    close(fd);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "alias") == 0) {
+        alias_views();
+    } else {
+        rwx_pages();
+        wx_mprotect();
+    }
     return report();
 }

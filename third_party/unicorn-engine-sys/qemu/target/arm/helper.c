@@ -15,6 +15,7 @@
 #include "qemu/bitops.h"
 #include "qemu/crc32c.h"
 #include "exec/exec-all.h"
+#include "exec/ram_addr.h" /* PATCH(elfuse): tb_invalidate_phys_range */
 #include "sysemu/cpus.h"
 #include "sysemu/tcg.h"
 #include "qemu/range.h"
@@ -4359,6 +4360,42 @@ static void sdcr_write(CPUARMState *env, const ARMCPRegInfo *ri,
     env->cp15.mdcr_el3 = value & SDCR_VALID_MASK;
 }
 
+/* PATCH(elfuse): IC IVAU drops the translated code of the instruction-cache line it
+ * names (stock: a no-op). Stores through the virtual address that code runs at are caught
+ * by the notdirty path; this catches code written through another mapping of the same
+ * memory (a JIT's RW view of its RX pages), which Linux runs correctly after the
+ * architecture's DC CVAU / IC IVAU sequence (__builtin___clear_cache). The line is
+ * translated without faulting (readable or executable at the current EL); an address
+ * that does not translate is ignored, as before. Only in elfuse's mode
+ * (uc_arm64_native_exceptions). The write ends the translated block (default for a
+ * system register write). */
+static void elfuse_ic_ivau_write(CPUARMState *env, const ARMCPRegInfo *ri,
+                                 uint64_t value)
+{
+    struct uc_struct *uc = env->uc;
+    ARMCPU *cpu = env_archcpu(env);
+    uint64_t line = 4ULL << extract32(cpu->ctr, 0, 4);
+    uint64_t va = value & ~(line - 1);
+    int mmu_idx = cpu_mmu_index(env, false);
+    void *host;
+    ram_addr_t ra;
+
+    if (!uc->arm64_native_exc) {
+        return;
+    }
+    host = tlb_vaddr_to_host(env, va, MMU_DATA_LOAD, mmu_idx);
+    if (host == NULL) {
+        host = tlb_vaddr_to_host(env, va, MMU_INST_FETCH, mmu_idx);
+    }
+    if (host == NULL) {
+        return;
+    }
+    ra = qemu_ram_addr_from_host(uc, host);
+    if (ra != RAM_ADDR_INVALID) {
+        tb_invalidate_phys_range(uc, ra, ra + line);
+    }
+}
+
 static const ARMCPRegInfo v8_cp_reginfo[] = {
     /* Minimal set of EL0-visible registers. This will need to be expanded
      * significantly for system emulation of AArch64 CPUs.
@@ -4404,7 +4441,7 @@ static const ARMCPRegInfo v8_cp_reginfo[] = {
       .accessfn = aa64_cacheop_pou_access },
     { .name = "IC_IVAU", .state = ARM_CP_STATE_AA64,
       .opc0 = 1, .opc1 = 3, .crn = 7, .crm = 5, .opc2 = 1,
-      .access = PL0_W, .type = ARM_CP_NOP,
+      .access = PL0_W, .type = ARM_CP_NO_RAW, .writefn = elfuse_ic_ivau_write,
       .accessfn = aa64_cacheop_pou_access },
     { .name = "DC_IVAC", .state = ARM_CP_STATE_AA64,
       .opc0 = 1, .opc1 = 0, .crn = 7, .crm = 6, .opc2 = 1,
@@ -9438,7 +9475,6 @@ static uint64_t arm_ldq_ptw(CPUState *cs, hwaddr addr, bool is_secure,
             }
         }
         if (uc->elfuse_ptw_size >= 8 && addr - uc->elfuse_ptw_base <= uc->elfuse_ptw_size - 8) {
-            /* The host is little-endian (x86_64 only, see build.rs). */
             return ldq_le_p(uc->elfuse_ptw_host + (addr - uc->elfuse_ptw_base));
         }
     }
