@@ -114,6 +114,22 @@ fn sigbus_past_eof(libc: Libc) {
     }
 }
 
+/// Code written at run time, run, rewritten and run again (tests/guest/jit.c).
+fn jit(libc: Libc) {
+    if let Some(out) = run_guest(libc, "jit", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+/// A file mapped twice, written through the RW view and run through the RX view
+/// (tests/guest/jit.c alias): elfuse-only, qemu-user 7.2 runs the old code where Linux
+/// runs the new one.
+fn jit_alias(libc: Libc) {
+    if let Some(out) = run_elfuse_only(libc, "jit", &[], &["alias"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 fn brk_and_malloc(libc: Libc) {
     if let Some(out) = run_guest(libc, "brk", &[], 0) {
         assert_checks_passed(&out);
@@ -1057,6 +1073,8 @@ for_each_libc!(
     dirs,
     mmap,
     sigbus_past_eof,
+    jit,
+    jit_alias,
     brk_and_malloc,
     pipes,
     dup_and_fcntl,

@@ -398,15 +398,20 @@ impl Mm {
         }
         self.split_at(start);
         self.split_at(end);
+        let mut was_exec = false;
         for (_, v) in self.vmas.range_mut(start..end) {
+            was_exec |= v.prot & PROT_EXEC != 0;
             v.prot = prot;
         }
         self.apply_ptes(start, end, prot)?;
         // Code made executable may have been written by another vCPU's engine (whose
-        // writes this one does not see): drop translated code for it.
+        // writes this one does not see): drop translated code for it. Code made
+        // non-executable is dropped too: the emulated CPU links translated blocks across
+        // pages (third_party PATCHES 17), and a linked jump does not look at the target
+        // page's permissions again.
         self.inval.merge(Invalidate {
             tlb: true,
-            code: (prot & PROT_EXEC != 0).then_some((start, end)),
+            code: (prot & PROT_EXEC != 0 || was_exec).then_some((start, end)),
         });
         Ok(())
     }
@@ -738,6 +743,34 @@ mod tests {
         assert_eq!(m.check_user(SHIM_DATA, 8, false), Err(Errno::EFAULT));
         assert_eq!(m.protect(a, 3 * PAGE_SIZE, PROT_READ), Err(Errno::ENOMEM));
         assert!(m.take_invalidate().tlb);
+    }
+
+    /// Execute permission gained or lost drops translated code (linked blocks do not
+    /// look at the target page again); other permission changes only flush the TLB.
+    #[test]
+    fn exec_changes_drop_code() {
+        let mut m = mm();
+        let a = m.find_free(2 * PAGE_SIZE, 0).unwrap();
+        m.map_fixed(
+            a,
+            2 * PAGE_SIZE,
+            PROT_READ | PROT_EXEC,
+            false,
+            Backing::Anon,
+            VmaName::None,
+        )
+        .unwrap();
+        m.take_invalidate();
+        m.protect(a, PAGE_SIZE, PROT_READ | PROT_WRITE).unwrap();
+        let inval = m.take_invalidate();
+        assert!(inval.tlb);
+        assert_eq!(inval.code, Some((a, a + PAGE_SIZE)));
+        m.protect(a, PAGE_SIZE, PROT_READ).unwrap();
+        let inval = m.take_invalidate();
+        assert!(inval.tlb);
+        assert_eq!(inval.code, None);
+        m.protect(a, PAGE_SIZE, PROT_READ | PROT_EXEC).unwrap();
+        assert!(m.take_invalidate().code.is_some());
     }
 
     #[test]

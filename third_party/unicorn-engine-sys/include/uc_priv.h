@@ -376,6 +376,13 @@ struct uc_struct {
     // PATCH(elfuse): called with (pc, flags) of every cached block tb_find translates
     void (*elfuse_on_translate)(void *opaque, uint64_t pc, uint32_t flags);
     void *elfuse_on_translate_opaque;
+    // PATCH(elfuse): the RAM range the last page-table walk read (helper.c arm_ldq_ptw):
+    // [elfuse_ptw_base, elfuse_ptw_base + elfuse_ptw_size) of address space elfuse_ptw_as
+    // at host elfuse_ptw_host. Emptied whenever the memory map changes (memory.c).
+    void *elfuse_ptw_as;
+    uint64_t elfuse_ptw_base;
+    uint64_t elfuse_ptw_size;
+    uint8_t *elfuse_ptw_host;
     bool stop_request;   // request to immediately stop emulation - for
                          // uc_emu_stop()
     bool quit_request;   // request to quit the current TB, but continue to

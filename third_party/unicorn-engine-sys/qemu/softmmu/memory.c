@@ -1071,6 +1071,9 @@ static void memory_region_transaction_commit(MemoryRegion *mr)
     if (mr->uc->memory_region_update_pending) {
         MEMORY_LISTENER_CALL_GLOBAL(mr->uc, begin, Forward);
 
+        /* PATCH(elfuse): forget the page-table walk's cached RAM range. */
+        mr->uc->elfuse_ptw_size = 0;
+
         if (!fv || !flatview_update(fv, mr)) {
             flatviews_reset(mr->uc);
             QTAILQ_FOREACH(as, &mr->uc->address_spaces, address_spaces_link) {

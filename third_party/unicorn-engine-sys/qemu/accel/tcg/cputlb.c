@@ -208,6 +208,7 @@ static void tlb_mmu_resize_locked(struct uc_struct *uc, CPUTLBDesc *desc, CPUTLB
 static void tlb_mmu_flush_locked(CPUTLBDesc *desc, CPUTLBDescFast *fast)
 {
     desc->n_used_entries = 0;
+    desc->elfuse_fills = 0;
     desc->large_page_addr = -1;
     desc->large_page_mask = -1;
     desc->vindex = 0;
@@ -610,12 +611,58 @@ void tlb_flush_page_all_cpus_synced(CPUState *src, target_ulong addr)
     tlb_flush_page_by_mmuidx_all_cpus_synced(src, addr, ALL_MMUIDX_BITS);
 }
 
+/* PATCH(elfuse): in elfuse's mode (native exceptions, no memory hooks, no snapshots) a
+ * writable RAM page gets TLB_NOTDIRTY at fill only while it holds translated code, so
+ * stores to data pages never take the notdirty_write slow path. Stock unicorn marked
+ * every writable entry notdirty at every fill (its dirty bitmap is a stub that always
+ * answers "clean"), and the first store after each fill paid a memory-region lookup, the
+ * page's code check and tlb_set_dirty's scan. */
+static void tlb_reset_dirty_range_locked(struct uc_struct *uc, CPUTLBEntry *tlb_entry,
+                                         uintptr_t start, uintptr_t length);
+
+static bool elfuse_notdirty_by_code(struct uc_struct *uc)
+{
+    return uc->arm64_native_exc && uc->snapshot_level == 0;
+}
+
+static bool tlb_page_is_clean(struct uc_struct *uc, ram_addr_t ram_addr)
+{
+    if (elfuse_notdirty_by_code(uc)) {
+        return elfuse_page_has_code(uc, ram_addr);
+    }
+    return cpu_physical_memory_is_clean(ram_addr);
+}
+
 /* update the TLBs so that writes to code in the virtual page 'addr'
    can be detected */
 void tlb_protect_code(struct uc_struct *uc, ram_addr_t ram_addr)
 {
     cpu_physical_memory_test_and_clear_dirty(ram_addr, TARGET_PAGE_SIZE,
                                              DIRTY_MEMORY_CODE);
+    /* PATCH(elfuse): the page's first translated block: entries filled while it held no
+     * code are writable without TLB_NOTDIRTY; re-arm every one that maps this page, at any
+     * virtual address and in every MMU mode in use (tb_gen_code re-arms only the block's
+     * own virtual page). */
+    if (elfuse_notdirty_by_code(uc) && uc->cpu) {
+        CPUArchState *env = uc->cpu->env_ptr;
+        uintptr_t host = (uintptr_t)qemu_map_ram_ptr(uc, NULL, ram_addr);
+        int mmu_idx;
+        unsigned int i;
+
+        for (mmu_idx = 0; mmu_idx < NB_MMU_MODES; mmu_idx++) {
+            CPUTLBDescFast *f = &env_tlb(env)->f[mmu_idx];
+            if (env_tlb(env)->d[mmu_idx].n_used_entries != 0) {
+                unsigned int n = tlb_n_entries(f);
+                for (i = 0; i < n; i++) {
+                    tlb_reset_dirty_range_locked(uc, &f->table[i], host, TARGET_PAGE_SIZE);
+                }
+            }
+            for (i = 0; i < CPU_VTLB_SIZE; i++) {
+                tlb_reset_dirty_range_locked(uc, &env_tlb(env)->d[mmu_idx].vtable[i],
+                                             host, TARGET_PAGE_SIZE);
+            }
+        }
+    }
 }
 
 /* update the TLB so that writes in physical page 'phys_addr' are no longer
@@ -835,6 +882,19 @@ void tlb_set_page_with_attrs(CPUState *cpu, target_ulong vaddr,
 
     // assert_cpu_is_self(cpu);
 
+    /* PATCH(elfuse): QEMU resizes a TLB only when it is flushed, and a guest that never
+     * flushes keeps the initial 256 entries (1 MiB of pages) whatever its working set.
+     * Once a table has been refilled as many times as it has entries while more than
+     * 70% of it is in use (the grow condition of tlb_mmu_resize_locked), flush this MMU
+     * mode alone, which doubles it; up to ELFUSE_TLB_GROW_MAX_BITS. Only the size
+     * changes, not any mapping, so the jump cache stays. Every caller of tlb_fill looks
+     * its entry up again afterwards (the table may move). */
+    if (++desc->elfuse_fills > tlb_n_entries(&tlb->f[mmu_idx]) &&
+        tlb_n_entries(&tlb->f[mmu_idx]) < (1u << ELFUSE_TLB_GROW_MAX_BITS) &&
+        desc->n_used_entries * 100 / tlb_n_entries(&tlb->f[mmu_idx]) > 70) {
+        tlb_flush_one_mmuidx_locked(env, mmu_idx, get_clock_realtime());
+    }
+
     if (size <= TARGET_PAGE_SIZE) {
         sz = TARGET_PAGE_SIZE;
     } else {
@@ -878,7 +938,7 @@ void tlb_set_page_with_attrs(CPUState *cpu, target_ulong vaddr,
         if (prot & PAGE_WRITE) {
             if (section->readonly) {
                 write_address |= TLB_DISCARD_WRITE;
-            } else if (cpu_physical_memory_is_clean(iotlb)) {
+            } else if (tlb_page_is_clean(cpu->uc, iotlb)) {
                 write_address |= TLB_NOTDIRTY;
             }
         }
@@ -1212,8 +1272,13 @@ static void notdirty_write(CPUState *cpu, vaddr mem_vaddr, unsigned size,
     // - have memory hooks installed
     // - or doing snapshot
     // , then never clean the tlb
+    /* PATCH(elfuse): in elfuse's mode an executable page whose code is all gone (the
+     * write above invalidated it) is cleaned too: its first new block re-arms it
+     * (tlb_protect_code). Stock kept every write to an executable page slow. */
     if (!(!mr || (tlbe->addr_write != -1 && mr->priority < cpu->uc->snapshot_level)) &&
-            !(tlbe->addr_code != -1) &&
+            (tlbe->addr_code == -1 ||
+             (elfuse_notdirty_by_code(cpu->uc) &&
+              !elfuse_page_has_code(cpu->uc, ram_addr & TARGET_PAGE_MASK))) &&
             !uc_mem_hook_installed(cpu->uc, tlbe->paddr | (mem_vaddr & ~TARGET_PAGE_MASK))) {
         tlb_set_dirty(cpu, mem_vaddr);
     }

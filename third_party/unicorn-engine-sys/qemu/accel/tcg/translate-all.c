@@ -421,6 +421,13 @@ static inline PageDesc *page_find(struct uc_struct *uc, tb_page_addr_t index)
     return page_find_alloc(uc, index, 0);
 }
 
+/* PATCH(elfuse): whether the RAM page at ram_addr holds translated code (cputlb.c). */
+bool elfuse_page_has_code(struct uc_struct *uc, ram_addr_t ram_addr)
+{
+    PageDesc *p = page_find(uc, ram_addr >> TARGET_PAGE_BITS);
+    return p != NULL && p->first_tb != (uintptr_t)NULL;
+}
+
 static void page_lock_pair(struct uc_struct *uc, PageDesc **ret_p1, tb_page_addr_t phys1,
                            PageDesc **ret_p2, tb_page_addr_t phys2, int alloc);
 

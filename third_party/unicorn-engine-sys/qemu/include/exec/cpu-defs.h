@@ -84,6 +84,8 @@ typedef uint64_t target_ulong;
 
 #define CPU_TLB_DYN_MIN_BITS 6
 #define CPU_TLB_DYN_DEFAULT_BITS 8
+/* PATCH(elfuse): the largest size a TLB grows to between guest flushes (cputlb.c). */
+#define ELFUSE_TLB_GROW_MAX_BITS 16
 
 # if HOST_LONG_BITS == 32
 /* Make sure we do not require a double-word shift for the TLB load */
@@ -161,6 +163,9 @@ typedef struct CPUTLBDesc {
     /* maximum number of entries observed in the window */
     size_t window_max_entries;
     size_t n_used_entries;
+    /* PATCH(elfuse): entries filled since the last flush (see tlb_set_page_with_attrs:
+     * a TLB that keeps refilling grows without waiting for a guest flush). */
+    size_t elfuse_fills;
     /* The next index to use in the tlb victim table.  */
     size_t vindex;
     /* The tlb victim table, in two parts.  */

@@ -24,5 +24,7 @@
 
 /* cputlb.c */
 void tlb_protect_code(struct uc_struct *uc, ram_addr_t ram_addr);
+/* PATCH(elfuse): translate-all.c */
+bool elfuse_page_has_code(struct uc_struct *uc, ram_addr_t ram_addr);
 void tlb_unprotect_code(struct uc_struct *uc, ram_addr_t ram_addr);
 #endif

@@ -15,6 +15,7 @@
 #include "qemu/bitops.h"
 #include "qemu/crc32c.h"
 #include "exec/exec-all.h"
+#include "exec/ram_addr.h" /* PATCH(elfuse): tb_invalidate_phys_range */
 #include "sysemu/cpus.h"
 #include "sysemu/tcg.h"
 #include "qemu/range.h"
@@ -4359,6 +4360,42 @@ static void sdcr_write(CPUARMState *env, const ARMCPRegInfo *ri,
     env->cp15.mdcr_el3 = value & SDCR_VALID_MASK;
 }
 
+/* PATCH(elfuse): IC IVAU drops the translated code of the instruction-cache line it
+ * names (stock: a no-op). Stores through the virtual address that code runs at are caught
+ * by the notdirty path; this catches code written through another mapping of the same
+ * memory (a JIT's RW view of its RX pages), which Linux runs correctly after the
+ * architecture's DC CVAU / IC IVAU sequence (__builtin___clear_cache). The line is
+ * translated without faulting (readable or executable at the current EL); an address
+ * that does not translate is ignored, as before. Only in elfuse's mode
+ * (uc_arm64_native_exceptions). The write ends the translated block (default for a
+ * system register write). */
+static void elfuse_ic_ivau_write(CPUARMState *env, const ARMCPRegInfo *ri,
+                                 uint64_t value)
+{
+    struct uc_struct *uc = env->uc;
+    ARMCPU *cpu = env_archcpu(env);
+    uint64_t line = 4ULL << extract32(cpu->ctr, 0, 4);
+    uint64_t va = value & ~(line - 1);
+    int mmu_idx = cpu_mmu_index(env, false);
+    void *host;
+    ram_addr_t ra;
+
+    if (!uc->arm64_native_exc) {
+        return;
+    }
+    host = tlb_vaddr_to_host(env, va, MMU_DATA_LOAD, mmu_idx);
+    if (host == NULL) {
+        host = tlb_vaddr_to_host(env, va, MMU_INST_FETCH, mmu_idx);
+    }
+    if (host == NULL) {
+        return;
+    }
+    ra = qemu_ram_addr_from_host(uc, host);
+    if (ra != RAM_ADDR_INVALID) {
+        tb_invalidate_phys_range(uc, ra, ra + line);
+    }
+}
+
 static const ARMCPRegInfo v8_cp_reginfo[] = {
     /* Minimal set of EL0-visible registers. This will need to be expanded
      * significantly for system emulation of AArch64 CPUs.
@@ -4404,7 +4441,7 @@ static const ARMCPRegInfo v8_cp_reginfo[] = {
       .accessfn = aa64_cacheop_pou_access },
     { .name = "IC_IVAU", .state = ARM_CP_STATE_AA64,
       .opc0 = 1, .opc1 = 3, .crn = 7, .crm = 5, .opc2 = 1,
-      .access = PL0_W, .type = ARM_CP_NOP,
+      .access = PL0_W, .type = ARM_CP_NO_RAW, .writefn = elfuse_ic_ivau_write,
       .accessfn = aa64_cacheop_pou_access },
     { .name = "DC_IVAC", .state = ARM_CP_STATE_AA64,
       .opc0 = 1, .opc1 = 0, .crn = 7, .crm = 6, .opc2 = 1,
@@ -9417,6 +9454,29 @@ static uint64_t arm_ldq_ptw(CPUState *cs, hwaddr addr, bool is_secure,
     addr = S1_ptw_translate(env, mmu_idx, addr, attrs, fi);
     if (fi->s1ptw) {
         return 0;
+    }
+    /* PATCH(elfuse): a descriptor in RAM is read straight from the host mapping. The
+     * generic path (address_space_ldq_le -> flatview_translate, then the load) was most of
+     * a TLB refill; the RAM range of the last walk is cached in the uc_struct (emptied
+     * when the memory map changes; one vCPU per uc, so no sharing), keyed by the
+     * address space too (secure and non-secure may differ). Little-endian tables. */
+    if (!regime_translation_big_endian(env, mmu_idx)) {
+        struct uc_struct *uc = cs->uc;
+        if (uc->elfuse_ptw_as != (void *)as || uc->elfuse_ptw_size < 8 ||
+            addr - uc->elfuse_ptw_base > uc->elfuse_ptw_size - 8) {
+            hwaddr xlat, len = ~(hwaddr)0;
+            MemoryRegion *mr = address_space_translate(as, addr, &xlat, &len, false, attrs);
+            uc->elfuse_ptw_size = 0;
+            if (memory_region_is_ram(mr) && len >= 8) {
+                uc->elfuse_ptw_as = as;
+                uc->elfuse_ptw_base = addr;
+                uc->elfuse_ptw_size = len;
+                uc->elfuse_ptw_host = (uint8_t *)memory_region_get_ram_ptr(mr) + xlat;
+            }
+        }
+        if (uc->elfuse_ptw_size >= 8 && addr - uc->elfuse_ptw_base <= uc->elfuse_ptw_size - 8) {
+            return ldq_le_p(uc->elfuse_ptw_host + (addr - uc->elfuse_ptw_base));
+        }
     }
     if (regime_translation_big_endian(env, mmu_idx)) {
 #ifdef UNICORN_ARCH_POSTFIX

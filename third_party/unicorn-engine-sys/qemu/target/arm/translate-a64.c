@@ -327,7 +327,14 @@ static inline bool use_goto_tb(DisasContext *s, int n, uint64_t dest)
     }
 
     /* Only link tbs from inside the same guest page */
-    if ((s->base.tb->pc & TARGET_PAGE_MASK) != (dest & TARGET_PAGE_MASK)) {
+    /* PATCH(elfuse): in elfuse's mode (uc_arm64_native_exceptions) blocks are linked
+     * across pages too, as qemu-user does. A direct jump skips the TLB's check of the
+     * target page, so elfuse drops all translated code whenever the code a page may
+     * hold or its execute permission changes (munmap, mmap over, mprotect adding or
+     * removing PROT_EXEC; guest page tables are elfuse's alone), which unlinks every
+     * jump; a block that spans two pages is still never a link target (tb_find). */
+    if (!uc->arm64_native_exc &&
+        (s->base.tb->pc & TARGET_PAGE_MASK) != (dest & TARGET_PAGE_MASK)) {
         return false;
     }
 
