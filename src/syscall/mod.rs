@@ -24,6 +24,7 @@ pub mod time;
 pub mod timer;
 mod tracefmt;
 pub mod wait;
+pub mod xattr;
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, execve, fs, futex, io, mem, proc, sfd, signal, sigstack, time, timer, wait, Ctx,
+    clone, execve, fs, futex, io, mem, proc, sfd, signal, sigstack, time, timer, wait, xattr, Ctx,
     SysResult,
 };
 
@@ -71,9 +71,18 @@ use Status::{Full, Partial};
 
 syscalls! {
     0 io_setup; 1 io_destroy; 2 io_submit; 3 io_cancel; 4 io_getevents;
-    5 setxattr; 6 lsetxattr; 7 fsetxattr; 8 getxattr; 9 lgetxattr; 10 fgetxattr;
-    11 listxattr; 12 llistxattr; 13 flistxattr; 14 removexattr; 15 lremovexattr;
-    16 fremovexattr;
+    5 setxattr(Str, Str, Ptr, Int, Hex) => xattr::setxattr, Full;
+    6 lsetxattr(Str, Str, Ptr, Int, Hex) => xattr::lsetxattr, Full;
+    7 fsetxattr(Fd, Str, Ptr, Int, Hex) => xattr::fsetxattr, Full;
+    8 getxattr(Str, Str, Ptr, Int) => xattr::getxattr, Full;
+    9 lgetxattr(Str, Str, Ptr, Int) => xattr::lgetxattr, Full;
+    10 fgetxattr(Fd, Str, Ptr, Int) => xattr::fgetxattr, Full;
+    11 listxattr(Str, Ptr, Int) => xattr::listxattr, Full;
+    12 llistxattr(Str, Ptr, Int) => xattr::llistxattr, Full;
+    13 flistxattr(Fd, Ptr, Int) => xattr::flistxattr, Full;
+    14 removexattr(Str, Str) => xattr::removexattr, Full;
+    15 lremovexattr(Str, Str) => xattr::lremovexattr, Full;
+    16 fremovexattr(Fd, Str) => xattr::fremovexattr, Full;
     17 getcwd(Ptr, Int) => fs::getcwd, Full;
     18 lookup_dcookie;
     19 eventfd2(Int, Hex) => eventfd::eventfd2, Full;
