@@ -354,6 +354,11 @@ impl Threads {
         all.iter().for_each(|t| t.kick());
     }
 
+    /// The tids of every registered thread.
+    pub fn tids(&self) -> Vec<i32> {
+        lock(&self.reg).threads.keys().copied().collect()
+    }
+
     pub fn count(&self) -> usize {
         lock(&self.reg).threads.len()
     }

@@ -13,6 +13,14 @@ fn xattr(libc: Libc) {
     }
 }
 
+/// setresuid & co. dropping and regaining identity, seen by two threads; needs root for
+/// the interesting half (the tests run as root), else checks the refusals.
+fn cred(libc: Libc) {
+    if let Some(out) = run_guest(libc, "cred", &[TMP], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 /// The size checks qemu-user 7.2 gets wrong (it locks the whole guest buffer before
 /// Linux's E2BIG/size cap apply): elfuse only.
 fn xattr_strict(libc: Libc) {
@@ -23,4 +31,4 @@ fn xattr_strict(libc: Libc) {
     }
 }
 
-for_each_libc!(xattr, xattr_strict);
+for_each_libc!(xattr, xattr_strict, cred);

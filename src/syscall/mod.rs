@@ -8,6 +8,7 @@
 
 pub mod abi;
 pub mod clone;
+pub mod cred;
 pub mod execve;
 pub mod fs;
 pub mod futex;

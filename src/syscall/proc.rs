@@ -84,36 +84,6 @@ pub fn getppid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
 pub fn gettid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     Ok(ctx.thread.tid as u64)
 }
-pub fn getuid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
-    Ok(ctx.proc.creds.uid.into())
-}
-pub fn geteuid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
-    Ok(ctx.proc.creds.euid.into())
-}
-pub fn getgid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
-    Ok(ctx.proc.creds.gid.into())
-}
-pub fn getegid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
-    Ok(ctx.proc.creds.egid.into())
-}
-
-fn write_three(ctx: &Ctx, ptrs: [u64; 3], vals: [u32; 3]) -> SysResult {
-    for (p, v) in ptrs.into_iter().zip(vals) {
-        ctx.write_val(p, &v)?;
-    }
-    Ok(0)
-}
-
-pub fn getresuid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let c = ctx.proc.creds;
-    write_three(ctx, [a[0], a[1], a[2]], [c.uid, c.euid, c.euid])
-}
-
-pub fn getresgid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let c = ctx.proc.creds;
-    write_three(ctx, [a[0], a[1], a[2]], [c.gid, c.egid, c.egid])
-}
-
 fn own_pid(ctx: &Ctx, pid: u64) -> Result<i32, Errno> {
     match pid as i32 {
         0 => Ok(ctx.proc.pid),
@@ -201,7 +171,7 @@ fn set_rlimit(ctx: &Ctx, res: u64, new: Rlimit) -> Result<(), Errno> {
     }
     let mut lim = ctx.proc.rlimits();
     let slot = lim.get_mut(res as usize).ok_or(Errno::EINVAL)?;
-    if new.max > slot.max && ctx.proc.creds.euid != 0 {
+    if new.max > slot.max && super::cred::current().euid != 0 {
         return Err(Errno::EPERM);
     }
     if res as usize == RLIMIT_NOFILE {

@@ -32,7 +32,7 @@ fn raise(ctx: &Ctx, target: Target, sig: u64, code: i32) -> SysResult {
         signo,
         code,
         pid: ctx.proc.pid,
-        uid: ctx.proc.creds.uid,
+        uid: super::cred::current().uid,
         ..Default::default()
     };
     ctx.proc.signals.send(target, info)?;

@@ -4,8 +4,8 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, execve, fs, futex, io, mem, proc, sfd, signal, sigstack, time, timer, wait, xattr, Ctx,
-    SysResult,
+    clone, cred, execve, fs, futex, io, mem, proc, sfd, signal, sigstack, time, timer, wait, xattr,
+    Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -149,7 +149,10 @@ syscalls! {
     86 timerfd_settime(Fd, Hex, Ptr, Ptr) => timerfd::timerfd_settime, Full;
     87 timerfd_gettime(Fd, Ptr) => timerfd::timerfd_gettime, Full;
     88 utimensat(Dirfd, Str, Ptr, Hex) => fs::utimensat, Full;
-    89 acct; 90 capget; 91 capset; 92 personality;
+    89 acct;
+    90 capget(Ptr, Ptr) => cred::capget, Full;
+    91 capset(Ptr, Ptr) => cred::capset, Full;
+    92 personality;
     93 exit(Int) => proc::exit, Full;
     94 exit_group(Int) => proc::exit_group, Full;
     95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
@@ -188,18 +191,24 @@ syscalls! {
     137 rt_sigtimedwait(Ptr, Ptr, Ptr, Int) => signal::rt_sigtimedwait, Full;
     138 rt_sigqueueinfo(Int, Sig, Ptr) => signal::rt_sigqueueinfo, Partial("si_code, si_pid, si_uid and si_value are kept of the caller's siginfo; other processes through the host");
     139 rt_sigreturn() => signal::rt_sigreturn, Full;
-    140 setpriority; 141 getpriority; 142 reboot; 143 setregid; 144 setgid; 145 setreuid;
-    146 setuid; 147 setresuid;
-    148 getresuid(Ptr, Ptr, Ptr) => proc::getresuid, Full;
-    149 setresgid;
-    150 getresgid(Ptr, Ptr, Ptr) => proc::getresgid, Full;
-    151 setfsuid; 152 setfsgid; 153 times;
+    140 setpriority; 141 getpriority; 142 reboot;
+    143 setregid(Int, Int) => cred::setregid, Full;
+    144 setgid(Int) => cred::setgid, Full;
+    145 setreuid(Int, Int) => cred::setreuid, Full;
+    146 setuid(Int) => cred::setuid, Full;
+    147 setresuid(Int, Int, Int) => cred::setresuid, Full;
+    148 getresuid(Ptr, Ptr, Ptr) => cred::getresuid, Full;
+    149 setresgid(Int, Int, Int) => cred::setresgid, Full;
+    150 getresgid(Ptr, Ptr, Ptr) => cred::getresgid, Full;
+    151 setfsuid(Int) => cred::setfsuid, Full;
+    152 setfsgid(Int) => cred::setfsgid, Full;
+    153 times;
     154 setpgid(Int, Int) => proc::setpgid, Partial("under the spawn fork path (ELFUSE_FORK=spawn, the macOS path) a parent cannot move a child that is already running: the child is an exec'd host process (EACCES); the child's own call works");
     155 getpgid(Int) => proc::getpgid, Full;
     156 getsid(Int) => proc::getsid, Full;
     157 setsid() => proc::setsid, Full;
     158 getgroups(Int, Ptr) => proc::getgroups, Full;
-    159 setgroups;
+    159 setgroups(Int, Ptr) => cred::setgroups, Full;
     160 uname(Ptr) => proc::uname, Full;
     161 sethostname; 162 setdomainname;
     163 getrlimit(Int, Ptr) => proc::getrlimit, Full;
@@ -212,10 +221,10 @@ syscalls! {
     170 settimeofday; 171 adjtimex;
     172 getpid() => proc::getpid, Full;
     173 getppid() => proc::getppid, Full;
-    174 getuid() => proc::getuid, Full;
-    175 geteuid() => proc::geteuid, Full;
-    176 getgid() => proc::getgid, Full;
-    177 getegid() => proc::getegid, Full;
+    174 getuid() => cred::getuid, Full;
+    175 geteuid() => cred::geteuid, Full;
+    176 getgid() => cred::getgid, Full;
+    177 getegid() => cred::getegid, Full;
     178 gettid() => proc::gettid, Full;
     179 sysinfo(Ptr) => proc::sysinfo, Full;
     180 mq_open; 181 mq_unlink; 182 mq_timedsend; 183 mq_timedreceive; 184 mq_notify;
