@@ -31,4 +31,19 @@ fn xattr_strict(libc: Libc) {
     }
 }
 
-for_each_libc!(xattr, xattr_strict, cred);
+/// Scheduling and process queries, compared with qemu-aarch64.
+fn sched(libc: Libc) {
+    if let Some(out) = run_guest(libc, "sched", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+/// What qemu-user 7.2 answers with ENOSYS (robust lists, mlock2, NUMA policies): elfuse
+/// only.
+fn sched_strict(libc: Libc) {
+    if let Some(out) = run_elfuse_only(libc, "sched", &[], &["strict"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+for_each_libc!(xattr, xattr_strict, cred, sched, sched_strict);

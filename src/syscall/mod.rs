@@ -16,6 +16,7 @@ pub mod io;
 pub mod mem;
 pub mod proc;
 pub mod procfs;
+pub mod sched;
 pub mod sfd;
 pub mod signal;
 pub mod sigpipe;

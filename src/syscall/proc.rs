@@ -288,26 +288,6 @@ pub fn getcpu(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sched_getaffinity(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let size = a[1] as usize;
-    if size < 8 || !size.is_multiple_of(8) {
-        return Err(Errno::EINVAL);
-    }
-    own_pid(ctx, a[0])?;
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    host_ret(unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } as i64)?;
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // The kernel copies nr_cpu_ids bits rounded up to whole longs.
-    let bytes = ncpu.div_ceil(64) * 8;
-    if size < bytes {
-        return Err(Errno::EINVAL);
-    }
-    let raw =
-        unsafe { std::slice::from_raw_parts((&set as *const libc::cpu_set_t).cast::<u8>(), bytes) };
-    ctx.write_bytes(a[2], raw)?;
-    Ok(bytes as u64)
-}
-
 pub fn sched_yield(_ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     std::thread::yield_now();
     Ok(0)

@@ -4,8 +4,8 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, cred, execve, fs, futex, io, mem, proc, sfd, signal, sigstack, time, timer, wait, xattr,
-    Ctx, SysResult,
+    clone, cred, execve, fs, futex, io, mem, proc, sched, sfd, signal, sigstack, time, timer, wait,
+    xattr, Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -96,7 +96,8 @@ syscalls! {
     27 inotify_add_watch(Fd, Str, Hex) => inotify::inotify_add_watch, Full;
     28 inotify_rm_watch(Fd, Int) => inotify::inotify_rm_watch, Full;
     29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; others ENOTTY");
-    30 ioprio_set; 31 ioprio_get;
+    30 ioprio_set(Int, Int, Int) => sched::ioprio_set, Full;
+    31 ioprio_get(Int, Int) => sched::ioprio_get, Full;
     32 flock(Fd, Int) => fs::flock, Full;
     33 mknodat(Dirfd, Str, Oct, Hex) => fs::mknodat, Partial("FIFOs and regular files only");
     34 mkdirat(Dirfd, Str, Oct) => fs::mkdirat, Full;
@@ -152,7 +153,7 @@ syscalls! {
     89 acct;
     90 capget(Ptr, Ptr) => cred::capget, Full;
     91 capset(Ptr, Ptr) => cred::capset, Full;
-    92 personality;
+    92 personality(Hex) => sched::personality, Partial("the persona is recorded and reported; its flags (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC...) change nothing; PER_LINUX32 is EINVAL (no AArch32)");
     93 exit(Int) => proc::exit, Full;
     94 exit_group(Int) => proc::exit_group, Full;
     95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
@@ -160,7 +161,7 @@ syscalls! {
     97 unshare;
     98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("WAIT/WAKE(_BITSET), (CMP_)REQUEUE, WAKE_OP; no PI ops");
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
-    100 get_robust_list;
+    100 get_robust_list(Int, Ptr, Ptr) => sched::get_robust_list, Partial("the caller's own list; another thread's is EPERM");
     101 nanosleep(Ptr, Ptr) => time::nanosleep, Full;
     102 getitimer(Int, Ptr) => timer::getitimer, Partial("ITIMER_VIRTUAL/PROF count the host process's user/total CPU time (elfuse's own work included), checked at most every millisecond");
     103 setitimer(Int, Ptr, Ptr) => timer::setitimer, Partial("ITIMER_VIRTUAL/PROF count the host process's user/total CPU time (elfuse's own work included), checked at most every millisecond");
@@ -174,11 +175,17 @@ syscalls! {
     113 clock_gettime(Int, Ptr) => time::clock_gettime, Full;
     114 clock_getres(Int, Ptr) => time::clock_getres, Full;
     115 clock_nanosleep(Int, Hex, Ptr, Ptr) => time::clock_nanosleep, Partial("the process CPU clock is EOPNOTSUPP");
-    116 syslog; 117 ptrace; 118 sched_setparam; 119 sched_setscheduler;
-    120 sched_getscheduler; 121 sched_getparam; 122 sched_setaffinity;
-    123 sched_getaffinity(Int, Int, Ptr) => proc::sched_getaffinity, Full;
+    116 syslog; 117 ptrace;
+    118 sched_setparam(Int, Ptr) => sched::sched_setparam, Full;
+    119 sched_setscheduler(Int, Int, Ptr) => sched::sched_setscheduler, Full;
+    120 sched_getscheduler(Int) => sched::sched_getscheduler, Full;
+    121 sched_getparam(Int, Ptr) => sched::sched_getparam, Full;
+    122 sched_setaffinity(Int, Int, Ptr) => sched::sched_setaffinity, Full;
+    123 sched_getaffinity(Int, Int, Ptr) => sched::sched_getaffinity, Full;
     124 sched_yield() => proc::sched_yield, Full;
-    125 sched_get_priority_max; 126 sched_get_priority_min; 127 sched_rr_get_interval;
+    125 sched_get_priority_max(Int) => sched::sched_get_priority_max, Full;
+    126 sched_get_priority_min(Int) => sched::sched_get_priority_min, Full;
+    127 sched_rr_get_interval(Int, Ptr) => sched::sched_rr_get_interval, Full;
     128 restart_syscall() => time::restart_syscall, Full;
     129 kill(Int, Sig) => signal::kill, Partial("other pids and process groups through the host; the caller's own group (0, -own pgid) reaches only the caller; pid -1 is EPERM");
     130 tkill(Int, Sig) => signal::tkill, Full;
@@ -191,7 +198,9 @@ syscalls! {
     137 rt_sigtimedwait(Ptr, Ptr, Ptr, Int) => signal::rt_sigtimedwait, Full;
     138 rt_sigqueueinfo(Int, Sig, Ptr) => signal::rt_sigqueueinfo, Partial("si_code, si_pid, si_uid and si_value are kept of the caller's siginfo; other processes through the host");
     139 rt_sigreturn() => signal::rt_sigreturn, Full;
-    140 setpriority; 141 getpriority; 142 reboot;
+    140 setpriority(Int, Int, Int) => sched::setpriority, Full;
+    141 getpriority(Int, Int) => sched::getpriority, Full;
+    142 reboot;
     143 setregid(Int, Int) => cred::setregid, Full;
     144 setgid(Int) => cred::setgid, Full;
     145 setreuid(Int, Int) => cred::setreuid, Full;
@@ -202,7 +211,7 @@ syscalls! {
     150 getresgid(Ptr, Ptr, Ptr) => cred::getresgid, Full;
     151 setfsuid(Int) => cred::setfsuid, Full;
     152 setfsgid(Int) => cred::setfsgid, Full;
-    153 times;
+    153 times(Ptr) => sched::times, Full;
     154 setpgid(Int, Int) => proc::setpgid, Partial("under the spawn fork path (ELFUSE_FORK=spawn, the macOS path) a parent cannot move a child that is already running: the child is an exec'd host process (EACCES); the child's own call works");
     155 getpgid(Int) => proc::getpgid, Full;
     156 getsid(Int) => proc::getsid, Full;
@@ -232,7 +241,8 @@ syscalls! {
     191 semctl; 192 semtimedop; 193 semop; 194 shmget; 195 shmctl; 196 shmat; 197 shmdt;
     198 socket; 199 socketpair; 200 bind; 201 listen; 202 accept; 203 connect;
     204 getsockname; 205 getpeername; 206 sendto; 207 recvfrom; 208 setsockopt;
-    209 getsockopt; 210 shutdown; 211 sendmsg; 212 recvmsg; 213 readahead;
+    209 getsockopt; 210 shutdown; 211 sendmsg; 212 recvmsg;
+    213 readahead;
     214 brk(Ptr) => mem::brk, Full;
     215 munmap(Ptr, Int) => mem::munmap, Full;
     216 mremap(Ptr, Int, Int, Hex, Ptr) => mem::mremap, Partial("MREMAP_DONTUNMAP is EINVAL");
@@ -250,24 +260,34 @@ syscalls! {
     231 munlockall() => mem::mlockall, Full;
     232 mincore(Ptr, Int, Ptr) => mem::mincore, Full;
     233 madvise(Ptr, Int, Int) => mem::madvise, Full;
-    234 remap_file_pages; 235 mbind; 236 get_mempolicy; 237 set_mempolicy;
+    234 remap_file_pages;
+    235 mbind(Ptr, Int, Int, Ptr, Int, Hex) => sched::mbind, Full;
+    236 get_mempolicy(Ptr, Ptr, Int, Ptr, Hex) => sched::get_mempolicy, Full;
+    237 set_mempolicy(Int, Ptr, Int) => sched::set_mempolicy, Full;
     238 migrate_pages; 239 move_pages; 240 rt_tgsigqueueinfo(Int, Int, Sig, Ptr) => signal::rt_tgsigqueueinfo, Partial("si_code, si_pid, si_uid and si_value are kept of the caller's siginfo; other processes through the host"); 241 perf_event_open;
     242 accept4; 243 recvmmsg;
     260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
     262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
-    266 clock_adjtime; 267 syncfs; 268 setns; 269 sendmmsg; 270 process_vm_readv;
-    271 process_vm_writev; 272 kcmp; 273 finit_module; 274 sched_setattr;
-    275 sched_getattr;
+    266 clock_adjtime;
+    267 syncfs;
+    268 setns; 269 sendmmsg; 270 process_vm_readv;
+    271 process_vm_writev;
+    272 kcmp(Int, Int, Int, Int, Int) => sched::kcmp, Partial("tasks of the calling process (threads share every resource); other processes are EPERM; KCMP_EPOLL_TFD is EINVAL");
+    273 finit_module;
+    274 sched_setattr(Int, Ptr, Hex) => sched::sched_setattr, Full;
+    275 sched_getattr(Int, Ptr, Int, Hex) => sched::sched_getattr, Full;
     276 renameat2(Dirfd, Str, Dirfd, Str, Hex) => fs::renameat2, Full;
     277 seccomp;
     278 getrandom(Ptr, Int, Hex) => proc::getrandom, Full;
-    279 memfd_create; 280 bpf;
+    279 memfd_create;
+    280 bpf;
     281 execveat(Dirfd, Str, Ptr, Ptr, Hex) => execve::execveat, Full;
     282 userfaultfd;
     283 membarrier(Int, Int, Int) => clone::membarrier, Partial("this process's threads only; no RSEQ commands");
-    284 mlock2;
-    285 copy_file_range; 286 preadv2; 287 pwritev2; 288 pkey_mprotect; 289 pkey_alloc;
+    284 mlock2(Ptr, Int, Hex) => sched::mlock2, Full;
+    285 copy_file_range; 286 preadv2; 287 pwritev2;
+    288 pkey_mprotect; 289 pkey_alloc;
     290 pkey_free;
     291 statx(Dirfd, Str, Hex, Hex, Ptr) => fs::statx, Full;
     292 io_pgetevents;
@@ -286,7 +306,9 @@ syscalls! {
     442 mount_setattr; 443 quotactl_fd;
     444 landlock_create_ruleset; 445 landlock_add_rule; 446 landlock_restrict_self;
     447 memfd_secret; 448 process_mrelease; 449 futex_waitv(Ptr, Int, Hex, Ptr, Int) => futex::futex_waitv, Full; 450 set_mempolicy_home_node;
-    451 cachestat; 452 fchmodat2; 453 map_shadow_stack; 454 futex_wake; 455 futex_wait;
+    451 cachestat;
+    452 fchmodat2;
+    453 map_shadow_stack; 454 futex_wake; 455 futex_wait;
     456 futex_requeue; 457 statmount; 458 listmount; 459 lsm_get_self_attr;
     460 lsm_set_self_attr; 461 lsm_list_modules; 462 mseal;
 }
