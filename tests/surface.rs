@@ -46,4 +46,29 @@ fn sched_strict(libc: Libc) {
     }
 }
 
-for_each_libc!(xattr, xattr_strict, cred, sched, sched_strict);
+/// memfd (seals, a shared mapping across fork), copy_file_range, splice, tee, vmsplice,
+/// syncing, O_TMPFILE; compared with qemu-aarch64.
+fn files(libc: Libc) {
+    if let Some(out) = run_guest(libc, "files", &[TMP], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+/// preadv2/pwritev2 and fchmodat2, which qemu-user 7.2 answers with ENOSYS: elfuse only.
+fn files_strict(libc: Libc) {
+    let dir = TempDir::new();
+    let d = dir.path().to_str().unwrap();
+    if let Some(out) = run_elfuse_only(libc, "files", &[], &[d, "strict"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+for_each_libc!(
+    xattr,
+    xattr_strict,
+    cred,
+    sched,
+    sched_strict,
+    files,
+    files_strict
+);

@@ -18,7 +18,7 @@ use elfuse_actors::fdtable::OpenFile;
 use super::abi::{
     self, at_flags_to_host, open_flags_to_host, Stat, Statx, Timespec, AT_EACCESS, AT_EMPTY_PATH,
     AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE, AT_SYMLINK_FOLLOW,
-    AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O___TMPFILE, STATX__RESERVED,
+    AT_SYMLINK_NOFOLLOW, O_CLOEXEC, STATX__RESERVED,
 };
 use super::{host_ret, Ctx, SysResult, PATH_MAX};
 use crate::errno::Errno;
@@ -55,7 +55,7 @@ fn is_at_fdcwd(dirfd: u64) -> bool {
 }
 
 /// The host directory behind guest dirfd `dirfd` (AT_FDCWD or an open fd).
-fn host_dir(ctx: &Ctx, dirfd: u64) -> Result<HostDir, Errno> {
+pub(crate) fn host_dir(ctx: &Ctx, dirfd: u64) -> Result<HostDir, Errno> {
     if is_at_fdcwd(dirfd) {
         return Ok(HostDir::cwd());
     }
@@ -162,9 +162,6 @@ pub fn fchdir(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let flags = a[2];
-    if flags & O___TMPFILE != 0 {
-        return Err(Errno::EOPNOTSUPP);
-    }
     let path = ctx.read_path(a[1])?;
     if let Some(fd) = super::procfs::open(ctx, &path) {
         if flags & abi::O_ACCMODE != 0 {

@@ -3,13 +3,15 @@
 //! `table` is the single source of truth (number, name, handler, status, argument kinds);
 //! docs/syscalls.md is generated from it. Handlers live by family: `fs` (files and
 //! directories), `io` (fd table, read/write, pipes, ioctl), `mem` (mmap family, brk),
-//! `proc` (exit, identity, limits, uname, signals-as-recorded), `time`, `sfd` (eventfd,
-//! timerfd, epoll, inotify, pidfd, signalfd).
+//! `proc` (exit, limits, uname, signals-as-recorded), `cred` (credentials), `sched`
+//! (scheduling and process queries), `xattr`, `files` (memfd, splice family, the newer
+//! file calls), `time`, `sfd` (eventfd, timerfd, epoll, inotify, pidfd, signalfd).
 
 pub mod abi;
 pub mod clone;
 pub mod cred;
 pub mod execve;
+pub mod files;
 pub mod fs;
 pub mod futex;
 pub mod io;

@@ -4,8 +4,8 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, cred, execve, fs, futex, io, mem, proc, sched, sfd, signal, sigstack, time, timer, wait,
-    xattr, Ctx, SysResult,
+    clone, cred, execve, files, fs, futex, io, mem, proc, sched, sfd, signal, sigstack, time,
+    timer, wait, xattr, Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -119,7 +119,7 @@ syscalls! {
     53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
     54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
     55 fchown(Fd, Int, Int) => fs::fchown, Full;
-    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("O_TMPFILE is EOPNOTSUPP; /proc is the host's (it describes elfuse, not the guest) except /proc/self/maps, generated from the guest's mappings");
+    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("/proc is the host's (it describes elfuse, not the guest) except /proc/self/maps, generated from the guest's mappings");
     57 close(Fd) => io::close, Full;
     58 vhangup;
     59 pipe2(Ptr, Hex) => io::pipe2, Full;
@@ -138,14 +138,16 @@ syscalls! {
     72 pselect6(Int, Ptr, Ptr, Ptr, Ptr, Ptr) => io::pselect6, Full;
     73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Full;
     74 signalfd4(Fd, Ptr, Int, Hex) => signalfd::signalfd4, Partial("signals the guest sends itself (kill/tkill/tgkill); writev(2) reaches the readiness eventfd underneath instead of failing with EINVAL");
-    75 vmsplice; 76 splice; 77 tee;
+    75 vmsplice(Fd, Ptr, Int, Hex) => files::vmsplice, Full;
+    76 splice(Fd, Ptr, Fd, Ptr, Int, Hex) => files::splice, Full;
+    77 tee(Fd, Fd, Int, Hex) => files::tee, Full;
     78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc is the host's except /proc/self/exe");
     79 newfstatat(Dirfd, Str, Ptr, Hex) => fs::newfstatat, Full;
     80 fstat(Fd, Ptr) => fs::fstat, Full;
     81 sync() => fs::sync, Full;
     82 fsync(Fd) => fs::fsync, Full;
     83 fdatasync(Fd) => fs::fdatasync, Full;
-    84 sync_file_range;
+    84 sync_file_range(Fd, Int, Int, Hex) => files::sync_file_range, Full;
     85 timerfd_create(Int, Hex) => timerfd::timerfd_create, Full;
     86 timerfd_settime(Fd, Hex, Ptr, Ptr) => timerfd::timerfd_settime, Full;
     87 timerfd_gettime(Fd, Ptr) => timerfd::timerfd_gettime, Full;
@@ -242,7 +244,7 @@ syscalls! {
     198 socket; 199 socketpair; 200 bind; 201 listen; 202 accept; 203 connect;
     204 getsockname; 205 getpeername; 206 sendto; 207 recvfrom; 208 setsockopt;
     209 getsockopt; 210 shutdown; 211 sendmsg; 212 recvmsg;
-    213 readahead;
+    213 readahead(Fd, Int, Int) => files::readahead, Full;
     214 brk(Ptr) => mem::brk, Full;
     215 munmap(Ptr, Int) => mem::munmap, Full;
     216 mremap(Ptr, Int, Int, Hex, Ptr) => mem::mremap, Partial("MREMAP_DONTUNMAP is EINVAL");
@@ -270,7 +272,7 @@ syscalls! {
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
     262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
     266 clock_adjtime;
-    267 syncfs;
+    267 syncfs(Fd) => files::syncfs, Full;
     268 setns; 269 sendmmsg; 270 process_vm_readv;
     271 process_vm_writev;
     272 kcmp(Int, Int, Int, Int, Int) => sched::kcmp, Partial("tasks of the calling process (threads share every resource); other processes are EPERM; KCMP_EPOLL_TFD is EINVAL");
@@ -280,13 +282,15 @@ syscalls! {
     276 renameat2(Dirfd, Str, Dirfd, Str, Hex) => fs::renameat2, Full;
     277 seccomp;
     278 getrandom(Ptr, Int, Hex) => proc::getrandom, Full;
-    279 memfd_create;
+    279 memfd_create(Str, Hex) => files::memfd_create, Full;
     280 bpf;
     281 execveat(Dirfd, Str, Ptr, Ptr, Hex) => execve::execveat, Full;
     282 userfaultfd;
     283 membarrier(Int, Int, Int) => clone::membarrier, Partial("this process's threads only; no RSEQ commands");
     284 mlock2(Ptr, Int, Hex) => sched::mlock2, Full;
-    285 copy_file_range; 286 preadv2; 287 pwritev2;
+    285 copy_file_range(Fd, Ptr, Fd, Ptr, Int, Hex) => files::copy_file_range, Full;
+    286 preadv2(Fd, Ptr, Int, Int, Int, Hex) => files::preadv2, Full;
+    287 pwritev2(Fd, Ptr, Int, Int, Int, Hex) => files::pwritev2, Full;
     288 pkey_mprotect; 289 pkey_alloc;
     290 pkey_free;
     291 statx(Dirfd, Str, Hex, Hex, Ptr) => fs::statx, Full;
@@ -307,7 +311,7 @@ syscalls! {
     444 landlock_create_ruleset; 445 landlock_add_rule; 446 landlock_restrict_self;
     447 memfd_secret; 448 process_mrelease; 449 futex_waitv(Ptr, Int, Hex, Ptr, Int) => futex::futex_waitv, Full; 450 set_mempolicy_home_node;
     451 cachestat;
-    452 fchmodat2;
+    452 fchmodat2(Dirfd, Str, Oct, Hex) => files::fchmodat2, Full;
     453 map_shadow_stack; 454 futex_wake; 455 futex_wait;
     456 futex_requeue; 457 statmount; 458 listmount; 459 lsm_get_self_attr;
     460 lsm_set_self_attr; 461 lsm_list_modules; 462 mseal;
