@@ -63,6 +63,22 @@ fn files_strict(libc: Libc) {
     }
 }
 
+/// prctl options: DUMPABLE, PDEATHSIG delivered, NO_NEW_PRIVS, KEEPCAPS, CAPBSET_READ,
+/// TIMERSLACK; compared with qemu-aarch64.
+fn prctl(libc: Libc) {
+    if let Some(out) = run_guest(libc, "prctl", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+/// CHILD_SUBREAPER (an orphaned grandchild reparented to us), THP_DISABLE, GET_SECCOMP,
+/// which qemu-user 7.2 refuses with EINVAL: elfuse only.
+fn prctl_strict(libc: Libc) {
+    if let Some(out) = run_elfuse_only(libc, "prctl", &[], &["strict"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 for_each_libc!(
     xattr,
     xattr_strict,
@@ -70,5 +86,7 @@ for_each_libc!(
     sched,
     sched_strict,
     files,
-    files_strict
+    files_strict,
+    prctl,
+    prctl_strict,
 );

@@ -16,6 +16,7 @@ pub mod fs;
 pub mod futex;
 pub mod io;
 pub mod mem;
+pub mod prctl;
 pub mod proc;
 pub mod procfs;
 pub mod sched;

@@ -246,37 +246,6 @@ pub fn umask(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     Ok(old.into())
 }
 
-pub fn prctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    const PR_GET_DUMPABLE: u64 = 3;
-    const PR_SET_DUMPABLE: u64 = 4;
-    const PR_SET_NAME: u64 = 15;
-    const PR_GET_NAME: u64 = 16;
-    match a[0] {
-        PR_SET_NAME => {
-            let name = ctx.read_cstr(a[1], 4096)?;
-            let mut comm = [0u8; 16];
-            let n = name.len().min(15);
-            comm[..n].copy_from_slice(&name[..n]);
-            ctx.thread.comm = comm;
-            Ok(0)
-        }
-        PR_GET_NAME => {
-            let comm = ctx.thread.comm;
-            ctx.write_bytes(a[1], &comm)?;
-            Ok(0)
-        }
-        PR_GET_DUMPABLE => Ok(u64::from(ctx.thread.dumpable)),
-        PR_SET_DUMPABLE => {
-            if a[1] > 1 {
-                return Err(Errno::EINVAL);
-            }
-            ctx.thread.dumpable = a[1] == 1;
-            Ok(0)
-        }
-        _ => Err(Errno::EINVAL),
-    }
-}
-
 pub fn getcpu(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let cpu = current_cpu();
     if a[0] != 0 {

@@ -4,8 +4,8 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, cred, execve, files, fs, futex, io, mem, proc, sched, sfd, signal, sigstack, time,
-    timer, wait, xattr, Ctx, SysResult,
+    clone, cred, execve, files, fs, futex, io, mem, prctl, proc, sched, sfd, signal, sigstack,
+    time, timer, wait, xattr, Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -226,7 +226,7 @@ syscalls! {
     164 setrlimit(Int, Ptr) => proc::setrlimit, Full;
     165 getrusage(Int, Ptr) => proc::getrusage, Full;
     166 umask(Oct) => proc::umask, Full;
-    167 prctl(Int, Hex, Hex, Hex, Hex) => proc::prctl, Partial("PR_SET_NAME/PR_GET_NAME, PR_SET_DUMPABLE/PR_GET_DUMPABLE; others EINVAL");
+    167 prctl(Int, Hex, Hex, Hex, Hex) => prctl::prctl, Partial("NAME, DUMPABLE, TID_ADDRESS, SECCOMP (mode 0), PDEATHSIG, CHILD_SUBREAPER, NO_NEW_PRIVS, KEEPCAPS, SECUREBITS, CAPBSET_*, CAP_AMBIENT, TIMERSLACK, THP_DISABLE, MCE_KILL, IO_FLUSHER; others (PR_SET_MM, PR_SET_VMA, the arm64 SVE/PAC/tagged-address ones...) EINVAL");
     168 getcpu(Ptr, Ptr, Ptr) => proc::getcpu, Full;
     169 gettimeofday(Ptr, Ptr) => time::gettimeofday, Full;
     170 settimeofday; 171 adjtimex;
