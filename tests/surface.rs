@@ -79,6 +79,13 @@ fn prctl_strict(libc: Libc) {
     }
 }
 
+/// kill(0) and kill(-pgid) reach every process of the group, the caller included.
+fn killgrp(libc: Libc) {
+    if let Some(out) = run_guest(libc, "killgrp", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 for_each_libc!(
     xattr,
     xattr_strict,
@@ -89,4 +96,5 @@ for_each_libc!(
     files_strict,
     prctl,
     prctl_strict,
+    killgrp,
 );

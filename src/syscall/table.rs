@@ -189,7 +189,7 @@ syscalls! {
     126 sched_get_priority_min(Int) => sched::sched_get_priority_min, Full;
     127 sched_rr_get_interval(Int, Ptr) => sched::sched_rr_get_interval, Full;
     128 restart_syscall() => time::restart_syscall, Full;
-    129 kill(Int, Sig) => signal::kill, Partial("other pids and process groups through the host; the caller's own group (0, -own pgid) reaches only the caller; pid -1 is EPERM");
+    129 kill(Int, Sig) => signal::kill, Partial("other processes, groups (0, -pgid, the caller's included) and -1 through the host; between guest processes a signal travels as the host's, so SIGPIPE is dropped and SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGTTIN, SIGTTOU act as on elfuse itself (only the caller's own copy is the guest's)");
     130 tkill(Int, Sig) => signal::tkill, Full;
     131 tgkill(Int, Int, Sig) => signal::tgkill, Partial("other thread groups are ESRCH");
     132 sigaltstack(Ptr, Ptr) => sigstack::sigaltstack, Full;
