@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Installs what building and testing elfuse needs on Debian 12 (x86_64), as root:
-#   - gcc-aarch64-linux-gnu + libc6-dev-arm64-cross: builds the AArch64 test guests (static glibc)
+#   - gcc-aarch64-linux-gnu + libc6-dev-arm64-cross: builds the AArch64 test guests (static glibc);
+#     libc6-arm64-cross puts the arm64 glibc and loader in /usr/aarch64-linux-gnu, elfuse's
+#     default sysroot for dynamic programs whose loader is not on the host
 #   - musl for arm64, unpacked into target/musl-arm64/ inside this clone (nothing outside it),
 #     with a gcc specs file: aarch64-linux-gnu-gcc -specs target/musl-arm64/musl-gcc.specs -static
 #   - qemu-user-static: the peer emulator; tests compare guest output with it, the bench times it
 #   - hyperfine: for ad-hoc timing
+#   - gdb-multiarch: tests/gdb.rs drives it against `elfuse -g`
 # Idempotent and quiet; when everything is present it makes no network access and takes ~1 s.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MUSL_DIR="$ROOT/target/musl-arm64"
 SPECS="$MUSL_DIR/musl-gcc.specs"
-PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static hyperfine)
+PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libc6-arm64-cross qemu-user-static hyperfine gdb-multiarch)
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 export DEBIAN_FRONTEND=noninteractive
@@ -90,4 +93,4 @@ for libc in glibc musl; do
         exit 1
     fi
 done
-echo "install-deps: ok (aarch64 gcc, glibc + musl, qemu-aarch64-static, hyperfine)"
+echo "install-deps: ok (aarch64 gcc, glibc + musl, qemu-aarch64-static, hyperfine, gdb-multiarch)"

@@ -166,10 +166,8 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     let pid = unsafe { libc::getpid() };
     let ppid = unsafe { libc::getppid() };
     let shim_data = publish_shim_data(&ram, &creds, pid, ppid, l.tracer.set.syscalls);
-    if let Err(e) = shim_data.refill_from_host() {
-        // An empty ring only means every read goes to the host.
-        tracing::warn!("random ring not filled: {e}");
-    }
+    // The ring starts empty: the refill actor fills it first thing, off this thread (until
+    // then the shim forwards random reads to the host).
     let entropy = elfuse_actors::urandom::spawn_refill(
         Arc::new(shim_data.clone()),
         RING_LOW_WATER,
@@ -177,7 +175,20 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         l.tracer.actor_sink(),
     );
     let mut table = FdTable::with_host_stdio();
-    table.set_limit(elfuse_actors::fdtable::DEFAULT_NOFILE);
+    let nofile = crate::process::host_nofile();
+    let _ = table.set_limits(nofile.cur, nofile.max, true);
+    // elfuse's own fds (its RAM, actors, the guest's host fds) must fit under the host's
+    // limit too: its soft limit goes up to the hard one; the guest sees the original.
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        rl.rlim_cur = rl
+            .rlim_max
+            .min(elfuse_actors::fdtable::NR_OPEN as libc::rlim_t);
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
+    }
     let fds = new_fd_actor(table, &shim_data, &l.tracer);
     let umask = unsafe {
         let m = libc::umask(0o022);
@@ -207,7 +218,11 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
             sysroot: l.sysroot,
             umask: umask as u32,
         }),
-        rlimits: Mutex::new(default_rlimits()),
+        rlimits: Mutex::new({
+            let mut r = default_rlimits();
+            r[7] = nofile;
+            r
+        }),
         creds,
         pid,
         ppid,
@@ -264,6 +279,26 @@ pub struct LoadedProgram {
 
 /// Loads the ELF `elf` (bytes `image`) and its PT_INTERP interpreter (resolved under
 /// `sysroot`) into `mm`, and puts brk right after the image.
+/// Opens the interpreter without waiting on a FIFO and refuses what is not a regular
+/// file (EACCES, as execve does); maps it for the loader.
+fn open_interp(p: &std::path::Path) -> std::io::Result<(crate::mapped::MappedFile, std::fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(p)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+    }
+    Ok((crate::mapped::MappedFile::open(&f)?, f))
+}
+
+/// An I/O error's message without Rust's " (os error N)".
+fn io_msg(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    s.split(" (os error").next().unwrap_or(&s).to_string()
+}
+
 pub fn load_program(
     mm: &mut Mm,
     elf: &goblin::elf::Elf,
@@ -280,17 +315,18 @@ pub fn load_program(
     let (entry, interp_base) = match &main.interp {
         None => (main.entry, 0),
         Some(path) => {
+            let shown = loader::escaped(path.as_bytes());
+            let err = |e: String| BootError::Interp(shown.clone(), e);
             let hp = crate::process::resolve_path(sysroot, path.as_bytes());
-            let bytes =
-                std::fs::read(&hp).map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
-            let ielf = loader::parse(&bytes)
-                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            let (map, f) = open_interp(&hp).map_err(|e| err(io_msg(&e)))?;
+            let ielf = loader::parse(&map).map_err(|e| err(e.to_string()))?;
             let span = loader::image_span(&ielf);
             let base = mm
                 .find_free(span, 0)
                 .map_err(|_| BootError::Image(LoadError::OutOfMemory))?;
-            let il = loader::load(mm, &ielf, &bytes, base, None)
-                .map_err(|e| BootError::Interp(path.clone(), e.to_string()))?;
+            let named = (Arc::new(OwnedFd::from(f)), Arc::<str>::from(path.as_str()));
+            let il =
+                loader::load(mm, &ielf, &map, base, Some(named)).map_err(|e| err(e.to_string()))?;
             (il.entry, base)
         }
     };

@@ -10,16 +10,25 @@ use crate::trace::TraceSet;
 pub const USAGE: &str = "\
 Usage: elfuse [OPTIONS] PROGRAM [ARGS...]
        elfuse --demo
+       elfuse --binfmt install|uninstall|status
        elfuse trace-to-perfetto IN OUT
 
 Run a Linux AArch64 ELF program as an ordinary host process.
 
 Options:
-  --sysroot DIR        resolve absolute guest paths inside DIR first
+  --sysroot DIR        resolve absolute guest paths inside DIR first (an arm64
+                       root: dynamic programs find their loader and libraries
+                       there); overrides ELFUSE_SYSROOT and QEMU_LD_PREFIX
   --trace LIST         trace guest activity; LIST is comma-separated: syscalls
                        (strace-style lines), actors (one JSON object per actor
                        message: actor, msg, seq, tid, ts_ns, wait_ns, run_ns)
   --trace-out FILE     write traces to FILE instead of stderr
+  --binfmt ACTION      install: register this elfuse with the kernel's
+                       binfmt_misc for AArch64 ELF (root; flags F, P, O), so
+                       arm64 programs and chroots run directly; uninstall:
+                       remove it; status: show it (exit 0 when installed)
+  -g, --gdb PORT       wait for gdb (gdb-multiarch: target remote :PORT) on
+                       127.0.0.1:PORT before the program's first instruction
   --demo               run the embedded demo guest
   --syscall-table      print the syscall support table (Markdown) and exit
   -h, --help           print this help and exit
@@ -30,8 +39,15 @@ Subcommands (first argument only; run a program of that name as ./NAME):
                              (Perfetto, chrome://tracing); other lines are skipped
 
 Environment:
-  RUST_LOG=debug            elfuse's own diagnostics (tracing)
+  ELFUSE_SYSROOT=DIR        the sysroot when --sysroot is not given
+  QEMU_LD_PREFIX=DIR        the same, read after ELFUSE_SYSROOT (as qemu-user's -L)
+                            With neither, a dynamic program whose loader is missing
+                            on the host uses /usr/aarch64-linux-gnu (libc6-arm64-cross)
+  ELFUSE_FORK=spawn         fork by spawning `elfuse --fork-child` (the portable path
+                            macOS uses) instead of the host's fork()
   ELFUSE_STARTUP_TRACE=1    per-step start-up times on stderr
+  RUST_LOG=debug            elfuse's own diagnostics (tracing)
+  ELFUSE_GDB=PORT           as -g PORT (the option wins)
 
 The exit status is the guest's, or 128+N when signal N kills it.";
 
@@ -47,6 +63,8 @@ pub enum Mode {
         input: PathBuf,
         output: PathBuf,
     },
+    /// `--binfmt install|uninstall|status`.
+    Binfmt(crate::binfmt::Action),
     /// Hidden: a fork child taking over its parent's state from this fd.
     ForkChild(i32),
 }
@@ -57,8 +75,28 @@ pub struct Options {
     pub sysroot: Option<PathBuf>,
     pub trace: TraceSet,
     pub trace_out: Option<PathBuf>,
+    /// `-g PORT`: the gdb stub's port.
+    pub gdb: Option<u16>,
     pub program: Option<OsString>,
+    /// The guest's argv[0] when it is not PROGRAM (binfmt_misc's P flag).
+    pub argv0: Option<OsString>,
     pub args: Vec<OsString>,
+}
+
+/// The arguments the kernel passes for a binfmt_misc entry with the P flag (see
+/// `binfmt::preserved_argv0`): `FILENAME ARGV0 ARGS...`, no options.
+pub fn parse_binfmt_invocation(
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<Options, String> {
+    let mut it = args.into_iter();
+    let (Some(program), Some(argv0)) = (it.next(), it.next()) else {
+        return Err("started by binfmt_misc without a program and its argv[0]".into());
+    };
+    // Built through `parse` so that every other option keeps its default.
+    let mut o = parse([OsString::from("--"), program])?;
+    o.argv0 = Some(argv0);
+    o.args = it.collect();
+    Ok(o)
 }
 
 /// Parses `args` (without argv[0]). Errors are one-line messages.
@@ -68,7 +106,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
         sysroot: None,
         trace: TraceSet::default(),
         trace_out: None,
+        gdb: None,
         program: None,
+        argv0: None,
         args: Vec::new(),
     };
     let mut it = args.into_iter().peekable();
@@ -130,12 +170,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
                 o.trace = o.trace.union(TraceSet::parse(&v)?);
             }
             "--trace-out" => o.trace_out = Some(PathBuf::from(value("--trace-out")?)),
+            "--binfmt" => {
+                o.mode = Mode::Binfmt(crate::binfmt::Action::parse(&value("--binfmt")?)?);
+            }
+            "-g" | "--gdb" => o.gdb = Some(parse_port(&value(name)?)?),
             _ => return Err(format!("unknown option '{s}' (see --help)")),
         }
         if inline.is_some()
             && !matches!(
                 name,
-                "--sysroot" | "--trace" | "--trace-out" | "--fork-child"
+                "--sysroot" | "--trace" | "--trace-out" | "--fork-child" | "--binfmt" | "--gdb"
             )
         {
             return Err(format!("option {name} takes no value"));
@@ -148,6 +192,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
         );
     }
     Ok(o)
+}
+
+/// A TCP port for `-g` / `ELFUSE_GDB` (1..=65535).
+pub fn parse_port(v: &str) -> Result<u16, String> {
+    match v.parse::<u16>() {
+        Ok(p) if p != 0 => Ok(p),
+        _ => Err(format!("gdb port '{v}': not a TCP port (1-65535)")),
+    }
 }
 
 #[cfg(test)]
@@ -179,6 +231,21 @@ mod tests {
             Mode::TraceToPerfetto { .. }
         ));
         assert!(p(&["trace-to-perfetto", "a"]).is_err());
+        assert_eq!(
+            p(&["--binfmt", "status"]).unwrap().mode,
+            Mode::Binfmt(crate::binfmt::Action::Status)
+        );
+        assert!(p(&["--binfmt=nope"]).unwrap_err().contains("install"));
+        let b =
+            parse_binfmt_invocation(["/x/prog", "argv0", "--help"].map(OsString::from)).unwrap();
+        assert_eq!(b.program.unwrap(), "/x/prog");
+        assert_eq!(b.argv0.unwrap(), "argv0");
+        assert_eq!(b.args, vec![OsString::from("--help")]);
+        assert!(parse_binfmt_invocation(["/x/prog"].map(OsString::from)).is_err());
+        assert_eq!(p(&["-g", "1234", "x"]).unwrap().gdb, Some(1234));
+        assert_eq!(p(&["--gdb=99", "x"]).unwrap().gdb, Some(99));
+        assert!(p(&["-g", "0", "x"]).unwrap_err().contains("not a TCP port"));
+        assert!(p(&["-g"]).unwrap_err().contains("needs a value"));
         // Only as the first argument.
         assert_eq!(p(&["--", "trace-to-perfetto"]).unwrap().mode, Mode::Run);
     }

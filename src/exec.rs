@@ -86,8 +86,14 @@ fn open_exec(ctx: &Ctx, t: &Target) -> Result<(File, PathBuf), Errno> {
         }
         unsafe { File::from_raw_fd(dup) }
     } else {
-        let (dir, c) = crate::syscall::fs::at_bytes(ctx, t.dirfd, &t.path)?;
-        let mut fl = libc::O_RDONLY | libc::O_CLOEXEC;
+        let how = if t.nofollow {
+            crate::syscall::resolve::NOFOLLOW
+        } else {
+            crate::syscall::resolve::FOLLOW
+        };
+        let (dir, c) = crate::syscall::fs::at_how(ctx, t.dirfd, &t.path, how)?;
+        // O_NONBLOCK: a FIFO is refused below (EACCES) instead of waiting for a writer.
+        let mut fl = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK;
         if t.nofollow {
             fl |= libc::O_NOFOLLOW;
         }
@@ -160,6 +166,11 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
         let mut head = vec![0u8; BINPRM_BUF_SIZE];
         let n = unsafe { libc::pread(file.as_raw_fd(), head.as_mut_ptr().cast(), head.len(), 0) };
         head.truncate(n.max(0) as usize);
+        if crate::native_exec::is_native(&head) {
+            drop(file);
+            let Err(e) = crate::native_exec::exec(ctx, &host, &argv, &envp);
+            return Err(e);
+        }
         if head.starts_with(b"\x7fELF") {
             break (file, host);
         }
@@ -193,12 +204,23 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     let image = Image::Mapped(map, file);
     let elf = loader::parse(&image).map_err(|_| Errno::ENOEXEC)?;
     let sysroot = ctx.proc.fs().sysroot.clone();
+    let mut cross_sysroot = None;
     if let Some(interp) = elf.interpreter {
         let p = crate::process::resolve_path(sysroot.as_deref(), interp.as_bytes());
-        std::fs::metadata(&p).map_err(|e| Errno::from_io(&e))?;
+        if let Err(e) = std::fs::metadata(&p) {
+            // No sysroot and no loader on the host: the cross location, as at start-up.
+            let cross = std::path::Path::new(crate::sysroot::CROSS_ROOT);
+            match crate::sysroot::for_interpreter(sysroot.as_deref(), interp, cross) {
+                Ok(Some(root)) if sysroot.is_none() => cross_sysroot = Some(root),
+                _ => return Err(Errno::from_io(&e)),
+            }
+        }
     }
 
     // The point of no return.
+    if let Some(root) = cross_sysroot {
+        ctx.proc.fs().sysroot = Some(root);
+    }
     let guest_name = t.path.clone();
     let done = kill_other_threads(ctx)
         .and_then(|()| replace_image(ctx, &image, &elf, &guest_name, &execfn, &argv, &envp));

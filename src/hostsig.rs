@@ -9,9 +9,11 @@
 //! Every host thread blocks them ([`block_in_this_thread`], called first thing in `main`,
 //! so all threads inherit it); one watcher thread per host process polls a host signalfd
 //! for them and decides as Linux would for the guest's disposition: ignored → dropped;
-//! handled → `Process::send_signal`; default → the default action right away (SIGTSTP
-//! stops, SIGCONT and the ignore-by-default ones do nothing, the others end the process
-//! by the same host signal, as the host's default action did before). SIGCHLD is sent
+//! blocked by every guest thread → queued for the guest (`Process::send_signal`: it stays
+//! pending for sigwait or a signalfd); handled → `Process::send_signal`; default → the
+//! default action right away (SIGTSTP stops, SIGCONT and the ignore-by-default ones do
+//! nothing, the others end the process by the same host signal, as the host's default
+//! action did before). SIGCHLD is sent
 //! unless ignored (or a stop/continue under SA_NOCLDSTOP). Blocking host calls of the vCPU
 //! threads are never interrupted by these signals, and blocking changes no kernel action:
 //! SIGCONT continues the process when generated, whatever the mask, and an exited child
@@ -324,7 +326,11 @@ enum Action {
 fn forward(si: &libc::signalfd_siginfo) -> bool {
     let proc = lock_target().as_ref().and_then(Weak::upgrade);
     let action = match &proc {
-        Some(p) => decide(p.signals.actions()[si.ssi_signo as usize - 1], si),
+        Some(p) => decide(
+            p.signals.actions()[si.ssi_signo as usize - 1],
+            si,
+            p.signals.blocked_by_all(),
+        ),
         None => default_only(si.ssi_signo),
     };
     match action {
@@ -359,7 +365,7 @@ fn default_only(sig: u32) -> Action {
 
 /// Linux's choice for a signal sent to a process whose disposition is `act`.
 #[cfg(target_os = "linux")]
-fn decide(act: crate::signal::KSigaction, si: &libc::signalfd_siginfo) -> Action {
+fn decide(act: crate::signal::KSigaction, si: &libc::signalfd_siginfo, blocked: u64) -> Action {
     let sig = si.ssi_signo;
     let mut info = SigInfo {
         signo: sig,
@@ -384,13 +390,16 @@ fn decide(act: crate::signal::KSigaction, si: &libc::signalfd_siginfo) -> Action
         });
         return Action::Send(info);
     }
-    if act.handler == SIG_DFL {
+    let blocked = blocked & crate::signal::sig_bit(sig) != 0;
+    if act.handler == SIG_DFL && !blocked {
         // SIGTSTP stops now, whatever the vCPUs are doing (^Z while blocked in a read);
-        // SIGCONT already continued the process. Ending the process right here keeps the
-        // host's behaviour for a guest that neither handles nor ignores the signal (a
-        // guest that blocks it to sigwait for it is not told apart yet).
+        // SIGCONT already continued the process. A signal that ends the process ends it
+        // right here, by the same host signal (as the host's default action would).
         return default_only(sig);
     }
+    // A signal every thread blocks stays pending (for sigwait, sigtimedwait or a
+    // signalfd), whatever its disposition, as on Linux: the guest's signal state
+    // queues it.
     Action::Send(info)
 }
 

@@ -7,6 +7,7 @@
 
 pub mod altstack;
 pub mod backend;
+pub mod binfmt;
 pub mod boot;
 pub mod cli;
 pub mod cpuid;
@@ -15,10 +16,12 @@ pub mod errno;
 pub mod exec;
 pub mod fault;
 pub mod fork;
+pub mod gdb;
 pub mod guest;
 pub mod hostsig;
 pub mod jobctl;
 pub mod mapped;
+pub mod native_exec;
 pub mod pause;
 pub mod process;
 pub mod sigframe;
@@ -26,6 +29,7 @@ pub mod signal;
 pub mod slotring;
 pub mod startup;
 pub mod syscall;
+pub mod sysroot;
 pub mod thread;
 pub mod timers;
 pub mod trace;

@@ -46,7 +46,13 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .try_init();
-    let opts = match cli::parse(std::env::args_os().skip(1)) {
+    // Started by binfmt_misc (P flag): FILENAME ARGV0 ARGS..., no options.
+    let parsed = if elfuse::binfmt::preserved_argv0() {
+        cli::parse_binfmt_invocation(std::env::args_os().skip(1))
+    } else {
+        cli::parse(std::env::args_os().skip(1))
+    };
+    let opts = match parsed {
         Ok(o) => o,
         Err(e) => return fail(EXIT_USAGE, e),
     };
@@ -73,6 +79,12 @@ fn main() -> ExitCode {
                 Err(e) => fail(EXIT_USAGE, e),
             };
         }
+        Mode::Binfmt(action) => {
+            return match elfuse::binfmt::run(action) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => fail(1, e),
+            };
+        }
         Mode::ForkChild(fd) => return elfuse::fork::child_main(fd),
         Mode::Run | Mode::Demo => {}
     }
@@ -93,7 +105,28 @@ fn main() -> ExitCode {
         })
         .collect();
 
+    let gdb_port = match (opts.gdb, std::env::var("ELFUSE_GDB")) {
+        (Some(p), _) => Some(p),
+        (None, Ok(v)) if !v.is_empty() => match cli::parse_port(&v) {
+            Ok(p) => Some(p),
+            Err(e) => return fail(EXIT_USAGE, format!("ELFUSE_GDB: {e}")),
+        },
+        _ => None,
+    };
+    if let Some(port) = gdb_port {
+        if let Err(e) = elfuse::gdb::listen(port) {
+            return fail(
+                EXIT_USAGE,
+                format!("gdb stub: 127.0.0.1:{port}: {}", io_msg(&e)),
+            );
+        }
+    }
     let demo = opts.mode == Mode::Demo;
+    let mut sysroot = match elfuse::sysroot::explicit(opts.sysroot.clone(), |k| std::env::var_os(k))
+    {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_USAGE, e),
+    };
     let (program, host_path, image) = if demo {
         (
             b"elfuse-demo".to_vec(),
@@ -103,23 +136,56 @@ fn main() -> ExitCode {
     } else {
         let prog = opts.program.clone().unwrap_or_default();
         let shown = prog.to_string_lossy().into_owned();
-        let host_path = elfuse::process::resolve_path(opts.sysroot.as_deref(), prog.as_bytes());
-        match std::fs::metadata(&host_path) {
-            Ok(m) if m.is_dir() => {
-                return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: is a directory"))
+        let host_path = elfuse::process::resolve_path(sysroot.as_deref(), prog.as_bytes());
+        // binfmt_misc's O flag: the kernel opened the program for us.
+        let opened = match elfuse::binfmt::exec_fd() {
+            Some(fd) => Ok(std::fs::File::from(fd)),
+            None => {
+                match std::fs::metadata(&host_path) {
+                    Ok(m) if m.is_dir() => {
+                        return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: is a directory"))
+                    }
+                    // A FIFO, socket or device: execve refuses it (EACCES) without opening it.
+                    Ok(m) if !m.is_file() => {
+                        return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: Permission denied"))
+                    }
+                    Ok(_) => {}
+                    Err(e) => return fail(EXIT_NOT_FOUND, format!("{shown}: {}", io_msg(&e))),
+                }
+                // O_NONBLOCK: had it become a FIFO since, the open must not wait for a writer.
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(&host_path)
             }
-            Ok(_) => {}
-            Err(e) => return fail(EXIT_NOT_FOUND, format!("{shown}: {}", io_msg(&e))),
-        }
-        let opened = std::fs::File::open(&host_path).and_then(|f| Ok((MappedFile::open(&f)?, f)));
+        };
+        let opened = opened.and_then(|f| {
+            if !f.metadata()?.is_file() {
+                return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+            }
+            Ok((MappedFile::open(&f)?, f))
+        });
         let image = match opened {
             Ok((m, f)) => Image::Mapped(m, f),
             Err(e) => return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: {}", io_msg(&e))),
         };
+        // A dynamic program: find its loader (the sysroot, the host, the cross location).
+        // A file that does not parse is reported by the loader below.
+        if let Some(interp) = elfuse::sysroot::interpreter_of(&image) {
+            let cross = std::path::Path::new(elfuse::sysroot::CROSS_ROOT);
+            match elfuse::sysroot::for_interpreter(sysroot.as_deref(), interp, cross) {
+                Ok(s) => sysroot = s,
+                Err(e) => return fail(EXIT_NOT_FOUND, format!("{shown}: {e}")),
+            }
+        }
         (prog.into_vec(), host_path, image)
     };
     st.step("read-program");
-    let mut argv = vec![program.clone()];
+    let mut argv = vec![opts
+        .argv0
+        .as_ref()
+        .map_or_else(|| program.clone(), |a| a.as_bytes().to_vec())];
     argv.extend(opts.args.iter().map(|a: &OsString| a.as_bytes().to_vec()));
     let shown = String::from_utf8_lossy(&program).into_owned();
 
@@ -129,7 +195,7 @@ fn main() -> ExitCode {
         image,
         argv,
         envp,
-        sysroot: opts.sysroot.clone(),
+        sysroot,
         tracer,
     };
     let (proc, stop) = match boot::run(launch, &mut st) {
@@ -140,6 +206,7 @@ fn main() -> ExitCode {
         Err(BootError::Host(e)) => return fail(EXIT_INTERNAL, format!("{shown}: {e}")),
         Err(e) => return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: {e}")),
     };
+    elfuse::gdb::process_ended(stop);
     let status = match stop {
         Stop::Exit(code) | Stop::ThreadExit(code) => code as u8,
         Stop::Signal(sig) => 128 + sig as u8,

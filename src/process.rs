@@ -49,6 +49,8 @@ pub struct Process {
     pub fs: Mutex<FsContext>,
     /// The signal actor: dispositions, pending signals, every thread's blocked mask.
     pub signals: SignalActor,
+    /// Resource limits but RLIMIT_NOFILE, which the fd-table actor owns and enforces (its
+    /// slot here is never read).
     pub rlimits: Mutex<[Rlimit; RLIM_NLIMITS]>,
     /// The ids the process started with (the auxv of a fresh process). Credentials
     /// change per thread: `syscall::cred::current()` is the calling thread's.
@@ -117,7 +119,28 @@ impl Process {
     }
 }
 
-/// Linux's defaults for a fresh login process (RLIMIT_STACK 8 MiB, NOFILE 1024/1M...).
+/// The host process's RLIMIT_NOFILE (what the shell gave elfuse, and so the guest, as a
+/// process inherits its parent's limits), at most NR_OPEN.
+pub fn host_nofile() -> Rlimit {
+    use elfuse_actors::fdtable::{DEFAULT_NOFILE, NR_OPEN};
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return Rlimit {
+            cur: DEFAULT_NOFILE,
+            max: NR_OPEN,
+        };
+    }
+    let max = rl.rlim_max.min(NR_OPEN);
+    Rlimit {
+        cur: rl.rlim_cur.min(max),
+        max,
+    }
+}
+
+/// Linux's defaults for a fresh login process (RLIMIT_STACK 8 MiB...), NOFILE the host's.
 pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
     const INF: u64 = u64::MAX;
     let mut r = [Rlimit { cur: INF, max: INF }; RLIM_NLIMITS];
@@ -130,10 +153,7 @@ pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
         cur: 63_459,
         max: 63_459,
     }; // NPROC
-    r[7] = Rlimit {
-        cur: elfuse_actors::fdtable::DEFAULT_NOFILE,
-        max: elfuse_actors::fdtable::NR_OPEN,
-    }; // NOFILE
+       // NOFILE (7): the fd-table actor's (the host's, `host_nofile`, set at boot).
     r[8] = Rlimit {
         cur: 8 << 20,
         max: 8 << 20,
@@ -151,15 +171,9 @@ pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
     r
 }
 
-/// Resolves a guest path to the host path to use (`--sysroot` first for absolute paths).
+/// Resolves a guest path to the host path to use for elfuse's own opens (the program,
+/// its interpreter): `--sysroot` and symlinks as the guest sees them (see
+/// `syscall::resolve`).
 pub fn resolve_path(sysroot: Option<&Path>, guest: &[u8]) -> PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    let p = Path::new(std::ffi::OsStr::from_bytes(guest));
-    if let (Some(root), true) = (sysroot, guest.first() == Some(&b'/')) {
-        let inside = root.join(p.strip_prefix("/").unwrap_or(p));
-        if inside.symlink_metadata().is_ok() || !p.exists() {
-            return inside;
-        }
-    }
-    p.to_path_buf()
+    crate::syscall::resolve::host_path(sysroot, guest)
 }

@@ -79,6 +79,11 @@ impl ThreadShared {
         self.tid.load(SeqCst)
     }
 
+    /// The host thread the guest thread runs on.
+    pub fn host_tid(&self) -> i32 {
+        self.host_tid
+    }
+
     pub fn killed(&self) -> bool {
         self.killed.load(SeqCst)
     }
@@ -348,19 +353,30 @@ impl Threads {
         lock(&self.reg).threads.get(&tid).cloned()
     }
 
+    /// The guest tid of the thread running on host thread `host` (F_GETOWN_EX).
+    pub fn guest_tid_of(&self, host: i32) -> Option<i32> {
+        lock(&self.reg)
+            .threads
+            .values()
+            .find(|t| t.host_tid == host)
+            .map(|t| t.tid())
+    }
+
     /// Kicks every thread out of guest code (each then looks at its pending signals).
     pub fn kick_all(&self) {
         let all: Vec<_> = lock(&self.reg).threads.values().cloned().collect();
         all.iter().for_each(|t| t.kick());
     }
 
-    /// The tids of every registered thread.
-    pub fn tids(&self) -> Vec<i32> {
-        lock(&self.reg).threads.keys().copied().collect()
-    }
-
     pub fn count(&self) -> usize {
         lock(&self.reg).threads.len()
+    }
+
+    /// The tids of the live threads, in order.
+    pub fn tids(&self) -> Vec<i32> {
+        let mut v: Vec<i32> = lock(&self.reg).threads.keys().copied().collect();
+        v.sort_unstable();
+        v
     }
 
     /// exit_group or a fatal signal from thread `me`: the first sets the status; every

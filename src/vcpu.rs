@@ -25,6 +25,18 @@ pub fn run(
     thread: &mut ThreadState,
     me: &ThreadShared,
 ) -> Result<Stop, BackendError> {
+    crate::gdb::thread_started(proc, vcpu, thread.tid)?;
+    let end = run_loop(proc, vcpu, thread, me);
+    crate::gdb::thread_ended(thread.tid);
+    end
+}
+
+fn run_loop(
+    proc: &Process,
+    vcpu: &mut dyn Vcpu,
+    thread: &mut ThreadState,
+    me: &ThreadShared,
+) -> Result<Stop, BackendError> {
     let shim_data = ShimData::new(proc.ram.clone());
     if let Some(stop) = before_entry(vcpu, me)? {
         return Ok(stop);
@@ -95,8 +107,11 @@ fn on_exit(
             // `RUST_LOG=elfuse::exit=trace` shows which calls exit.
             tracing::trace!(target: "elfuse::exit", nr, "syscall exit");
             refill_ring(proc, shim_data, nr);
+            let tid = thread.tid;
+            crate::gdb::syscall_entered(vcpu, tid);
             let mut ctx = Ctx::new(proc, thread, vcpu);
             let ret = syscall::dispatch(&mut ctx, nr, args);
+            crate::gdb::syscall_done(tid);
             if let Some(stop) = ctx.stop {
                 return Ok(Some(stop));
             }
@@ -126,13 +141,20 @@ fn on_exit(
             // and is skipped without it (a signal raised meanwhile waits for the
             // next exit).
             if !proc.signals.maybe_deliverable() || !resume_through_eret(vcpu)? {
+                crate::gdb::after_exit(proc, vcpu, thread.tid, exit)?;
                 return before_entry(vcpu, me);
             }
+        }
+        VcpuExit::Debug => {
+            // A debugger's stop at an EL0 instruction (see `gdb`).
+            crate::gdb::on_debug_exit(proc, vcpu, thread.tid)?;
+            return before_entry(vcpu, me);
         }
     }
     if let Some(stop) = deliver_pending(proc, vcpu, thread, interrupted)? {
         return Ok(Some(stop));
     }
+    crate::gdb::after_exit(proc, vcpu, thread.tid, exit)?;
     before_entry(vcpu, me)
 }
 
@@ -167,24 +189,26 @@ fn resume_through_eret(vcpu: &mut dyn Vcpu) -> Result<bool, BackendError> {
     Ok(true)
 }
 
-/// Keeps the shim's random ring from running dry. Any syscall that reaches the host
-/// while the ring is below the low-water mark nudges the urandom-refill actor, which tops
-/// it up off this thread. If it ran dry anyway (the shim forwarded a read, readv or
-/// getrandom for want of bytes), this thread refills it before answering.
+/// Keeps the shim's random ring from running dry; the urandom-refill actor is its only
+/// writer. Any syscall that reaches the host while the ring is below the low-water mark
+/// nudges the actor, which tops it up on its own thread. If it ran dry anyway (the shim
+/// forwarded a read, readv or getrandom for want of bytes), this thread asks for a fill
+/// and waits: the actor is flat-combining, so when idle its handler runs right here,
+/// under the actor's ownership (a consumer outrunning the actor thread is not left on
+/// the slow path).
 fn refill_ring(proc: &Process, shim_data: &ShimData, nr: u64) {
     const NR_READ: u64 = 63;
     const NR_READV: u64 = 65;
     const NR_GETRANDOM: u64 = 278;
+    use elfuse_actors::urandom::RefillMsg;
     let level = shim_data.fill_level();
     if level as usize >= crate::boot::RING_LOW_WATER {
         return;
     }
     if matches!(nr, NR_READ | NR_READV | NR_GETRANDOM) && level < elfuse_shim::data::MAX_FAST_READ {
-        if let Err(e) = shim_data.refill_from_host() {
-            tracing::warn!("random ring refill failed: {e}");
-        }
+        proc.entropy.call(RefillMsg::Fill);
     } else if proc.entropy.queued() == 0 {
-        proc.entropy.tell(elfuse_actors::urandom::RefillMsg::Check);
+        proc.entropy.tell(RefillMsg::Check);
     }
 }
 
@@ -231,6 +255,11 @@ fn on_fault(
             thread.tid, f.signo, f.code, f.addr
         ));
     }
+    // A debugger sees the signal first; without one it goes on as raised.
+    if crate::gdb::on_signal(proc, vcpu, thread.tid, f.signo)?.is_none() {
+        // gdb discarded it: the instruction runs again (as under ptrace).
+        return Ok(None);
+    }
     let Some((act, old_mask)) = proc.signals.fault(thread.tid, f.signo) else {
         return Ok(Some(killed(proc, thread, f.signo)));
     };
@@ -274,7 +303,12 @@ fn deliver_pending(
         thread.sigmask = mask;
         match next {
             None => break,
-            Some(Disposal::Kill(sig)) => return Ok(Some(killed(proc, thread, sig))),
+            Some(Disposal::Kill(sig)) => {
+                if crate::gdb::on_signal(proc, vcpu, thread.tid, sig)?.is_none() {
+                    continue;
+                }
+                return Ok(Some(killed(proc, thread, sig)));
+            }
             Some(Disposal::Stop(sig)) => {
                 if proc.tracer.set.syscalls {
                     proc.tracer
@@ -289,6 +323,12 @@ fn deliver_pending(
             }) => {
                 // A POSIX timer's signal gets its overrun count (Linux's posixtimer_rearm).
                 proc.timers.dequeued(&mut info);
+                if crate::gdb::on_signal(proc, vcpu, thread.tid, info.signo)?.is_none() {
+                    // gdb discarded it: as if it had never been sent.
+                    thread.sigmask = old_mask;
+                    proc.signals.set_mask(thread.tid, MaskOp::Set(old_mask));
+                    continue;
+                }
                 if proc.tracer.set.syscalls {
                     proc.tracer.line(&format!(
                         "[{}] --- signal {} {{si_code={}}} ---",

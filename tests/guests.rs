@@ -288,6 +288,50 @@ fn sysroot(libc: Libc) {
     assert_eq!(out.status, 1, "{}", out.describe());
 }
 
+/// The path resolver under --sysroot: symlinks followed inside ROOT (absolute targets
+/// stay in it, `..` never leaves it), dirfds and the cwd, and the creation rule (inside
+/// ROOT when the parent is there, else on the host). elfuse-only (qemu's -L has no such
+/// rules: it hands absolute symlinks to the host).
+fn sysroot_resolver(libc: Libc) {
+    let Some(prog) = guest(libc, "rootpaths") else {
+        return;
+    };
+    let root = TempDir::new();
+    let host = TempDir::new();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    std::fs::create_dir_all(r.join("elfuse-abs")).unwrap();
+    std::fs::create_dir_all(r.join("elfuse-links")).unwrap();
+    std::fs::write(r.join("etc/elfuse-sysroot-only.txt"), "sysroot only\n").unwrap();
+    std::fs::write(r.join("elfuse-abs/target.txt"), "abs target\n").unwrap();
+    let link = |target: &str, name: &str| {
+        std::os::unix::fs::symlink(target, r.join("elfuse-links").join(name)).unwrap()
+    };
+    link("/elfuse-abs/target.txt", "abs");
+    link("../../../../../etc/elfuse-sysroot-only.txt", "up");
+    link("/elfuse-abs", "dir");
+    // ROOT has the host directory's parent (/tmp) but not the directory itself.
+    let parent = host.path().parent().unwrap().strip_prefix("/").unwrap();
+    std::fs::create_dir_all(r.join(parent)).unwrap();
+    let opts = [std::ffi::OsString::from("--sysroot"), r.into()];
+    let hostlink = host.path().with_extension("lnk");
+    std::os::unix::fs::symlink(host.path().file_name().unwrap(), &hostlink).unwrap();
+    let out = run(elfuse_command(&opts, &prog, [host.path(), &hostlink]), b"");
+    let _ = std::fs::remove_file(&hostlink);
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert_checks_passed(&out);
+    // Where the new files went.
+    assert_eq!(
+        std::fs::read_to_string(r.join("etc/elfuse-created.txt")).unwrap(),
+        "made in root\n"
+    );
+    assert!(!std::path::Path::new("/etc/elfuse-created.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("created.txt")).unwrap(),
+        "made on host\n"
+    );
+}
+
 /// --trace=syscalls prints strace-like lines on stderr, or into --trace-out FILE;
 /// the guest's own output is unchanged.
 fn trace(libc: Libc) {
@@ -583,6 +627,84 @@ fn infra_boundary(libc: Libc) {
         elfuse_command([] as [&str; 0], &prog, ["calls", &a, &b]),
         b"",
     );
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert_checks_passed(&out);
+}
+
+/// execve of a host-native program runs it natively as the same process, with the
+/// guest's fds, cwd and environment (same stdout as qemu, which does the same).
+fn execve_host_native(libc: Libc) {
+    let Some(out) = run_guest(libc, "execnative", &[TMP], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
+/// RLIMIT_NOFILE is the host's (what the parent gave), as a process inherits it, not a
+/// fixed 1024 (`ulimit -n`); qemu shows the same.
+fn nofile_from_host(libc: Libc) {
+    use std::os::unix::process::CommandExt;
+    let Some(prog) = guest(libc, "nofile") else {
+        return;
+    };
+    let limit = |mut cmd: std::process::Command| {
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                let rl = libc::rlimit {
+                    rlim_cur: 3000,
+                    rlim_max: 6000,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        run(cmd, b"")
+    };
+    let out = limit(elfuse_command([] as [&str; 0], &prog, [] as [&str; 0]));
+    assert_eq!(out.stdout_str(), "3000 6000\n", "{}", out.describe());
+    if let Some(qemu) = qemu() {
+        let q = limit(qemu_command(&qemu, &prog, [] as [&str; 0]));
+        assert_eq!(q.stdout_str(), out.stdout_str(), "qemu: {}", q.describe());
+    }
+}
+
+/// execve of a FIFO (without waiting in open), a directory or a file without x bits:
+/// EACCES (same stdout as qemu).
+fn execve_fifo(libc: Libc) {
+    let Some(out) = run_guest(libc, "execfifo", &[TMP], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
+/// Blocked signals from a child (kill, sigqueue) or from the process itself (a
+/// process-directed rt_sigqueueinfo while every thread blocks it) stay pending for a
+/// signalfd or sigtimedwait; they killed elfuse (issue 12, crashes a and b).
+fn signals_blocked_everywhere(libc: Libc) {
+    let Some(out) = run_guest(libc, "sigblocked", &[], 0) else {
+        return;
+    };
+    assert_checks_passed(&out);
+}
+
+/// The guest's own /proc under every spelling (listed in tests/guest/procself.c), its
+/// magic links and /proc/self/mem. elfuse-only: qemu-aarch64 shows its own process for
+/// most spellings.
+fn proc_self_spellings(libc: Libc) {
+    let Some(prog) = guest(libc, "procself") else {
+        return;
+    };
+    let (data, base) = infra_addrs();
+    let dir = TempDir::new();
+    let args = [
+        dir.path().to_str().unwrap().to_string(),
+        format!("{data:#x}"),
+        format!("{base:#x}"),
+    ];
+    let out = run(elfuse_command([] as [&str; 0], &prog, &args), b"");
     assert_eq!(out.status, 0, "{}", out.describe());
     assert_checks_passed(&out);
 }
@@ -949,6 +1071,7 @@ for_each_libc!(
     signal_handlers,
     segv_status_in_shell,
     sysroot,
+    sysroot_resolver,
     trace,
     eventfds,
     timerfds,
@@ -964,6 +1087,11 @@ for_each_libc!(
     shim_urandom,
     shim_fast_path_exits,
     infra_boundary,
+    proc_self_spellings,
+    signals_blocked_everywhere,
+    execve_fifo,
+    nofile_from_host,
+    execve_host_native,
     fork_and_wait,
     fork_children_killed,
     fork_signal_to_young_child,

@@ -38,6 +38,13 @@ pub enum FdMsg {
         pair: Box<[Arc<OpenFile>; 2]>,
         cloexec: bool,
     },
+    /// Descriptions received with SCM_RIGHTS: each at the lowest free fd, in order,
+    /// until the limit (the rest are the caller's to drop, as Linux's scm_detach_fds
+    /// stops at the first failure).
+    InstallMany {
+        files: Box<Vec<Arc<OpenFile>>>,
+        cloexec: bool,
+    },
     /// dup / F_DUPFD / F_DUPFD_CLOEXEC.
     Dup {
         fd: i32,
@@ -61,7 +68,11 @@ pub enum FdMsg {
         fd: i32,
         on: bool,
     },
-    SetLimit(u64),
+    /// setrlimit(RLIMIT_NOFILE): soft and hard, and whether the hard one may be raised.
+    SetLimits {
+        lim: Box<[u64; 2]>,
+        may_raise: bool,
+    },
     /// execve: close every CLOEXEC fd.
     CloseOnExec,
     /// fork: a copy of the table (the descriptions are shared, as on Linux).
@@ -75,19 +86,25 @@ pub enum FdMsg {
 pub enum FdReply {
     Fd(Result<i32, FdError>),
     Pair(Result<(i32, i32), FdError>),
+    /// The fds [`FdMsg::InstallMany`] installed, in order (maybe fewer than sent).
+    Fds(Box<Vec<i32>>),
     /// Descriptions that left the table (to be dropped by the caller): close_range and
     /// exec's sweep, which cannot fail.
     Closed(Box<Vec<Arc<OpenFile>>>),
     /// The same for close and dup2/dup3 (at most one, no allocation).
     ClosedOne(Result<Option<Arc<OpenFile>>, FdError>),
     Done(Result<(), FdError>),
+    /// The RLIMIT_NOFILE pair before [`FdMsg::SetLimits`].
+    Limits(Box<Result<(u64, u64), FdError>>),
     Snapshot(Box<FdTable>),
 }
 
 /// The actor's state: the table, whose slots are the view it publishes.
 pub struct FdState {
     table: FdTable<Published>,
+    /// RLIMIT_NOFILE (soft, hard) as published for lock-free reads.
     limit: Arc<AtomicU64>,
+    hard: Arc<AtomicU64>,
 }
 
 impl Actor for FdState {
@@ -100,12 +117,13 @@ impl Actor for FdState {
         match m {
             FdMsg::Install { .. } => "install",
             FdMsg::InstallPair { .. } => "install_pair",
+            FdMsg::InstallMany { .. } => "install_received",
             FdMsg::Dup { .. } => "dup",
             FdMsg::DupTo { .. } => "dup_to",
             FdMsg::Close(_) => "close",
             FdMsg::CloseRange { .. } => "close_range",
             FdMsg::SetCloexec { .. } => "set_cloexec",
-            FdMsg::SetLimit(_) => "set_limit",
+            FdMsg::SetLimits { .. } => "set_limits",
             FdMsg::CloseOnExec => "close_on_exec",
             FdMsg::Snapshot => "snapshot",
         }
@@ -135,6 +153,12 @@ impl Actor for FdState {
                 });
                 FdReply::Pair(r)
             }
+            FdMsg::InstallMany { ref files, cloexec } => FdReply::Fds(Box::new(
+                files
+                    .iter()
+                    .map_while(|f| t.install(f.clone(), cloexec, 0).ok())
+                    .collect(),
+            )),
             FdMsg::Dup { fd, cloexec, min } => {
                 FdReply::Fd(t.get(fd).and_then(|f| t.install(f, cloexec, min)))
             }
@@ -157,10 +181,12 @@ impl Actor for FdState {
                 FdReply::Closed(Box::new(closed.into_iter().map(|(_, f)| f).collect()))
             }
             FdMsg::SetCloexec { fd, on } => FdReply::Done(t.set_cloexec(fd, on)),
-            FdMsg::SetLimit(n) => {
-                t.set_limit(n);
-                self.limit.store(t.limit(), Ordering::Release);
-                FdReply::Done(Ok(()))
+            FdMsg::SetLimits { ref lim, may_raise } => {
+                let r = t.set_limits(lim[0], lim[1], may_raise);
+                let (soft, hard) = t.limits();
+                self.limit.store(soft, Ordering::Release);
+                self.hard.store(hard, Ordering::Release);
+                FdReply::Limits(Box::new(r))
             }
             FdMsg::CloseOnExec => {
                 let closed = t.close_on_exec();
@@ -176,6 +202,7 @@ pub struct FdActor {
     actor: ActorRef<FdState>,
     view: Arc<View>,
     limit: Arc<AtomicU64>,
+    hard: Arc<AtomicU64>,
 }
 
 pub struct FdActorConfig {
@@ -202,9 +229,11 @@ fn unexpected(r: &FdReply) -> ! {
     let kind = match r {
         FdReply::Fd(_) => "Fd",
         FdReply::Pair(_) => "Pair",
+        FdReply::Fds(_) => "Fds",
         FdReply::Closed(_) => "Closed",
         FdReply::ClosedOne(_) => "ClosedOne",
         FdReply::Done(_) => "Done",
+        FdReply::Limits(_) => "Limits",
         FdReply::Snapshot(_) => "Snapshot",
     };
     mismatch(kind)
@@ -220,9 +249,11 @@ impl FdActor {
     pub fn new(table: FdTable, cfg: FdActorConfig) -> Self {
         let view = Arc::new(View::default());
         let limit = Arc::new(AtomicU64::new(table.limit()));
+        let hard = Arc::new(AtomicU64::new(table.limits().1));
         let state = FdState {
             table: table.move_to(Published::new(view.clone())),
             limit: limit.clone(),
+            hard: hard.clone(),
         };
         let actor = ActorRef::spawn(
             state,
@@ -233,7 +264,12 @@ impl FdActor {
                 tick: None,
             },
         );
-        FdActor { actor, view, limit }
+        FdActor {
+            actor,
+            view,
+            limit,
+            hard,
+        }
     }
 
     // ---- reads: the published view, no message ----
@@ -255,6 +291,11 @@ impl FdActor {
     /// RLIMIT_NOFILE as the table enforces it.
     pub fn limit(&self) -> u64 {
         self.limit.load(Ordering::Acquire)
+    }
+
+    /// RLIMIT_NOFILE as (soft, hard): the actor is its only owner.
+    pub fn limits(&self) -> (u64, u64) {
+        (self.limit(), self.hard.load(Ordering::Acquire))
     }
 
     /// Open fds now (a message: the actor's table is the authority).
@@ -323,6 +364,20 @@ impl FdActor {
         )
     }
 
+    /// Installs received descriptions at the lowest free fds, in order, stopping at the
+    /// first that does not fit; returns the fds installed.
+    pub fn install_many(&self, files: Vec<Arc<OpenFile>>, cloexec: bool) -> Vec<i32> {
+        let files = Box::new(files);
+        let fds = self.actor.call_map(
+            || FdMsg::InstallMany { files, cloexec },
+            |r| match r {
+                FdReply::Fds(v) => v,
+                r => unexpected(&ManuallyDrop::new(r)),
+            },
+        );
+        *fds
+    }
+
     pub fn dup(&self, fd: i32, cloexec: bool, min: i32) -> Result<i32, FdError> {
         self.fd(|| FdMsg::Dup { fd, cloexec, min })
     }
@@ -347,8 +402,16 @@ impl FdActor {
         self.done(|| FdMsg::SetCloexec { fd, on })
     }
 
-    pub fn set_limit(&self, n: u64) {
-        let _ = self.done(|| FdMsg::SetLimit(n));
+    /// setrlimit(RLIMIT_NOFILE) (see [`FdTable::set_limits`]); returns the old pair.
+    pub fn set_limits(&self, soft: u64, hard: u64, may_raise: bool) -> Result<(u64, u64), FdError> {
+        let lim = Box::new([soft, hard]);
+        self.actor.call_map(
+            || FdMsg::SetLimits { lim, may_raise },
+            |r| match r {
+                FdReply::Limits(r) => *r,
+                r => unexpected(&ManuallyDrop::new(r)),
+            },
+        )
     }
 
     /// execve's sweep of CLOEXEC fds.

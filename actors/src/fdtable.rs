@@ -18,6 +18,8 @@ pub enum FdError {
     TooMany,
     /// EINVAL
     Invalid,
+    /// EPERM (raising the hard RLIMIT_NOFILE without the privilege, or past NR_OPEN)
+    Perm,
 }
 
 /// Default RLIMIT_NOFILE soft limit, as on Linux.
@@ -105,7 +107,9 @@ pub struct FdTable<S = Plain> {
     slots: S,
     /// Every fd below it is open (Linux's `next_fd`): where the lowest-free search starts.
     free: usize,
+    /// RLIMIT_NOFILE: the soft limit (enforced) and the hard one.
     limit: u64,
+    hard: u64,
     observer: Observer,
 }
 
@@ -121,6 +125,7 @@ impl FdTable {
             slots: Plain::default(),
             free: 0,
             limit: DEFAULT_NOFILE,
+            hard: NR_OPEN,
             observer: Observer(None),
         }
     }
@@ -149,6 +154,7 @@ impl<S: SlotStore> FdTable<S> {
             slots,
             free: self.free,
             limit: self.limit,
+            hard: self.hard,
             observer: self.observer.clone(),
         }
     }
@@ -163,6 +169,7 @@ impl<S: SlotStore> FdTable<S> {
             slots,
             free: self.free,
             limit: self.limit,
+            hard: self.hard,
             observer: self.observer.clone(),
         }
     }
@@ -185,8 +192,29 @@ impl<S: SlotStore> FdTable<S> {
         self.limit
     }
 
-    pub fn set_limit(&mut self, limit: u64) {
-        self.limit = limit.min(NR_OPEN);
+    /// RLIMIT_NOFILE as (soft, hard).
+    pub fn limits(&self) -> (u64, u64) {
+        (self.limit, self.hard)
+    }
+
+    /// Sets RLIMIT_NOFILE as setrlimit(2) does: soft ≤ hard (EINVAL), a raised hard limit
+    /// needs `may_raise` (EPERM), nothing past NR_OPEN (EPERM). Returns the old pair.
+    pub fn set_limits(
+        &mut self,
+        soft: u64,
+        hard: u64,
+        may_raise: bool,
+    ) -> Result<(u64, u64), FdError> {
+        if soft > hard {
+            return Err(FdError::Invalid);
+        }
+        if hard > NR_OPEN || (hard > self.hard && !may_raise) {
+            return Err(FdError::Perm);
+        }
+        let old = self.limits();
+        self.limit = soft;
+        self.hard = hard;
+        Ok(old)
     }
 
     #[inline]
@@ -351,7 +379,7 @@ mod tests {
     #[test]
     fn limit_gives_emfile() {
         let mut t = FdTable::new();
-        t.set_limit(2);
+        t.set_limits(2, 2, false).unwrap();
         t.install(devnull(), false, 0).unwrap();
         t.install(devnull(), false, 0).unwrap();
         assert_eq!(t.install(devnull(), false, 0), Err(FdError::TooMany));

@@ -11,20 +11,25 @@ use std::time::Duration;
 use crate::runtime::{Actor, ActorRef, Config, Mode};
 use crate::trace::TraceSink;
 
-/// Fills `buf` from the host CSPRNG (getrandom(2), blocking only before the host's pool
-/// is initialised, as Linux does for /dev/urandom readers at boot).
-pub fn host_random(buf: &mut [u8]) {
+/// Fills `buf` from the host CSPRNG (getrandom(2), retrying short reads and EINTR; it
+/// blocks only before the host's pool is initialised, as Linux does for /dev/urandom
+/// readers at boot). The one source of random bytes in elfuse.
+pub fn host_random(buf: &mut [u8]) -> std::io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
         let rest = &mut buf[done..];
+        // SAFETY: `rest` is a writable buffer of `rest.len()` bytes.
         let r = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
         if r > 0 {
             done += r as usize;
-        } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            // getrandom cannot fail otherwise on a Linux ≥ 3.17 host with a valid buffer.
-            panic!("host getrandom failed: {}", std::io::Error::last_os_error());
+            continue;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
         }
     }
+    Ok(())
 }
 
 /// An entropy ring the refill actor keeps full.
@@ -33,8 +38,9 @@ pub trait EntropySink: Send + Sync {
     fn capacity(&self) -> usize;
     /// Unconsumed bytes in it now.
     fn level(&self) -> usize;
-    /// Calls `f` with the free space (possibly in pieces) to be filled with fresh bytes.
-    fn refill(&self, f: &mut dyn FnMut(&mut [u8]));
+    /// Calls `f` with the free space (possibly in pieces) to be filled with fresh bytes;
+    /// `f`'s error leaves the ring as it was.
+    fn refill(&self, f: &mut dyn FnMut(&mut [u8]) -> std::io::Result<()>) -> std::io::Result<()>;
 }
 
 /// Messages to the refill actor.
@@ -66,8 +72,11 @@ impl Actor for RefillActor {
     }
     fn handle(&mut self, m: &RefillMsg) -> u64 {
         if *m == RefillMsg::Fill || self.sink.level() < self.low_water {
-            self.sink.refill(&mut |b| host_random(b));
-            self.refills += 1;
+            match self.sink.refill(&mut host_random) {
+                Ok(()) => self.refills += 1,
+                // The ring stays low: the shim forwards reads to the host meanwhile.
+                Err(e) => tracing::warn!("random ring not refilled: {e}"),
+            }
         }
         self.refills
     }
@@ -92,7 +101,9 @@ pub fn spawn_refill(
             refills: 0,
         },
         Config {
-            mode: Mode::Threaded,
+            // `tell` (Check) always goes to the actor's thread; a consumer that found the
+            // ring dry `call`s Fill and, the actor being idle, runs the handler itself.
+            mode: Mode::Combining,
             sink: trace,
             observer: None,
             tick: Some(tick),
@@ -138,11 +149,12 @@ impl EntropySink for MemRing {
     fn level(&self) -> usize {
         self.bytes.lock().unwrap().len()
     }
-    fn refill(&self, f: &mut dyn FnMut(&mut [u8])) {
+    fn refill(&self, f: &mut dyn FnMut(&mut [u8]) -> std::io::Result<()>) -> std::io::Result<()> {
         let mut q = self.bytes.lock().unwrap();
         let mut fresh = vec![0u8; self.cap - q.len()];
-        f(&mut fresh);
+        f(&mut fresh)?;
         q.extend(fresh);
+        Ok(())
     }
 }
 
@@ -177,16 +189,17 @@ impl EntropyCache {
         }
     }
 
-    /// Fills `out` completely (a /dev/urandom read of any size succeeds).
-    pub fn read(&mut self, out: &mut [u8]) -> usize {
+    /// Fills `out` completely (a /dev/urandom read of any size succeeds, unless the host
+    /// CSPRNG fails).
+    pub fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if out.len() >= CACHE_SIZE {
-            host_random(out);
-            return out.len();
+            host_random(out)?;
+            return Ok(out.len());
         }
         let mut done = 0;
         while done < out.len() {
             if self.pos == CACHE_SIZE {
-                host_random(&mut self.buf[..]);
+                host_random(&mut self.buf[..])?;
                 self.pos = 0;
             }
             let n = (out.len() - done).min(CACHE_SIZE - self.pos);
@@ -196,7 +209,7 @@ impl EntropyCache {
             self.pos += n;
             done += n;
         }
-        out.len()
+        Ok(out.len())
     }
 
     /// Bytes buffered and not yet served.
@@ -247,12 +260,12 @@ mod tests {
         let mut c = EntropyCache::new();
         let mut a = [0u8; 16];
         let mut b = [0u8; 16];
-        c.read(&mut a);
+        c.read(&mut a).unwrap();
         assert_eq!(c.buffered(), CACHE_SIZE - 16);
-        c.read(&mut b);
+        c.read(&mut b).unwrap();
         assert_ne!(a, b);
         let mut big = vec![0u8; 3 * CACHE_SIZE];
-        assert_eq!(c.read(&mut big), big.len());
+        assert_eq!(c.read(&mut big).unwrap(), big.len());
         assert_eq!(
             c.buffered(),
             CACHE_SIZE - 32,
@@ -260,7 +273,7 @@ mod tests {
         );
         // Crossing the refill boundary.
         let mut odd = vec![0u8; CACHE_SIZE - 1];
-        assert_eq!(c.read(&mut odd), CACHE_SIZE - 1);
+        assert_eq!(c.read(&mut odd).unwrap(), CACHE_SIZE - 1);
         assert_eq!(c.buffered(), CACHE_SIZE - 31);
     }
 }

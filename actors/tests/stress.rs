@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use elfuse_actors::fdactor::{FdActor, FdActorConfig};
-use elfuse_actors::fdtable::{FdError, FdTable, OpenFile};
+use elfuse_actors::fdtable::{FdError, FdTable, OpenFile, NR_OPEN};
 use elfuse_actors::runtime::Mode;
 
 /// The tests of this file count the process's host fds: one at a time.
@@ -146,7 +146,15 @@ fn worker(w: &World, me: u32, ops: u64, seed: u64) -> Result<(), String> {
                 } else {
                     0
                 };
-                if let Ok(fd) = fds.install(dev_null(), rng.chance(50), min) {
+                if rng.chance(30) {
+                    // SCM_RIGHTS: several at once, as many as fit.
+                    let n = 1 + rng.below(3) as usize;
+                    let files = (0..n).map(|_| dev_null()).collect();
+                    for fd in fds.install_many(files, rng.chance(50)) {
+                        w.claim(fd, me)?;
+                        own.push((fd, Kind::Null));
+                    }
+                } else if let Ok(fd) = fds.install(dev_null(), rng.chance(50), min) {
                     w.claim(fd, me)?;
                     own.push((fd, Kind::Null));
                 }
@@ -235,7 +243,9 @@ fn worker(w: &World, me: u32, ops: u64, seed: u64) -> Result<(), String> {
                     own.push((n, Kind::Unknown));
                 }
             }
-            99 if rng.chance(2) => fds.set_limit(1024 + rng.below(LIMIT - 1024)),
+            99 if rng.chance(2) => {
+                let _ = fds.set_limits(1024 + rng.below(LIMIT - 1024), NR_OPEN, true);
+            }
             _ => {}
         }
     }
@@ -252,7 +262,7 @@ fn run_threads(mode: Mode, threads: u32, ops: u64) {
     let baseline = host_fds();
     let (observer, replay) = model::replaying_observer(LIMIT);
     let mut table = FdTable::new();
-    table.set_limit(LIMIT);
+    table.set_limits(LIMIT, NR_OPEN, true).unwrap();
     let world = Arc::new(World {
         fds: FdActor::new(
             table,
@@ -347,7 +357,7 @@ fn random_sequences_match_model() {
         let mut rng = Rng(seed * 0x1234_5678_9abc);
         let fd = |rng: &mut Rng| rng.below(20) as i32 - 2;
         for _ in 0..400 {
-            match rng.below(13) {
+            match rng.below(14) {
                 0 | 1 => {
                     let _ = fds.install(dev_null(), rng.chance(50), fd(&mut rng));
                 }
@@ -375,10 +385,17 @@ fn random_sequences_match_model() {
                 9 => {
                     let _ = fds.set_cloexec(fd(&mut rng), rng.chance(50));
                 }
-                10 => fds.set_limit(4 + rng.below(20)),
+                10 => {
+                    let hard = 4 + rng.below(30);
+                    let _ = fds.set_limits(4 + rng.below(20), hard, rng.chance(50));
+                }
                 11 if rng.chance(10) => fds.close_on_exec(),
                 12 => {
                     let _ = fds.fork_snapshot();
+                }
+                13 => {
+                    let n = 1 + rng.below(4) as usize;
+                    let _ = fds.install_many((0..n).map(|_| dev_null()).collect(), rng.chance(50));
                 }
                 _ => {}
             }

@@ -24,8 +24,8 @@ use uc::{uc_engine, Arch, Arm64CpuModel, HookType, Mode, Prot, RegisterARM64, Re
 use unicorn_engine_sys as uc;
 
 use super::{
-    BackendError, CodeLog, ExitHandler, Flow, Hypervisor, Invalidate, Kick, Reg, Result, SysReg,
-    Vcpu, VcpuExit, Vm,
+    BackendError, CodeLog, DebugConfig, ExitHandler, Flow, Hypervisor, Invalidate, Kick, Reg,
+    Result, SysReg, Vcpu, VcpuExit, Vm,
 };
 
 /// QEMU's exception number for HVC as seen by UC_HOOK_INTR (SMC, 13, and anything else
@@ -180,6 +180,11 @@ struct ExitSlot {
     /// A panic of the handler inside the hook, re-raised once `uc_emu_start` returned
     /// (unwinding through the engine's C frames is not possible).
     panic: Option<Box<dyn Any + Send>>,
+    /// What a debugger watches (`Vcpu::set_debug`); read by the code hook.
+    debug: DebugConfig,
+    /// The PC `uc_emu_start` last entered at: the code hook's first call there is the
+    /// instruction a stop left the guest at, which resuming must execute, not stop at.
+    debug_skip: Option<u64>,
 }
 
 /// The vCPU and handler of the `run_with` in progress. Raw pointers: both live on the
@@ -200,6 +205,10 @@ pub struct EmuVcpu {
     /// Where the engine reports the blocks it translates (`log_translations`); the
     /// engine holds a raw pointer to it while set.
     code_log: Option<Box<LogSink>>,
+    /// The code hook, while a debugger watches this vCPU (`set_debug`).
+    code_hook: Option<uc::uc_hook>,
+    /// `set_debug` from inside the engine: the hook changes at the next engine entry.
+    hook_change: bool,
 }
 
 /// A [`CodeLog`] and how many more blocks may be reported to it.
@@ -235,6 +244,34 @@ unsafe extern "C" fn on_intr(uc: *mut uc_engine, intno: u32, user: *mut c_void) 
         }
         other => unsafe { (*slot).unexpected = Some(other) },
     }
+    unsafe { uc::uc_emu_stop(uc) };
+}
+
+/// The code hook, installed only while a debugger watches this vCPU (`set_debug`) and
+/// only over the guest user range (the shim, at EL1 above it, is never hooked): a
+/// [`VcpuExit::Debug`] before a watched EL0 instruction.
+unsafe extern "C" fn on_code(uc: *mut uc_engine, addr: u64, _size: u32, user: *mut c_void) {
+    let slot = user as *mut ExitSlot;
+    // SAFETY: the vCPU's boxed exit slot, alive while its engine runs on this thread; no
+    // reference into it is held across the handler, which may change it (set_debug).
+    let hit = unsafe {
+        if (*slot).debug_skip.take() == Some(addr) {
+            return;
+        }
+        (*slot).debug.step || (*slot).debug.breakpoints.contains(&addr)
+    };
+    if !hit {
+        return;
+    }
+    // SAFETY: as above; the target is the run_with in progress on this thread.
+    match unsafe { (*slot).target } {
+        Some(t) if unsafe { handle(t, VcpuExit::Debug) } == Flow::Resume => return,
+        // SAFETY: as above.
+        Some(_) => unsafe { (*slot).left = true },
+        None => return,
+    }
+    // The hook is followed by an exit-request check: the instruction does not run.
+    // SAFETY: `uc` is the engine calling this hook.
     unsafe { uc::uc_emu_stop(uc) };
 }
 
@@ -298,6 +335,19 @@ unsafe fn run_with_raw(me: *mut EmuVcpu, on_exit: *mut ExitHandler<'static>) -> 
             slot.target = Some(t);
             ((*me).uc, (*me).raw_read(RegisterARM64::PC))
         };
+        if let Ok(pc) = pc {
+            // SAFETY: as above (`me` is live on this thread; the engine is not running).
+            unsafe {
+                if (*me).hook_change {
+                    if let Err(e) = (*me).change_hook() {
+                        kick.running.store(false, SeqCst);
+                        (*me).exit.target = None;
+                        return Err(e);
+                    }
+                }
+                (*me).exit.debug_skip = Some(pc);
+            }
+        }
         let r = match pc {
             Ok(pc) => unsafe { uc::uc_emu_start(uc, pc, 0, 0, 0) },
             Err(e) => {
@@ -339,6 +389,8 @@ impl EmuVcpu {
             }),
             exit: Box::default(),
             code_log: None,
+            code_hook: None,
+            hook_change: false,
         };
         check(
             unsafe { uc::elfuse_uc_set_cpu_model(h, Arm64CpuModel::MAX as i32) },
@@ -392,6 +444,48 @@ impl EmuVcpu {
                 self.raw_read(RegisterARM64::PC)?
             ))),
             None => Ok(()),
+        }
+    }
+
+    /// Installs the code hook if the debug config is active, removes it if not.
+    fn change_hook(&mut self) -> Result<()> {
+        self.hook_change = false;
+        match (self.exit.debug.is_active(), self.code_hook) {
+            (true, None) => {
+                let mut hook: uc::uc_hook = 0;
+                let cb: unsafe extern "C" fn(*mut uc_engine, u64, u32, *mut c_void) = on_code;
+                use crate::guest::layout::{INFRA_BASE, NULL_GUARD_END};
+                check(
+                    // SAFETY: this vCPU's engine, outside emulation; the callback's data
+                    // is the boxed exit slot, which lives as long as the engine.
+                    unsafe {
+                        uc::uc_hook_add(
+                            self.uc,
+                            &mut hook,
+                            HookType::CODE.0 as i32,
+                            cb as *mut c_void,
+                            (&mut *self.exit as *mut ExitSlot).cast(),
+                            NULL_GUARD_END,
+                            INFRA_BASE - 1,
+                        )
+                    },
+                    "code hook",
+                )?;
+                self.code_hook = Some(hook);
+                // A skip recorded at an entry made while nothing was watched is stale.
+                self.exit.debug_skip = None;
+                // Blocks translated without the hook must go (hooks are compiled in).
+                // SAFETY: as above.
+                check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")
+            }
+            (false, Some(hook)) => {
+                self.code_hook = None;
+                // SAFETY: this vCPU's engine, outside emulation; `hook` is its own.
+                check(unsafe { uc::uc_hook_del(self.uc, hook) }, "code hook")?;
+                // SAFETY: as above.
+                check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")
+            }
+            _ => Ok(()),
         }
     }
 
@@ -619,6 +713,25 @@ impl Vcpu for EmuVcpu {
             check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")?;
         }
         Ok(())
+    }
+
+    fn set_debug(&mut self, cfg: &DebugConfig) -> Result<()> {
+        self.exit.debug = cfg.clone();
+        if cfg.is_active() == self.code_hook.is_some() {
+            self.hook_change = false;
+            return Ok(());
+        }
+        if self.exit.target.is_some() {
+            // Called from inside the engine (a hook's handler): adding or removing a hook
+            // and flushing the blocks there is not safe, so the engine leaves at its next
+            // block start, before any further guest instruction, and `run_with` re-enters
+            // it with the hook changed.
+            self.hook_change = true;
+            // SAFETY: this vCPU's engine, on its thread.
+            unsafe { uc::uc_emu_stop(self.uc) };
+            return Ok(());
+        }
+        self.change_hook()
     }
 
     fn log_translations(&mut self, log: Option<Arc<CodeLog>>, budget: u32) {

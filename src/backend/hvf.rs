@@ -41,7 +41,10 @@ use applevisor::vcpu::{
 };
 use applevisor::vm::{GicDisabled, VirtualMachine, VirtualMachineConfig, VirtualMachineInstance};
 
-use super::{BackendError, Hypervisor, Invalidate, Kick, Reg, Result, SysReg, Vcpu, VcpuExit, Vm};
+use super::{
+    BackendError, DebugConfig, Hypervisor, Invalidate, Kick, Reg, Result, SysReg, Vcpu, VcpuExit,
+    Vm,
+};
 
 /// Smallest IPA size we accept: the guest's identity-mapped address space needs 36 bits.
 const MIN_IPA_BITS: u32 = 36;
@@ -556,6 +559,18 @@ impl Vcpu for HvfVcpu {
         // so the range is not needed).
         if !what.is_empty() {
             self.invalidate_pending = true;
+        }
+        Ok(())
+    }
+
+    fn set_debug(&mut self, cfg: &DebugConfig) -> Result<()> {
+        // Not implemented yet. The way in: hv_vcpu_set_trap_debug_exceptions, BRK-free
+        // hardware breakpoints (DBGBVR/DBGBCR, EL0 only) and MDSCR_EL1.SS for single
+        // step, each reported as an EC_SOFTSTP/EC_BREAKPT exit mapped to VcpuExit::Debug.
+        if cfg.is_active() {
+            return Err(BackendError(
+                "hvf: debugging (breakpoints, single step) is not implemented".into(),
+            ));
         }
         Ok(())
     }

@@ -129,6 +129,27 @@ pub enum VcpuExit {
     Hvc(u16),
     /// Another thread kicked this vCPU (see [`Kick`]).
     Kicked,
+    /// A debugger's stop ([`Vcpu::set_debug`]): the vCPU is about to execute the EL0
+    /// instruction at PC, which is a breakpoint or the end of a single step.
+    Debug,
+}
+
+/// What a debugger (the gdb stub) asks of a vCPU: [`VcpuExit::Debug`] before every EL0
+/// instruction at one of `breakpoints`, or, with `step`, before the next EL0 instruction.
+/// Only EL0 (guest user) code is watched: the shim's EL1 code is invisible, so a step
+/// over `SVC` ends after the whole syscall. Resuming from a stop executes the instruction
+/// stopped at (a breakpoint there does not stop it again).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DebugConfig {
+    pub breakpoints: Vec<u64>,
+    pub step: bool,
+}
+
+impl DebugConfig {
+    /// True if the vCPU must watch its guest code at all.
+    pub fn is_active(&self) -> bool {
+        self.step || !self.breakpoints.is_empty()
+    }
 }
 
 /// What an exit handler of [`Vcpu::run_with`] wants next.
@@ -214,6 +235,17 @@ pub trait Vcpu {
     /// Applies a mapping change before the guest runs again. Called on the vCPU's thread
     /// while it is stopped at an HVC exit.
     fn invalidate(&mut self, what: Invalidate) -> Result<()>;
+    /// Sets what a debugger watches (see [`DebugConfig`]); an inactive config turns
+    /// watching off, which costs nothing afterwards. Called on the vCPU's thread while it
+    /// is stopped at an exit. Backends without debug support refuse an active config.
+    fn set_debug(&mut self, cfg: &DebugConfig) -> Result<()> {
+        if cfg.is_active() {
+            return Err(BackendError(
+                "this vCPU backend does not support debugging (breakpoints, single step)".into(),
+            ));
+        }
+        Ok(())
+    }
     /// Reports the next `budget` blocks of guest code this vCPU translates to `log`
     /// (`None`: stop). Only backends that translate guest code have anything to report.
     fn log_translations(&mut self, log: Option<Arc<CodeLog>>, budget: u32) {

@@ -1,22 +1,27 @@
-//! The fork-IPC actor: one host thread that owns child spawning and the handover
-//! sockets. vCPU threads talk to it only through messages:
+//! The fork-IPC actor: owns child spawning and the handover sockets of the spawn fork
+//! path, on the actor runtime (`elfuse_actors::runtime`, its own thread, traced as
+//! `fork-ipc` with `--trace=actors`). vCPU threads talk to it only through messages:
 //!
-//! 1. `Spawn { id }` (no reply): start `elfuse --fork-child FD` right away, so that the
-//!    host's process creation overlaps the caller's RAM snapshot;
-//! 2. `Handover { id, out, reply }`: send the captured state to that child; reply with
-//!    its pid and, for vfork, the socket whose end-of-file means "the child has exec'd
-//!    or exited".
+//! 1. `Spawn { id }` (told, no reply): start `elfuse --fork-child FD` right away, so that
+//!    the host's process creation overlaps the caller's RAM snapshot;
+//! 2. `Handover { id, out }` (called): send the captured state to that child; the reply
+//!    is its pid and, for vfork, the socket whose end-of-file means "the child has
+//!    exec'd or exited".
 //!
-//! A plain thread and `std::sync::mpsc` today; the state lives in `Actor`, so moving it
-//! onto the actor runtime (actors/) is a change of mailbox, not of logic.
+//! Its state is the children started and not yet handed their state. Spawning and the
+//! handover's write are host calls on the actor's own thread, which is what it is for:
+//! no vCPU waits on them but the one forking.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use elfuse_actors::runtime::{Actor, ActorRef, Config, Mode};
+use elfuse_actors::trace::TraceSink;
 
 use super::state::Outgoing;
 use super::wire;
@@ -24,14 +29,15 @@ use crate::errno::Errno;
 
 pub type HandoverResult = Result<(i32, Option<UnixStream>), Errno>;
 
-enum Msg {
+pub enum ForkMsg {
     Spawn {
         id: u64,
     },
+    /// The state travels in the message and is taken out by the handler (messages are
+    /// handled by reference).
     Handover {
         id: u64,
-        out: Outgoing,
-        reply: Sender<HandoverResult>,
+        out: Cell<Option<Box<Outgoing>>>,
     },
 }
 
@@ -40,61 +46,75 @@ struct Spawned {
     sock: UnixStream,
 }
 
-struct Actor {
+pub struct ForkIpc {
     pending: HashMap<u64, Result<Spawned, Errno>>,
 }
 
-static MAILBOX: OnceLock<Mutex<Sender<Msg>>> = OnceLock::new();
+impl Actor for ForkIpc {
+    type Msg = ForkMsg;
+    type Reply = Option<HandoverResult>;
+    const NAME: &'static str = "fork-ipc";
+
+    fn kind(m: &ForkMsg) -> &'static str {
+        match m {
+            ForkMsg::Spawn { .. } => "spawn",
+            ForkMsg::Handover { .. } => "handover",
+        }
+    }
+
+    fn handle(&mut self, m: &ForkMsg) -> Option<HandoverResult> {
+        match m {
+            ForkMsg::Spawn { id } => {
+                self.pending.insert(*id, spawn_child());
+                None
+            }
+            ForkMsg::Handover { id, out } => {
+                let out = out.take()?;
+                Some(match self.pending.remove(id) {
+                    Some(Ok(s)) => send(s, *out),
+                    Some(Err(e)) => Err(e),
+                    None => Err(Errno::EAGAIN),
+                })
+            }
+        }
+    }
+}
+
+static ACTOR: OnceLock<ActorRef<ForkIpc>> = OnceLock::new();
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-fn mailbox() -> Sender<Msg> {
-    let m = MAILBOX.get_or_init(|| {
-        let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("fork-ipc".into())
-            .spawn(move || run(rx))
-            .expect("cannot start the fork-IPC actor thread");
-        Mutex::new(tx)
-    });
-    m.lock().unwrap_or_else(|p| p.into_inner()).clone()
+/// The host process's fork-IPC actor (started at the first spawn-path fork, tracing to
+/// `sink`).
+fn actor(sink: Option<Arc<dyn TraceSink>>) -> &'static ActorRef<ForkIpc> {
+    ACTOR.get_or_init(|| {
+        ActorRef::spawn(
+            ForkIpc {
+                pending: HashMap::new(),
+            },
+            Config {
+                mode: Mode::Threaded,
+                sink,
+                observer: None,
+                tick: None,
+            },
+        )
+    })
 }
 
 /// Asks the actor to start a child now; returns the ticket for [`handover`].
-pub fn spawn() -> u64 {
+pub fn spawn(sink: Option<Arc<dyn TraceSink>>) -> u64 {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let _ = mailbox().send(Msg::Spawn { id });
+    actor(sink).tell(ForkMsg::Spawn { id });
     id
 }
 
 /// Hands the captured state to child `id`; blocks until it is sent.
 pub fn handover(id: u64, out: Outgoing) -> HandoverResult {
-    let (reply, rx) = mpsc::channel();
-    mailbox()
-        .send(Msg::Handover { id, out, reply })
-        .map_err(|_| Errno::EAGAIN)?;
-    rx.recv().unwrap_or(Err(Errno::EAGAIN))
-}
-
-fn run(rx: Receiver<Msg>) {
-    let mut a = Actor {
-        pending: HashMap::new(),
+    let msg = ForkMsg::Handover {
+        id,
+        out: Cell::new(Some(Box::new(out))),
     };
-    for msg in rx {
-        match msg {
-            Msg::Spawn { id } => {
-                let r = spawn_child();
-                a.pending.insert(id, r);
-            }
-            Msg::Handover { id, out, reply } => {
-                let r = match a.pending.remove(&id) {
-                    Some(Ok(s)) => send(s, out),
-                    Some(Err(e)) => Err(e),
-                    None => Err(Errno::EAGAIN),
-                };
-                let _ = reply.send(r);
-            }
-        }
-    }
+    actor(None).call(msg).unwrap_or(Err(Errno::EAGAIN))
 }
 
 /// Starts `elfuse --fork-child FD` with one end of a fresh socket pair at FD.

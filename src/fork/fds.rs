@@ -28,7 +28,8 @@ use crate::syscall::sfd::signalfd::SignalFd;
 /// there, and another thread may have held it at fork()).
 pub fn adopt(parent: FdTable, signals: &mut SignalState) -> FdTable {
     let mut table = FdTable::new();
-    table.set_limit(parent.limit());
+    let (soft, hard) = parent.limits();
+    let _ = table.set_limits(soft, hard, true);
     let entries = parent.snapshot();
     let mut done: Vec<(*const OpenFile, Arc<OpenFile>)> = Vec::new();
     for (fd, file, cloexec) in &entries {

@@ -116,7 +116,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         Errno::EAGAIN
     })?;
     // Start the host process now: its creation overlaps the RAM snapshot below.
-    let ticket = actor::spawn();
+    let ticket = actor::spawn(proc.tracer.actor_sink());
 
     cpu.x[0] = 0;
     if newsp != 0 {
@@ -300,9 +300,7 @@ impl ChildServices {
         ring_given: bool,
     ) -> ChildServices {
         let shim_data = crate::boot::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
-        if let Err(e) = shim_data.adopt_ring(ring_given, crate::boot::RING_LOW_WATER as u32) {
-            tracing::warn!("fork child: random ring not refilled: {e}");
-        }
+        shim_data.adopt_ring(ring_given);
         let entropy = elfuse_actors::urandom::spawn_refill(
             std::sync::Arc::new(shim_data.clone()),
             crate::boot::RING_LOW_WATER,

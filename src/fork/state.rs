@@ -223,9 +223,10 @@ pub fn capture(
                 _ => true,
             })
             .collect();
-        (snap, t.limit())
+        (snap, t.limits())
     };
-    e.u64(limit);
+    e.u64(limit.0);
+    e.u64(limit.1);
     e.u64(snap.len() as u64);
     let mut descs: Vec<*const OpenFile> = Vec::new();
     for (fd, file, cloexec) in &snap {
@@ -424,7 +425,10 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
     };
 
     let mut table = FdTable::new();
-    table.set_limit(d.u64()?);
+    let (soft, hard) = (d.u64()?, d.u64()?);
+    table
+        .set_limits(soft, hard, true)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad RLIMIT_NOFILE"))?;
     let nfd = d.u64()?;
     let mut descs: Vec<Arc<OpenFile>> = Vec::new();
     let mut signalfds = Vec::new();

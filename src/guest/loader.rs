@@ -3,7 +3,7 @@
 //! chosen by the caller.
 
 use std::fmt;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use goblin::elf::{header, program_header as ph, Elf};
@@ -155,7 +155,50 @@ pub fn parse(bytes: &[u8]) -> Result<Elf<'_>, LoadError> {
     if load_span(&elf).is_none() {
         return Err(LoadError::NoSegments);
     }
+    check_interp(&elf, bytes)?;
     Ok(elf)
+}
+
+/// Linux's checks of the first PT_INTERP (`load_elf_binary`): 2 to PATH_MAX bytes, inside
+/// the file, NUL-terminated; anything else is ENOEXEC.
+fn check_interp(elf: &Elf, bytes: &[u8]) -> Result<(), LoadError> {
+    let Some(p) = elf
+        .program_headers
+        .iter()
+        .find(|p| p.p_type == ph::PT_INTERP)
+    else {
+        return Ok(());
+    };
+    if p.p_filesz < 2 || p.p_filesz > 4096 {
+        return Err(LoadError::Malformed(format!(
+            "PT_INTERP of {} bytes",
+            p.p_filesz
+        )));
+    }
+    let end = p.p_offset.checked_add(p.p_filesz);
+    if end.is_none_or(|e| e > bytes.len() as u64) {
+        return Err(LoadError::Truncated);
+    }
+    let s = &bytes[p.p_offset as usize..(p.p_offset + p.p_filesz) as usize];
+    if s.last() != Some(&0) || s[..s.len() - 1].contains(&0) {
+        return Err(LoadError::Malformed(
+            "PT_INTERP is not one NUL-terminated path".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `bytes` as one printable line: printable ASCII as is, everything else `\xNN`.
+pub fn escaped(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) && b != b'\\' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 /// Size of the address range an image needs (for choosing an ET_DYN base).
@@ -227,11 +270,16 @@ pub fn load(
     }
     let mut mapped_end = 0u64;
     let mut prev_prot = 0u32;
-    for p in elf
+    // In address order: every page below `mapped_end` from a segment's start on is then
+    // mapped by an earlier one (out-of-order and overlapping segments load, as on Linux).
+    let mut loads: Vec<_> = elf
         .program_headers
         .iter()
         .filter(|p| p.p_type == ph::PT_LOAD)
-    {
+        .collect();
+    loads.sort_by_key(|p| p.p_vaddr);
+    let raw_fd = file.as_ref().map(|(fd, _)| fd.as_raw_fd());
+    for p in loads {
         let vaddr = p.p_vaddr + bias;
         let start = page_down(vaddr);
         let end = page_up(vaddr + p.p_memsz).expect("validated");
@@ -257,9 +305,14 @@ pub fn load(
             mm.protect(start, shared_end - start, prot | prev_prot)
                 .map_err(|_| LoadError::OutOfMemory)?;
         }
-        let off = p.p_offset as usize;
-        mm.ram()
-            .write(vaddr, &bytes[off..off + p.p_filesz as usize]);
+        copy_segment(
+            mm,
+            vaddr,
+            bytes,
+            p.p_offset,
+            p.p_filesz,
+            raw_fd.filter(|_| fresh <= vaddr),
+        );
         mapped_end = mapped_end.max(end);
         prev_prot = prot;
     }
@@ -290,6 +343,52 @@ pub fn load(
         end: hi + bias,
         interp: elf.interpreter.map(str::to_owned),
     })
+}
+
+/// Copies a segment's file bytes into guest memory (fresh, zero-filled pages), skipping
+/// the file's holes: a sparse file's declared gigabytes are neither read nor touched.
+/// The first and last pages are copied whole (they may be shared with another segment).
+fn copy_segment(mm: &Mm, vaddr: u64, bytes: &[u8], off: u64, len: u64, fd: Option<RawFd>) {
+    let copy = |from: u64, to: u64| {
+        if from < to {
+            mm.ram()
+                .write(vaddr + (from - off), &bytes[from as usize..to as usize]);
+        }
+    };
+    let end = off + len;
+    // The page-aligned middle (in guest addresses) is where holes may be skipped.
+    let mid_lo = off + (page_up(vaddr).unwrap_or(vaddr) - vaddr);
+    let mid_hi = off + (page_down(vaddr + len).max(page_up(vaddr).unwrap_or(vaddr)) - vaddr);
+    let (Some(fd), true) = (fd, mid_lo < mid_hi && mid_hi <= end) else {
+        return copy(off, end);
+    };
+    copy(off, mid_lo);
+    let mut pos = mid_lo;
+    while pos < mid_hi {
+        let data = unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_DATA) };
+        if data < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
+                break; // only holes from here on
+            }
+            // No SEEK_DATA here: copy everything.
+            copy(pos, mid_hi);
+            break;
+        }
+        let data = (data as u64).min(mid_hi);
+        let hole = unsafe { libc::lseek(fd, data as libc::off_t, libc::SEEK_HOLE) };
+        let hole = if hole < 0 {
+            mid_hi
+        } else {
+            (hole as u64).min(mid_hi)
+        };
+        copy(data, hole);
+        if hole <= pos {
+            copy(pos, mid_hi);
+            break;
+        }
+        pos = hole;
+    }
+    copy(mid_hi, end);
 }
 
 #[cfg(test)]

@@ -40,11 +40,8 @@ impl elfuse_actors::urandom::EntropySink for ShimData {
     fn level(&self) -> usize {
         self.fill_level() as usize
     }
-    fn refill(&self, f: &mut dyn FnMut(&mut [u8])) {
-        let _ = ShimData::refill(self, &mut |b| {
-            f(b);
-            Ok(())
-        });
+    fn refill(&self, f: &mut dyn FnMut(&mut [u8]) -> io::Result<()>) -> io::Result<()> {
+        ShimData::refill(self, f).map(drop)
     }
 }
 
@@ -279,9 +276,9 @@ impl ShimData {
     /// (the copy of RAM may have been taken while another thread of the parent, a vCPU
     /// in the shim or a refill, held it, and that thread does not exist here), keeps
     /// the bytes if the parent gave them away ([`ShimData::give_away_and_unlock`]) or
-    /// else throws them away (the parent hands them out too), then refills from the
-    /// host if fewer than `low_water` bytes are left.
-    pub fn adopt_ring(&self, given: bool, low_water: u32) -> io::Result<()> {
+    /// else throws them away (the parent hands them out too). Refilling is the child's
+    /// urandom-refill actor's job (`spawn_refill` checks the level first thing).
+    pub fn adopt_ring(&self, given: bool) {
         if !given {
             self.u32_at(RING_HEAD).store(
                 self.u32_at(RING_TAIL).load(Ordering::Relaxed),
@@ -289,15 +286,6 @@ impl ShimData {
             );
         }
         self.unlock();
-        if self.fill_level() < low_water {
-            self.refill_from_host()?;
-        }
-        Ok(())
-    }
-
-    /// [`ShimData::refill`] from the host's getrandom(2).
-    pub fn refill_from_host(&self) -> io::Result<u32> {
-        self.refill(&mut host_random)
     }
 
     /// The guest RAM this view is over.
@@ -306,28 +294,11 @@ impl ShimData {
     }
 }
 
-/// Fills `buf` from getrandom(2), retrying short reads and EINTR.
-pub fn host_random(buf: &mut [u8]) -> io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let rest = &mut buf[done..];
-        let r = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        done += r as usize;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::guest::layout::RAM_SIZE;
+    use elfuse_actors::urandom::host_random;
 
     fn sd() -> ShimData {
         ShimData::new(Arc::new(GuestRam::new(RAM_SIZE).unwrap()))
@@ -384,15 +355,16 @@ mod tests {
         let mut failing = |_: &mut [u8]| Err(io::Error::other("no entropy"));
         assert!(s.refill(&mut failing).is_err());
         assert_eq!(s.fill_level(), RING_SIZE - 100);
-        // Given away and adopted below the low-water mark: refilled, none of the old
-        // bytes survive.
+        // Given away, adopted and refilled (by the refill actor, in elfuse): none of the
+        // old bytes survive.
         let mut before = vec![0u8; RING_SIZE as usize];
         s.ram.read(SHIM_DATA + RING as u64, &mut before);
         assert!(s.try_lock_ring());
         assert!(!s.try_lock_ring());
         s.give_away_and_unlock();
         assert_eq!(s.fill_level(), 0);
-        s.adopt_ring(true, 1).unwrap();
+        s.adopt_ring(true);
+        s.refill(&mut host_random).unwrap();
         assert_eq!(s.fill_level(), RING_SIZE);
         let mut after = vec![0u8; RING_SIZE as usize];
         s.ram.read(SHIM_DATA + RING as u64, &mut after);
@@ -413,17 +385,19 @@ mod tests {
         s.u32_at(RING_HEAD).store(96, Ordering::Release);
         // Given (the parent held the lock across fork): kept as is, nothing refilled.
         assert!(s.try_lock_ring());
-        s.adopt_ring(true, 2048).unwrap();
+        s.adopt_ring(true);
         assert_eq!(s.u32_at(RING_LOCK).load(Ordering::Relaxed), 0);
         assert_eq!(s.fill_level(), RING_SIZE - 96);
         let mut b = [0u8; 4];
         s.ram.read(SHIM_DATA + RING as u64 + 96, &mut b);
         assert_eq!(b, [1; 4]);
-        // Not given (a paused vCPU held the lock): the parent's bytes are gone, the
-        // ring is full of new ones.
+        // Not given (a paused vCPU held the lock): the parent's bytes are gone; the
+        // refill (the actor's) brings new ones.
         assert!(s.try_lock_ring());
-        s.adopt_ring(false, 2048).unwrap();
+        s.adopt_ring(false);
         assert_eq!(s.u32_at(RING_LOCK).load(Ordering::Relaxed), 0);
+        assert_eq!(s.fill_level(), 0);
+        s.refill(&mut host_random).unwrap();
         assert_eq!(s.fill_level(), RING_SIZE);
         let mut all = vec![0u8; RING_SIZE as usize];
         s.ram.read(SHIM_DATA + RING as u64, &mut all);

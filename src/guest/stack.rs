@@ -38,6 +38,17 @@ pub struct StackInput<'a> {
     pub auxv: &'a [(u64, u64)],
 }
 
+/// Where the last stack built put the argument and environment strings and the auxv:
+/// `[arg_start, arg_end, env_start, env_end, auxv_start, auxv_end, sp]` (what Linux keeps in
+/// the mm for /proc/<pid>/cmdline, environ and auxv). One guest process per host process,
+/// so one slot; execve builds a new stack and replaces it.
+static SPANS: std::sync::Mutex<[u64; 7]> = std::sync::Mutex::new([0; 7]);
+
+/// The spans recorded by the last [`build`].
+pub fn spans() -> [u64; 7] {
+    *SPANS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Writes the stack below `top` and returns the initial SP (16-byte aligned).
 pub fn build(ram: &GuestRam, top: u64, input: &StackInput) -> u64 {
     let mut sp = top;
@@ -76,6 +87,18 @@ pub fn build(ram: &GuestRam, top: u64, input: &StackInput) -> u64 {
     let words = 1 + argv.len() + 1 + envp.len() + 1 + aux.len() * 2;
     sp -= words as u64 * 8;
     sp &= !15;
+    let arg_start = argv.first().copied().unwrap_or(execfn);
+    let env_start = envp.first().copied().unwrap_or(execfn);
+    let auxv_start = sp + 8 * (1 + argv.len() as u64 + 1 + envp.len() as u64 + 1);
+    *SPANS.lock().unwrap_or_else(|p| p.into_inner()) = [
+        arg_start,
+        env_start,
+        env_start,
+        execfn,
+        auxv_start,
+        auxv_start + 16 * aux.len() as u64,
+        sp,
+    ];
     let mut w = sp;
     let mut put = |v: u64| {
         ram.write_u64(w, v);

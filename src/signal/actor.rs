@@ -58,6 +58,7 @@ pub enum Msg {
     },
     Pending(i32),
     Deliverable(i32),
+    BlockedByAll,
     Watch(Weak<dyn PendingWatcher>),
     Renotify,
     /// The idle tick: interrupt again the threads that owe a signal.
@@ -104,6 +105,7 @@ impl Actor for SigActor {
             Msg::Dequeue { .. } => "dequeue",
             Msg::Pending(_) => "pending",
             Msg::Deliverable(_) => "deliverable",
+            Msg::BlockedByAll => "blocked_by_all",
             Msg::Watch(_) => "watch",
             Msg::Renotify => "renotify",
             Msg::Retry => "retry",
@@ -150,6 +152,7 @@ impl Actor for SigActor {
             Msg::Dequeue { tid, set } => Reply::Info(s.dequeue(*tid, *set)),
             Msg::Pending(tid) => Reply::Bits(s.pending_for(*tid) & s.mask(*tid)),
             Msg::Deliverable(tid) => Reply::Bits(s.deliverable(*tid)),
+            Msg::BlockedByAll => Reply::Bits(s.blocked_by_all()),
             Msg::Watch(w) => {
                 s.watch(w.clone());
                 Reply::Unit
@@ -350,6 +353,11 @@ impl SignalActor {
     /// The signals `tid` could act on now.
     pub fn deliverable(&self, tid: i32) -> u64 {
         self.bits(Msg::Deliverable(tid))
+    }
+
+    /// The signals every thread blocks.
+    pub fn blocked_by_all(&self) -> u64 {
+        self.bits(Msg::BlockedByAll)
     }
 
     pub fn watch(&self, w: Weak<dyn PendingWatcher>) {

@@ -28,28 +28,10 @@ pub fn restart_code(nr: u64, a: &[u64; 6]) -> Option<Errno> {
     const FUTEX_WAIT: u64 = 0;
     const FUTEX_WAIT_BITSET: u64 = 9;
     match nr {
-        // read/write families, sendfile, splice, tee, sockets, locks, wait4/waitid, openat
-        // (a FIFO): restartable if the handler says SA_RESTART.
-        25
-        | 32
-        | 56
-        | 63..=71
-        | 76
-        | 77
-        | 95
-        | 202
-        | 203
-        | 206
-        | 207
-        | 211
-        | 212
-        | 242
-        | 243
-        | 260
-        | 269
-        | 286
-        | 287
-        | 449 => Some(Errno::ERESTARTSYS),
+        // read/write families, sendfile, splice, tee, locks, wait4/waitid, openat (a
+        // FIFO): restartable if the handler says SA_RESTART. (Socket calls decide
+        // themselves, per the socket's timeout: `syscall::net::intr`.)
+        25 | 32 | 56 | 63..=71 | 76 | 77 | 95 | 260 | 286 | 287 | 449 => Some(Errno::ERESTARTSYS),
         98 => match a[1] & FUTEX_CMD {
             // With a timeout Linux resumes the wait with the time left (a restart block);
             // here the wait restarts with its original timeout argument (exact for the

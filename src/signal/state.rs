@@ -185,6 +185,11 @@ impl SignalState {
     }
 
     /// Every signal pending anywhere in the process (signalfd readiness).
+    /// The signals every thread blocks (a process-directed one of them stays pending).
+    pub fn blocked_by_all(&self) -> u64 {
+        self.threads.values().fold(!0, |a, t| a & t.mask)
+    }
+
     pub fn pending_anywhere(&self) -> u64 {
         self.threads
             .values()

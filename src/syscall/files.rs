@@ -240,6 +240,8 @@ pub fn fchmodat2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (dir, path) = if flags & AT_EMPTY_PATH != 0 && (a[1] == 0 || ctx.read_val::<u8>(a[1])? == 0)
     {
         (fs::host_dir(ctx, a[0])?, std::ffi::CString::default())
+    } else if flags & AT_SYMLINK_NOFOLLOW != 0 {
+        fs::at_nofollow(ctx, a[0], a[1])?
     } else {
         fs::at(ctx, a[0], a[1])?
     };

@@ -1,11 +1,12 @@
 //! Files, directories and paths: openat, the stat family, getdents64, directory and link
 //! operations, permissions, times, cwd.
 //!
-//! Guest paths reach the host through [`at`]: absolute paths resolve through `--sysroot`
-//! (see [`crate::process::resolve_path`]), relative ones stay relative to the host fd
-//! behind the guest dirfd (or to the host cwd, which is the guest's). The description
-//! behind a guest dirfd is held (its `Arc`) for the whole host call, so a concurrent close
-//! cannot recycle the host fd under it.
+//! Guest paths reach the host through [`at`] and its variants, which all go through the
+//! one resolver (`resolve`): `--sysroot`, symlinks in the guest's view, and the guest's
+//! own /proc. Relative paths stay relative to the host fd behind the guest dirfd (or to
+//! the host cwd, which is the guest's). The description behind a guest dirfd is held
+//! (its `Arc`) for the whole host call, so a concurrent close cannot recycle the host fd
+//! under it.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -20,6 +21,7 @@ use super::abi::{
     AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE, AT_SYMLINK_FOLLOW,
     AT_SYMLINK_NOFOLLOW, O_CLOEXEC, STATX__RESERVED,
 };
+use super::resolve::{self, How, FOLLOW, NOFOLLOW};
 use super::{host_ret, Ctx, SysResult, PATH_MAX};
 use crate::errno::Errno;
 
@@ -30,14 +32,32 @@ use crate::errno::Errno;
 /// The host directory a guest path is relative to, kept alive for the host call.
 pub(crate) struct HostDir {
     fd: RawFd,
+    /// Held, not read: keeps the host fd named by `fd` (or in the path) open.
+    #[allow(dead_code)]
     file: Option<Arc<OpenFile>>,
 }
 
 impl HostDir {
-    fn cwd() -> HostDir {
+    pub(crate) fn cwd() -> HostDir {
         HostDir {
             fd: libc::AT_FDCWD,
             file: None,
+        }
+    }
+
+    /// The host fd of guest description `f` as the directory.
+    pub(crate) fn held(f: Arc<OpenFile>) -> HostDir {
+        HostDir {
+            fd: f.raw(),
+            file: Some(f),
+        }
+    }
+
+    /// The cwd, with `f` kept alive for the call (its host fd is named in the path).
+    pub(crate) fn held_cwd(f: Arc<OpenFile>) -> HostDir {
+        HostDir {
+            fd: libc::AT_FDCWD,
+            file: Some(f),
         }
     }
 
@@ -45,8 +65,8 @@ impl HostDir {
         self.fd
     }
 
-    fn is_cwd(&self) -> bool {
-        self.file.is_none()
+    pub(crate) fn is_cwd(&self) -> bool {
+        self.fd == libc::AT_FDCWD
     }
 }
 
@@ -70,18 +90,21 @@ fn cstring(b: &[u8]) -> Result<CString, Errno> {
     CString::new(b).map_err(|_| Errno::EINVAL)
 }
 
-/// A guest path (already read) → the host (dir, path) pair to hand to a host `*at` call.
-/// Absolute paths ignore `dirfd` (as Linux does) and go through `--sysroot`.
+/// A guest path (already read) → the host (dir, path) pair to hand to a host `*at` call,
+/// the last component followed if it is a symlink (see `resolve`).
 pub(crate) fn at_bytes(ctx: &Ctx, dirfd: u64, path: &[u8]) -> Result<(HostDir, CString), Errno> {
-    if path.first() == Some(&b'/') {
-        let sysroot = ctx.proc.fs().sysroot.clone();
-        let host = crate::process::resolve_path(sysroot.as_deref(), path);
-        return Ok((HostDir::cwd(), cstring(host.as_os_str().as_bytes())?));
-    }
-    if path.is_empty() {
-        return Err(Errno::ENOENT);
-    }
-    Ok((host_dir(ctx, dirfd)?, cstring(path)?))
+    at_how(ctx, dirfd, path, FOLLOW)
+}
+
+/// [`at_bytes`] with the last component followed or not (`how`).
+pub(crate) fn at_how(
+    ctx: &Ctx,
+    dirfd: u64,
+    path: &[u8],
+    how: How,
+) -> Result<(HostDir, CString), Errno> {
+    let r = resolve::resolve(ctx, dirfd, path, how)?;
+    Ok((r.dir, r.path))
 }
 
 /// Reads guest path `path_va` and resolves it against guest `dirfd`.
@@ -89,26 +112,68 @@ pub(crate) fn at(ctx: &Ctx, dirfd: u64, path_va: u64) -> Result<(HostDir, CStrin
     at_bytes(ctx, dirfd, &ctx.read_path(path_va)?)
 }
 
+/// [`at`] without following a symlink in the last component.
+pub(crate) fn at_nofollow(
+    ctx: &Ctx,
+    dirfd: u64,
+    path_va: u64,
+) -> Result<(HostDir, CString), Errno> {
+    at_how(ctx, dirfd, &ctx.read_path(path_va)?, NOFOLLOW)
+}
+
+/// The host path for an AF_UNIX socket address `path`, for the socket code: resolved
+/// like every guest path (relative to the cwd), `create` for bind (a last symlink is not
+/// followed). The returned path is usable relative to the host cwd as it is (a path
+/// relative to a directory fd becomes `/proc/self/fd/<fd>/...`); keep the `HostDir` alive
+/// until the host call is done. It may be longer than sun_path: the caller decides.
+pub(crate) fn socket_path(
+    ctx: &Ctx,
+    path: &[u8],
+    create: bool,
+) -> Result<(HostDir, CString), Errno> {
+    let how = if create { NOFOLLOW } else { FOLLOW };
+    let (dir, p) = at_how(ctx, AT_FDCWD as u64, path, how)?;
+    if dir.is_cwd() || p.as_bytes().first() == Some(&b'/') {
+        return Ok((dir, p));
+    }
+    let full = [
+        format!("/proc/self/fd/{}/", dir.raw()).as_bytes(),
+        p.as_bytes(),
+    ]
+    .concat();
+    Ok((dir, CString::new(full).map_err(|_| Errno::EINVAL)?))
+}
+
 /// A path that may be empty (or, as Linux 6.11+ allows, NULL) when the guest passed
 /// AT_EMPTY_PATH; then the result's path is "" and the dir is the dirfd itself.
+/// AT_SYMLINK_NOFOLLOW in `flags` leaves a symlink in the last component unfollowed.
 fn at_flagged(
     ctx: &Ctx,
     dirfd: u64,
     path_va: u64,
     flags: u64,
 ) -> Result<(HostDir, CString), Errno> {
+    let how = if flags & AT_SYMLINK_NOFOLLOW != 0 {
+        NOFOLLOW
+    } else {
+        FOLLOW
+    };
     if flags & AT_EMPTY_PATH == 0 {
-        return at(ctx, dirfd, path_va);
+        return at_how(ctx, dirfd, &ctx.read_path(path_va)?, how);
     }
     // The empty path (glibc's fstat is fstatat(fd, "", AT_EMPTY_PATH)) is decided by its
     // first byte, without copying the string in.
     if path_va == 0 || ctx.read_val::<u8>(path_va)? == 0 {
         return Ok((host_dir(ctx, dirfd)?, CString::default()));
     }
-    at_bytes(ctx, dirfd, &ctx.read_path(path_va)?)
+    at_how(ctx, dirfd, &ctx.read_path(path_va)?, how)
 }
 
 /// A host path as the guest sees it: inside `--sysroot` the prefix is stripped.
+pub(crate) fn guest_view_of(ctx: &Ctx, host: &Path) -> Vec<u8> {
+    guest_view(ctx, host)
+}
+
 fn guest_view(ctx: &Ctx, host: &Path) -> Vec<u8> {
     let sysroot = ctx.proc.fs().sysroot.clone();
     guest_view_in(sysroot.as_deref(), host)
@@ -163,16 +228,21 @@ pub fn fchdir(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let flags = a[2];
     let path = ctx.read_path(a[1])?;
-    if let Some(fd) = super::procfs::open(ctx, &path) {
-        if flags & abi::O_ACCMODE != 0 {
-            return Err(Errno::EACCES);
-        }
-        let file = OpenFile::opened(fd?, Some(&path), true);
-        return ctx.install(file, flags & O_CLOEXEC != 0);
-    }
-    let (dir, hp) = at_bytes(ctx, a[0], &path)?;
+    // O_NOFOLLOW, and O_CREAT|O_EXCL (which never follows), leave a last symlink alone.
+    let excl = abi::O_CREAT | abi::O_EXCL;
+    let how = if flags & abi::O_NOFOLLOW != 0 || flags & excl == excl {
+        NOFOLLOW
+    } else {
+        FOLLOW
+    };
+    let r = resolve::resolve(ctx, a[0], &path, how)?;
     // Host fds are always CLOEXEC on the host; the guest's flag lives in the fd table.
     let host_flags = open_flags_to_host(flags) | libc::O_CLOEXEC;
+    if let Some(node) = &r.node {
+        let file = super::procdir::open(ctx, node, flags, host_flags)?;
+        return ctx.install(file, flags & O_CLOEXEC != 0);
+    }
+    let (dir, hp) = (r.dir, r.path);
     let mode = (a[3] & 0o7777) as libc::c_uint;
     let r = unsafe { libc::openat(dir.raw(), hp.as_ptr(), host_flags, mode) };
     if r < 0 {
@@ -197,6 +267,12 @@ pub fn getdents64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let count = (a[2] as u32 as usize).min(GETDENTS_MAX);
     // Check the destination first: a failed copy must not consume directory entries.
     ctx.user_slice(a[1], count, true)?;
+    if let Some(d) = f.synthetic_as::<super::procdir::ProcDir>() {
+        let mut out = Vec::new();
+        super::procdir::getdents(ctx, d, &mut out, count)?;
+        ctx.write_bytes(a[1], &out)?;
+        return Ok(out.len() as u64);
+    }
     let mut buf = vec![0u8; count];
     let n = host_getdents64(f.raw(), &mut buf)?;
     drop(f);
@@ -343,35 +419,34 @@ pub fn readlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let path = ctx.read_path(a[1])?;
-    let target = if is_own_exe_link(ctx, &path) {
-        guest_exe(ctx)
+    // Linux allows "" here: the dirfd itself, when it is an O_PATH symlink fd.
+    let (dir, p, node) = if path.is_empty() {
+        (host_dir(ctx, a[0])?, CString::default(), None)
     } else {
-        // Linux allows "" here: the dirfd itself, when it is an O_PATH symlink fd.
-        let (dir, p) = if path.is_empty() {
-            (host_dir(ctx, a[0])?, CString::default())
-        } else {
-            at_bytes(ctx, a[0], &path)?
-        };
-        let mut buf = vec![0u8; (size as usize).min(2 * PATH_MAX)];
-        let r =
-            unsafe { libc::readlinkat(dir.raw(), p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        let n = host_ret(r as i64)? as usize;
-        buf.truncate(n);
-        buf
+        let r = resolve::resolve(ctx, a[0], &path, NOFOLLOW)?;
+        (r.dir, r.path, r.node)
+    };
+    let target = match node {
+        Some(super::procnode::Node::Link(_, l)) => super::procnode::link_text(ctx, &l)?,
+        Some(super::procnode::Node::Host(_)) | None => {
+            let mut buf = vec![0u8; (size as usize).min(2 * PATH_MAX)];
+            let r = unsafe {
+                libc::readlinkat(dir.raw(), p.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+            };
+            let n = host_ret(r as i64)? as usize;
+            buf.truncate(n);
+            buf
+        }
+        Some(_) => return Err(Errno::EINVAL),
     };
     let n = target.len().min(size as usize);
     ctx.write_bytes(a[2], &target[..n])?;
     Ok(n as u64)
 }
 
-/// "/proc/self/exe" and its spellings naming this process.
-fn is_own_exe_link(ctx: &Ctx, path: &[u8]) -> bool {
-    super::procfs::own_entry(ctx, path) == Some(b"exe")
-}
-
 /// The program as the guest named it; a relative name is made absolute from where it
 /// was actually loaded (the kernel reports an absolute path).
-fn guest_exe(ctx: &Ctx) -> Vec<u8> {
+pub(crate) fn guest_exe(ctx: &Ctx) -> Vec<u8> {
     let (exe, exe_host) = ctx.proc.exe();
     if exe.first() == Some(&b'/') {
         return exe;
@@ -403,13 +478,13 @@ pub fn mknodat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         S_IFCHR | S_IFBLK | S_IFSOCK | S_IFDIR => return Err(Errno::EPERM),
         _ => return Err(Errno::EINVAL),
     };
-    let (dir, p) = at(ctx, a[0], a[1])?;
+    let (dir, p) = at_nofollow(ctx, a[0], a[1])?;
     let hmode = host_type | (mode & 0o7777) as libc::mode_t;
     ret0(unsafe { libc::mknodat(dir.raw(), p.as_ptr(), hmode, 0) })
 }
 
 pub fn mkdirat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let (dir, p) = at(ctx, a[0], a[1])?;
+    let (dir, p) = at_nofollow(ctx, a[0], a[1])?;
     // The host umask is the guest's (the umask handler sets it).
     ret0(unsafe { libc::mkdirat(dir.raw(), p.as_ptr(), (a[2] & 0o7777) as libc::mode_t) })
 }
@@ -420,7 +495,7 @@ pub fn unlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if flags & AT_REMOVEDIR != 0 {
         hflags |= libc::AT_REMOVEDIR;
     }
-    let (dir, p) = at(ctx, a[0], a[1])?;
+    let (dir, p) = at_nofollow(ctx, a[0], a[1])?;
     ret0(unsafe { libc::unlinkat(dir.raw(), p.as_ptr(), hflags) })
 }
 
@@ -432,15 +507,21 @@ pub fn symlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return Err(Errno::ENOENT);
     }
     let target = cstring(&target)?;
-    let (dir, p) = at(ctx, a[1], a[2])?;
+    let (dir, p) = at_nofollow(ctx, a[1], a[2])?;
     ret0(unsafe { libc::symlinkat(target.as_ptr(), dir.raw(), p.as_ptr()) })
 }
 
 pub fn linkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let flags = a[4];
     let hflags = at_flags_to_host(flags, AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)?;
-    let (odir, op) = at_flagged(ctx, a[0], a[1], flags)?;
-    let (ndir, np) = at(ctx, a[2], a[3])?;
+    // linkat follows a last symlink only with AT_SYMLINK_FOLLOW.
+    let oflags = if flags & AT_SYMLINK_FOLLOW != 0 {
+        flags
+    } else {
+        flags | AT_SYMLINK_NOFOLLOW
+    };
+    let (odir, op) = at_flagged(ctx, a[0], a[1], oflags)?;
+    let (ndir, np) = at_nofollow(ctx, a[2], a[3])?;
     ret0(unsafe { libc::linkat(odir.raw(), op.as_ptr(), ndir.raw(), np.as_ptr(), hflags) })
 }
 
@@ -450,8 +531,8 @@ pub fn renameat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 pub fn renameat2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let flags = a[4] as u32;
-    let (odir, op) = at(ctx, a[0], a[1])?;
-    let (ndir, np) = at(ctx, a[2], a[3])?;
+    let (odir, op) = at_nofollow(ctx, a[0], a[1])?;
+    let (ndir, np) = at_nofollow(ctx, a[2], a[3])?;
     #[cfg(target_os = "linux")]
     {
         // RENAME_* are the same on every Linux; the host validates them.

@@ -26,7 +26,7 @@ pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if let Some(cache) = f.entropy_cache() {
         // /dev/urandom: served from the description's buffer.
         let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
-        return Ok(c.read(buf) as u64);
+        return Ok(c.read(buf)? as u64);
     }
     host_ret(unsafe { libc::read(f.raw(), buf.as_mut_ptr().cast(), buf.len()) } as i64)
 }
@@ -42,6 +42,9 @@ pub fn pread64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
+    if let Some(m) = f.synthetic_as::<super::procdir::ProcMem>() {
+        return super::procdir::mem_read(ctx, m, a[1], rw_len(a[2]), Some(a[3]));
+    }
     let buf = ctx.user_slice(a[1], rw_len(a[2]), true)?;
     host_ret(
         unsafe { libc::pread(f.raw(), buf.as_mut_ptr().cast(), buf.len(), a[3] as i64) } as i64,
@@ -52,6 +55,9 @@ pub fn pwrite64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
+    }
+    if let Some(m) = f.synthetic_as::<super::procdir::ProcMem>() {
+        return super::procdir::mem_write(ctx, m, a[1], rw_len(a[2]), Some(a[3]));
     }
     let buf = ctx.user_slice(a[1], rw_len(a[2]), false)?;
     host_ret(unsafe { libc::pwrite(f.raw(), buf.as_ptr().cast(), buf.len(), a[3] as i64) } as i64)
@@ -197,6 +203,12 @@ pub fn fcntl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     const F_GETLK: u64 = 5;
     const F_SETLK: u64 = 6;
     const F_SETLKW: u64 = 7;
+    const F_SETOWN: u64 = 8;
+    const F_GETOWN: u64 = 9;
+    const F_SETSIG: u64 = 10;
+    const F_GETSIG: u64 = 11;
+    const F_SETOWN_EX: u64 = 15;
+    const F_GETOWN_EX: u64 = 16;
     const F_OFD_GETLK: u64 = 36;
     const F_OFD_SETLK: u64 = 37;
     const F_OFD_SETLKW: u64 = 38;
@@ -249,7 +261,12 @@ pub fn fcntl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             };
             host_ret(unsafe { libc::fcntl(f.raw(), host_cmd, lk.as_mut_ptr()) } as i64)
         }
-        F_SETPIPE_SZ | F_GETPIPE_SZ | F_ADD_SEALS | F_GET_SEALS => {
+        // O_ASYNC owners and signals: guest pids and process groups are the host's, and the
+        // host's SIGIO (or F_SETSIG's signal) reaches the guest through the host-signal
+        // watcher (`hostsig`), like any signal another process sends.
+        F_SETOWN_EX | F_GETOWN_EX => owner_ex(ctx, a[0], cmd == F_SETOWN_EX, arg),
+        F_SETPIPE_SZ | F_GETPIPE_SZ | F_ADD_SEALS | F_GET_SEALS | F_SETOWN | F_GETOWN
+        | F_SETSIG | F_GETSIG => {
             let f = ctx.file(a[0])?;
             host_ret(unsafe { libc::fcntl(f.raw(), cmd as i32, arg as i32) } as i64)
         }
@@ -258,6 +275,40 @@ pub fn fcntl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             Err(Errno::EINVAL)
         }
     }
+}
+
+/// F_SETOWN_EX / F_GETOWN_EX (`struct f_owner_ex { int type; pid_t pid; }`, which glibc's
+/// F_GETOWN uses): pids and process groups are the host's; a thread owner (F_OWNER_TID)
+/// is the guest thread's host thread.
+fn owner_ex(ctx: &Ctx, fd: u64, set: bool, arg: u64) -> SysResult {
+    const F_OWNER_TID: i32 = 0;
+    const F_SETOWN_EX: i32 = 15;
+    const F_GETOWN_EX: i32 = 16;
+    let f = ctx.file(fd)?;
+    if set {
+        let [kind, mut pid]: [i32; 2] = ctx.read_val(arg)?;
+        if kind == F_OWNER_TID && pid != 0 {
+            pid = ctx
+                .proc
+                .threads
+                .get(pid)
+                .map_or(Err(Errno::ESRCH), |t| Ok(t.host_tid()))?;
+        }
+        let ex = [kind, pid];
+        // SAFETY: an f_owner_ex the host reads.
+        return host_ret(unsafe { libc::fcntl(f.raw(), F_SETOWN_EX, ex.as_ptr()) } as i64);
+    }
+    ctx.user_slice(arg, 8, true)?;
+    let mut ex = [0i32; 2];
+    // SAFETY: an f_owner_ex the host fills.
+    host_ret(unsafe { libc::fcntl(f.raw(), F_GETOWN_EX, ex.as_mut_ptr()) } as i64)?;
+    if ex[0] == F_OWNER_TID && ex[1] != 0 {
+        // A host thread that is no guest thread of ours (any more): no owner the guest
+        // can name.
+        ex[1] = ctx.proc.threads.guest_tid_of(ex[1]).unwrap_or(0);
+    }
+    ctx.write_val(arg, &ex)?;
+    Ok(0)
 }
 
 pub fn pipe2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
@@ -302,6 +353,7 @@ pub fn ioctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     const FIONBIO: u64 = 0x5421;
     const FIONCLEX: u64 = 0x5450;
     const FIOCLEX: u64 = 0x5451;
+    const FIOASYNC: u64 = 0x5452;
     const TERMIOS_SIZE: usize = 36;
     let f = ctx.file(a[0])?;
     let (req, arg) = (a[1] & 0xffff_ffff, a[2]);
@@ -318,8 +370,8 @@ pub fn ioctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         TIOCGWINSZ => (8, true),
         TIOCSWINSZ => (8, false),
         TIOCGPGRP | FIONREAD => (4, true),
-        TIOCSPGRP | FIONBIO => (4, false),
-        _ => return Err(Errno::ENOTTY),
+        TIOCSPGRP | FIONBIO | FIOASYNC => (4, false),
+        _ => return super::net::ioctl::ioctl(ctx, &f, req, arg),
     };
     let buf = ctx.user_slice(arg, size, out)?;
     host_ret(unsafe { libc::ioctl(f.raw(), req as _, buf.as_mut_ptr()) } as i64)

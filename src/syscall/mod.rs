@@ -17,9 +17,16 @@ pub mod futex;
 pub mod io;
 pub mod killgrp;
 pub mod mem;
+pub mod net;
 pub mod prctl;
 pub mod proc;
+pub mod procdir;
 pub mod procfs;
+pub mod procgen;
+pub mod procnode;
+pub mod procvm;
+pub mod resolve;
+mod resolve_fast;
 pub mod sched;
 pub mod sfd;
 pub mod signal;
@@ -227,6 +234,7 @@ pub fn fd_err(e: FdError) -> Errno {
         FdError::BadFd => Errno::EBADF,
         FdError::TooMany => Errno::EMFILE,
         FdError::Invalid => Errno::EINVAL,
+        FdError::Perm => Errno::EPERM,
     }
 }
 

@@ -160,28 +160,39 @@ pub fn uname(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 const RLIMIT_NOFILE: usize = 7;
 
+/// A limit's current value. RLIMIT_NOFILE belongs to the fd-table actor, which enforces
+/// it (read lock-free from what it publishes); the others are the process's record.
 fn get_rlimit(ctx: &Ctx, res: u64) -> Result<Rlimit, Errno> {
+    if res as usize == RLIMIT_NOFILE {
+        let (cur, max) = ctx.proc.fds().limits();
+        return Ok(Rlimit { cur, max });
+    }
     let lim = ctx.proc.rlimits();
     lim.get(res as usize).copied().ok_or(Errno::EINVAL)
 }
 
-fn set_rlimit(ctx: &Ctx, res: u64, new: Rlimit) -> Result<(), Errno> {
+/// Sets a limit; returns the old one (checked and replaced in one step, as Linux's
+/// do_prlimit does under the task lock).
+fn set_rlimit(ctx: &Ctx, res: u64, new: Rlimit) -> Result<Rlimit, Errno> {
+    let may_raise = super::cred::current().euid == 0;
+    if res as usize == RLIMIT_NOFILE {
+        // One message; no lock held across it.
+        let (cur, max) = ctx
+            .proc
+            .fds()
+            .set_limits(new.cur, new.max, may_raise)
+            .map_err(super::fd_err)?;
+        return Ok(Rlimit { cur, max });
+    }
     if new.cur > new.max {
         return Err(Errno::EINVAL);
     }
     let mut lim = ctx.proc.rlimits();
     let slot = lim.get_mut(res as usize).ok_or(Errno::EINVAL)?;
-    if new.max > slot.max && super::cred::current().euid != 0 {
+    if new.max > slot.max && !may_raise {
         return Err(Errno::EPERM);
     }
-    if res as usize == RLIMIT_NOFILE {
-        if new.max > elfuse_actors::fdtable::NR_OPEN {
-            return Err(Errno::EPERM);
-        }
-        ctx.proc.fds().set_limit(new.cur);
-    }
-    *slot = new;
-    Ok(())
+    Ok(std::mem::replace(slot, new))
 }
 
 fn read_rlimit(ctx: &Ctx, va: u64) -> Result<Rlimit, Errno> {
@@ -210,11 +221,12 @@ pub fn prlimit64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if pid != 0 && pid != ctx.proc.pid {
         return Err(Errno::ESRCH);
     }
-    let old = get_rlimit(ctx, a[1])?;
-    if a[2] != 0 {
+    let old = if a[2] != 0 {
         let new = read_rlimit(ctx, a[2])?;
-        set_rlimit(ctx, a[1], new)?;
-    }
+        set_rlimit(ctx, a[1], new)?
+    } else {
+        get_rlimit(ctx, a[1])?
+    };
     if a[3] != 0 {
         write_rlimit(ctx, a[3], old)?;
     }

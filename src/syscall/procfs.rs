@@ -1,61 +1,32 @@
 //! The parts of /proc that must describe the guest rather than elfuse. Everything else
 //! under /proc is the host's (the openat row of the syscall table says so).
 //!
-//! - `/proc/self/exe` (readlink): the guest program (see `fs::readlinkat`).
+//! The contents of the generated files of the guest's own /proc/<pid> (the tree is
+//! `procnode`, opening is `procdir`).
+//!
 //! - `/proc/self/maps`: generated from the guest's mappings when opened, in Linux's
 //!   format, with the infra reserve (shim code and data, EL1 stacks, page tables) shown
 //!   as one `---p` mapping: it is there, and EL0 can neither read nor write it. glibc
 //!   reads this file to find a thread's stack (`pthread_getattr_np`).
 //!
-//! Each spelling naming this process works: `self`, `thread-self`, the guest pid, and
-//! `task/<tid>` under either.
+//! - status, stat, statm: the host's lines for what the guest shares with its host
+//!   process (ids, times, credentials), the guest's own for the rest (name, threads,
+//!   signal masks, memory figures from its mappings, resident pages from the host's
+//!   page residency of guest RAM).
+//! - cmdline, environ, auxv: read live from the guest's stack, as Linux reads them.
 
 use std::io::{Seek, SeekFrom, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
-use super::Ctx;
+pub use super::procgen::{fdinfo, generate};
 use crate::errno::Errno;
 use crate::guest::layout::{INFRA_BASE, RAM_SIZE};
 use crate::guest::mm::{Backing, Mm, VmaName, PROT_EXEC, PROT_READ, PROT_WRITE};
 
-/// The entry of a `/proc/<this process>/...` path: "exe" for "/proc/self/exe".
-pub fn own_entry<'p>(ctx: &Ctx, path: &'p [u8]) -> Option<&'p [u8]> {
-    let rest = path.strip_prefix(b"/proc/")?;
-    let (who, mut entry) = split(rest)?;
-    let pid = ctx.proc.pid.to_string();
-    if who != b"self" && who != b"thread-self" && who != pid.as_bytes() {
-        return None;
-    }
-    if let Some(task) = entry.strip_prefix(b"task/") {
-        let (tid, e) = split(task)?;
-        let tid: i32 = std::str::from_utf8(tid).ok()?.parse().ok()?;
-        ctx.proc.threads.get(tid)?;
-        entry = e;
-    }
-    Some(entry)
-}
-
-fn split(p: &[u8]) -> Option<(&[u8], &[u8])> {
-    let i = p.iter().position(|&b| b == b'/')?;
-    Some((&p[..i], &p[i + 1..]))
-}
-
-/// Opens a generated /proc file, if `path` names one: `None` leaves the path to the host.
-pub fn open(ctx: &Ctx, path: &[u8]) -> Option<Result<OwnedFd, Errno>> {
-    let text = match own_entry(ctx, path)? {
-        b"maps" => {
-            let sysroot = ctx.proc.fs().sysroot.clone();
-            maps(&ctx.proc.mm(), sysroot.as_deref())
-        }
-        _ => return None,
-    };
-    Some(snapshot_fd(&text))
-}
-
 /// A read-only, seekable host fd holding `text` (an unlinked memfd, reopened read-only so
 /// the guest's writes fail with EBADF as on /proc).
-fn snapshot_fd(text: &[u8]) -> Result<OwnedFd, Errno> {
+pub fn snapshot_fd(text: &[u8]) -> Result<OwnedFd, Errno> {
     let r = unsafe { libc::memfd_create(c"elfuse-proc".as_ptr(), libc::MFD_CLOEXEC) };
     if r < 0 {
         return Err(Errno::last());

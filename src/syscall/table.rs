@@ -4,8 +4,8 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, cred, execve, files, fs, futex, io, mem, prctl, proc, sched, sfd, signal, sigstack,
-    time, timer, wait, xattr, Ctx, SysResult,
+    clone, cred, execve, files, fs, futex, io, mem, net, prctl, proc, procvm, sched, sfd, signal,
+    sigstack, time, timer, wait, xattr, Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -35,6 +35,12 @@ pub enum Arg {
     /// A buffer the guest passes in; its length is the next argument.
     Buf,
     Sig,
+    /// A socket address; its length is the next argument.
+    Sockaddr,
+    /// An address family (AF_*).
+    Family,
+    /// A socket type word (SOCK_* with its flags).
+    SockType,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -91,11 +97,11 @@ syscalls! {
     22 epoll_pwait(Fd, Ptr, Int, Int, Ptr, Int) => epoll::epoll_pwait, Partial("an unwritable events buffer is EFAULT even when nothing is ready");
     23 dup(Fd) => io::dup, Full;
     24 dup3(Fd, Fd, Hex) => io::dup3, Full;
-    25 fcntl(Fd, Int, Hex) => io::fcntl, Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL, locks and pipe sizes pass to the host; F_SETOWN/F_SETSIG are EINVAL");
+    25 fcntl(Fd, Int, Hex) => io::fcntl, Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL (O_ASYNC too), locks, pipe sizes, seals, F_SETOWN(_EX)/F_GETOWN(_EX) (thread owners are the guest thread's host thread) and F_SETSIG/F_GETSIG pass to the host, whose SIGIO reaches the guest; an SA_SIGINFO handler's si_fd and si_band are not filled in");
     26 inotify_init1(Hex) => inotify::inotify_init1, Full;
     27 inotify_add_watch(Fd, Str, Hex) => inotify::inotify_add_watch, Full;
     28 inotify_rm_watch(Fd, Int) => inotify::inotify_rm_watch, Full;
-    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; others ENOTTY");
+    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; on sockets SIOCGIFCONF, SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,HWADDR,INDEX,TXQLEN}, SIOCATMARK, SIOCOUTQ(NSD); FIOASYNC; others ENOTTY");
     30 ioprio_set(Int, Int, Int) => sched::ioprio_set, Full;
     31 ioprio_get(Int, Int) => sched::ioprio_get, Full;
     32 flock(Fd, Int) => fs::flock, Full;
@@ -119,7 +125,7 @@ syscalls! {
     53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
     54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
     55 fchown(Fd, Int, Int) => fs::fchown, Full;
-    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("/proc is the host's (it describes elfuse, not the guest) except /proc/self/maps, generated from the guest's mappings");
+    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("the guest's own /proc/<pid> has maps, status, stat, statm, cmdline, environ, auxv, comm, mem, fd/, fdinfo/, task/ and the exe/cwd/root links (smaps, pagemap and other entries are ENOENT); other processes' /proc entries are the host's");
     57 close(Fd) => io::close, Full;
     58 vhangup;
     59 pipe2(Ptr, Hex) => io::pipe2, Full;
@@ -141,7 +147,7 @@ syscalls! {
     75 vmsplice(Fd, Ptr, Int, Hex) => files::vmsplice, Full;
     76 splice(Fd, Ptr, Fd, Ptr, Int, Hex) => files::splice, Full;
     77 tee(Fd, Fd, Int, Hex) => files::tee, Full;
-    78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc is the host's except /proc/self/exe");
+    78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc/<pid>/fd/N of a synthetic fd (signalfd...) shows the host object's anon_inode name");
     79 newfstatat(Dirfd, Str, Ptr, Hex) => fs::newfstatat, Full;
     80 fstat(Fd, Ptr) => fs::fstat, Full;
     81 sync() => fs::sync, Full;
@@ -241,9 +247,21 @@ syscalls! {
     180 mq_open; 181 mq_unlink; 182 mq_timedsend; 183 mq_timedreceive; 184 mq_notify;
     185 mq_getsetattr; 186 msgget; 187 msgctl; 188 msgrcv; 189 msgsnd; 190 semget;
     191 semctl; 192 semtimedop; 193 semop; 194 shmget; 195 shmctl; 196 shmat; 197 shmdt;
-    198 socket; 199 socketpair; 200 bind; 201 listen; 202 accept; 203 connect;
-    204 getsockname; 205 getpeername; 206 sendto; 207 recvfrom; 208 setsockopt;
-    209 getsockopt; 210 shutdown; 211 sendmsg; 212 recvmsg;
+    198 socket(Family, SockType, Int) => net::socket, Partial("families AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_ALG, AF_VSOCK (the host's sockets); others EAFNOSUPPORT, as a kernel without them");
+    199 socketpair(Family, SockType, Int, Ptr) => net::socketpair, Full;
+    200 bind(Fd, Sockaddr, Int) => net::bind, Full;
+    201 listen(Fd, Int) => net::listen, Full;
+    202 accept(Fd, Ptr, Ptr) => net::accept, Full;
+    203 connect(Fd, Sockaddr, Int) => net::connect, Full;
+    204 getsockname(Fd, Ptr, Ptr) => net::getsockname, Full;
+    205 getpeername(Fd, Ptr, Ptr) => net::getpeername, Full;
+    206 sendto(Fd, Buf, Int, Hex, Sockaddr, Int) => net::msg::sendto, Full;
+    207 recvfrom(Fd, Ptr, Int, Hex, Ptr, Ptr) => net::msg::recvfrom, Full;
+    208 setsockopt(Fd, Int, Int, Ptr, Int) => net::opt::setsockopt, Partial("values are the host's (same layout); eBPF programs cannot exist (bpf is ENOSYS); TCP_ZEROCOPY_RECEIVE is EOPNOTSUPP");
+    209 getsockopt(Fd, Int, Int, Ptr, Ptr) => net::opt::getsockopt, Partial("TCP_ZEROCOPY_RECEIVE is EOPNOTSUPP (it maps socket pages at a guest address)");
+    210 shutdown(Fd, Int) => net::shutdown, Full;
+    211 sendmsg(Fd, Ptr, Hex) => net::msg::sendmsg, Full;
+    212 recvmsg(Fd, Ptr, Hex) => net::msg::recvmsg, Full;
     213 readahead(Fd, Int, Int) => files::readahead, Full;
     214 brk(Ptr) => mem::brk, Full;
     215 munmap(Ptr, Int) => mem::munmap, Full;
@@ -267,14 +285,17 @@ syscalls! {
     236 get_mempolicy(Ptr, Ptr, Int, Ptr, Hex) => sched::get_mempolicy, Full;
     237 set_mempolicy(Int, Ptr, Int) => sched::set_mempolicy, Full;
     238 migrate_pages; 239 move_pages; 240 rt_tgsigqueueinfo(Int, Int, Sig, Ptr) => signal::rt_tgsigqueueinfo, Partial("si_code, si_pid, si_uid and si_value are kept of the caller's siginfo; other processes through the host"); 241 perf_event_open;
-    242 accept4; 243 recvmmsg;
+    242 accept4(Fd, Ptr, Ptr, Hex) => net::accept4, Full;
+    243 recvmmsg(Fd, Ptr, Int, Hex, Ptr) => net::msg::recvmmsg, Full;
     260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
     262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
     266 clock_adjtime;
     267 syncfs(Fd) => files::syncfs, Full;
-    268 setns; 269 sendmmsg; 270 process_vm_readv;
-    271 process_vm_writev;
+    268 setns;
+    269 sendmmsg(Fd, Ptr, Int, Hex) => net::msg::sendmmsg, Full;
+    270 process_vm_readv(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_readv, Partial("own process only (its guest memory; the reserved region is EFAULT); other processes EPERM");
+    271 process_vm_writev(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_writev, Partial("own process only (its guest memory; the reserved region is EFAULT); other processes EPERM");
     272 kcmp(Int, Int, Int, Int, Int) => sched::kcmp, Partial("tasks of the calling process (threads share every resource); other processes are EPERM; KCMP_EPOLL_TFD is EINVAL");
     273 finit_module;
     274 sched_setattr(Int, Ptr, Hex) => sched::sched_setattr, Full;

@@ -47,6 +47,100 @@ fn arg(ctx: &Ctx, kind: Arg, v: u64, next: u64) -> String {
         Arg::Ptr if v == 0 => "NULL".into(),
         Arg::Ptr => format!("{v:#x}"),
         Arg::Sig => signal_name(v).map_or_else(|| v.to_string(), str::to_owned),
+        Arg::Sockaddr if v == 0 => "NULL".into(),
+        Arg::Sockaddr => match ctx.read_bytes(v, (next as usize).min(128)) {
+            Ok(b) => sockaddr(&b),
+            Err(_) => format!("{v:#x}"),
+        },
+        Arg::Family => family_name(v as u16).map_or_else(|| v.to_string(), str::to_owned),
+        Arg::SockType => sock_type(v),
+    }
+}
+
+fn family_name(f: u16) -> Option<&'static str> {
+    Some(match f {
+        0 => "AF_UNSPEC",
+        1 => "AF_UNIX",
+        2 => "AF_INET",
+        10 => "AF_INET6",
+        16 => "AF_NETLINK",
+        17 => "AF_PACKET",
+        38 => "AF_ALG",
+        40 => "AF_VSOCK",
+        _ => return None,
+    })
+}
+
+fn sock_type(v: u64) -> String {
+    const TYPES: [&str; 6] = [
+        "0",
+        "SOCK_STREAM",
+        "SOCK_DGRAM",
+        "SOCK_RAW",
+        "SOCK_RDM",
+        "SOCK_SEQPACKET",
+    ];
+    let t = (v & 0xf) as usize;
+    let mut s = TYPES
+        .get(t)
+        .map_or_else(|| t.to_string(), |n| (*n).to_owned());
+    if t == 10 {
+        s = "SOCK_PACKET".into();
+    }
+    if v & 0o2000000 != 0 {
+        s += "|SOCK_CLOEXEC";
+    }
+    if v & 0o4000 != 0 {
+        s += "|SOCK_NONBLOCK";
+    }
+    let rest = v & !0xf & !0o2000000 & !0o4000;
+    if rest != 0 {
+        let _ = write!(s, "|{rest:#x}");
+    }
+    s
+}
+
+/// A socket address as strace prints it.
+fn sockaddr(b: &[u8]) -> String {
+    if b.len() < 2 {
+        return "{sa_family=???}".into();
+    }
+    let fam = u16::from_le_bytes([b[0], b[1]]);
+    let name = family_name(fam).map_or_else(|| fam.to_string(), str::to_owned);
+    let be16 = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    match fam {
+        2 if b.len() >= 8 => format!(
+            "{{sa_family={name}, sin_port=htons({}), sin_addr=inet_addr(\"{}\")}}",
+            be16(2),
+            std::net::Ipv4Addr::new(b[4], b[5], b[6], b[7])
+        ),
+        10 if b.len() >= 24 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&b[8..24]);
+            let scope = b
+                .get(24..28)
+                .map_or(0, |s| u32::from_le_bytes(s.try_into().unwrap()));
+            format!(
+                "{{sa_family={name}, sin6_port=htons({}), sin6_flowinfo=htonl({}), \
+                 inet_pton({name}, \"{}\", &sin6_addr), sin6_scope_id={scope}}}",
+                be16(2),
+                u32::from_be_bytes(b[4..8].try_into().unwrap()),
+                std::net::Ipv6Addr::from(a)
+            )
+        }
+        1 if b.len() == 2 => format!("{{sa_family={name}}}"),
+        1 if b[2] == 0 => format!("{{sa_family={name}, sun_path=@{}}}", quoted(&b[3..], 108)),
+        1 => {
+            let p = &b[2..];
+            let end = p.iter().position(|&c| c == 0).unwrap_or(p.len());
+            format!("{{sa_family={name}, sun_path={}}}", quoted(&p[..end], 108))
+        }
+        16 if b.len() >= 12 => format!(
+            "{{sa_family={name}, nl_pid={}, nl_groups={:08x}}}",
+            u32::from_le_bytes(b[4..8].try_into().unwrap()),
+            u32::from_le_bytes(b[8..12].try_into().unwrap())
+        ),
+        _ => format!("{{sa_family={name}, sa_data={}}}", quoted(&b[2..], 32)),
     }
 }
 

@@ -18,17 +18,31 @@ const XATTR_SIZE_MAX: usize = 65536;
 /// Largest list.
 const XATTR_LIST_MAX: usize = 65536;
 
-/// What an xattr call acts on: a path (followed or not) or an open file.
+/// What an xattr call acts on: a path (followed or not; with the directory it goes
+/// through, held open until the call is done) or an open file.
+#[allow(dead_code)] // the held directory is never read, only kept alive
 enum Target {
-    Path(CString, bool),
+    Path(CString, bool, Option<fs::HostDir>),
     Fd(std::sync::Arc<elfuse_actors::fdtable::OpenFile>),
 }
 
 fn path_target(ctx: &Ctx, va: u64, follow: bool) -> Result<Target, Errno> {
-    let (dir, p) = fs::at(ctx, libc::AT_FDCWD as u32 as u64, va)?;
-    // AT_FDCWD: the path is either absolute or relative to the host cwd (the guest's).
-    debug_assert_eq!(dir.raw(), libc::AT_FDCWD);
-    Ok(Target::Path(p, follow))
+    let cwd = libc::AT_FDCWD as u32 as u64;
+    // The resolver follows symlinks on the way; the last component only when asked.
+    let (dir, p) = if follow {
+        fs::at(ctx, cwd, va)?
+    } else {
+        fs::at_nofollow(ctx, cwd, va)?
+    };
+    if dir.is_cwd() || p.as_bytes().first() == Some(&b'/') {
+        return Ok(Target::Path(p, follow, None));
+    }
+    // Relative to a directory the resolver holds open: named through it (the path calls
+    // have no *at form), with the directory kept alive for the call.
+    let mut full = format!("/proc/self/fd/{}/", dir.raw()).into_bytes();
+    full.extend_from_slice(p.as_bytes());
+    let full = CString::new(full).map_err(|_| Errno::EINVAL)?;
+    Ok(Target::Path(full, follow, Some(dir)))
 }
 
 fn fd_target(ctx: &Ctx, fd: u64) -> Result<Target, Errno> {
@@ -61,8 +75,8 @@ fn set(ctx: &mut Ctx, t: Target, a: [u64; 6]) -> SysResult {
     // SAFETY: NUL-terminated strings and a buffer of `size` bytes we own.
     let r = unsafe {
         match &t {
-            Target::Path(p, true) => libc::setxattr(p.as_ptr(), name.as_ptr(), v, size, f),
-            Target::Path(p, false) => libc::lsetxattr(p.as_ptr(), name.as_ptr(), v, size, f),
+            Target::Path(p, true, _) => libc::setxattr(p.as_ptr(), name.as_ptr(), v, size, f),
+            Target::Path(p, false, _) => libc::lsetxattr(p.as_ptr(), name.as_ptr(), v, size, f),
             Target::Fd(file) => libc::fsetxattr(file.raw(), name.as_ptr(), v, size, f),
         }
     };
@@ -78,8 +92,8 @@ fn get(ctx: &mut Ctx, t: Target, a: [u64; 6]) -> SysResult {
     // SAFETY: NUL-terminated strings and a buffer of `n` bytes we own (n == 0: a size query).
     let r = unsafe {
         match &t {
-            Target::Path(p, true) => libc::getxattr(p.as_ptr(), name.as_ptr(), v, n),
-            Target::Path(p, false) => libc::lgetxattr(p.as_ptr(), name.as_ptr(), v, n),
+            Target::Path(p, true, _) => libc::getxattr(p.as_ptr(), name.as_ptr(), v, n),
+            Target::Path(p, false, _) => libc::lgetxattr(p.as_ptr(), name.as_ptr(), v, n),
             Target::Fd(file) => libc::fgetxattr(file.raw(), name.as_ptr(), v, n),
         }
     };
@@ -97,8 +111,8 @@ fn list(ctx: &mut Ctx, t: Target, a: [u64; 6]) -> SysResult {
     // SAFETY: a NUL-terminated path and a buffer of `n` bytes we own.
     let r = unsafe {
         match &t {
-            Target::Path(p, true) => libc::listxattr(p.as_ptr(), v, n),
-            Target::Path(p, false) => libc::llistxattr(p.as_ptr(), v, n),
+            Target::Path(p, true, _) => libc::listxattr(p.as_ptr(), v, n),
+            Target::Path(p, false, _) => libc::llistxattr(p.as_ptr(), v, n),
             Target::Fd(file) => libc::flistxattr(file.raw(), v, n),
         }
     };
@@ -114,8 +128,8 @@ fn remove(ctx: &mut Ctx, t: Target, a: [u64; 6]) -> SysResult {
     // SAFETY: NUL-terminated strings.
     let r = unsafe {
         match &t {
-            Target::Path(p, true) => libc::removexattr(p.as_ptr(), name.as_ptr()),
-            Target::Path(p, false) => libc::lremovexattr(p.as_ptr(), name.as_ptr()),
+            Target::Path(p, true, _) => libc::removexattr(p.as_ptr(), name.as_ptr()),
+            Target::Path(p, false, _) => libc::lremovexattr(p.as_ptr(), name.as_ptr()),
             Target::Fd(file) => libc::fremovexattr(file.raw(), name.as_ptr()),
         }
     };

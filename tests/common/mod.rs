@@ -12,6 +12,8 @@
 //! in the environment, where a missing toolchain fails the run.
 #![allow(dead_code)]
 
+pub mod rootfs;
+
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};

@@ -17,8 +17,10 @@ pub fn id(f: &Arc<OpenFile>) -> usize {
 pub enum Res {
     Fd(Result<i32, FdError>),
     Pair(Result<(i32, i32), FdError>),
+    Fds(Vec<i32>),
     Closed(Result<Vec<usize>, FdError>),
     Done(Result<(), FdError>),
+    Limits(Result<[u64; 2], FdError>),
     Snap(Vec<(i32, usize, bool)>),
 }
 
@@ -27,6 +29,7 @@ impl Res {
         match r {
             FdReply::Fd(r) => Res::Fd(*r),
             FdReply::Pair(r) => Res::Pair(*r),
+            FdReply::Fds(v) => Res::Fds(v.to_vec()),
             FdReply::Closed(v) => Res::Closed(Ok(v.iter().map(id).collect())),
             FdReply::ClosedOne(r) => Res::Closed(
                 r.as_ref()
@@ -34,6 +37,7 @@ impl Res {
                     .map_err(|e| *e),
             ),
             FdReply::Done(r) => Res::Done(*r),
+            FdReply::Limits(r) => Res::Limits(r.map(|(s, h)| [s, h])),
             FdReply::Snapshot(t) => Res::Snap(
                 t.snapshot()
                     .iter()
@@ -47,6 +51,7 @@ impl Res {
 pub struct Model {
     slots: BTreeMap<i32, (usize, bool)>,
     limit: u64,
+    hard: u64,
 }
 
 impl Model {
@@ -54,6 +59,7 @@ impl Model {
         Model {
             slots: BTreeMap::new(),
             limit,
+            hard: NR_OPEN,
         }
     }
 
@@ -97,6 +103,12 @@ impl Model {
                         })
                 }))
             }
+            FdMsg::InstallMany { ref files, cloexec } => Res::Fds(
+                files
+                    .iter()
+                    .map_while(|f| self.install(id(f), cloexec, 0).ok())
+                    .collect(),
+            ),
             FdMsg::Dup { fd, cloexec, min } => {
                 Res::Fd(self.get(fd).and_then(|f| self.install(f, cloexec, min)))
             }
@@ -148,9 +160,17 @@ impl Model {
                 }
                 None => Err(FdError::BadFd),
             }),
-            FdMsg::SetLimit(n) => {
-                self.limit = n.min(NR_OPEN);
-                Res::Done(Ok(()))
+            FdMsg::SetLimits { ref lim, may_raise } => {
+                let [soft, hard] = **lim;
+                Res::Limits(if soft > hard {
+                    Err(FdError::Invalid)
+                } else if hard > NR_OPEN || (hard > self.hard && !may_raise) {
+                    Err(FdError::Perm)
+                } else {
+                    let old = [self.limit, self.hard];
+                    (self.limit, self.hard) = (soft, hard);
+                    Ok(old)
+                })
             }
             FdMsg::CloseOnExec => {
                 let fds: Vec<i32> = self.slots.iter().filter(|s| s.1 .1).map(|s| *s.0).collect();

@@ -6,7 +6,6 @@
 //! name the entries, behind a `Synthetic` description that formats `inotify_event`s.
 
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 
 use super::{install_new, open_flags, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK};
 use crate::errno::Errno;
@@ -23,9 +22,18 @@ pub fn inotify_add_watch(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let sysroot = ctx.proc.fs().sysroot.clone();
-    let host_path = crate::process::resolve_path(sysroot.as_deref(), &path);
-    let c = CString::new(host_path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    // IN_DONT_FOLLOW: a last symlink is watched itself.
+    let how = if a[2] & 0x0200_0000 != 0 {
+        crate::syscall::resolve::NOFOLLOW
+    } else {
+        crate::syscall::resolve::FOLLOW
+    };
+    let r = crate::syscall::resolve::resolve(ctx, super::super::abi::AT_FDCWD as u64, &path, how)?;
+    let c = match r.dir.raw() {
+        libc::AT_FDCWD => r.path,
+        d => CString::new(format!("/proc/self/fd/{d}/{}", r.path.to_string_lossy()))
+            .map_err(|_| Errno::EINVAL)?,
+    };
     host::add_watch(f.raw(), &c, a[2] as u32)
 }
 

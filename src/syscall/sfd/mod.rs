@@ -74,6 +74,9 @@ pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         let buf = ctx.user_slice(a[1], len - len % SIGINFO_SIZE, true)?;
         return s.read(&mut [buf], ctx);
     }
+    if let Some(m) = f.synthetic_as::<super::procdir::ProcMem>() {
+        return super::procdir::mem_read(ctx, m, a[1], super::io::rw_len(a[2]), None);
+    }
     drop(f);
     super::io::read(ctx, a)
 }
@@ -92,12 +95,13 @@ pub fn readv(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 /// write(2): a signalfd has no write (EINVAL, as on Linux); everything else writes its
 /// host fd (`io::write`).
 pub fn write(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    if ctx
-        .file(a[0])?
-        .synthetic_as::<signalfd::SignalFd>()
-        .is_some()
-    {
+    let f = ctx.file(a[0])?;
+    if f.synthetic_as::<signalfd::SignalFd>().is_some() {
         return Err(Errno::EINVAL);
     }
+    if let Some(m) = f.synthetic_as::<super::procdir::ProcMem>() {
+        return super::procdir::mem_write(ctx, m, a[1], super::io::rw_len(a[2]), None);
+    }
+    drop(f);
     super::io::write(ctx, a)
 }

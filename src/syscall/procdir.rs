@@ -1,0 +1,244 @@
+//! Opening entries of the guest's own /proc/<pid> (see `procnode`): generated files are
+//! read-only snapshots, directories list the guest's entries, `mem` reads and writes the
+//! guest's memory through the guest's own checks.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+use elfuse_actors::fdtable::{OpenFile, Synthetic};
+
+use super::procnode::{Dir, Node, FILES, HOST_ENTRIES};
+use super::{host_ret, Ctx, SysResult};
+use crate::errno::Errno;
+
+/// An open directory of the guest's /proc: its node, and a host fd of the host's
+/// directory of the same kind (for fstat, fchdir and poll). The listing position is the
+/// host fd's file position (so lseek and rewinddir work).
+#[derive(Debug)]
+pub struct ProcDir {
+    pub node: Node,
+    fd: OwnedFd,
+}
+
+impl Synthetic for ProcDir {
+    fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// An open /proc/<pid>/mem: reads and writes at the file position address the guest's
+/// memory. The position lives in an empty memfd's offset.
+#[derive(Debug)]
+pub struct ProcMem {
+    fd: OwnedFd,
+}
+
+impl Synthetic for ProcMem {
+    fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+fn host_open(path: &std::ffi::CStr, flags: i32) -> Result<OwnedFd, Errno> {
+    let r = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a fresh host fd nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+/// Opens `node` with guest open flags `flags`.
+pub fn open(ctx: &Ctx, node: &Node, flags: u64, host_flags: i32) -> Result<Arc<OpenFile>, Errno> {
+    use super::abi::{O_ACCMODE, O_PATH};
+    let acc = flags & O_ACCMODE;
+    let (_dir, standin) = super::procnode::stand_in(ctx, node)?;
+    if flags & O_PATH != 0 {
+        return Ok(OpenFile::host(host_open(&standin, host_flags)?, None));
+    }
+    match node {
+        Node::Dir(..) => {
+            if acc != 0 {
+                return Err(Errno::EISDIR);
+            }
+            let fd = host_open(&standin, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            Ok(OpenFile::synthetic(Arc::new(ProcDir {
+                node: node.clone(),
+                fd,
+            })))
+        }
+        Node::File(_, "mem") => {
+            let r = unsafe { libc::memfd_create(c"elfuse-mem".as_ptr(), libc::MFD_CLOEXEC) };
+            if r < 0 {
+                return Err(Errno::last());
+            }
+            // SAFETY: a fresh host fd nobody else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(r) };
+            Ok(OpenFile::synthetic(Arc::new(ProcMem { fd })))
+        }
+        Node::File(tid, name) => {
+            if acc != 0 {
+                return Err(Errno::EACCES);
+            }
+            let text = super::procfs::generate(ctx, *tid, name)?;
+            Ok(OpenFile::host(super::procfs::snapshot_fd(&text)?, None))
+        }
+        Node::FdInfo(_, n) => {
+            if acc != 0 {
+                return Err(Errno::EACCES);
+            }
+            let text = super::procfs::fdinfo(ctx, *n)?;
+            Ok(OpenFile::host(super::procfs::snapshot_fd(&text)?, None))
+        }
+        // Opened without following (O_NOFOLLOW): the host's answer for a link (ELOOP).
+        Node::Link(..) | Node::Host(_) => {
+            Ok(OpenFile::host(host_open(&standin, host_flags)?, None))
+        }
+    }
+}
+
+/// getdents64 on a /proc directory of the guest.
+pub fn getdents(ctx: &Ctx, d: &ProcDir, out: &mut Vec<u8>, count: usize) -> Result<(), Errno> {
+    let entries = list(ctx, &d.node);
+    let pos = unsafe { libc::lseek(d.fd.as_raw_fd(), 0, libc::SEEK_CUR) };
+    let mut i = pos.max(0) as usize;
+    while let Some((name, ty)) = entries.get(i) {
+        let reclen = (19 + name.len() + 1).next_multiple_of(8);
+        if out.len() + reclen > count {
+            if out.is_empty() {
+                return Err(Errno::EINVAL);
+            }
+            break;
+        }
+        let ino = 0x1000_0000u64 + i as u64;
+        out.extend_from_slice(&ino.to_ne_bytes());
+        out.extend_from_slice(&((i + 1) as i64).to_ne_bytes());
+        out.extend_from_slice(&(reclen as u16).to_ne_bytes());
+        out.push(*ty);
+        out.extend_from_slice(name);
+        out.resize(out.len() + reclen - 19 - name.len(), 0);
+        i += 1;
+    }
+    unsafe { libc::lseek(d.fd.as_raw_fd(), i as i64, libc::SEEK_SET) };
+    Ok(())
+}
+
+const DT_DIR: u8 = 4;
+const DT_REG: u8 = 8;
+const DT_LNK: u8 = 10;
+
+fn list(ctx: &Ctx, node: &Node) -> Vec<(Vec<u8>, u8)> {
+    let mut v: Vec<(Vec<u8>, u8)> = vec![(b".".to_vec(), DT_DIR), (b"..".to_vec(), DT_DIR)];
+    let fds = || {
+        let t = ctx.proc.fds().fork_snapshot();
+        t.snapshot()
+            .into_iter()
+            .map(|(n, _, _)| n)
+            .collect::<Vec<_>>()
+    };
+    match node {
+        Node::Dir(tid, Dir::Pid) => {
+            v.push((b"fd".to_vec(), DT_DIR));
+            v.push((b"fdinfo".to_vec(), DT_DIR));
+            if tid.is_none() {
+                v.push((b"task".to_vec(), DT_DIR));
+            }
+            for l in ["exe", "cwd", "root"] {
+                v.push((l.as_bytes().to_vec(), DT_LNK));
+            }
+            for f in FILES {
+                v.push((f.as_bytes().to_vec(), DT_REG));
+            }
+            for h in HOST_ENTRIES {
+                if let Ok(m) = std::fs::symlink_metadata(format!("/proc/self/{h}")) {
+                    let ty = if m.is_dir() { DT_DIR } else { DT_REG };
+                    v.push((h.as_bytes().to_vec(), ty));
+                }
+            }
+        }
+        Node::Dir(_, Dir::Fd) => {
+            v.extend(
+                fds()
+                    .into_iter()
+                    .map(|n| (n.to_string().into_bytes(), DT_LNK)),
+            );
+        }
+        Node::Dir(_, Dir::FdInfo) => {
+            v.extend(
+                fds()
+                    .into_iter()
+                    .map(|n| (n.to_string().into_bytes(), DT_REG)),
+            );
+        }
+        Node::Dir(_, Dir::Task) => {
+            let tids = ctx.proc.threads.tids();
+            v.extend(tids.iter().map(|t| (t.to_string().into_bytes(), DT_DIR)));
+        }
+        _ => {}
+    }
+    v
+}
+
+/// The position of a /proc/<pid>/mem description.
+fn mem_pos(m: &ProcMem) -> u64 {
+    unsafe { libc::lseek(m.fd.as_raw_fd(), 0, libc::SEEK_CUR) as u64 }
+}
+
+/// Copies between the guest's memory at `addr` and `buf` a page at a time, as far as
+/// the guest's own mappings allow; nothing at all is EIO (as on Linux).
+fn mem_xfer(ctx: &Ctx, addr: u64, len: usize, write: bool, buf: &mut [u8]) -> SysResult {
+    let mut done = 0usize;
+    while done < len {
+        let va = addr.wrapping_add(done as u64);
+        let chunk = ((0x1000 - (va & 0xfff)) as usize).min(len - done);
+        let Ok(s) = ctx.user_slice(va, chunk, write) else {
+            break;
+        };
+        if write {
+            s.copy_from_slice(&buf[done..done + chunk]);
+        } else {
+            buf[done..done + chunk].copy_from_slice(s);
+        }
+        done += chunk;
+    }
+    if done == 0 && len > 0 {
+        return Err(Errno::EIO);
+    }
+    Ok(done as u64)
+}
+
+/// read/pread on /proc/<pid>/mem (`at`: the position for pread).
+pub fn mem_read(ctx: &Ctx, m: &ProcMem, buf_va: u64, len: usize, at: Option<u64>) -> SysResult {
+    let addr = at.unwrap_or_else(|| mem_pos(m));
+    let mut tmp = vec![0u8; len.min(1 << 20)];
+    let n = tmp.len();
+    let got = mem_xfer(ctx, addr, n, false, &mut tmp)? as usize;
+    ctx.write_bytes(buf_va, &tmp[..got])?;
+    if at.is_none() {
+        advance(m, addr + got as u64);
+    }
+    Ok(got as u64)
+}
+
+/// write/pwrite on /proc/<pid>/mem.
+pub fn mem_write(ctx: &Ctx, m: &ProcMem, buf_va: u64, len: usize, at: Option<u64>) -> SysResult {
+    let addr = at.unwrap_or_else(|| mem_pos(m));
+    let mut tmp = ctx.read_bytes(buf_va, len.min(1 << 20))?;
+    let n = tmp.len();
+    let put = mem_xfer(ctx, addr, n, true, &mut tmp)?;
+    if at.is_none() {
+        advance(m, addr + put);
+    }
+    Ok(put)
+}
+
+fn advance(m: &ProcMem, to: u64) {
+    let r = unsafe { libc::lseek(m.fd.as_raw_fd(), to as i64, libc::SEEK_SET) };
+    let _ = host_ret(r);
+}
