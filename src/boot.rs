@@ -434,6 +434,7 @@ pub(crate) fn publish_shim_data(
         sd.set_attention(elfuse_shim::data::ATTN_TRACE);
     }
     sd.publish_user_range(NULL_GUARD_END, INFRA_BASE);
+    crate::syscall::cred::new_process(&sd);
     let id = Identity {
         pid: pid as u32,
         ppid: ppid as u32,

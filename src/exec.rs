@@ -295,10 +295,12 @@ fn replace_image(
         &proc.ram,
         &prog,
         hw,
-        &proc.creds,
+        &crate::syscall::cred::current(),
         vdso.base,
         (argv, envp, execfn),
     );
+    // The other threads are gone: the process holds this thread's credentials.
+    crate::syscall::cred::republish(&crate::guest::shimdata::ShimData::new(proc.ram.clone()));
     let ttbr0 = mm.ttbr0();
     mm.take_invalidate();
     drop(mm);

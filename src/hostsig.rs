@@ -65,6 +65,15 @@ const FORWARDED: [i32; 18] = [
     libc::SIGIO,
 ];
 
+/// Whether host signal `sig`, sent to this process, reaches the guest through the watcher
+/// (on a host without one, none does).
+pub fn forwards(sig: i32) -> bool {
+    cfg!(target_os = "linux")
+        && (FORWARDED.contains(&sig)
+            || (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig)
+                && sig != crate::wakesig::wake_signal())
+}
+
 fn forwarded() -> libc::sigset_t {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();

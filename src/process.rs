@@ -14,7 +14,7 @@ use crate::thread::Threads;
 use crate::timers::Timers;
 use crate::trace::Tracer;
 
-/// Credentials the guest sees (the host user's).
+/// Real and effective ids (the host thread's: see `syscall::cred`).
 #[derive(Clone, Copy, Debug)]
 pub struct Creds {
     pub uid: u32,
@@ -52,6 +52,8 @@ pub struct Process {
     /// Resource limits but RLIMIT_NOFILE, which the fd-table actor owns and enforces (its
     /// slot here is never read).
     pub rlimits: Mutex<[Rlimit; RLIM_NLIMITS]>,
+    /// The ids the process started with (the auxv of a fresh process). Credentials
+    /// change per thread: `syscall::cred::current()` is the calling thread's.
     pub creds: Creds,
     /// Guest pid and parent pid: the host's (a guest process is a host process, so
     /// process groups, sessions, kill and wait need no translation).

@@ -23,6 +23,9 @@ pub const ATTN_SIGTIMER: u32 = 0x1;
 pub const ATTN_CRED: u32 = 0x2;
 /// Syscall tracing is on: every call must reach the host to be traced.
 pub const ATTN_TRACE: u32 = 0x4;
+/// The process's threads do not all hold the same real and effective ids (per-thread
+/// credentials): the identity slots cannot answer for every thread.
+pub const ATTN_CRED_SPLIT: u32 = 0x8;
 
 /// Identity slots (u32 each), in this order. The first six are indexed by
 /// `syscall number - 172` (getpid..getegid are 172..177).

@@ -128,7 +128,14 @@ fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
     let (trace_set, trace_fd) = inc.trace;
     let tracer = Tracer::new(trace_set, trace_fd.map(File::from));
     let ppid = unsafe { libc::getppid() };
-    let kids = super::ChildServices::start(&ram, &inc.creds, pid, ppid, &tracer, false);
+    let kids = super::ChildServices::start(
+        &ram,
+        &crate::syscall::cred::current(),
+        pid,
+        ppid,
+        &tracer,
+        false,
+    );
     let el1 = crate::thread::El1Regs {
         ttbr0: mm.ttbr0(),
         vbar: crate::guest::layout::SHIM_CODE + elfuse_shim::build().vectors as u64,

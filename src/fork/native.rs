@@ -196,8 +196,14 @@ fn inherit(old: &Process, mut inh: Inherited<'_>, pid: i32) -> Result<Arc<Proces
     let table = super::fds::adopt(inh.fds, &mut signals);
     let tracer = Tracer::new(old.tracer.set, inh.sink.map(std::fs::File::from));
     let ppid = unsafe { libc::getppid() };
-    let kids =
-        super::ChildServices::start(&old.ram, &old.creds, pid, ppid, &tracer, inh.ring_given);
+    let kids = super::ChildServices::start(
+        &old.ram,
+        &crate::syscall::cred::current(),
+        pid,
+        ppid,
+        &tracer,
+        inh.ring_given,
+    );
     Ok(Arc::new_cyclic(|weak| Process {
         threads: crate::thread::Threads::new(
             old.threads.vm.clone(),

@@ -286,7 +286,7 @@ pub fn capture(
         e.u64(r.cur);
         e.u64(r.max);
     }
-    let c = proc.creds;
+    let c = crate::syscall::cred::current();
     for v in [c.uid, c.euid, c.gid, c.egid] {
         e.u64(v.into());
     }

@@ -50,6 +50,10 @@ impl Drop for WakeBlocked {
 /// Blocks thread `tid` until it has a deliverable signal (under its mask in the actor:
 /// rt_sigtimedwait unblocks its set there first), `deadline` passes, or it is killed.
 pub fn wait_for_signal(proc: &Process, tid: i32, deadline: Option<Instant>) -> Woke {
+    // A fork child whose host-signal watcher is still deferred starts it now: the wake
+    // signal that would start it at the next exit from guest code does not end this wait,
+    // and signals from other processes (kill, a parent's death) are what it waits for.
+    crate::hostsig::start_now();
     let me = proc.threads.get(tid);
     loop {
         let g = WakeBlocked::new();

@@ -249,6 +249,8 @@ pub struct Job {
     state: ThreadState,
     ready: mpsc::SyncSender<ReadyMsg>,
     go: mpsc::Receiver<()>,
+    /// The creator changed its credentials (see `cred`): the new thread has them too.
+    creds_touched: bool,
 }
 
 fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
@@ -278,11 +280,19 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
         },
         ready: ready_tx,
         go: go_rx,
+        creds_touched: super::cred::touched(),
     };
     // A parked vCPU thread first (its engine and translated code are warm), else a new one.
     let mut join = None;
     loop {
-        match proc.threads.take_idle() {
+        // A parked host thread holds the process's first credentials: only a creator
+        // that kept them may use one (a fresh thread inherits whatever its creator has).
+        let idle = if job.creds_touched {
+            None
+        } else {
+            proc.threads.take_idle()
+        };
+        match idle {
             Some(idle) => match idle.jobs.send(job) {
                 Ok(()) => break,
                 Err(mpsc::SendError(j)) => job = j,
@@ -374,8 +384,11 @@ fn child_main(proc: Arc<Process>, first: Job) {
         }
         let mut state = std::mem::take(&mut job.state);
         state.tid = tid;
+        super::cred::set_touched(job.creds_touched);
         let code = thread::run_thread(&proc, vcpu.as_mut(), &shared, &mut state);
-        let Some((jobs, seen)) = proc.threads.finish(&shared, code, true) else {
+        // A thread whose credentials changed is not parked: a later thread would get them.
+        let park = !super::cred::touched();
+        let Some((jobs, seen)) = proc.threads.finish(&shared, code, park) else {
             return;
         };
         match jobs.recv() {

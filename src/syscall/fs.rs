@@ -19,7 +19,7 @@ use elfuse_actors::fdtable::OpenFile;
 use super::abi::{
     self, at_flags_to_host, open_flags_to_host, Stat, Statx, Timespec, AT_EACCESS, AT_EMPTY_PATH,
     AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE, AT_SYMLINK_FOLLOW,
-    AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O___TMPFILE, STATX__RESERVED,
+    AT_SYMLINK_NOFOLLOW, O_CLOEXEC, STATX__RESERVED,
 };
 use super::resolve::{self, How, FOLLOW, NOFOLLOW};
 use super::{host_ret, Ctx, SysResult, PATH_MAX};
@@ -113,7 +113,11 @@ pub(crate) fn at(ctx: &Ctx, dirfd: u64, path_va: u64) -> Result<(HostDir, CStrin
 }
 
 /// [`at`] without following a symlink in the last component.
-fn at_nofollow(ctx: &Ctx, dirfd: u64, path_va: u64) -> Result<(HostDir, CString), Errno> {
+pub(crate) fn at_nofollow(
+    ctx: &Ctx,
+    dirfd: u64,
+    path_va: u64,
+) -> Result<(HostDir, CString), Errno> {
     at_how(ctx, dirfd, &ctx.read_path(path_va)?, NOFOLLOW)
 }
 
@@ -223,9 +227,6 @@ pub fn fchdir(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let flags = a[2];
-    if flags & O___TMPFILE != 0 {
-        return Err(Errno::EOPNOTSUPP);
-    }
     let path = ctx.read_path(a[1])?;
     // O_NOFOLLOW, and O_CREAT|O_EXCL (which never follows), leave a last symlink alone.
     let excl = abi::O_CREAT | abi::O_EXCL;

@@ -3,17 +3,22 @@
 //! `table` is the single source of truth (number, name, handler, status, argument kinds);
 //! docs/syscalls.md is generated from it. Handlers live by family: `fs` (files and
 //! directories), `io` (fd table, read/write, pipes, ioctl), `mem` (mmap family, brk),
-//! `proc` (exit, identity, limits, uname, signals-as-recorded), `time`, `sfd` (eventfd,
-//! timerfd, epoll, inotify, pidfd, signalfd).
+//! `proc` (exit, limits, uname, signals-as-recorded), `cred` (credentials), `sched`
+//! (scheduling and process queries), `xattr`, `files` (memfd, splice family, the newer
+//! file calls), `time`, `sfd` (eventfd, timerfd, epoll, inotify, pidfd, signalfd).
 
 pub mod abi;
 pub mod clone;
+pub mod cred;
 pub mod execve;
+pub mod files;
 pub mod fs;
 pub mod futex;
 pub mod io;
+pub mod killgrp;
 pub mod mem;
 pub mod net;
+pub mod prctl;
 pub mod proc;
 pub mod procdir;
 pub mod procfs;
@@ -22,6 +27,7 @@ pub mod procnode;
 pub mod procvm;
 pub mod resolve;
 mod resolve_fast;
+pub mod sched;
 pub mod sfd;
 pub mod signal;
 pub mod sigpipe;
@@ -31,6 +37,7 @@ pub mod time;
 pub mod timer;
 mod tracefmt;
 pub mod wait;
+pub mod xattr;
 
 use std::sync::Arc;
 

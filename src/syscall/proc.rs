@@ -84,36 +84,6 @@ pub fn getppid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
 pub fn gettid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     Ok(ctx.thread.tid as u64)
 }
-pub fn getuid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
-    Ok(ctx.proc.creds.uid.into())
-}
-pub fn geteuid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
-    Ok(ctx.proc.creds.euid.into())
-}
-pub fn getgid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
-    Ok(ctx.proc.creds.gid.into())
-}
-pub fn getegid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
-    Ok(ctx.proc.creds.egid.into())
-}
-
-fn write_three(ctx: &Ctx, ptrs: [u64; 3], vals: [u32; 3]) -> SysResult {
-    for (p, v) in ptrs.into_iter().zip(vals) {
-        ctx.write_val(p, &v)?;
-    }
-    Ok(0)
-}
-
-pub fn getresuid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let c = ctx.proc.creds;
-    write_three(ctx, [a[0], a[1], a[2]], [c.uid, c.euid, c.euid])
-}
-
-pub fn getresgid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let c = ctx.proc.creds;
-    write_three(ctx, [a[0], a[1], a[2]], [c.gid, c.egid, c.egid])
-}
-
 fn own_pid(ctx: &Ctx, pid: u64) -> Result<i32, Errno> {
     match pid as i32 {
         0 => Ok(ctx.proc.pid),
@@ -204,7 +174,7 @@ fn get_rlimit(ctx: &Ctx, res: u64) -> Result<Rlimit, Errno> {
 /// Sets a limit; returns the old one (checked and replaced in one step, as Linux's
 /// do_prlimit does under the task lock).
 fn set_rlimit(ctx: &Ctx, res: u64, new: Rlimit) -> Result<Rlimit, Errno> {
-    let may_raise = ctx.proc.creds.euid == 0;
+    let may_raise = super::cred::current().euid == 0;
     if res as usize == RLIMIT_NOFILE {
         // One message; no lock held across it.
         let (cur, max) = ctx
@@ -288,37 +258,6 @@ pub fn umask(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     Ok(old.into())
 }
 
-pub fn prctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    const PR_GET_DUMPABLE: u64 = 3;
-    const PR_SET_DUMPABLE: u64 = 4;
-    const PR_SET_NAME: u64 = 15;
-    const PR_GET_NAME: u64 = 16;
-    match a[0] {
-        PR_SET_NAME => {
-            let name = ctx.read_cstr(a[1], 4096)?;
-            let mut comm = [0u8; 16];
-            let n = name.len().min(15);
-            comm[..n].copy_from_slice(&name[..n]);
-            ctx.thread.comm = comm;
-            Ok(0)
-        }
-        PR_GET_NAME => {
-            let comm = ctx.thread.comm;
-            ctx.write_bytes(a[1], &comm)?;
-            Ok(0)
-        }
-        PR_GET_DUMPABLE => Ok(u64::from(ctx.thread.dumpable)),
-        PR_SET_DUMPABLE => {
-            if a[1] > 1 {
-                return Err(Errno::EINVAL);
-            }
-            ctx.thread.dumpable = a[1] == 1;
-            Ok(0)
-        }
-        _ => Err(Errno::EINVAL),
-    }
-}
-
 pub fn getcpu(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let cpu = current_cpu();
     if a[0] != 0 {
@@ -328,26 +267,6 @@ pub fn getcpu(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         ctx.write_val(a[1], &0u32)?;
     }
     Ok(0)
-}
-
-pub fn sched_getaffinity(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let size = a[1] as usize;
-    if size < 8 || !size.is_multiple_of(8) {
-        return Err(Errno::EINVAL);
-    }
-    own_pid(ctx, a[0])?;
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    host_ret(unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } as i64)?;
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // The kernel copies nr_cpu_ids bits rounded up to whole longs.
-    let bytes = ncpu.div_ceil(64) * 8;
-    if size < bytes {
-        return Err(Errno::EINVAL);
-    }
-    let raw =
-        unsafe { std::slice::from_raw_parts((&set as *const libc::cpu_set_t).cast::<u8>(), bytes) };
-    ctx.write_bytes(a[2], raw)?;
-    Ok(bytes as u64)
 }
 
 pub fn sched_yield(_ctx: &mut Ctx, _: [u64; 6]) -> SysResult {

@@ -25,7 +25,7 @@ pub fn on_epipe(ctx: &Ctx, nr: u64, args: &[u64; 6]) {
         signo: SIGPIPE,
         code: crate::sigframe::SI_USER,
         pid: ctx.proc.pid,
-        uid: ctx.proc.creds.uid,
+        uid: super::cred::current().uid,
         ..Default::default()
     };
     ctx.proc.send_signal(Target::Thread(ctx.thread.tid), info);
