@@ -13,12 +13,13 @@
 //! when `target/rootfs-arm64` exists (scripts/rootfs.sh), with `--sysroot` / `-L`, and are
 //! skipped otherwise.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+// Only the guest build is shared (compute times its runs with wait4 itself).
+#[allow(dead_code)]
+mod guestbench;
 
-use common::{bench_runs, median, qemu, target_dir, CROSS_GCC, ELFUSE};
+use guestbench::common::{bench_runs, median, qemu, target_dir, ELFUSE};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// The guest's workloads (its `compute` argument), in table order.
@@ -32,32 +33,6 @@ const WORKLOADS: &[(&str, &str)] = &[
     ("string", "string functions, 16 MiB x 4"),
     ("fork", "fork 48 children, 2M-step loop"),
 ];
-
-fn build_guest() -> Option<PathBuf> {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/guest/compute.c");
-    let dir = target_dir().join("bench-guests");
-    std::fs::create_dir_all(&dir).expect("create target/bench-guests");
-    let out = dir.join("compute");
-    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if let (Some(bin), Some(s)) = (mtime(&out), mtime(&src)) {
-        if bin >= s {
-            return Some(out);
-        }
-    }
-    let status = Command::new(CROSS_GCC)
-        .args(["-O2", "-static", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status();
-    match status {
-        Ok(s) if s.success() => Some(out),
-        Ok(s) => panic!("{CROSS_GCC} failed on {}: {s}", src.display()),
-        Err(e) => {
-            eprintln!("skipped: cannot run {CROSS_GCC} ({e}); run scripts/install-deps.sh");
-            None
-        }
-    }
-}
 
 /// Runs `cmd` to completion; returns its stdout and the CPU time (user + sys, seconds) of
 /// the child and everything it waited for, from wait4's rusage.
@@ -197,7 +172,9 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let Some(guest) = build_guest() else { return };
+    let Some(guest) = guestbench::build_guest("compute", &[]) else {
+        return;
+    };
     let qemu = qemu();
     if qemu.is_none() {
         eprintln!("note: qemu-aarch64-static not found: timing elfuse only");

@@ -5,7 +5,7 @@
 //! medians and the ratio elfuse/qemu as a markdown table.
 
 #[path = "../../tests/common/mod.rs"]
-mod common;
+pub mod common;
 
 use common::{bench_runs, median, qemu, target_dir, CROSS_GCC, ELFUSE};
 use std::collections::BTreeMap;

@@ -91,7 +91,7 @@ pub(super) fn user_iovecs<'c>(
 }
 
 /// [`user_iovecs`] as host iovecs over guest RAM.
-fn iovecs(ctx: &Ctx, va: u64, cnt: u64, write: bool) -> Result<Vec<libc::iovec>, Errno> {
+pub(super) fn iovecs(ctx: &Ctx, va: u64, cnt: u64, write: bool) -> Result<Vec<libc::iovec>, Errno> {
     Ok(user_iovecs(ctx, va, cnt, write)?
         .into_iter()
         .map(|s| libc::iovec {

@@ -124,28 +124,34 @@ fn family_allowed(family: i32) -> bool {
     )
 }
 
-pub fn socket(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+/// socket's and socketpair's (family, host type word, protocol) and the guest's CLOEXEC,
+/// checked in Linux's order (flag bits first, then the family).
+fn socket_args(a: &[u64; 6]) -> Result<(i32, i32, i32, bool), Errno> {
     let (family, ty, proto) = (a[0] as i32, a[1] as u32 as u64, a[2] as i32);
     let (host_flags, cloexec) = type_flags(ty & !SOCK_TYPE_MASK)?;
     if !family_allowed(family) {
         return Err(Errno::EAFNOSUPPORT);
     }
-    let kind = (ty & SOCK_TYPE_MASK) as i32;
+    Ok((
+        family,
+        (ty & SOCK_TYPE_MASK) as i32 | host_flags,
+        proto,
+        cloexec,
+    ))
+}
+
+pub fn socket(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let (family, ty, proto, cloexec) = socket_args(&a)?;
     // SAFETY: plain host call.
-    let fd = owned(unsafe { libc::socket(family, kind | host_flags, proto) } as i64)?;
+    let fd = owned(unsafe { libc::socket(family, ty, proto) } as i64)?;
     ctx.install(OpenFile::host(fd, None), cloexec)
 }
 
 pub fn socketpair(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let (family, ty, proto) = (a[0] as i32, a[1] as u32 as u64, a[2] as i32);
-    let (host_flags, cloexec) = type_flags(ty & !SOCK_TYPE_MASK)?;
-    if !family_allowed(family) {
-        return Err(Errno::EAFNOSUPPORT);
-    }
-    let kind = (ty & SOCK_TYPE_MASK) as i32;
+    let (family, ty, proto, cloexec) = socket_args(&a)?;
     let mut sv = [0i32; 2];
     // SAFETY: `sv` has room for the two fds.
-    let r = unsafe { libc::socketpair(family, kind | host_flags, proto, sv.as_mut_ptr()) };
+    let r = unsafe { libc::socketpair(family, ty, proto, sv.as_mut_ptr()) };
     host_ret(r as i64)?;
     // SAFETY: both fds were just created and are owned by nobody else.
     let (x, y) = unsafe { (OwnedFd::from_raw_fd(sv[0]), OwnedFd::from_raw_fd(sv[1])) };

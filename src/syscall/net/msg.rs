@@ -21,7 +21,7 @@ use elfuse_actors::fdtable::OpenFile;
 
 use super::{addr, sock_ret, Dir};
 use crate::errno::Errno;
-use crate::syscall::io::{rw_len, user_iovecs};
+use crate::syscall::io::{iovecs, rw_len};
 use crate::syscall::{Ctx, SysResult};
 
 const SOL_SOCKET: i32 = 1;
@@ -195,13 +195,7 @@ fn send_one(ctx: &Ctx, fd: u64, msg_va: u64, flags: u64) -> SysResult {
         if m[0] == 0 { 0 } else { m[1] as u32 as u64 },
         false,
     )?;
-    let mut iov: Vec<libc::iovec> = user_iovecs(ctx, m[2], m[3], false)?
-        .into_iter()
-        .map(|s| libc::iovec {
-            iov_base: s.as_mut_ptr().cast(),
-            iov_len: s.len(),
-        })
-        .collect();
+    let mut iov = iovecs(ctx, m[2], m[3], false)?;
     let mut ctl = if m[5] == 0 {
         Vec::new()
     } else {
@@ -232,13 +226,7 @@ fn recv_one(ctx: &Ctx, fd: u64, msg_va: u64, flags: u64) -> SysResult {
     if m[0] != 0 && (m[1] as i32) < 0 {
         return Err(Errno::EINVAL);
     }
-    let mut iov: Vec<libc::iovec> = user_iovecs(ctx, m[2], m[3], true)?
-        .into_iter()
-        .map(|s| libc::iovec {
-            iov_base: s.as_mut_ptr().cast(),
-            iov_len: s.len(),
-        })
-        .collect();
+    let mut iov = iovecs(ctx, m[2], m[3], true)?;
     if m[5] != 0 {
         // The guest's control buffer must be writable (checked once, before receiving).
         ctx.user_slice(m[4], m[5] as usize, true)?;
