@@ -66,11 +66,12 @@ pub fn exec(
         .map(|(n, f, _)| (n, f.raw()))
         .collect();
     place_fds(&kept);
+    drop_wakes();
     restore_signals(ctx);
-    let nofile = ctx.proc.rlimits()[7];
+    let (cur, max) = ctx.proc.fds().limits();
     let rl = libc::rlimit {
-        rlim_cur: nofile.cur as libc::rlim_t,
-        rlim_max: nofile.max as libc::rlim_t,
+        rlim_cur: cur as libc::rlim_t,
+        rlim_max: max as libc::rlim_t,
     };
     unsafe {
         libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
@@ -104,6 +105,26 @@ fn place_fds(kept: &[(i32, RawFd)]) {
             // dup2 clears FD_CLOEXEC on `n`.
             unsafe { libc::dup2(tmp, n) };
         }
+    }
+}
+
+/// No wake signal of elfuse's may reach the program: a pending one survives execve and
+/// its default action would kill it. The deferred watcher's timer (a fork child's) is
+/// disarmed, the other threads are gone, and what was already sent is taken out.
+fn drop_wakes() {
+    crate::hostsig::cancel_deferral();
+    #[cfg(target_os = "linux")]
+    // SAFETY: a signal set on the stack; sigtimedwait with a zero timeout never blocks.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, crate::wakesig::wake_signal());
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        while libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) > 0 {}
     }
 }
 
