@@ -169,33 +169,28 @@ pub fn start_if_due() {
     }
 }
 
-/// Disarms a deferred watcher's wake timer without starting the watcher: before a native
-/// execve (the program that replaces elfuse must not receive elfuse's wake signal).
-pub fn cancel_deferral() {
-    if DEFERRED.swap(false, SeqCst) {
-        if let Some(t) = DEFER_TIMER.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            // SAFETY: a timer this process created and nothing else deletes.
-            #[cfg(target_os = "linux")]
-            unsafe {
-                libc::timer_delete(t as libc::timer_t)
-            };
-            #[cfg(not(target_os = "linux"))]
-            let _ = t;
-        }
+/// Disarms a deferred watcher's wake timer without starting the watcher (before a native
+/// execve: the program that replaces elfuse must not receive elfuse's wake signal).
+/// Returns whether a watcher was deferred.
+pub fn cancel_deferral() -> bool {
+    if !DEFERRED.swap(false, SeqCst) {
+        return false;
     }
+    if let Some(t) = DEFER_TIMER.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        // SAFETY: a timer this process created and nothing else deletes.
+        #[cfg(target_os = "linux")]
+        unsafe {
+            libc::timer_delete(t as libc::timer_t)
+        };
+        #[cfg(not(target_os = "linux"))]
+        let _ = t;
+    }
+    true
 }
 
 /// Starts a deferred watcher now (before a fork: the children's SIGCHLD need it).
 pub fn start_now() {
-    if DEFERRED.swap(false, SeqCst) {
-        if let Some(t) = DEFER_TIMER.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            #[cfg(target_os = "linux")]
-            unsafe {
-                libc::timer_delete(t as libc::timer_t)
-            };
-            #[cfg(not(target_os = "linux"))]
-            let _ = t;
-        }
+    if cancel_deferral() {
         #[cfg(target_os = "linux")]
         start_watcher();
     }

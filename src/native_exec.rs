@@ -112,7 +112,7 @@ fn place_fds(kept: &[(i32, RawFd)]) {
 /// its default action would kill it. The deferred watcher's timer (a fork child's) is
 /// disarmed, the other threads are gone, and what was already sent is taken out.
 fn drop_wakes() {
-    crate::hostsig::cancel_deferral();
+    let _ = crate::hostsig::cancel_deferral();
     #[cfg(target_os = "linux")]
     // SAFETY: a signal set on the stack; sigtimedwait with a zero timeout never blocks.
     unsafe {
