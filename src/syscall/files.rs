@@ -71,12 +71,14 @@ fn write_offs(ctx: &Ctx, pairs: [(u64, Option<i64>); 2]) -> Result<(), Errno> {
     Ok(())
 }
 
-pub fn copy_file_range(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+/// copy_file_range and splice: the same arguments (fd_in, *off_in, fd_out, *off_out,
+/// len, flags), offsets read in and written back around the host call `nr`.
+fn copy_between(ctx: &Ctx, a: [u64; 6], nr: libc::c_long) -> SysResult {
     let fin = ctx.file(a[0])?;
     let fout = ctx.file(a[2])?;
     let (mut oin, mut oout) = (read_off(ctx, a[1])?, read_off(ctx, a[3])?);
     let n = raw(
-        libc::SYS_copy_file_range,
+        nr,
         [
             fin.raw() as libc::c_long,
             off_ptr(&mut oin),
@@ -90,23 +92,12 @@ pub fn copy_file_range(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     Ok(n)
 }
 
+pub fn copy_file_range(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    copy_between(ctx, a, libc::SYS_copy_file_range)
+}
+
 pub fn splice(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let fin = ctx.file(a[0])?;
-    let fout = ctx.file(a[2])?;
-    let (mut oin, mut oout) = (read_off(ctx, a[1])?, read_off(ctx, a[3])?);
-    let n = raw(
-        libc::SYS_splice,
-        [
-            fin.raw() as libc::c_long,
-            off_ptr(&mut oin),
-            fout.raw() as libc::c_long,
-            off_ptr(&mut oout),
-            io::rw_len(a[4]) as libc::c_long,
-            a[5] as u32 as libc::c_long,
-        ],
-    )?;
-    write_offs(ctx, [(a[1], oin), (a[3], oout)])?;
-    Ok(n)
+    copy_between(ctx, a, libc::SYS_splice)
 }
 
 pub fn tee(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
