@@ -234,7 +234,6 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     // The closed descriptions are dropped by the fd-table actor's caller, here.
     ctx.proc.fds().close_on_exec();
     // POSIX timers are deleted; interval timers go on.
-    ctx.proc.timers.exec();
     {
         let actions = ctx.proc.signals.reset_for_exec();
         crate::fork::mirror_sigchld(&actions[crate::signal::SIGCHLD as usize - 1]);
@@ -288,6 +287,7 @@ fn replace_image(
             vdso.vvar, proc.vdso.vvar
         ));
     }
+    proc.vdso.watch(&mut mm);
     proc.sigreturn_tramp
         .store(vdso.rt_sigreturn, Ordering::Relaxed);
     let hw = crate::guest::hwcap::from_vcpu(ctx.vcpu);

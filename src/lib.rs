@@ -31,7 +31,6 @@ pub mod startup;
 pub mod syscall;
 pub mod sysroot;
 pub mod thread;
-pub mod timers;
 pub mod trace;
 pub mod vcpu;
 pub mod wakesig;

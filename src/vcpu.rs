@@ -318,11 +318,9 @@ fn deliver_pending(
             }
             Some(Disposal::Handle {
                 act,
-                mut info,
+                info,
                 old_mask,
             }) => {
-                // A POSIX timer's signal gets its overrun count (Linux's posixtimer_rearm).
-                proc.timers.dequeued(&mut info);
                 if crate::gdb::on_signal(proc, vcpu, thread.tid, info.signo)?.is_none() {
                     // gdb discarded it: as if it had never been sent.
                     thread.sigmask = old_mask;

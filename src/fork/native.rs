@@ -32,7 +32,7 @@
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use elfuse_actors::fdtable::FdTable;
 
@@ -40,12 +40,11 @@ use super::{snapshot_ram, state::ChildThread, VFORK_DONE};
 use crate::backend::{CodeLog, Reg, SysReg};
 use crate::errno::Errno;
 use crate::guest::mm::Mm;
-use crate::guest::mmlock::MmLock;
 use crate::guest::shimdata::ShimData;
 use crate::pause::Paused;
-use crate::process::{FsContext, Process};
+use crate::process::{FsContext, Process, ProcessInit};
 use crate::process::{Rlimit, RLIM_NLIMITS};
-use crate::signal::{KSigaction, SignalActor, SignalState, NSIG};
+use crate::signal::{KSigaction, SignalState, NSIG};
 use crate::syscall::clone::CLONE_PARENT_SETTID;
 use crate::syscall::{Ctx, Stop, SysResult, ThreadState};
 use crate::trace::Tracer;
@@ -82,10 +81,10 @@ struct Inherited<'a> {
 }
 
 impl<'a> Inherited<'a> {
+    /// Everything but the dispositions, which are read from the signal actor held still
+    /// until fork() (`fork`).
     fn capture(p: &'a Process, code_log: Option<Arc<CodeLog>>) -> Inherited<'a> {
         let fds = p.fds().fork_snapshot();
-        // Asked before fork(): the signal actor's thread does not survive into the child.
-        let actions = p.signals.actions();
         let fs = {
             let f = p.fs();
             FsContext {
@@ -96,7 +95,7 @@ impl<'a> Inherited<'a> {
         let rlimits = *p.rlimits();
         Inherited {
             fds,
-            actions,
+            actions: [KSigaction::default(); NSIG],
             fs,
             rlimits,
             exe: p.exe(),
@@ -132,12 +131,15 @@ pub fn fork(
         None
     };
     let proc = ctx.proc;
-    // Neither the host-signal watcher nor the timer thread may be inside a send at the
-    // fork (a lock held by a thread the child lacks would never be released there).
-    // Taken before the capture: lock order is hostsig → timer table → signal actor → mm.
+    // Neither the host-signal watcher nor the signal actor (its timer tick included) may
+    // be in the middle of a change at the fork (state some thread the child lacks was
+    // changing would stay half-changed there). Order: the hostsig guard, then the
+    // capture (an fd-actor message, the mm lock), then the signal actor held still; no
+    // signal handler takes a lock or sends a message, so nothing waits the other way.
     let hostsig_quiet = crate::hostsig::fork_guard();
-    let timers_quiet = proc.timers.quiesce();
     let mut inh = Inherited::capture(proc, code_log);
+    let mut signals_quiet = proc.signals.hold();
+    inh.actions = signals_quiet.actions();
     // Private RAM is copied by fork() itself; a memfd needs a snapshot first.
     let snap = if proc.ram.is_private() {
         None
@@ -154,7 +156,7 @@ pub fn fork(
     // SAFETY: the child only continues this thread and touches nothing another thread
     // may have held locked (see the module doc).
     let pid = unsafe { libc::fork() };
-    drop(timers_quiet);
+    drop(signals_quiet);
     drop(hostsig_quiet);
     if pid == 0 {
         let done = done.map(|(r, w)| {
@@ -204,30 +206,25 @@ fn inherit(old: &Process, mut inh: Inherited<'_>, pid: i32) -> Result<Arc<Proces
         &tracer,
         inh.ring_given,
     );
-    Ok(Arc::new_cyclic(|weak| Process {
-        threads: crate::thread::Threads::new(
-            old.threads.vm.clone(),
-            old.threads.el1,
-            pid,
-            weak.clone(),
-        ),
-        // A fork child has no timers (interval or POSIX).
-        timers: crate::timers::Timers::new(weak.clone()),
-        code_log: Default::default(),
+    Ok(Process::new(ProcessInit {
         ram: old.ram.clone(),
-        mm: MmLock::new(mm),
-        fds: crate::boot::new_fd_actor(table, &kids.shim_data, &tracer),
-        vdso: old.vdso.clone(),
-        entropy: kids.entropy,
-        fs: Mutex::new(inh.fs),
-        signals: SignalActor::spawn(weak.clone(), old.ram.clone(), signals, tracer.actor_sink()),
-        rlimits: Mutex::new(inh.rlimits),
+        mm,
+        vm: old.threads.vm.clone(),
+        el1: old.threads.el1,
+        fds: table,
+        shim_data: kids.shim_data.clone(),
+        fs: inh.fs,
+        signals,
+        rlimits: inh.rlimits,
         creds: old.creds,
         pid,
         ppid,
-        exe: Mutex::new(inh.exe),
+        exe: inh.exe,
         tracer,
-        sigreturn_tramp: old.sigreturn_tramp().into(),
+        sigreturn_tramp: old.sigreturn_tramp(),
+        // A fork child has no timers (interval or POSIX): the new actor starts without.
+        vdso: old.vdso.clone(),
+        entropy: kids.entropy,
     }))
 }
 

@@ -15,6 +15,7 @@
 pub mod actor;
 pub mod restart;
 pub mod state;
+pub mod timers;
 pub mod wait;
 
 pub use actor::SignalActor;

@@ -184,12 +184,22 @@ impl SignalState {
             .any(|t| (t.pending.set | self.shared.set) & (!t.mask | UNBLOCKABLE) != 0)
     }
 
-    /// Every signal pending anywhere in the process (signalfd readiness).
     /// The signals every thread blocks (a process-directed one of them stays pending).
     pub fn blocked_by_all(&self) -> u64 {
         self.threads.values().fold(!0, |a, t| a & t.mask)
     }
 
+    /// Whether `signo` is still pending where a signal for `target` is queued (a timer's
+    /// previous signal: then the expiry only counts an overrun).
+    pub fn is_pending(&self, target: Target, signo: u32) -> bool {
+        let set = match target {
+            Target::Thread(tid) => self.pending_for(tid),
+            Target::Process => self.shared.set,
+        };
+        set & sig_bit(signo) != 0
+    }
+
+    /// Every signal pending anywhere in the process (signalfd readiness).
     pub fn pending_anywhere(&self) -> u64 {
         self.threads
             .values()

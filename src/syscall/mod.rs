@@ -16,6 +16,7 @@ pub mod fs;
 pub mod futex;
 pub mod io;
 pub mod killgrp;
+pub mod kinds;
 pub mod mem;
 pub mod net;
 pub mod prctl;

@@ -253,14 +253,12 @@ pub fn rt_sigtimedwait(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         set_mask(ctx, MaskOp::Set(old));
         got = ctx.proc.signals.dequeue(tid, set);
     }
-    let Some(mut info) = got else {
+    let Some(info) = got else {
         return Err(match woke {
             Woke::Timeout => Errno::EAGAIN,
             _ => Errno::EINTR,
         });
     };
-    // A POSIX timer's signal gets its overrun count.
-    ctx.proc.timers.dequeued(&mut info);
     if a[1] != 0 {
         ctx.write_bytes(a[1], &info.bytes())?;
     }
