@@ -227,7 +227,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         vdso,
         entropy,
     });
-    crate::hostsig::watch(&proc);
+    crate::signal::hostsig::watch(&proc);
     // The main thread's tid is the pid, as on Linux; it owns vCPU slot 0.
     let slot = proc
         .threads
@@ -309,7 +309,7 @@ pub fn load_program(
         Some(path) => {
             let shown = loader::escaped(path.as_bytes());
             let err = |e: String| BootError::Interp(shown.clone(), e);
-            let hp = crate::process::resolve_path(sysroot, path.as_bytes());
+            let hp = crate::syscall::resolve::host_path(sysroot, path.as_bytes());
             let (map, f) = open_interp(&hp).map_err(|e| err(io_msg(&e)))?;
             let ielf = loader::parse(&map).map_err(|e| err(e.to_string()))?;
             let span = loader::image_span(&ielf);

@@ -1,6 +1,6 @@
 //! Per-process guest state shared by all of the process's vCPU threads.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -239,13 +239,6 @@ pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
     r[13] = Rlimit { cur: 0, max: 0 }; // NICE
     r[14] = Rlimit { cur: 0, max: 0 }; // RTPRIO
     r
-}
-
-/// Resolves a guest path to the host path to use for elfuse's own opens (the program,
-/// its interpreter): `--sysroot` and symlinks as the guest sees them (see
-/// `syscall::resolve`).
-pub fn resolve_path(sysroot: Option<&Path>, guest: &[u8]) -> PathBuf {
-    crate::syscall::resolve::host_path(sysroot, guest)
 }
 
 /// The fd-table actor over `table`; its observer keeps the shim's urandom fd bits.

@@ -9,9 +9,10 @@ use crate::fault;
 use crate::guest::mm::MissingPage;
 use crate::guest::shimdata::ShimData;
 use crate::process::Process;
-use crate::sigframe::{self, SigInfo};
+use crate::signal::frame;
 use crate::signal::restart;
 use crate::signal::state::MaskOp;
+use crate::signal::SigInfo;
 use crate::signal::{Disposal, SIGSEGV};
 use crate::syscall::{self, Ctx, Stop, ThreadState};
 use crate::thread::ThreadShared;
@@ -99,7 +100,7 @@ fn on_exit(
 ) -> Result<Option<Stop>, BackendError> {
     // A syscall that a signal interrupted (its restart code and original X0).
     let mut interrupted = None;
-    crate::hostsig::start_if_due();
+    crate::signal::hostsig::start_if_due();
     match exit {
         VcpuExit::Hvc(HVC_SYSCALL) => {
             let (nr, args) = vcpu.syscall_regs()?;
@@ -263,7 +264,7 @@ fn on_fault(
     let Some((act, old_mask)) = proc.signals.fault(thread.tid, f.signo) else {
         return Ok(Some(killed(proc, thread, f.signo)));
     };
-    thread.sigmask = crate::sigframe::handler_mask(old_mask, &act, f.signo);
+    thread.sigmask = crate::signal::handler_mask(old_mask, &act, f.signo);
     let info = SigInfo {
         signo: f.signo,
         code: f.code,
@@ -272,7 +273,7 @@ fn on_fault(
         ..Default::default()
     };
     let tramp = proc.sigreturn_tramp();
-    if !sigframe::deliver(
+    if !frame::deliver(
         proc,
         vcpu,
         &mut thread.altstack,
@@ -314,7 +315,7 @@ fn deliver_pending(
                     proc.tracer
                         .line(&format!("[{}] --- stopped by signal {sig} ---", thread.tid));
                 }
-                crate::jobctl::stop(sig);
+                crate::signal::jobctl::stop(sig);
             }
             Some(Disposal::Handle {
                 act,
@@ -338,7 +339,7 @@ fn deliver_pending(
                 }
                 let old_mask = saved.take().unwrap_or(old_mask);
                 let (alt, tramp) = (&mut thread.altstack, proc.sigreturn_tramp());
-                if !sigframe::deliver(proc, vcpu, alt, &act, &info, old_mask, tramp)? {
+                if !frame::deliver(proc, vcpu, alt, &act, &info, old_mask, tramp)? {
                     return Ok(Some(killed(proc, thread, SIGSEGV)));
                 }
             }

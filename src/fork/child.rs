@@ -60,7 +60,7 @@ pub fn child_main(fd: RawFd) -> ExitCode {
         }
         Ok((proc, Stop::Signal(sig))) => {
             drop(proc);
-            super::die_of_signal(sig)
+            crate::signal::hostsig::die_of_signal(sig)
         }
         Err(e) => {
             eprintln!("elfuse: fork child: {e}");
@@ -159,7 +159,7 @@ fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
         vdso,
         entropy: kids.entropy,
     });
-    crate::hostsig::watch(&proc);
+    crate::signal::hostsig::watch(&proc);
     let mut thread = inc.thread;
     thread.tid = pid;
     let cpu = inc.cpu;

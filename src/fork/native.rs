@@ -136,7 +136,7 @@ pub fn fork(
     // changing would stay half-changed there). Order: the hostsig guard, then the
     // capture (an fd-actor message, the mm lock), then the signal actor held still; no
     // signal handler takes a lock or sends a message, so nothing waits the other way.
-    let hostsig_quiet = crate::hostsig::fork_guard();
+    let hostsig_quiet = crate::signal::hostsig::fork_guard();
     let mut inh = Inherited::capture(proc, code_log);
     let mut signals_quiet = proc.signals.hold();
     inh.actions = signals_quiet.actions();
@@ -237,7 +237,7 @@ fn child(
     r: ChildRegs,
     t: ChildThread,
 ) -> ! {
-    crate::wakesig::after_fork_child();
+    crate::signal::wakesig::after_fork_child();
     // A vfork release inherited from our parent's own vfork is not ours to signal.
     let mut slot = VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner());
     let inherited = std::mem::replace(&mut *slot, done);
@@ -256,7 +256,7 @@ fn child(
         Ok(p) => p,
         Err(e) => fail(&format!("mappings: {e:?}")),
     };
-    crate::hostsig::watch_deferred(&proc);
+    crate::signal::hostsig::watch_deferred(&proc);
     if t.set_child_tid != 0 && proc.mm.check_user(t.set_child_tid, 4, true).is_ok() {
         proc.ram.write(t.set_child_tid, &pid.to_le_bytes());
     }
@@ -289,7 +289,7 @@ fn child(
     super::vfork_release();
     match stop {
         Ok(Stop::Exit(code) | Stop::ThreadExit(code)) => unsafe { libc::_exit(code & 0xff) },
-        Ok(Stop::Signal(sig)) => super::die_of_signal(sig),
+        Ok(Stop::Signal(sig)) => crate::signal::hostsig::die_of_signal(sig),
         Err(e) => fail(&format!("internal error: {e}")),
     }
 }

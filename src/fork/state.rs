@@ -140,7 +140,7 @@ pub struct ChildThread {
     /// The forking thread's signal mask.
     pub sigmask: u64,
     /// The forking thread's alternate signal stack (a fork child keeps it).
-    pub altstack: crate::altstack::AltStack,
+    pub altstack: crate::signal::altstack::AltStack,
 }
 
 fn index_of(fds: &mut Vec<RawFd>, fd: RawFd) -> u64 {
@@ -497,7 +497,7 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
         signals.watch(w);
     }
     let sigmask = d.u64()?;
-    let altstack = crate::altstack::AltStack {
+    let altstack = crate::signal::altstack::AltStack {
         sp: d.u64()?,
         size: d.u64()?,
         flags: d.u64()? as u32,

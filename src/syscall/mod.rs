@@ -77,7 +77,7 @@ pub struct ThreadState {
     /// every call that changes it.
     pub sigmask: u64,
     /// sigaltstack (none for a new thread, kept by fork, cleared by execve).
-    pub altstack: crate::altstack::AltStack,
+    pub altstack: crate::signal::altstack::AltStack,
     /// The mask to restore once the signals a temporary mask let through were delivered
     /// (rt_sigsuspend, ppoll, pselect6, epoll_pwait: Linux's saved_sigmask).
     pub saved_mask: Option<u64>,

@@ -23,7 +23,7 @@ pub fn on_epipe(ctx: &Ctx, nr: u64, args: &[u64; 6]) {
     // send_sig(SIGPIPE, current, 0): SI_USER from the process itself.
     let info = SigInfo {
         signo: SIGPIPE,
-        code: crate::sigframe::SI_USER,
+        code: crate::signal::info::SI_USER,
         pid: ctx.proc.pid,
         uid: super::cred::current().uid,
         ..Default::default()
