@@ -14,6 +14,7 @@ use crate::signal::restart;
 use crate::signal::state::MaskOp;
 use crate::signal::SigInfo;
 use crate::signal::{Disposal, SIGSEGV};
+use crate::syscall::facts::Restart;
 use crate::syscall::{self, Ctx, Stop, ThreadState};
 use crate::thread::ThreadShared;
 
@@ -117,7 +118,8 @@ fn on_exit(
                 return Ok(Some(stop));
             }
             if let Some(ret) = ret {
-                let (ret, intr) = restart::classify(nr, &args, ret);
+                let r = syscall::table::lookup(nr).map_or(Restart::No, |d| d.facts.restart);
+                let (ret, intr) = restart::classify(r, &args, ret);
                 vcpu.set_reg(Reg::X(0), ret)?;
                 interrupted = intr;
             }

@@ -11,6 +11,7 @@ pub mod abi;
 pub mod clone;
 pub mod cred;
 pub mod execve;
+pub mod facts;
 pub mod files;
 pub mod fs;
 pub mod futex;
@@ -259,7 +260,9 @@ pub fn dispatch(ctx: &mut Ctx, nr: u64, args: [u64; 6]) -> Option<u64> {
         None => Err(Errno::ENOSYS),
     };
     if res == Err(Errno::EPIPE) {
-        sigpipe::on_epipe(ctx, nr, &args);
+        if let Some(d) = def {
+            sigpipe::on_epipe(ctx, d.facts.sigpipe, &args);
+        }
     }
     if let Some(pre) = pre {
         ctx.proc.tracer.line(&tracefmt::exit(pre, &res, ctx.stop));
