@@ -226,6 +226,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         sigreturn_tramp: vdso.rt_sigreturn,
         vdso,
         entropy,
+        vfork_done: None,
     });
     crate::signal::hostsig::watch(&proc);
     // The main thread's tid is the pid, as on Linux; it owns vCPU slot 0.

@@ -248,7 +248,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     ctx.thread.altstack = Default::default();
     ctx.thread.robust_list = (0, 0);
     ctx.thread.clear_child_tid = 0;
-    crate::fork::vfork_release();
+    ctx.proc.vfork_done.release();
     Ok(0)
 }
 

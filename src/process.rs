@@ -80,6 +80,37 @@ pub struct Process {
     /// Where native fork children report the code they translate, created at the first
     /// fork (`None`: it could not be; see `fork::warm`).
     pub code_log: std::sync::OnceLock<Option<Arc<crate::backend::CodeLog>>>,
+    /// A vfork child's end of the socket whose closing releases its parent.
+    pub vfork_done: VforkDone,
+}
+
+/// A vfork child's end of the vfork socket: closed at execve or exit, which lets the
+/// parent go on. The raw fd in an atomic (-1: none), taken exactly once.
+#[derive(Debug)]
+pub struct VforkDone(std::sync::atomic::AtomicI32);
+
+impl VforkDone {
+    pub fn new(fd: Option<std::os::fd::OwnedFd>) -> VforkDone {
+        use std::os::fd::IntoRawFd;
+        VforkDone(std::sync::atomic::AtomicI32::new(
+            fd.map_or(-1, |f| f.into_raw_fd()),
+        ))
+    }
+
+    /// Releases the vfork parent (after a successful execve, or at exit).
+    pub fn release(&self) {
+        let fd = self.0.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            // SAFETY: the fd was ours alone (`new`), and the swap took it exactly once.
+            drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        }
+    }
+}
+
+impl Drop for VforkDone {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// What a new process is made of: start-up's, a spawned fork child's (from the wire) and
@@ -104,6 +135,8 @@ pub struct ProcessInit {
     pub sigreturn_tramp: u64,
     pub vdso: Vdso,
     pub entropy: elfuse_actors::runtime::ActorRef<elfuse_actors::urandom::RefillActor>,
+    /// A vfork child's end of the vfork socket ([`VforkDone`]).
+    pub vfork_done: Option<std::os::fd::OwnedFd>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -133,6 +166,7 @@ impl Process {
             sigreturn_tramp,
             vdso,
             entropy,
+            vfork_done,
         } = init;
         vdso.watch(&mut mm);
         let fds = fd_actor(fds, &shim_data, &tracer);
@@ -154,6 +188,7 @@ impl Process {
             vdso,
             entropy,
             code_log: Default::default(),
+            vfork_done: VforkDone::new(vfork_done),
         })
     }
 

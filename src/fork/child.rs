@@ -15,7 +15,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use super::state::{self, Incoming};
-use super::{wire, VFORK_DONE};
+use super::wire;
 use crate::backend::{self, Vcpu, Vm};
 use crate::guest::layout::RAM_SIZE;
 use crate::guest::mm::Mm;
@@ -48,12 +48,13 @@ pub fn child_main(fd: RawFd) -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    if inc.vfork {
-        *VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner()) = Some(sock.into());
+    let vfork_done = if inc.vfork {
+        Some(sock.into())
     } else {
         drop(sock);
-    }
-    match run(inc, early) {
+        None
+    };
+    match run(inc, early, vfork_done) {
         Ok((proc, Stop::Exit(code) | Stop::ThreadExit(code))) => {
             drop(proc);
             ExitCode::from(code as u8)
@@ -111,7 +112,11 @@ impl Early {
     }
 }
 
-fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
+fn run(
+    inc: Incoming,
+    early: Early,
+    vfork_done: Option<OwnedFd>,
+) -> Result<(Arc<Process>, Stop), String> {
     let Early {
         ram,
         vm,
@@ -158,6 +163,7 @@ fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
         sigreturn_tramp: inc.sigreturn_tramp,
         vdso,
         entropy: kids.entropy,
+        vfork_done,
     });
     crate::signal::hostsig::watch(&proc);
     let mut thread = inc.thread;
@@ -172,6 +178,6 @@ fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
     let stop = vcpu_thread
         .join()
         .map_err(|_| "internal error: the vCPU thread panicked".to_string())??;
-    super::vfork_release();
+    proc.vfork_done.release();
     Ok((proc, stop))
 }

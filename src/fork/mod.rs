@@ -36,7 +36,6 @@ pub mod wire;
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Mutex;
 
 use crate::backend::SysReg;
 use crate::errno::Errno;
@@ -61,9 +60,6 @@ const SUPPORTED: u64 = CSIGNAL
     | CLONE_CHILD_CLEARTID
     | CLONE_DETACHED
     | CLONE_CHILD_SETTID;
-
-/// The end of the vfork socket in a vfork child; closing it releases the parent.
-static VFORK_DONE: Mutex<Option<OwnedFd>> = Mutex::new(None);
 
 /// clone(flags, newsp, parent_tid, tls, child_tid) creating a new process (fork,
 /// vfork, or clone without CLONE_VM). `clone` sends CLONE_VM without CLONE_VFORK
@@ -224,11 +220,6 @@ pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
     }
     tracing::trace!(copied, "fork: RAM snapshot");
     Ok(dst)
-}
-
-/// After a successful execve (or at exit): releases a vfork parent.
-pub fn vfork_release() {
-    VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner()).take();
 }
 
 /// What a fork child sets up anew rather than inherits: its shim_data identity (new pid

@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use elfuse_actors::fdtable::FdTable;
 
-use super::{snapshot_ram, state::ChildThread, VFORK_DONE};
+use super::{snapshot_ram, state::ChildThread};
 use crate::backend::{CodeLog, Reg, SysReg};
 use crate::errno::Errno;
 use crate::guest::mm::Mm;
@@ -191,7 +191,12 @@ pub fn fork(
 
 /// The child's new `Process`, from what the parent captured: nothing of the parent's
 /// `Process` is locked or called (only its immutable parts are read).
-fn inherit(old: &Process, mut inh: Inherited<'_>, pid: i32) -> Result<Arc<Process>, Errno> {
+fn inherit(
+    old: &Process,
+    mut inh: Inherited<'_>,
+    pid: i32,
+    vfork_done: Option<OwnedFd>,
+) -> Result<Arc<Process>, Errno> {
     let mm = Mm::from_parts(old.ram.clone(), inh.mm.take_parts())?;
     drop(inh.mm);
     let mut signals = SignalState::with_actions(inh.actions);
@@ -225,6 +230,7 @@ fn inherit(old: &Process, mut inh: Inherited<'_>, pid: i32) -> Result<Arc<Proces
         // A fork child has no timers (interval or POSIX): the new actor starts without.
         vdso: old.vdso.clone(),
         entropy: kids.entropy,
+        vfork_done,
     }))
 }
 
@@ -238,11 +244,9 @@ fn child(
     t: ChildThread,
 ) -> ! {
     crate::signal::wakesig::after_fork_child();
-    // A vfork release inherited from our parent's own vfork is not ours to signal.
-    let mut slot = VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner());
-    let inherited = std::mem::replace(&mut *slot, done);
-    drop(slot);
-    drop(inherited);
+    // A vfork release inherited from our parent's own vfork is not ours to signal: close
+    // our copy (the parent still holds its own). Ours is `done`.
+    ctx.proc.vfork_done.release();
     let pid = unsafe { libc::getpid() };
     let fail = |what: &str| -> ! {
         eprintln!("elfuse: fork child: {what}");
@@ -252,7 +256,7 @@ fn child(
         fail(&format!("RAM: {e}"));
     }
     let parent_log = inh.code_log.take();
-    let proc = match inherit(ctx.proc, inh, pid) {
+    let proc = match inherit(ctx.proc, inh, pid, done) {
         Ok(p) => p,
         Err(e) => fail(&format!("mappings: {e:?}")),
     };
@@ -286,7 +290,7 @@ fn child(
         fail(&e.0);
     }
     let stop = crate::thread::run_as_leader(&proc, vcpu, &mut thread);
-    super::vfork_release();
+    proc.vfork_done.release();
     match stop {
         Ok(Stop::Exit(code) | Stop::ThreadExit(code)) => unsafe { libc::_exit(code & 0xff) },
         Ok(Stop::Signal(sig)) => crate::signal::hostsig::die_of_signal(sig),
