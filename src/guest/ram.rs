@@ -158,14 +158,17 @@ impl GuestRam {
 
     pub fn read(&self, gpa: u64, buf: &mut [u8]) {
         let p = self.ptr(gpa, buf.len());
-        // SAFETY: bounds checked; the guest may race with us, which yields garbage, not UB
-        // on the host side beyond what a kernel's copy_from_user tolerates.
-        unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) }
+        // SAFETY: `ptr` bounds-checked `[gpa, gpa+len)` against the mapping, which lives
+        // as long as `self`; `buf` is a host buffer (not guest RAM). Volatile copies: a
+        // racing vCPU yields torn bytes, as with a kernel's copy_from_user, never a
+        // Rust-level data race on a reference.
+        unsafe { super::slice::volatile_copy(buf.as_mut_ptr(), p, buf.len()) }
     }
 
     pub fn write(&self, gpa: u64, data: &[u8]) {
         let p = self.ptr(gpa, data.len());
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) }
+        // SAFETY: as in `read`, with the roles swapped.
+        unsafe { super::slice::volatile_copy(p, data.as_ptr(), data.len()) }
     }
 
     pub fn read_u64(&self, gpa: u64) -> u64 {
@@ -180,7 +183,8 @@ impl GuestRam {
 
     pub fn fill(&self, gpa: u64, len: u64, byte: u8) {
         let p = self.ptr(gpa, len as usize);
-        unsafe { std::ptr::write_bytes(p, byte, len as usize) }
+        // SAFETY: `ptr` bounds-checked the range against the live mapping.
+        unsafe { super::slice::GuestSlice::new(p, len as usize) }.fill(byte)
     }
 
     /// Maps `len` bytes of file `fd` at `offset` over guest RAM at `gpa`, shared with the

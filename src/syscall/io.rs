@@ -8,6 +8,7 @@ use elfuse_actors::fdtable::OpenFile;
 use super::abi::{open_flags_from_host, open_flags_to_host};
 use super::{fd_err, host_ret, Ctx, SysResult};
 use crate::errno::Errno;
+use crate::guest::slice::GuestSlice;
 
 /// Linux caps a single transfer at MAX_RW_COUNT.
 const MAX_RW: u64 = 0x7fff_f000;
@@ -25,8 +26,14 @@ pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let buf = ctx.user_slice(a[1], rw_len(a[2]), true)?;
     if let Some(cache) = f.entropy_cache() {
         // /dev/urandom: served from the description's buffer.
-        let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
-        return Ok(c.read(buf)? as u64);
+        // Filled on the host side, then copied in: no reference into guest RAM.
+        let mut tmp = vec![0u8; buf.len()];
+        let n = cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .read(&mut tmp)?;
+        buf.copy_from(&tmp[..n]);
+        return Ok(n as u64);
     }
     host_ret(unsafe { libc::read(f.raw(), buf.as_mut_ptr().cast(), buf.len()) } as i64)
 }
@@ -70,7 +77,7 @@ pub(super) fn user_iovecs<'c>(
     va: u64,
     cnt: u64,
     write: bool,
-) -> Result<Vec<&'c mut [u8]>, Errno> {
+) -> Result<Vec<GuestSlice<'c>>, Errno> {
     if cnt > IOV_MAX {
         return Err(Errno::EINVAL);
     }
@@ -93,11 +100,8 @@ pub(super) fn user_iovecs<'c>(
 /// [`user_iovecs`] as host iovecs over guest RAM.
 pub(super) fn iovecs(ctx: &Ctx, va: u64, cnt: u64, write: bool) -> Result<Vec<libc::iovec>, Errno> {
     Ok(user_iovecs(ctx, va, cnt, write)?
-        .into_iter()
-        .map(|s| libc::iovec {
-            iov_base: s.as_mut_ptr().cast(),
-            iov_len: s.len(),
-        })
+        .iter()
+        .map(GuestSlice::iovec)
         .collect())
 }
 

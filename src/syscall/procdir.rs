@@ -201,9 +201,9 @@ fn mem_xfer(ctx: &Ctx, addr: u64, len: usize, write: bool, buf: &mut [u8]) -> Sy
             break;
         };
         if write {
-            s.copy_from_slice(&buf[done..done + chunk]);
+            s.copy_from(&buf[done..done + chunk]);
         } else {
-            buf[done..done + chunk].copy_from_slice(s);
+            s.copy_to(&mut buf[done..done + chunk]);
         }
         done += chunk;
     }

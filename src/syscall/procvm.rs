@@ -66,15 +66,14 @@ fn transfer(ctx: &Ctx, a: [u64; 6], read: bool) -> SysResult {
                 let Ok(src) = ctx.user_slice(ra, n as usize, false) else {
                     break 'outer;
                 };
-                buf.copy_from_slice(src);
+                src.copy_to(&mut buf);
                 ctx.write_bytes(la, &buf)?;
             } else {
                 let Ok(dst) = ctx.user_slice(ra, n as usize, true) else {
                     break 'outer;
                 };
-                let _ = dst;
-                buf.copy_from_slice(ctx.user_slice(la, n as usize, false)?);
-                ctx.write_bytes(ra, &buf)?;
+                ctx.user_slice(la, n as usize, false)?.copy_to(&mut buf);
+                dst.copy_from(&buf);
             }
             roff += n;
             loff += n;

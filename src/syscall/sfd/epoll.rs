@@ -113,10 +113,11 @@ fn wait(ctx: &mut Ctx, a: [u64; 6], timeout: Timeout) -> SysResult {
         host::wait(ep.raw(), &mut evs, &timeout).map(|n| n as u64)
     })? as usize;
     let out = ctx.user_slice(a[1], max as usize * GUEST_EVENT, true)?;
-    for (e, o) in evs[..n].iter().zip(out.chunks_exact_mut(GUEST_EVENT)) {
+    for (i, e) in evs[..n].iter().enumerate() {
+        let mut o = [0u8; GUEST_EVENT];
         o[..4].copy_from_slice(&e.events.to_le_bytes());
-        o[4..8].fill(0);
         o[8..].copy_from_slice(&e.data.to_le_bytes());
+        out.sub(i * GUEST_EVENT, GUEST_EVENT).copy_from(&o);
     }
     Ok(n as u64)
 }

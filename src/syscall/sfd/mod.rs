@@ -72,7 +72,7 @@ pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if let Some(s) = f.synthetic_as::<signalfd::SignalFd>() {
         let len = super::io::rw_len(a[2]);
         let buf = ctx.user_slice(a[1], len - len % SIGINFO_SIZE, true)?;
-        return s.read(&mut [buf], ctx);
+        return s.read(&[buf], ctx);
     }
     if let Some(m) = f.synthetic_as::<super::procdir::ProcMem>() {
         return super::procdir::mem_read(ctx, m, a[1], super::io::rw_len(a[2]), None);
@@ -85,8 +85,8 @@ pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 pub fn readv(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
     if let Some(s) = f.synthetic_as::<signalfd::SignalFd>() {
-        let mut bufs = super::io::user_iovecs(ctx, a[1], a[2], true)?;
-        return s.read(&mut bufs, ctx);
+        let bufs = super::io::user_iovecs(ctx, a[1], a[2], true)?;
+        return s.read(&bufs, ctx);
     }
     drop(f);
     super::io::readv(ctx, a)

@@ -20,6 +20,7 @@ use elfuse_actors::fdtable::{OpenFile, Synthetic};
 
 use super::{open_flags, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK, SIGINFO_SIZE};
 use crate::errno::Errno;
+use crate::guest::slice::GuestSlice;
 use crate::signal::{sig_bit, PendingWatcher, SigInfo, SIGKILL, SIGSTOP};
 use crate::syscall::SysResult;
 
@@ -89,7 +90,7 @@ impl SignalFd {
     /// read(2)/readv(2) into guest buffers (already checked writable, so a bad pointer
     /// loses no signal): as many pending signals in the mask as fit, lowest first, laid
     /// out across the buffers in order; blocks (unless O_NONBLOCK) while there is none.
-    pub fn read(&self, out: &mut [&mut [u8]], ctx: &Ctx) -> SysResult {
+    pub fn read(&self, out: &[GuestSlice], ctx: &Ctx) -> SysResult {
         let total: usize = out.iter().map(|b| b.len()).sum();
         let max = total / SIGINFO_SIZE;
         if max == 0 {
@@ -108,9 +109,9 @@ impl SignalFd {
             }
             if !records.is_empty() {
                 let mut rest = &records[..];
-                for b in out.iter_mut() {
+                for b in out {
                     let n = b.len().min(rest.len());
-                    b[..n].copy_from_slice(&rest[..n]);
+                    b.copy_from(&rest[..n]);
                     rest = &rest[n..];
                 }
                 return Ok(records.len() as u64);
