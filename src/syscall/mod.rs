@@ -103,12 +103,20 @@ pub struct Ctx<'a> {
 /// # Safety
 /// Implementors must be `repr(C)` with no invalid bit patterns.
 pub unsafe trait Pod: Copy + Default {}
+// SAFETY: u8: one byte, no padding, every bit pattern a valid value.
 unsafe impl Pod for u8 {}
+// SAFETY: u16: no padding, every bit pattern a valid value.
 unsafe impl Pod for u16 {}
+// SAFETY: u32: no padding, every bit pattern a valid value.
 unsafe impl Pod for u32 {}
+// SAFETY: i32: no padding, every bit pattern a valid value.
 unsafe impl Pod for i32 {}
+// SAFETY: u64: no padding, every bit pattern a valid value.
 unsafe impl Pod for u64 {}
+// SAFETY: i64: no padding, every bit pattern a valid value.
 unsafe impl Pod for i64 {}
+// SAFETY: an array of Pod elements has no padding between them and every bit pattern of each
+// is valid, so the same holds for the array.
 unsafe impl<T: Pod, const N: usize> Pod for [T; N] where [T; N]: Default {}
 
 /// Longest path a guest may pass (PATH_MAX).

@@ -35,7 +35,11 @@ fn transfer(ctx: &Ctx, a: [u64; 6], read: bool) -> SysResult {
     let locals = raw_iovecs(ctx, local, lcnt)?;
     let remotes = raw_iovecs(ctx, remote, rcnt)?;
     if pid != ctx.proc.pid {
-        if pid <= 0 || unsafe { libc::kill(pid, 0) } != 0 && Errno::last() == Errno::ESRCH {
+        let gone = || {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                == Err(nix::errno::Errno::ESRCH)
+        };
+        if pid <= 0 || gone() {
             return Err(Errno::ESRCH);
         }
         return Err(Errno::EPERM);

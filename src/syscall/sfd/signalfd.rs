@@ -185,6 +185,7 @@ mod host {
 
     #[cfg(target_os = "linux")]
     pub fn eventfd(nonblock: i32) -> Result<OwnedFd, Errno> {
+        // SAFETY: no pointers; `owned` takes ownership of the new fd only if it is valid.
         super::super::owned(unsafe { libc::eventfd(0, nonblock | libc::EFD_CLOEXEC) } as i64)
     }
 
@@ -196,6 +197,8 @@ mod host {
     pub fn arm(fd: i32) {
         let one = 1u64;
         // Cannot fail: the count goes from 0 to 1.
+        // SAFETY: writes the 8 bytes of the local `one`, the size an eventfd expects; `fd` is
+        // the signalfd's own eventfd.
         unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
     }
 
@@ -207,13 +210,16 @@ mod host {
             events: libc::POLLIN,
             revents: 0,
         };
+        // SAFETY: `p` is one local pollfd; a zero timeout never blocks.
         if unsafe { libc::poll(&mut p, 1, 0) } == 1 {
             let mut v = 0u64;
+            // SAFETY: reads at most 8 bytes into the local u64 `v`.
             unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
         }
     }
 
     pub fn nonblocking(fd: i32) -> bool {
+        // SAFETY: F_GETFL takes no argument.
         unsafe { libc::fcntl(fd, libc::F_GETFL) & libc::O_NONBLOCK != 0 }
     }
 
@@ -223,6 +229,7 @@ mod host {
             events: libc::POLLIN,
             revents: 0,
         };
+        // SAFETY: `p` is one local pollfd, alive across the call.
         if unsafe { libc::poll(&mut p, 1, -1) } < 0 {
             return Err(Errno::last());
         }
