@@ -142,7 +142,7 @@ impl<'a> GuestSlice<'a> {
 pub unsafe fn volatile_copy(dst: *mut u8, src: *const u8, n: usize) {
     const W: usize = std::mem::size_of::<u64>();
     let mut i = 0usize;
-    // SAFETY (whole body): every access is at an offset `< n` from `src`/`dst`, which
+    // SAFETY: every access is at an offset `< n` from `src`/`dst`, which
     // the caller guarantees readable/writable; word accesses are only made when both
     // addresses are 8-aligned (checked), so `read_volatile::<u64>` is aligned.
     unsafe {
