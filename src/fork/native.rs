@@ -123,6 +123,7 @@ pub fn fork(
     let code_log = super::warm::before_fork(ctx.proc, ctx.vcpu);
     let done = if vfork {
         let mut p = [0i32; 2];
+        // SAFETY: pipe2 writes two fds into `p`, a local [i32; 2].
         if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
             return Err(Errno::last());
         }
@@ -195,6 +196,7 @@ fn inherit(old: &Process, mut inh: Inherited<'_>, pid: i32) -> Result<Arc<Proces
     let mut signals = SignalState::with_actions(inh.actions);
     let table = super::fds::adopt(inh.fds, &mut signals);
     let tracer = Tracer::new(old.tracer.set, inh.sink.map(std::fs::File::from));
+    // SAFETY: getppid has no preconditions.
     let ppid = unsafe { libc::getppid() };
     let kids = super::ChildServices::start(
         &old.ram,
@@ -246,9 +248,12 @@ fn child(
     let inherited = std::mem::replace(&mut *slot, done);
     drop(slot);
     drop(inherited);
+    // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let fail = |what: &str| -> ! {
         eprintln!("elfuse: fork child: {what}");
+        // SAFETY: _exit ends the fork child at once: it is a single-threaded copy whose other
+        // threads do not exist, so nothing is left to clean up.
         unsafe { libc::_exit(70) }
     };
     if let Some(Err(e)) = snap.map(|s| ctx.proc.ram.swap_backing(s)) {
@@ -291,6 +296,8 @@ fn child(
     let stop = crate::thread::run_as_leader(&proc, vcpu, &mut thread);
     super::vfork_release();
     match stop {
+        // SAFETY: _exit ends the fork child with the guest's status; its state (a copy) needs
+        // no teardown.
         Ok(Stop::Exit(code) | Stop::ThreadExit(code)) => unsafe { libc::_exit(code & 0xff) },
         Ok(Stop::Signal(sig)) => super::die_of_signal(sig),
         Err(e) => fail(&format!("internal error: {e}")),
