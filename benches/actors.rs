@@ -245,7 +245,9 @@ fn pipe_read(secs: f64) {
     // read; they differ only in how the read's fd is resolved.
     println!("\n## 1-byte pipe write + read");
     let mut p = [0; 2];
+    // SAFETY: pipe2 writes two fds into `p`, a local [i32; 2].
     assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2 succeeded (asserted): both fds are new and owned by nobody else.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
     let wfd = w.as_raw_fd();
     let fds = fd_actor(Mode::Combining);
@@ -254,10 +256,14 @@ fn pipe_read(secs: f64) {
     let b = std::cell::Cell::new(0u8);
     let (direct, view) = measure_pair(
         secs,
+        // SAFETY: one byte from a static and into the local `b` (read through a pointer to
+        // it, never a Rust write); `r` and `w` keep both pipe ends open for the loop.
         || unsafe {
             libc::write(wfd, b"x".as_ptr().cast(), 1);
             libc::read(raw, b.as_ptr().cast(), 1);
         },
+        // SAFETY: as above; the guest fd's description keeps its host fd open while `f`
+        // lives.
         || unsafe {
             libc::write(wfd, b"x".as_ptr().cast(), 1);
             let f = fds.get(gfd).unwrap();

@@ -145,10 +145,10 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     let (leader_host_tid, leader_kick) = (ready.host_tid, ready.kick);
     st.step("vcpu");
     let creds = Creds {
-        uid: unsafe { libc::getuid() },
-        euid: unsafe { libc::geteuid() },
-        gid: unsafe { libc::getgid() },
-        egid: unsafe { libc::getegid() },
+        uid: nix::unistd::getuid().as_raw(),
+        euid: nix::unistd::geteuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        egid: nix::unistd::getegid().as_raw(),
     };
     let sp = build_initial_stack(
         &ram,
@@ -161,8 +161,8 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     st.step("stack");
 
     let exe_host = l.host_path.canonicalize().unwrap_or(l.host_path.clone());
-    let pid = unsafe { libc::getpid() };
-    let ppid = unsafe { libc::getppid() };
+    let pid = nix::unistd::getpid().as_raw();
+    let ppid = nix::unistd::getppid().as_raw();
     let shim_data = publish_shim_data(&ram, &creds, pid, ppid, l.tracer.set.syscalls);
     // The ring starts empty: the refill actor fills it first thing, off this thread (until
     // then the shim forwards random reads to the host).
@@ -177,20 +177,18 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     let _ = table.set_limits(nofile.cur, nofile.max, true);
     // elfuse's own fds (its RAM, actors, the guest's host fds) must fit under the host's
     // limit too: its soft limit goes up to the hard one; the guest sees the original.
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
-        rl.rlim_cur = rl
-            .rlim_max
-            .min(elfuse_actors::fdtable::NR_OPEN as libc::rlim_t);
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
+    {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        if let Ok((_, max)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            let cur = max.min(elfuse_actors::fdtable::NR_OPEN as libc::rlim_t);
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, cur, max);
+        }
     }
-    let umask = unsafe {
-        let m = libc::umask(0o022);
-        libc::umask(m);
-        m
+    let umask = {
+        use nix::sys::stat::{umask, Mode};
+        let m = umask(Mode::from_bits_truncate(0o022));
+        umask(m);
+        m.bits()
     };
     let regs = InitRegs {
         el1: El1Regs {
@@ -360,6 +358,8 @@ pub fn build_initial_stack(
 ) -> u64 {
     let main = &prog.main;
     let mut random = [0u8; 16];
+    // SAFETY: getrandom writes at most 16 bytes into `random`, a local [u8; 16] (nix has no
+    // getrandom).
     unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
     let auxv = [
         (stack::AT_PHDR, main.phdr),
@@ -423,8 +423,8 @@ pub(crate) fn publish_shim_data(
         euid: c.euid,
         gid: c.gid,
         egid: c.egid,
-        pgid: unsafe { libc::getpgid(0) } as u32,
-        sid: unsafe { libc::getsid(0) } as u32,
+        pgid: nix::unistd::getpgid(None).map_or(-1, |p| p.as_raw()) as u32,
+        sid: nix::unistd::getsid(None).map_or(-1, |p| p.as_raw()) as u32,
     };
     sd.publish_identity(|| (), &id);
     sd

@@ -80,10 +80,12 @@ fn kill_other_threads(ctx: &mut Ctx) -> Result<(), String> {
 fn open_exec(ctx: &Ctx, t: &Target) -> Result<(File, PathBuf), Errno> {
     let file = if t.path.is_empty() {
         let f = ctx.file(t.dirfd)?;
+        // SAFETY: F_DUPFD_CLOEXEC takes an int; `f` keeps the fd open.
         let dup = unsafe { libc::fcntl(f.raw(), libc::F_DUPFD_CLOEXEC, 3) };
         if dup < 0 {
             return Err(Errno::last());
         }
+        // SAFETY: the dup succeeded (checked): `dup` is a new fd owned by nobody else.
         unsafe { File::from_raw_fd(dup) }
     } else {
         let how = if t.nofollow {
@@ -97,10 +99,13 @@ fn open_exec(ctx: &Ctx, t: &Target) -> Result<(File, PathBuf), Errno> {
         if t.nofollow {
             fl |= libc::O_NOFOLLOW;
         }
+        // SAFETY: `c` is a NUL-terminated CString and `dir` holds its host fd open for the
+        // call.
         let fd = unsafe { libc::openat(dir.raw(), c.as_ptr(), fl) };
         if fd < 0 {
             return Err(Errno::last());
         }
+        // SAFETY: openat succeeded (checked): `fd` is a new fd owned by nobody else.
         unsafe { File::from_raw_fd(fd) }
     };
     let meta = file.metadata().map_err(|e| Errno::from_io(&e))?;
@@ -110,6 +115,7 @@ fn open_exec(ctx: &Ctx, t: &Target) -> Result<(File, PathBuf), Errno> {
     }
     // The exact rule for this user (root may run anything with some x bit).
     let me = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
+    // SAFETY: `me` is a NUL-terminated CString the call only reads.
     if unsafe { libc::faccessat(libc::AT_FDCWD, me.as_ptr(), libc::X_OK, libc::AT_EACCESS) } != 0
         && Errno::last() == Errno::EACCES
     {
@@ -164,6 +170,8 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
             return Err(Errno::ELOOP);
         }
         let mut head = vec![0u8; BINPRM_BUF_SIZE];
+        // SAFETY: pread writes at most `head.len()` bytes into `head`, a host Vec of that
+        // length; `file` keeps the fd open.
         let n = unsafe { libc::pread(file.as_raw_fd(), head.as_mut_ptr().cast(), head.len(), 0) };
         head.truncate(n.max(0) as usize);
         if crate::native_exec::is_native(&head) {

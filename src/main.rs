@@ -38,6 +38,8 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
 /// steps is measurably faster to start.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes glibc's allocator; called first thing in main, before any
+    // other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_TOP_PAD, 16 << 20);

@@ -11,7 +11,11 @@ pub struct MappedFile {
 }
 
 // Read-only for its whole life.
+// SAFETY: the mapping is read-only and owned by this value (unmapped only on drop); nothing
+// ties it to a thread.
 unsafe impl Send for MappedFile {}
+// SAFETY: the mapping is never written after creation, so shared `&[u8]` access from several
+// threads is sound.
 unsafe impl Sync for MappedFile {}
 
 impl MappedFile {
@@ -56,6 +60,8 @@ impl std::ops::Deref for MappedFile {
 impl Drop for MappedFile {
     fn drop(&mut self) {
         if self.len != 0 {
+            // SAFETY: the mapping this value created and owns (`len` non-zero); nothing uses
+            // it after drop.
             unsafe { libc::munmap(self.ptr, self.len) };
         }
     }

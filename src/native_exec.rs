@@ -73,6 +73,9 @@ pub fn exec(
         rlim_cur: cur as libc::rlim_t,
         rlim_max: max as libc::rlim_t,
     };
+    // SAFETY: `rl` is a live rlimit; `path`, `argp` and `envpp` are a NUL-terminated path and
+    // null-terminated arrays of pointers to live CStrings, all kept alive by this frame
+    // across execve.
     unsafe {
         libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
         libc::execve(path.as_ptr(), argp.as_ptr(), envpp.as_ptr());
@@ -89,6 +92,8 @@ fn place_fds(kept: &[(i32, RawFd)]) {
     // Out of the way first, so that placing one cannot clobber another's source.
     let moved: Vec<(i32, RawFd)> = kept
         .iter()
+        // SAFETY: F_DUPFD_CLOEXEC takes an int; the fds are the guest's open host fds, held
+        // by the snapshot.
         .map(|&(n, h)| (n, unsafe { libc::fcntl(h, libc::F_DUPFD_CLOEXEC, top) }))
         .collect();
     let open: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
@@ -98,11 +103,14 @@ fn place_fds(kept: &[(i32, RawFd)]) {
         })
         .unwrap_or_default();
     for fd in open {
+        // SAFETY: F_SETFD takes an int; `fd` was listed open in /proc/self/fd (a stale one
+        // only fails).
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     for (n, tmp) in moved {
         if tmp >= 0 {
             // dup2 clears FD_CLOEXEC on `n`.
+            // SAFETY: dup2 takes two ints; `tmp` is the dup made above.
             unsafe { libc::dup2(tmp, n) };
         }
     }

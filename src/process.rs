@@ -232,6 +232,7 @@ pub fn host_nofile() -> Rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    // SAFETY: getrlimit writes one rlimit into `rl`, a local of that type.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
         return Rlimit {
             cur: DEFAULT_NOFILE,

@@ -108,6 +108,8 @@ impl ThreadShared {
     /// signals that must interrupt a blocked thread.
     pub fn interrupt_host(&self) {
         install_wake_handler();
+        // SAFETY: tgkill takes integers: our pid, a host tid of this process (a thread that
+        // exited only makes it fail with ESRCH) and the wake signal.
         unsafe {
             libc::syscall(
                 libc::SYS_tgkill,
@@ -546,7 +548,7 @@ impl Threads {
 
 /// The calling host thread's kernel tid.
 pub fn host_tid() -> i32 {
-    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+    nix::unistd::gettid().as_raw()
 }
 
 /// Runs a guest thread on the current host thread until it stops. A lone `exit` clears

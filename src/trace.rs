@@ -53,7 +53,9 @@ pub struct Tracer {
 
 /// A private duplicate of the host's stderr for elfuse's own messages.
 pub fn private_stderr() -> Option<File> {
+    // SAFETY: F_DUPFD_CLOEXEC on fd 2 takes an int; a closed stderr only makes it fail.
     let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
+    // SAFETY: the dup succeeded: `fd` is a new fd owned by nobody else.
     (fd >= 0).then(|| unsafe { File::from_raw_fd(fd) })
 }
 

@@ -362,6 +362,7 @@ fn fifo_program_refused() {
     let dir = TempDir::new();
     let fifo = dir.path().join("fifo");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a NUL-terminated CString.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o755) }, 0);
     let mut cmd = Command::new(ELFUSE);
     cmd.arg(&fifo);
@@ -399,7 +400,9 @@ fn sparse_segment_is_not_read() {
     assert_eq!(out.status, 42, "{}", out.describe());
     assert_eq!(out.stdout_str(), "crafted\n");
     // The children's peak RSS (this test's elfuse runs only): far below the 4 GiB.
+    // SAFETY: struct rusage is integers and timevals, valid zeroed.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes one rusage into the local `ru`.
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
     assert!(ru.ru_maxrss < 1 << 20, "peak RSS {} KiB", ru.ru_maxrss);
 }

@@ -7,6 +7,8 @@
 mod common;
 
 use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 /// Runs `name args` under elfuse only; asserts `status` and no panic.
 fn elfuse_only(libc: Libc, name: &str, args: &[&str], status: i32) -> Option<Output> {
@@ -112,24 +114,25 @@ fn host_sigtstp_stops_and_continues(libc: Libc) {
     std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_secs(60));
         if !d.load(std::sync::atomic::Ordering::SeqCst) {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "--- /dev/stdin");
     let wait = |flags| {
         let mut st = 0;
+        // SAFETY: waitpid writes the status into the local `st`.
         let r = unsafe { libc::waitpid(pid, &mut st, flags) };
         assert_eq!(r, pid);
         st
     };
-    unsafe { libc::kill(pid, libc::SIGTSTP) };
+    kill(Pid::from_raw(pid), Signal::SIGTSTP).unwrap();
     let st = wait(libc::WUNTRACED);
     assert!(
         libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == libc::SIGTSTP,
         "{st:#x}"
     );
-    unsafe { libc::kill(pid, libc::SIGCONT) };
+    kill(Pid::from_raw(pid), Signal::SIGCONT).unwrap();
     assert!(libc::WIFCONTINUED(wait(libc::WCONTINUED)));
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "after the stop").unwrap();
@@ -168,8 +171,9 @@ fn host_sigint_kills(libc: Libc) {
     let pid = child.id() as i32;
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "--- /dev/stdin");
-    unsafe { libc::kill(pid, libc::SIGINT) };
+    kill(Pid::from_raw(pid), Signal::SIGINT).unwrap();
     let mut st = 0;
+    // SAFETY: waitpid writes the status into the local `st`.
     assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
     assert!(
         libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGINT,

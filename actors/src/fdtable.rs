@@ -398,8 +398,12 @@ mod tests {
         let raw = inflight.raw();
         drop(t.close(fd).unwrap());
         // The host fd is still open for the in-flight user.
+        // SAFETY: F_GETFD takes no argument and only queries the fd (a closed one gives
+        // EBADF).
         assert!(unsafe { libc::fcntl(raw, libc::F_GETFD) } >= 0);
         drop(inflight);
+        // SAFETY: F_GETFD takes no argument and only queries the fd (a closed one gives
+        // EBADF).
         assert!(unsafe { libc::fcntl(raw, libc::F_GETFD) } < 0);
     }
 }

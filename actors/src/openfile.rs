@@ -80,6 +80,8 @@ impl OpenFile {
     pub fn opened(fd: OwnedFd, path: Option<&[u8]>, readable: bool) -> Arc<OpenFile> {
         // SAFETY: zeroed is a valid struct stat; the host fills it.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes one struct stat into `st`, a local of that type; `fd` is owned
+        // by us.
         let chr = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0
             && st.st_mode & libc::S_IFMT == libc::S_IFCHR;
         let urandom = chr && st.st_rdev == libc::makedev(1, 9);

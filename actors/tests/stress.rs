@@ -55,9 +55,11 @@ fn dev_null() -> Arc<OpenFile> {
 fn pipe() -> (OwnedFd, OwnedFd) {
     let mut p = [0; 2];
     assert_eq!(
+        // SAFETY: pipe2 writes two fds into `p`, a local [i32; 2].
         unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
         0
     );
+    // SAFETY: pipe2 succeeded (asserted): both fds are new and owned by nobody else.
     unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) }
 }
 
@@ -75,7 +77,9 @@ enum Kind {
 fn io(f: &OpenFile, kind: Kind) -> Result<(), String> {
     let mut b = [7u8];
     let r = match kind {
+        // SAFETY: reads at most one byte into the local `b`; `f` keeps the fd open.
         Kind::Null | Kind::PipeR => unsafe { libc::read(f.raw(), b.as_mut_ptr().cast(), 1) },
+        // SAFETY: writes one byte from the local `b`; `f` keeps the fd open.
         Kind::PipeW => unsafe { libc::write(f.raw(), b.as_ptr().cast(), 1) },
         Kind::Unknown => return Ok(()),
     };
@@ -87,7 +91,10 @@ fn io(f: &OpenFile, kind: Kind) -> Result<(), String> {
     if kind == Kind::Null && r != 0 {
         return Err(format!("/dev/null read gave {r}"));
     }
+    // SAFETY: struct stat is integers and timespecs, valid zeroed.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes one struct stat into `st`, a local of that type; `f` keeps the fd
+    // open.
     assert_eq!(unsafe { libc::fstat(f.raw(), &mut st) }, 0);
     let want = if kind == Kind::Null {
         libc::S_IFCHR

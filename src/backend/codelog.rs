@@ -29,6 +29,8 @@ pub struct CodeLog {
 
 // SAFETY: the page is only accessed through atomics; it lives as long as the CodeLog.
 unsafe impl Send for CodeLog {}
+// SAFETY: `&CodeLog` only reaches the page through the SlotRing's atomics; the page is a
+// MAP_SHARED mapping owned by the CodeLog and unmapped only on drop.
 unsafe impl Sync for CodeLog {}
 
 impl CodeLog {
@@ -101,9 +103,12 @@ mod tests {
         assert!(pid >= 0);
         if pid == 0 {
             l.push(0xdead_0000, 3);
+            // SAFETY: _exit ends the forked test child without running the parent's
+            // destructors or atexit handlers.
             unsafe { libc::_exit(0) };
         }
         let mut st = 0;
+        // SAFETY: waits for the child just forked, writing its status into the local `st`.
         assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
         assert_eq!(drained(&l), [(0xdead_0000, 3)]);
     }

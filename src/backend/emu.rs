@@ -100,7 +100,12 @@ struct KickState {
 }
 
 // uc_emu_stop may be called from any thread (it sets a flag and exits the CPU loop).
+// SAFETY: the only field that is not Send is the engine pointer, and the only thing done with
+// it through a KickState is uc_emu_stop, which unicorn documents as callable from any thread
+// (it sets the engine's exit request and is async-signal-safe).
 unsafe impl Send for KickState {}
+// SAFETY: shared access is the atomics plus uc_emu_stop on `uc` (thread-safe, see Send
+// above); nothing else reads or writes the engine through this type.
 unsafe impl Sync for KickState {}
 
 /// membarrier(2) commands.
@@ -163,6 +168,10 @@ impl Kick for KickState {
         // A stop that lands while uc_emu_start is still entering is lost (it clears the
         // stop request): repeat until the vCPU has consumed the kick or is not running.
         while self.pending.load(SeqCst) && self.running.load(SeqCst) {
+            // SAFETY: `self.uc` is the engine this KickState was created with; the vCPU
+            // owning it drops its KickState (an Arc the vCPU holds) only after uc_close, and
+            // uc_emu_stop only sets the engine's stop request, which is safe from another
+            // thread.
             unsafe { uc::uc_emu_stop(self.uc) };
             std::thread::sleep(std::time::Duration::from_micros(20));
         }
@@ -233,17 +242,30 @@ unsafe extern "C" fn on_intr(uc: *mut uc_engine, intno: u32, user: *mut c_void) 
     match intno {
         EXCP_HVC => {
             // PC is already past the HVC; the syndrome holds its immediate.
+            // SAFETY: `uc` is the engine invoking this hook on its own thread, stopped at the
+            // HVC exception; reading the syndrome only reads its CPU state.
             let imm = unsafe { uc::elfuse_uc_arm64_syndrome(uc) } as u16;
             // Emulation runs only inside run_with, which sets the target: answer the
             // exit here and let QEMU continue after the HVC.
+            // SAFETY: `slot` is the vCPU's boxed ExitSlot registered with this hook (alive
+            // and at a fixed address as long as the engine); the hook runs on the vCPU's
+            // thread while run_with_raw holds no reference into the slot, so this raw access
+            // aliases nothing.
             match unsafe { (*slot).target } {
+                // SAFETY: `t` was stored by the run_with_raw in progress on this thread (the
+                // hook only fires inside its uc_emu_start), which is handle's contract.
                 Some(t) if unsafe { handle(t, VcpuExit::Hvc(imm)) } == Flow::Resume => return,
+                // SAFETY: the vCPU's boxed ExitSlot, as above; no reference into it is live.
                 Some(_) => unsafe { (*slot).left = true },
+                // SAFETY: the vCPU's boxed ExitSlot, as above; no reference into it is live.
                 None => unsafe { (*slot).unexpected = Some(intno) },
             }
         }
+        // SAFETY: the vCPU's boxed ExitSlot, as above; no reference into it is live.
         other => unsafe { (*slot).unexpected = Some(other) },
     }
+    // SAFETY: `uc` is the engine invoking this hook; stopping it from inside its own hook is
+    // the documented way to end uc_emu_start.
     unsafe { uc::uc_emu_stop(uc) };
 }
 
@@ -265,6 +287,7 @@ unsafe extern "C" fn on_code(uc: *mut uc_engine, addr: u64, _size: u32, user: *m
     }
     // SAFETY: as above; the target is the run_with in progress on this thread.
     match unsafe { (*slot).target } {
+        // SAFETY: the target is the run_with in progress on this thread (handle's contract).
         Some(t) if unsafe { handle(t, VcpuExit::Debug) } == Flow::Resume => return,
         // SAFETY: as above.
         Some(_) => unsafe { (*slot).left = true },
@@ -289,6 +312,9 @@ unsafe fn handle(t: HookTarget, mut exit: VcpuExit) -> Flow {
     // uc_emu_stop, which ends in a Kicked exit like its pending flag would.
     kick.running.store(false, Release);
     loop {
+        // SAFETY: `t.on_exit` and `t.vcpu` point at run_with's handler and vCPU, live for
+        // this whole call (handle's contract); the engine is inside a hook, so nothing else
+        // holds a reference to the vCPU while the handler has it.
         let r = catch_unwind(AssertUnwindSafe(|| unsafe {
             (*t.on_exit)(&mut *t.vcpu, exit)
         }));
@@ -296,6 +322,8 @@ unsafe fn handle(t: HookTarget, mut exit: VcpuExit) -> Flow {
             Ok(Flow::Resume) => {}
             Ok(Flow::Leave) => return Flow::Leave,
             Err(p) => {
+                // SAFETY: `t.vcpu` is live (handle's contract); the handler's borrow ended
+                // with the closure.
                 unsafe { (*t.vcpu).exit.panic = Some(p) };
                 return Flow::Leave;
             }
@@ -318,16 +346,22 @@ unsafe fn handle(t: HookTarget, mut exit: VcpuExit) -> Flow {
 /// `me` is a live vCPU on this thread; `on_exit` outlives the call.
 unsafe fn run_with_raw(me: *mut EmuVcpu, on_exit: *mut ExitHandler<'static>) -> Result<()> {
     let t = HookTarget { vcpu: me, on_exit };
+    // SAFETY: `me` is live for this call (the contract); the KickState sits in an Arc the
+    // vCPU keeps until it drops, so the reference cannot dangle while the loop runs.
     let kick = unsafe { &*Arc::as_ptr(&(*me).kick) };
     loop {
         // Enter-side half of the kick protocol (see KickState::kick).
         kick.running.store(true, SeqCst);
         if kick.pending.swap(false, SeqCst) {
+            // SAFETY: `t` holds this call's own vCPU and handler, which outlive the call.
             if unsafe { handle(t, VcpuExit::Kicked) } == Flow::Leave {
+                // SAFETY: `me` is live and not borrowed elsewhere: the engine is not running.
                 return unsafe { (*me).finish_run_with() };
             }
             continue;
         }
+        // SAFETY: `me` is live and owned by this thread, the engine is stopped, so this is
+        // the only access to its exit slot and registers.
         let (uc, pc) = unsafe {
             let slot = &mut *(*me).exit;
             slot.unexpected = None;
@@ -349,23 +383,33 @@ unsafe fn run_with_raw(me: *mut EmuVcpu, on_exit: *mut ExitHandler<'static>) -> 
             }
         }
         let r = match pc {
+            // SAFETY: `uc` is this vCPU's open engine with guest RAM mapped; the hooks it may
+            // call reach the vCPU only through `t`, set in the exit slot just above.
             Ok(pc) => unsafe { uc::uc_emu_start(uc, pc, 0, 0, 0) },
             Err(e) => {
                 kick.running.store(false, SeqCst);
+                // SAFETY: `me` is live and the engine is stopped: no hook can access the slot
+                // concurrently.
                 unsafe { (*me).exit.target = None };
                 return Err(e);
             }
         };
         kick.running.store(false, SeqCst);
+        // SAFETY: the engine has returned: this thread is the only one touching `me` again.
         unsafe { (*me).exit.target = None };
+        // SAFETY: as for the line above.
         let left = unsafe { (*me).exit.left };
         if left {
+            // SAFETY: `me` is live and the engine is stopped.
             return unsafe { (*me).finish_run_with() };
         }
         check(r, "emulation")?;
+        // SAFETY: `me` is live and the engine is stopped.
         unsafe { (*me).check_unexpected()? };
+        // SAFETY: `t` is this call's own vCPU and handler (handle's contract).
         if kick.pending.swap(false, SeqCst) && unsafe { handle(t, VcpuExit::Kicked) } == Flow::Leave
         {
+            // SAFETY: `me` is live and the engine is stopped.
             return unsafe { (*me).finish_run_with() };
         }
         // Otherwise a stale stop request from an earlier kick: just resume.
@@ -376,6 +420,7 @@ impl EmuVcpu {
     fn new(regions: &[Region]) -> Result<Self> {
         let mut h: *mut uc_engine = std::ptr::null_mut();
         check(
+            // SAFETY: uc_open writes the new engine's handle into `h`, a local.
             unsafe { uc::uc_open(Arch::ARM64, Mode::ARM, &mut h) },
             "open",
         )?;
@@ -393,15 +438,20 @@ impl EmuVcpu {
             hook_change: false,
         };
         check(
+            // SAFETY: `h` is the engine just opened, not yet running.
             unsafe { uc::elfuse_uc_set_cpu_model(h, Arm64CpuModel::MAX as i32) },
             "set cpu model",
         )?;
         check(
+            // SAFETY: `h` is the engine just opened, not yet running.
             unsafe { uc::uc_arm64_native_exceptions(h, true) },
             "native exceptions",
         )?;
         for r in regions {
             check(
+                // SAFETY: `h` is the engine just opened; each region was registered by
+                // Vm::map_memory, whose caller promised the host range stays mapped for the
+                // VM's life.
                 unsafe {
                     uc::uc_mem_map_ptr(h, r.gpa, r.size as u64, Prot::ALL.0, r.host as *mut c_void)
                 },
@@ -411,6 +461,9 @@ impl EmuVcpu {
         let mut hook: uc::uc_hook = 0;
         let cb: unsafe extern "C" fn(*mut uc_engine, u32, *mut c_void) = on_intr;
         check(
+            // SAFETY: `h` is the engine just opened; the user data is the vCPU's boxed
+            // ExitSlot (a stable heap address that lives until the vCPU, which closes the
+            // engine on drop); `cb` has the signature unicorn calls INTR hooks with.
             unsafe {
                 uc::uc_hook_add(
                     h,
@@ -428,7 +481,10 @@ impl EmuVcpu {
         // The guest model never enables SVE (CPACR_EL1.ZEN off, hidden from ID registers
         // and HWCAPs); without it in the engine, exception entry and return skip SVE
         // bookkeeping (PATCHES 10).
+        // SAFETY: `h` is the engine just opened, not yet running.
         check(unsafe { uc::elfuse_uc_arm64_hide_sve(h) }, "hide SVE")?;
+        // SAFETY: `h` is the engine just opened; the returned register-file pointer is
+        // checked for null below and lives as long as the engine.
         v.xregs = unsafe { uc::elfuse_uc_arm64_xregs(h) };
         if v.xregs.is_null() {
             return Err(BackendError("unicorn: no register file".into()));
@@ -500,6 +556,8 @@ impl EmuVcpu {
     fn raw_read(&self, id: RegisterARM64) -> Result<u64> {
         let mut v = 0u64;
         check(
+            // SAFETY: `self.uc` is this vCPU's open engine, not running (we hold `&mut
+            // self`); `v` is a u64, the size unicorn writes for an X/system register.
             unsafe { uc::uc_reg_read(self.uc, id as i32, (&mut v as *mut u64).cast()) },
             "reg read",
         )?;
@@ -508,6 +566,7 @@ impl EmuVcpu {
 
     fn raw_write(&mut self, id: RegisterARM64, v: u64) -> Result<()> {
         check(
+            // SAFETY: as in raw_read: our engine, a u64 it reads.
             unsafe { uc::uc_reg_write(self.uc, id as i32, (&v as *const u64).cast()) },
             "reg write",
         )
@@ -528,6 +587,7 @@ impl EmuVcpu {
     fn cp_read(&self, enc: (u8, u8, u8, u8, u8)) -> Result<u64> {
         let mut r = Self::cp(enc, 0);
         check(
+            // SAFETY: our engine, not running; `r` is the uc_arm64_cp_reg the call fills.
             unsafe {
                 uc::uc_reg_read(
                     self.uc,
@@ -543,6 +603,7 @@ impl EmuVcpu {
     fn cp_write(&mut self, enc: (u8, u8, u8, u8, u8), val: u64) -> Result<()> {
         let r = Self::cp(enc, val);
         check(
+            // SAFETY: our engine, not running; `r` is a uc_arm64_cp_reg it reads.
             unsafe {
                 uc::uc_reg_write(
                     self.uc,
@@ -665,6 +726,8 @@ impl Vcpu for EmuVcpu {
         let mut v = 0u128;
         let id = RegisterARM64::V0 as i32 + i32::from(n);
         check(
+            // SAFETY: our engine, not running; `v` is a u128, the size unicorn writes for a V
+            // register.
             unsafe { uc::uc_reg_read(self.uc, id, (&mut v as *mut u128).cast()) },
             "simd read",
         )?;
@@ -677,6 +740,7 @@ impl Vcpu for EmuVcpu {
         }
         let id = RegisterARM64::V0 as i32 + i32::from(n);
         check(
+            // SAFETY: our engine, not running; `v` is a u128 it reads.
             unsafe { uc::uc_reg_write(self.uc, id, (&v as *const u128).cast()) },
             "simd write",
         )
@@ -696,6 +760,8 @@ impl Vcpu for EmuVcpu {
         // SAFETY: only the lifetime is erased; the pointer is dropped from the exit slot
         // before this call returns and the handler lives on the caller's stack.
         let on_exit: *mut ExitHandler<'static> = unsafe { std::mem::transmute(on_exit) };
+        // SAFETY: `self` is a live vCPU on this thread (exclusively borrowed for the call)
+        // and `on_exit` outlives the call, as run_with_raw requires.
         unsafe { run_with_raw(self, on_exit) }
     }
 
@@ -705,11 +771,13 @@ impl Vcpu for EmuVcpu {
 
     fn invalidate(&mut self, what: Invalidate) -> Result<()> {
         if what.tlb {
+            // SAFETY: `self.uc` is our engine, not running (we hold `&mut self`).
             check(unsafe { uc::elfuse_uc_flush_tlb(self.uc) }, "flush tlb")?;
         }
         if what.code.is_some() {
             // Translated blocks are keyed by physical address and the range may already
             // be unmapped (so a VA-based removal cannot find them): drop them all.
+            // SAFETY: `self.uc` is our engine, not running.
             check(unsafe { uc::elfuse_uc_flush_tb(self.uc) }, "flush tb")?;
         }
         Ok(())
@@ -747,17 +815,22 @@ impl Vcpu for EmuVcpu {
         let cb = sink
             .is_some()
             .then_some(on_translate as unsafe extern "C" fn(_, _, _));
+        // SAFETY: our engine, not running; `opaque` points at the boxed LogSink that
+        // `self.code_log` keeps alive until the callback is replaced (or null with no
+        // callback).
         unsafe { uc::elfuse_uc_on_translate(self.uc, cb, opaque) };
         self.code_log = sink;
     }
 
     fn pretranslate(&mut self, pc: u64, key: u32) -> bool {
+        // SAFETY: `self.uc` is our engine, not running.
         unsafe { uc::elfuse_uc_arm64_pretranslate(self.uc, pc, key) == 1 }
     }
 }
 
 impl Drop for EmuVcpu {
     fn drop(&mut self) {
+        // SAFETY: `self.uc` was opened by EmuVcpu::new and is closed only here, once.
         unsafe { uc::uc_close(self.uc) };
     }
 }
@@ -778,6 +851,8 @@ mod tests {
             mem[0x1000 + 4 * i..0x1000 + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
         }
         let vm = Emu.create_vm().unwrap();
+        // SAFETY: `mem` outlives the VM and its vCPU: it is dropped only after the vCPU thread
+        // is joined.
         unsafe { vm.map_memory(0, mem.as_mut_ptr(), mem.len()).unwrap() };
         let (ktx, krx) = mpsc::channel();
         let t = std::thread::spawn(move || {
@@ -822,6 +897,8 @@ mod tests {
             mem[0x1000 + 4 * i..0x1000 + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
         }
         let vm = Emu.create_vm().unwrap();
+        // SAFETY: `mem` outlives the VM and its vCPU (the test ends only after the vCPU
+        // thread has stopped).
         unsafe { vm.map_memory(0, mem.as_mut_ptr(), mem.len()).unwrap() };
         std::thread::spawn(move || {
             let mut v = vm.create_vcpu().unwrap();

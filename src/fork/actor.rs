@@ -124,6 +124,8 @@ fn spawn_child() -> Result<Spawned, Errno> {
     let fd = theirs.as_raw_fd();
     // Only this thread spawns processes, so clearing CLOEXEC here cannot leak the fd
     // into another spawn; `theirs` is closed on this side right after.
+    // SAFETY: F_SETFD takes an int; `fd` is the child's end of the socketpair, which this
+    // function holds open until the spawn.
     unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     let child = Command::new(exe)
         .arg("--fork-child")

@@ -32,6 +32,7 @@ const EXIT_INTERNAL: u8 = 70;
 pub fn child_main(fd: RawFd) -> ExitCode {
     // SAFETY: the parent passed us this fd; nothing else owns it.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: F_SETFD takes an int; `fd` is open (now owned by `sock`).
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     let mut sock = UnixStream::from(sock);
     let early = match Early::start() {
@@ -126,12 +127,14 @@ fn run(
     ram.swap_backing(inc.ram).map_err(|e| format!("RAM: {e}"))?;
     let mm = Mm::from_parts(ram.clone(), inc.mm).map_err(|e| format!("mappings: {e:?}"))?;
     let vdso = crate::guest::vvar::Vdso::at(ram.clone(), inc.vvar);
+    // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     if inc.set_child_tid != 0 && mm.check_user(inc.set_child_tid, 4, true).is_ok() {
         ram.write(inc.set_child_tid, &pid.to_le_bytes());
     }
     let (trace_set, trace_fd) = inc.trace;
     let tracer = Tracer::new(trace_set, trace_fd.map(File::from));
+    // SAFETY: getppid has no preconditions.
     let ppid = unsafe { libc::getppid() };
     let kids = super::ChildServices::start(
         &ram,

@@ -61,11 +61,16 @@ fn adopt_one(file: &OpenFile, watchers: &mut Watchers) -> Option<Arc<OpenFile>> 
     Some(match &file.kind {
         FileKind::Host(h) => {
             use std::os::fd::AsRawFd;
+            // SAFETY: after a host fork this fd number is the child's own copy; `adopt`
+            // forgets the parent's table and snapshot, so the old OpenFile never drops it
+            // and the new OpenFile is its only owner.
             let fd = unsafe { OwnedFd::from_raw_fd(h.as_raw_fd()) };
             OpenFile::host_flagged(fd, path, file.urandom)
         }
         FileKind::Urandom { fd, .. } => {
             use std::os::fd::AsRawFd;
+            // SAFETY: as for the host kind above: the child's copy of the fd is owned only by
+            // the new OpenFile.
             let fd = unsafe { OwnedFd::from_raw_fd(fd.as_raw_fd()) };
             OpenFile::opened(fd, path, true)
         }

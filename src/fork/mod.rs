@@ -131,6 +131,8 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         Err(e) => {
             // The spawned child gets an empty handover and exits; reap it here.
             if let Ok((pid, _)) = actor::handover(ticket, state::Outgoing::abandon()) {
+                // SAFETY: reaps the child spawned for this fork, ours to wait for; the status
+                // is not asked for (null).
                 unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
             }
             return Err(e);
@@ -184,6 +186,7 @@ pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
     let size = ram.size() as i64;
     let mut use_cfr = true;
     while off < size {
+        // SAFETY: no pointers: `src` is the RAM memfd, open for the call.
         let data = unsafe { libc::lseek(src, off, libc::SEEK_DATA) };
         if data < 0 {
             let e = std::io::Error::last_os_error();
@@ -192,6 +195,7 @@ pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
             }
             return Err(e);
         }
+        // SAFETY: no pointers: `src` is the RAM memfd, open for the call.
         let hole = unsafe { libc::lseek(src, data, libc::SEEK_HOLE) };
         let hole = if hole < 0 { size } else { hole };
         let mut pos = data;
@@ -199,6 +203,8 @@ pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
             let len = (hole - pos) as usize;
             let n = if use_cfr {
                 let (mut i, mut o) = (pos, pos);
+                // SAFETY: `i` and `o` are local offsets the call updates; `src` and `d` are
+                // open memfds (RAM and its snapshot).
                 let n = unsafe { libc::copy_file_range(src, &mut i, d, &mut o, len, 0) };
                 if n <= 0 {
                     use_cfr = false;
@@ -207,6 +213,9 @@ pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
                 n
             } else {
                 let p = ram.ptr(pos as u64, len);
+                // SAFETY: `p` is `len` bytes of guest RAM inside the mapping (`ram.ptr`
+                // checked the range), read by pwrite through a raw pointer (no reference);
+                // `d` is the snapshot memfd.
                 let n = unsafe { libc::pwrite(d, p.cast(), len, pos) };
                 if n <= 0 {
                     return Err(std::io::Error::last_os_error());

@@ -122,6 +122,7 @@ pub fn fork(
     let code_log = super::warm::before_fork(ctx.proc, ctx.vcpu);
     let done = if vfork {
         let mut p = [0i32; 2];
+        // SAFETY: pipe2 writes two fds into `p`, a local [i32; 2].
         if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
             return Err(Errno::last());
         }
@@ -202,6 +203,7 @@ fn inherit(
     let mut signals = SignalState::with_actions(inh.actions);
     let table = super::fds::adopt(inh.fds, &mut signals);
     let tracer = Tracer::new(old.tracer.set, inh.sink.map(std::fs::File::from));
+    // SAFETY: getppid has no preconditions.
     let ppid = unsafe { libc::getppid() };
     let kids = super::ChildServices::start(
         &old.ram,
@@ -247,9 +249,12 @@ fn child(
     // A vfork release inherited from our parent's own vfork is not ours to signal: close
     // our copy (the parent still holds its own). Ours is `done`.
     ctx.proc.vfork_done.release();
+    // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let fail = |what: &str| -> ! {
         eprintln!("elfuse: fork child: {what}");
+        // SAFETY: _exit ends the fork child at once: it is a single-threaded copy whose other
+        // threads do not exist, so nothing is left to clean up.
         unsafe { libc::_exit(70) }
     };
     if let Some(Err(e)) = snap.map(|s| ctx.proc.ram.swap_backing(s)) {
@@ -292,6 +297,8 @@ fn child(
     let stop = crate::thread::run_as_leader(&proc, vcpu, &mut thread);
     proc.vfork_done.release();
     match stop {
+        // SAFETY: _exit ends the fork child with the guest's status; its state (a copy) needs
+        // no teardown.
         Ok(Stop::Exit(code) | Stop::ThreadExit(code)) => unsafe { libc::_exit(code & 0xff) },
         Ok(Stop::Signal(sig)) => crate::signal::hostsig::die_of_signal(sig),
         Err(e) => fail(&format!("internal error: {e}")),

@@ -85,8 +85,10 @@ fn send_fds(sock: &UnixStream, fds: &[RawFd]) -> io::Result<()> {
         iov_base: byte.as_ptr() as *mut _,
         iov_len: 1,
     };
+    // SAFETY: CMSG_SPACE is pure arithmetic on its argument.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
     let mut cbuf = vec![0u64; space.div_ceil(8)];
+    // SAFETY: msghdr is integers and pointers, valid zeroed (null pointers, zero lengths).
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
@@ -101,6 +103,8 @@ fn send_fds(sock: &UnixStream, fds: &[RawFd]) -> io::Result<()> {
         std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(c).cast::<RawFd>(), fds.len());
     }
     loop {
+        // SAFETY: `msg` points at `iov` (one byte of `buf`) and at `cbuf`, the control buffer
+        // sized by CMSG_SPACE, all alive across the call; `sock` is held open.
         let r = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
         if r == 1 {
             return Ok(());
@@ -119,14 +123,18 @@ fn recv_fds(sock: &UnixStream, want: usize, out: &mut Vec<OwnedFd>) -> io::Resul
         iov_base: byte.as_mut_ptr().cast(),
         iov_len: 1,
     };
+    // SAFETY: CMSG_SPACE is pure arithmetic on its argument.
     let space = unsafe { libc::CMSG_SPACE((want * 4) as u32) } as usize;
     let mut cbuf = vec![0u64; space.div_ceil(8)];
+    // SAFETY: msghdr is integers and pointers, valid zeroed (null pointers, zero lengths).
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
     msg.msg_controllen = space as _;
     let r = loop {
+        // SAFETY: `msg` points at `iov` (one byte of `buf`) and at `cbuf` of `space` bytes,
+        // all alive and exclusively ours across the call; `sock` is held open.
         let r = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
         if r < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
             continue;
@@ -226,6 +234,7 @@ mod tests {
         assert_eq!(d.opt_bytes().unwrap(), None);
         assert_eq!(d.u128().unwrap(), u128::MAX - 1);
         assert!(d.u64().is_err(), "reading past the end is an error");
+        // SAFETY: F_GETFD takes no argument; the fd is open (owned by `fds`).
         let flags = unsafe { libc::fcntl(fds[0].as_raw_fd(), libc::F_GETFD) };
         assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
     }

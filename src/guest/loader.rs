@@ -365,6 +365,7 @@ fn copy_segment(mm: &Mm, vaddr: u64, bytes: &[u8], off: u64, len: u64, fd: Optio
     copy(off, mid_lo);
     let mut pos = mid_lo;
     while pos < mid_hi {
+        // SAFETY: no pointers: `fd` is the ELF file, open for the call.
         let data = unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_DATA) };
         if data < 0 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
@@ -375,6 +376,7 @@ fn copy_segment(mm: &Mm, vaddr: u64, bytes: &[u8], off: u64, len: u64, fd: Optio
             break;
         }
         let data = (data as u64).min(mid_hi);
+        // SAFETY: no pointers: `fd` is the ELF file, open for the call.
         let hole = unsafe { libc::lseek(fd, data as libc::off_t, libc::SEEK_HOLE) };
         let hole = if hole < 0 {
             mid_hi

@@ -53,6 +53,7 @@ impl Vma {
 
 /// True if the host fd allows writing (a shared mapping of it may be made writable).
 pub fn fd_writable(fd: &OwnedFd) -> bool {
+    // SAFETY: F_GETFL takes no argument; `fd` is borrowed open.
     let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
     fl >= 0 && fl & libc::O_ACCMODE == libc::O_RDWR
 }
@@ -302,7 +303,10 @@ impl Mm {
     /// Shows the file's pages at `[start, start+len)` (only those before end of file: a
     /// host access past it would be a host SIGBUS, so those pages stay zero-filled RAM).
     fn overlay(&self, start: u64, len: u64, fd: &OwnedFd, offset: u64) -> Result<(), Errno> {
+        // SAFETY: struct stat is integers and timespecs, valid zeroed.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes one struct stat into `st`, a local of that type; `fd` is
+        // borrowed open.
         if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
             return Err(Errno::last());
         }
@@ -363,6 +367,8 @@ impl Mm {
             if v.is_file_overlay() {
                 let (a, b) = (s.max(start), v.end.min(end));
                 let p = self.ram.ptr(a, (b - a) as usize);
+                // SAFETY: `p` is `b - a` bytes inside the RAM mapping (`ram.ptr` checked the
+                // range); msync only flushes those pages.
                 unsafe { libc::msync(p.cast(), (b - a) as usize, flags) };
             }
         }
@@ -485,6 +491,8 @@ impl Mm {
         let mut done = 0u64;
         while done < len {
             let p = self.ram.ptr(addr + done, (len - done) as usize);
+            // SAFETY: `p` is `len - done` bytes inside the RAM mapping (`ram.ptr` checked
+            // it); pread fills guest RAM through this raw pointer, no reference to it exists.
             let n = unsafe {
                 libc::pread(
                     fd.as_raw_fd(),

@@ -9,5 +9,6 @@ pub mod mmlock;
 pub mod pagetable;
 pub mod ram;
 pub mod shimdata;
+pub mod slice;
 pub mod stack;
 pub mod vvar;

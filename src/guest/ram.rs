@@ -23,7 +23,12 @@ pub struct GuestRam {
 
 // The mapping is plain shared memory; concurrent access is the guest's business, as with
 // a kernel touching user memory. All host access goes through bounds-checked copies.
+// SAFETY: the fields are an atomic fd, a length and the base of a mapping owned by this value
+// (unmapped only in Drop); nothing is tied to the creating thread.
 unsafe impl Send for GuestRam {}
+// SAFETY: `&GuestRam` only reads the size/base and the atomic fd, or reaches the mapping
+// through raw-pointer volatile copies (`read`/`write`/`GuestSlice`), never through shared
+// references into it; concurrent guest writes tear data, as they would under a kernel.
 unsafe impl Sync for GuestRam {}
 
 impl GuestRam {
@@ -50,6 +55,8 @@ impl GuestRam {
         }
         // Small pages as with the memfd (shmem has no huge pages by default): a fork
         // child copies 4 KiB on a write, not 2 MiB. Advisory; failure changes nothing.
+        // SAFETY: `p` is the mapping of `size` bytes created just above; madvise only changes
+        // paging advice.
         unsafe { libc::madvise(p, size as usize, libc::MADV_NOHUGEPAGE) };
         Ok(GuestRam {
             fd: AtomicI32::new(-1),
@@ -66,7 +73,9 @@ impl GuestRam {
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
+        // SAFETY: memfd_create succeeded (checked above): `raw` is a new fd nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: no pointers; `fd` is the memfd we own.
         if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -75,6 +84,8 @@ impl GuestRam {
 
     /// Guest RAM over an existing memfd of `size` bytes (a fork child's copy).
     pub fn from_fd(fd: OwnedFd, size: u64) -> io::Result<Self> {
+        // SAFETY: a fresh shared mapping of the memfd we own (the kernel picks the address);
+        // the result is checked below.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -135,6 +146,8 @@ impl GuestRam {
         }
         let old = self.fd.swap(fd.into_raw_fd(), Ordering::Relaxed);
         if old >= 0 {
+            // SAFETY: `old` was the previous backing fd, which this value owned and nobody
+            // else uses now that the new one is swapped in.
             unsafe { libc::close(old) };
         }
         Ok(())
@@ -158,14 +171,17 @@ impl GuestRam {
 
     pub fn read(&self, gpa: u64, buf: &mut [u8]) {
         let p = self.ptr(gpa, buf.len());
-        // SAFETY: bounds checked; the guest may race with us, which yields garbage, not UB
-        // on the host side beyond what a kernel's copy_from_user tolerates.
-        unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) }
+        // SAFETY: `ptr` bounds-checked `[gpa, gpa+len)` against the mapping, which lives
+        // as long as `self`; `buf` is a host buffer (not guest RAM). Volatile copies: a
+        // racing vCPU yields torn bytes, as with a kernel's copy_from_user, never a
+        // Rust-level data race on a reference.
+        unsafe { super::slice::volatile_copy(buf.as_mut_ptr(), p, buf.len()) }
     }
 
     pub fn write(&self, gpa: u64, data: &[u8]) {
         let p = self.ptr(gpa, data.len());
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) }
+        // SAFETY: as in `read`, with the roles swapped.
+        unsafe { super::slice::volatile_copy(p, data.as_ptr(), data.len()) }
     }
 
     pub fn read_u64(&self, gpa: u64) -> u64 {
@@ -180,7 +196,8 @@ impl GuestRam {
 
     pub fn fill(&self, gpa: u64, len: u64, byte: u8) {
         let p = self.ptr(gpa, len as usize);
-        unsafe { std::ptr::write_bytes(p, byte, len as usize) }
+        // SAFETY: `ptr` bounds-checked the range against the live mapping.
+        unsafe { super::slice::GuestSlice::new(p, len as usize) }.fill(byte)
     }
 
     /// Maps `len` bytes of file `fd` at `offset` over guest RAM at `gpa`, shared with the
@@ -223,6 +240,9 @@ impl GuestRam {
             None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
         };
         let off = if fd < 0 { 0 } else { gpa as libc::off_t };
+        // SAFETY: MAP_FIXED over `[p, p+len)`, which `ptr` checked lies inside our own RAM
+        // mapping; it replaces only those pages of it (with the RAM's own memfd pages, or
+        // fresh anonymous ones).
         let r = unsafe {
             libc::mmap(
                 p.cast(),
@@ -245,6 +265,8 @@ impl GuestRam {
     pub fn discard(&self, gpa: u64, len: u64) {
         self.check(gpa, len as usize);
         let r = match self.raw_fd() {
+            // SAFETY: no pointers: punches a hole in our own memfd at a range `check` put
+            // inside it.
             Some(fd) => unsafe {
                 libc::fallocate(
                     fd,
@@ -271,8 +293,11 @@ impl GuestRam {
 
 impl Drop for GuestRam {
     fn drop(&mut self) {
+        // SAFETY: `base`/`size` is the mapping this value created and owns; nothing uses it
+        // after drop.
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.size as usize) };
         if let Some(fd) = self.raw_fd() {
+            // SAFETY: the memfd this value owns, closed once, here.
             unsafe { libc::close(fd) };
         }
     }

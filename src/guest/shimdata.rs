@@ -55,6 +55,8 @@ pub struct ShimData {
 // SAFETY: `base` points into `ram`'s shared mapping, which `ram` keeps alive; every
 // access goes through atomics or happens under the ring lock.
 unsafe impl Send for ShimData {}
+// SAFETY: as for Send: `&ShimData` reaches the page only through atomics (`u32_at`/`u64_at`)
+// or under the ring lock, and `ram` keeps the mapping alive.
 unsafe impl Sync for ShimData {}
 
 impl ShimData {

@@ -75,6 +75,8 @@ pub fn forwards(sig: i32) -> bool {
 }
 
 fn forwarded() -> libc::sigset_t {
+    // SAFETY: sigset_t is a plain bit array, valid zeroed; sigemptyset/sigaddset only write
+    // the local `set` and the signal numbers are valid (FORWARDED and the RT range).
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
@@ -93,6 +95,7 @@ fn forwarded() -> libc::sigset_t {
 /// Blocks the forwarded signals in the calling thread (and the threads it creates).
 pub fn block_in_this_thread() {
     let set = forwarded();
+    // SAFETY: `set` is a live sigset_t; the old mask is not asked for (null).
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
@@ -124,11 +127,15 @@ pub fn watch_deferred(proc: &Arc<Process>) {
     *lock_target() = Some(Arc::downgrade(proc));
     crate::signal::wakesig::install_wake_handler();
     crate::signal::wakesig::clear_woken();
+    // SAFETY: struct sigevent is integers and a union of pointer-sized fields, all valid
+    // zeroed.
     let mut ev: libc::sigevent = unsafe { std::mem::zeroed() };
     ev.sigev_notify = libc::SIGEV_THREAD_ID;
     ev.sigev_signo = crate::signal::wakesig::wake_signal();
     ev.sigev_notify_thread_id = crate::thread::host_tid();
     let mut timer: libc::timer_t = std::ptr::null_mut();
+    // SAFETY: `ev` and `timer` are locals the call reads and writes; SIGEV_THREAD_ID targets
+    // this (live) thread.
     if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut ev, &mut timer) } != 0 {
         return start_watcher();
     }
@@ -144,8 +151,11 @@ pub fn watch_deferred(proc: &Arc<Process>) {
         it_value: every,
     };
     DEFERRED.store(true, SeqCst);
+    // SAFETY: `timer` was just created by timer_create; `spec` is a live itimerspec; the old
+    // value is not asked for (null).
     if unsafe { libc::timer_settime(timer, 0, &spec, std::ptr::null_mut()) } != 0 {
         DEFERRED.store(false, SeqCst);
+        // SAFETY: `timer` was created above and is deleted once, here, on the failure path.
         unsafe { libc::timer_delete(timer) };
         return start_watcher();
     }
@@ -199,16 +209,17 @@ pub fn start_now() {
 /// Starts this host process's watcher thread, if it has none yet.
 #[cfg(target_os = "linux")]
 fn start_watcher() {
-    let pid = unsafe { libc::getpid() };
+    let pid = nix::unistd::getpid().as_raw();
     let mut sfd = lock_sfd();
     if sfd.1 == pid {
         return;
     }
     block_in_this_thread();
     if sfd.0 >= 0 {
-        unsafe { libc::close(sfd.0) }; // the fork parent's, inherited
+        let _ = nix::unistd::close(sfd.0); // the fork parent's, inherited
     }
     let set = forwarded();
+    // SAFETY: `set` is a live sigset_t; -1 asks for a new signalfd.
     let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
     if fd < 0 {
         tracing::warn!(
@@ -225,6 +236,7 @@ fn start_watcher() {
     // The wake signal's handler pokes the watcher through this pipe when another process
     // sent it (`wakesig`); the pipe, like the signalfd, is this host process's.
     let mut poke = [-1i32; 2];
+    // SAFETY: pipe2 writes two fds into `poke`, a local [i32; 2].
     if unsafe { libc::pipe2(poke.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
         tracing::warn!(
             "host signal watcher: pipe: {}",
@@ -263,7 +275,7 @@ pub fn fork_guard() -> ForkGuard {
 #[cfg(target_os = "linux")]
 pub fn flush() {
     let sfd = lock_sfd();
-    if sfd.1 == unsafe { libc::getpid() } {
+    if sfd.1 == nix::unistd::getpid().as_raw() {
         drain(sfd);
     }
 }
@@ -273,6 +285,7 @@ pub fn flush() {
 fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
     let mut stop = false;
     crate::signal::wakesig::take_foreign(|code, pid, uid, value| {
+        // SAFETY: struct signalfd_siginfo is integers (and padding), valid zeroed.
         let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
         si.ssi_signo = crate::signal::wakesig::wake_signal() as u32;
         si.ssi_code = code;
@@ -283,8 +296,11 @@ fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
         stop |= forward(&si);
     });
     loop {
+        // SAFETY: struct signalfd_siginfo is integers (and padding), valid zeroed.
         let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: read writes at most `size` bytes, the size of `si`, a local
+        // signalfd_siginfo; `sfd.0` is the signalfd held under the lock.
         let n = unsafe { libc::read(sfd.0, (&mut si as *mut libc::signalfd_siginfo).cast(), size) };
         if n != size as isize {
             break;
@@ -313,8 +329,11 @@ fn watcher(fd: i32, poke: i32) {
             events: libc::POLLIN,
             revents: 0,
         });
+        // SAFETY: `pfd` holds 2 pollfds, alive across the call.
         if unsafe { libc::poll(pfd.as_mut_ptr(), 2, -1) } > 0 && pfd[1].revents != 0 {
             let mut b = [0u8; 64];
+            // SAFETY: read writes at most `b.len()` bytes into the local `b`; `poke` is the
+            // watcher's own pipe.
             while unsafe { libc::read(poke, b.as_mut_ptr().cast(), b.len()) } > 0 {}
         }
     }
@@ -436,6 +455,9 @@ pub fn flush() {}
 pub fn mirror_sigchld(act: &crate::signal::KSigaction) {
     const SA_NOCLDSTOP: u64 = 1;
     const SA_NOCLDWAIT: u64 = 2;
+    // SAFETY: sigaction is integers, a sigset and a handler word, valid zeroed;
+    // SIG_IGN/SIG_DFL need no handler function; `sa` outlives the call and the old action is
+    // not asked for (null).
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = if act.handler == crate::signal::SIG_IGN {
@@ -459,6 +481,8 @@ pub fn mirror_sigchld(act: &crate::signal::KSigaction) {
 /// sees WIFSIGNALED(sig) (no core dump: RLIMIT_CORE is set to 0). Falls back to exit
 /// status 128+sig if the signal does not kill.
 pub fn die_of_signal(sig: u32) -> ! {
+    // SAFETY: rlimit/sigset_t locals outlive each call; SIG_DFL needs no handler; kill
+    // targets this process itself with the signal it is to die of.
     unsafe {
         let zero = libc::rlimit {
             rlim_cur: 0,

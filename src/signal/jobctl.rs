@@ -36,6 +36,8 @@ pub fn discarded_by(sig: u32) -> u64 {
 pub fn stop(sig: u32) {
     debug_assert!(is_stop_signal(sig));
     tracing::debug!(sig, "job control: stopping the process");
+    // SAFETY: kill/getpid take integers; the sigset_t locals are plain bit arrays, valid
+    // zeroed, and outlive each call that reads or fills them.
     unsafe {
         if sig == SIGSTOP {
             // Cannot be blocked or caught: the group stop begins before kill returns.

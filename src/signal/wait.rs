@@ -28,6 +28,8 @@ struct WakeBlocked {
 impl WakeBlocked {
     fn new() -> Self {
         install_wake_handler();
+        // SAFETY: sigset_t is a plain bit array, valid zeroed; both sets are locals that
+        // outlive the calls filling them, and the wake signal is a valid signal number.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
@@ -43,6 +45,8 @@ impl WakeBlocked {
 
 impl Drop for WakeBlocked {
     fn drop(&mut self) {
+        // SAFETY: `self.old` is the mask saved by `new`, a live sigset_t; the old mask is not
+        // asked for.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
     }
 }
@@ -77,6 +81,8 @@ pub fn wait_for_signal(proc: &Process, tid: i32, deadline: Option<Instant>) -> W
             }
         };
         let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+        // SAFETY: ppoll with no fds (null, 0) only sleeps; `tsp` is null or points at `ts`,
+        // `g.old` is a live sigset_t, both outliving the call.
         unsafe { libc::ppoll(std::ptr::null_mut(), 0, tsp, &g.old) };
         drop(g);
     }

@@ -36,9 +36,11 @@ extern "C" fn on_wake(_: i32, info: *mut libc::siginfo_t, _: *mut libc::c_void) 
     WOKEN.store(true, Ordering::Relaxed);
     // SAFETY: the kernel's siginfo for this delivery (SA_SIGINFO).
     let info = unsafe { &*info };
+    // SAFETY: `info` is the kernel's siginfo for an SA_SIGINFO delivery of a queued or timer
+    // signal, whose pid/uid/value fields are the ones these accessors read.
     let (pid, uid, value) = unsafe { (info.si_pid(), info.si_uid(), info.si_value().sival_ptr) };
     let ours = info.si_code == libc::SI_TIMER
-        || (info.si_code == libc::SI_TKILL && pid == unsafe { libc::getpid() });
+        || (info.si_code == libc::SI_TKILL && pid == nix::unistd::getpid().as_raw());
     if !ours {
         push_foreign(info.si_code, pid, uid, value as u64);
     }
@@ -48,6 +50,9 @@ extern "C" fn on_wake(_: i32, info: *mut libc::siginfo_t, _: *mut libc::c_void) 
 /// fails with EINTR).
 pub fn install_wake_handler() {
     static ONCE: Once = Once::new();
+    // SAFETY: sigaction is integers, a sigset and a handler word, valid zeroed; `on_wake` has
+    // the SA_SIGINFO handler signature; `sa` lives across the calls and the old action is not
+    // asked for (null).
     ONCE.call_once(|| unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = on_wake as *const () as usize;
@@ -70,6 +75,8 @@ fn push_foreign(code: i32, pid: i32, uid: u32, value: u64) {
     if FOREIGN.push([code as u32 as u64, ids, value]) {
         let fd = NOTIFY.load(Ordering::Acquire);
         if fd >= 0 {
+            // SAFETY: writes one byte from a live one-byte array to the watcher's pipe;
+            // write(2) is async-signal-safe, and a closed or full pipe only makes it fail.
             unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
         }
     }
@@ -102,19 +109,27 @@ mod tests {
     #[test]
     fn foreign_wake_signals_are_queued() {
         install_wake_handler();
-        let me = unsafe { libc::getpid() };
+        let me = nix::unistd::getpid().as_raw();
+        // SAFETY: tgkill with our own pid and tid and a valid signal number; no pointers.
         unsafe { libc::syscall(libc::SYS_tgkill, me, libc::gettid(), wake_signal()) };
         let mut got = Vec::new();
         take_foreign(|c, p, u, v| got.push((c, p, u, v)));
         assert!(got.is_empty(), "{got:?}");
+        // SAFETY: the test process forks; the child only calls async-signal-safe functions
+        // (sigqueue, _exit) before exiting.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             let v = libc::sigval {
                 sival_ptr: 77 as *mut libc::c_void,
             };
+            // SAFETY: sigqueue with a valid pid and signal and a by-value sigval; async-
+            // signal-safe in the forked child.
             unsafe { libc::sigqueue(me, wake_signal(), v) };
+            // SAFETY: _exit ends the forked child without running the parent's destructors or
+            // atexit handlers.
             unsafe { libc::_exit(0) };
         }
+        // SAFETY: waits for the child just forked; the status is not asked for (null).
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
         // The signal is process-directed: some thread of the test binary runs the handler.
         let t0 = std::time::Instant::now();
@@ -122,7 +137,7 @@ mod tests {
             take_foreign(|c, p, u, v| got.push((c, p, u, v)));
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        let uid = unsafe { libc::getuid() };
+        let uid = nix::unistd::getuid().as_raw();
         assert_eq!(got, [(libc::SI_QUEUE, pid, uid, 77)]);
     }
 }

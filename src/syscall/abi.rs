@@ -460,6 +460,8 @@ pub fn host_statfs(path: &std::ffi::CStr) -> Result<Statfs, Errno> {
     // SAFETY: zeroed is a valid HostStatfs; the host fills it.
     let mut s: HostStatfs = unsafe { std::mem::zeroed() };
     #[cfg(target_os = "linux")]
+    // SAFETY: `path` is NUL-terminated and statfs64 writes one struct statfs into `s`, a
+    // local of that type.
     let r = unsafe { libc::statfs64(path.as_ptr(), &mut s) };
     #[cfg(not(target_os = "linux"))]
     let r = unsafe { libc::statfs(path.as_ptr(), &mut s) };
@@ -474,6 +476,8 @@ pub fn host_fstatfs(fd: i32) -> Result<Statfs, Errno> {
     // SAFETY: as above.
     let mut s: HostStatfs = unsafe { std::mem::zeroed() };
     #[cfg(target_os = "linux")]
+    // SAFETY: fstatfs64 writes one struct statfs into `s`, a local of that type; `fd` is the
+    // caller's open fd.
     let r = unsafe { libc::fstatfs64(fd, &mut s) };
     #[cfg(not(target_os = "linux"))]
     let r = unsafe { libc::fstatfs(fd, &mut s) };
@@ -573,7 +577,10 @@ mod tests {
     #[test]
     fn stat_from_host() {
         let c = std::ffi::CString::new("/").unwrap();
+        // SAFETY: struct stat is integers and timespecs, valid zeroed.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is NUL-terminated and stat writes one struct stat into `st`, a local of
+        // that type.
         assert_eq!(unsafe { libc::stat(c.as_ptr(), &mut st) }, 0);
         let g = Stat::from_host(&st);
         assert_eq!(g.st_mode & 0o170000, 0o040000);

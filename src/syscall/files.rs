@@ -128,13 +128,7 @@ pub fn vmsplice(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         _ => return Err(Errno::EBADF),
     };
     let bufs = io::user_iovecs(ctx, a[1], a[2], !to_pipe)?;
-    let v: Vec<libc::iovec> = bufs
-        .into_iter()
-        .map(|s| libc::iovec {
-            iov_base: s.as_mut_ptr().cast(),
-            iov_len: s.len(),
-        })
-        .collect();
+    let v: Vec<libc::iovec> = bufs.iter().map(|s| s.iovec()).collect();
     raw(
         libc::SYS_vmsplice,
         [
@@ -188,13 +182,7 @@ pub fn syncfs(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 fn rw2(ctx: &mut Ctx, a: [u64; 6], write: bool) -> SysResult {
     let f = ctx.file(a[0])?;
     let bufs = io::user_iovecs(ctx, a[1], a[2], !write)?;
-    let v: Vec<libc::iovec> = bufs
-        .into_iter()
-        .map(|s| libc::iovec {
-            iov_base: s.as_mut_ptr().cast(),
-            iov_len: s.len(),
-        })
-        .collect();
+    let v: Vec<libc::iovec> = bufs.iter().map(|s| s.iovec()).collect();
     let nr = if write {
         libc::SYS_pwritev2
     } else {

@@ -213,11 +213,15 @@ pub fn getcwd(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 pub fn chdir(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (_dir, p) = at(ctx, AT_FDCWD as u64, a[0])?;
+    // SAFETY: `p` is a NUL-terminated CString that lives across the call; chdir only reads
+    // it.
     ret0(unsafe { libc::chdir(p.as_ptr()) })
 }
 
 pub fn fchdir(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
+    // SAFETY: fchdir takes an fd by value; `f` keeps the description (and its host fd) open
+    // for the call.
     ret0(unsafe { libc::fchdir(f.raw()) })
 }
 
@@ -244,6 +248,8 @@ pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     }
     let (dir, hp) = (r.dir, r.path);
     let mode = (a[3] & 0o7777) as libc::c_uint;
+    // SAFETY: `hp` is a NUL-terminated CString and `dir` holds its host fd open across the
+    // call; the returned fd is checked and owned just below.
     let r = unsafe { libc::openat(dir.raw(), hp.as_ptr(), host_flags, mode) };
     if r < 0 {
         return Err(Errno::last());
@@ -284,6 +290,8 @@ pub fn getdents64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 /// architecture, so the host's records are the guest's.
 #[cfg(target_os = "linux")]
 fn host_getdents64(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: getdents64 writes at most `buf.len()` bytes into `buf`, a host buffer we
+    // exclusively borrow; `fd` is the caller's open host fd.
     let r = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
     host_ret(r).map(|n| n as usize)
 }
@@ -304,6 +312,7 @@ fn host_fstat(fd: RawFd) -> Result<Stat, Errno> {
     // glibc's fstat() is fstatat(fd, "", AT_EMPTY_PATH), whose kernel path lookup costs a
     // third of a guest fstat; the x86_64 kernel still has the direct call.
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    // SAFETY: the raw fstat syscall writes one struct stat into `st`, a local of that type.
     let r = unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st) };
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     let r = unsafe { libc::fstat(fd, &mut st) } as i64;
@@ -323,6 +332,8 @@ fn host_fstatat(dir: &HostDir, path: &CStr, flags: i32) -> Result<Stat, Errno> {
     }
     // SAFETY: as above.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated, `dir` holds its host fd open, and fstatat writes one
+    // struct stat into `st`, a local of that type.
     if unsafe { libc::fstatat(dir.raw(), path.as_ptr(), &mut st, flags) } < 0 {
         return Err(Errno::last());
     }
@@ -375,6 +386,8 @@ fn host_statx(dir: &HostDir, path: &CStr, flags: i32, mask: u32) -> Result<Statx
     #[cfg(target_os = "linux")]
     {
         let mut stx = Statx::default();
+        // SAFETY: `path` is NUL-terminated, `dir` holds its fd open, and statx writes one
+        // struct statx into `stx`, a local Statx with the kernel's layout (abi.rs).
         let r = unsafe {
             libc::syscall(
                 libc::SYS_statx,
@@ -430,6 +443,8 @@ pub fn readlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         Some(super::procnode::Node::Link(_, l)) => super::procnode::link_text(ctx, &l)?,
         Some(super::procnode::Node::Host(_)) | None => {
             let mut buf = vec![0u8; (size as usize).min(2 * PATH_MAX)];
+            // SAFETY: `p` is NUL-terminated, `dir` holds its fd open, and readlinkat writes
+            // at most `buf.len()` bytes into `buf`, a host Vec of that length.
             let r = unsafe {
                 libc::readlinkat(dir.raw(), p.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
             };
@@ -480,12 +495,14 @@ pub fn mknodat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     };
     let (dir, p) = at_nofollow(ctx, a[0], a[1])?;
     let hmode = host_type | (mode & 0o7777) as libc::mode_t;
+    // SAFETY: `p` is a NUL-terminated CString and `dir` holds its host fd open for the call.
     ret0(unsafe { libc::mknodat(dir.raw(), p.as_ptr(), hmode, 0) })
 }
 
 pub fn mkdirat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (dir, p) = at_nofollow(ctx, a[0], a[1])?;
     // The host umask is the guest's (the umask handler sets it).
+    // SAFETY: `p` is a NUL-terminated CString and `dir` holds its host fd open for the call.
     ret0(unsafe { libc::mkdirat(dir.raw(), p.as_ptr(), (a[2] & 0o7777) as libc::mode_t) })
 }
 
@@ -496,6 +513,7 @@ pub fn unlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         hflags |= libc::AT_REMOVEDIR;
     }
     let (dir, p) = at_nofollow(ctx, a[0], a[1])?;
+    // SAFETY: `p` is a NUL-terminated CString and `dir` holds its host fd open for the call.
     ret0(unsafe { libc::unlinkat(dir.raw(), p.as_ptr(), hflags) })
 }
 
@@ -508,6 +526,8 @@ pub fn symlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     }
     let target = cstring(&target)?;
     let (dir, p) = at_nofollow(ctx, a[1], a[2])?;
+    // SAFETY: `target` and `p` are NUL-terminated CStrings and `dir` holds its host fd open
+    // for the call.
     ret0(unsafe { libc::symlinkat(target.as_ptr(), dir.raw(), p.as_ptr()) })
 }
 
@@ -522,6 +542,8 @@ pub fn linkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     };
     let (odir, op) = at_flagged(ctx, a[0], a[1], oflags)?;
     let (ndir, np) = at_nofollow(ctx, a[2], a[3])?;
+    // SAFETY: `op` and `np` are NUL-terminated CStrings; `odir` and `ndir` hold their host
+    // fds open for the call.
     ret0(unsafe { libc::linkat(odir.raw(), op.as_ptr(), ndir.raw(), np.as_ptr(), hflags) })
 }
 
@@ -536,6 +558,8 @@ pub fn renameat2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     #[cfg(target_os = "linux")]
     {
         // RENAME_* are the same on every Linux; the host validates them.
+        // SAFETY: both paths are NUL-terminated CStrings and both dirs hold their host fds
+        // open for the call; renameat2 reads nothing else.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_renameat2,
@@ -547,6 +571,7 @@ pub fn renameat2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             )
         };
         if r < 0 && Errno::last() == Errno::ENOSYS && flags == 0 {
+            // SAFETY: as above, without the flags.
             return ret0(unsafe {
                 libc::renameat(odir.raw(), op.as_ptr(), ndir.raw(), np.as_ptr())
             });
@@ -568,11 +593,13 @@ pub fn renameat2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 pub fn truncate(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (_dir, p) = at(ctx, AT_FDCWD as u64, a[0])?;
+    // SAFETY: `p` is a NUL-terminated CString the call only reads.
     ret0(unsafe { libc::truncate(p.as_ptr(), a[1] as i64 as libc::off_t) })
 }
 
 pub fn ftruncate(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
+    // SAFETY: no pointers; `f` keeps the host fd open for the call.
     ret0(unsafe { libc::ftruncate(f.raw(), a[1] as i64 as libc::off_t) })
 }
 
@@ -581,6 +608,7 @@ pub fn fallocate(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     #[cfg(target_os = "linux")]
     {
         // FALLOC_FL_* are the same on every Linux.
+        // SAFETY: no pointers; `f` keeps the host fd open for the call.
         ret0(unsafe { libc::fallocate(f.raw(), a[1] as i32, a[2] as i64, a[3] as i64) })
     }
     #[cfg(not(target_os = "linux"))]
@@ -604,6 +632,7 @@ pub fn fadvise64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     #[cfg(target_os = "linux")]
     {
         // Advice only; the host still reports ESPIPE for pipes and EINVAL for len < 0.
+        // SAFETY: no pointers; `f` keeps the host fd open for the call.
         let r = unsafe { libc::posix_fadvise(f.raw(), a[1] as i64, a[2] as i64, advice) };
         if r != 0 {
             return Err(Errno::from_host(r));
@@ -614,18 +643,21 @@ pub fn fadvise64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sync(_ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
     Ok(0)
 }
 
 pub fn fsync(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
+    // SAFETY: no pointers; `f` keeps the host fd open for the call.
     ret0(unsafe { libc::fsync(f.raw()) })
 }
 
 pub fn fdatasync(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
     #[cfg(target_os = "linux")]
+    // SAFETY: no pointers; `f` keeps the host fd open for the call.
     let r = unsafe { libc::fdatasync(f.raw()) };
     #[cfg(not(target_os = "linux"))]
     let r = unsafe { libc::fsync(f.raw()) };
@@ -635,6 +667,7 @@ pub fn fdatasync(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 pub fn flock(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     // LOCK_SH/EX/NB/UN have the same values everywhere; the host validates them.
     let f = ctx.file(a[0])?;
+    // SAFETY: no pointers; `f` keeps the host fd open for the call.
     ret0(unsafe { libc::flock(f.raw(), a[1] as i32) })
 }
 
@@ -653,6 +686,7 @@ fn check_access_mode(mode: u64) -> Result<libc::c_int, Errno> {
 pub fn faccessat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let mode = check_access_mode(a[2])?;
     let (dir, p) = at(ctx, a[0], a[1])?;
+    // SAFETY: `p` is a NUL-terminated CString and `dir` holds its host fd open for the call.
     ret0(unsafe { libc::faccessat(dir.raw(), p.as_ptr(), mode, 0) })
 }
 
@@ -666,22 +700,27 @@ pub fn faccessat2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (dir, p) = at_flagged(ctx, a[0], a[1], flags)?;
     #[cfg(target_os = "linux")]
     {
+        // SAFETY: `p` is a NUL-terminated CString and `dir` holds its host fd open for the
+        // call; the other arguments are plain integers.
         let r = unsafe { libc::syscall(libc::SYS_faccessat2, dir.raw(), p.as_ptr(), mode, hflags) };
         if r == 0 || Errno::last() != Errno::ENOSYS {
             return host_ret(r).map(|_| 0);
         }
     }
     // No host faccessat2: libc emulates the flags.
+    // SAFETY: `p` is a NUL-terminated CString and `dir` holds its host fd open for the call.
     ret0(unsafe { libc::faccessat(dir.raw(), p.as_ptr(), mode, hflags) })
 }
 
 pub fn fchmod(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
+    // SAFETY: no pointers; `f` keeps the host fd open for the call.
     ret0(unsafe { libc::fchmod(f.raw(), (a[1] & 0o7777) as libc::mode_t) })
 }
 
 pub fn fchmodat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (dir, p) = at(ctx, a[0], a[1])?;
+    // SAFETY: `p` is a NUL-terminated CString and `dir` holds its host fd open for the call.
     ret0(unsafe { libc::fchmodat(dir.raw(), p.as_ptr(), (a[2] & 0o7777) as libc::mode_t, 0) })
 }
 
@@ -695,11 +734,13 @@ pub fn fchownat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if p.is_empty() && !dir.is_cwd() {
         return ret0(unsafe { libc::fchown(dir.raw(), uid, gid) });
     }
+    // SAFETY: `p` is a NUL-terminated CString and `dir` holds its host fd open for the call.
     ret0(unsafe { libc::fchownat(dir.raw(), p.as_ptr(), uid, gid, hflags) })
 }
 
 pub fn fchown(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
+    // SAFETY: no pointers; `f` keeps the host fd open for the call.
     ret0(unsafe { libc::fchown(f.raw(), a[1] as u32, a[2] as u32) })
 }
 
@@ -728,6 +769,8 @@ pub fn utimensat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             return Err(Errno::EINVAL);
         }
         let f = ctx.file(dirfd)?;
+        // SAFETY: `tp` is null or points at `times`, two host timespecs alive across the
+        // call; `f` keeps the fd open.
         return ret0(unsafe { libc::futimens(f.raw(), tp) });
     }
     let hflags = at_flags_to_host(flags, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)?;
@@ -736,5 +779,7 @@ pub fn utimensat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if p.is_empty() && !dir.is_cwd() {
         return ret0(unsafe { libc::futimens(dir.raw(), tp) });
     }
+    // SAFETY: `p` is NUL-terminated, `dir` holds its fd open, and `tp` is null or points at
+    // `times`, two timespecs alive across the call.
     ret0(unsafe { libc::utimensat(dir.raw(), p.as_ptr(), tp, hflags) })
 }

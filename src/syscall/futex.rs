@@ -39,6 +39,10 @@ mod host {
         uaddr2: *mut u32,
         val3: u32,
     ) -> i64 {
+        // SAFETY: the kernel does every access to `uaddr`/`uaddr2` itself, atomically, and
+        // fails with EFAULT on a bad address; callers pass guest-RAM futex words from `word`
+        // (checked, aligned, inside the live RAM mapping) or null where the op ignores the
+        // argument.
         unsafe { libc::syscall(libc::SYS_futex, uaddr, op, val, arg4, uaddr2, val3) }
     }
 
@@ -49,6 +53,9 @@ mod host {
         timeout: *const libc::timespec,
         clock: i32,
     ) -> i64 {
+        // SAFETY: as for `futex`: `waiters` is a host array of `n` futex_waitv entries naming
+        // checked guest words, `timeout` null or a live timespec; the kernel reads them and
+        // reports EFAULT itself.
         unsafe { libc::syscall(449, waiters, n, flags, timeout, clock) }
     }
 }

@@ -8,6 +8,7 @@ use elfuse_actors::fdtable::OpenFile;
 use super::abi::{open_flags_from_host, open_flags_to_host};
 use super::{fd_err, host_ret, Ctx, SysResult};
 use crate::errno::Errno;
+use crate::guest::slice::GuestSlice;
 
 /// Linux caps a single transfer at MAX_RW_COUNT.
 const MAX_RW: u64 = 0x7fff_f000;
@@ -25,15 +26,25 @@ pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let buf = ctx.user_slice(a[1], rw_len(a[2]), true)?;
     if let Some(cache) = f.entropy_cache() {
         // /dev/urandom: served from the description's buffer.
-        let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
-        return Ok(c.read(buf)? as u64);
+        // Filled on the host side, then copied in: no reference into guest RAM.
+        let mut tmp = vec![0u8; buf.len()];
+        let n = cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .read(&mut tmp)?;
+        buf.copy_from(&tmp[..n]);
+        return Ok(n as u64);
     }
+    // SAFETY: `buf` is checked, writable guest RAM of `buf.len()` bytes, passed as a raw
+    // pointer (no reference exists); read writes at most that many; `f` keeps the fd open.
     host_ret(unsafe { libc::read(f.raw(), buf.as_mut_ptr().cast(), buf.len()) } as i64)
 }
 
 pub fn write(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
     let buf = ctx.user_slice(a[1], rw_len(a[2]), false)?;
+    // SAFETY: `buf` is checked, readable guest RAM of `buf.len()` bytes, passed as a raw
+    // pointer; write only reads it; `f` keeps the fd open.
     host_ret(unsafe { libc::write(f.raw(), buf.as_ptr().cast(), buf.len()) } as i64)
 }
 
@@ -49,6 +60,8 @@ pub fn pread64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     }
     let buf = ctx.user_slice(a[1], rw_len(a[2]), true)?;
     host_ret(
+        // SAFETY: `buf` is checked, writable guest RAM of `buf.len()` bytes (raw pointer);
+        // pread writes at most that many; `f` keeps the fd open.
         unsafe { libc::pread(f.raw(), buf.as_mut_ptr().cast(), buf.len(), a[3] as i64) } as i64,
     )
 }
@@ -64,6 +77,8 @@ pub fn pwrite64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         }
     }
     let buf = ctx.user_slice(a[1], rw_len(a[2]), false)?;
+    // SAFETY: `buf` is checked, readable guest RAM of `buf.len()` bytes (raw pointer); `f`
+    // keeps the fd open.
     host_ret(unsafe { libc::pwrite(f.raw(), buf.as_ptr().cast(), buf.len(), a[3] as i64) } as i64)
 }
 
@@ -74,7 +89,7 @@ pub(super) fn user_iovecs<'c>(
     va: u64,
     cnt: u64,
     write: bool,
-) -> Result<Vec<&'c mut [u8]>, Errno> {
+) -> Result<Vec<GuestSlice<'c>>, Errno> {
     if cnt > IOV_MAX {
         return Err(Errno::EINVAL);
     }
@@ -97,11 +112,8 @@ pub(super) fn user_iovecs<'c>(
 /// [`user_iovecs`] as host iovecs over guest RAM.
 pub(super) fn iovecs(ctx: &Ctx, va: u64, cnt: u64, write: bool) -> Result<Vec<libc::iovec>, Errno> {
     Ok(user_iovecs(ctx, va, cnt, write)?
-        .into_iter()
-        .map(|s| libc::iovec {
-            iov_base: s.as_mut_ptr().cast(),
-            iov_len: s.len(),
-        })
+        .iter()
+        .map(GuestSlice::iovec)
         .collect())
 }
 
@@ -112,6 +124,8 @@ fn vec_io(ctx: &mut Ctx, a: [u64; 6], write: bool, off: Option<i64>) -> SysResul
     }
     let v = iovecs(ctx, a[1], a[2], !write)?;
     let (p, n) = (v.as_ptr(), v.len() as i32);
+    // SAFETY: `v` holds `n` iovecs, each naming checked guest RAM (writable for reads) by raw
+    // pointer, and lives across the call; `f` keeps the fd open.
     let r = unsafe {
         match (write, off) {
             (false, None) => libc::readv(f.raw(), p, n),
@@ -141,6 +155,7 @@ pub fn lseek(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if a[2] > 4 {
         return Err(Errno::EINVAL);
     }
+    // SAFETY: no pointers; `f` keeps the fd open.
     host_ret(unsafe { libc::lseek(f.raw(), a[1] as i64, a[2] as i32) })
 }
 
@@ -149,10 +164,14 @@ pub fn sendfile(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let inp = ctx.file(a[1])?;
     let count = rw_len(a[3]);
     if a[2] == 0 {
+        // SAFETY: a null offset pointer is allowed (the file position is used); both
+        // descriptions are held open.
         let r = unsafe { libc::sendfile(out.raw(), inp.raw(), std::ptr::null_mut(), count) };
         return host_ret(r as i64);
     }
     let mut off: i64 = ctx.read_val(a[2])?;
+    // SAFETY: `off` is a local i64 the call reads and updates; both descriptions are held
+    // open.
     let r = unsafe { libc::sendfile(out.raw(), inp.raw(), &mut off, count) };
     let r = host_ret(r as i64)?;
     ctx.write_val(a[2], &off)?;
@@ -243,11 +262,13 @@ pub fn fcntl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             .map_err(fd_err),
         F_GETFL => {
             let f = ctx.file(a[0])?;
+            // SAFETY: F_GETFL takes no argument; `f` keeps the fd open.
             let r = unsafe { libc::fcntl(f.raw(), libc::F_GETFL) };
             host_ret(r as i64).map(|fl| open_flags_from_host(fl as i32))
         }
         F_SETFL => {
             let f = ctx.file(a[0])?;
+            // SAFETY: F_SETFL takes an int; `f` keeps the fd open.
             let r = unsafe { libc::fcntl(f.raw(), libc::F_SETFL, open_flags_to_host(arg)) };
             host_ret(r as i64)
         }
@@ -263,6 +284,9 @@ pub fn fcntl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
                 F_OFD_SETLK => libc::F_OFD_SETLK,
                 _ => libc::F_OFD_SETLKW,
             };
+            // SAFETY: `lk` is checked guest RAM of FLOCK_SIZE bytes, the size of the host's
+            // struct flock (same layout on 64-bit Linux), writable for the getters; passed as
+            // a raw pointer.
             host_ret(unsafe { libc::fcntl(f.raw(), host_cmd, lk.as_mut_ptr()) } as i64)
         }
         // O_ASYNC owners and signals: guest pids and process groups are the host's, and the
@@ -272,6 +296,7 @@ pub fn fcntl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         F_SETPIPE_SZ | F_GETPIPE_SZ | F_ADD_SEALS | F_GET_SEALS | F_SETOWN | F_GETOWN
         | F_SETSIG | F_GETSIG => {
             let f = ctx.file(a[0])?;
+            // SAFETY: these commands take an int argument, no pointer; `f` keeps the fd open.
             host_ret(unsafe { libc::fcntl(f.raw(), cmd as i32, arg as i32) } as i64)
         }
         _ => {
@@ -326,7 +351,9 @@ pub fn pipe2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     ctx.user_slice(a[0], 8, true)?;
     let mut fds = [0i32; 2];
     let host_flags = open_flags_to_host(flags & !GUEST_O_CLOEXEC) | libc::O_CLOEXEC;
+    // SAFETY: pipe2 writes two fds into `fds`, a local [i32; 2].
     host_ret(unsafe { libc::pipe2(fds.as_mut_ptr(), host_flags) } as i64)?;
+    // SAFETY: pipe2 succeeded: both fds are new and owned by nobody else.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let cloexec = flags & GUEST_O_CLOEXEC != 0;
     let (gr, gw) = ctx
@@ -378,6 +405,9 @@ pub fn ioctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         _ => return super::net::ioctl::ioctl(ctx, &f, req, arg),
     };
     let buf = ctx.user_slice(arg, size, out)?;
+    // SAFETY: the table above gives `size` as what `req` reads or writes, and `buf` is that
+    // many bytes of checked guest RAM (writable when the host fills it), passed as a raw
+    // pointer.
     host_ret(unsafe { libc::ioctl(f.raw(), req as _, buf.as_mut_ptr()) } as i64)
 }
 
@@ -424,6 +454,8 @@ fn poll_guest(
         tv_nsec: 0,
     };
     let tsp = if nval > 0 { &zero as *const _ } else { tsp };
+    // SAFETY: `host` holds `host.len()` pollfds, `tsp` is null or points at a live timespec
+    // (`ts` or `zero`), and the host sigmask pointer is null; all outlive the call.
     let r = unsafe {
         libc::ppoll(
             host.as_mut_ptr(),

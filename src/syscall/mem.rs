@@ -51,18 +51,24 @@ pub fn mmap(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         None
     } else {
         let f = ctx.file(fd as u64)?;
+        // SAFETY: F_GETFL takes no argument; `f` keeps the fd open.
         let fl = unsafe { libc::fcntl(f.raw(), libc::F_GETFL) };
         let acc = fl & libc::O_ACCMODE;
         if acc == libc::O_WRONLY || (shared && prot & PROT_WRITE != 0 && acc != libc::O_RDWR) {
             return Err(Errno::EACCES);
         }
+        // SAFETY: struct stat is integers and timespecs, valid zeroed.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes one struct stat into `st`, a local of that type; `f` keeps the
+        // fd open.
         host_ret(unsafe { libc::fstat(f.raw(), &mut st) } as i64)?;
         if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
             return Err(Errno::ENODEV);
         }
+        // SAFETY: F_DUPFD_CLOEXEC takes an int; `f` keeps the fd open.
         let dup = unsafe { libc::fcntl(f.raw(), libc::F_DUPFD_CLOEXEC, 3) };
         host_ret(dup as i64)?;
+        // SAFETY: the dup above succeeded (checked): `dup` is a new fd owned by nobody else.
         Some(Arc::new(unsafe { OwnedFd::from_raw_fd(dup) }))
     };
 
@@ -105,10 +111,12 @@ pub fn mmap(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 /// A new memfd of `len` bytes behind a MAP_SHARED|MAP_ANONYMOUS mapping.
 fn shared_anon(len: u64) -> Result<OwnedFd, Errno> {
+    // SAFETY: the name is a NUL-terminated C string literal.
     let fd = unsafe { libc::memfd_create(c"elfuse-shared-anon".as_ptr(), libc::MFD_CLOEXEC) };
     host_ret(fd as i64)?;
     // SAFETY: a fresh fd from memfd_create.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: no pointers; `fd` is the memfd we own.
     host_ret(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } as i64)?;
     Ok(fd)
 }

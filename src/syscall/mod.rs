@@ -47,6 +47,7 @@ use elfuse_actors::fdtable::{FdError, OpenFile};
 
 use crate::backend::Vcpu;
 use crate::errno::Errno;
+use crate::guest::slice::GuestSlice;
 use crate::process::Process;
 
 pub type SysResult = Result<u64, Errno>;
@@ -104,12 +105,20 @@ pub struct Ctx<'a> {
 /// # Safety
 /// Implementors must be `repr(C)` with no invalid bit patterns.
 pub unsafe trait Pod: Copy + Default {}
+// SAFETY: u8: one byte, no padding, every bit pattern a valid value.
 unsafe impl Pod for u8 {}
+// SAFETY: u16: no padding, every bit pattern a valid value.
 unsafe impl Pod for u16 {}
+// SAFETY: u32: no padding, every bit pattern a valid value.
 unsafe impl Pod for u32 {}
+// SAFETY: i32: no padding, every bit pattern a valid value.
 unsafe impl Pod for i32 {}
+// SAFETY: u64: no padding, every bit pattern a valid value.
 unsafe impl Pod for u64 {}
+// SAFETY: i64: no padding, every bit pattern a valid value.
 unsafe impl Pod for i64 {}
+// SAFETY: an array of Pod elements has no padding between them and every bit pattern of each
+// is valid, so the same holds for the array.
 unsafe impl<T: Pod, const N: usize> Pod for [T; N] where [T; N]: Default {}
 
 /// Longest path a guest may pass (PATH_MAX).
@@ -128,20 +137,19 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A guest buffer as a host slice, after checking the guest may access it.
-    ///
-    /// The slice aliases guest RAM, which other vCPUs may change concurrently — exactly
-    /// like a kernel's view of user memory; it is only handed to host syscalls or copied.
-    #[allow(clippy::mut_from_ref)]
-    pub fn user_slice(&self, va: u64, len: usize, write: bool) -> Result<&mut [u8], Errno> {
+    /// A guest buffer, after checking the guest may access it (`write`: for writing):
+    /// a [`GuestSlice`], reached by copies and raw pointers only, never a `&mut [u8]`
+    /// (other vCPUs may write it at the same time; see `guest::slice`).
+    pub fn user_slice(&self, va: u64, len: usize, write: bool) -> Result<GuestSlice<'_>, Errno> {
         if len == 0 {
-            return Ok(&mut []);
+            return Ok(GuestSlice::empty());
         }
         self.proc.mm.check_user(va, len as u64, write)?;
         let p = self.proc.ram.ptr(va, len);
-        // SAFETY: checked to be inside a user mapping of guest RAM, which lives as long
-        // as the process.
-        Ok(unsafe { std::slice::from_raw_parts_mut(p, len) })
+        // SAFETY: `check_user` put `[va, va+len)` inside a user mapping, and `ram.ptr`
+        // checked it against the RAM mapping, which lives as long as the process (that
+        // `self` borrows).
+        Ok(unsafe { GuestSlice::new(p, len) })
     }
 
     pub fn read_bytes(&self, va: u64, len: usize) -> Result<Vec<u8>, Errno> {
@@ -149,26 +157,28 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn write_bytes(&self, va: u64, data: &[u8]) -> Result<(), Errno> {
-        self.user_slice(va, data.len(), true)?.copy_from_slice(data);
+        self.user_slice(va, data.len(), true)?.copy_from(data);
         Ok(())
     }
 
     pub fn read_val<T: Pod>(&self, va: u64) -> Result<T, Errno> {
         let mut v = T::default();
         let src = self.user_slice(va, std::mem::size_of::<T>(), false)?;
-        // SAFETY: T is Pod; sizes match.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                src.as_ptr(),
+        // SAFETY: T is Pod (every bit pattern valid), so its storage may be viewed and
+        // overwritten as `size_of::<T>()` plain bytes; `v` is a local, not guest RAM.
+        let dst = unsafe {
+            std::slice::from_raw_parts_mut(
                 (&mut v as *mut T).cast::<u8>(),
                 std::mem::size_of::<T>(),
             )
         };
+        src.copy_to(dst);
         Ok(v)
     }
 
     pub fn write_val<T: Pod>(&self, va: u64, v: &T) -> Result<(), Errno> {
-        // SAFETY: T is Pod.
+        // SAFETY: T is Pod (repr(C), no padding with undefined contents per its
+        // contract), so its `size_of::<T>()` bytes are initialised and readable.
         let bytes = unsafe {
             std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
         };
@@ -179,15 +189,23 @@ impl<'a> Ctx<'a> {
     pub fn read_cstr(&self, va: u64, max: usize) -> Result<Vec<u8>, Errno> {
         let mut out = Vec::new();
         let mut cur = va;
+        let mut piece = [0u8; 256];
         loop {
-            // Read up to the end of the current page at a time.
+            // Check up to the end of the current page at a time, copy out in pieces (a
+            // path is short; most of a page is not read).
             let chunk = (4096 - (cur % 4096)) as usize;
             let s = self.user_slice(cur, chunk, false)?;
-            if let Some(n) = s.iter().position(|&b| b == 0) {
-                out.extend_from_slice(&s[..n]);
-                return Ok(out);
+            let mut off = 0;
+            while off < chunk {
+                let n = piece.len().min(chunk - off);
+                s.sub(off, n).copy_to(&mut piece[..n]);
+                if let Some(z) = piece[..n].iter().position(|&b| b == 0) {
+                    out.extend_from_slice(&piece[..z]);
+                    return Ok(out);
+                }
+                out.extend_from_slice(&piece[..n]);
+                off += n;
             }
-            out.extend_from_slice(s);
             if out.len() > max {
                 return Err(Errno::ENAMETOOLONG);
             }

@@ -71,6 +71,7 @@ pub fn rseq(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 }
 
 fn current_cpu() -> u32 {
+    // SAFETY: sched_getcpu takes no arguments and only reads the calling thread's CPU.
     let c = unsafe { libc::sched_getcpu() };
     c.max(0) as u32
 }
@@ -91,6 +92,8 @@ fn own_pid(ctx: &Ctx, pid: u64) -> Result<i32, Errno> {
         p if p < 0 => Err(Errno::EINVAL),
         p => {
             // Another host process: answer as the host does.
+            // SAFETY: kill with signal 0 sends nothing: it only checks that `p` exists and
+            // may be signalled.
             if unsafe { libc::kill(p, 0) } == 0 || Errno::last() == Errno::EPERM {
                 Ok(p)
             } else {
@@ -102,11 +105,13 @@ fn own_pid(ctx: &Ctx, pid: u64) -> Result<i32, Errno> {
 
 pub fn getpgid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let pid = own_pid(ctx, a[0])?;
+    // SAFETY: getpgid takes a pid by value, no pointers.
     host_ret(unsafe { libc::getpgid(pid) } as i64)
 }
 
 pub fn getsid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let pid = own_pid(ctx, a[0])?;
+    // SAFETY: getsid takes a pid by value, no pointers.
     host_ret(unsafe { libc::getsid(pid) } as i64)
 }
 
@@ -115,6 +120,8 @@ pub fn getgroups(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if size < 0 {
         return Err(Errno::EINVAL);
     }
+    // SAFETY: getgroups with size 0 writes nothing (the null list is never touched) and
+    // returns the count.
     let n = host_ret(unsafe { libc::getgroups(0, std::ptr::null_mut()) } as i64)? as usize;
     if size == 0 {
         return Ok(n as u64);
@@ -123,6 +130,7 @@ pub fn getgroups(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let mut g = vec![0 as libc::gid_t; n];
+    // SAFETY: getgroups writes at most `n` gids into `g`, a Vec of exactly `n` gid_t.
     let n = host_ret(unsafe { libc::getgroups(n as i32, g.as_mut_ptr()) } as i64)? as usize;
     let bytes: Vec<u8> = g[..n].iter().flat_map(|x| x.to_le_bytes()).collect();
     ctx.write_bytes(a[1], &bytes)?;
@@ -133,7 +141,9 @@ pub fn getgroups(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 pub const UNAME_RELEASE: &str = "6.8.0-elfuse";
 
 pub fn uname(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    // SAFETY: struct utsname is arrays of c_char, for which all-zero bytes are valid.
     let mut host: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname writes one struct utsname into `host`, a local of that type.
     unsafe { libc::uname(&mut host) };
     let nodename: Vec<u8> = host
         .nodename
@@ -241,9 +251,13 @@ pub fn getrusage(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         _ => return Err(Errno::EINVAL),
     };
     // struct rusage has the same 144-byte layout on every 64-bit Linux.
+    // SAFETY: struct rusage is integers and timevals, for which all-zero bytes are valid.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes one struct rusage into `ru`, a local of that type.
     host_ret(unsafe { libc::getrusage(who, &mut ru) } as i64)?;
     let bytes =
+        // SAFETY: `ru` is a live, initialised struct rusage of at least 144 bytes (its size
+        // on 64-bit Linux), viewed as bytes only while borrowed here.
         unsafe { std::slice::from_raw_parts((&ru as *const libc::rusage).cast::<u8>(), 144) };
     ctx.write_bytes(a[1], bytes)?;
     Ok(0)
@@ -254,6 +268,7 @@ pub fn umask(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let mut fs = ctx.proc.fs();
     let old = std::mem::replace(&mut fs.umask, new);
     // The host applies it to files the guest creates.
+    // SAFETY: umask takes a mode by value and cannot fail.
     unsafe { libc::umask(new as libc::mode_t) };
     Ok(old.into())
 }
@@ -276,9 +291,13 @@ pub fn sched_yield(_ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
 
 pub fn sysinfo(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     // struct sysinfo is 112 bytes with the same layout on every 64-bit Linux.
+    // SAFETY: struct sysinfo is integers (and padding), for which all-zero bytes are valid.
     let mut si: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: sysinfo writes one struct sysinfo into `si`, a local of that type.
     host_ret(unsafe { libc::sysinfo(&mut si) } as i64)?;
     let bytes =
+        // SAFETY: `si` is a live, zero-initialised then host-filled struct sysinfo of 112
+        // bytes (its size on 64-bit Linux), viewed as bytes only while borrowed here.
         unsafe { std::slice::from_raw_parts((&si as *const libc::sysinfo).cast::<u8>(), 112) };
     ctx.write_bytes(a[0], bytes)?;
     Ok(0)
@@ -298,16 +317,20 @@ pub fn getrandom(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let len = a[1].min(i32::MAX as u64) as usize;
     let buf = ctx.user_slice(a[0], len, true)?;
     let host_flags = (flags & GRND_NONBLOCK) as u32;
+    // SAFETY: `buf` is checked, writable guest RAM of `buf.len()` bytes (a raw pointer, no
+    // reference); getrandom writes at most that many bytes.
     let r = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), host_flags) };
     host_ret(r as i64)
 }
 
 pub fn setpgid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let sd = crate::guest::shimdata::ShimData::new(ctx.proc.ram.clone());
+    // SAFETY: setpgid takes two pids by value, no pointers.
     sd.republish_group(|| host_ret(unsafe { libc::setpgid(a[0] as i32, a[1] as i32) } as i64))
 }
 
 pub fn setsid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     let sd = crate::guest::shimdata::ShimData::new(ctx.proc.ram.clone());
+    // SAFETY: setsid takes no arguments.
     sd.republish_group(|| host_ret(unsafe { libc::setsid() } as i64))
 }

@@ -66,6 +66,7 @@ impl GuestFile for ProcMem {
 }
 
 fn host_open(path: &std::ffi::CStr, flags: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: `path` is NUL-terminated; the result is checked and owned just below.
     let r = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
     if r < 0 {
         return Err(Errno::last());
@@ -94,6 +95,7 @@ pub fn open(ctx: &Ctx, node: &Node, flags: u64, host_flags: i32) -> Result<Arc<O
             })))
         }
         Node::File(_, "mem") => {
+            // SAFETY: the name is a NUL-terminated C string literal.
             let r = unsafe { libc::memfd_create(c"elfuse-mem".as_ptr(), libc::MFD_CLOEXEC) };
             if r < 0 {
                 return Err(Errno::last());
@@ -126,6 +128,7 @@ pub fn open(ctx: &Ctx, node: &Node, flags: u64, host_flags: i32) -> Result<Arc<O
 /// getdents64 on a /proc directory of the guest.
 pub fn getdents(ctx: &Ctx, d: &ProcDir, out: &mut Vec<u8>, count: usize) -> Result<(), Errno> {
     let entries = list(ctx, &d.node);
+    // SAFETY: no pointers: the description's own fd, open while `d` lives.
     let pos = unsafe { libc::lseek(d.fd.as_raw_fd(), 0, libc::SEEK_CUR) };
     let mut i = pos.max(0) as usize;
     while let Some((name, ty)) = entries.get(i) {
@@ -145,6 +148,7 @@ pub fn getdents(ctx: &Ctx, d: &ProcDir, out: &mut Vec<u8>, count: usize) -> Resu
         out.resize(out.len() + reclen - 19 - name.len(), 0);
         i += 1;
     }
+    // SAFETY: no pointers: the description's own fd, open while `d` lives.
     unsafe { libc::lseek(d.fd.as_raw_fd(), i as i64, libc::SEEK_SET) };
     Ok(())
 }
@@ -207,6 +211,7 @@ fn list(ctx: &Ctx, node: &Node) -> Vec<(Vec<u8>, u8)> {
 
 /// The position of a /proc/<pid>/mem description.
 fn mem_pos(m: &ProcMem) -> u64 {
+    // SAFETY: no pointers: the description's own fd, open while `m` lives.
     unsafe { libc::lseek(m.fd.as_raw_fd(), 0, libc::SEEK_CUR) as u64 }
 }
 
@@ -221,9 +226,9 @@ fn mem_xfer(ctx: &Ctx, addr: u64, len: usize, write: bool, buf: &mut [u8]) -> Sy
             break;
         };
         if write {
-            s.copy_from_slice(&buf[done..done + chunk]);
+            s.copy_from(&buf[done..done + chunk]);
         } else {
-            buf[done..done + chunk].copy_from_slice(s);
+            s.copy_to(&mut buf[done..done + chunk]);
         }
         done += chunk;
     }
@@ -259,6 +264,7 @@ pub fn mem_write(ctx: &Ctx, m: &ProcMem, buf_va: u64, len: usize, at: Option<u64
 }
 
 fn advance(m: &ProcMem, to: u64) {
+    // SAFETY: no pointers: the description's own fd, open while `m` lives.
     let r = unsafe { libc::lseek(m.fd.as_raw_fd(), to as i64, libc::SEEK_SET) };
     let _ = host_ret(r);
 }

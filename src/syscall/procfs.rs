@@ -27,6 +27,7 @@ use crate::guest::mm::{Backing, Mm, VmaName, PROT_EXEC, PROT_READ, PROT_WRITE};
 /// A read-only, seekable host fd holding `text` (an unlinked memfd, reopened read-only so
 /// the guest's writes fail with EBADF as on /proc).
 pub fn snapshot_fd(text: &[u8]) -> Result<OwnedFd, Errno> {
+    // SAFETY: the name is a NUL-terminated C string literal.
     let r = unsafe { libc::memfd_create(c"elfuse-proc".as_ptr(), libc::MFD_CLOEXEC) };
     if r < 0 {
         return Err(Errno::last());
@@ -37,6 +38,7 @@ pub fn snapshot_fd(text: &[u8]) -> Result<OwnedFd, Errno> {
         .and_then(|_| f.seek(SeekFrom::Start(0)).map(|_| ()))
         .map_err(|e| Errno::from_io(&e))?;
     let ro = format!("/proc/self/fd/{}\0", f.as_raw_fd());
+    // SAFETY: `ro` ends in an explicit NUL, so it is a valid C string for the call.
     let r = unsafe { libc::open(ro.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if r < 0 {
         return Err(Errno::last());
@@ -55,7 +57,10 @@ pub fn maps(mm: &Mm, sysroot: Option<&Path>) -> Vec<u8> {
         let (offset, dev, ino) = match &v.backing {
             Backing::Anon => (0, 0, 0),
             Backing::File { fd, offset } => {
+                // SAFETY: struct stat is integers and timespecs, valid zeroed.
                 let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: fstat writes one struct stat into `st`, a local of that type; `fd`
+                // is held by the mapping's backing.
                 match unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } {
                     0 => (*offset, st.st_dev, st.st_ino),
                     _ => (*offset, 0, 0),

@@ -35,7 +35,11 @@ fn transfer(ctx: &Ctx, a: [u64; 6], read: bool) -> SysResult {
     let locals = raw_iovecs(ctx, local, lcnt)?;
     let remotes = raw_iovecs(ctx, remote, rcnt)?;
     if pid != ctx.proc.pid {
-        if pid <= 0 || unsafe { libc::kill(pid, 0) } != 0 && Errno::last() == Errno::ESRCH {
+        let gone = || {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                == Err(nix::errno::Errno::ESRCH)
+        };
+        if pid <= 0 || gone() {
             return Err(Errno::ESRCH);
         }
         return Err(Errno::EPERM);
@@ -66,15 +70,14 @@ fn transfer(ctx: &Ctx, a: [u64; 6], read: bool) -> SysResult {
                 let Ok(src) = ctx.user_slice(ra, n as usize, false) else {
                     break 'outer;
                 };
-                buf.copy_from_slice(src);
+                src.copy_to(&mut buf);
                 ctx.write_bytes(la, &buf)?;
             } else {
                 let Ok(dst) = ctx.user_slice(ra, n as usize, true) else {
                     break 'outer;
                 };
-                let _ = dst;
-                buf.copy_from_slice(ctx.user_slice(la, n as usize, false)?);
-                ctx.write_bytes(ra, &buf)?;
+                ctx.user_slice(la, n as usize, false)?.copy_to(&mut buf);
+                dst.copy_from(&buf);
             }
             roff += n;
             loff += n;

@@ -54,6 +54,8 @@ fn lstat_at(dir: RawFd, path: &[u8]) -> Result<libc::stat, Errno> {
     let c = CString::new(path).map_err(|_| Errno::EINVAL)?;
     // SAFETY: zeroed is a valid struct stat; the host fills it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated, `dir` is the caller's open dir fd, and fstatat writes
+    // one struct stat into the local `st`.
     if unsafe { libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } < 0 {
         return Err(Errno::last());
     }
@@ -63,6 +65,8 @@ fn lstat_at(dir: RawFd, path: &[u8]) -> Result<libc::stat, Errno> {
 fn readlink_at(dir: RawFd, path: &[u8]) -> Result<Vec<u8>, Errno> {
     let c = CString::new(path).map_err(|_| Errno::EINVAL)?;
     let mut buf = vec![0u8; PATH_MAX];
+    // SAFETY: `c` is NUL-terminated and readlinkat writes at most `buf.len()` bytes into
+    // `buf`, a host Vec of that length.
     let r = unsafe { libc::readlinkat(dir, c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     if r < 0 {
         return Err(Errno::last());
@@ -168,8 +172,12 @@ impl<'a, 'c> Walk<'a, 'c> {
         // SAFETY: zeroed is a valid struct stat; the host fills it.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         let r = if dir.is_cwd() {
+            // SAFETY: a NUL-terminated literal path; stat writes one struct stat into the
+            // local `st`.
             unsafe { libc::stat(c".".as_ptr(), &mut st) }
         } else {
+            // SAFETY: fstat writes one struct stat into the local `st`; `dir` holds its fd
+            // open.
             unsafe { libc::fstat(dir.raw(), &mut st) }
         };
         if r < 0 {

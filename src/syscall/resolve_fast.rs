@@ -17,6 +17,7 @@ fn root_fd(root: &Path) -> Option<RawFd> {
     static FD: std::sync::OnceLock<(std::path::PathBuf, RawFd)> = std::sync::OnceLock::new();
     let (p, fd) = FD.get_or_init(|| {
         let c = CString::new(root.as_os_str().as_bytes()).unwrap_or_default();
+        // SAFETY: `c` is a NUL-terminated CString; the result is checked before use.
         let fd = unsafe {
             libc::open(
                 c.as_ptr(),
@@ -77,6 +78,8 @@ pub(super) fn fast(
         mode: 0,
         resolve: libc::RESOLVE_NO_SYMLINKS,
     };
+    // SAFETY: `c` is NUL-terminated, `how` is a live open_how of the size passed, and `root`
+    // is the sysroot's fd, held open for the process life.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
@@ -94,9 +97,12 @@ pub(super) fn fast(
     let in_proc = !abs && {
         // SAFETY: zeroed is a valid struct stat; the host fills it.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes one struct stat into the local `st`; `fd` was opened just
+        // above.
         let r = unsafe { libc::fstat(fd, &mut st) };
         r != 0 || st.st_dev == proc_dev()
     };
+    // SAFETY: `fd` was opened above by this function and is closed once, here.
     unsafe { libc::close(fd) };
     if in_proc {
         return None;

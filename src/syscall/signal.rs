@@ -67,6 +67,8 @@ pub fn kill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     }
     // Another process (a child is a host process: guest pids are host pids) or another
     // process group: through the host. Signal numbers agree between x86_64 and AArch64.
+    // SAFETY: no pointers; the raw number is kept (not nix's Signal) because real-time
+    // signals and invalid numbers must reach the host as the guest gave them.
     host_ret(unsafe { libc::kill(pid, a[1] as i32) } as i64)?;
     Ok(0)
 }
@@ -310,6 +312,8 @@ pub fn rt_sigqueueinfo(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if pid != ctx.proc.pid {
         // Another process: through the host (which applies the same checks).
         let raw = ctx.read_bytes(a[2], 128)?;
+        // SAFETY: `raw` holds the 128 bytes of a siginfo the call reads; the other arguments
+        // are integers.
         let r = unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, pid, a[1] as i32, raw.as_ptr()) };
         return host_ret(r);
     }
@@ -326,6 +330,8 @@ pub fn rt_tgsigqueueinfo(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     check_code(ctx, &info, tid)?;
     if tgid != ctx.proc.pid {
         let raw = ctx.read_bytes(a[3], 128)?;
+        // SAFETY: `raw` holds the 128 bytes of a siginfo the call reads; the other arguments
+        // are integers.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_rt_tgsigqueueinfo,
@@ -366,7 +372,7 @@ pub fn pidfd_send_signal(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         .find_map(|l| l.strip_prefix("Pid:"))
         .and_then(|v| v.trim().parse::<i32>().ok())
         .ok_or(Errno::EBADF)?;
-    if pid != unsafe { libc::getpid() } {
+    if pid != nix::unistd::getpid().as_raw() {
         let info = if a[2] != 0 {
             ctx.read_bytes(a[2], 128)?
         } else {
@@ -377,6 +383,8 @@ pub fn pidfd_send_signal(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         } else {
             std::ptr::null()
         };
+        // SAFETY: `ip` is null or points at `info`, 128 bytes of siginfo alive across the
+        // call; `f` keeps the pidfd open.
         let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, f.raw(), a[1] as i32, ip, 0) };
         return host_ret(r);
     }

@@ -40,6 +40,8 @@ pub fn clock_gettime(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
                 tv_sec: 0,
                 tv_nsec: 0,
             };
+            // SAFETY: clock_gettime writes one timespec into the local `t`; an invalid id
+            // only fails.
             if unsafe { libc::clock_gettime(id, &mut t) } != 0 {
                 return Err(Errno::last());
             }
@@ -56,6 +58,7 @@ pub fn clock_getres(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         tv_sec: 0,
         tv_nsec: 0,
     };
+    // SAFETY: clock_getres writes one timespec into the local `t`; an invalid id only fails.
     if unsafe { libc::clock_getres(id, &mut t) } != 0 {
         return Err(Errno::last());
     }
@@ -70,6 +73,7 @@ pub fn gettimeofday(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         tv_sec: 0,
         tv_nsec: 0,
     };
+    // SAFETY: clock_gettime writes one timespec into the local `t`.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut t) };
     if a[0] != 0 {
         ctx.write_val(a[0], &[t.tv_sec, t.tv_nsec / 1000])?;
@@ -124,6 +128,7 @@ fn sleep(
         tv_sec: 0,
         tv_nsec: 0,
     };
+    // SAFETY: `req` points at a live timespec and `rem` is a local the call may fill.
     let r = unsafe { libc::clock_nanosleep(id, flags, req, &mut rem) };
     if r == 0 {
         return Ok(0);
@@ -159,6 +164,7 @@ fn now(id: libc::clockid_t) -> libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
+    // SAFETY: clock_gettime writes one timespec into the local `t`.
     unsafe { libc::clock_gettime(id, &mut t) };
     t
 }

@@ -55,8 +55,10 @@ pub fn wait4(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let mut status = 0i32;
+    // SAFETY: struct rusage is integers and timevals, valid zeroed.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     let r = loop {
+        // SAFETY: wait4 writes the status and one rusage into the locals `status` and `ru`.
         let r = unsafe { libc::wait4(pid, &mut status, options as i32, &mut ru) };
         if r < 0 && Errno::last() == Errno::EINTR {
             interrupted(ctx)?;
@@ -99,8 +101,11 @@ pub fn waitid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         _ => return Err(Errno::EINVAL),
     };
     let mut info = [0u8; SIGINFO_SIZE];
+    // SAFETY: struct rusage is integers and timevals, valid zeroed.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
+        // SAFETY: waitid writes a siginfo into `info` (SIGINFO_SIZE = 128 bytes, the kernel's
+        // size) and one rusage into `ru`, both locals.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_waitid,

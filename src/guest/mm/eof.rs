@@ -42,7 +42,10 @@ fn mapped_file(v: &Vma) -> Option<(&Arc<OwnedFd>, u64)> {
 /// to a page: accesses from there on are past end of file. None if the file cannot be
 /// asked.
 fn file_end(start: u64, fd: &OwnedFd, offset: u64) -> Option<u64> {
+    // SAFETY: struct stat is integers and timespecs, valid zeroed.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes one struct stat into `st`, a local of that type; `fd` is borrowed
+    // open.
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
         return None;
     }

@@ -32,11 +32,14 @@ impl Clock {
                     tv_sec: 0,
                     tv_nsec: 0,
                 };
+                // SAFETY: clock_gettime writes one timespec into the local `t`.
                 (unsafe { libc::clock_gettime(id, &mut t) } == 0)
                     .then(|| t.tv_sec as u64 * NS + t.tv_nsec as u64)
             }
             Clock::ProcessUser => {
+                // SAFETY: struct rusage is integers and timevals, valid zeroed.
                 let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+                // SAFETY: getrusage writes one rusage into the local `ru`.
                 unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
                 let tv = ru.ru_utime;
                 Some(tv.tv_sec as u64 * NS + tv.tv_usec as u64 * 1000)

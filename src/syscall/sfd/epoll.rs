@@ -81,6 +81,7 @@ fn dup_host(fd: i32) -> Result<OwnedFd, Errno> {
     if d < 0 {
         return Err(Errno::last());
     }
+    // SAFETY: the dup succeeded (checked): `d` is a new fd owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(d) })
 }
 
@@ -113,10 +114,11 @@ fn wait(ctx: &mut Ctx, a: [u64; 6], timeout: Timeout) -> SysResult {
         host::wait(ep.raw(), &mut evs, &timeout).map(|n| n as u64)
     })? as usize;
     let out = ctx.user_slice(a[1], max as usize * GUEST_EVENT, true)?;
-    for (e, o) in evs[..n].iter().zip(out.chunks_exact_mut(GUEST_EVENT)) {
+    for (i, e) in evs[..n].iter().enumerate() {
+        let mut o = [0u8; GUEST_EVENT];
         o[..4].copy_from_slice(&e.events.to_le_bytes());
-        o[4..8].fill(0);
         o[8..].copy_from_slice(&e.data.to_le_bytes());
+        out.sub(i * GUEST_EVENT, GUEST_EVENT).copy_from(&o);
     }
     Ok(n as u64)
 }
@@ -143,6 +145,7 @@ mod host {
     use crate::syscall::{host_ret, SysResult};
 
     pub fn create() -> Result<OwnedFd, Errno> {
+        // SAFETY: no pointers; `owned` takes ownership of the new fd only if it is valid.
         super::super::owned(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) } as i64)
     }
 
@@ -155,6 +158,8 @@ mod host {
         let p = h
             .as_mut()
             .map_or(std::ptr::null_mut(), |h| h as *mut libc::epoll_event);
+        // SAFETY: `p` is null (EPOLL_CTL_DEL) or points at `h`, a local epoll_event alive
+        // across the call.
         host_ret(unsafe { libc::epoll_ctl(ep, op, fd, p) } as i64)
     }
 
@@ -162,10 +167,14 @@ mod host {
         let mut h = vec![libc::epoll_event { events: 0, u64: 0 }; out.len()];
         let (p, n) = (h.as_mut_ptr(), h.len() as i32);
         let r = match timeout {
+            // SAFETY: `p` points at `h`, a host buffer of `n` epoll_events the call may fill.
             Timeout::Ms(ms) => unsafe { libc::epoll_wait(ep, p, n, *ms) as i64 },
             Timeout::Ts(ts) => {
                 let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
                 let r =
+                    // SAFETY: `p` points at `h`, a host buffer of `n` epoll_events; `tsp` is
+                    // null or points at `ts`, alive across the call; the sigmask pointer is
+                    // null (size 8 ignored).
                     unsafe { libc::syscall(libc::SYS_epoll_pwait2, ep, p, n, tsp, 0usize, 8usize) };
                 if r < 0 && Errno::last() == Errno::ENOSYS {
                     // Hosts before Linux 5.11: milliseconds, rounded up.
@@ -173,6 +182,8 @@ mod host {
                         let ms = t.tv_sec.saturating_mul(1000) + (t.tv_nsec + 999_999) / 1_000_000;
                         ms.min(i32::MAX as i64) as i32
                     });
+                    // SAFETY: `p` points at `h`, a host buffer of `n` epoll_events the call
+                    // may fill.
                     unsafe { libc::epoll_wait(ep, p, n, ms) as i64 }
                 } else {
                     r

@@ -29,6 +29,7 @@ mod host {
     /// A host eventfd (always CLOEXEC on the host); `flags` are host EFD_ bits.
     pub fn eventfd(init: u32, flags: i32) -> Result<OwnedFd, Errno> {
         // EFD_NONBLOCK is O_NONBLOCK on Linux.
+        // SAFETY: no pointers; `owned` takes ownership of the new fd only if it is valid.
         super::super::owned(unsafe { libc::eventfd(init, flags | libc::EFD_CLOEXEC) } as i64)
     }
 }

@@ -52,14 +52,17 @@ mod host {
 
     /// IN_NONBLOCK is O_NONBLOCK.
     pub fn init(nonblock: i32) -> Result<OwnedFd, Errno> {
+        // SAFETY: no pointers; `owned` takes ownership of the new fd only if it is valid.
         super::super::owned(unsafe { libc::inotify_init1(nonblock | libc::IN_CLOEXEC) } as i64)
     }
 
     pub fn add_watch(fd: i32, path: &CStr, mask: u32) -> SysResult {
+        // SAFETY: `path` is NUL-terminated; `fd` is the caller's open inotify fd.
         host_ret(unsafe { libc::inotify_add_watch(fd, path.as_ptr(), mask) } as i64)
     }
 
     pub fn rm_watch(fd: i32, wd: i32) -> SysResult {
+        // SAFETY: no pointers.
         host_ret(unsafe { libc::inotify_rm_watch(fd, wd) } as i64)
     }
 }

@@ -27,6 +27,8 @@ mod host {
 
     pub fn pidfd_open_self(nonblock: i32) -> Result<OwnedFd, Errno> {
         // PIDFD_NONBLOCK is O_NONBLOCK; the host sets O_CLOEXEC itself.
+        // SAFETY: pidfd_open takes integers (our own pid); `owned` takes ownership of the new
+        // fd only if it is valid.
         super::super::owned(unsafe {
             libc::syscall(libc::SYS_pidfd_open, libc::getpid(), nonblock)
         })

@@ -21,6 +21,7 @@ use elfuse_actors::fdtable::{OpenFile, Synthetic};
 use super::super::kinds::{GuestFile, Watchers};
 use super::{open_flags, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK, SIGINFO_SIZE};
 use crate::errno::Errno;
+use crate::guest::slice::GuestSlice;
 use crate::signal::{sig_bit, PendingWatcher, SigInfo, SIGKILL, SIGSTOP};
 use crate::syscall::SysResult;
 
@@ -54,16 +55,13 @@ impl GuestFile for SignalFd {
         }
         Some(
             ctx.user_slice(va, len - len % SIGINFO_SIZE, true)
-                .and_then(|buf| {
-                    let mut bufs = [buf];
-                    self.read_records(&mut bufs, ctx)
-                }),
+                .and_then(|buf| self.read_records(&[buf], ctx)),
         )
     }
     fn readv(&self, ctx: &mut Ctx, iov: u64, cnt: u64) -> Option<SysResult> {
         Some(
             super::super::io::user_iovecs(ctx, iov, cnt, true)
-                .and_then(|mut bufs| self.read_records(&mut bufs, ctx)),
+                .and_then(|bufs| self.read_records(&bufs, ctx)),
         )
     }
     fn write(&self, _: &mut Ctx, _: u64, _: usize, _: Option<u64>) -> Option<SysResult> {
@@ -131,7 +129,7 @@ impl SignalFd {
     /// read(2)/readv(2) into guest buffers (already checked writable, so a bad pointer
     /// loses no signal): as many pending signals in the mask as fit, lowest first, laid
     /// out across the buffers in order; blocks (unless O_NONBLOCK) while there is none.
-    fn read_records(&self, out: &mut [&mut [u8]], ctx: &Ctx) -> SysResult {
+    fn read_records(&self, out: &[GuestSlice], ctx: &Ctx) -> SysResult {
         let total: usize = out.iter().map(|b| b.len()).sum();
         let max = total / SIGINFO_SIZE;
         if max == 0 {
@@ -149,9 +147,9 @@ impl SignalFd {
             }
             if !records.is_empty() {
                 let mut rest = &records[..];
-                for b in out.iter_mut() {
+                for b in out {
                     let n = b.len().min(rest.len());
-                    b[..n].copy_from_slice(&rest[..n]);
+                    b.copy_from(&rest[..n]);
                     rest = &rest[n..];
                 }
                 return Ok(records.len() as u64);
@@ -225,6 +223,7 @@ mod host {
 
     #[cfg(target_os = "linux")]
     pub fn eventfd(nonblock: i32) -> Result<OwnedFd, Errno> {
+        // SAFETY: no pointers; `owned` takes ownership of the new fd only if it is valid.
         super::super::owned(unsafe { libc::eventfd(0, nonblock | libc::EFD_CLOEXEC) } as i64)
     }
 
@@ -236,6 +235,8 @@ mod host {
     pub fn arm(fd: i32) {
         let one = 1u64;
         // Cannot fail: the count goes from 0 to 1.
+        // SAFETY: writes the 8 bytes of the local `one`, the size an eventfd expects; `fd` is
+        // the signalfd's own eventfd.
         unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
     }
 
@@ -247,13 +248,16 @@ mod host {
             events: libc::POLLIN,
             revents: 0,
         };
+        // SAFETY: `p` is one local pollfd; a zero timeout never blocks.
         if unsafe { libc::poll(&mut p, 1, 0) } == 1 {
             let mut v = 0u64;
+            // SAFETY: reads at most 8 bytes into the local u64 `v`.
             unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
         }
     }
 
     pub fn nonblocking(fd: i32) -> bool {
+        // SAFETY: F_GETFL takes no argument.
         unsafe { libc::fcntl(fd, libc::F_GETFL) & libc::O_NONBLOCK != 0 }
     }
 
@@ -263,6 +267,7 @@ mod host {
             events: libc::POLLIN,
             revents: 0,
         };
+        // SAFETY: `p` is one local pollfd, alive across the call.
         if unsafe { libc::poll(&mut p, 1, -1) } < 0 {
             return Err(Errno::last());
         }

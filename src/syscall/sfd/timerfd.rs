@@ -54,6 +54,7 @@ mod host {
 
     /// TFD_NONBLOCK is O_NONBLOCK, TFD_TIMER_* and the clock ids are Linux's.
     pub fn create(clock: i32, nonblock: i32) -> Result<OwnedFd, Errno> {
+        // SAFETY: no pointers; `owned` takes ownership of the new fd only if it is valid.
         let r = unsafe { libc::timerfd_create(clock, nonblock | libc::TFD_CLOEXEC) };
         super::super::owned(r as i64)
     }
@@ -81,12 +82,15 @@ mod host {
     pub fn settime(fd: i32, flags: i32, new: ItimerSpec) -> Result<ItimerSpec, Errno> {
         let new = to_host(new);
         let mut old = to_host([0; 4]);
+        // SAFETY: `new` and `old` are local itimerspecs alive across the call; `fd` is the
+        // caller's timerfd.
         host_ret(unsafe { libc::timerfd_settime(fd, flags, &new, &mut old) } as i64)?;
         Ok(from_host(&old))
     }
 
     pub fn gettime(fd: i32) -> Result<ItimerSpec, Errno> {
         let mut cur = to_host([0; 4]);
+        // SAFETY: `cur` is a local itimerspec the call fills.
         host_ret(unsafe { libc::timerfd_gettime(fd, &mut cur) } as i64)?;
         Ok(from_host(&cur))
     }
