@@ -15,6 +15,7 @@ pub mod files;
 pub mod fs;
 pub mod futex;
 pub mod io;
+pub mod ipc;
 pub mod killgrp;
 pub mod mem;
 pub mod net;

@@ -2,6 +2,7 @@
 //! support status and argument kinds (for `--trace=syscalls`). This is the single source
 //! of truth; `elfuse --syscall-table` renders docs/syscalls.md from it.
 
+use super::ipc::{mq, msg, sem, shm};
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
     clone, cred, execve, files, fs, futex, io, mem, net, prctl, proc, procvm, sched, sfd, signal,
@@ -244,9 +245,24 @@ syscalls! {
     177 getegid() => cred::getegid, Full;
     178 gettid() => proc::gettid, Full;
     179 sysinfo(Ptr) => proc::sysinfo, Full;
-    180 mq_open; 181 mq_unlink; 182 mq_timedsend; 183 mq_timedreceive; 184 mq_notify;
-    185 mq_getsetattr; 186 msgget; 187 msgctl; 188 msgrcv; 189 msgsnd; 190 semget;
-    191 semctl; 192 semtimedop; 193 semop; 194 shmget; 195 shmctl; 196 shmat; 197 shmdt;
+    180 mq_open(Str, Hex, Oct, Ptr) => mq::mq_open, Full;
+    181 mq_unlink(Str) => mq::mq_unlink, Full;
+    182 mq_timedsend(Fd, Buf, Int, Int, Ptr) => mq::mq_timedsend, Full;
+    183 mq_timedreceive(Fd, Ptr, Int, Ptr, Ptr) => mq::mq_timedreceive, Full;
+    184 mq_notify(Fd, Ptr) => mq::mq_notify, Partial("SIGEV_SIGNAL is sent by the host as the host signal of that number: 32 and 33 (the host libc's own) do not reach the guest; SIGEV_THREAD (what glibc and musl use) and SIGEV_NONE as Linux");
+    185 mq_getsetattr(Fd, Ptr, Ptr) => mq::mq_getsetattr, Full;
+    186 msgget(Int, Oct) => msg::msgget, Full;
+    187 msgctl(Int, Int, Ptr) => msg::msgctl, Full;
+    188 msgrcv(Int, Ptr, Int, Int, Hex) => msg::msgrcv, Full;
+    189 msgsnd(Int, Ptr, Int, Hex) => msg::msgsnd, Full;
+    190 semget(Int, Int, Oct) => sem::semget, Full;
+    191 semctl(Int, Int, Int, Hex) => sem::semctl, Partial("GETALL and SETALL learn the set's size with IPC_STAT, so they also need read permission");
+    192 semtimedop(Int, Ptr, Int, Ptr) => sem::semtimedop, Full;
+    193 semop(Int, Ptr, Int) => sem::semop, Full;
+    194 shmget(Int, Int, Oct) => shm::shmget, Full;
+    195 shmctl(Int, Int, Ptr) => shm::shmctl, Full;
+    196 shmat(Int, Ptr, Hex) => shm::shmat, Partial("mapped with the segment's pages over guest memory; pages of a mapping grown past the segment's end by mremap are plain memory, not SIGBUS");
+    197 shmdt(Ptr) => shm::shmdt, Full;
     198 socket(Family, SockType, Int) => net::socket, Partial("families AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_ALG, AF_VSOCK (the host's sockets); others EAFNOSUPPORT, as a kernel without them");
     199 socketpair(Family, SockType, Int, Ptr) => net::socketpair, Full;
     200 bind(Fd, Sockaddr, Int) => net::bind, Full;
