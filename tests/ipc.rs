@@ -24,4 +24,15 @@ fn ipc_strict(libc: Libc) {
     }
 }
 
-for_each_libc!(ipc, ipc_strict);
+/// The same on the spawn fork path (`ELFUSE_FORK=spawn`): the child maps the parent's
+/// attachments again from their segment ids.
+fn ipc_spawn(libc: Libc) {
+    let Some(prog) = guest(libc, "ipc") else {
+        return;
+    };
+    let out = run_spawn_fork(&prog, ["strict"]);
+    assert_eq!(out.status, 0, "{}", out.describe());
+    assert_checks_passed(&out);
+}
+
+for_each_libc!(ipc, ipc_strict, ipc_spawn);
