@@ -8,6 +8,7 @@
 //! file calls), `time`, `sfd` (eventfd, timerfd, epoll, inotify, pidfd, signalfd).
 
 pub mod abi;
+pub mod aio;
 pub mod clone;
 pub mod cred;
 pub mod execve;

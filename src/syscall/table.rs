@@ -5,8 +5,8 @@
 use super::ipc::{mq, msg, sem, shm};
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, cred, execve, files, fs, futex, io, mem, net, prctl, proc, procvm, sched, sfd, signal,
-    sigstack, time, timer, wait, xattr, Ctx, SysResult,
+    aio, clone, cred, execve, files, fs, futex, io, mem, net, prctl, proc, procvm, sched, sfd,
+    signal, sigstack, time, timer, wait, xattr, Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -77,7 +77,11 @@ macro_rules! syscalls {
 use Status::{Full, Partial};
 
 syscalls! {
-    0 io_setup; 1 io_destroy; 2 io_submit; 3 io_cancel; 4 io_getevents;
+    0 io_setup(Int, Ptr) => aio::io_setup, Partial("the guest's completion ring is not the host's: its header lacks AIO_RING_MAGIC, so libaio and fio reap with io_getevents rather than from the ring");
+    1 io_destroy(Hex) => aio::io_destroy, Full;
+    2 io_submit(Hex, Int, Ptr) => aio::io_submit, Full;
+    3 io_cancel(Hex, Ptr, Ptr) => aio::io_cancel, Full;
+    4 io_getevents(Hex, Int, Int, Ptr, Ptr) => aio::io_getevents, Full;
     5 setxattr(Str, Str, Ptr, Int, Hex) => xattr::setxattr, Full;
     6 lsetxattr(Str, Str, Ptr, Int, Hex) => xattr::lsetxattr, Full;
     7 fsetxattr(Fd, Str, Ptr, Int, Hex) => xattr::fsetxattr, Full;
@@ -331,7 +335,7 @@ syscalls! {
     288 pkey_mprotect; 289 pkey_alloc;
     290 pkey_free;
     291 statx(Dirfd, Str, Hex, Hex, Ptr) => fs::statx, Full;
-    292 io_pgetevents;
+    292 io_pgetevents(Hex, Int, Int, Ptr, Ptr, Ptr) => aio::io_pgetevents, Full;
     293 rseq(Ptr, Int, Hex, Hex) => proc::rseq, Partial("registration is recorded; restartable sequences are never aborted (there is no preemption inside the guest that would require it)");
     294 kexec_file_load;
     424 pidfd_send_signal(Fd, Sig, Ptr, Hex) => signal::pidfd_send_signal, Partial("a pidfd of another process goes to the host (which does not act on it as a guest signal)");

@@ -85,7 +85,7 @@ fn call(nr: libc::c_long, a: [u64; 6]) -> Result<u64, Errno> {
 /// thread (a wake meant for something else). Interrupted by a guest signal, it returns
 /// `code` (Linux: plain EINTR for semop, ERESTARTNOHAND for msgsnd/msgrcv, ERESTARTSYS
 /// for the mq calls); a thread being killed leaves with EINTR.
-fn blocking(ctx: &Ctx, code: Errno, mut f: impl FnMut() -> i64) -> Result<u64, Errno> {
+pub(super) fn blocking(ctx: &Ctx, code: Errno, mut f: impl FnMut() -> i64) -> Result<u64, Errno> {
     loop {
         let r = f();
         if r >= 0 {
@@ -110,7 +110,7 @@ fn blocking(ctx: &Ctx, code: Errno, mut f: impl FnMut() -> i64) -> Result<u64, E
 }
 
 /// A fixed-size guest structure copied into a host buffer (EFAULT if unreadable).
-fn read_struct<const N: usize>(ctx: &Ctx, va: u64) -> Result<[u8; N], Errno> {
+pub(super) fn read_struct<const N: usize>(ctx: &Ctx, va: u64) -> Result<[u8; N], Errno> {
     let mut b = [0u8; N];
     b.copy_from_slice(ctx.user_slice(va, N, false)?);
     Ok(b)
