@@ -260,7 +260,7 @@ syscalls! {
     188 msgrcv(Int, Ptr, Int, Int, Hex) => msg::msgrcv, Full;
     189 msgsnd(Int, Ptr, Int, Hex) => msg::msgsnd, Full;
     190 semget(Int, Int, Oct) => sem::semget, Full;
-    191 semctl(Int, Int, Int, Hex) => sem::semctl, Partial("GETALL and SETALL learn the set's size with IPC_STAT, so they also need read permission");
+    191 semctl(Int, Int, Int, Hex) => sem::semctl, Full;
     192 semtimedop(Int, Ptr, Int, Ptr) => sem::semtimedop, Full;
     193 semop(Int, Ptr, Int) => sem::semop, Full;
     194 shmget(Int, Int, Oct) => shm::shmget, Full;

@@ -318,6 +318,8 @@ static void sems(void)
         int n = si.semopm + 1;
         struct sembuf *many = calloc(n, sizeof *many);
         CHECK_ERR(semop(id, many, n), E2BIG);
+        /* E2BIG comes before EFAULT. */
+        SCHECK_ERR(semop(id, (struct sembuf *)8, n), E2BIG);
         free(many);
     }
     CHECK(semctl(id, 0, SEM_INFO, (union semun_){.__buf = &si}) >= 0);
@@ -571,6 +573,33 @@ static void mq_notes(void)
     CHECK(mq_unlink(g_mqname) == 0);
 }
 
+/* SETALL needs alter permission only, GETALL read permission (as root, checked from a
+ * child that has become nobody). qemu-user 7.2 reads the set with IPC_STAT first. */
+static void sem_perms(void)
+{
+    if (getuid() != 0)
+        return;
+    int id = semget(IPC_PRIVATE, 2, IPC_CREAT | 0222);
+    CHECK(id >= 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(10);
+        unsigned short v[2] = {4, 5};
+        if (semctl(id, 0, SETALL, (union semun_){.array = v}) != 0)
+            _exit(11);
+        errno = 0;
+        if (semctl(id, 0, GETALL, (union semun_){.array = v}) != -1 || errno != EACCES)
+            _exit(12);
+        _exit(0);
+    }
+    CHECK(wait_child(pid) == 0);
+    unsigned short out[2] = {0};
+    CHECK(semctl(id, 0, GETALL, (union semun_){.array = out}) == 0);
+    CHECK(out[0] == 4 && out[1] == 5);
+    CHECK(semctl(id, 0, IPC_RMID) == 0);
+}
+
 /* The attachment's line in /proc/self/maps, as Linux names it. */
 static void shm_maps(void)
 {
@@ -609,6 +638,7 @@ int main(int argc, char **argv)
     if (strict) {
         mq_notes();
         shm_maps();
+        sem_perms();
     }
     return report();
 }

@@ -17,6 +17,8 @@ const MSG_STAT_ANY: i32 = 13;
 /// sizeof(struct msqid64_ds), sizeof(struct msginfo).
 const MSQID_DS: usize = 120;
 const MSGINFO: usize = 32;
+/// Message lengths up to this size a host buffer without asking the host's limits.
+const SMALL: u64 = 64 * 1024;
 
 pub fn msgget(_ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     call(
@@ -39,11 +41,20 @@ pub fn msgsnd(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (id, msgp, sz, flg) = (a[0] as i32, a[1], a[2], a[3] as i32);
     // ksys_msgsnd's order: the type is read first (EFAULT), then the sizes are checked.
     let mtype = i64::from_le_bytes(read_struct::<8>(ctx, msgp)?);
-    let (msgmax, _) = limits()?;
-    if sz > msgmax || (sz as i64) < 0 || id < 0 || mtype < 1 {
+    if (sz as i64) < 0 || id < 0 || mtype < 1 {
         return Err(Errno::EINVAL);
     }
-    let msg = ctx.read_bytes(msgp, 8 + sz as usize)?;
+    // Longer than MSGMAX is EINVAL before the text is read. The host checks it too: the
+    // limit is only asked here when the length could size a large copy, or when the
+    // text cannot be read (EINVAL comes before EFAULT).
+    let too_long = || Ok::<bool, Errno>(sz > limits()?.0);
+    if sz > SMALL && too_long()? {
+        return Err(Errno::EINVAL);
+    }
+    let msg = match ctx.read_bytes(msgp, 8 + sz as usize) {
+        Err(Errno::EFAULT) if too_long()? => return Err(Errno::EINVAL),
+        r => r?,
+    };
     blocking(ctx, Errno::ERESTARTNOHAND, || {
         host::call(
             host::SYS_msgsnd,
@@ -58,8 +69,13 @@ pub fn msgrcv(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     // A host buffer as long as the longest message there can be.
-    let (msgmax, msgmnb) = limits()?;
-    let cap = sz.min(msgmax.max(msgmnb));
+    let cap = match sz {
+        0..=SMALL => sz,
+        _ => {
+            let (msgmax, msgmnb) = limits()?;
+            sz.min(msgmax.max(msgmnb))
+        }
+    };
     let mut buf = vec![0u8; 8 + cap as usize];
     let n = blocking(ctx, Errno::ERESTARTNOHAND, || {
         host::call(

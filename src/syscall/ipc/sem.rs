@@ -27,6 +27,8 @@ const HOST_DS: usize = 104;
 /// sizeof(struct seminfo), sizeof(struct sembuf).
 const SEMINFO: usize = 40;
 const SEMBUF: usize = 6;
+/// Up to this many operations are read before the host checks their number.
+const FEW_OPS: u32 = 1024;
 
 /// The host's semid64_ds → the guest's: perm, otime, ctime, nsems (and two unused).
 fn ds_to_guest(h: &[u8; HOST_DS]) -> [u8; GUEST_DS] {
@@ -80,12 +82,17 @@ pub fn semtimedop(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if nsops < 1 || id < 0 {
         return Err(Errno::EINVAL);
     }
-    // SEMOPM: more operations than that is E2BIG before anything is read.
-    let semopm = seminfo()?[5].max(0) as u32;
-    if nsops > semopm {
+    // More operations than SEMOPM is E2BIG before anything is read. The host checks it
+    // too: the limit is only asked here when the count could size a large copy, or
+    // when the operations cannot be read (to tell E2BIG from EFAULT as Linux orders them).
+    let too_many = || Ok::<bool, Errno>(nsops > seminfo()?[5].max(0) as u32);
+    if nsops > FEW_OPS && too_many()? {
         return Err(Errno::E2BIG);
     }
-    let ops = ctx.read_bytes(sops, nsops as usize * SEMBUF)?;
+    let ops = match ctx.read_bytes(sops, nsops as usize * SEMBUF) {
+        Err(Errno::EFAULT) if too_many()? => return Err(Errno::E2BIG),
+        r => r?,
+    };
     let ts = match timeout {
         0 => None,
         t => Some(read_struct::<16>(ctx, t)?),
@@ -101,14 +108,30 @@ pub fn semtimedop(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     })
 }
 
-/// The set's number of semaphores (GETALL and SETALL move that many values).
+/// The set's number of semaphores (GETALL and SETALL move that many values). IPC_STAT
+/// needs read permission, which GETALL needs too but SETALL does not: without it, the
+/// set is looked up by its index with SEM_STAT_ANY, which needs none (the index is the
+/// id's low 15 bits, or 24 with `ipcmni_extend`; the set found must have the same id).
 fn nsems(id: i32) -> Result<usize, Errno> {
     let mut h = [0u8; HOST_DS];
-    call(
-        host::SYS_semctl,
-        [id as u64, 0, IPC_STAT as u64, h.as_mut_ptr() as u64, 0, 0],
-    )?;
-    Ok(u64::from_le_bytes(h[80..88].try_into().unwrap()) as usize)
+    let nsems = |h: &[u8; HOST_DS]| u64::from_le_bytes(h[80..88].try_into().unwrap()) as usize;
+    let stat = |idx: i32, cmd: i32, h: &mut [u8; HOST_DS]| {
+        call(
+            host::SYS_semctl,
+            [idx as u64, 0, cmd as u64, h.as_mut_ptr() as u64, 0, 0],
+        )
+    };
+    match stat(id, IPC_STAT, &mut h) {
+        Err(Errno::EACCES) => {
+            for idx in [id & 0x7fff, id & 0xff_ffff] {
+                if stat(idx, SEM_STAT_ANY, &mut h) == Ok(id as u64) {
+                    return Ok(nsems(&h));
+                }
+            }
+            Err(Errno::EACCES)
+        }
+        r => r.map(|_| nsems(&h)),
+    }
 }
 
 pub fn semctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
