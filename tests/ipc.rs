@@ -8,6 +8,7 @@
 #[macro_use]
 mod common;
 
+use common::rootfs::{rootfs, run_real, strings, text};
 use common::*;
 
 /// Compared with qemu-aarch64 byte for byte.
@@ -43,6 +44,50 @@ fn aio(libc: Libc) {
     if let Some(out) = run_elfuse_only(libc, "aio", &[], &[d], 0) {
         assert_checks_passed(&out);
     }
+}
+
+/// A real program: Debian's arm64 perl (its shmget/shmread/shmwrite, semget/semop and
+/// msgget/msgsnd/msgrcv builtins) across fork, compared with qemu-aarch64.
+const PERL_IPC: &str = r#"use strict;
+my ($CREAT, $RMID) = (01000, 0);
+my $id = shmget(0, 4096, 0600 | $CREAT) // die "shmget: $!";
+shmwrite($id, "from perl", 0, 9) or die "shmwrite: $!";
+my $sem = semget(0, 1, 0600 | $CREAT) // die "semget: $!";
+my $q = msgget(0, 0600 | $CREAT) // die "msgget: $!";
+my $pid = fork() // die "fork: $!";
+if ($pid == 0) {
+    my $buf;
+    shmread($id, $buf, 0, 9) or die "shmread: $!";
+    msgsnd($q, pack("l! a*", 7, "child read '$buf'"), 0) or die "msgsnd: $!";
+    shmwrite($id, "child was here", 100, 14) or die "shmwrite: $!";
+    semop($sem, pack("s!3", 0, 1, 0)) or die "semop: $!";
+    exit 0;
+}
+semop($sem, pack("s!3", 0, -1, 0)) or die "semop: $!";
+my $m;
+msgrcv($q, $m, 100, 7, 0) or die "msgrcv: $!";
+my ($type, $text) = unpack("l! a*", $m);
+my $back;
+shmread($id, $back, 100, 14) or die "shmread: $!";
+waitpid($pid, 0);
+print "$type $text; parent read '$back'; child status $?\n";
+shmctl($id, $RMID, 0) or die; semctl($sem, 0, $RMID, 0) or die; msgctl($q, $RMID, 0) or die;
+"#;
+
+#[test]
+fn perl_sysv_ipc_across_fork() {
+    let Some(root) = rootfs() else { return };
+    let out = text(run_real(
+        &root,
+        "/usr/bin/perl",
+        &strings(&["-e", PERL_IPC]),
+        b"",
+        true,
+    ));
+    assert_eq!(
+        out,
+        "7 child read 'from perl'; parent read 'child was here'; child status 0\n"
+    );
 }
 
 for_each_libc!(ipc, ipc_strict, ipc_spawn, aio);
