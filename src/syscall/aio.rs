@@ -103,6 +103,11 @@ fn table() -> std::sync::MutexGuard<'static, Table> {
     let mut t = CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
     let pid = std::process::id() as i32;
     if t.0 != pid {
+        // A native fork child's copy of the parent's table. Dropping it closes no fd
+        // the child uses: a description still in the guest fd table is also held by the
+        // parent's (forgotten) table copy, so only the reference count drops; one that
+        // only a request held (its fd closed) is closed in the child too, as Linux's
+        // child never had it.
         *t = (pid, Vec::new());
     }
     t

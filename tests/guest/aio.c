@@ -156,6 +156,19 @@ int main(int argc, char **argv)
     CHECK(io_getevents_(ctx, 1, 1, ev, NULL) == 1 && ev[0].obj == (uintptr_t)&pl);
     CHECK_ERR(io_cancel_(ctx, &pl, &ce), EINVAL);
 
+    /* The request holds its file: closing the fd does not end it. */
+    int p2[2];
+    CHECK(pipe(p2) == 0);
+    struct iocb held = cb(IOCB_CMD_POLL, p2[0], NULL, 0, 0, 88);
+    held.aio_buf = POLLIN;
+    list[0] = &held;
+    CHECK(io_submit_(ctx, 1, list) == 1);
+    CHECK(close(p2[0]) == 0);
+    CHECK(write(p2[1], "z", 1) == 1);
+    CHECK(io_getevents_(ctx, 1, 1, ev, NULL) == 1);
+    CHECK(ev[0].obj == (uintptr_t)&held && (ev[0].res & POLLIN));
+    close(p2[1]);
+
     /* io_pgetevents with a mask: one completed event. */
     struct iocb r2 = cb(IOCB_CMD_PREAD, fd, c, 4, 100, 77);
     list[0] = &r2;
@@ -182,12 +195,20 @@ int main(int argc, char **argv)
     CHECK_ERR(io_getevents_(ctx, 2, 1, ev, NULL), EINVAL);
     CHECK_ERR(io_getevents_(ctx + 4096 * 64, 0, 1, ev, &zero), EINVAL);
 
-    /* A fork child has no AIO context (Linux's mm of the child has none). */
+    /* A fork child has no AIO context (Linux's mm of the child has none), and the fds
+     * of the parent's requests in flight are still the child's own. */
+    list[0] = &pl;
+    CHECK(io_submit_(ctx, 1, list) == 1);
     pid_t pid = fork();
-    if (pid == 0)
-        _exit(io_getevents_(ctx, 0, 1, ev, &zero) == -1 && errno == EINVAL ? 0 : 1);
+    if (pid == 0) {
+        if (io_getevents_(ctx, 0, 1, ev, &zero) != -1 || errno != EINVAL)
+            _exit(1);
+        _exit(fcntl(p[0], F_GETFL) != -1 && write(p[1], "y", 1) == 1 ? 0 : 2);
+    }
     int st = 0;
     CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(io_getevents_(ctx, 1, 1, ev, NULL) == 1 && ev[0].obj == (uintptr_t)&pl);
+    CHECK(read(p[0], &x, 1) == 1 && x == 'y');
 
     CHECK(io_destroy_(ctx) == 0);
     CHECK_ERR(io_destroy_(ctx), EINVAL);
