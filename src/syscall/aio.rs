@@ -113,24 +113,15 @@ fn table() -> std::sync::MutexGuard<'static, Table> {
     t
 }
 
-/// The context at guest address `va`, while its ring is still mapped there (an exec
-/// replaced the address space: a stale one is EINVAL).
-fn lookup(ctx: &Ctx, va: u64) -> Result<Arc<AioCtx>, Errno> {
+/// The context whose ring the guest was given at `va` (Linux looks it up by that
+/// address whether or not the ring is still mapped there).
+fn lookup(_ctx: &Ctx, va: u64) -> Result<Arc<AioCtx>, Errno> {
     let found = table()
         .1
         .iter()
         .find(|(a, _)| *a == va)
         .map(|(_, c)| c.clone());
-    let c = found.ok_or(Errno::EINVAL)?;
-    let mm = ctx.proc.mm();
-    let mapped = mm.vmas().any(|(s, v)| {
-        s == va && v.end - s == c.ring_len && v.name == VmaName::Path(RING_NAME.into())
-    });
-    if mapped {
-        Ok(c)
-    } else {
-        Err(Errno::EINVAL)
-    }
+    found.ok_or(Errno::EINVAL)
 }
 
 pub fn io_setup(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
@@ -192,8 +183,18 @@ pub fn io_destroy(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     // Waits for the requests in flight, as Linux's does.
     call(host::SYS_io_destroy, [c.host, 0, 0, 0, 0])?;
     c.inflight.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    // As Linux's kill_ioctx: the ring's range is unmapped, whatever is there now.
     let _ = ctx.proc.mm().unmap(a[0], c.ring_len);
     Ok(0)
+}
+
+/// execve: every context is destroyed (the host's waits for its requests in flight, as
+/// Linux's exit_aio does), and the descriptions they held are let go.
+pub fn exec() {
+    let all = std::mem::take(&mut table().1);
+    for (_, c) in all {
+        host::call(host::SYS_io_destroy, [c.host, 0, 0, 0, 0]);
+    }
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 {

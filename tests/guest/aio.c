@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdlib.h>
 
 /* linux/aio_abi.h, which the musl toolchain lacks (little-endian layout). */
 typedef unsigned long aio_context_t;
@@ -63,6 +64,13 @@ int main(int argc, char **argv)
 {
     if (argc < 2)
         return 2;
+    if (argc > 2 && strcmp(argv[1], "after-exec") == 0) {
+        /* The exec'd program: the context is gone with the old address space. */
+        struct io_event e;
+        struct timespec z = {0, 0};
+        aio_context_t old = strtoul(argv[2], NULL, 16);
+        return io_getevents_(old, 0, 1, &e, &z) == -1 && errno == EINVAL ? 0 : 1;
+    }
     char path[512];
     snprintf(path, sizeof path, "%s/aio.dat", argv[1]);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -209,6 +217,22 @@ int main(int argc, char **argv)
     CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK(io_getevents_(ctx, 1, 1, ev, NULL) == 1 && ev[0].obj == (uintptr_t)&pl);
     CHECK(read(p[0], &x, 1) == 1 && x == 'y');
+
+    /* execve ends every context (a request in flight with it). */
+    pid = fork();
+    if (pid == 0) {
+        aio_context_t c2 = 0;
+        char hex[32];
+        if (io_setup_(4, &c2) != 0)
+            _exit(3);
+        list[0] = &pl;
+        if (io_submit_(c2, 1, list) != 1)
+            _exit(4);
+        snprintf(hex, sizeof hex, "%lx", (unsigned long)c2);
+        execl(argv[0], argv[0], "after-exec", hex, (char *)NULL);
+        _exit(5);
+    }
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
     CHECK(io_destroy_(ctx) == 0);
     CHECK_ERR(io_destroy_(ctx), EINVAL);
