@@ -239,6 +239,8 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     }
     ctx.regs_set = true;
 
+    // AIO contexts end with the address space (Linux's exit_aio), before the fds.
+    crate::syscall::aio::exec();
     // The closed descriptions are dropped by the fd-table actor's caller, here.
     ctx.proc.fds().close_on_exec();
     // POSIX timers are deleted; interval timers go on.

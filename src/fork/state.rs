@@ -20,7 +20,11 @@ use elfuse_actors::fdtable::{FdTable, FileKind, OpenFile};
 
 use super::wire::{Dec, Enc};
 use crate::backend::{Reg, SysReg, Vcpu};
-use crate::guest::mm::{Backing, MmParts, Vma, VmaName};
+use crate::guest::mm::{Backing, MmParts, ShmSeg, Vma, VmaName};
+
+/// A VMA's backing tag on the wire for a SysV shm attachment (Anon is u64::MAX, a file
+/// its fd's index).
+const SHM_BACKING: u64 = u64::MAX - 1;
 use crate::process::{Creds, FsContext, Process, Rlimit, RLIM_NLIMITS};
 use crate::signal::{KSigaction, SignalState, NSIG};
 use crate::syscall::kinds;
@@ -189,6 +193,15 @@ pub fn capture(
                 e.u64(index_of(&mut fds, fd.as_raw_fd()));
                 e.u64(*offset);
                 keep_maps.push(fd.clone());
+            }
+            Backing::Shm { seg, offset } => {
+                // The attachment's identity (its fragments share it), then the segment.
+                e.u64(SHM_BACKING);
+                e.u64(Arc::as_ptr(seg) as u64);
+                e.u64(seg.id as u32 as u64);
+                e.u64(seg.size);
+                e.bool(seg.writable);
+                e.u64(*offset);
             }
         }
         match &v.name {
@@ -393,10 +406,21 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
 
     let nvma = d.u64()?;
     let mut vmas = Vec::new();
+    let mut attaches: std::collections::HashMap<u64, Arc<ShmSeg>> = Default::default();
     for _ in 0..nvma {
         let (start, end, prot, shared) = (d.u64()?, d.u64()?, d.u64()? as u32, d.bool()?);
         let backing = match d.u64()? {
             u64::MAX => Backing::Anon,
+            SHM_BACKING => {
+                let (key, id, size, writable) = (d.u64()?, d.u64()? as i32, d.u64()?, d.bool()?);
+                let seg = attaches
+                    .entry(key)
+                    .or_insert_with(|| Arc::new(ShmSeg { id, size, writable }));
+                Backing::Shm {
+                    seg: seg.clone(),
+                    offset: d.u64()?,
+                }
+            }
             i => Backing::File {
                 fd: fd_at(i)?,
                 offset: d.u64()?,

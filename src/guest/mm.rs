@@ -25,6 +25,12 @@ pub enum Backing {
         fd: Arc<OwnedFd>,
         offset: u64,
     },
+    /// A SysV shared memory attachment (shmat); `offset` is the segment offset of the
+    /// mapping's first byte (see `mm/shm.rs`).
+    Shm {
+        seg: Arc<ShmSeg>,
+        offset: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,9 +51,10 @@ pub struct Vma {
 }
 
 impl Vma {
-    /// A MAP_SHARED file mapping: guest RAM at this range is the file's pages.
+    /// A MAP_SHARED file mapping or a SysV shm attachment: guest RAM at this range is
+    /// the file's (segment's) pages.
     pub fn is_file_overlay(&self) -> bool {
-        self.shared && matches!(self.backing, Backing::File { .. })
+        self.shared && matches!(self.backing, Backing::File { .. } | Backing::Shm { .. })
     }
 }
 
@@ -60,7 +67,9 @@ pub fn fd_writable(fd: &OwnedFd) -> bool {
 
 /// The state of an [`Mm`] apart from its RAM (see [`Mm::to_parts`]).
 mod eof;
+mod shm;
 pub use eof::MissingPage;
+pub use shm::ShmSeg;
 
 pub struct MmParts {
     pub vmas: Vec<(u64, Vma)>,
@@ -151,8 +160,8 @@ impl Mm {
             vvar: None,
         };
         for (start, v) in &mm.vmas {
-            if let (true, Backing::File { fd, offset }) = (v.is_file_overlay(), &v.backing) {
-                mm.overlay(*start, v.end - start, fd, *offset)?;
+            if v.is_file_overlay() {
+                mm.overlay_backing(*start, v.end - start, &v.backing)?;
             }
         }
         Ok(mm)
@@ -196,7 +205,7 @@ impl Mm {
             return;
         }
         let mut tail = v.clone();
-        if let Backing::File { offset, .. } = &mut tail.backing {
+        if let Backing::File { offset, .. } | Backing::Shm { offset, .. } = &mut tail.backing {
             *offset += addr - s;
         }
         self.vmas.get_mut(&s).unwrap().end = addr;
@@ -284,8 +293,8 @@ impl Mm {
         }
         let end = start + len;
         self.release(start, end);
-        if let (true, Backing::File { fd, offset }) = (shared, &backing) {
-            self.overlay(start, len, fd, *offset)?;
+        if shared {
+            self.overlay_backing(start, len, &backing)?;
         }
         self.vmas.insert(
             start,
@@ -410,9 +419,15 @@ impl Mm {
             return Err(Errno::ENOMEM);
         }
         if prot & PROT_WRITE != 0 {
-            let ro_shared = self.vmas.range(..end).filter(|(_, v)| v.end > start).any(|(_, v)| {
-                matches!((&v.backing, v.shared), (Backing::File { fd, .. }, true) if !fd_writable(fd))
-            });
+            let ro_shared = self
+                .vmas
+                .range(..end)
+                .filter(|(_, v)| v.end > start)
+                .any(|(_, v)| match (&v.backing, v.shared) {
+                    (Backing::File { fd, .. }, true) => !fd_writable(fd),
+                    (Backing::Shm { seg, .. }, _) => !seg.writable,
+                    _ => false,
+                });
             if ro_shared {
                 return Err(Errno::EACCES);
             }
@@ -558,6 +573,9 @@ impl Mm {
                 Backing::File { fd, offset } => {
                     self.fill_from_file(old_end, ext, fd, offset + (old_end - vs))
                 }
+                Backing::Shm { seg, offset } => {
+                    self.overlay_shm(old_end, ext, seg, offset + (old_end - vs))?
+                }
                 Backing::Anon => {}
             }
             self.vmas.get_mut(&vs).unwrap().end = grow_end;
@@ -584,6 +602,10 @@ impl Mm {
             Backing::Anon => Backing::Anon,
             Backing::File { fd, offset } => Backing::File {
                 fd: fd.clone(),
+                offset: offset + (old - vs),
+            },
+            Backing::Shm { seg, offset } => Backing::Shm {
+                seg: seg.clone(),
                 offset: offset + (old - vs),
             },
         };

@@ -231,6 +231,69 @@ impl GuestRam {
         Ok(())
     }
 
+    /// Maps `len` bytes of host SysV segment `id` (of `seg_len` bytes, whole pages) from
+    /// `offset` over guest RAM at `gpa`: the segment is attached anywhere, the piece is
+    /// moved into place (mremap keeps it an attachment: the host counts it in
+    /// `shm_nattch`) and the rest detached. Undone by [`GuestRam::restore`].
+    #[cfg(target_os = "linux")]
+    pub fn overlay_shm(
+        &self,
+        gpa: u64,
+        len: u64,
+        id: i32,
+        offset: u64,
+        seg_len: u64,
+        writable: bool,
+    ) -> io::Result<()> {
+        let p = self.ptr(gpa, len as usize);
+        let flags = if writable { 0 } else { libc::SHM_RDONLY };
+        // SAFETY: attaches at an address the host chooses, outside our mappings.
+        let tmp = unsafe { libc::shmat(id, std::ptr::null(), flags) };
+        if tmp as isize == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        let tmp = tmp as *mut u8;
+        // SAFETY: moves a piece of the attachment just made over pages of our own RAM
+        // mapping (same host address, so the engine's cached pointers stay valid).
+        let r = unsafe {
+            libc::mremap(
+                tmp.add(offset as usize).cast(),
+                len as usize,
+                len as usize,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                p.cast::<libc::c_void>(),
+            )
+        };
+        let err = (r == libc::MAP_FAILED).then(io::Error::last_os_error);
+        // SAFETY: the rest of the attachment made above, which nothing else uses.
+        unsafe {
+            if err.is_some() {
+                libc::munmap(tmp.cast(), seg_len as usize);
+            } else {
+                libc::munmap(tmp.cast(), offset as usize);
+                let end = offset + len;
+                if seg_len > end {
+                    libc::munmap(tmp.add(end as usize).cast(), (seg_len - end) as usize);
+                }
+            }
+        }
+        err.map_or(Ok(()), Err)
+    }
+
+    /// Elsewhere SysV segments are not mapped into guest memory yet.
+    #[cfg(not(target_os = "linux"))]
+    pub fn overlay_shm(
+        &self,
+        _gpa: u64,
+        _len: u64,
+        _id: i32,
+        _offset: u64,
+        _seg_len: u64,
+        _writable: bool,
+    ) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc::ENOSYS))
+    }
+
     /// Puts guest RAM's own (zeroed) pages back at `[gpa, gpa+len)` after an overlay.
     pub fn restore(&self, gpa: u64, len: u64) {
         let p = self.ptr(gpa, len as usize);

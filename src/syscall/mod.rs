@@ -8,6 +8,7 @@
 //! file calls), `time`, `sfd` (eventfd, timerfd, epoll, inotify, pidfd, signalfd).
 
 pub mod abi;
+pub mod aio;
 pub mod clone;
 pub mod cred;
 pub mod execve;
@@ -16,6 +17,7 @@ pub mod files;
 pub mod fs;
 pub mod futex;
 pub mod io;
+pub mod ipc;
 pub mod killgrp;
 pub mod kinds;
 pub mod mem;

@@ -56,6 +56,8 @@ pub fn maps(mm: &Mm, sysroot: Option<&Path>) -> Vec<u8> {
     for (start, v) in mm.vmas() {
         let (offset, dev, ino) = match &v.backing {
             Backing::Anon => (0, 0, 0),
+            // As Linux: the inode is the segment id.
+            Backing::Shm { seg, offset } => (*offset, 0, seg.id as u32 as u64),
             Backing::File { fd, offset } => {
                 // SAFETY: struct stat is integers and timespecs, valid zeroed.
                 let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -80,7 +82,7 @@ pub fn maps(mm: &Mm, sysroot: Option<&Path>) -> Vec<u8> {
             (VmaName::Path(p), Backing::File { fd, .. }) => {
                 file_name(fd, sysroot).unwrap_or(p.to_string())
             }
-            (VmaName::Path(p), Backing::Anon) => p.to_string(),
+            (VmaName::Path(p), Backing::Anon | Backing::Shm { .. }) => p.to_string(),
         };
         if matches!(v.backing, Backing::Anon) {
             match &mut prev {

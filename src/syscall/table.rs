@@ -3,10 +3,11 @@
 //! of truth; `elfuse --syscall-table` renders docs/syscalls.md from it.
 
 pub use super::facts::{Facts, Restart, SigPipe};
+use super::ipc::{mq, msg, sem, shm};
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, cred, execve, files, fs, futex, io, mem, net, prctl, proc, procvm, sched, sfd, signal,
-    sigstack, time, timer, wait, xattr, Ctx, SysResult,
+    aio, clone, cred, execve, files, fs, futex, io, mem, net, prctl, proc, procvm, sched, sfd,
+    signal, sigstack, time, timer, wait, xattr, Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -83,7 +84,11 @@ use SigPipe::{Always, UnlessNoSignal};
 use Status::{Full, Partial};
 
 syscalls! {
-    0 io_setup; 1 io_destroy; 2 io_submit; 3 io_cancel; 4 io_getevents;
+    0 io_setup(Int, Ptr) => aio::io_setup, Partial("the guest's completion ring is not the host's: its header lacks AIO_RING_MAGIC, so libaio and fio reap with io_getevents rather than from the ring");
+    1 io_destroy(Hex) => aio::io_destroy, Full;
+    2 io_submit(Hex, Int, Ptr) => aio::io_submit, Full;
+    3 io_cancel(Hex, Ptr, Ptr) => aio::io_cancel, Full;
+    4 io_getevents(Hex, Int, Int, Ptr, Ptr) => aio::io_getevents, Full;
     5 setxattr(Str, Str, Ptr, Int, Hex) => xattr::setxattr, Full;
     6 lsetxattr(Str, Str, Ptr, Int, Hex) => xattr::lsetxattr, Full;
     7 fsetxattr(Fd, Str, Ptr, Int, Hex) => xattr::fsetxattr, Full;
@@ -251,9 +256,24 @@ syscalls! {
     177 getegid() => cred::getegid, Full;
     178 gettid() => proc::gettid, Full;
     179 sysinfo(Ptr) => proc::sysinfo, Full;
-    180 mq_open; 181 mq_unlink; 182 mq_timedsend; 183 mq_timedreceive; 184 mq_notify;
-    185 mq_getsetattr; 186 msgget; 187 msgctl; 188 msgrcv; 189 msgsnd; 190 semget;
-    191 semctl; 192 semtimedop; 193 semop; 194 shmget; 195 shmctl; 196 shmat; 197 shmdt;
+    180 mq_open(Str, Hex, Oct, Ptr) => mq::mq_open, Full;
+    181 mq_unlink(Str) => mq::mq_unlink, Full;
+    182 mq_timedsend(Fd, Buf, Int, Int, Ptr) => mq::mq_timedsend, Full;
+    183 mq_timedreceive(Fd, Ptr, Int, Ptr, Ptr) => mq::mq_timedreceive, Full;
+    184 mq_notify(Fd, Ptr) => mq::mq_notify, Partial("SIGEV_SIGNAL is sent by the host as the host signal of that number: 32 and 33 (the host libc's own) do not reach the guest; SIGEV_THREAD (what glibc and musl use) and SIGEV_NONE as Linux");
+    185 mq_getsetattr(Fd, Ptr, Ptr) => mq::mq_getsetattr, Full;
+    186 msgget(Int, Oct) => msg::msgget, Full;
+    187 msgctl(Int, Int, Ptr) => msg::msgctl, Full;
+    188 msgrcv(Int, Ptr, Int, Int, Hex) => msg::msgrcv, Full;
+    189 msgsnd(Int, Ptr, Int, Hex) => msg::msgsnd, Full;
+    190 semget(Int, Int, Oct) => sem::semget, Full;
+    191 semctl(Int, Int, Int, Hex) => sem::semctl, Full;
+    192 semtimedop(Int, Ptr, Int, Ptr) => sem::semtimedop, Full;
+    193 semop(Int, Ptr, Int) => sem::semop, Full;
+    194 shmget(Int, Int, Oct) => shm::shmget, Full;
+    195 shmctl(Int, Int, Ptr) => shm::shmctl, Full;
+    196 shmat(Int, Ptr, Hex) => shm::shmat, Partial("mapped with the segment's pages over guest memory; pages of a mapping grown past the segment's end by mremap are plain memory, not SIGBUS");
+    197 shmdt(Ptr) => shm::shmdt, Full;
     198 socket(Family, SockType, Int) => net::socket, Partial("families AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_ALG, AF_VSOCK (the host's sockets); others EAFNOSUPPORT, as a kernel without them");
     199 socketpair(Family, SockType, Int, Ptr) => net::socketpair, Full;
     200 bind(Fd, Sockaddr, Int) => net::bind, Full;
@@ -322,7 +342,7 @@ syscalls! {
     288 pkey_mprotect; 289 pkey_alloc;
     290 pkey_free;
     291 statx(Dirfd, Str, Hex, Hex, Ptr) => fs::statx, Full;
-    292 io_pgetevents;
+    292 io_pgetevents(Hex, Int, Int, Ptr, Ptr, Ptr) => aio::io_pgetevents, Full;
     293 rseq(Ptr, Int, Hex, Hex) => proc::rseq, Partial("registration is recorded; restartable sequences are never aborted (there is no preemption inside the guest that would require it)");
     294 kexec_file_load;
     424 pidfd_send_signal(Fd, Sig, Ptr, Hex) => signal::pidfd_send_signal, Partial("a pidfd of another process goes to the host (which does not act on it as a guest signal)");
