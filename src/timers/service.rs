@@ -124,11 +124,6 @@ fn still_pending(proc: &Process, target: Target, signo: u32) -> bool {
 
 /// The service thread takes no host signals (they are for the vCPU threads).
 fn block_host_signals() {
-    // SAFETY: sigset_t is a plain bit array, valid zeroed; `all` is a local; the old mask is
-    // not asked for.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
-    }
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None);
 }
