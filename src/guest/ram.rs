@@ -165,13 +165,13 @@ impl GuestRam {
         // as long as `self`; `buf` is a host buffer (not guest RAM). Volatile copies: a
         // racing vCPU yields torn bytes, as with a kernel's copy_from_user, never a
         // Rust-level data race on a reference.
-        unsafe { super::slice::volatile_copy(buf.as_mut_ptr(), p, buf.len()) }
+        unsafe { super::slice::copy_out(buf.as_mut_ptr(), p, buf.len()) }
     }
 
     pub fn write(&self, gpa: u64, data: &[u8]) {
         let p = self.ptr(gpa, data.len());
         // SAFETY: as in `read`, with the roles swapped.
-        unsafe { super::slice::volatile_copy(p, data.as_ptr(), data.len()) }
+        unsafe { super::slice::copy_in(p, data.as_ptr(), data.len()) }
     }
 
     pub fn read_u64(&self, gpa: u64) -> u64 {
