@@ -1,7 +1,6 @@
 //! The fd table and data transfer: close, dup*, fcntl, pipe2, read/write and their vector
 //! and positional forms, lseek, sendfile, ioctl.
 
-
 use elfuse_actors::fdtable::OpenFile;
 
 use super::abi::{open_flags_from_host, open_flags_to_host};
