@@ -15,7 +15,7 @@
 //! shortens it, `ELFUSE_BENCH_ONLY=rtt|dup|read` runs one group (`inline`: only the
 //! combining dup+close, for profiling).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -244,11 +244,7 @@ fn pipe_read(secs: f64) {
     // Both variants time a 1-byte write (to keep the pipe non-empty) plus the 1-byte
     // read; they differ only in how the read's fd is resolved.
     println!("\n## 1-byte pipe write + read");
-    let mut p = [0; 2];
-    // SAFETY: pipe2 writes two fds into `p`, a local [i32; 2].
-    assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: pipe2 succeeded (asserted): both fds are new and owned by nobody else.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     let wfd = w.as_raw_fd();
     let fds = fd_actor(Mode::Combining);
     let gfd = fds.install(OpenFile::host(r, None), false, 0).unwrap();

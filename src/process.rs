@@ -228,20 +228,16 @@ impl Process {
 /// process inherits its parent's limits), at most NR_OPEN.
 pub fn host_nofile() -> Rlimit {
     use elfuse_actors::fdtable::{DEFAULT_NOFILE, NR_OPEN};
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into `rl`, a local of that type.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+    use nix::sys::resource::{getrlimit, Resource};
+    let Ok((cur, max)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return Rlimit {
             cur: DEFAULT_NOFILE,
             max: NR_OPEN,
         };
-    }
-    let max = rl.rlim_max.min(NR_OPEN);
+    };
+    let max = max.min(NR_OPEN);
     Rlimit {
-        cur: rl.rlim_cur.min(max),
+        cur: cur.min(max),
         max,
     }
 }

@@ -131,9 +131,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         Err(e) => {
             // The spawned child gets an empty handover and exits; reap it here.
             if let Ok((pid, _)) = actor::handover(ticket, state::Outgoing::abandon()) {
-                // SAFETY: reaps the child spawned for this fork, ours to wait for; the status
-                // is not asked for (null).
-                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
             }
             return Err(e);
         }

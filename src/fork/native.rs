@@ -30,7 +30,7 @@
 //! only one where the engine or the VM cannot be forked, e.g. Hypervisor.framework).
 
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -121,13 +121,7 @@ pub fn fork(
     let t0 = std::time::Instant::now();
     let code_log = super::warm::before_fork(ctx.proc, ctx.vcpu);
     let done = if vfork {
-        let mut p = [0i32; 2];
-        // SAFETY: pipe2 writes two fds into `p`, a local [i32; 2].
-        if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(Errno::last());
-        }
-        // SAFETY: fresh fds from pipe2.
-        unsafe { Some((OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1]))) }
+        Some(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
     } else {
         None
     };

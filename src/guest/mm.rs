@@ -60,9 +60,8 @@ impl Vma {
 
 /// True if the host fd allows writing (a shared mapping of it may be made writable).
 pub fn fd_writable(fd: &OwnedFd) -> bool {
-    // SAFETY: F_GETFL takes no argument; `fd` is borrowed open.
-    let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    fl >= 0 && fl & libc::O_ACCMODE == libc::O_RDWR
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL)
+        .is_ok_and(|fl| fl & libc::O_ACCMODE == libc::O_RDWR)
 }
 
 /// The state of an [`Mm`] apart from its RAM (see [`Mm::to_parts`]).
@@ -312,13 +311,7 @@ impl Mm {
     /// Shows the file's pages at `[start, start+len)` (only those before end of file: a
     /// host access past it would be a host SIGBUS, so those pages stay zero-filled RAM).
     fn overlay(&self, start: u64, len: u64, fd: &OwnedFd, offset: u64) -> Result<(), Errno> {
-        // SAFETY: struct stat is integers and timespecs, valid zeroed.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat writes one struct stat into `st`, a local of that type; `fd` is
-        // borrowed open.
-        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-            return Err(Errno::last());
-        }
+        let st = nix::sys::stat::fstat(fd)?;
         let fsize = st.st_size as u64;
         if offset >= fsize {
             return Ok(());

@@ -8,7 +8,7 @@
 //!   snapshot, no refaulting a new memfd in the child).
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -68,17 +68,8 @@ impl GuestRam {
     /// A new, empty (sparse) memfd of `size` bytes to hold guest RAM.
     pub fn create_fd(size: u64) -> io::Result<OwnedFd> {
         let name = c"elfuse-guest-ram";
-        // SAFETY: plain syscalls on values we own.
-        let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: memfd_create succeeded (checked above): `raw` is a new fd nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: no pointers; `fd` is the memfd we own.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let fd = nix::sys::memfd::memfd_create(name, nix::sys::memfd::MFdFlags::MFD_CLOEXEC)?;
+        nix::unistd::ftruncate(&fd, size as libc::off_t)?;
         Ok(fd)
     }
 
@@ -146,9 +137,8 @@ impl GuestRam {
         }
         let old = self.fd.swap(fd.into_raw_fd(), Ordering::Relaxed);
         if old >= 0 {
-            // SAFETY: `old` was the previous backing fd, which this value owned and nobody
-            // else uses now that the new one is swapped in.
-            unsafe { libc::close(old) };
+            // `old` was the previous backing fd, which this value owned.
+            let _ = nix::unistd::close(old);
         }
         Ok(())
     }
@@ -175,13 +165,13 @@ impl GuestRam {
         // as long as `self`; `buf` is a host buffer (not guest RAM). Volatile copies: a
         // racing vCPU yields torn bytes, as with a kernel's copy_from_user, never a
         // Rust-level data race on a reference.
-        unsafe { super::slice::volatile_copy(buf.as_mut_ptr(), p, buf.len()) }
+        unsafe { super::slice::copy_out(buf.as_mut_ptr(), p, buf.len()) }
     }
 
     pub fn write(&self, gpa: u64, data: &[u8]) {
         let p = self.ptr(gpa, data.len());
         // SAFETY: as in `read`, with the roles swapped.
-        unsafe { super::slice::volatile_copy(p, data.as_ptr(), data.len()) }
+        unsafe { super::slice::copy_in(p, data.as_ptr(), data.len()) }
     }
 
     pub fn read_u64(&self, gpa: u64) -> u64 {
@@ -360,8 +350,7 @@ impl Drop for GuestRam {
         // after drop.
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.size as usize) };
         if let Some(fd) = self.raw_fd() {
-            // SAFETY: the memfd this value owns, closed once, here.
-            unsafe { libc::close(fd) };
+            let _ = nix::unistd::close(fd);
         }
     }
 }

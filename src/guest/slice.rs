@@ -90,7 +90,7 @@ impl<'a> GuestSlice<'a> {
         // SAFETY: the source is `dst.len() <= self.len` bytes of live guest RAM (the
         // constructor's contract), the destination a host buffer of that length that
         // cannot overlap guest RAM (no reference into guest RAM exists).
-        unsafe { volatile_copy(dst.as_mut_ptr(), self.ptr, dst.len()) }
+        unsafe { copy_out(dst.as_mut_ptr(), self.ptr, dst.len()) }
     }
 
     /// Copies `src` into the first `src.len()` bytes of this slice. Panics if `src` is
@@ -98,7 +98,7 @@ impl<'a> GuestSlice<'a> {
     pub fn copy_from(&self, src: &[u8]) {
         assert!(src.len() <= self.len, "guest slice written past its end");
         // SAFETY: as in `copy_to`, with the roles swapped.
-        unsafe { volatile_copy(self.ptr, src.as_ptr(), src.len()) }
+        unsafe { copy_in(self.ptr, src.as_ptr(), src.len()) }
     }
 
     /// The slice's bytes, copied out.
@@ -110,7 +110,6 @@ impl<'a> GuestSlice<'a> {
 
     /// Sets every byte of the slice to `byte`.
     pub fn fill(&self, byte: u8) {
-        const W: usize = std::mem::size_of::<u64>();
         let word = u64::from_ne_bytes([byte; W]);
         let mut i = 0usize;
         // SAFETY: every store is at an offset `< len` (word stores end at `i + W <= len`)
@@ -132,33 +131,63 @@ impl<'a> GuestSlice<'a> {
     }
 }
 
-/// Copies `n` bytes from `src` to `dst` with volatile accesses: word-sized where both
-/// ends are equally aligned, bytes otherwise. Neither end is turned into a reference, so
-/// a concurrent writer on the guest side is no data race in the Rust sense.
+const W: usize = std::mem::size_of::<u64>();
+
+/// Copies `n` bytes of guest memory at `src` into the host buffer at `dst`. The guest
+/// side is read with volatile accesses, aligned words where it can (bytes up to the
+/// first 8-aligned guest address and after the last whole word); the host side, which
+/// nothing else touches, with plain unaligned stores. No reference to either end is
+/// made, so a concurrent writer on the guest side is no data race in the Rust sense.
 ///
 /// # Safety
 /// `src..src+n` must be readable and `dst..dst+n` writable, and the two ranges must not
 /// overlap.
-pub unsafe fn volatile_copy(dst: *mut u8, src: *const u8, n: usize) {
-    const W: usize = std::mem::size_of::<u64>();
+pub unsafe fn copy_out(dst: *mut u8, src: *const u8, n: usize) {
     let mut i = 0usize;
-    // SAFETY: every access is at an offset `< n` from `src`/`dst`, which
-    // the caller guarantees readable/writable; word accesses are only made when both
-    // addresses are 8-aligned (checked), so `read_volatile::<u64>` is aligned.
+    // SAFETY: every access is at an offset `< n` (word accesses end at `i + W <= n`) from
+    // `src`/`dst`, which the caller guarantees readable/writable; volatile word reads
+    // are made only at 8-aligned guest addresses (the first loop gets there), and the
+    // host-side stores are unaligned writes, valid at any address.
     unsafe {
-        if (src as usize) % W == (dst as usize) % W {
-            while i < n && !(src as usize + i).is_multiple_of(W) {
-                dst.add(i).write_volatile(src.add(i).read_volatile());
-                i += 1;
-            }
-            while i + W <= n {
-                let w = src.add(i).cast::<u64>().read_volatile();
-                dst.add(i).cast::<u64>().write_volatile(w);
-                i += W;
-            }
+        while i < n && !(src as usize + i).is_multiple_of(W) {
+            dst.add(i).write(src.add(i).read_volatile());
+            i += 1;
+        }
+        while i + W <= n {
+            let w = src.add(i).cast::<u64>().read_volatile();
+            dst.add(i).cast::<u64>().write_unaligned(w);
+            i += W;
         }
         while i < n {
-            dst.add(i).write_volatile(src.add(i).read_volatile());
+            dst.add(i).write(src.add(i).read_volatile());
+            i += 1;
+        }
+    }
+}
+
+/// Copies `n` bytes from the host buffer at `src` into guest memory at `dst`: the
+/// mirror of [`copy_out`] (volatile, word-aligned stores on the guest side, plain
+/// unaligned loads on the host side).
+///
+/// # Safety
+/// `src..src+n` must be readable and `dst..dst+n` writable, and the two ranges must not
+/// overlap.
+pub unsafe fn copy_in(dst: *mut u8, src: *const u8, n: usize) {
+    let mut i = 0usize;
+    // SAFETY: as in `copy_out`, with the guest side (volatile, aligned words) the
+    // destination and the host side (unaligned loads) the source.
+    unsafe {
+        while i < n && !(dst as usize + i).is_multiple_of(W) {
+            dst.add(i).write_volatile(src.add(i).read());
+            i += 1;
+        }
+        while i + W <= n {
+            let w = src.add(i).cast::<u64>().read_unaligned();
+            dst.add(i).cast::<u64>().write_volatile(w);
+            i += W;
+        }
+        while i < n {
+            dst.add(i).write_volatile(src.add(i).read());
             i += 1;
         }
     }
@@ -179,9 +208,13 @@ mod tests {
                 let s = unsafe { GuestSlice::new(backing.as_mut_ptr().add(off), len) };
                 s.copy_from(&src);
                 assert_eq!(&backing[off..off + len], &src[..]);
-                let mut back = vec![0u8; len];
-                s.copy_to(&mut back);
-                assert_eq!(back, src);
+                let mut back = vec![0u8; len + 3];
+                for h in 0..3 {
+                    s.copy_to(&mut back[h..h + len]);
+                    assert_eq!(&back[h..h + len], &src[..]);
+                    s.sub(0, len).copy_from(&back[h..h + len]);
+                    assert_eq!(&backing[off..off + len], &src[..]);
+                }
                 assert_eq!(s.to_vec(), src);
                 s.sub(len / 2, len - len / 2).fill(0xee);
                 assert!(backing[off + len / 2..off + len].iter().all(|&b| b == 0xee));

@@ -1,8 +1,6 @@
 //! The fd table and data transfer: close, dup*, fcntl, pipe2, read/write and their vector
 //! and positional forms, lseek, sendfile, ioctl.
 
-use std::os::fd::{FromRawFd, OwnedFd};
-
 use elfuse_actors::fdtable::OpenFile;
 
 use super::abi::{open_flags_from_host, open_flags_to_host};
@@ -349,12 +347,8 @@ pub fn pipe2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     }
     // Validate the destination first, so a bad pointer leaks nothing.
     ctx.user_slice(a[0], 8, true)?;
-    let mut fds = [0i32; 2];
     let host_flags = open_flags_to_host(flags & !GUEST_O_CLOEXEC) | libc::O_CLOEXEC;
-    // SAFETY: pipe2 writes two fds into `fds`, a local [i32; 2].
-    host_ret(unsafe { libc::pipe2(fds.as_mut_ptr(), host_flags) } as i64)?;
-    // SAFETY: pipe2 succeeded: both fds are new and owned by nobody else.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::from_bits_retain(host_flags))?;
     let cloexec = flags & GUEST_O_CLOEXEC != 0;
     let (gr, gw) = ctx
         .proc

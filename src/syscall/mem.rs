@@ -1,7 +1,7 @@
 //! The mmap family and brk. Placement and permissions live in `guest::mm`; this module
 //! validates arguments the way Linux does and fills file mappings.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 use super::{host_ret, Ctx, SysResult};
@@ -111,13 +111,11 @@ pub fn mmap(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 /// A new memfd of `len` bytes behind a MAP_SHARED|MAP_ANONYMOUS mapping.
 fn shared_anon(len: u64) -> Result<OwnedFd, Errno> {
-    // SAFETY: the name is a NUL-terminated C string literal.
-    let fd = unsafe { libc::memfd_create(c"elfuse-shared-anon".as_ptr(), libc::MFD_CLOEXEC) };
-    host_ret(fd as i64)?;
-    // SAFETY: a fresh fd from memfd_create.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: no pointers; `fd` is the memfd we own.
-    host_ret(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } as i64)?;
+    let fd = nix::sys::memfd::memfd_create(
+        c"elfuse-shared-anon",
+        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+    )?;
+    nix::unistd::ftruncate(&fd, len as libc::off_t)?;
     Ok(fd)
 }
 

@@ -191,7 +191,7 @@ impl<'a> Ctx<'a> {
     pub fn read_cstr(&self, va: u64, max: usize) -> Result<Vec<u8>, Errno> {
         let mut out = Vec::new();
         let mut cur = va;
-        let mut piece = [0u8; 256];
+        let mut piece = [0u8; 64];
         loop {
             // Check up to the end of the current page at a time, copy out in pieces (a
             // path is short; most of a page is not read).

@@ -9,8 +9,9 @@ use elfuse_actors::fdtable::{OpenFile, Synthetic};
 
 use super::kinds::GuestFile;
 use super::procnode::{Dir, Node, FILES, HOST_ENTRIES};
-use super::{host_ret, Ctx, SysResult};
+use super::{Ctx, SysResult};
 use crate::errno::Errno;
+use nix::unistd::Whence;
 
 /// An open directory of the guest's /proc: its node, and a host fd of the host's
 /// directory of the same kind (for fstat, fchdir and poll). The listing position is the
@@ -95,13 +96,10 @@ pub fn open(ctx: &Ctx, node: &Node, flags: u64, host_flags: i32) -> Result<Arc<O
             })))
         }
         Node::File(_, "mem") => {
-            // SAFETY: the name is a NUL-terminated C string literal.
-            let r = unsafe { libc::memfd_create(c"elfuse-mem".as_ptr(), libc::MFD_CLOEXEC) };
-            if r < 0 {
-                return Err(Errno::last());
-            }
-            // SAFETY: a fresh host fd nobody else owns.
-            let fd = unsafe { OwnedFd::from_raw_fd(r) };
+            let fd = nix::sys::memfd::memfd_create(
+                c"elfuse-mem",
+                nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+            )?;
             Ok(OpenFile::synthetic(Arc::new(ProcMem { fd })))
         }
         Node::File(tid, name) => {
@@ -128,8 +126,7 @@ pub fn open(ctx: &Ctx, node: &Node, flags: u64, host_flags: i32) -> Result<Arc<O
 /// getdents64 on a /proc directory of the guest.
 pub fn getdents(ctx: &Ctx, d: &ProcDir, out: &mut Vec<u8>, count: usize) -> Result<(), Errno> {
     let entries = list(ctx, &d.node);
-    // SAFETY: no pointers: the description's own fd, open while `d` lives.
-    let pos = unsafe { libc::lseek(d.fd.as_raw_fd(), 0, libc::SEEK_CUR) };
+    let pos = nix::unistd::lseek(&d.fd, 0, Whence::SeekCur).unwrap_or(-1);
     let mut i = pos.max(0) as usize;
     while let Some((name, ty)) = entries.get(i) {
         let reclen = (19 + name.len() + 1).next_multiple_of(8);
@@ -148,8 +145,7 @@ pub fn getdents(ctx: &Ctx, d: &ProcDir, out: &mut Vec<u8>, count: usize) -> Resu
         out.resize(out.len() + reclen - 19 - name.len(), 0);
         i += 1;
     }
-    // SAFETY: no pointers: the description's own fd, open while `d` lives.
-    unsafe { libc::lseek(d.fd.as_raw_fd(), i as i64, libc::SEEK_SET) };
+    let _ = nix::unistd::lseek(&d.fd, i as i64, Whence::SeekSet);
     Ok(())
 }
 
@@ -211,8 +207,7 @@ fn list(ctx: &Ctx, node: &Node) -> Vec<(Vec<u8>, u8)> {
 
 /// The position of a /proc/<pid>/mem description.
 fn mem_pos(m: &ProcMem) -> u64 {
-    // SAFETY: no pointers: the description's own fd, open while `m` lives.
-    unsafe { libc::lseek(m.fd.as_raw_fd(), 0, libc::SEEK_CUR) as u64 }
+    nix::unistd::lseek(&m.fd, 0, Whence::SeekCur).unwrap_or(-1) as u64
 }
 
 /// Copies between the guest's memory at `addr` and `buf` a page at a time, as far as
@@ -264,7 +259,5 @@ pub fn mem_write(ctx: &Ctx, m: &ProcMem, buf_va: u64, len: usize, at: Option<u64
 }
 
 fn advance(m: &ProcMem, to: u64) {
-    // SAFETY: no pointers: the description's own fd, open while `m` lives.
-    let r = unsafe { libc::lseek(m.fd.as_raw_fd(), to as i64, libc::SEEK_SET) };
-    let _ = host_ret(r);
+    let _ = nix::unistd::lseek(&m.fd, to as i64, Whence::SeekSet);
 }

@@ -27,13 +27,10 @@ use crate::guest::mm::{Backing, Mm, VmaName, PROT_EXEC, PROT_READ, PROT_WRITE};
 /// A read-only, seekable host fd holding `text` (an unlinked memfd, reopened read-only so
 /// the guest's writes fail with EBADF as on /proc).
 pub fn snapshot_fd(text: &[u8]) -> Result<OwnedFd, Errno> {
-    // SAFETY: the name is a NUL-terminated C string literal.
-    let r = unsafe { libc::memfd_create(c"elfuse-proc".as_ptr(), libc::MFD_CLOEXEC) };
-    if r < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: a fresh host fd nobody else owns.
-    let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(r) };
+    let mut f = std::fs::File::from(nix::sys::memfd::memfd_create(
+        c"elfuse-proc",
+        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+    )?);
     f.write_all(text)
         .and_then(|_| f.seek(SeekFrom::Start(0)).map(|_| ()))
         .map_err(|e| Errno::from_io(&e))?;
@@ -58,16 +55,10 @@ pub fn maps(mm: &Mm, sysroot: Option<&Path>) -> Vec<u8> {
             Backing::Anon => (0, 0, 0),
             // As Linux: the inode is the segment id.
             Backing::Shm { seg, offset } => (*offset, 0, seg.id as u32 as u64),
-            Backing::File { fd, offset } => {
-                // SAFETY: struct stat is integers and timespecs, valid zeroed.
-                let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                // SAFETY: fstat writes one struct stat into `st`, a local of that type; `fd`
-                // is held by the mapping's backing.
-                match unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } {
-                    0 => (*offset, st.st_dev, st.st_ino),
-                    _ => (*offset, 0, 0),
-                }
-            }
+            Backing::File { fd, offset } => match nix::sys::stat::fstat(fd) {
+                Ok(st) => (*offset, st.st_dev, st.st_ino),
+                Err(_) => (*offset, 0, 0),
+            },
         };
         let perms = [
             if v.prot & PROT_READ != 0 { 'r' } else { '-' },

@@ -102,8 +102,8 @@ pub(super) fn fast(
         let r = unsafe { libc::fstat(fd, &mut st) };
         r != 0 || st.st_dev == proc_dev()
     };
-    // SAFETY: `fd` was opened above by this function and is closed once, here.
-    unsafe { libc::close(fd) };
+    // `fd` was opened above by this function and is closed once, here.
+    let _ = nix::unistd::close(fd);
     if in_proc {
         return None;
     }

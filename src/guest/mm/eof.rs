@@ -8,7 +8,7 @@
 //! loader's segments continue into bss past their file's end, and anonymous memory has
 //! no end.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use super::{page_up, perm_of, Backing, Mm, Vma, VmaName, PAGE_SIZE};
@@ -42,13 +42,7 @@ fn mapped_file(v: &Vma) -> Option<(&Arc<OwnedFd>, u64)> {
 /// to a page: accesses from there on are past end of file. None if the file cannot be
 /// asked.
 fn file_end(start: u64, fd: &OwnedFd, offset: u64) -> Option<u64> {
-    // SAFETY: struct stat is integers and timespecs, valid zeroed.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat writes one struct stat into `st`, a local of that type; `fd` is borrowed
-    // open.
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-        return None;
-    }
+    let st = nix::sys::stat::fstat(fd).ok()?;
     let size = st.st_size as u64;
     Some(match size.checked_sub(offset) {
         Some(n) if n > 0 => start.saturating_add(page_up(n)?),
