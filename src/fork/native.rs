@@ -270,6 +270,7 @@ fn child(
         comm: t.comm,
         dumpable: t.dumpable,
         rseq: t.rseq,
+        seccomp: t.seccomp,
         clear_child_tid: t.clear_child_tid,
         ..Default::default()
     };

@@ -141,6 +141,8 @@ pub struct ChildThread {
     pub sigmask: u64,
     /// The forking thread's alternate signal stack (a fork child keeps it).
     pub altstack: crate::altstack::AltStack,
+    /// The forking thread's seccomp mode and filters (a fork child keeps them).
+    pub seccomp: crate::syscall::seccomp::Seccomp,
 }
 
 fn index_of(fds: &mut Vec<RawFd>, fd: RawFd) -> u64 {
@@ -319,6 +321,12 @@ pub fn capture(
     }
     e.u64(t.clear_child_tid);
     e.u64(t.set_child_tid);
+    e.u64(t.seccomp.mode.into());
+    let progs = t.seccomp.programs();
+    e.u64(progs.len() as u64);
+    for p in &progs {
+        e.bytes(p);
+    }
     Outgoing {
         payload: e.0,
         fds,
@@ -545,6 +553,12 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
         ..Default::default()
     };
     let set_child_tid = d.u64()?;
+    let mut thread = thread;
+    let mode = d.u64()? as u8;
+    let n = d.u64()?;
+    let progs = (0..n).map(|_| d.bytes()).collect::<io::Result<Vec<_>>>()?;
+    thread.seccomp = crate::syscall::seccomp::Seccomp::from_programs(mode, &progs)
+        .ok_or_else(|| io::Error::other("seccomp filters"))?;
     let ram = Arc::try_unwrap(fd_at(0)?).or_else(|a| a.try_clone())?;
     Ok(Incoming {
         vfork,

@@ -203,3 +203,32 @@ pub fn mincore(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     ctx.write_bytes(a[2], &vec![1u8; pages])?;
     Ok(0)
 }
+
+/// pkey_mprotect: arm64 without FEAT_S1POE has no protection keys; as Linux then, key 0
+/// (and -1, none) is plain mprotect and any other key EINVAL.
+pub fn pkey_mprotect(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    if a[0] & (PAGE_SIZE - 1) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if a[1] == 0 {
+        return Ok(0);
+    }
+    if !matches!(a[3] as i32, -1 | 0) {
+        return Err(Errno::EINVAL);
+    }
+    mprotect(ctx, a)
+}
+
+/// pkey_alloc: no key to hand out (ENOSPC), after Linux's argument checks.
+pub fn pkey_alloc(_ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const PKEY_ACCESS_MASK: u64 = 3;
+    if a[0] as u32 != 0 || (a[1] as u32 as u64) & !PKEY_ACCESS_MASK != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Err(Errno::ENOSPC)
+}
+
+/// pkey_free: no key was ever allocated.
+pub fn pkey_free(_ctx: &mut Ctx, _a: [u64; 6]) -> SysResult {
+    Err(Errno::EINVAL)
+}

@@ -4,8 +4,8 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, cred, execve, files, fs, futex, io, mem, net, prctl, proc, procvm, sched, sfd, signal,
-    sigstack, time, timer, wait, xattr, Ctx, SysResult,
+    clone, cred, execve, files, fs, futex, handles, io, mem, net, numa, prctl, proc, procvm, sched,
+    seccomp, sfd, signal, sigstack, sysadm, time, timer, wait, xattr, Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -127,7 +127,7 @@ syscalls! {
     55 fchown(Fd, Int, Int) => fs::fchown, Full;
     56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("the guest's own /proc/<pid> has maps, status, stat, statm, cmdline, environ, auxv, comm, mem, fd/, fdinfo/, task/ and the exe/cwd/root links (smaps, pagemap and other entries are ENOENT); other processes' /proc entries are the host's");
     57 close(Fd) => io::close, Full;
-    58 vhangup;
+    58 vhangup() => sysadm::vhangup, Full;
     59 pipe2(Ptr, Hex) => io::pipe2, Full;
     60 quotactl;
     61 getdents64(Fd, Ptr, Int) => fs::getdents64, Full;
@@ -158,7 +158,7 @@ syscalls! {
     86 timerfd_settime(Fd, Hex, Ptr, Ptr) => timerfd::timerfd_settime, Full;
     87 timerfd_gettime(Fd, Ptr) => timerfd::timerfd_gettime, Full;
     88 utimensat(Dirfd, Str, Ptr, Hex) => fs::utimensat, Full;
-    89 acct;
+    89 acct(Str) => sysadm::acct, Full;
     90 capget(Ptr, Ptr) => cred::capget, Full;
     91 capset(Ptr, Ptr) => cred::capset, Full;
     92 personality(Hex) => sched::personality, Partial("the persona is recorded and reported; its flags (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC...) change nothing; PER_LINUX32 is EINVAL (no AArch32)");
@@ -166,7 +166,7 @@ syscalls! {
     94 exit_group(Int) => proc::exit_group, Full;
     95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     96 set_tid_address(Ptr) => proc::set_tid_address, Full;
-    97 unshare;
+    97 unshare(Hex) => sysadm::unshare, Partial("namespaces are the host's, unshared for the calling thread's host thread; CLONE_NEWUSER is EINVAL (elfuse's own helper threads make the host process multi-threaded, which Linux refuses); CLONE_FS, CLONE_FILES and CLONE_SYSVSEM are no-ops for a lone thread and EINVAL while other threads live (elfuse's threads always share them)");
     98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("WAIT/WAKE(_BITSET), (CMP_)REQUEUE, WAKE_OP; no PI ops");
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
     100 get_robust_list(Int, Ptr, Ptr) => sched::get_robust_list, Partial("the caller's own list; another thread's is EPERM");
@@ -179,11 +179,12 @@ syscalls! {
     109 timer_getoverrun(Int) => timer::timer_getoverrun, Full;
     110 timer_settime(Int, Hex, Ptr, Ptr) => timer::timer_settime, Partial("CPU-clock timers are checked at most every millisecond");
     111 timer_delete(Int) => timer::timer_delete, Full;
-    112 clock_settime;
+    112 clock_settime(Int, Ptr) => sysadm::clock_settime, Full;
     113 clock_gettime(Int, Ptr) => time::clock_gettime, Full;
     114 clock_getres(Int, Ptr) => time::clock_getres, Full;
     115 clock_nanosleep(Int, Hex, Ptr, Ptr) => time::clock_nanosleep, Partial("the process CPU clock is EOPNOTSUPP");
-    116 syslog; 117 ptrace;
+    116 syslog(Int, Ptr, Int) => sysadm::syslog, Full;
+    117 ptrace;
     118 sched_setparam(Int, Ptr) => sched::sched_setparam, Full;
     119 sched_setscheduler(Int, Int, Ptr) => sched::sched_setscheduler, Full;
     120 sched_getscheduler(Int) => sched::sched_getscheduler, Full;
@@ -227,15 +228,17 @@ syscalls! {
     158 getgroups(Int, Ptr) => proc::getgroups, Full;
     159 setgroups(Int, Ptr) => cred::setgroups, Full;
     160 uname(Ptr) => proc::uname, Full;
-    161 sethostname; 162 setdomainname;
+    161 sethostname(Ptr, Int) => sysadm::sethostname, Full;
+    162 setdomainname(Ptr, Int) => sysadm::setdomainname, Full;
     163 getrlimit(Int, Ptr) => proc::getrlimit, Full;
     164 setrlimit(Int, Ptr) => proc::setrlimit, Full;
     165 getrusage(Int, Ptr) => proc::getrusage, Full;
     166 umask(Oct) => proc::umask, Full;
-    167 prctl(Int, Hex, Hex, Hex, Hex) => prctl::prctl, Partial("NAME, DUMPABLE, TID_ADDRESS, SECCOMP (mode 0), PDEATHSIG, CHILD_SUBREAPER, NO_NEW_PRIVS, KEEPCAPS, SECUREBITS, CAPBSET_*, CAP_AMBIENT, TIMERSLACK, THP_DISABLE, MCE_KILL, IO_FLUSHER; others (PR_SET_MM, PR_SET_VMA, the arm64 SVE/PAC/tagged-address ones...) EINVAL");
+    167 prctl(Int, Hex, Hex, Hex, Hex) => prctl::prctl, Partial("NAME, DUMPABLE, TID_ADDRESS, SECCOMP, PDEATHSIG, CHILD_SUBREAPER, NO_NEW_PRIVS, KEEPCAPS, SECUREBITS, CAPBSET_*, CAP_AMBIENT, TIMERSLACK, THP_DISABLE, MCE_KILL, IO_FLUSHER; others (PR_SET_MM, PR_SET_VMA, the arm64 SVE/PAC/tagged-address ones...) EINVAL");
     168 getcpu(Ptr, Ptr, Ptr) => proc::getcpu, Full;
     169 gettimeofday(Ptr, Ptr) => time::gettimeofday, Full;
-    170 settimeofday; 171 adjtimex;
+    170 settimeofday(Ptr, Ptr) => sysadm::settimeofday, Full;
+    171 adjtimex(Ptr) => sysadm::adjtimex, Full;
     172 getpid() => proc::getpid, Full;
     173 getppid() => proc::getppid, Full;
     174 getuid() => cred::getuid, Full;
@@ -284,15 +287,19 @@ syscalls! {
     235 mbind(Ptr, Int, Int, Ptr, Int, Hex) => sched::mbind, Full;
     236 get_mempolicy(Ptr, Ptr, Int, Ptr, Hex) => sched::get_mempolicy, Full;
     237 set_mempolicy(Int, Ptr, Int) => sched::set_mempolicy, Full;
-    238 migrate_pages; 239 move_pages; 240 rt_tgsigqueueinfo(Int, Int, Sig, Ptr) => signal::rt_tgsigqueueinfo, Partial("si_code, si_pid, si_uid and si_value are kept of the caller's siginfo; other processes through the host"); 241 perf_event_open;
+    238 migrate_pages(Int, Int, Ptr, Ptr) => numa::migrate_pages, Full;
+    239 move_pages(Int, Int, Ptr, Ptr, Ptr, Hex) => numa::move_pages, Partial("the calling process's pages; another process's are EPERM (its guest addresses are not the caller's)");
+    240 rt_tgsigqueueinfo(Int, Int, Sig, Ptr) => signal::rt_tgsigqueueinfo, Partial("si_code, si_pid, si_uid and si_value are kept of the caller's siginfo; other processes through the host"); 241 perf_event_open;
     242 accept4(Fd, Ptr, Ptr, Hex) => net::accept4, Full;
     243 recvmmsg(Fd, Ptr, Int, Hex, Ptr) => net::msg::recvmmsg, Full;
     260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
-    262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
-    266 clock_adjtime;
+    262 fanotify_init; 263 fanotify_mark;
+    264 name_to_handle_at(Dirfd, Str, Ptr, Ptr, Hex) => handles::name_to_handle_at, Full;
+    265 open_by_handle_at(Fd, Ptr, Hex) => handles::open_by_handle_at, Full;
+    266 clock_adjtime(Int, Ptr) => sysadm::clock_adjtime, Full;
     267 syncfs(Fd) => files::syncfs, Full;
-    268 setns;
+    268 setns(Fd, Hex) => sysadm::setns, Partial("the host's, for the calling thread's host thread; a user namespace is EINVAL (the host process is multi-threaded)");
     269 sendmmsg(Fd, Ptr, Int, Hex) => net::msg::sendmmsg, Full;
     270 process_vm_readv(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_readv, Partial("own process only (its guest memory; the reserved region is EFAULT); other processes EPERM");
     271 process_vm_writev(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_writev, Partial("own process only (its guest memory; the reserved region is EFAULT); other processes EPERM");
@@ -301,7 +308,7 @@ syscalls! {
     274 sched_setattr(Int, Ptr, Hex) => sched::sched_setattr, Full;
     275 sched_getattr(Int, Ptr, Int, Hex) => sched::sched_getattr, Full;
     276 renameat2(Dirfd, Str, Dirfd, Str, Hex) => fs::renameat2, Full;
-    277 seccomp;
+    277 seccomp(Int, Hex, Ptr) => seccomp::seccomp, Partial("strict mode and classic-BPF filters with every action, TSYNC, GET_ACTION_AVAIL; user notification (NEW_LISTENER, GET_NOTIF_SIZES) is EINVAL and USER_NOTIF unavailable, as a Linux before 5.0");
     278 getrandom(Ptr, Int, Hex) => proc::getrandom, Full;
     279 memfd_create(Str, Hex) => files::memfd_create, Full;
     280 bpf;
@@ -312,8 +319,9 @@ syscalls! {
     285 copy_file_range(Fd, Ptr, Fd, Ptr, Int, Hex) => files::copy_file_range, Full;
     286 preadv2(Fd, Ptr, Int, Int, Int, Hex) => files::preadv2, Full;
     287 pwritev2(Fd, Ptr, Int, Int, Int, Hex) => files::pwritev2, Full;
-    288 pkey_mprotect; 289 pkey_alloc;
-    290 pkey_free;
+    288 pkey_mprotect(Hex, Int, Hex, Int) => mem::pkey_mprotect, Full;
+    289 pkey_alloc(Hex, Hex) => mem::pkey_alloc, Full;
+    290 pkey_free(Int) => mem::pkey_free, Full;
     291 statx(Dirfd, Str, Hex, Hex, Ptr) => fs::statx, Full;
     292 io_pgetevents;
     293 rseq(Ptr, Int, Hex, Hex) => proc::rseq, Partial("registration is recorded; restartable sequences are never aborted (there is no preemption inside the guest that would require it)");
@@ -329,13 +337,21 @@ syscalls! {
     440 process_madvise;
     441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("an unwritable events buffer is EFAULT even when nothing is ready");
     442 mount_setattr; 443 quotactl_fd;
-    444 landlock_create_ruleset; 445 landlock_add_rule; 446 landlock_restrict_self;
-    447 memfd_secret; 448 process_mrelease; 449 futex_waitv(Ptr, Int, Hex, Ptr, Int) => futex::futex_waitv, Full; 450 set_mempolicy_home_node;
-    451 cachestat;
+    444 landlock_create_ruleset(Ptr, Int, Hex) => sysadm::landlock, Partial("Landlock is reported not enabled (EOPNOTSUPP), as a kernel booted without it: sandboxing programs detect that and run unsandboxed, as they do there");
+    445 landlock_add_rule(Fd, Int, Ptr, Hex) => sysadm::landlock, Partial("EOPNOTSUPP: see landlock_create_ruleset");
+    446 landlock_restrict_self(Fd, Hex) => sysadm::landlock, Partial("EOPNOTSUPP: see landlock_create_ruleset");
+    447 memfd_secret; 448 process_mrelease; 449 futex_waitv(Ptr, Int, Hex, Ptr, Int) => futex::futex_waitv, Full;
+    450 set_mempolicy_home_node(Hex, Int, Int, Hex) => numa::set_mempolicy_home_node, Full;
+    451 cachestat(Fd, Ptr, Ptr, Hex) => handles::cachestat, Full;
     452 fchmodat2(Dirfd, Str, Oct, Hex) => files::fchmodat2, Full;
     453 map_shadow_stack; 454 futex_wake; 455 futex_wait;
-    456 futex_requeue; 457 statmount; 458 listmount; 459 lsm_get_self_attr;
-    460 lsm_set_self_attr; 461 lsm_list_modules; 462 mseal;
+    456 futex_requeue;
+    457 statmount(Ptr, Ptr, Int, Hex) => sysadm::statmount, Partial("the host's mounts (mount points are host paths, also under --sysroot)");
+    458 listmount(Ptr, Ptr, Int, Hex) => sysadm::listmount, Full;
+    459 lsm_get_self_attr(Int, Ptr, Ptr, Hex) => sysadm::lsm_get_self_attr, Full;
+    460 lsm_set_self_attr(Int, Ptr, Int, Hex) => sysadm::lsm_set_self_attr, Full;
+    461 lsm_list_modules(Ptr, Ptr, Hex) => sysadm::lsm_list_modules, Full;
+    462 mseal;
 }
 
 /// The definition for syscall `nr` (a direct index: this is on every syscall's path).
