@@ -217,6 +217,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         fs: Mutex::new(FsContext {
             sysroot: l.sysroot,
             umask: umask as u32,
+            chroot: false,
         }),
         rlimits: Mutex::new({
             let mut r = default_rlimits();

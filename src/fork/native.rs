@@ -91,6 +91,7 @@ impl<'a> Inherited<'a> {
             FsContext {
                 sysroot: f.sysroot.clone(),
                 umask: f.umask,
+                chroot: f.chroot,
             }
         };
         let rlimits = *p.rlimits();

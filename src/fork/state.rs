@@ -283,6 +283,7 @@ pub fn capture(
         let fs = proc.fs();
         e.opt_bytes(fs.sysroot.as_ref().map(|p| p.as_os_str().as_bytes()));
         e.u64(fs.umask.into());
+        e.bool(fs.chroot);
     }
     for r in proc.rlimits().iter() {
         e.u64(r.cur);
@@ -506,6 +507,7 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
     let fs = FsContext {
         sysroot,
         umask: d.u64()? as u32,
+        chroot: d.bool()?,
     };
     let mut rlimits = [Rlimit { cur: 0, max: 0 }; RLIM_NLIMITS];
     for r in rlimits.iter_mut() {

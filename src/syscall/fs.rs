@@ -226,16 +226,24 @@ pub fn fchdir(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 // ---------------------------------------------------------------------------------------
 
 pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let flags = a[2];
     let path = ctx.read_path(a[1])?;
+    open_how(ctx, a[0], &path, a[2], a[3], 0)
+}
+
+/// openat, and openat2 with its RESOLVE_* flags (`resolve`).
+pub(crate) fn open_how(
+    ctx: &mut Ctx,
+    dirfd: u64,
+    path: &[u8],
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+) -> SysResult {
     // O_NOFOLLOW, and O_CREAT|O_EXCL (which never follows), leave a last symlink alone.
     let excl = abi::O_CREAT | abi::O_EXCL;
-    let how = if flags & abi::O_NOFOLLOW != 0 || flags & excl == excl {
-        NOFOLLOW
-    } else {
-        FOLLOW
-    };
-    let r = resolve::resolve(ctx, a[0], &path, how)?;
+    let follow = !(flags & abi::O_NOFOLLOW != 0 || flags & excl == excl);
+    let how = resolve::How { follow, resolve };
+    let r = resolve::resolve(ctx, dirfd, path, how)?;
     // Host fds are always CLOEXEC on the host; the guest's flag lives in the fd table.
     let host_flags = open_flags_to_host(flags) | libc::O_CLOEXEC;
     if let Some(node) = &r.node {
@@ -243,7 +251,7 @@ pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return ctx.install(file, flags & O_CLOEXEC != 0);
     }
     let (dir, hp) = (r.dir, r.path);
-    let mode = (a[3] & 0o7777) as libc::c_uint;
+    let mode = (mode & 0o7777) as libc::c_uint;
     let r = unsafe { libc::openat(dir.raw(), hp.as_ptr(), host_flags, mode) };
     if r < 0 {
         return Err(Errno::last());
@@ -253,7 +261,7 @@ pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let fd = unsafe { OwnedFd::from_raw_fd(r) };
     // O_RDONLY (0) and O_RDWR (2) read; O_WRONLY (1), 3 and O_PATH do not.
     let readable = matches!(flags & abi::O_ACCMODE, 0 | 2) && flags & abi::O_PATH == 0;
-    let file = OpenFile::opened(fd, Some(&path), readable);
+    let file = OpenFile::opened(fd, Some(path), readable);
     // On failure the description (and the host fd) is dropped.
     ctx.install(file, flags & O_CLOEXEC != 0)
 }

@@ -21,6 +21,7 @@ pub mod killgrp;
 pub mod mem;
 pub mod net;
 pub mod numa;
+pub mod openat2;
 pub mod prctl;
 pub mod proc;
 pub mod procdir;

@@ -8,6 +8,8 @@
 //! host thread's, see `cred`): unprivileged, Linux's EPERM. Structures are passed
 //! through bounce buffers (their layouts are the same on both 64-bit ABIs).
 
+use std::os::unix::ffi::OsStrExt;
+
 use super::{host_ret, Ctx, SysResult};
 use crate::errno::Errno;
 
@@ -376,4 +378,31 @@ pub fn listmount(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         ctx.write_val(a[1] + 8 * i as u64, id)?;
     }
     Ok(n)
+}
+
+/// chroot: the directory becomes the guest's `/` in the one path resolver (as a
+/// `--sysroot` with no fallback to the host's files: a lookup that misses fails there).
+/// /proc and /dev stay the host's, as bind mounts into a chroot usually make them.
+pub fn chroot(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const CAP_SYS_CHROOT: u32 = 18;
+    let path = ctx.read_path(a[0])?;
+    let (_dir, hp) = super::fs::socket_path(ctx, &path, false)?;
+    let host = std::path::Path::new(std::ffi::OsStr::from_bytes(hp.as_bytes()));
+    let meta = std::fs::metadata(host).map_err(|e| Errno::from_io(&e))?;
+    if !meta.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    // Search permission on the directory (EACCES), then the capability (EPERM).
+    // SAFETY: a NUL-terminated path we own.
+    if unsafe { libc::access(hp.as_ptr(), libc::X_OK) } != 0 {
+        return Err(Errno::last());
+    }
+    if !host_capable(CAP_SYS_CHROOT) {
+        return Err(Errno::EPERM);
+    }
+    let root = std::fs::canonicalize(host).map_err(|e| Errno::from_io(&e))?;
+    let mut fs = ctx.proc.fs();
+    fs.sysroot = Some(root);
+    fs.chroot = true;
+    Ok(0)
 }

@@ -4,8 +4,9 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, cred, execve, files, fs, futex, handles, io, mem, net, numa, prctl, proc, procvm, sched,
-    seccomp, sfd, signal, sigstack, sysadm, time, timer, wait, xattr, Ctx, SysResult,
+    clone, cred, execve, files, fs, futex, handles, io, mem, net, numa, openat2, prctl, proc,
+    procvm, sched, seccomp, sfd, signal, sigstack, sysadm, time, timer, wait, xattr, Ctx,
+    SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -120,7 +121,7 @@ syscalls! {
     48 faccessat(Dirfd, Str, Oct) => fs::faccessat, Full;
     49 chdir(Str) => fs::chdir, Full;
     50 fchdir(Fd) => fs::fchdir, Full;
-    51 chroot;
+    51 chroot(Str) => sysadm::chroot, Partial("the directory becomes the guest's `/` in the path resolver; /proc and /dev inside it stay the host's (as bind mounts), and a working directory outside it is shown by getcwd as its host path");
     52 fchmod(Fd, Oct) => fs::fchmod, Full;
     53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
     54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
@@ -332,7 +333,8 @@ syscalls! {
     434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Partial("the caller's own process only");
     435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone (exit_signal: always SIGCHLD); no set_tid, pidfd, cgroup");
     436 close_range(Int, Int, Hex) => io::close_range, Full;
-    437 openat2; 438 pidfd_getfd;
+    437 openat2(Dirfd, Str, Ptr, Int) => openat2::openat2, Partial("RESOLVE_BENEATH and RESOLVE_IN_ROOT from a directory fd inside the guest's own /proc are EXDEV");
+    438 pidfd_getfd;
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
     440 process_madvise;
     441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("an unwritable events buffer is EFAULT even when nothing is ready");
