@@ -138,6 +138,24 @@ int main(int argc, char **argv)
     CHECK(syscall(SYS_set_mempolicy_home_node, page, 4096, 0, 0) == 0);
     CHECK_ERR(syscall(SYS_set_mempolicy_home_node, page + 1, 4096, 0, 0), EINVAL);
 
+    /* remap_file_pages: page 0 of a 3-page shared mapping shows the file's page 2. */
+    int rf = openat(AT_FDCWD, dir, O_RDWR | O_TMPFILE, 0600);
+    char pg[4096];
+    for (int i = 0; i < 3; i++) {
+        memset(pg, 'A' + i, sizeof pg);
+        if (write(rf, pg, sizeof pg) != (ssize_t)sizeof pg)
+            break;
+    }
+    char *sh = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, rf, 0);
+    CHECK(sh != MAP_FAILED && sh[0] == 'A' && sh[8192] == 'C');
+    CHECK(syscall(SYS_remap_file_pages, sh, 4096, 0, 2, 0) == 0 && sh[0] == 'C' && sh[4096] == 'B');
+    sh[1] = 'z';
+    CHECK(pread(rf, pg, 2, 8192) == 2 && pg[1] == 'z'); /* still the file's page */
+    CHECK_ERR(syscall(SYS_remap_file_pages, sh, 4096, PROT_READ, 1, 0), EINVAL);
+    CHECK_ERR(syscall(SYS_remap_file_pages, page, 4096, 0, 1, 0), EINVAL); /* private */
+    munmap(sh, 3 * 4096);
+    close(rf);
+
     /* LSMs and mounts. */
     uint64_t ids[64];
     uint32_t size = sizeof ids;
