@@ -482,13 +482,33 @@ pub fn mknodat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let host_type = match mode & S_IFMT {
         0 | S_IFREG => libc::S_IFREG,
         S_IFIFO => libc::S_IFIFO,
-        // Device nodes and sockets are not supported (yet); S_IFDIR is EPERM on Linux.
-        S_IFCHR | S_IFBLK | S_IFSOCK | S_IFDIR => return Err(Errno::EPERM),
+        S_IFSOCK => libc::S_IFSOCK,
+        // Device nodes: the host's (EPERM without CAP_MKNOD, as Linux).
+        S_IFCHR => libc::S_IFCHR,
+        S_IFBLK => libc::S_IFBLK,
+        // S_IFDIR is EPERM on Linux.
+        S_IFDIR => return Err(Errno::EPERM),
         _ => return Err(Errno::EINVAL),
     };
     let (dir, p) = at_nofollow(ctx, a[0], a[1])?;
     let hmode = host_type | (mode & 0o7777) as libc::mode_t;
-    ret0(unsafe { libc::mknodat(dir.raw(), p.as_ptr(), hmode, 0) })
+    // The device number is the kernel's 32-bit encoding on both sides: passed as is.
+    let dev = if matches!(mode & S_IFMT, S_IFCHR | S_IFBLK) {
+        a[3] as u32
+    } else {
+        0
+    };
+    // SAFETY: a NUL-terminated path we own; integers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mknodat,
+            dir.raw() as libc::c_long,
+            p.as_ptr(),
+            hmode as libc::c_long,
+            dev as libc::c_long,
+        )
+    };
+    host_ret(r).map(|_| 0)
 }
 
 pub fn mkdirat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {

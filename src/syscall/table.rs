@@ -110,7 +110,7 @@ syscalls! {
     30 ioprio_set(Int, Int, Int) => sched::ioprio_set, Full;
     31 ioprio_get(Int, Int) => sched::ioprio_get, Full;
     32 flock(Fd, Int) => fs::flock, Full;
-    33 mknodat(Dirfd, Str, Oct, Hex) => fs::mknodat, Partial("FIFOs and regular files only");
+    33 mknodat(Dirfd, Str, Oct, Hex) => fs::mknodat, Full;
     34 mkdirat(Dirfd, Str, Oct) => fs::mkdirat, Full;
     35 unlinkat(Dirfd, Str, Hex) => fs::unlinkat, Full;
     36 symlinkat(Str, Dirfd, Str) => fs::symlinkat, Full;

@@ -11,7 +11,9 @@
 #include <sched.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/timex.h>
 #include <time.h>
@@ -163,6 +165,22 @@ int main(int argc, char **argv)
     struct { uint32_t size, spare; uint64_t mnt_id, param; } req = { 24, 0, ~0ull, 0 };
     uint64_t mids[16];
     CHECK(syscall(SYS_listmount, &req, mids, 16, 0) >= 1);
+
+    /* mknod: a socket node unprivileged, a device node with CAP_MKNOD (else EPERM). */
+    char node[4200];
+    snprintf(node, sizeof node, "%s/sock", dir);
+    unlink(node);
+    struct stat nst;
+    CHECK(mknod(node, S_IFSOCK | 0600, 0) == 0 && stat(node, &nst) == 0 && S_ISSOCK(nst.st_mode));
+    unlink(node);
+    snprintf(node, sizeof node, "%s/null", dir);
+    unlink(node);
+    errno = 0;
+    int mk = mknod(node, S_IFCHR | 0600, makedev(1, 3));
+    CHECK((mk == 0 && stat(node, &nst) == 0 && S_ISCHR(nst.st_mode) && major(nst.st_rdev) == 1 &&
+           minor(nst.st_rdev) == 3) || (mk == -1 && errno == EPERM));
+    unlink(node);
+    CHECK_ERR(mknod(node, S_IFDIR | 0700, 0), EPERM);
 
     close(fd);
     unlink(path);
