@@ -209,6 +209,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         fs: FsContext {
             sysroot: l.sysroot,
             umask: umask as u32,
+            chroot: false,
         },
         signals: SignalState::default(),
         rlimits: {

@@ -32,6 +32,9 @@ pub struct FsContext {
     /// `--sysroot`: absolute guest paths resolve inside it first.
     pub sysroot: Option<PathBuf>,
     pub umask: u32,
+    /// chroot(2) made `sysroot` the guest's `/`: lookups that miss in it fail there (no
+    /// fallback to the host's files, which `--sysroot` has).
+    pub chroot: bool,
 }
 
 /// One resource limit (RLIM_INFINITY = u64::MAX).

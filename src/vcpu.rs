@@ -40,6 +40,10 @@ fn run_loop(
     me: &ThreadShared,
 ) -> Result<Stop, BackendError> {
     let shim_data = ShimData::new(proc.ram.clone());
+    if thread.seccomp.mode != crate::syscall::seccomp::MODE_DISABLED {
+        // A fork child or a new thread under seccomp: the shim must forward every call.
+        shim_data.set_attention(elfuse_shim::data::ATTN_SECCOMP);
+    }
     if let Some(stop) = before_entry(vcpu, me)? {
         return Ok(stop);
     }

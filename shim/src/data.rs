@@ -26,6 +26,9 @@ pub const ATTN_TRACE: u32 = 0x4;
 /// The process's threads do not all hold the same real and effective ids (per-thread
 /// credentials): the identity slots cannot answer for every thread.
 pub const ATTN_CRED_SPLIT: u32 = 0x8;
+/// A seccomp mode is in force on some thread: every syscall must reach the host to be
+/// filtered (set for good).
+pub const ATTN_SECCOMP: u32 = 0x10;
 
 /// Identity slots (u32 each), in this order. The first six are indexed by
 /// `syscall number - 172` (getpid..getegid are 172..177).

@@ -82,6 +82,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         comm: ctx.thread.comm,
         dumpable: ctx.thread.dumpable,
         rseq: ctx.thread.rseq,
+        seccomp: ctx.thread.seccomp.inherit(),
         clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
             ctid
         } else {

@@ -90,6 +90,7 @@ impl<'a> Inherited<'a> {
             FsContext {
                 sysroot: f.sysroot.clone(),
                 umask: f.umask,
+                chroot: f.chroot,
             }
         };
         let rlimits = *p.rlimits();
@@ -270,6 +271,7 @@ fn child(
         comm: t.comm,
         dumpable: t.dumpable,
         rseq: t.rseq,
+        seccomp: t.seccomp,
         clear_child_tid: t.clear_child_tid,
         ..Default::default()
     };

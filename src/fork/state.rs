@@ -145,6 +145,8 @@ pub struct ChildThread {
     pub sigmask: u64,
     /// The forking thread's alternate signal stack (a fork child keeps it).
     pub altstack: crate::signal::altstack::AltStack,
+    /// The forking thread's seccomp mode and filters (a fork child keeps them).
+    pub seccomp: crate::syscall::seccomp::Seccomp,
 }
 
 fn index_of(fds: &mut Vec<RawFd>, fd: RawFd) -> u64 {
@@ -300,6 +302,7 @@ pub fn capture(
         let fs = proc.fs();
         e.opt_bytes(fs.sysroot.as_ref().map(|p| p.as_os_str().as_bytes()));
         e.u64(fs.umask.into());
+        e.bool(fs.chroot);
     }
     for r in proc.rlimits().iter() {
         e.u64(r.cur);
@@ -338,6 +341,12 @@ pub fn capture(
     }
     e.u64(t.clear_child_tid);
     e.u64(t.set_child_tid);
+    e.u64(t.seccomp.mode.into());
+    let progs = t.seccomp.programs();
+    e.u64(progs.len() as u64);
+    for p in &progs {
+        e.bytes(p);
+    }
     Outgoing {
         payload: e.0,
         fds,
@@ -532,6 +541,7 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
     let fs = FsContext {
         sysroot,
         umask: d.u64()? as u32,
+        chroot: d.bool()?,
     };
     let mut rlimits = [Rlimit { cur: 0, max: 0 }; RLIM_NLIMITS];
     for r in rlimits.iter_mut() {
@@ -579,6 +589,12 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
         ..Default::default()
     };
     let set_child_tid = d.u64()?;
+    let mut thread = thread;
+    let mode = d.u64()? as u8;
+    let n = d.u64()?;
+    let progs = (0..n).map(|_| d.bytes()).collect::<io::Result<Vec<_>>>()?;
+    thread.seccomp = crate::syscall::seccomp::Seccomp::from_programs(mode, &progs)
+        .ok_or_else(|| io::Error::other("seccomp filters"))?;
     let ram = Arc::try_unwrap(fd_at(0)?).or_else(|a| a.try_clone())?;
     Ok(Incoming {
         vfork,

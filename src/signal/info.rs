@@ -23,6 +23,17 @@ pub struct SigInfo {
     /// SIGCHLD's si_status, si_utime, si_stime (with si_pid/si_uid above; overlays
     /// si_value).
     pub chld: Option<ChldInfo>,
+    /// SIGSYS from a seccomp filter's SECCOMP_RET_TRAP: si_errno (the filter's data),
+    /// si_syscall and si_arch (si_call_addr is `addr`).
+    pub sys: Option<SysInfo>,
+}
+
+/// The SIGSYS part of a siginfo (`_sigsys`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SysInfo {
+    pub errno: i32,
+    pub syscall: i32,
+    pub arch: u32,
 }
 
 /// The SIGCHLD part of a siginfo (si_code is CLD_EXITED... in `SigInfo::code`).
@@ -53,6 +64,11 @@ impl SigInfo {
             b[24..28].copy_from_slice(&c.status.to_le_bytes());
             b[32..40].copy_from_slice(&c.utime.to_le_bytes());
             b[40..48].copy_from_slice(&c.stime.to_le_bytes());
+        }
+        if let Some(y) = self.sys {
+            b[4..8].copy_from_slice(&y.errno.to_le_bytes());
+            b[24..28].copy_from_slice(&y.syscall.to_le_bytes());
+            b[28..32].copy_from_slice(&y.arch.to_le_bytes());
         }
         b
     }

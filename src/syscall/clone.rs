@@ -271,6 +271,7 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
             sigmask: ctx.thread.sigmask,
             comm: ctx.thread.comm,
             dumpable: ctx.thread.dumpable,
+            seccomp: ctx.thread.seccomp.inherit(),
             clear_child_tid: if r.flags & CLONE_CHILD_CLEARTID != 0 {
                 r.child_tid
             } else {

@@ -230,16 +230,24 @@ pub fn fchdir(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 // ---------------------------------------------------------------------------------------
 
 pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let flags = a[2];
     let path = ctx.read_path(a[1])?;
+    open_how(ctx, a[0], &path, a[2], a[3], 0)
+}
+
+/// openat, and openat2 with its RESOLVE_* flags (`resolve`).
+pub(crate) fn open_how(
+    ctx: &mut Ctx,
+    dirfd: u64,
+    path: &[u8],
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+) -> SysResult {
     // O_NOFOLLOW, and O_CREAT|O_EXCL (which never follows), leave a last symlink alone.
     let excl = abi::O_CREAT | abi::O_EXCL;
-    let how = if flags & abi::O_NOFOLLOW != 0 || flags & excl == excl {
-        NOFOLLOW
-    } else {
-        FOLLOW
-    };
-    let r = resolve::resolve(ctx, a[0], &path, how)?;
+    let follow = !(flags & abi::O_NOFOLLOW != 0 || flags & excl == excl);
+    let how = resolve::How { follow, resolve };
+    let r = resolve::resolve(ctx, dirfd, path, how)?;
     // Host fds are always CLOEXEC on the host; the guest's flag lives in the fd table.
     let host_flags = open_flags_to_host(flags) | libc::O_CLOEXEC;
     if let Some(node) = &r.node {
@@ -247,7 +255,7 @@ pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return ctx.install(file, flags & O_CLOEXEC != 0);
     }
     let (dir, hp) = (r.dir, r.path);
-    let mode = (a[3] & 0o7777) as libc::c_uint;
+    let mode = (mode & 0o7777) as libc::c_uint;
     // SAFETY: `hp` is a NUL-terminated CString and `dir` holds its host fd open across the
     // call; the returned fd is checked and owned just below.
     let r = unsafe { libc::openat(dir.raw(), hp.as_ptr(), host_flags, mode) };
@@ -259,7 +267,7 @@ pub fn openat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let fd = unsafe { OwnedFd::from_raw_fd(r) };
     // O_RDONLY (0) and O_RDWR (2) read; O_WRONLY (1), 3 and O_PATH do not.
     let readable = matches!(flags & abi::O_ACCMODE, 0 | 2) && flags & abi::O_PATH == 0;
-    let file = OpenFile::opened(fd, Some(&path), readable);
+    let file = OpenFile::opened(fd, Some(path), readable);
     // On failure the description (and the host fd) is dropped.
     ctx.install(file, flags & O_CLOEXEC != 0)
 }
@@ -489,14 +497,33 @@ pub fn mknodat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let host_type = match mode & S_IFMT {
         0 | S_IFREG => libc::S_IFREG,
         S_IFIFO => libc::S_IFIFO,
-        // Device nodes and sockets are not supported (yet); S_IFDIR is EPERM on Linux.
-        S_IFCHR | S_IFBLK | S_IFSOCK | S_IFDIR => return Err(Errno::EPERM),
+        S_IFSOCK => libc::S_IFSOCK,
+        // Device nodes: the host's (EPERM without CAP_MKNOD, as Linux).
+        S_IFCHR => libc::S_IFCHR,
+        S_IFBLK => libc::S_IFBLK,
+        // S_IFDIR is EPERM on Linux.
+        S_IFDIR => return Err(Errno::EPERM),
         _ => return Err(Errno::EINVAL),
     };
     let (dir, p) = at_nofollow(ctx, a[0], a[1])?;
     let hmode = host_type | (mode & 0o7777) as libc::mode_t;
-    // SAFETY: `p` is a NUL-terminated CString and `dir` holds its host fd open for the call.
-    ret0(unsafe { libc::mknodat(dir.raw(), p.as_ptr(), hmode, 0) })
+    // The device number is the kernel's 32-bit encoding on both sides: passed as is.
+    let dev = if matches!(mode & S_IFMT, S_IFCHR | S_IFBLK) {
+        a[3] as u32
+    } else {
+        0
+    };
+    // SAFETY: a NUL-terminated path we own; integers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mknodat,
+            dir.raw() as libc::c_long,
+            p.as_ptr(),
+            hmode as libc::c_long,
+            dev as libc::c_long,
+        )
+    };
+    host_ret(r).map(|_| 0)
 }
 
 pub fn mkdirat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {

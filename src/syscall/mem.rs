@@ -209,3 +209,83 @@ pub fn mincore(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     ctx.write_bytes(a[2], &vec![1u8; pages])?;
     Ok(0)
 }
+
+/// pkey_mprotect: arm64 without FEAT_S1POE has no protection keys; as Linux then, key 0
+/// (and -1, none) is plain mprotect and any other key EINVAL.
+pub fn pkey_mprotect(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    if a[0] & (PAGE_SIZE - 1) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if a[1] == 0 {
+        return Ok(0);
+    }
+    if !matches!(a[3] as i32, -1 | 0) {
+        return Err(Errno::EINVAL);
+    }
+    mprotect(ctx, a)
+}
+
+/// pkey_alloc: no key to hand out (ENOSPC), after Linux's argument checks.
+pub fn pkey_alloc(_ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const PKEY_ACCESS_MASK: u64 = 3;
+    if a[0] as u32 != 0 || (a[1] as u32 as u64) & !PKEY_ACCESS_MASK != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Err(Errno::ENOSPC)
+}
+
+/// pkey_free: no key was ever allocated.
+pub fn pkey_free(_ctx: &mut Ctx, _a: [u64; 6]) -> SysResult {
+    Err(Errno::EINVAL)
+}
+
+/// remap_file_pages: as Linux emulates it since 4.0, a MAP_SHARED|MAP_FIXED mapping of the
+/// same file at `pgoff` over `[start, start + size)`, which must lie in shared file
+/// mappings of one file (EINVAL otherwise); `prot` must be 0 and the protection is kept.
+pub fn remap_file_pages(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let (start, size, prot, pgoff) = (a[0] & !(PAGE_SIZE - 1), a[1] & !(PAGE_SIZE - 1), a[2], a[3]);
+    if prot != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let end = start
+        .checked_add(size)
+        .filter(|&e| e > start)
+        .ok_or(Errno::EINVAL)?;
+    let offset = pgoff
+        .checked_add(size / PAGE_SIZE)
+        .and_then(|_| pgoff.checked_mul(PAGE_SIZE))
+        .ok_or(Errno::EINVAL)?;
+    let mut mm = ctx.proc.mm();
+    let (fd, vprot, name) = {
+        let mut covered = start;
+        let mut found: Option<(Arc<OwnedFd>, u32, VmaName)> = None;
+        for (s, v) in mm.vmas() {
+            if v.end <= covered || s >= end {
+                continue;
+            }
+            let Backing::File { fd, .. } = &v.backing else {
+                return Err(Errno::EINVAL);
+            };
+            let same = found
+                .as_ref()
+                .is_none_or(|(f, p, _)| Arc::ptr_eq(f, fd) && *p == v.prot);
+            if s > covered || !v.shared || !same {
+                return Err(Errno::EINVAL);
+            }
+            if found.is_none() {
+                found = Some((fd.clone(), v.prot, v.name.clone()));
+            }
+            covered = v.end;
+            if covered >= end {
+                break;
+            }
+        }
+        match found {
+            Some(f) if covered >= end => f,
+            _ => return Err(Errno::EINVAL),
+        }
+    };
+    let backing = Backing::File { fd, offset };
+    mm.map_fixed(start, size, vprot, true, backing, name)?;
+    Ok(0)
+}

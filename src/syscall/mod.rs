@@ -9,6 +9,7 @@
 
 pub mod abi;
 pub mod aio;
+pub mod bpf;
 pub mod clone;
 pub mod cred;
 pub mod execve;
@@ -16,12 +17,15 @@ pub mod facts;
 pub mod files;
 pub mod fs;
 pub mod futex;
+pub mod handles;
 pub mod io;
 pub mod ipc;
 pub mod killgrp;
 pub mod kinds;
 pub mod mem;
 pub mod net;
+pub mod numa;
+pub mod openat2;
 pub mod prctl;
 pub mod proc;
 pub mod procdir;
@@ -32,10 +36,12 @@ pub mod procvm;
 pub mod resolve;
 mod resolve_fast;
 pub mod sched;
+pub mod seccomp;
 pub mod sfd;
 pub mod signal;
 pub mod sigpipe;
 pub mod sigstack;
+pub mod sysadm;
 pub mod table;
 pub mod time;
 pub mod timer;
@@ -87,6 +93,9 @@ pub struct ThreadState {
     pub saved_mask: Option<u64>,
     /// What `restart_syscall` resumes (an interrupted relative sleep).
     pub restart: Option<crate::syscall::time::RestartBlock>,
+    /// Strict mode or the seccomp filters in force (inherited by new threads and fork
+    /// children, kept by execve).
+    pub seccomp: seccomp::Seccomp,
 }
 
 /// Everything a handler may touch.
@@ -272,6 +281,9 @@ pub fn host_ret(r: i64) -> SysResult {
 /// Runs one syscall: looks it up, traces it, runs the handler; returns the value for X0
 /// (None if the handler set the registers itself).
 pub fn dispatch(ctx: &mut Ctx, nr: u64, args: [u64; 6]) -> Option<u64> {
+    if let seccomp::Verdict::Skip(ret) = seccomp::enter(ctx, nr, &args) {
+        return ret;
+    }
     let def = table::lookup(nr);
     let tracing = ctx.proc.tracer.set.syscalls;
     let pre = tracing.then(|| tracefmt::entry(ctx, nr, def, &args));

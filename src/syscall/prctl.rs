@@ -1,8 +1,8 @@
 //! prctl: the options programs commonly use.
 //!
 //! - Kept by elfuse: the thread name (PR_SET/GET_NAME), the clear-child-tid
-//!   address (PR_GET_TID_ADDRESS), and the guest's seccomp mode (PR_GET_SECCOMP: 0, as no
-//!   seccomp filter is ever installed for the guest — seccomp(2) itself is ENOSYS).
+//!   address (PR_GET_TID_ADDRESS), and the thread's seccomp mode (PR_SET_SECCOMP and
+//!   PR_GET_SECCOMP: see `seccomp`).
 //! - The host's, on the calling host thread (which is the guest thread, and whose process
 //!   is the guest process): dumpable (a process attribute the host kernel also resets
 //!   when credentials change, as Linux does), the parent-death signal (the host kernel sends it to this
@@ -30,6 +30,7 @@ const PR_SET_KEEPCAPS: u64 = 8;
 const PR_SET_NAME: u64 = 15;
 const PR_GET_NAME: u64 = 16;
 const PR_GET_SECCOMP: u64 = 21;
+const PR_SET_SECCOMP: u64 = 22;
 const PR_CAPBSET_READ: u64 = 23;
 const PR_CAPBSET_DROP: u64 = 24;
 const PR_GET_SECUREBITS: u64 = 27;
@@ -117,7 +118,8 @@ pub fn prctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             ctx.write_val(a[1], &ctx.thread.clear_child_tid)?;
             Ok(0)
         }
-        PR_GET_SECCOMP => Ok(0),
+        PR_GET_SECCOMP => Ok(ctx.thread.seccomp.mode.into()),
+        PR_SET_SECCOMP => super::seccomp::prctl_set(ctx, a[1], a[2]),
         PR_GET_PDEATHSIG | PR_GET_CHILD_SUBREAPER => host_get_int(ctx, a),
         PR_SET_PDEATHSIG => {
             // A valid signal number or 0; the host's numbering is the guest's for 1..=64.

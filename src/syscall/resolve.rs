@@ -41,14 +41,31 @@ pub(crate) struct Resolved {
     pub node: Option<Node>,
 }
 
-/// What is resolved: the last component followed if it is a symlink (`follow`).
+/// What is resolved: the last component followed if it is a symlink (`follow`), under
+/// openat2's RESOLVE_* restrictions (`resolve`, 0 for every other call).
 #[derive(Clone, Copy)]
 pub(crate) struct How {
     pub follow: bool,
+    pub resolve: u64,
 }
 
-pub(crate) const FOLLOW: How = How { follow: true };
-pub(crate) const NOFOLLOW: How = How { follow: false };
+pub(crate) const FOLLOW: How = How {
+    follow: true,
+    resolve: 0,
+};
+pub(crate) const NOFOLLOW: How = How {
+    follow: false,
+    resolve: 0,
+};
+
+/// openat2's RESOLVE_* flags.
+pub(crate) const RESOLVE_NO_XDEV: u64 = 0x01;
+pub(crate) const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub(crate) const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub(crate) const RESOLVE_BENEATH: u64 = 0x08;
+pub(crate) const RESOLVE_IN_ROOT: u64 = 0x10;
+pub(crate) const RESOLVE_CACHED: u64 = 0x20;
+const SCOPED: u64 = RESOLVE_BENEATH | RESOLVE_IN_ROOT;
 
 fn lstat_at(dir: RawFd, path: &[u8]) -> Result<libc::stat, Errno> {
     let c = CString::new(path).map_err(|_| Errno::EINVAL)?;
@@ -111,6 +128,10 @@ struct Walk<'a, 'c> {
     root_id: Option<(u64, u64)>,
     has_sysroot: bool,
     links: usize,
+    /// openat2's RESOLVE_* flags (see `scoped`).
+    res: u64,
+    /// RESOLVE_NO_XDEV: the device every component must be on.
+    dev: Option<u64>,
 }
 
 impl<'a, 'c> Walk<'a, 'c> {
@@ -129,6 +150,57 @@ impl<'a, 'c> Walk<'a, 'c> {
             root_id,
             has_sysroot: sysroot.is_some(),
             links: 0,
+            res: 0,
+            dev: None,
+        }
+    }
+
+    /// A walk under RESOLVE_BENEATH or RESOLVE_IN_ROOT: the guest's `/` is the host
+    /// directory `dir` (the dirfd), with no --sysroot overlay and no /proc or /dev of the
+    /// host's; BENEATH makes every way out of it (an absolute path or symlink, `..` at the
+    /// top, a magic link) EXDEV, IN_ROOT clamps them to it.
+    fn scoped(&mut self, dir: &HostDir) -> Result<(), Errno> {
+        let host = if dir.is_cwd() {
+            std::env::current_dir().map_err(|e| Errno::from_io(&e))?
+        } else {
+            std::fs::read_link(format!("/proc/self/fd/{}", dir.raw()))
+                .map_err(|e| Errno::from_io(&e))?
+        };
+        self.root = host.as_os_str().as_bytes().to_vec();
+        self.root_id = id_of(&self.root);
+        self.has_sysroot = false;
+        self.anchor_root();
+        Ok(())
+    }
+
+    /// A symlink is about to be followed: refused under RESOLVE_NO_SYMLINKS; an absolute
+    /// one leaves the root under RESOLVE_BENEATH.
+    fn may_follow(&self, target: &[u8]) -> Result<(), Errno> {
+        if self.res & RESOLVE_NO_SYMLINKS != 0 {
+            return Err(Errno::ELOOP);
+        }
+        if self.res & RESOLVE_BENEATH != 0 && target.first() == Some(&b'/') {
+            return Err(Errno::EXDEV);
+        }
+        Ok(())
+    }
+
+    /// A magic link (/proc/<pid>/fd/N, cwd, exe...) is about to be followed.
+    fn may_follow_magic(&self) -> Result<(), Errno> {
+        if self.res & (RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS) != 0 {
+            return Err(Errno::ELOOP);
+        }
+        if self.res & SCOPED != 0 {
+            return Err(Errno::EXDEV);
+        }
+        Ok(())
+    }
+
+    /// RESOLVE_NO_XDEV: a component on another device (a mount crossed).
+    fn same_dev(&self, st: &libc::stat) -> Result<(), Errno> {
+        match self.dev {
+            Some(d) if d != st.st_dev => Err(Errno::EXDEV),
+            _ => Ok(()),
         }
     }
 
@@ -268,6 +340,9 @@ impl<'a, 'c> Walk<'a, 'c> {
 
     fn dotdot(&mut self) -> Result<(), Errno> {
         if let Some(g) = &mut self.guest {
+            if g.is_empty() && self.res & RESOLVE_BENEATH != 0 {
+                return Err(Errno::EXDEV);
+            }
             if g.pop().is_some() {
                 let (len, overlay) = self.undo.pop().unwrap_or((0, false));
                 self.host.truncate(len);
@@ -345,19 +420,45 @@ pub(crate) fn resolve(ctx: &Ctx, dirfd: u64, path: &[u8], how: How) -> Result<Re
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let sysroot = ctx.proc.fs().sysroot.clone();
-    if let Some(r) = super::resolve_fast::fast(ctx, sysroot.as_deref(), dirfd, path, how) {
-        return Ok(r);
+    let (sysroot, chroot) = {
+        let fs = ctx.proc.fs();
+        (fs.sysroot.clone(), fs.chroot)
+    };
+    if how.resolve == 0 {
+        if let Some(r) = super::resolve_fast::fast(ctx, sysroot.as_deref(), dirfd, path, how) {
+            return Ok(r);
+        }
     }
     let mut w = Walk::new(Some(ctx), sysroot.as_deref());
+    w.res = how.resolve;
+    // Inside a chroot a lookup that misses fails there (no host fallback).
+    w.has_sysroot &= !chroot;
     let mut node = None;
-    if path[0] == b'/' {
+    if how.resolve & SCOPED != 0 {
+        if path[0] == b'/' && how.resolve & RESOLVE_BENEATH != 0 {
+            return Err(Errno::EXDEV);
+        }
+        if procnode::dir_node(ctx, dirfd)?.is_some() {
+            // A directory of the guest's own /proc has no host directory to scope to.
+            return Err(Errno::EXDEV);
+        }
+        w.scoped(&super::fs::host_dir(ctx, dirfd)?)?;
+    } else if path[0] == b'/' {
         w.anchor_root();
     } else if let Some(n) = procnode::dir_node(ctx, dirfd)? {
         // A directory of the guest's own /proc opened earlier.
         node = Some(n);
     } else {
         node = w.start_at(super::fs::host_dir(ctx, dirfd)?)?;
+    }
+    if how.resolve & RESOLVE_NO_XDEV != 0 {
+        // The device of where the walk starts.
+        let start = if w.guest.is_some() {
+            w.host.clone()
+        } else {
+            w.joined(b".")
+        };
+        w.dev = Some(lstat_at(w.dir.raw(), &start)?.st_dev);
     }
     let trailing_slash = path.last() == Some(&b'/') && path.len() > 1;
     let follow_last = how.follow || trailing_slash;
@@ -400,17 +501,25 @@ fn walk(
             continue;
         }
         // The guest's /proc and /dev are the host's, whatever ROOT holds.
-        if w.guest.as_ref().is_some_and(|g| g.is_empty()) && (name == b"proc" || name == b"dev") {
+        let scoped = w.res & SCOPED != 0;
+        if !scoped
+            && w.guest.as_ref().is_some_and(|g| g.is_empty())
+            && (name == b"proc" || name == b"dev")
+        {
             let host = [b"/".as_slice(), &name].concat();
+            if w.dev.is_some() {
+                w.same_dev(&lstat_at(libc::AT_FDCWD, &host)?)?;
+            }
             w.push(&name, host, false);
             continue;
         }
-        if let (Some(g), Some(ctx)) = (&w.guest, w.ctx) {
+        if let (Some(g), Some(ctx), false) = (&w.guest, w.ctx, scoped) {
             if g.len() == 1 && g[0] == b"proc" {
                 match procnode::enter(ctx, &name, last && !follow_last) {
                     Enter::Host => {}
                     Enter::Link(target) => {
                         // `self` -> `<pid>`: relative to /proc.
+                        w.may_follow(&target)?;
                         w.follow(&target, &mut todo)?;
                         continue;
                     }
@@ -423,8 +532,14 @@ fn walk(
         let cand = w.joined(&name);
         match lstat_at(w.dir.raw(), &cand) {
             Ok(st) => {
+                w.same_dev(&st)?;
                 if is_link(&st) && (!last || follow_last) {
+                    if st.st_dev == proc_dev() {
+                        // A host /proc link (another process's fd, cwd, exe...).
+                        w.may_follow_magic()?;
+                    }
                     let target = readlink_at(w.dir.raw(), &cand)?;
+                    w.may_follow(&target)?;
                     w.follow(&target, &mut todo)?;
                 } else {
                     let overlay = w.overlay;
@@ -438,6 +553,7 @@ fn walk(
                 match lstat_at(libc::AT_FDCWD, &outside) {
                     Ok(st) if is_link(&st) && (!last || follow_last) => {
                         let target = readlink_at(libc::AT_FDCWD, &outside)?;
+                        w.may_follow(&target)?;
                         // A relative target is relative to the host's directory.
                         w.host = outside[..outside.len() - name.len() - 1].to_vec();
                         if w.host.is_empty() {
@@ -513,6 +629,7 @@ fn own_proc(
         if w.links > MAX_SYMLINKS {
             return Err(Errno::ELOOP);
         }
+        w.may_follow_magic()?;
         match procnode::follow_link(ctx, link)? {
             LinkTo::File(file, host) => {
                 if last {

@@ -263,7 +263,7 @@ pub fn mlock2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 const MAX_NODES: u64 = 4096 * 8;
 
 /// A node mask of `maxnode` bits (the kernel uses maxnode - 1 of them) from the guest.
-fn read_nodes(ctx: &Ctx, va: u64, maxnode: u64) -> Result<Vec<u64>, Errno> {
+pub(super) fn read_nodes(ctx: &Ctx, va: u64, maxnode: u64) -> Result<Vec<u64>, Errno> {
     let bits = maxnode.saturating_sub(1);
     if va == 0 || bits == 0 {
         return Ok(Vec::new());
@@ -279,7 +279,7 @@ fn read_nodes(ctx: &Ctx, va: u64, maxnode: u64) -> Result<Vec<u64>, Errno> {
         .collect())
 }
 
-fn nodes_arg(nodes: &mut [u64]) -> libc::c_long {
+pub(super) fn nodes_arg(nodes: &mut [u64]) -> libc::c_long {
     if nodes.is_empty() {
         0
     } else {
