@@ -38,8 +38,13 @@ pub fn restart_code(nr: u64, a: &[u64; 6]) -> Option<Errno> {
             // absolute FUTEX_WAIT_BITSET timeouts glibc and musl use).
             FUTEX_WAIT | FUTEX_WAIT_BITSET if a[3] != 0 => Some(Errno::ERESTARTNOHAND),
             FUTEX_WAIT | FUTEX_WAIT_BITSET => Some(Errno::ERESTARTSYS),
+            // LOCK_PI, LOCK_PI2 (absolute timeouts) and WAIT_REQUEUE_PI before it was
+            // requeued (after, it answers EAGAIN itself) always restart.
+            6 | 13 | 11 => Some(Errno::ERESTARTNOINTR),
             _ => None,
         },
+        // futex_wait (an absolute timeout): restartable, like read.
+        455 => Some(Errno::ERESTARTSYS),
         // epoll_pwait, pselect6, ppoll, epoll_pwait2: never restarted after a handler.
         22 | 72 | 73 | 441 => Some(Errno::ERESTARTNOHAND),
         _ => None,

@@ -14,6 +14,8 @@ pub mod execve;
 pub mod files;
 pub mod fs;
 pub mod futex;
+pub mod futex2;
+pub mod futex_pi;
 pub mod io;
 pub mod killgrp;
 pub mod mem;

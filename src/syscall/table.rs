@@ -4,8 +4,8 @@
 
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    clone, cred, execve, files, fs, futex, io, mem, net, prctl, proc, procvm, sched, sfd, signal,
-    sigstack, time, timer, wait, xattr, Ctx, SysResult,
+    clone, cred, execve, files, fs, futex, futex2, io, mem, net, prctl, proc, procvm, sched, sfd,
+    signal, sigstack, time, timer, wait, xattr, Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -167,7 +167,7 @@ syscalls! {
     95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
     96 set_tid_address(Ptr) => proc::set_tid_address, Full;
     97 unshare;
-    98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("WAIT/WAKE(_BITSET), (CMP_)REQUEUE, WAKE_OP; no PI ops");
+    98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("PI ops are elfuse's own (Linux's word protocol, EDEADLK/EPERM/ESRCH, handoff, robust owner death) without priority boosting; their handoff and REQUEUE_PI reach waiters of the same process only");
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
     100 get_robust_list(Int, Ptr, Ptr) => sched::get_robust_list, Partial("the caller's own list; another thread's is EPERM");
     101 nanosleep(Ptr, Ptr) => time::nanosleep, Full;
@@ -333,8 +333,8 @@ syscalls! {
     447 memfd_secret; 448 process_mrelease; 449 futex_waitv(Ptr, Int, Hex, Ptr, Int) => futex::futex_waitv, Full; 450 set_mempolicy_home_node;
     451 cachestat;
     452 fchmodat2(Dirfd, Str, Oct, Hex) => files::fchmodat2, Full;
-    453 map_shadow_stack; 454 futex_wake; 455 futex_wait;
-    456 futex_requeue; 457 statmount; 458 listmount; 459 lsm_get_self_attr;
+    453 map_shadow_stack; 454 futex_wake(Ptr, Hex, Int, Hex) => futex2::futex_wake, Partial("FUTEX2_NUMA/FUTEX2_MPOL (Linux 6.16) are EINVAL, as before 6.16"); 455 futex_wait(Ptr, Int, Hex, Hex, Ptr, Int) => futex2::futex_wait, Partial("FUTEX2_NUMA/FUTEX2_MPOL (Linux 6.16) are EINVAL, as before 6.16");
+    456 futex_requeue(Ptr, Hex, Int, Int) => futex2::futex_requeue, Partial("FUTEX2_NUMA/FUTEX2_MPOL (Linux 6.16) are EINVAL, as before 6.16"); 457 statmount; 458 listmount; 459 lsm_get_self_attr;
     460 lsm_set_self_attr; 461 lsm_list_modules; 462 mseal;
 }
 
