@@ -1,7 +1,9 @@
 //! Guest tests of the futex family beyond plain wait/wake (issue 13): priority-inheritance
 //! futexes (pthread PTHREAD_PRIO_INHERIT and robust mutexes, a condvar over one, the raw
 //! LOCK_PI / TRYLOCK_PI / UNLOCK_PI / WAIT_REQUEUE_PI / CMP_REQUEUE_PI protocol) and
-//! futex2. Compared with qemu-aarch64 7.2 byte for byte where qemu is right.
+//! futex2; and signals and pidfds aimed at other processes (tgkill of another thread group,
+//! pidfd_send_signal, pidfd_getfd, getppid after reparenting). Compared with qemu-aarch64
+//! 7.2 byte for byte where qemu is right.
 
 #[macro_use]
 mod common;
@@ -34,4 +36,26 @@ fn futex2(libc: Libc) {
     }
 }
 
-for_each_libc!(futex_pi, futex_pi_strict, futex2);
+/// tgkill and rt_tgsigqueueinfo of a forked child's second thread, pidfd_open and
+/// pidfd_send_signal of the child, pidfd_getfd of our own fd; compared with qemu-aarch64.
+fn sigothers(libc: Libc) {
+    if let Some(out) = run_guest(libc, "sigothers", &[], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+/// getppid after the parent died and the process was reparented to us (a child
+/// subreaper, which qemu-user 7.2 refuses): elfuse only.
+fn sigothers_strict(libc: Libc) {
+    if let Some(out) = run_elfuse_only(libc, "sigothers", &[], &["strict"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+for_each_libc!(
+    futex_pi,
+    futex_pi_strict,
+    futex2,
+    sigothers,
+    sigothers_strict
+);

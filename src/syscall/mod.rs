@@ -33,6 +33,7 @@ pub mod sched;
 pub mod sfd;
 pub mod signal;
 pub mod sigpipe;
+pub mod sigremote;
 pub mod sigstack;
 pub mod table;
 pub mod time;
