@@ -379,9 +379,8 @@ fn forward(si: &libc::signalfd_siginfo) -> bool {
     }
 }
 
-/// A signal another guest process sent one thread of this one (`syscall::sigremote`): as
-/// Linux decides for a thread-directed signal, by that thread's mask; true if the process
-/// must stop.
+/// A signal another guest process sent one thread of this one (`syscall::sigremote`),
+/// queued for that thread; true if the process must stop.
 #[cfg(target_os = "linux")]
 fn to_thread(p: &Arc<Process>, tid: i32, info: SigInfo) -> bool {
     let sig = info.signo;
