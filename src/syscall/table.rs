@@ -326,7 +326,7 @@ syscalls! {
     436 close_range(Int, Int, Hex) => io::close_range, Full;
     437 openat2; 438 pidfd_getfd(Fd, Fd, Hex) => pidfd::pidfd_getfd, Partial("the fds of another elfuse process are EPERM (its guest fd numbers are its own table's); this process's and a native process's are taken");
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
-    440 process_madvise;
+    440 process_madvise(Fd, Ptr, Int, Int, Hex) => pidfd::process_madvise, Partial("another elfuse process's memory is EPERM (its guest RAM is its own); this process's ranges take any madvise advice (Linux 6.13), a native process's go to the host");
     441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("an unwritable events buffer is EFAULT even when nothing is ready");
     442 mount_setattr; 443 quotactl_fd;
     444 landlock_create_ruleset; 445 landlock_add_rule; 446 landlock_restrict_self;

@@ -1,14 +1,17 @@
 /* Signals to other processes' threads and pidfds of other processes: tgkill and
  * rt_tgsigqueueinfo of a forked child's second thread, pidfd_open + pidfd_send_signal of
  * the child, pidfd_getfd of this process's own fd, and getppid after the parent died
- * and the process was reparented (to us: we are a child subreaper; "strict", since
- * qemu-user 7.2 has no PR_SET_CHILD_SUBREAPER). */
+ * and the process was reparented (to us: we are a child subreaper), process_madvise of
+ * our own memory ("strict": qemu-user 7.2 has neither PR_SET_CHILD_SUBREAPER nor
+ * process_madvise). */
 #include "check.h"
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +21,9 @@
 #endif
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
 #endif
 #ifndef SYS_pidfd_getfd
 #define SYS_pidfd_getfd 438
@@ -162,6 +168,28 @@ static void getfd_self(void)
     close(w), close(pfd), close(p[0]), close(p[1]);
 }
 
+static void madvise_self(void)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    struct iovec v[2] = {{m, pg}, {m + pg, pg}};
+    CHECK(syscall(SYS_process_madvise, pfd, v, 2, MADV_COLD, 0) == 2 * pg);
+    CHECK(syscall(SYS_process_madvise, pfd, v, 0, MADV_COLD, 0) == 0);
+    CHECK_ERR(syscall(SYS_process_madvise, pfd, v, 2, MADV_COLD, 1), EINVAL);
+    CHECK_ERR(syscall(SYS_process_madvise, pfd, v, 1025, MADV_COLD, 0), EINVAL);
+    /* One's own process takes any advice (Linux 6.13): DONTNEED zeroes. */
+    m[0] = 1;
+    CHECK(syscall(SYS_process_madvise, pfd, v, 1, MADV_DONTNEED, 0) == pg);
+    CHECK(m[0] == 0);
+    munmap(m + pg, pg);
+    CHECK(syscall(SYS_process_madvise, pfd, v, 2, MADV_WILLNEED, 0) == pg);
+    CHECK_ERR(syscall(SYS_process_madvise, pfd, v + 1, 1, MADV_COLD, 0), ENOMEM);
+    CHECK_ERR(syscall(SYS_process_madvise, -1, v, 1, MADV_COLD, 0), EBADF);
+    munmap(m, pg);
+    close(pfd);
+}
+
 static void reparent(void)
 {
     int p[2];
@@ -195,10 +223,11 @@ int main(int argc, char **argv)
     others();
     getfd_self();
     /* Reparenting to a known process needs PR_SET_CHILD_SUBREAPER, which qemu-user 7.2
-     * refuses (EINVAL): elfuse only. */
+     * refuses (EINVAL), and process_madvise is ENOSYS there: elfuse only. */
     if (argc > 1 && strcmp(argv[1], "strict") == 0) {
         CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
         reparent();
+        madvise_self();
     }
     return report();
 }

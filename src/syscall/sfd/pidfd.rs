@@ -1,4 +1,4 @@
-//! pidfd_open, pidfd_getfd, process_mrelease: host pidfds. Guest pids are host pids, so a
+//! pidfd_open, pidfd_getfd, process_madvise, process_mrelease: host pidfds. Guest pids are host pids, so a
 //! pidfd of any process (this one, a child, another guest or native process) is the
 //! host's, and polling it, waiting on it and pidfd_send_signal work as on Linux.
 //! pidfd_getfd reaches this process's own fds and a native process's; the fds of another
@@ -58,6 +58,41 @@ pub fn pidfd_getfd(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     install_new(ctx, host::pidfd_getfd(raw, a[1] as i32), true)
 }
 
+/// process_madvise(pidfd, iovec, vlen, advice, flags): madvise over each range; returns
+/// the bytes advised (fewer after a failure past the first range). For this process any
+/// advice madvise takes (Linux 6.13); another process only the hints WILLNEED, COLD,
+/// PAGEOUT, COLLAPSE: a native process's go to the host, another elfuse process's memory
+/// is its own guest RAM (EPERM).
+pub fn process_madvise(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const UIO_MAXIOV: u64 = 1024;
+    let (vlen, advice) = (a[2], a[3] as i32);
+    if a[4] != 0 || vlen > UIO_MAXIOV {
+        return Err(Errno::EINVAL);
+    }
+    let (pid, raw) = pid_of(ctx, a[0])?;
+    let iov = ctx.read_bytes(a[1], vlen as usize * 16)?;
+    if pid != ctx.proc.pid {
+        if !matches!(advice, 3 | 20 | 21 | 25) {
+            return Err(Errno::EINVAL);
+        }
+        if host::is_elfuse(pid) {
+            return Err(Errno::EPERM);
+        }
+        return host::process_madvise(raw, &iov, vlen as usize, advice);
+    }
+    let mut total = 0u64;
+    for e in iov.chunks_exact(16) {
+        let base = u64::from_le_bytes(e[0..8].try_into().unwrap());
+        let len = u64::from_le_bytes(e[8..16].try_into().unwrap());
+        match ctx.proc.mm().advise(base, len, advice) {
+            Ok(()) => total += len,
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(total)
+}
+
 /// process_mrelease(pidfd, flags): the host's (the memory of a process being killed).
 pub fn process_mrelease(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
@@ -87,6 +122,11 @@ mod host {
         crate::syscall::host_ret(unsafe { libc::syscall(448, pidfd, flags) })
     }
 
+    pub fn process_madvise(pidfd: i32, iov: &[u8], n: usize, advice: i32) -> SysResult {
+        // SAFETY: `iov` holds `n` iovecs, addresses in the target process.
+        crate::syscall::host_ret(unsafe { libc::syscall(440, pidfd, iov.as_ptr(), n, advice, 0) })
+    }
+
     pub use crate::syscall::sigremote::is_elfuse;
 }
 
@@ -106,6 +146,10 @@ mod host {
     }
 
     pub fn process_mrelease(_: i32, _: u32) -> SysResult {
+        Err(Errno::ENOSYS)
+    }
+
+    pub fn process_madvise(_: i32, _: &[u8], _: usize, _: i32) -> SysResult {
         Err(Errno::ENOSYS)
     }
 
