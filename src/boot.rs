@@ -4,25 +4,23 @@
 use std::fmt;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 
-use elfuse_actors::fdactor::{FdActor, FdActorConfig};
 use elfuse_actors::fdtable::FdTable;
 
 use crate::backend::{self, BackendError, Reg, SysReg, Vcpu, Vm};
 use crate::guest::layout::*;
 use crate::guest::loader::{self, LoadError};
 use crate::guest::mm::{Backing, Mm, VmaName, PROT_READ, PROT_WRITE};
-use crate::guest::mmlock::MmLock;
 use crate::guest::ram::GuestRam;
 use crate::guest::shimdata::{Identity, ShimData};
 use crate::guest::vvar::Vdso;
 use crate::guest::{hwcap, stack};
-use crate::process::{default_rlimits, Creds, FsContext, Process};
-use crate::signal::{SignalActor, SignalState};
+use crate::process::{default_rlimits, Creds, FsContext, Process, ProcessInit};
+use crate::signal::SignalState;
 use crate::startup::StartupTrace;
 use crate::syscall::{Stop, ThreadState};
-use crate::thread::{El1Regs, ThreadShared, Threads};
+use crate::thread::{El1Regs, ThreadShared};
 use crate::trace::Tracer;
 
 /// What to run.
@@ -189,7 +187,6 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
             .min(elfuse_actors::fdtable::NR_OPEN as libc::rlim_t);
         unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
     }
-    let fds = new_fd_actor(table, &shim_data, &l.tracer);
     let umask = unsafe {
         let m = libc::umask(0o022);
         libc::umask(m);
@@ -204,38 +201,34 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         entry: prog.entry,
         sp,
     };
-    let proc = Arc::new_cyclic(|weak| Process {
-        signals: SignalActor::spawn(
-            weak.clone(),
-            ram.clone(),
-            SignalState::default(),
-            l.tracer.actor_sink(),
-        ),
+    let proc = Process::new(ProcessInit {
         ram,
-        mm: MmLock::new(mm),
-        fds,
-        fs: Mutex::new(FsContext {
+        mm,
+        vm: vm.clone(),
+        el1: regs.el1,
+        fds: table,
+        shim_data: shim_data.clone(),
+        fs: FsContext {
             sysroot: l.sysroot,
             umask: umask as u32,
-        }),
-        rlimits: Mutex::new({
+        },
+        signals: SignalState::default(),
+        rlimits: {
             let mut r = default_rlimits();
             r[7] = nofile;
             r
-        }),
+        },
         creds,
         pid,
         ppid,
-        exe: Mutex::new((l.program, exe_host)),
+        exe: (l.program, exe_host),
         tracer: l.tracer,
-        sigreturn_tramp: vdso.rt_sigreturn.into(),
+        sigreturn_tramp: vdso.rt_sigreturn,
         vdso,
         entropy,
-        threads: Threads::new(vm.clone(), regs.el1, pid, weak.clone()),
-        timers: crate::timers::Timers::new(weak.clone()),
-        code_log: Default::default(),
+        vfork_done: None,
     });
-    crate::hostsig::watch(&proc);
+    crate::signal::hostsig::watch(&proc);
     // The main thread's tid is the pid, as on Linux; it owns vCPU slot 0.
     let slot = proc
         .threads
@@ -317,7 +310,7 @@ pub fn load_program(
         Some(path) => {
             let shown = loader::escaped(path.as_bytes());
             let err = |e: String| BootError::Interp(shown.clone(), e);
-            let hp = crate::process::resolve_path(sysroot, path.as_bytes());
+            let hp = crate::syscall::resolve::host_path(sysroot, path.as_bytes());
             let (map, f) = open_interp(&hp).map_err(|e| err(io_msg(&e)))?;
             let ielf = loader::parse(&map).map_err(|e| err(e.to_string()))?;
             let span = loader::image_span(&ielf);
@@ -407,18 +400,6 @@ pub(crate) const RING_TICK: std::time::Duration = std::time::Duration::from_mill
 
 /// The fd-table actor over `table`; the shim's urandom bitmap follows the table
 /// synchronously, inside each mutation.
-pub(crate) fn new_fd_actor(mut table: FdTable, shim_data: &ShimData, tracer: &Tracer) -> FdActor {
-    let sd = shim_data.clone();
-    table.set_observer(Arc::new(move |fd, on| sd.set_urandom(fd, on)));
-    FdActor::new(
-        table,
-        FdActorConfig {
-            sink: tracer.actor_sink(),
-            ..FdActorConfig::default()
-        },
-    )
-}
-
 /// Publishes what the shim serves without exits: the user range its copies must stay in,
 /// the identity slots, and TRACE when every syscall must be traced. The random ring is
 /// filled by the caller (start-up fills it, a fork child reseeds it).

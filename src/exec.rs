@@ -206,7 +206,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     let sysroot = ctx.proc.fs().sysroot.clone();
     let mut cross_sysroot = None;
     if let Some(interp) = elf.interpreter {
-        let p = crate::process::resolve_path(sysroot.as_deref(), interp.as_bytes());
+        let p = crate::syscall::resolve::host_path(sysroot.as_deref(), interp.as_bytes());
         if let Err(e) = std::fs::metadata(&p) {
             // No sysroot and no loader on the host: the cross location, as at start-up.
             let cross = std::path::Path::new(crate::sysroot::CROSS_ROOT);
@@ -234,10 +234,9 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     // The closed descriptions are dropped by the fd-table actor's caller, here.
     ctx.proc.fds().close_on_exec();
     // POSIX timers are deleted; interval timers go on.
-    ctx.proc.timers.exec();
     {
         let actions = ctx.proc.signals.reset_for_exec();
-        crate::fork::mirror_sigchld(&actions[crate::signal::SIGCHLD as usize - 1]);
+        crate::signal::hostsig::mirror_sigchld(&actions[crate::signal::SIGCHLD as usize - 1]);
     }
     *ctx.proc.exe.lock().unwrap_or_else(|p| p.into_inner()) = (guest_name.clone(), host_path);
     let base = guest_name.rsplit(|&b| b == b'/').next().unwrap_or(&[]);
@@ -249,7 +248,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     ctx.thread.altstack = Default::default();
     ctx.thread.robust_list = (0, 0);
     ctx.thread.clear_child_tid = 0;
-    crate::fork::vfork_release();
+    ctx.proc.vfork_done.release();
     Ok(0)
 }
 
@@ -288,6 +287,7 @@ fn replace_image(
             vdso.vvar, proc.vdso.vvar
         ));
     }
+    proc.vdso.watch(&mut mm);
     proc.sigreturn_tramp
         .store(vdso.rt_sigreturn, Ordering::Relaxed);
     let hw = crate::guest::hwcap::from_vcpu(ctx.vcpu);

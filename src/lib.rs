@@ -5,7 +5,6 @@
 //! ([`syscall`]) over a guest model ([`guest`]) that no backend detail leaks into.
 //! ARCHITECTURE.md has the full picture.
 
-pub mod altstack;
 pub mod backend;
 pub mod binfmt;
 pub mod boot;
@@ -18,20 +17,15 @@ pub mod fault;
 pub mod fork;
 pub mod gdb;
 pub mod guest;
-pub mod hostsig;
-pub mod jobctl;
 pub mod mapped;
 pub mod native_exec;
 pub mod pause;
 pub mod process;
-pub mod sigframe;
 pub mod signal;
 pub mod slotring;
 pub mod startup;
 pub mod syscall;
 pub mod sysroot;
 pub mod thread;
-pub mod timers;
 pub mod trace;
 pub mod vcpu;
-pub mod wakesig;

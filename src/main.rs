@@ -46,7 +46,7 @@ fn tune_malloc() {
 
 fn main() -> ExitCode {
     // Before any thread exists, so that every thread inherits the mask.
-    elfuse::hostsig::block_in_this_thread();
+    elfuse::signal::hostsig::block_in_this_thread();
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     elfuse::backend::emu::init_process();
     tune_malloc();
@@ -145,7 +145,7 @@ fn main() -> ExitCode {
     } else {
         let prog = opts.program.clone().unwrap_or_default();
         let shown = prog.to_string_lossy().into_owned();
-        let host_path = elfuse::process::resolve_path(sysroot.as_deref(), prog.as_bytes());
+        let host_path = elfuse::syscall::resolve::host_path(sysroot.as_deref(), prog.as_bytes());
         // binfmt_misc's O flag: the kernel opened the program for us.
         let opened = match elfuse::binfmt::exec_fd() {
             Some(fd) => Ok(std::fs::File::from(fd)),

@@ -79,7 +79,7 @@ pub fn exec(
     }
     let e = std::io::Error::last_os_error();
     eprintln!("elfuse: execve {}: {e}", host_path.display());
-    crate::fork::die_of_signal(crate::signal::SIGKILL)
+    crate::signal::hostsig::die_of_signal(crate::signal::SIGKILL)
 }
 
 /// Puts each kept guest fd's host fd at the guest's number (clearing close-on-exec) and
@@ -112,13 +112,13 @@ fn place_fds(kept: &[(i32, RawFd)]) {
 /// its default action would kill it. The deferred watcher's timer (a fork child's) is
 /// disarmed, the other threads are gone, and what was already sent is taken out.
 fn drop_wakes() {
-    let _ = crate::hostsig::cancel_deferral();
+    let _ = crate::signal::hostsig::cancel_deferral();
     #[cfg(target_os = "linux")]
     // SAFETY: a signal set on the stack; sigtimedwait with a zero timeout never blocks.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, crate::wakesig::wake_signal());
+        libc::sigaddset(&mut set, crate::signal::wakesig::wake_signal());
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         let zero = libc::timespec {
             tv_sec: 0,

@@ -1,17 +1,20 @@
 //! Per-process guest state shared by all of the process's vCPU threads.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use elfuse_actors::fdactor::FdActor;
+use elfuse_actors::fdactor::{FdActor, FdActorConfig};
+use elfuse_actors::fdtable::FdTable;
 
+use crate::backend::Vm;
+use crate::guest::mm::Mm;
 use crate::guest::mmlock::{MmGuard, MmLock};
 use crate::guest::ram::GuestRam;
+use crate::guest::shimdata::ShimData;
 use crate::guest::vvar::Vdso;
-use crate::signal::SignalActor;
-use crate::thread::Threads;
-use crate::timers::Timers;
+use crate::signal::{SignalActor, SignalState};
+use crate::thread::{El1Regs, Threads};
 use crate::trace::Tracer;
 
 /// Real and effective ids (the host thread's: see `syscall::cred`).
@@ -74,11 +77,66 @@ pub struct Process {
     pub entropy: elfuse_actors::runtime::ActorRef<elfuse_actors::urandom::RefillActor>,
     /// The thread registry: every vCPU of the process (see `thread`).
     pub threads: Threads,
-    /// Interval and POSIX timers and the thread that fires them (see `timers`).
-    pub timers: Timers,
     /// Where native fork children report the code they translate, created at the first
     /// fork (`None`: it could not be; see `fork::warm`).
     pub code_log: std::sync::OnceLock<Option<Arc<crate::backend::CodeLog>>>,
+    /// A vfork child's end of the socket whose closing releases its parent.
+    pub vfork_done: VforkDone,
+}
+
+/// A vfork child's end of the vfork socket: closed at execve or exit, which lets the
+/// parent go on. The raw fd in an atomic (-1: none), taken exactly once.
+#[derive(Debug)]
+pub struct VforkDone(std::sync::atomic::AtomicI32);
+
+impl VforkDone {
+    pub fn new(fd: Option<std::os::fd::OwnedFd>) -> VforkDone {
+        use std::os::fd::IntoRawFd;
+        VforkDone(std::sync::atomic::AtomicI32::new(
+            fd.map_or(-1, |f| f.into_raw_fd()),
+        ))
+    }
+
+    /// Releases the vfork parent (after a successful execve, or at exit).
+    pub fn release(&self) {
+        let fd = self.0.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            // SAFETY: the fd was ours alone (`new`), and the swap took it exactly once.
+            drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        }
+    }
+}
+
+impl Drop for VforkDone {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// What a new process is made of: start-up's, a spawned fork child's (from the wire) and
+/// a native fork child's (from the parent's capture) differ only in where these come
+/// from. [`Process::new`] is the one place that builds a `Process` from them.
+pub struct ProcessInit {
+    pub ram: Arc<GuestRam>,
+    pub mm: Mm,
+    pub vm: Arc<dyn Vm>,
+    pub el1: El1Regs,
+    /// The fd table the fd actor starts with, and the shim data its observer updates.
+    pub fds: FdTable,
+    pub shim_data: ShimData,
+    pub fs: FsContext,
+    pub signals: SignalState,
+    pub rlimits: [Rlimit; RLIM_NLIMITS],
+    pub creds: Creds,
+    pub pid: i32,
+    pub ppid: i32,
+    pub exe: (Vec<u8>, PathBuf),
+    pub tracer: Tracer,
+    pub sigreturn_tramp: u64,
+    pub vdso: Vdso,
+    pub entropy: elfuse_actors::runtime::ActorRef<elfuse_actors::urandom::RefillActor>,
+    /// A vfork child's end of the vfork socket ([`VforkDone`]).
+    pub vfork_done: Option<std::os::fd::OwnedFd>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -87,6 +145,53 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Process {
+    /// The one constructor: starts the process's actors (fd table, signals/timers) over
+    /// what `init` brings, and has its address space keep the vDSO's vvar watch.
+    pub fn new(init: ProcessInit) -> Arc<Process> {
+        let ProcessInit {
+            ram,
+            mut mm,
+            vm,
+            el1,
+            fds,
+            shim_data,
+            fs,
+            signals,
+            rlimits,
+            creds,
+            pid,
+            ppid,
+            exe,
+            tracer,
+            sigreturn_tramp,
+            vdso,
+            entropy,
+            vfork_done,
+        } = init;
+        vdso.watch(&mut mm);
+        let fds = fd_actor(fds, &shim_data, &tracer);
+        let signals = SignalActor::spawn(vdso.clone(), ram.clone(), signals, tracer.actor_sink());
+        Arc::new_cyclic(|weak| Process {
+            threads: Threads::new(vm, el1, pid, weak.clone()),
+            ram,
+            mm: MmLock::new(mm),
+            fds,
+            fs: Mutex::new(fs),
+            signals,
+            rlimits: Mutex::new(rlimits),
+            creds,
+            pid,
+            ppid,
+            exe: Mutex::new(exe),
+            tracer,
+            sigreturn_tramp: sigreturn_tramp.into(),
+            vdso,
+            entropy,
+            code_log: Default::default(),
+            vfork_done: VforkDone::new(vfork_done),
+        })
+    }
+
     pub fn mm(&self) -> MmGuard<'_> {
         self.mm.lock()
     }
@@ -171,9 +276,15 @@ pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
     r
 }
 
-/// Resolves a guest path to the host path to use for elfuse's own opens (the program,
-/// its interpreter): `--sysroot` and symlinks as the guest sees them (see
-/// `syscall::resolve`).
-pub fn resolve_path(sysroot: Option<&Path>, guest: &[u8]) -> PathBuf {
-    crate::syscall::resolve::host_path(sysroot, guest)
+/// The fd-table actor over `table`; its observer keeps the shim's urandom fd bits.
+fn fd_actor(mut table: FdTable, shim_data: &ShimData, tracer: &Tracer) -> FdActor {
+    let sd = shim_data.clone();
+    table.set_observer(Arc::new(move |fd, on| sd.set_urandom(fd, on)));
+    FdActor::new(
+        table,
+        FdActorConfig {
+            sink: tracer.actor_sink(),
+            ..FdActorConfig::default()
+        },
+    )
 }

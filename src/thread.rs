@@ -36,8 +36,8 @@ use crate::errno::Errno;
 use crate::guest::layout::MAX_VCPUS;
 use crate::pause::{Gate, Paused};
 use crate::process::Process;
+use crate::signal::wakesig::{install_wake_handler, wake_signal};
 use crate::syscall::Stop;
-use crate::wakesig::{install_wake_handler, wake_signal};
 
 /// EL1 register values every vCPU of the process shares.
 #[derive(Clone, Copy, Debug)]

@@ -9,10 +9,12 @@ use crate::fault;
 use crate::guest::mm::MissingPage;
 use crate::guest::shimdata::ShimData;
 use crate::process::Process;
-use crate::sigframe::{self, SigInfo};
+use crate::signal::frame;
 use crate::signal::restart;
 use crate::signal::state::MaskOp;
+use crate::signal::SigInfo;
 use crate::signal::{Disposal, SIGSEGV};
+use crate::syscall::facts::Restart;
 use crate::syscall::{self, Ctx, Stop, ThreadState};
 use crate::thread::ThreadShared;
 
@@ -99,7 +101,7 @@ fn on_exit(
 ) -> Result<Option<Stop>, BackendError> {
     // A syscall that a signal interrupted (its restart code and original X0).
     let mut interrupted = None;
-    crate::hostsig::start_if_due();
+    crate::signal::hostsig::start_if_due();
     match exit {
         VcpuExit::Hvc(HVC_SYSCALL) => {
             let (nr, args) = vcpu.syscall_regs()?;
@@ -116,7 +118,8 @@ fn on_exit(
                 return Ok(Some(stop));
             }
             if let Some(ret) = ret {
-                let (ret, intr) = restart::classify(nr, &args, ret);
+                let r = syscall::table::lookup(nr).map_or(Restart::No, |d| d.facts.restart);
+                let (ret, intr) = restart::classify(r, &args, ret);
                 vcpu.set_reg(Reg::X(0), ret)?;
                 interrupted = intr;
             }
@@ -263,7 +266,7 @@ fn on_fault(
     let Some((act, old_mask)) = proc.signals.fault(thread.tid, f.signo) else {
         return Ok(Some(killed(proc, thread, f.signo)));
     };
-    thread.sigmask = crate::sigframe::handler_mask(old_mask, &act, f.signo);
+    thread.sigmask = crate::signal::handler_mask(old_mask, &act, f.signo);
     let info = SigInfo {
         signo: f.signo,
         code: f.code,
@@ -272,7 +275,7 @@ fn on_fault(
         ..Default::default()
     };
     let tramp = proc.sigreturn_tramp();
-    if !sigframe::deliver(
+    if !frame::deliver(
         proc,
         vcpu,
         &mut thread.altstack,
@@ -314,15 +317,13 @@ fn deliver_pending(
                     proc.tracer
                         .line(&format!("[{}] --- stopped by signal {sig} ---", thread.tid));
                 }
-                crate::jobctl::stop(sig);
+                crate::signal::jobctl::stop(sig);
             }
             Some(Disposal::Handle {
                 act,
-                mut info,
+                info,
                 old_mask,
             }) => {
-                // A POSIX timer's signal gets its overrun count (Linux's posixtimer_rearm).
-                proc.timers.dequeued(&mut info);
                 if crate::gdb::on_signal(proc, vcpu, thread.tid, info.signo)?.is_none() {
                     // gdb discarded it: as if it had never been sent.
                     thread.sigmask = old_mask;
@@ -340,7 +341,7 @@ fn deliver_pending(
                 }
                 let old_mask = saved.take().unwrap_or(old_mask);
                 let (alt, tramp) = (&mut thread.altstack, proc.sigreturn_tramp());
-                if !sigframe::deliver(proc, vcpu, alt, &act, &info, old_mask, tramp)? {
+                if !frame::deliver(proc, vcpu, alt, &act, &info, old_mask, tramp)? {
                     return Ok(Some(killed(proc, thread, SIGSEGV)));
                 }
             }

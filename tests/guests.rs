@@ -1281,6 +1281,63 @@ fn trace_actors(libc: Libc) {
     );
 }
 
+/// The design card's acceptance for the actors: a guest that dups and closes fds, reads
+/// /dev/urandom, arms an itimer and takes its signals, and forks (on the spawn path, the
+/// one with fork IPC) leaves messages from every named actor in `--trace=actors`: the
+/// fd table, the signal/itimer actor (the itimer's own messages and its ticks), the
+/// urandom refill actor and fork-IPC.
+fn trace_every_actor(libc: Libc) {
+    let Some(prog) = guest(libc, "allactors") else {
+        return;
+    };
+    let dir = TempDir::new();
+    let file = dir.path().join("actors.jsonl");
+    let opts = [
+        std::ffi::OsString::from("--trace=actors"),
+        "--trace-out".into(),
+        file.clone().into(),
+    ];
+    let mut cmd = elfuse_command(&opts, &prog, [] as [&str; 0]);
+    cmd.env("ELFUSE_FORK", "spawn");
+    let out = run(cmd, b"");
+    assert_checks_passed(&out);
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    for l in text.lines().filter(|l| l.starts_with('{')) {
+        let field = |k: &str| {
+            let at = l.find(&format!("\"{k}\":\"")).map(|a| a + k.len() + 4)?;
+            Some(l[at..at + l[at..].find('"')?].to_string())
+        };
+        if let (Some(a), Some(m)) = (field("actor"), field("msg")) {
+            seen.insert(format!("{a}/{m}"));
+        }
+    }
+    for want in [
+        "fdtable/dup",
+        "fdtable/close",
+        "signals/setitimer",
+        "signals/tick",
+        "signals/send",
+        "signals/take",
+        "urandom/check",
+        "fork-ipc/spawn",
+        "fork-ipc/handover",
+    ] {
+        assert!(seen.contains(want), "no {want} in {seen:?}");
+    }
+}
+
+mod every_actor_trace {
+    #[test]
+    fn glibc() {
+        super::trace_every_actor(super::Libc::Glibc)
+    }
+    #[test]
+    fn musl() {
+        super::trace_every_actor(super::Libc::Musl)
+    }
+}
+
 mod actor_trace {
     #[test]
     fn glibc() {

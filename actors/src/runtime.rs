@@ -43,10 +43,21 @@ pub trait Actor: Send + 'static {
     fn kind(msg: &Self::Msg) -> &'static str;
     /// Handles one message. Runs only under the actor's ownership.
     fn handle(&mut self, msg: &Self::Msg) -> Self::Reply;
-    /// A message the actor thread sends itself every `tick` of idleness ([`Config`]).
+    /// A message the actor thread sends itself after an idle period ([`Actor::next_tick`]).
     fn tick_msg(&self) -> Option<Self::Msg> {
         None
     }
+    /// How long the actor thread waits for mail before it sends itself `tick_msg`; asked
+    /// before every wait, under the actor's ownership. `cfg` is [`Config::tick`]. An actor
+    /// whose deadlines move (timers) computes it from its state; a handler that makes it
+    /// earlier has the caller [`ActorRef::wake`] the thread.
+    fn next_tick(&self, cfg: Option<Duration>) -> Option<Duration> {
+        cfg
+    }
+    /// Runs on the actor thread after a tick message was handled and the ownership given
+    /// back: the place for the tick's effects that must not run inside a handler (waking
+    /// other threads, host calls that may block).
+    fn after_tick(_reply: Self::Reply) {}
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +101,8 @@ enum Envelope<A: Actor> {
         sent_ns: u64,
         reply: Sender<A::Reply>,
     },
+    /// Nothing to handle: the actor thread re-reads `next_tick` ([`ActorRef::wake`]).
+    Wake,
     Stop,
 }
 
@@ -252,6 +265,7 @@ impl<A: Actor> Inner<A> {
                 let _ = reply.send(r);
                 true
             }
+            Envelope::Wake => true,
             Envelope::Stop => false,
         }
     }
@@ -269,9 +283,9 @@ impl<A: Actor> Inner<A> {
     fn drain_queued(&self, core: &mut Core<A>) {
         while self.queued.load(Ordering::Acquire) > 0 {
             match self.rx.try_recv() {
-                Ok(Envelope::Stop) => {
-                    // Put it back for the actor thread.
-                    let _ = self.tx.send(Envelope::Stop);
+                Ok(env @ (Envelope::Stop | Envelope::Wake)) => {
+                    // Put it back: it is for the actor thread.
+                    let _ = self.tx.send(env);
                     return;
                 }
                 Ok(env) => {
@@ -284,15 +298,20 @@ impl<A: Actor> Inner<A> {
 
     fn thread_loop(&self) {
         loop {
-            let env = match self.cfg.tick {
+            let tick = self.own().core().actor.next_tick(self.cfg.tick);
+            let env = match tick {
                 Some(t) => match self.rx.recv_timeout(t) {
                     Ok(env) => env,
                     Err(RecvTimeoutError::Timeout) => {
                         let mut own = self.own();
                         let core = own.core();
-                        if let Some(m) = core.actor.tick_msg() {
-                            self.run(core, || m, (0, now_ns(), false), drop);
-                        }
+                        let Some(m) = core.actor.tick_msg() else {
+                            continue;
+                        };
+                        let r = self.run(core, || m, (0, now_ns(), false), |r| r);
+                        self.drain(core);
+                        drop(own);
+                        A::after_tick(r);
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => return,
@@ -308,6 +327,16 @@ impl<A: Actor> Inner<A> {
             }
             self.drain(own.core());
         }
+    }
+}
+
+/// The actor's state held still: no handler runs while it lives ([`ActorRef::hold`]).
+pub struct Held<'a, A: Actor>(Owner<'a, A>);
+
+impl<A: Actor> Held<'_, A> {
+    /// The state, read under the ownership token (as a handler would).
+    pub fn actor(&mut self) -> &A {
+        &self.0.core().actor
     }
 }
 
@@ -420,6 +449,22 @@ impl<A: Actor> ActorRef<A> {
         });
     }
 
+    /// Starts the actor thread if needed and has it re-read [`Actor::next_tick`]: for a
+    /// handler that brought its next deadline forward while the thread was waiting.
+    pub fn wake(&self) {
+        self.start_thread();
+        self.inner.queued.fetch_add(1, Ordering::AcqRel);
+        let _ = self.inner.tx.send(Envelope::Wake);
+    }
+
+    /// Takes the ownership token and keeps it while the guard lives: no message is
+    /// handled meanwhile (senders wait). For a host fork(), so that the child never
+    /// inherits a state some other thread was in the middle of changing. Must not be
+    /// called from a handler of this actor, nor held across a message to it.
+    pub fn hold(&self) -> Held<'_, A> {
+        Held(self.inner.own())
+    }
+
     /// Messages sent through the mailbox and not yet taken out of it.
     pub fn queued(&self) -> usize {
         self.inner.queued.load(Ordering::Acquire)
@@ -500,6 +545,57 @@ mod tests {
     #[test]
     fn serialises_combining() {
         hammer(Mode::Combining);
+    }
+
+    /// Ticks at a deadline the actor computes; `wake` makes the thread re-read it, and
+    /// the tick's effects run after ownership is given back.
+    struct Alarm {
+        at: Option<std::time::Instant>,
+    }
+    impl Actor for Alarm {
+        type Msg = Option<Duration>;
+        type Reply = u64;
+        const NAME: &'static str = "alarm";
+        fn kind(_: &Option<Duration>) -> &'static str {
+            "alarm"
+        }
+        fn handle(&mut self, m: &Option<Duration>) -> u64 {
+            match m {
+                Some(d) => self.at = Some(std::time::Instant::now() + *d),
+                None => self.at = None,
+            }
+            0
+        }
+        fn tick_msg(&self) -> Option<Option<Duration>> {
+            Some(None)
+        }
+        fn next_tick(&self, _: Option<Duration>) -> Option<Duration> {
+            self.at
+                .map(|t| t.saturating_duration_since(std::time::Instant::now()))
+        }
+        fn after_tick(_: u64) {
+            ALARMS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    static ALARMS: AtomicUsize = AtomicUsize::new(0);
+
+    #[test]
+    fn next_tick_and_wake() {
+        let a = ActorRef::spawn(Alarm { at: None }, Config::default());
+        // An hour away: the thread sleeps on it.
+        a.call(Some(Duration::from_secs(3600)));
+        a.wake();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(ALARMS.load(Ordering::SeqCst), 0);
+        // Brought forward inline: only the wake makes the thread notice.
+        a.call(Some(Duration::from_millis(5)));
+        a.wake();
+        let t0 = std::time::Instant::now();
+        while ALARMS.load(Ordering::SeqCst) == 0 {
+            assert!(t0.elapsed() < Duration::from_secs(10), "no tick");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(ALARMS.load(Ordering::SeqCst), 1);
     }
 
     /// Counts `actor_msg` spans.

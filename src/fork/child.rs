@@ -11,17 +11,16 @@ use std::fs::File;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use super::state::{self, Incoming};
-use super::{wire, VFORK_DONE};
+use super::wire;
 use crate::backend::{self, Vcpu, Vm};
 use crate::guest::layout::RAM_SIZE;
 use crate::guest::mm::Mm;
-use crate::guest::mmlock::MmLock;
 use crate::guest::ram::GuestRam;
-use crate::process::Process;
+use crate::process::{Process, ProcessInit};
 use crate::syscall::Stop;
 use crate::trace::Tracer;
 
@@ -49,19 +48,20 @@ pub fn child_main(fd: RawFd) -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    if inc.vfork {
-        *VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner()) = Some(sock.into());
+    let vfork_done = if inc.vfork {
+        Some(sock.into())
     } else {
         drop(sock);
-    }
-    match run(inc, early) {
+        None
+    };
+    match run(inc, early, vfork_done) {
         Ok((proc, Stop::Exit(code) | Stop::ThreadExit(code))) => {
             drop(proc);
             ExitCode::from(code as u8)
         }
         Ok((proc, Stop::Signal(sig))) => {
             drop(proc);
-            super::die_of_signal(sig)
+            crate::signal::hostsig::die_of_signal(sig)
         }
         Err(e) => {
             eprintln!("elfuse: fork child: {e}");
@@ -112,7 +112,11 @@ impl Early {
     }
 }
 
-fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
+fn run(
+    inc: Incoming,
+    early: Early,
+    vfork_done: Option<OwnedFd>,
+) -> Result<(Arc<Process>, Stop), String> {
     let Early {
         ram,
         vm,
@@ -121,6 +125,7 @@ fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
     } = early;
     ram.swap_backing(inc.ram).map_err(|e| format!("RAM: {e}"))?;
     let mm = Mm::from_parts(ram.clone(), inc.mm).map_err(|e| format!("mappings: {e:?}"))?;
+    let vdso = crate::guest::vvar::Vdso::at(ram.clone(), inc.vvar);
     let pid = unsafe { libc::getpid() };
     if inc.set_child_tid != 0 && mm.check_user(inc.set_child_tid, 4, true).is_ok() {
         ram.write(inc.set_child_tid, &pid.to_le_bytes());
@@ -140,32 +145,27 @@ fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
         ttbr0: mm.ttbr0(),
         vbar: crate::guest::layout::SHIM_CODE + elfuse_shim::build().vectors as u64,
     };
-    let proc = Arc::new_cyclic(|weak| Process {
-        threads: crate::thread::Threads::new(vm.clone(), el1, pid, weak.clone()),
-        // A fork child has no timers.
-        timers: crate::timers::Timers::new(weak.clone()),
-        code_log: Default::default(),
-        fds: crate::boot::new_fd_actor(inc.fds, &kids.shim_data, &tracer),
-        vdso: crate::guest::vvar::Vdso::at(ram.clone(), inc.vvar),
-        entropy: kids.entropy,
-        signals: crate::signal::SignalActor::spawn(
-            weak.clone(),
-            ram.clone(),
-            inc.signals,
-            tracer.actor_sink(),
-        ),
+    let proc = Process::new(ProcessInit {
         ram,
-        mm: MmLock::new(mm),
-        fs: Mutex::new(inc.fs),
-        rlimits: Mutex::new(inc.rlimits),
+        mm,
+        vm: vm.clone(),
+        el1,
+        fds: inc.fds,
+        shim_data: kids.shim_data.clone(),
+        fs: inc.fs,
+        signals: inc.signals,
+        rlimits: inc.rlimits,
         creds: inc.creds,
         pid,
         ppid,
-        exe: Mutex::new(inc.exe),
+        exe: inc.exe,
         tracer,
-        sigreturn_tramp: inc.sigreturn_tramp.into(),
+        sigreturn_tramp: inc.sigreturn_tramp,
+        vdso,
+        entropy: kids.entropy,
+        vfork_done,
     });
-    crate::hostsig::watch(&proc);
+    crate::signal::hostsig::watch(&proc);
     let mut thread = inc.thread;
     thread.tid = pid;
     let cpu = inc.cpu;
@@ -178,6 +178,6 @@ fn run(inc: Incoming, early: Early) -> Result<(Arc<Process>, Stop), String> {
     let stop = vcpu_thread
         .join()
         .map_err(|_| "internal error: the vCPU thread panicked".to_string())??;
-    super::vfork_release();
+    proc.vfork_done.release();
     Ok((proc, stop))
 }

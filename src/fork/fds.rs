@@ -5,11 +5,9 @@
 //! have that property (the host's fork() or SCM_RIGHTS shares the kernel's description),
 //! so an elfuse description over a host fd crosses as is. What elfuse emulates does not:
 //!
-//! - signalfd (`sfd::signalfd::SignalFd`): Linux reads the *reader's* pending signals, so
-//!   the child's copy has the same mask and O_NONBLOCK but its own readiness eventfd,
-//!   watched by the child's signal state (the parent's would report the parent's
-//!   signals). A mask changed later by signalfd4 on one side is not seen by the other
-//!   (Linux shares it; a known difference).
+//! - an emulated description (`syscall::kinds`): the child builds its own from the
+//!   state its kind hands over (a signalfd: mask and O_NONBLOCK, with its own readiness
+//!   eventfd watched by the child's signal state), or does not inherit it.
 //! - /dev/urandom descriptions get a fresh entropy cache (never the parent's bytes).
 
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -18,7 +16,7 @@ use std::sync::Arc;
 use elfuse_actors::fdtable::{FdTable, FileKind, OpenFile};
 
 use crate::signal::SignalState;
-use crate::syscall::sfd::signalfd::SignalFd;
+use crate::syscall::kinds::{self, Watchers};
 
 /// A native fork child's table, from the parent's table as captured just before fork().
 /// Each description is rebuilt once (dup aliases stay aliases) over the same host fd
@@ -31,30 +29,33 @@ pub fn adopt(parent: FdTable, signals: &mut SignalState) -> FdTable {
     let (soft, hard) = parent.limits();
     let _ = table.set_limits(soft, hard, true);
     let entries = parent.snapshot();
-    let mut done: Vec<(*const OpenFile, Arc<OpenFile>)> = Vec::new();
+    let mut done: Vec<(*const OpenFile, Option<Arc<OpenFile>>)> = Vec::new();
+    let mut watchers = Watchers::new();
     for (fd, file, cloexec) in &entries {
         let key = Arc::as_ptr(file);
         let new = match done.iter().find(|(k, _)| *k == key) {
             Some((_, n)) => n.clone(),
             None => {
-                let Some(n) = adopt_one(file, signals) else {
-                    continue;
-                };
+                let n = adopt_one(file, &mut watchers);
                 done.push((key, n.clone()));
                 n
             }
         };
+        let Some(new) = new else { continue };
         if table.install_at(*fd, new, *cloexec).is_err() {
             tracing::warn!(fd, "fork child: fd not inherited");
         }
     }
     std::mem::forget(entries);
     std::mem::forget(parent);
+    for w in watchers {
+        signals.watch(w);
+    }
     table
 }
 
 /// One description for the child (None: it cannot be inherited and is dropped).
-fn adopt_one(file: &OpenFile, signals: &mut SignalState) -> Option<Arc<OpenFile>> {
+fn adopt_one(file: &OpenFile, watchers: &mut Watchers) -> Option<Arc<OpenFile>> {
     let path = file.path.as_deref();
     // SAFETY (from_raw_fd): the child's only owner of this inherited host fd from now on.
     Some(match &file.kind {
@@ -69,15 +70,14 @@ fn adopt_one(file: &OpenFile, signals: &mut SignalState) -> Option<Arc<OpenFile>
             OpenFile::opened(fd, path, true)
         }
         FileKind::Stdio(n) => OpenFile::stdio(*n, path.map(Into::into)),
-        FileKind::Synthetic(_) => {
-            let s = file.synthetic_as::<SignalFd>()?;
-            // The parent's readiness eventfd is of no use here: close it (its owner, the
-            // parent's object, is never dropped in the child).
-            let old = s.ready_fd();
-            let copy = SignalFd::create(s.mask(), s.nonblocking()).ok()?;
-            unsafe { libc::close(old) };
-            copy.watch_in(signals);
-            OpenFile::synthetic(copy)
+        FileKind::Synthetic(s) => {
+            let state = kinds::of(file).and_then(|(g, k)| Some((g.fork_state()?, k)));
+            // The parent's host fd is of no use here: close it (its owner, the parent's
+            // object, is never dropped in the child).
+            // SAFETY: the child's only reference to this host fd (see `adopt`).
+            unsafe { libc::close(s.raw()) };
+            let (state, kind) = state?;
+            OpenFile::synthetic((kind.adopt)(&state, watchers).ok()?)
         }
     })
 }

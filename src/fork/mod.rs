@@ -36,7 +36,6 @@ pub mod wire;
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Mutex;
 
 use crate::backend::SysReg;
 use crate::errno::Errno;
@@ -62,9 +61,6 @@ const SUPPORTED: u64 = CSIGNAL
     | CLONE_DETACHED
     | CLONE_CHILD_SETTID;
 
-/// The end of the vfork socket in a vfork child; closing it releases the parent.
-static VFORK_DONE: Mutex<Option<OwnedFd>> = Mutex::new(None);
-
 /// clone(flags, newsp, parent_tid, tls, child_tid) creating a new process (fork,
 /// vfork, or clone without CLONE_VM). `clone` sends CLONE_VM without CLONE_VFORK
 /// (threads) elsewhere.
@@ -79,7 +75,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     }
     let vfork = flags & CLONE_VFORK != 0;
     // This process's children report through SIGCHLD: its watcher must run.
-    crate::hostsig::start_now();
+    crate::signal::hostsig::start_now();
     let t = state::ChildThread {
         sigmask: ctx.thread.sigmask,
         altstack: ctx.thread.altstack,
@@ -224,61 +220,6 @@ pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
     }
     tracing::trace!(copied, "fork: RAM snapshot");
     Ok(dst)
-}
-
-/// Mirrors the guest's SIGCHLD disposition onto the host where it changes what the
-/// kernel does with children: SIG_IGN or SA_NOCLDWAIT make exited children reap
-/// themselves (wait4 then reports ECHILD), as on Linux. With SA_NOCLDWAIT and no SIG_IGN
-/// the kernel still sends SIGCHLD, which `hostsig` forwards to the guest's handler.
-/// SA_NOCLDSTOP is mirrored too.
-pub fn mirror_sigchld(act: &crate::signal::KSigaction) {
-    const SA_NOCLDSTOP: u64 = 1;
-    const SA_NOCLDWAIT: u64 = 2;
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = if act.handler == crate::signal::SIG_IGN {
-            libc::SIG_IGN
-        } else {
-            libc::SIG_DFL
-        };
-        if act.flags & SA_NOCLDWAIT != 0 {
-            sa.sa_flags |= libc::SA_NOCLDWAIT;
-        }
-        // Not generated at all, as on Linux: a filtered-out stop report still pending on
-        // the host would swallow a later exit report (standard signals do not queue).
-        if act.flags & SA_NOCLDSTOP != 0 {
-            sa.sa_flags |= libc::SA_NOCLDSTOP;
-        }
-        libc::sigaction(libc::SIGCHLD, &sa, std::ptr::null_mut());
-    }
-}
-
-/// After a successful execve (or at exit): releases a vfork parent.
-pub fn vfork_release() {
-    VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner()).take();
-}
-
-/// Ends this host process by the real host signal `sig`, so that the parent's wait4
-/// sees WIFSIGNALED(sig) (no core dump: RLIMIT_CORE is set to 0). Falls back to exit
-/// status 128+sig if the signal does not kill.
-pub fn die_of_signal(sig: u32) -> ! {
-    unsafe {
-        let zero = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        libc::setrlimit(libc::RLIMIT_CORE, &zero);
-        libc::signal(sig as i32, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig as i32);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::kill(libc::getpid(), sig as i32);
-    }
-    // The signal is delivered before kill returns to an unblocked thread; if we are
-    // still here it did not kill (an ignorable default), so exit as a shell would show.
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    std::process::exit(128 + sig as i32)
 }
 
 /// What a fork child sets up anew rather than inherits: its shim_data identity (new pid

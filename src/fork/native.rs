@@ -32,20 +32,19 @@
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use elfuse_actors::fdtable::FdTable;
 
-use super::{snapshot_ram, state::ChildThread, VFORK_DONE};
+use super::{snapshot_ram, state::ChildThread};
 use crate::backend::{CodeLog, Reg, SysReg};
 use crate::errno::Errno;
 use crate::guest::mm::Mm;
-use crate::guest::mmlock::MmLock;
 use crate::guest::shimdata::ShimData;
 use crate::pause::Paused;
-use crate::process::{FsContext, Process};
+use crate::process::{FsContext, Process, ProcessInit};
 use crate::process::{Rlimit, RLIM_NLIMITS};
-use crate::signal::{KSigaction, SignalActor, SignalState, NSIG};
+use crate::signal::{KSigaction, SignalState, NSIG};
 use crate::syscall::clone::CLONE_PARENT_SETTID;
 use crate::syscall::{Ctx, Stop, SysResult, ThreadState};
 use crate::trace::Tracer;
@@ -82,10 +81,10 @@ struct Inherited<'a> {
 }
 
 impl<'a> Inherited<'a> {
+    /// Everything but the dispositions, which are read from the signal actor held still
+    /// until fork() (`fork`).
     fn capture(p: &'a Process, code_log: Option<Arc<CodeLog>>) -> Inherited<'a> {
         let fds = p.fds().fork_snapshot();
-        // Asked before fork(): the signal actor's thread does not survive into the child.
-        let actions = p.signals.actions();
         let fs = {
             let f = p.fs();
             FsContext {
@@ -96,7 +95,7 @@ impl<'a> Inherited<'a> {
         let rlimits = *p.rlimits();
         Inherited {
             fds,
-            actions,
+            actions: [KSigaction::default(); NSIG],
             fs,
             rlimits,
             exe: p.exe(),
@@ -132,12 +131,15 @@ pub fn fork(
         None
     };
     let proc = ctx.proc;
-    // Neither the host-signal watcher nor the timer thread may be inside a send at the
-    // fork (a lock held by a thread the child lacks would never be released there).
-    // Taken before the capture: lock order is hostsig → timer table → signal actor → mm.
-    let hostsig_quiet = crate::hostsig::fork_guard();
-    let timers_quiet = proc.timers.quiesce();
+    // Neither the host-signal watcher nor the signal actor (its timer tick included) may
+    // be in the middle of a change at the fork (state some thread the child lacks was
+    // changing would stay half-changed there). Order: the hostsig guard, then the
+    // capture (an fd-actor message, the mm lock), then the signal actor held still; no
+    // signal handler takes a lock or sends a message, so nothing waits the other way.
+    let hostsig_quiet = crate::signal::hostsig::fork_guard();
     let mut inh = Inherited::capture(proc, code_log);
+    let mut signals_quiet = proc.signals.hold();
+    inh.actions = signals_quiet.actions();
     // Private RAM is copied by fork() itself; a memfd needs a snapshot first.
     let snap = if proc.ram.is_private() {
         None
@@ -154,7 +156,7 @@ pub fn fork(
     // SAFETY: the child only continues this thread and touches nothing another thread
     // may have held locked (see the module doc).
     let pid = unsafe { libc::fork() };
-    drop(timers_quiet);
+    drop(signals_quiet);
     drop(hostsig_quiet);
     if pid == 0 {
         let done = done.map(|(r, w)| {
@@ -189,7 +191,12 @@ pub fn fork(
 
 /// The child's new `Process`, from what the parent captured: nothing of the parent's
 /// `Process` is locked or called (only its immutable parts are read).
-fn inherit(old: &Process, mut inh: Inherited<'_>, pid: i32) -> Result<Arc<Process>, Errno> {
+fn inherit(
+    old: &Process,
+    mut inh: Inherited<'_>,
+    pid: i32,
+    vfork_done: Option<OwnedFd>,
+) -> Result<Arc<Process>, Errno> {
     let mm = Mm::from_parts(old.ram.clone(), inh.mm.take_parts())?;
     drop(inh.mm);
     let mut signals = SignalState::with_actions(inh.actions);
@@ -204,30 +211,26 @@ fn inherit(old: &Process, mut inh: Inherited<'_>, pid: i32) -> Result<Arc<Proces
         &tracer,
         inh.ring_given,
     );
-    Ok(Arc::new_cyclic(|weak| Process {
-        threads: crate::thread::Threads::new(
-            old.threads.vm.clone(),
-            old.threads.el1,
-            pid,
-            weak.clone(),
-        ),
-        // A fork child has no timers (interval or POSIX).
-        timers: crate::timers::Timers::new(weak.clone()),
-        code_log: Default::default(),
+    Ok(Process::new(ProcessInit {
         ram: old.ram.clone(),
-        mm: MmLock::new(mm),
-        fds: crate::boot::new_fd_actor(table, &kids.shim_data, &tracer),
-        vdso: old.vdso.clone(),
-        entropy: kids.entropy,
-        fs: Mutex::new(inh.fs),
-        signals: SignalActor::spawn(weak.clone(), old.ram.clone(), signals, tracer.actor_sink()),
-        rlimits: Mutex::new(inh.rlimits),
+        mm,
+        vm: old.threads.vm.clone(),
+        el1: old.threads.el1,
+        fds: table,
+        shim_data: kids.shim_data.clone(),
+        fs: inh.fs,
+        signals,
+        rlimits: inh.rlimits,
         creds: old.creds,
         pid,
         ppid,
-        exe: Mutex::new(inh.exe),
+        exe: inh.exe,
         tracer,
-        sigreturn_tramp: old.sigreturn_tramp().into(),
+        sigreturn_tramp: old.sigreturn_tramp(),
+        // A fork child has no timers (interval or POSIX): the new actor starts without.
+        vdso: old.vdso.clone(),
+        entropy: kids.entropy,
+        vfork_done,
     }))
 }
 
@@ -240,12 +243,10 @@ fn child(
     r: ChildRegs,
     t: ChildThread,
 ) -> ! {
-    crate::wakesig::after_fork_child();
-    // A vfork release inherited from our parent's own vfork is not ours to signal.
-    let mut slot = VFORK_DONE.lock().unwrap_or_else(|p| p.into_inner());
-    let inherited = std::mem::replace(&mut *slot, done);
-    drop(slot);
-    drop(inherited);
+    crate::signal::wakesig::after_fork_child();
+    // A vfork release inherited from our parent's own vfork is not ours to signal: close
+    // our copy (the parent still holds its own). Ours is `done`.
+    ctx.proc.vfork_done.release();
     let pid = unsafe { libc::getpid() };
     let fail = |what: &str| -> ! {
         eprintln!("elfuse: fork child: {what}");
@@ -255,11 +256,11 @@ fn child(
         fail(&format!("RAM: {e}"));
     }
     let parent_log = inh.code_log.take();
-    let proc = match inherit(ctx.proc, inh, pid) {
+    let proc = match inherit(ctx.proc, inh, pid, done) {
         Ok(p) => p,
         Err(e) => fail(&format!("mappings: {e:?}")),
     };
-    crate::hostsig::watch_deferred(&proc);
+    crate::signal::hostsig::watch_deferred(&proc);
     if t.set_child_tid != 0 && proc.mm.check_user(t.set_child_tid, 4, true).is_ok() {
         proc.ram.write(t.set_child_tid, &pid.to_le_bytes());
     }
@@ -289,10 +290,10 @@ fn child(
         fail(&e.0);
     }
     let stop = crate::thread::run_as_leader(&proc, vcpu, &mut thread);
-    super::vfork_release();
+    proc.vfork_done.release();
     match stop {
         Ok(Stop::Exit(code) | Stop::ThreadExit(code)) => unsafe { libc::_exit(code & 0xff) },
-        Ok(Stop::Signal(sig)) => super::die_of_signal(sig),
+        Ok(Stop::Signal(sig)) => crate::signal::hostsig::die_of_signal(sig),
         Err(e) => fail(&format!("internal error: {e}")),
     }
 }

@@ -23,7 +23,7 @@ use crate::backend::{Reg, SysReg, Vcpu};
 use crate::guest::mm::{Backing, MmParts, Vma, VmaName};
 use crate::process::{Creds, FsContext, Process, Rlimit, RLIM_NLIMITS};
 use crate::signal::{KSigaction, SignalState, NSIG};
-use crate::syscall::sfd::signalfd::SignalFd;
+use crate::syscall::kinds;
 use crate::syscall::ThreadState;
 
 /// System registers handed over (the child's CONTEXTIDR_EL1 is its own tid).
@@ -140,7 +140,7 @@ pub struct ChildThread {
     /// The forking thread's signal mask.
     pub sigmask: u64,
     /// The forking thread's alternate signal stack (a fork child keeps it).
-    pub altstack: crate::altstack::AltStack,
+    pub altstack: crate::signal::altstack::AltStack,
 }
 
 fn index_of(fds: &mut Vec<RawFd>, fd: RawFd) -> u64 {
@@ -209,18 +209,24 @@ pub fn capture(
     e.u64(mm.brk_start);
     e.u64(mm.brk);
 
-    // Fd table: each description once, then guest fd → description. A signalfd is
-    // emulated state, not a host fd: its mask and O_NONBLOCK cross, and the child makes
-    // its own (`fork::fds`); other synthetic descriptions (none yet) would be dropped.
+    // Fd table: each description once, then guest fd → description. An emulated
+    // description is state, not a host fd: its kind's fork state crosses and the child
+    // makes its own (`syscall::kinds`); kinds with none are not inherited.
     let (snap, limit) = {
         let t = proc.fds();
         let snap: Vec<_> = t
             .fork_snapshot()
             .snapshot()
             .into_iter()
-            .filter(|(_, f, _)| match f.kind {
-                FileKind::Synthetic(_) => f.synthetic_as::<SignalFd>().is_some(),
-                _ => true,
+            .filter_map(|(fd, f, cloexec)| {
+                let state = match f.kind {
+                    FileKind::Synthetic(_) => {
+                        let (g, k) = kinds::of(&f)?;
+                        Some((k.name, g.fork_state()?))
+                    }
+                    _ => None,
+                };
+                Some((fd, f, cloexec, state))
             })
             .collect();
         (snap, t.limits())
@@ -229,7 +235,7 @@ pub fn capture(
     e.u64(limit.1);
     e.u64(snap.len() as u64);
     let mut descs: Vec<*const OpenFile> = Vec::new();
-    for (fd, file, cloexec) in &snap {
+    for (fd, file, cloexec, state) in &snap {
         e.u64(*fd as u64);
         e.bool(*cloexec);
         let ptr = Arc::as_ptr(file);
@@ -252,10 +258,10 @@ pub fn capture(
                         e.u64(index_of(&mut fds, h.as_raw_fd()));
                     }
                     FileKind::Synthetic(_) => {
-                        let s = file.synthetic_as::<SignalFd>().expect("filtered above");
+                        let (name, state) = state.as_ref().expect("filtered above");
                         e.u64(3);
-                        e.u64(s.mask());
-                        e.bool(s.nonblocking());
+                        e.bytes(name.as_bytes());
+                        e.bytes(state);
                     }
                 }
                 e.opt_bytes(file.path.as_deref());
@@ -431,18 +437,22 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad RLIMIT_NOFILE"))?;
     let nfd = d.u64()?;
     let mut descs: Vec<Arc<OpenFile>> = Vec::new();
-    let mut signalfds = Vec::new();
+    let mut watchers = kinds::Watchers::new();
     for _ in 0..nfd {
         let (fd, cloexec) = (d.u64()? as i32, d.bool()?);
         let file = match d.u64()? {
             u64::MAX => {
                 let kind = d.u64()?;
                 if kind == 3 {
-                    let (mask, nonblock) = (d.u64()?, d.bool()?);
+                    let name = d.bytes()?;
+                    let state = d.bytes()?;
                     let _path = d.opt_bytes()?;
-                    let s = SignalFd::create(mask, nonblock)
+                    let k = std::str::from_utf8(&name)
+                        .ok()
+                        .and_then(kinds::named)
+                        .ok_or_else(|| bad("file kind"))?;
+                    let s = (k.adopt)(&state, &mut watchers)
                         .map_err(|e| io::Error::from_raw_os_error(e.0))?;
-                    signalfds.push(s.clone());
                     let f = OpenFile::synthetic(s);
                     descs.push(f.clone());
                     table
@@ -483,11 +493,11 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
             mask: d.u64()?,
         };
     }
-    for s in &signalfds {
-        s.watch_in(&mut signals);
+    for w in watchers {
+        signals.watch(w);
     }
     let sigmask = d.u64()?;
-    let altstack = crate::altstack::AltStack {
+    let altstack = crate::signal::altstack::AltStack {
         sp: d.u64()?,
         size: d.u64()?,
         flags: d.u64()? as u32,

@@ -71,7 +71,7 @@ impl HostIoOpen for GuestTarget {
             ))
         } else {
             let sysroot = self.proc.fs().sysroot.clone();
-            let path = crate::process::resolve_path(sysroot.as_deref(), filename);
+            let path = crate::syscall::resolve::host_path(sysroot.as_deref(), filename);
             Open::File(File::open(path)?)
         };
         let slot = match self.files.iter().position(Option::is_none) {

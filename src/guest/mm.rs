@@ -76,6 +76,8 @@ pub struct Mm {
     pub brk_start: u64,
     pub brk: u64,
     inval: Invalidate,
+    /// The `[vvar]` page and its watch, cleared when a mapping change touches it.
+    vvar: Option<(u64, Arc<super::vvar::VvarWatch>)>,
 }
 
 fn perm_of(prot: u32) -> Option<PagePerm> {
@@ -96,6 +98,7 @@ impl Mm {
             brk_start: 0,
             brk: 0,
             inval: Invalidate::default(),
+            vvar: None,
         };
         let infra = [
             (SHIM_CODE, SHIM_CODE_SIZE, PagePerm::KernelCode),
@@ -144,6 +147,7 @@ impl Mm {
             brk_start: p.brk_start,
             brk: p.brk,
             inval: Invalidate::default(),
+            vvar: None,
         };
         for (start, v) in &mm.vmas {
             if let (true, Backing::File { fd, offset }) = (v.is_file_overlay(), &v.backing) {
@@ -198,8 +202,19 @@ impl Mm {
         self.vmas.insert(addr, tail);
     }
 
+    /// Keeps `watch` told whether the page at `vvar` is still the vDSO's.
+    pub fn watch_vvar(&mut self, vvar: u64, watch: Arc<super::vvar::VvarWatch>) {
+        self.vvar = Some((vvar, watch));
+    }
+
     /// Removes every mapping inside `[start, end)`, returning them.
     fn take_range(&mut self, start: u64, end: u64) -> Vec<(u64, Vma)> {
+        if let Some((v, w)) = &self.vvar {
+            if *v < end && start < v + PAGE_SIZE {
+                w.gone();
+                self.vvar = None;
+            }
+        }
         self.split_at(start);
         self.split_at(end);
         let keys: Vec<u64> = self.vmas.range(start..end).map(|(k, _)| *k).collect();

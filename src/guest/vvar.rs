@@ -61,6 +61,46 @@ pub struct Vdso {
     pub rt_sigreturn: u64,
     /// ELR_EL1 of the fallback `SVC` in `__kernel_clock_gettime`.
     pub fallback_ret: u64,
+    /// Whether the `[vvar]` page is still ours, readable without the mm lock
+    /// ([`VvarWatch`]).
+    watch: Arc<VvarWatch>,
+}
+
+/// Whether the `[vvar]` page is still the one we mapped (the guest may unmap or replace
+/// it; the host must then never write there), kept by the `Mm` (which clears it when a
+/// mapping change touches the page) so that the signal actor can mirror attention
+/// without taking the mm lock. One word: `GONE`, and the count of writers in flight, so
+/// that the mm, having set `GONE`, waits for a write that had already seen the page as
+/// ours (a few stores) before the page can be reused.
+#[derive(Debug, Default)]
+pub struct VvarWatch(AtomicU32);
+
+const GONE: u32 = 1 << 31;
+
+impl VvarWatch {
+    /// Runs `write` only while the page is ours.
+    fn write_if_ours(&self, write: impl FnOnce()) {
+        if self.0.fetch_add(1, Ordering::SeqCst) & GONE == 0 {
+            write();
+        }
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The page is no longer ours: from now on nothing is written there.
+    pub fn gone(&self) {
+        self.0.fetch_or(GONE, Ordering::SeqCst);
+        while self.0.load(Ordering::SeqCst) & !GONE != 0 {
+            std::hint::spin_loop();
+        }
+    }
+
+    fn set_ours(&self, ours: bool) {
+        if ours {
+            self.0.fetch_and(!GONE, Ordering::SeqCst);
+        } else {
+            self.gone();
+        }
+    }
 }
 
 fn host_clock(id: libc::clockid_t) -> libc::timespec {
@@ -96,6 +136,7 @@ impl Vdso {
             base,
             rt_sigreturn: base + img.rt_sigreturn,
             fallback_ret: base + img.fallback_ret,
+            watch: Arc::new(VvarWatch::default()),
         }
     }
 
@@ -125,6 +166,7 @@ impl Vdso {
         )?;
         ram.write(base, &img.bytes);
         let v = Vdso::at(ram, vvar);
+        v.watch(mm);
         v.u64(layout::MAX_DELTA)
             .store(layout::STALE_TICKS, Ordering::Relaxed);
         v.u64(layout::RES_HIRES)
@@ -159,11 +201,17 @@ impl Vdso {
     }
 
     /// [`Vdso::set_attention`] for the running process: writes only while the vvar page is
-    /// still ours (the guest may have unmapped it and put its own data there).
-    pub fn mirror_attention(&self, mm: &Mm, bits: u32) {
-        if self.intact(mm) {
-            self.set_attention(bits);
-        }
+    /// still ours (the guest may have unmapped it and put its own data there). Takes no
+    /// lock (see [`VvarWatch`]).
+    pub fn mirror_attention(&self, bits: u32) {
+        self.watch.write_if_ours(|| self.set_attention(bits));
+    }
+
+    /// Has `mm` (a new address space: execve, a fork child's) keep this vDSO's
+    /// [`VvarWatch`], which starts as whether the page is ours there now.
+    pub fn watch(&self, mm: &mut Mm) {
+        self.watch.set_ours(self.intact(mm));
+        mm.watch_vvar(self.vvar, self.watch.clone());
     }
 
     /// The `SEEDED` word (0 unseeded, 2 seeding, 1 seeded).

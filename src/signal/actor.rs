@@ -1,4 +1,5 @@
-//! The signal actor: the only owner of a process's `SignalState`.
+//! The signal/itimer actor: the only owner of a process's `SignalState` and of its
+//! timers (`signal::timers`: interval and POSIX timers).
 //!
 //! Every change is a message (`elfuse_actors::runtime`, flat combining: an uncontended
 //! call runs inline on the caller; `--trace=actors` records each one). After each message
@@ -14,6 +15,12 @@
 //! the target enters a blocking host call, and a kick can find the vCPU inside the shim
 //! (where it cannot deliver); the actor's idle tick therefore kicks and interrupts again,
 //! every `RETRY`, each thread that was chosen and has not taken its signal yet.
+//!
+//! Timers: the actor thread waits for mail at most until the earliest instant a timer
+//! could be due (`Actor::next_tick`); its tick then queues the expiries' signals in the
+//! same message that decides whether each timer's previous signal is still pending. The
+//! tick's reply names the threads to wake, and the runtime's `after_tick` wakes them
+//! after the ownership is given back: no handler kicks, joins or spawns.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,11 +31,12 @@ use elfuse_actors::runtime::{Actor, ActorRef, Config};
 use elfuse_actors::trace::TraceSink;
 
 use super::state::{MaskOp, PendingWatcher, SignalState};
+use super::timers::{Clock, Notify, Setting, TimerTable, Which};
 use super::{Disposal, KSigaction, SigInfo, Target, NSIG};
 use crate::errno::Errno;
 use crate::guest::ram::GuestRam;
 use crate::guest::shimdata::ShimData;
-use crate::process::Process;
+use crate::guest::vvar::Vdso;
 use crate::thread::ThreadShared;
 
 /// How often a chosen thread that has not taken its signal is interrupted again.
@@ -61,8 +69,29 @@ pub enum Msg {
     BlockedByAll,
     Watch(Weak<dyn PendingWatcher>),
     Renotify,
-    /// The idle tick: interrupt again the threads that owe a signal.
-    Retry,
+    /// The idle tick: queue due timers' signals; interrupt again the threads that owe
+    /// a signal.
+    Tick,
+    Timer(TimerMsg),
+}
+
+/// The timer syscalls' messages (`syscall::timer`).
+pub enum TimerMsg {
+    SetItimer(Which, Setting),
+    GetItimer(Which),
+    Create {
+        clock: Clock,
+        notify: Notify,
+        value: Option<u64>,
+    },
+    Settime {
+        id: i32,
+        abs: bool,
+        new: Setting,
+    },
+    Gettime(i32),
+    Overrun(i32),
+    Delete(i32),
 }
 
 pub enum Reply {
@@ -74,16 +103,22 @@ pub enum Reply {
     Take(Option<Disposal>, u64),
     Fault(Option<(KSigaction, u64)>),
     Info(Option<SigInfo>),
+    /// The threads to wake (a tick's).
+    Wake(Vec<Arc<ThreadShared>>),
+    Setting(Result<Setting, Errno>),
+    Id(Result<i32, Errno>),
 }
 
 pub struct SigActor {
     state: SignalState,
+    timers: TimerTable,
     threads: HashMap<i32, Arc<ThreadShared>>,
     /// What was last published (SIGTIMER).
     published: bool,
     any: Arc<AtomicBool>,
     shim: ShimData,
-    proc: Weak<Process>,
+    /// Where the attention bit is mirrored for the vDSO's clock calls.
+    vdso: Vdso,
 }
 
 impl Actor for SigActor {
@@ -108,7 +143,16 @@ impl Actor for SigActor {
             Msg::BlockedByAll => "blocked_by_all",
             Msg::Watch(_) => "watch",
             Msg::Renotify => "renotify",
-            Msg::Retry => "retry",
+            Msg::Tick => "tick",
+            Msg::Timer(t) => match t {
+                TimerMsg::SetItimer(..) => "setitimer",
+                TimerMsg::GetItimer(_) => "getitimer",
+                TimerMsg::Create { .. } => "timer_create",
+                TimerMsg::Settime { .. } => "timer_settime",
+                TimerMsg::Gettime(_) => "timer_gettime",
+                TimerMsg::Overrun(_) => "timer_getoverrun",
+                TimerMsg::Delete(_) => "timer_delete",
+            },
         }
     }
 
@@ -135,6 +179,7 @@ impl Actor for SigActor {
             Msg::Actions => Reply::Actions(Box::new(s.actions)),
             Msg::ExecReset => {
                 s.reset_for_exec();
+                self.timers.exec();
                 Reply::Actions(Box::new(s.actions))
             }
             Msg::Send(target, info) => Reply::Sent(
@@ -142,14 +187,24 @@ impl Actor for SigActor {
                     .map(|t| t.and_then(|tid| self.threads.get(&tid).cloned())),
             ),
             Msg::Take(tid) => {
-                let d = s.take_deliverable(*tid);
+                let mut d = s.take_deliverable(*tid);
+                if let Some(Disposal::Handle { info, .. }) = &mut d {
+                    // A POSIX timer's signal gets its overrun count (posixtimer_rearm).
+                    self.timers.dequeued(info);
+                }
                 Reply::Take(d, s.mask(*tid))
             }
             Msg::Fault { tid, sig } => Reply::Fault(
                 s.fault_handled(*sig, s.mask(*tid))
                     .then(|| s.begin_handler(*tid, *sig)),
             ),
-            Msg::Dequeue { tid, set } => Reply::Info(s.dequeue(*tid, *set)),
+            Msg::Dequeue { tid, set } => {
+                let mut info = s.dequeue(*tid, *set);
+                if let Some(i) = &mut info {
+                    self.timers.dequeued(i);
+                }
+                Reply::Info(info)
+            }
             Msg::Pending(tid) => Reply::Bits(s.pending_for(*tid) & s.mask(*tid)),
             Msg::Deliverable(tid) => Reply::Bits(s.deliverable(*tid)),
             Msg::BlockedByAll => Reply::Bits(s.blocked_by_all()),
@@ -161,27 +216,78 @@ impl Actor for SigActor {
                 s.notify();
                 Reply::Unit
             }
-            Msg::Retry => {
-                for tid in s.owed() {
-                    if let Some(t) = self.threads.get(&tid) {
-                        // A kick that found it inside the shim did not deliver.
-                        t.interrupt_host();
-                        t.kick();
-                    }
-                }
-                Reply::Unit
-            }
+            Msg::Tick => Reply::Wake(self.tick()),
+            Msg::Timer(t) => self.timer(t),
         };
         self.publish();
         r
     }
 
     fn tick_msg(&self) -> Option<Msg> {
-        (!self.state.owed().is_empty()).then_some(Msg::Retry)
+        Some(Msg::Tick)
+    }
+
+    fn next_tick(&self, _: Option<Duration>) -> Option<Duration> {
+        let retry = (!self.state.owed().is_empty()).then_some(RETRY);
+        let timer = self.timers.next_wake().map(Duration::from_nanos);
+        match (retry, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn after_tick(r: Reply) {
+        if let Reply::Wake(threads) = r {
+            for t in threads {
+                // A kick that found it inside the shim did not deliver: kick again.
+                t.interrupt_host();
+                t.kick();
+            }
+        }
     }
 }
 
 impl SigActor {
+    /// The tick: queues the signals of the timers that are due; returns the threads to
+    /// wake: those the new signals chose and those that still owe one.
+    fn tick(&mut self) -> Vec<Arc<ThreadShared>> {
+        let s = &mut self.state;
+        let due = self
+            .timers
+            .fire_due(|target, signo| s.is_pending(target, signo));
+        for (target, info) in due {
+            if let Err(e) = s.send(target, info) {
+                tracing::debug!(?e, signo = info.signo, "timer signal not sent");
+            }
+        }
+        let mut wake: Vec<Arc<ThreadShared>> = Vec::new();
+        for tid in s.owed() {
+            if let Some(t) = self.threads.get(&tid) {
+                if !wake.iter().any(|w| Arc::ptr_eq(w, t)) {
+                    wake.push(t.clone());
+                }
+            }
+        }
+        wake
+    }
+
+    fn timer(&mut self, m: &TimerMsg) -> Reply {
+        let t = &mut self.timers;
+        match *m {
+            TimerMsg::SetItimer(w, new) => Reply::Setting(Ok(t.set_itimer(w, new))),
+            TimerMsg::GetItimer(w) => Reply::Setting(Ok(t.get_itimer(w))),
+            TimerMsg::Create {
+                clock,
+                notify,
+                value,
+            } => Reply::Id(t.create(clock, notify, value)),
+            TimerMsg::Settime { id, abs, new } => Reply::Setting(t.settime(id, abs, new)),
+            TimerMsg::Gettime(id) => Reply::Setting(t.gettime(id)),
+            TimerMsg::Overrun(id) => Reply::Id(t.overrun(id)),
+            TimerMsg::Delete(id) => Reply::Id(t.delete(id).map(|()| 0)),
+        }
+    }
+
     /// Republishes "some thread has a deliverable signal" when it changed.
     fn publish(&mut self) {
         let any = self.state.any_deliverable();
@@ -196,14 +302,7 @@ impl SigActor {
         } else {
             0
         };
-        if let Some(p) = self.proc.upgrade() {
-            p.vdso.mirror_attention(&p.mm(), bits);
-            // The process may be ending meanwhile: never be the one that drops it on the
-            // actor's own thread (its drop joins this thread).
-            if let Some(p) = Arc::into_inner(p) {
-                std::thread::spawn(move || drop(p));
-            }
-        }
+        self.vdso.mirror_attention(bits);
     }
 }
 
@@ -214,9 +313,9 @@ pub struct SignalActor {
 }
 
 impl SignalActor {
-    /// Starts the actor of process `proc` (a `Weak` from `Arc::new_cyclic`) over `state`.
+    /// Starts the actor of the process whose vDSO is `vdso`, over `state`.
     pub fn spawn(
-        proc: Weak<Process>,
+        vdso: Vdso,
         ram: Arc<GuestRam>,
         state: SignalState,
         sink: Option<Arc<dyn TraceSink>>,
@@ -228,11 +327,12 @@ impl SignalActor {
         let actor = ActorRef::spawn(
             SigActor {
                 state,
+                timers: TimerTable::default(),
                 threads: HashMap::new(),
                 published: false,
                 any: any.clone(),
                 shim,
-                proc,
+                vdso,
             },
             Config {
                 sink,
@@ -367,5 +467,88 @@ impl SignalActor {
     /// Tells every watcher the pending set again (a signalfd's mask changed).
     pub fn renotify(&self) {
         self.actor.call(Msg::Renotify);
+    }
+
+    fn timer_call(&self, m: TimerMsg) -> Reply {
+        self.actor.call(Msg::Timer(m))
+    }
+
+    fn setting(&self, m: TimerMsg, rearm: bool) -> Result<Setting, Errno> {
+        let Reply::Setting(r) = self.timer_call(m) else {
+            unreachable!("signal actor: reply kind")
+        };
+        if rearm && r.is_ok() {
+            // The next deadline may have come forward: the actor thread re-reads it.
+            self.actor.wake();
+        }
+        r
+    }
+
+    fn id(&self, m: TimerMsg) -> Result<i32, Errno> {
+        let Reply::Id(r) = self.timer_call(m) else {
+            unreachable!("signal actor: reply kind")
+        };
+        r
+    }
+
+    /// setitimer: sets interval timer `which`, returns the old setting.
+    pub fn set_itimer(&self, which: Which, new: Setting) -> Setting {
+        self.setting(TimerMsg::SetItimer(which, new), true)
+            .unwrap_or_default()
+    }
+
+    pub fn get_itimer(&self, which: Which) -> Setting {
+        self.setting(TimerMsg::GetItimer(which), false)
+            .unwrap_or_default()
+    }
+
+    /// timer_create: a disarmed POSIX timer; `value` None is "the timer's id".
+    pub fn timer_create(
+        &self,
+        clock: Clock,
+        notify: Notify,
+        value: Option<u64>,
+    ) -> Result<i32, Errno> {
+        self.id(TimerMsg::Create {
+            clock,
+            notify,
+            value,
+        })
+    }
+
+    /// timer_settime: returns the old setting.
+    pub fn timer_settime(&self, id: i32, abs: bool, new: Setting) -> Result<Setting, Errno> {
+        self.setting(TimerMsg::Settime { id, abs, new }, true)
+    }
+
+    pub fn timer_gettime(&self, id: i32) -> Result<Setting, Errno> {
+        self.setting(TimerMsg::Gettime(id), false)
+    }
+
+    /// timer_getoverrun.
+    pub fn timer_overrun(&self, id: i32) -> Result<i32, Errno> {
+        self.id(TimerMsg::Overrun(id))
+    }
+
+    /// timer_delete. A signal it already queued stays queued, as on Linux.
+    pub fn timer_delete(&self, id: i32) -> Result<(), Errno> {
+        self.id(TimerMsg::Delete(id)).map(|_| ())
+    }
+
+    /// Holds the actor still (no message handled) while the guard lives, for a host
+    /// fork(): see [`elfuse_actors::runtime::ActorRef::hold`]. The guard reads the
+    /// dispositions the child inherits.
+    pub fn hold(&self) -> Held<'_> {
+        Held(self.actor.hold())
+    }
+}
+
+/// The signal actor held still ([`SignalActor::hold`]).
+pub struct Held<'a>(elfuse_actors::runtime::Held<'a, SigActor>);
+
+impl Held<'_> {
+    /// Every disposition.
+    pub fn actions(&mut self) -> [KSigaction; NSIG] {
+        self.0.actor().state.actions
     }
 }

@@ -13,16 +13,38 @@
 //! syscall, on a kick, on a fault): see `vcpu::deliver_pending`.
 
 pub mod actor;
+pub mod altstack;
+pub mod frame;
+pub mod hostsig;
+pub mod info;
+pub mod jobctl;
 pub mod restart;
 pub mod state;
+pub mod timers;
 pub mod wait;
+pub mod wakesig;
 
 pub use actor::SignalActor;
 pub use state::{PendingWatcher, SignalState};
 
-pub use crate::sigframe::SigInfo;
+pub use info::SigInfo;
 
 pub const NSIG: usize = 64;
+
+pub const SA_SIGINFO: u64 = 0x4;
+pub const SA_ONSTACK: u64 = 0x0800_0000;
+pub const SA_RESTORER: u64 = 0x0400_0000;
+pub const SA_NODEFER: u64 = 0x4000_0000;
+pub const SA_RESETHAND: u64 = 0x8000_0000;
+
+/// The mask while a handler for `sig` runs.
+pub fn handler_mask(old: u64, act: &KSigaction, sig: u32) -> u64 {
+    let mut m = old | act.mask;
+    if act.flags & SA_NODEFER == 0 {
+        m |= sig_bit(sig);
+    }
+    m & !(sig_bit(SIGKILL) | sig_bit(SIGSTOP))
+}
 
 pub const SIGHUP: u32 = 1;
 pub const SIGINT: u32 = 2;

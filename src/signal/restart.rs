@@ -11,6 +11,7 @@
 use crate::backend::{BackendError, Reg, SysReg, Vcpu};
 use crate::errno::Errno;
 use crate::signal::KSigaction;
+use crate::syscall::facts::Restart;
 
 pub const SA_RESTART: u64 = 0x1000_0000;
 const NR_RESTART_SYSCALL: u64 = 128;
@@ -22,17 +23,18 @@ pub struct Interrupted {
     pub orig_x0: u64,
 }
 
-/// What the guest's EINTR from a host call means for syscall `nr` (None: it stays EINTR).
-pub fn restart_code(nr: u64, a: &[u64; 6]) -> Option<Errno> {
+/// What the guest's EINTR from a host call means for a call whose `restart` fact (its
+/// syscall table row) is `r` (None: it stays EINTR). (Socket calls decide themselves,
+/// per the socket's timeout: `syscall::net::intr`.)
+pub fn restart_code(r: Restart, a: &[u64; 6]) -> Option<Errno> {
     const FUTEX_CMD: u64 = 0x7f;
     const FUTEX_WAIT: u64 = 0;
     const FUTEX_WAIT_BITSET: u64 = 9;
-    match nr {
-        // read/write families, sendfile, splice, tee, locks, wait4/waitid, openat (a
-        // FIFO): restartable if the handler says SA_RESTART. (Socket calls decide
-        // themselves, per the socket's timeout: `syscall::net::intr`.)
-        25 | 32 | 56 | 63..=71 | 76 | 77 | 95 | 260 | 286 | 287 | 449 => Some(Errno::ERESTARTSYS),
-        98 => match a[1] & FUTEX_CMD {
+    match r {
+        Restart::No => None,
+        Restart::Sys => Some(Errno::ERESTARTSYS),
+        Restart::NoHand => Some(Errno::ERESTARTNOHAND),
+        Restart::Futex => match a[1] & FUTEX_CMD {
             // With a timeout Linux resumes the wait with the time left (a restart block);
             // here the wait restarts with its original timeout argument (exact for the
             // absolute FUTEX_WAIT_BITSET timeouts glibc and musl use).
@@ -43,18 +45,13 @@ pub fn restart_code(nr: u64, a: &[u64; 6]) -> Option<Errno> {
             6 | 13 | 11 => Some(Errno::ERESTARTNOINTR),
             _ => None,
         },
-        // futex_wait (an absolute timeout): restartable, like read.
-        455 => Some(Errno::ERESTARTSYS),
-        // epoll_pwait, pselect6, ppoll, epoll_pwait2: never restarted after a handler.
-        22 | 72 | 73 | 441 => Some(Errno::ERESTARTNOHAND),
-        _ => None,
     }
 }
 
 /// Maps a raw return value: -EINTR becomes the call's restart code.
-pub fn classify(nr: u64, a: &[u64; 6], ret: u64) -> (u64, Option<Interrupted>) {
+pub fn classify(r: Restart, a: &[u64; 6], ret: u64) -> (u64, Option<Interrupted>) {
     let code = match -(ret as i64) {
-        4 => match restart_code(nr, a) {
+        4 => match restart_code(r, a) {
             Some(c) => c,
             None => return (ret, None),
         },
@@ -102,25 +99,28 @@ mod tests {
     fn eintr_becomes_the_calls_restart_code() {
         let neg = |e: Errno| (-(e.0 as i64)) as u64;
         let a = [3, 0, 0, 0, 0, 0];
-        let (r, i) = classify(63, &a, neg(Errno::EINTR));
+        let (r, i) = classify(Restart::Sys, &a, neg(Errno::EINTR));
         assert_eq!(r, neg(Errno::ERESTARTSYS));
         assert_eq!(i.map(|i| i.orig_x0), Some(3));
         assert_eq!(
-            classify(73, &a, neg(Errno::EINTR)).0,
+            classify(Restart::NoHand, &a, neg(Errno::EINTR)).0,
             neg(Errno::ERESTARTNOHAND)
         );
         // A call without restart semantics keeps EINTR; other errors pass.
         assert_eq!(
-            classify(137, &a, neg(Errno::EINTR)),
+            classify(Restart::No, &a, neg(Errno::EINTR)),
             (neg(Errno::EINTR), None)
         );
         assert_eq!(
-            classify(63, &a, neg(Errno::EBADF)),
+            classify(Restart::Sys, &a, neg(Errno::EBADF)),
             (neg(Errno::EBADF), None)
         );
         let timed = [0, 0, 0, 0x1000, 0, 0];
-        assert_eq!(restart_code(98, &timed), Some(Errno::ERESTARTNOHAND));
-        assert_eq!(restart_code(98, &a), Some(Errno::ERESTARTSYS));
-        assert_eq!(restart_code(98, &[0, 1, 0, 0, 0, 0]), None); // FUTEX_WAKE
+        assert_eq!(
+            restart_code(Restart::Futex, &timed),
+            Some(Errno::ERESTARTNOHAND)
+        );
+        assert_eq!(restart_code(Restart::Futex, &a), Some(Errno::ERESTARTSYS));
+        assert_eq!(restart_code(Restart::Futex, &[0, 1, 0, 0, 0, 0]), None); // FUTEX_WAKE
     }
 }

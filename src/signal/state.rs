@@ -184,12 +184,22 @@ impl SignalState {
             .any(|t| (t.pending.set | self.shared.set) & (!t.mask | UNBLOCKABLE) != 0)
     }
 
-    /// Every signal pending anywhere in the process (signalfd readiness).
     /// The signals every thread blocks (a process-directed one of them stays pending).
     pub fn blocked_by_all(&self) -> u64 {
         self.threads.values().fold(!0, |a, t| a & t.mask)
     }
 
+    /// Whether `signo` is still pending where a signal for `target` is queued (a timer's
+    /// previous signal: then the expiry only counts an overrun).
+    pub fn is_pending(&self, target: Target, signo: u32) -> bool {
+        let set = match target {
+            Target::Thread(tid) => self.pending_for(tid),
+            Target::Process => self.shared.set,
+        };
+        set & sig_bit(signo) != 0
+    }
+
+    /// Every signal pending anywhere in the process (signalfd readiness).
     pub fn pending_anywhere(&self) -> u64 {
         self.threads
             .values()
@@ -226,7 +236,7 @@ impl SignalState {
         let bit = sig_bit(sig);
         // A stop signal cancels a pending SIGCONT and vice versa (job control), in every
         // queue, as Linux's prepare_signal.
-        let cancel = crate::jobctl::discarded_by(sig);
+        let cancel = crate::signal::jobctl::discarded_by(sig);
         if cancel != 0 {
             for q in std::iter::once(&mut self.shared)
                 .chain(self.threads.values_mut().map(|t| &mut t.pending))
@@ -340,9 +350,9 @@ impl SignalState {
     pub fn begin_handler(&mut self, tid: i32, sig: u32) -> (KSigaction, u64) {
         let act = self.actions[sig as usize - 1];
         let old = self.mask(tid);
-        let new = crate::sigframe::handler_mask(old, &act, sig);
+        let new = super::handler_mask(old, &act, sig);
         self.set_mask(tid, MaskOp::Set(new));
-        if act.flags & crate::sigframe::SA_RESETHAND != 0 {
+        if act.flags & super::SA_RESETHAND != 0 {
             self.actions[sig as usize - 1] = KSigaction::default();
         }
         (act, old)

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use crate::process::Process;
-use crate::wakesig::{install_wake_handler, wake_signal};
+use crate::signal::wakesig::{install_wake_handler, wake_signal};
 
 /// Why [`wait_for_signal`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub fn wait_for_signal(proc: &Process, tid: i32, deadline: Option<Instant>) -> W
     // A fork child whose host-signal watcher is still deferred starts it now: the wake
     // signal that would start it at the next exit from guest code does not end this wait,
     // and signals from other processes (kill, a parent's death) are what it waits for.
-    crate::hostsig::start_now();
+    crate::signal::hostsig::start_now();
     let me = proc.threads.get(tid);
     loop {
         let g = WakeBlocked::new();

@@ -42,8 +42,10 @@ pub fn pread64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    if let Some(m) = f.synthetic_as::<super::procdir::ProcMem>() {
-        return super::procdir::mem_read(ctx, m, a[1], rw_len(a[2]), Some(a[3]));
+    if let Some((k, _)) = super::kinds::of(&f) {
+        if let Some(r) = k.read(ctx, a[1], rw_len(a[2]), Some(a[3])) {
+            return r;
+        }
     }
     let buf = ctx.user_slice(a[1], rw_len(a[2]), true)?;
     host_ret(
@@ -56,8 +58,10 @@ pub fn pwrite64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    if let Some(m) = f.synthetic_as::<super::procdir::ProcMem>() {
-        return super::procdir::mem_write(ctx, m, a[1], rw_len(a[2]), Some(a[3]));
+    if let Some((k, _)) = super::kinds::of(&f) {
+        if let Some(r) = k.write(ctx, a[1], rw_len(a[2]), Some(a[3])) {
+            return r;
+        }
     }
     let buf = ctx.user_slice(a[1], rw_len(a[2]), false)?;
     host_ret(unsafe { libc::pwrite(f.raw(), buf.as_ptr().cast(), buf.len(), a[3] as i64) } as i64)

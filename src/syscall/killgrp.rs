@@ -29,13 +29,13 @@ pub fn kill_many(pid: i32, sig: i32, raise_self: impl Fn() -> SysResult) -> SysR
     };
     if sig == 0
         || pid == -1
-        || crate::hostsig::forwards(sig)
+        || crate::signal::hostsig::forwards(sig)
         || sig == libc::SIGKILL
         || sig == libc::SIGSTOP
     {
-        crate::hostsig::start_now();
+        crate::signal::hostsig::start_now();
         let r = host_kill(pid);
-        crate::hostsig::flush();
+        crate::signal::hostsig::flush();
         return r.map(|_| 0);
     }
     // SAFETY: plain queries of this process.

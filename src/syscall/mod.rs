@@ -11,6 +11,7 @@ pub mod abi;
 pub mod clone;
 pub mod cred;
 pub mod execve;
+pub mod facts;
 pub mod files;
 pub mod fs;
 pub mod futex;
@@ -18,6 +19,7 @@ pub mod futex2;
 pub mod futex_pi;
 pub mod io;
 pub mod killgrp;
+pub mod kinds;
 pub mod mem;
 pub mod net;
 pub mod prctl;
@@ -79,7 +81,7 @@ pub struct ThreadState {
     /// every call that changes it.
     pub sigmask: u64,
     /// sigaltstack (none for a new thread, kept by fork, cleared by execve).
-    pub altstack: crate::altstack::AltStack,
+    pub altstack: crate::signal::altstack::AltStack,
     /// The mask to restore once the signals a temporary mask let through were delivered
     /// (rt_sigsuspend, ppoll, pselect6, epoll_pwait: Linux's saved_sigmask).
     pub saved_mask: Option<u64>,
@@ -261,7 +263,9 @@ pub fn dispatch(ctx: &mut Ctx, nr: u64, args: [u64; 6]) -> Option<u64> {
         None => Err(Errno::ENOSYS),
     };
     if res == Err(Errno::EPIPE) {
-        sigpipe::on_epipe(ctx, nr, &args);
+        if let Some(d) = def {
+            sigpipe::on_epipe(ctx, d.facts.sigpipe, &args);
+        }
     }
     if let Some(pre) = pre {
         ctx.proc.tracer.line(&tracefmt::exit(pre, &res, ctx.stop));

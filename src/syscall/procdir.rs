@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use elfuse_actors::fdtable::{OpenFile, Synthetic};
 
+use super::kinds::GuestFile;
 use super::procnode::{Dir, Node, FILES, HOST_ENTRIES};
 use super::{host_ret, Ctx, SysResult};
 use crate::errno::Errno;
@@ -29,6 +30,14 @@ impl Synthetic for ProcDir {
     }
 }
 
+/// A fork child does not inherit it (a known difference: Linux's child keeps the
+/// directory open).
+impl GuestFile for ProcDir {
+    fn proc_link(&self, ctx: &Ctx) -> Option<Vec<u8>> {
+        Some(super::procnode::guest_path(ctx, &self.node))
+    }
+}
+
 /// An open /proc/<pid>/mem: reads and writes at the file position address the guest's
 /// memory. The position lives in an empty memfd's offset.
 #[derive(Debug)]
@@ -42,6 +51,17 @@ impl Synthetic for ProcMem {
     }
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+}
+
+/// A fork child does not inherit it (a known difference: on Linux the child's copy
+/// still addresses the parent's memory).
+impl GuestFile for ProcMem {
+    fn read(&self, ctx: &mut Ctx, va: u64, len: usize, at: Option<u64>) -> Option<SysResult> {
+        Some(mem_read(ctx, self, va, len, at))
+    }
+    fn write(&self, ctx: &mut Ctx, va: u64, len: usize, at: Option<u64>) -> Option<SysResult> {
+        Some(mem_write(ctx, self, va, len, at))
     }
 }
 

@@ -220,8 +220,8 @@ pub fn link_text(ctx: &Ctx, link: &Link) -> Result<Vec<u8>, Errno> {
     match link {
         Link::Fd(n) => {
             let f = ctx.file(*n as u64).map_err(|_| Errno::ENOENT)?;
-            if let Some(d) = f.synthetic_as::<super::procdir::ProcDir>() {
-                return Ok(guest_path(ctx, &d.node));
+            if let Some(link) = super::kinds::of(&f).and_then(|(k, _)| k.proc_link(ctx)) {
+                return Ok(link);
             }
             let host = std::fs::read_link(format!("/proc/self/fd/{}", f.raw()))
                 .map_err(|e| Errno::from_io(&e))?;

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::{host_ret, Ctx, Stop, SysResult};
 use crate::errno::Errno;
-use crate::sigframe::{self, SI_TKILL, SI_USER};
+use crate::signal::frame;
+use crate::signal::info::{SI_TKILL, SI_USER};
 use crate::signal::state::MaskOp;
 use crate::signal::wait::{wait_for_signal, Woke};
 use crate::signal::{KSigaction, SigInfo, Target, NSIG, SIGKILL, SIGSEGV, SIGSTOP, UNBLOCKABLE};
@@ -140,7 +141,7 @@ pub fn rt_sigaction(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     }
     let old = ctx.proc.signals.set_action(sig, new);
     if let (Some(n), crate::signal::SIGCHLD) = (new, sig) {
-        crate::fork::mirror_sigchld(&n);
+        crate::signal::hostsig::mirror_sigchld(&n);
     }
     if a[2] != 0 {
         ctx.write_val(a[2], &[old.handler, old.flags, old.restorer, old.mask])?;
@@ -187,7 +188,7 @@ pub fn rt_sigpending(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 pub fn rt_sigreturn(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     ctx.regs_set = true;
-    match sigframe::sigreturn(ctx.proc, ctx.vcpu, &mut ctx.thread.altstack) {
+    match frame::sigreturn(ctx.proc, ctx.vcpu, &mut ctx.thread.altstack) {
         Ok(Some(mask)) => {
             set_mask(ctx, MaskOp::Set(mask));
             Ok(0)
@@ -276,14 +277,12 @@ pub fn rt_sigtimedwait(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         set_mask(ctx, MaskOp::Set(old));
         got = ctx.proc.signals.dequeue(tid, set);
     }
-    let Some(mut info) = got else {
+    let Some(info) = got else {
         return Err(match woke {
             Woke::Timeout => Errno::EAGAIN,
             _ => Errno::EINTR,
         });
     };
-    // A POSIX timer's signal gets its overrun count.
-    ctx.proc.timers.dequeued(&mut info);
     if a[1] != 0 {
         ctx.write_bytes(a[1], &info.bytes())?;
     }

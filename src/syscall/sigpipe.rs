@@ -4,18 +4,19 @@
 //! here, after the call failed with EPIPE (as on Linux, the call still returns EPIPE: a
 //! handler runs first, the default action kills).
 
+use super::table::SigPipe;
 use super::Ctx;
 use crate::signal::{SigInfo, Target, SIGPIPE};
 
 const MSG_NOSIGNAL: u64 = 0x4000;
 
-/// Called by `dispatch` for every call that failed with EPIPE.
-pub fn on_epipe(ctx: &Ctx, nr: u64, args: &[u64; 6]) {
-    let sends = match nr {
-        64 | 66 | 75 | 76 | 77 | 287 => true, // write writev vmsplice splice tee pwritev2
-        206 | 269 => args[3] & MSG_NOSIGNAL == 0, // sendto sendmmsg
-        211 => args[2] & MSG_NOSIGNAL == 0,   // sendmsg
-        _ => false,
+/// Called by `dispatch` for every call that failed with EPIPE, with the call's
+/// `sigpipe` fact from the syscall table.
+pub fn on_epipe(ctx: &Ctx, fact: SigPipe, args: &[u64; 6]) {
+    let sends = match fact {
+        SigPipe::No => false,
+        SigPipe::Always => true,
+        SigPipe::UnlessNoSignal(n) => args[n] & MSG_NOSIGNAL == 0,
     };
     if !sends {
         return;
@@ -23,7 +24,7 @@ pub fn on_epipe(ctx: &Ctx, nr: u64, args: &[u64; 6]) {
     // send_sig(SIGPIPE, current, 0): SI_USER from the process itself.
     let info = SigInfo {
         signo: SIGPIPE,
-        code: crate::sigframe::SI_USER,
+        code: crate::signal::info::SI_USER,
         pid: ctx.proc.pid,
         uid: super::cred::current().uid,
         ..Default::default()

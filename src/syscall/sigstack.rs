@@ -1,9 +1,9 @@
 //! sigaltstack(2): the calling thread's alternate signal stack (see `altstack`).
 
 use super::{Ctx, SysResult};
-use crate::altstack::{StackT, STACK_T_SIZE};
 use crate::backend::SysReg;
 use crate::errno::Errno;
+use crate::signal::altstack::{StackT, STACK_T_SIZE};
 
 pub fn sigaltstack(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (ss_va, old_va) = (a[0], a[1]);

@@ -2,6 +2,7 @@
 //! support status and argument kinds (for `--trace=syscalls`). This is the single source
 //! of truth; `elfuse --syscall-table` renders docs/syscalls.md from it.
 
+pub use super::facts::{Facts, Restart, SigPipe};
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
     clone, cred, execve, files, fs, futex, futex2, io, mem, net, prctl, proc, procvm, sched, sfd,
@@ -50,29 +51,35 @@ pub struct SyscallDef {
     pub handler: Option<Handler>,
     pub status: Status,
     pub args: &'static [Arg],
+    pub facts: Facts,
 }
 
+/// Rows: `nr name(arg kinds) => handler, status` with optional `, fact(value)` (see
+/// [`Facts`]), or `nr name` alone for -ENOSYS.
 macro_rules! syscalls {
-    ($( $nr:literal $name:ident $( ( $($arg:ident),* ) => $handler:path, $status:expr )? ; )*) => {
+    ($( $nr:literal $name:ident $( ( $($arg:ident),* ) => $handler:path, $status:expr $(, $fact:ident($fv:expr))* )? ; )*) => {
         /// Every syscall number, ascending.
         pub static SYSCALLS: &[SyscallDef] = &[
-            $( syscalls!(@def $nr $name $( ( $($arg),* ) => $handler, $status )?), )*
+            $( syscalls!(@def $nr $name $( ( $($arg),* ) => $handler, $status $(, $fact($fv))* )?), )*
         ];
     };
-    (@def $nr:literal $name:ident ( $($arg:ident),* ) => $handler:path, $status:expr) => {
+    (@def $nr:literal $name:ident ( $($arg:ident),* ) => $handler:path, $status:expr $(, $fact:ident($fv:expr))*) => {
         SyscallDef {
             nr: $nr,
             name: stringify!($name),
             handler: Some($handler),
             status: $status,
             args: &[$(Arg::$arg),*],
+            facts: Facts::NONE $(.$fact($fv))*,
         }
     };
     (@def $nr:literal $name:ident) => {
-        SyscallDef { nr: $nr, name: stringify!($name), handler: None, status: Status::Enosys, args: &[] }
+        SyscallDef { nr: $nr, name: stringify!($name), handler: None, status: Status::Enosys, args: &[], facts: Facts::NONE }
     };
 }
 
+use Restart::{NoHand, Sys};
+use SigPipe::{Always, UnlessNoSignal};
 use Status::{Full, Partial};
 
 syscalls! {
@@ -94,17 +101,17 @@ syscalls! {
     19 eventfd2(Int, Hex) => eventfd::eventfd2, Full;
     20 epoll_create1(Hex) => epoll::epoll_create1, Full;
     21 epoll_ctl(Fd, Int, Fd, Ptr) => epoll::epoll_ctl, Full;
-    22 epoll_pwait(Fd, Ptr, Int, Int, Ptr, Int) => epoll::epoll_pwait, Partial("an unwritable events buffer is EFAULT even when nothing is ready");
+    22 epoll_pwait(Fd, Ptr, Int, Int, Ptr, Int) => epoll::epoll_pwait, Partial("an unwritable events buffer is EFAULT even when nothing is ready"), restart(NoHand);
     23 dup(Fd) => io::dup, Full;
     24 dup3(Fd, Fd, Hex) => io::dup3, Full;
-    25 fcntl(Fd, Int, Hex) => io::fcntl, Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL (O_ASYNC too), locks, pipe sizes, seals, F_SETOWN(_EX)/F_GETOWN(_EX) (thread owners are the guest thread's host thread) and F_SETSIG/F_GETSIG pass to the host, whose SIGIO reaches the guest; an SA_SIGINFO handler's si_fd and si_band are not filled in");
+    25 fcntl(Fd, Int, Hex) => io::fcntl, Partial("F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL (O_ASYNC too), locks, pipe sizes, seals, F_SETOWN(_EX)/F_GETOWN(_EX) (thread owners are the guest thread's host thread) and F_SETSIG/F_GETSIG pass to the host, whose SIGIO reaches the guest; an SA_SIGINFO handler's si_fd and si_band are not filled in"), restart(Sys);
     26 inotify_init1(Hex) => inotify::inotify_init1, Full;
     27 inotify_add_watch(Fd, Str, Hex) => inotify::inotify_add_watch, Full;
     28 inotify_rm_watch(Fd, Int) => inotify::inotify_rm_watch, Full;
     29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; on sockets SIOCGIFCONF, SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,HWADDR,INDEX,TXQLEN}, SIOCATMARK, SIOCOUTQ(NSD); FIOASYNC; others ENOTTY");
     30 ioprio_set(Int, Int, Int) => sched::ioprio_set, Full;
     31 ioprio_get(Int, Int) => sched::ioprio_get, Full;
-    32 flock(Fd, Int) => fs::flock, Full;
+    32 flock(Fd, Int) => fs::flock, Full, restart(Sys);
     33 mknodat(Dirfd, Str, Oct, Hex) => fs::mknodat, Partial("FIFOs and regular files only");
     34 mkdirat(Dirfd, Str, Oct) => fs::mkdirat, Full;
     35 unlinkat(Dirfd, Str, Hex) => fs::unlinkat, Full;
@@ -125,28 +132,28 @@ syscalls! {
     53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
     54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
     55 fchown(Fd, Int, Int) => fs::fchown, Full;
-    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("the guest's own /proc/<pid> has maps, status, stat, statm, cmdline, environ, auxv, comm, mem, fd/, fdinfo/, task/ and the exe/cwd/root links (smaps, pagemap and other entries are ENOENT); other processes' /proc entries are the host's");
+    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("the guest's own /proc/<pid> has maps, status, stat, statm, cmdline, environ, auxv, comm, mem, fd/, fdinfo/, task/ and the exe/cwd/root links (smaps, pagemap and other entries are ENOENT); other processes' /proc entries are the host's"), restart(Sys);
     57 close(Fd) => io::close, Full;
     58 vhangup;
     59 pipe2(Ptr, Hex) => io::pipe2, Full;
     60 quotactl;
     61 getdents64(Fd, Ptr, Int) => fs::getdents64, Full;
     62 lseek(Fd, Int, Int) => io::lseek, Full;
-    63 read(Fd, Ptr, Int) => sfd::read, Full;
-    64 write(Fd, Buf, Int) => sfd::write, Full;
-    65 readv(Fd, Ptr, Int) => sfd::readv, Full;
-    66 writev(Fd, Ptr, Int) => io::writev, Full;
-    67 pread64(Fd, Ptr, Int, Int) => io::pread64, Full;
-    68 pwrite64(Fd, Buf, Int, Int) => io::pwrite64, Full;
-    69 preadv(Fd, Ptr, Int, Int) => io::preadv, Full;
-    70 pwritev(Fd, Ptr, Int, Int) => io::pwritev, Full;
-    71 sendfile(Fd, Fd, Ptr, Int) => io::sendfile, Full;
-    72 pselect6(Int, Ptr, Ptr, Ptr, Ptr, Ptr) => io::pselect6, Full;
-    73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Full;
+    63 read(Fd, Ptr, Int) => sfd::read, Full, restart(Sys);
+    64 write(Fd, Buf, Int) => sfd::write, Full, restart(Sys), sigpipe(Always);
+    65 readv(Fd, Ptr, Int) => sfd::readv, Full, restart(Sys);
+    66 writev(Fd, Ptr, Int) => io::writev, Full, restart(Sys), sigpipe(Always);
+    67 pread64(Fd, Ptr, Int, Int) => io::pread64, Full, restart(Sys);
+    68 pwrite64(Fd, Buf, Int, Int) => io::pwrite64, Full, restart(Sys);
+    69 preadv(Fd, Ptr, Int, Int) => io::preadv, Full, restart(Sys);
+    70 pwritev(Fd, Ptr, Int, Int) => io::pwritev, Full, restart(Sys);
+    71 sendfile(Fd, Fd, Ptr, Int) => io::sendfile, Full, restart(Sys);
+    72 pselect6(Int, Ptr, Ptr, Ptr, Ptr, Ptr) => io::pselect6, Full, restart(NoHand);
+    73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Full, restart(NoHand);
     74 signalfd4(Fd, Ptr, Int, Hex) => signalfd::signalfd4, Partial("signals the guest sends itself (kill/tkill/tgkill); writev(2) reaches the readiness eventfd underneath instead of failing with EINVAL");
-    75 vmsplice(Fd, Ptr, Int, Hex) => files::vmsplice, Full;
-    76 splice(Fd, Ptr, Fd, Ptr, Int, Hex) => files::splice, Full;
-    77 tee(Fd, Fd, Int, Hex) => files::tee, Full;
+    75 vmsplice(Fd, Ptr, Int, Hex) => files::vmsplice, Full, sigpipe(Always);
+    76 splice(Fd, Ptr, Fd, Ptr, Int, Hex) => files::splice, Full, restart(Sys), sigpipe(Always);
+    77 tee(Fd, Fd, Int, Hex) => files::tee, Full, restart(Sys), sigpipe(Always);
     78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc/<pid>/fd/N of a synthetic fd (signalfd...) shows the host object's anon_inode name");
     79 newfstatat(Dirfd, Str, Ptr, Hex) => fs::newfstatat, Full;
     80 fstat(Fd, Ptr) => fs::fstat, Full;
@@ -164,10 +171,10 @@ syscalls! {
     92 personality(Hex) => sched::personality, Partial("the persona is recorded and reported; its flags (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC...) change nothing; PER_LINUX32 is EINVAL (no AArch32)");
     93 exit(Int) => proc::exit, Full;
     94 exit_group(Int) => proc::exit_group, Full;
-    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
+    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)"), restart(Sys);
     96 set_tid_address(Ptr) => proc::set_tid_address, Full;
     97 unshare;
-    98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("PI ops are elfuse's own (Linux's word protocol, EDEADLK/EPERM/ESRCH, handoff, robust owner death) without priority boosting; their handoff and REQUEUE_PI reach waiters of the same process only");
+    98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("PI ops are elfuse's own (Linux's word protocol, EDEADLK/EPERM/ESRCH, handoff, robust owner death) without priority boosting; their handoff and REQUEUE_PI reach waiters of the same process only"), restart(Restart::Futex);
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
     100 get_robust_list(Int, Ptr, Ptr) => sched::get_robust_list, Partial("the caller's own list; another thread's is EPERM");
     101 nanosleep(Ptr, Ptr) => time::nanosleep, Full;
@@ -255,12 +262,12 @@ syscalls! {
     203 connect(Fd, Sockaddr, Int) => net::connect, Full;
     204 getsockname(Fd, Ptr, Ptr) => net::getsockname, Full;
     205 getpeername(Fd, Ptr, Ptr) => net::getpeername, Full;
-    206 sendto(Fd, Buf, Int, Hex, Sockaddr, Int) => net::msg::sendto, Full;
+    206 sendto(Fd, Buf, Int, Hex, Sockaddr, Int) => net::msg::sendto, Full, sigpipe(UnlessNoSignal(3));
     207 recvfrom(Fd, Ptr, Int, Hex, Ptr, Ptr) => net::msg::recvfrom, Full;
     208 setsockopt(Fd, Int, Int, Ptr, Int) => net::opt::setsockopt, Partial("values are the host's (same layout); eBPF programs cannot exist (bpf is ENOSYS); TCP_ZEROCOPY_RECEIVE is EOPNOTSUPP");
     209 getsockopt(Fd, Int, Int, Ptr, Ptr) => net::opt::getsockopt, Partial("TCP_ZEROCOPY_RECEIVE is EOPNOTSUPP (it maps socket pages at a guest address)");
     210 shutdown(Fd, Int) => net::shutdown, Full;
-    211 sendmsg(Fd, Ptr, Hex) => net::msg::sendmsg, Full;
+    211 sendmsg(Fd, Ptr, Hex) => net::msg::sendmsg, Full, sigpipe(UnlessNoSignal(2));
     212 recvmsg(Fd, Ptr, Hex) => net::msg::recvmsg, Full;
     213 readahead(Fd, Int, Int) => files::readahead, Full;
     214 brk(Ptr) => mem::brk, Full;
@@ -287,13 +294,13 @@ syscalls! {
     238 migrate_pages; 239 move_pages; 240 rt_tgsigqueueinfo(Int, Int, Sig, Ptr) => signal::rt_tgsigqueueinfo, Partial("si_code, si_pid and si_value are kept of the caller's siginfo, si_uid too for this process; a thread of another elfuse process gets the sender's real uid as si_uid"); 241 perf_event_open;
     242 accept4(Fd, Ptr, Ptr, Hex) => net::accept4, Full;
     243 recvmmsg(Fd, Ptr, Int, Hex, Ptr) => net::msg::recvmmsg, Full;
-    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)");
+    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)"), restart(Sys);
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
     262 fanotify_init; 263 fanotify_mark; 264 name_to_handle_at; 265 open_by_handle_at;
     266 clock_adjtime;
     267 syncfs(Fd) => files::syncfs, Full;
     268 setns;
-    269 sendmmsg(Fd, Ptr, Int, Hex) => net::msg::sendmmsg, Full;
+    269 sendmmsg(Fd, Ptr, Int, Hex) => net::msg::sendmmsg, Full, sigpipe(UnlessNoSignal(3));
     270 process_vm_readv(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_readv, Partial("own process only (its guest memory; the reserved region is EFAULT); other processes EPERM");
     271 process_vm_writev(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_writev, Partial("own process only (its guest memory; the reserved region is EFAULT); other processes EPERM");
     272 kcmp(Int, Int, Int, Int, Int) => sched::kcmp, Partial("tasks of the calling process (threads share every resource); other processes are EPERM; KCMP_EPOLL_TFD is EINVAL");
@@ -310,8 +317,8 @@ syscalls! {
     283 membarrier(Int, Int, Int) => clone::membarrier, Partial("this process's threads only; no RSEQ commands");
     284 mlock2(Ptr, Int, Hex) => sched::mlock2, Full;
     285 copy_file_range(Fd, Ptr, Fd, Ptr, Int, Hex) => files::copy_file_range, Full;
-    286 preadv2(Fd, Ptr, Int, Int, Int, Hex) => files::preadv2, Full;
-    287 pwritev2(Fd, Ptr, Int, Int, Int, Hex) => files::pwritev2, Full;
+    286 preadv2(Fd, Ptr, Int, Int, Int, Hex) => files::preadv2, Full, restart(Sys);
+    287 pwritev2(Fd, Ptr, Int, Int, Int, Hex) => files::pwritev2, Full, restart(Sys), sigpipe(Always);
     288 pkey_mprotect; 289 pkey_alloc;
     290 pkey_free;
     291 statx(Dirfd, Str, Hex, Hex, Ptr) => fs::statx, Full;
@@ -327,13 +334,15 @@ syscalls! {
     437 openat2; 438 pidfd_getfd(Fd, Fd, Hex) => pidfd::pidfd_getfd, Partial("the fds of another elfuse process are EPERM (its guest fd numbers are its own table's); this process's and a native process's are taken");
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
     440 process_madvise(Fd, Ptr, Int, Int, Hex) => pidfd::process_madvise, Partial("another elfuse process's memory is EPERM (its guest RAM is its own); this process's ranges take any madvise advice (Linux 6.13), a native process's go to the host");
-    441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("an unwritable events buffer is EFAULT even when nothing is ready");
+    441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("an unwritable events buffer is EFAULT even when nothing is ready"), restart(NoHand);
     442 mount_setattr; 443 quotactl_fd;
     444 landlock_create_ruleset; 445 landlock_add_rule; 446 landlock_restrict_self;
-    447 memfd_secret; 448 process_mrelease(Fd, Hex) => pidfd::process_mrelease, Full; 449 futex_waitv(Ptr, Int, Hex, Ptr, Int) => futex::futex_waitv, Full; 450 set_mempolicy_home_node;
+    447 memfd_secret; 448 process_mrelease(Fd, Hex) => pidfd::process_mrelease, Full;
+    449 futex_waitv(Ptr, Int, Hex, Ptr, Int) => futex::futex_waitv, Full, restart(Sys);
+    450 set_mempolicy_home_node;
     451 cachestat;
     452 fchmodat2(Dirfd, Str, Oct, Hex) => files::fchmodat2, Full;
-    453 map_shadow_stack; 454 futex_wake(Ptr, Hex, Int, Hex) => futex2::futex_wake, Partial("FUTEX2_NUMA/FUTEX2_MPOL (Linux 6.16) are EINVAL, as before 6.16"); 455 futex_wait(Ptr, Int, Hex, Hex, Ptr, Int) => futex2::futex_wait, Partial("FUTEX2_NUMA/FUTEX2_MPOL (Linux 6.16) are EINVAL, as before 6.16");
+    453 map_shadow_stack; 454 futex_wake(Ptr, Hex, Int, Hex) => futex2::futex_wake, Partial("FUTEX2_NUMA/FUTEX2_MPOL (Linux 6.16) are EINVAL, as before 6.16"); 455 futex_wait(Ptr, Int, Hex, Hex, Ptr, Int) => futex2::futex_wait, Partial("FUTEX2_NUMA/FUTEX2_MPOL (Linux 6.16) are EINVAL, as before 6.16"), restart(Sys);
     456 futex_requeue(Ptr, Hex, Int, Int) => futex2::futex_requeue, Partial("FUTEX2_NUMA/FUTEX2_MPOL (Linux 6.16) are EINVAL, as before 6.16"); 457 statmount; 458 listmount; 459 lsm_get_self_attr;
     460 lsm_set_self_attr; 461 lsm_list_modules; 462 mseal;
 }
@@ -403,6 +412,16 @@ mod tests {
         assert_eq!(lookup(64).unwrap().name, "write");
         assert_eq!(lookup(56).unwrap().name, "openat");
         assert_eq!(lookup(293).unwrap().name, "rseq");
+        // Facts on the rows (what signal::restart and sigpipe read).
+        assert_eq!(lookup(63).unwrap().facts.restart, Restart::Sys);
+        assert_eq!(lookup(73).unwrap().facts.restart, Restart::NoHand);
+        assert_eq!(lookup(98).unwrap().facts.restart, Restart::Futex);
+        assert_eq!(lookup(137).unwrap().facts, Facts::NONE);
+        assert_eq!(lookup(64).unwrap().facts.sigpipe, SigPipe::Always);
+        assert_eq!(
+            lookup(211).unwrap().facts.sigpipe,
+            SigPipe::UnlessNoSignal(2)
+        );
         assert!(lookup(300).is_none());
     }
 

@@ -1,12 +1,12 @@
 //! Interval timers and POSIX timers: getitimer, setitimer, timer_create, timer_settime,
-//! timer_gettime, timer_getoverrun, timer_delete. The timers themselves live in the
-//! process's timer service (`crate::timers`); this file checks and translates the guest's
+//! timer_gettime, timer_getoverrun, timer_delete. The timers themselves are
+//! owned by the process's signal/itimer actor (`crate::signal::timers`); this file checks and translates the guest's
 //! structures. (arm64 has no alarm syscall: libcs build alarm() on setitimer.)
 
 use super::{Ctx, SysResult};
 use crate::errno::Errno;
+use crate::signal::timers::{Clock, Notify, Setting, Which};
 use crate::signal::{Target, NSIG};
-use crate::timers::{Clock, Notify, Setting, Which};
 
 const NS: u64 = 1_000_000_000;
 
@@ -60,7 +60,7 @@ fn write_setting(ctx: &Ctx, va: u64, s: Setting, per_sec: i64) -> Result<(), Err
 /// getitimer(which, curr_value).
 pub fn getitimer(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let w = which(a[0])?;
-    let cur = ctx.proc.timers.get_itimer(w);
+    let cur = ctx.proc.signals.get_itimer(w);
     write_setting(ctx, a[1], cur, 1_000_000)?;
     Ok(0)
 }
@@ -73,7 +73,7 @@ pub fn setitimer(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         va => read_setting(ctx, va, 1_000_000)?,
     };
     // As Linux, an unwritable old value is EFAULT after the change.
-    let old = ctx.proc.timers.set_itimer(w, new);
+    let old = ctx.proc.signals.set_itimer(w, new);
     if a[2] != 0 {
         write_setting(ctx, a[2], old, 1_000_000)?;
     }
@@ -144,9 +144,9 @@ pub fn timer_create(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         };
         (n, Some(value))
     };
-    let id = ctx.proc.timers.create(clock, notify, value)?;
+    let id = ctx.proc.signals.timer_create(clock, notify, value)?;
     if let Err(e) = ctx.write_val(a[2], &id) {
-        let _ = ctx.proc.timers.delete(id);
+        let _ = ctx.proc.signals.timer_delete(id);
         return Err(e);
     }
     Ok(0)
@@ -159,7 +159,7 @@ pub fn timer_settime(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     }
     let new = read_setting(ctx, a[2], NS as i64)?;
     let abs = a[1] & TIMER_ABSTIME != 0;
-    let old = ctx.proc.timers.settime(a[0] as i32, abs, new)?;
+    let old = ctx.proc.signals.timer_settime(a[0] as i32, abs, new)?;
     if a[3] != 0 {
         write_setting(ctx, a[3], old, NS as i64)?;
     }
@@ -168,19 +168,22 @@ pub fn timer_settime(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 /// timer_gettime(timerid, curr_value).
 pub fn timer_gettime(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let cur = ctx.proc.timers.gettime(a[0] as i32)?;
+    let cur = ctx.proc.signals.timer_gettime(a[0] as i32)?;
     write_setting(ctx, a[1], cur, NS as i64)?;
     Ok(0)
 }
 
 /// timer_getoverrun(timerid).
 pub fn timer_getoverrun(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    ctx.proc.timers.overrun(a[0] as i32).map(|n| n as u64)
+    ctx.proc
+        .signals
+        .timer_overrun(a[0] as i32)
+        .map(|n| n as u64)
 }
 
 /// timer_delete(timerid).
 pub fn timer_delete(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    ctx.proc.timers.delete(a[0] as i32).map(|()| 0)
+    ctx.proc.signals.timer_delete(a[0] as i32).map(|()| 0)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! host pids are their guest pids, so the host's own wait4/waitid answer for them; the
 //! status word, `struct rusage` and the SIGCHLD `siginfo_t` have the same layout on
 //! x86_64 and AArch64 Linux. A child killed by guest signal N dies of host signal N
-//! (`fork::die_of_signal`), so WIFSIGNALED/WTERMSIG come out right; a stopped or
+//! (`signal::hostsig::die_of_signal`), so WIFSIGNALED/WTERMSIG come out right; a stopped or
 //! continued child is a host process stopped or continued by the kernel (see `jobctl`),
 //! so WUNTRACED/WCONTINUED/WNOWAIT are the host's too. SIGCHLD reaches the parent guest
 //! through `hostsig`.
@@ -65,7 +65,7 @@ pub fn wait4(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         break host_ret(r as i64)?;
     };
     if r != 0 {
-        crate::hostsig::flush();
+        crate::signal::hostsig::flush();
         if status_va != 0 {
             ctx.write_val(status_va, &status)?;
         }
@@ -118,7 +118,7 @@ pub fn waitid(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         host_ret(r)?;
         break;
     }
-    crate::hostsig::flush();
+    crate::signal::hostsig::flush();
     if info_va != 0 {
         ctx.write_bytes(info_va, &info)?;
     }

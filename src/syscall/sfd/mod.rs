@@ -65,42 +65,37 @@ fn unsupported<T>() -> Result<T, Errno> {
     Err(Errno::ENOSYS)
 }
 
-/// read(2): a signalfd's read dequeues emulated signals; everything else reads its host
-/// fd (`io::read`).
+/// read(2): an emulated description's own read (`kinds`), else its host fd's (`io::read`).
 pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
-    if let Some(s) = f.synthetic_as::<signalfd::SignalFd>() {
-        let len = super::io::rw_len(a[2]);
-        let buf = ctx.user_slice(a[1], len - len % SIGINFO_SIZE, true)?;
-        return s.read(&mut [buf], ctx);
-    }
-    if let Some(m) = f.synthetic_as::<super::procdir::ProcMem>() {
-        return super::procdir::mem_read(ctx, m, a[1], super::io::rw_len(a[2]), None);
+    if let Some((k, _)) = super::kinds::of(&f) {
+        if let Some(r) = k.read(ctx, a[1], super::io::rw_len(a[2]), None) {
+            return r;
+        }
     }
     drop(f);
     super::io::read(ctx, a)
 }
 
-/// readv(2): as read(2), records laid across the iovecs.
+/// readv(2): as read(2).
 pub fn readv(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
-    if let Some(s) = f.synthetic_as::<signalfd::SignalFd>() {
-        let mut bufs = super::io::user_iovecs(ctx, a[1], a[2], true)?;
-        return s.read(&mut bufs, ctx);
+    if let Some((k, _)) = super::kinds::of(&f) {
+        if let Some(r) = k.readv(ctx, a[1], a[2]) {
+            return r;
+        }
     }
     drop(f);
     super::io::readv(ctx, a)
 }
 
-/// write(2): a signalfd has no write (EINVAL, as on Linux); everything else writes its
-/// host fd (`io::write`).
+/// write(2): as read(2) (a signalfd has no write: EINVAL, as on Linux).
 pub fn write(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
-    if f.synthetic_as::<signalfd::SignalFd>().is_some() {
-        return Err(Errno::EINVAL);
-    }
-    if let Some(m) = f.synthetic_as::<super::procdir::ProcMem>() {
-        return super::procdir::mem_write(ctx, m, a[1], super::io::rw_len(a[2]), None);
+    if let Some((k, _)) = super::kinds::of(&f) {
+        if let Some(r) = k.write(ctx, a[1], super::io::rw_len(a[2]), None) {
+            return r;
+        }
     }
     drop(f);
     super::io::write(ctx, a)

@@ -18,6 +18,7 @@ use std::sync::{Arc, Weak};
 
 use elfuse_actors::fdtable::{OpenFile, Synthetic};
 
+use super::super::kinds::{GuestFile, Watchers};
 use super::{open_flags, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK, SIGINFO_SIZE};
 use crate::errno::Errno;
 use crate::signal::{sig_bit, PendingWatcher, SigInfo, SIGKILL, SIGSTOP};
@@ -39,6 +40,39 @@ impl Synthetic for SignalFd {
     }
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+/// Linux reads the *reader's* pending signals, so a fork child's copy has the same mask
+/// and O_NONBLOCK but its own readiness eventfd, watched by the child's signal state.
+/// A mask changed later by signalfd4 on one side is not seen by the other (Linux shares
+/// it; a known difference).
+impl GuestFile for SignalFd {
+    fn read(&self, ctx: &mut Ctx, va: u64, len: usize, at: Option<u64>) -> Option<SysResult> {
+        if at.is_some() {
+            return Some(Err(Errno::ESPIPE));
+        }
+        Some(
+            ctx.user_slice(va, len - len % SIGINFO_SIZE, true)
+                .and_then(|buf| {
+                    let mut bufs = [buf];
+                    self.read_records(&mut bufs, ctx)
+                }),
+        )
+    }
+    fn readv(&self, ctx: &mut Ctx, iov: u64, cnt: u64) -> Option<SysResult> {
+        Some(
+            super::super::io::user_iovecs(ctx, iov, cnt, true)
+                .and_then(|mut bufs| self.read_records(&mut bufs, ctx)),
+        )
+    }
+    fn write(&self, _: &mut Ctx, _: u64, _: usize, _: Option<u64>) -> Option<SysResult> {
+        Some(Err(Errno::EINVAL))
+    }
+    fn fork_state(&self) -> Option<Vec<u8>> {
+        let mut b = self.mask().to_le_bytes().to_vec();
+        b.push(self.nonblocking() as u8);
+        Some(b)
     }
 }
 
@@ -67,9 +101,17 @@ impl SignalFd {
     }
 
     /// Starts following `signals`' pending set (readiness).
-    pub fn watch_in(self: &Arc<Self>, signals: &mut crate::signal::SignalState) {
-        let w: Weak<dyn PendingWatcher> = Arc::downgrade(self) as _;
-        signals.watch(w);
+    /// A fork child's signalfd from [`GuestFile::fork_state`]; its watcher goes to
+    /// `watchers` for the child's signal state.
+    pub fn adopt(state: &[u8], watchers: &mut Watchers) -> Result<Arc<dyn Synthetic>, Errno> {
+        let (mask, nonblock) = match state {
+            [m @ .., nb] if m.len() == 8 => (u64::from_le_bytes(m.try_into().unwrap()), *nb != 0),
+            _ => return Err(Errno::EINVAL),
+        };
+        let s = SignalFd::create(mask, nonblock)?;
+        let w: Weak<dyn PendingWatcher> = Arc::downgrade(&s) as _;
+        watchers.push(w);
+        Ok(s)
     }
 
     pub fn mask(&self) -> u64 {
@@ -89,7 +131,7 @@ impl SignalFd {
     /// read(2)/readv(2) into guest buffers (already checked writable, so a bad pointer
     /// loses no signal): as many pending signals in the mask as fit, lowest first, laid
     /// out across the buffers in order; blocks (unless O_NONBLOCK) while there is none.
-    pub fn read(&self, out: &mut [&mut [u8]], ctx: &Ctx) -> SysResult {
+    fn read_records(&self, out: &mut [&mut [u8]], ctx: &Ctx) -> SysResult {
         let total: usize = out.iter().map(|b| b.len()).sum();
         let max = total / SIGINFO_SIZE;
         if max == 0 {
@@ -100,10 +142,9 @@ impl SignalFd {
             let mask = self.mask.load(Relaxed);
             while records.len() < max * SIGINFO_SIZE {
                 // The reading thread's own signals, then the process's.
-                let Some(mut info) = ctx.proc.signals.dequeue(ctx.thread.tid, mask) else {
+                let Some(info) = ctx.proc.signals.dequeue(ctx.thread.tid, mask) else {
                     break;
                 };
-                ctx.proc.timers.dequeued(&mut info);
                 records.extend_from_slice(&encode(&info));
             }
             if !records.is_empty() {
@@ -135,7 +176,7 @@ fn encode(i: &SigInfo) -> [u8; SIGINFO_SIZE] {
         Some(addr) => b[72..80].copy_from_slice(&addr.to_le_bytes()),
         // A POSIX timer's: its id in ssi_tid, its overrun in ssi_overrun (SigInfo keeps
         // them where siginfo has si_timerid and si_overrun: `pid` and `uid`).
-        None if i.code == crate::timers::SI_TIMER => {
+        None if i.code == crate::signal::timers::SI_TIMER => {
             b[24..28].copy_from_slice(&i.pid.to_le_bytes());
             b[32..36].copy_from_slice(&i.uid.to_le_bytes());
             b[44..48].copy_from_slice(&(i.value as u32).to_le_bytes());

@@ -2,23 +2,14 @@
 //! `rt_sigreturn` back. Synchronous delivery only: on syscall return and on faults (the
 //! vCPU is always stopped at an HVC when this runs).
 
-use crate::altstack::{AltStack, StackT, STACK_T_SIZE};
 use crate::backend::{BackendError, Reg, SysReg, Vcpu};
 use crate::guest::ram::GuestRam;
 use crate::process::Process;
-use crate::signal::{sig_bit, KSigaction, SIGKILL, SIGSTOP};
+use crate::signal::altstack::{AltStack, StackT, STACK_T_SIZE};
+use crate::signal::{sig_bit, KSigaction, SigInfo, SA_ONSTACK, SA_RESTORER, SIGKILL, SIGSTOP};
 
-pub const SA_SIGINFO: u64 = 0x4;
-pub const SA_ONSTACK: u64 = 0x0800_0000;
-pub const SA_RESTORER: u64 = 0x0400_0000;
-pub const SA_NODEFER: u64 = 0x4000_0000;
-pub const SA_RESETHAND: u64 = 0x8000_0000;
+use super::info::SIGINFO_SIZE;
 
-/// si_code values.
-pub const SI_USER: i32 = 0;
-pub const SI_TKILL: i32 = -6;
-
-const SIGINFO_SIZE: u64 = 128;
 /// Offset of `uc` in the frame, of `uc_mcontext` in `uc`, of `__reserved` in it.
 const UC_OFF: u64 = SIGINFO_SIZE;
 /// uc_stack in `struct ucontext` (after uc_flags and uc_link).
@@ -30,57 +21,6 @@ const FRAME_SIZE: u64 = UC_OFF + MCTX_OFF + RESERVED_OFF + RESERVED_SIZE;
 const FPSIMD_MAGIC: u32 = 0x4650_8001;
 const FPSIMD_SIZE: u32 = 528;
 const ESR_MAGIC: u32 = 0x4553_5201;
-
-/// What the handler's siginfo says.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SigInfo {
-    pub signo: u32,
-    pub code: i32,
-    /// si_pid/si_uid for kill-like signals, or si_addr for faults.
-    pub pid: i32,
-    pub uid: u32,
-    pub addr: Option<u64>,
-    /// ESR_EL1 of a fault (recorded in an esr_context).
-    pub esr: Option<u64>,
-    /// si_value (sigqueue, rt_tgsigqueueinfo, timers), after si_pid/si_uid.
-    pub value: u64,
-    /// SIGCHLD's si_status, si_utime, si_stime (with si_pid/si_uid above; overlays
-    /// si_value).
-    pub chld: Option<ChldInfo>,
-}
-
-/// The SIGCHLD part of a siginfo (si_code is CLD_EXITED... in `SigInfo::code`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ChldInfo {
-    /// The exit status, or the signal that killed, stopped or continued the child.
-    pub status: i32,
-    /// User and system time in clock ticks.
-    pub utime: i64,
-    pub stime: i64,
-}
-
-impl SigInfo {
-    /// The guest's `siginfo_t` (128 bytes).
-    pub fn bytes(&self) -> [u8; SIGINFO_SIZE as usize] {
-        let mut b = [0u8; SIGINFO_SIZE as usize];
-        b[0..4].copy_from_slice(&(self.signo as i32).to_le_bytes());
-        b[8..12].copy_from_slice(&self.code.to_le_bytes());
-        match self.addr {
-            Some(a) => b[16..24].copy_from_slice(&a.to_le_bytes()),
-            None => {
-                b[16..20].copy_from_slice(&self.pid.to_le_bytes());
-                b[20..24].copy_from_slice(&self.uid.to_le_bytes());
-                b[24..32].copy_from_slice(&self.value.to_le_bytes());
-            }
-        }
-        if let Some(c) = self.chld {
-            b[24..28].copy_from_slice(&c.status.to_le_bytes());
-            b[32..40].copy_from_slice(&c.utime.to_le_bytes());
-            b[40..48].copy_from_slice(&c.stime.to_le_bytes());
-        }
-        b
-    }
-}
 
 type R<T> = Result<T, BackendError>;
 
@@ -212,13 +152,4 @@ pub fn sigreturn(proc: &Process, vcpu: &mut dyn Vcpu, alt: &mut AltStack) -> R<O
         }
     }
     Ok(Some(mask & !(sig_bit(SIGKILL) | sig_bit(SIGSTOP))))
-}
-
-/// The mask while a handler for `sig` runs.
-pub fn handler_mask(old: u64, act: &KSigaction, sig: u32) -> u64 {
-    let mut m = old | act.mask;
-    if act.flags & SA_NODEFER == 0 {
-        m |= sig_bit(sig);
-    }
-    m & !(sig_bit(SIGKILL) | sig_bit(SIGSTOP))
 }

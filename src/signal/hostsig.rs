@@ -17,13 +17,13 @@
 //! unless ignored (or a stop/continue under SA_NOCLDSTOP). Blocking host calls of the vCPU
 //! threads are never interrupted by these signals, and blocking changes no kernel action:
 //! SIGCONT continues the process when generated, whatever the mask, and an exited child
-//! still becomes a zombie (or is auto-reaped, see `fork::mirror_sigchld`).
+//! still becomes a zombie (or is auto-reaped, see `signal::hostsig::mirror_sigchld`).
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::process::Process;
-use crate::sigframe::ChldInfo;
+use crate::signal::info::ChldInfo;
 use crate::signal::{SigInfo, Target, SIGCHLD, SIGTSTP, SIG_DFL, SIG_IGN};
 
 const SA_NOCLDSTOP: u64 = 1;
@@ -71,7 +71,7 @@ pub fn forwards(sig: i32) -> bool {
     cfg!(target_os = "linux")
         && (FORWARDED.contains(&sig)
             || (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig)
-                && sig != crate::wakesig::wake_signal())
+                && sig != crate::signal::wakesig::wake_signal())
 }
 
 fn forwarded() -> libc::sigset_t {
@@ -82,7 +82,7 @@ fn forwarded() -> libc::sigset_t {
             libc::sigaddset(&mut set, s);
         }
         for s in libc::SIGRTMIN()..=libc::SIGRTMAX() {
-            if s != crate::wakesig::wake_signal() {
+            if s != crate::signal::wakesig::wake_signal() {
                 libc::sigaddset(&mut set, s);
             }
         }
@@ -122,11 +122,11 @@ pub fn watch(proc: &Arc<Process>) {
 #[cfg(target_os = "linux")]
 pub fn watch_deferred(proc: &Arc<Process>) {
     *lock_target() = Some(Arc::downgrade(proc));
-    crate::wakesig::install_wake_handler();
-    crate::wakesig::clear_woken();
+    crate::signal::wakesig::install_wake_handler();
+    crate::signal::wakesig::clear_woken();
     let mut ev: libc::sigevent = unsafe { std::mem::zeroed() };
     ev.sigev_notify = libc::SIGEV_THREAD_ID;
-    ev.sigev_signo = crate::wakesig::wake_signal();
+    ev.sigev_signo = crate::signal::wakesig::wake_signal();
     ev.sigev_notify_thread_id = crate::thread::host_tid();
     let mut timer: libc::timer_t = std::ptr::null_mut();
     if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut ev, &mut timer) } != 0 {
@@ -164,7 +164,7 @@ static DEFER_TIMER: Mutex<Option<usize>> = Mutex::new(None);
 /// waiting; starts it once the deferral has elapsed (the wake signal has then been sent).
 #[inline]
 pub fn start_if_due() {
-    if DEFERRED.load(Relaxed) && crate::wakesig::woken() {
+    if DEFERRED.load(Relaxed) && crate::signal::wakesig::woken() {
         start_now();
     }
 }
@@ -221,7 +221,7 @@ fn start_watcher() {
     *sfd = (fd, pid);
     // Until its handler is installed the wake signal's host default action would end
     // the process.
-    crate::wakesig::install_wake_handler();
+    crate::signal::wakesig::install_wake_handler();
     // The wake signal's handler pokes the watcher through this pipe when another process
     // sent it (`wakesig`); the pipe, like the signalfd, is this host process's.
     let mut poke = [-1i32; 2];
@@ -231,7 +231,7 @@ fn start_watcher() {
             std::io::Error::last_os_error()
         );
     }
-    crate::wakesig::set_notify(poke[1]);
+    crate::signal::wakesig::set_notify(poke[1]);
     let spawned = std::thread::Builder::new()
         .name("hostsig".into())
         .spawn(move || watcher(fd, poke[0]));
@@ -272,9 +272,9 @@ pub fn flush() {
 #[cfg(target_os = "linux")]
 fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
     let mut stop = false;
-    crate::wakesig::take_foreign(|code, pid, uid, value| {
+    crate::signal::wakesig::take_foreign(|code, pid, uid, value| {
         let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        si.ssi_signo = crate::wakesig::wake_signal() as u32;
+        si.ssi_signo = crate::signal::wakesig::wake_signal() as u32;
         si.ssi_code = code;
         si.ssi_pid = pid as u32;
         si.ssi_uid = uid;
@@ -294,7 +294,7 @@ fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
     drop(sfd);
     if stop {
         // ^Z with the default action: stop now, whatever the vCPUs are doing.
-        crate::jobctl::stop(SIGTSTP);
+        crate::signal::jobctl::stop(SIGTSTP);
     }
 }
 
@@ -363,7 +363,7 @@ fn forward(si: &libc::signalfd_siginfo) -> bool {
     match action {
         Action::Drop => false,
         Action::Stop => true,
-        Action::Die(sig) => crate::fork::die_of_signal(sig),
+        Action::Die(sig) => die_of_signal(sig),
         Action::Send(info) => {
             tracing::debug!(
                 sig = info.signo,
@@ -396,7 +396,7 @@ fn to_thread(p: &Arc<Process>, tid: i32, info: SigInfo) -> bool {
         .set_mask(tid, crate::signal::state::MaskOp::Block(0));
     if act.handler == SIG_DFL && mask & crate::signal::sig_bit(sig) == 0 {
         match default_only(sig) {
-            Action::Die(s) => crate::fork::die_of_signal(s),
+            Action::Die(s) => die_of_signal(s),
             Action::Stop => return true,
             _ => return false,
         };
@@ -469,3 +469,53 @@ pub fn watch(_: &Arc<Process>) {
 
 #[cfg(not(target_os = "linux"))]
 pub fn flush() {}
+
+/// Mirrors the guest's SIGCHLD disposition onto the host where it changes what the
+/// kernel does with children: SIG_IGN or SA_NOCLDWAIT make exited children reap
+/// themselves (wait4 then reports ECHILD), as on Linux. With SA_NOCLDWAIT and no SIG_IGN
+/// the kernel still sends SIGCHLD, which `hostsig` forwards to the guest's handler.
+/// SA_NOCLDSTOP is mirrored too.
+pub fn mirror_sigchld(act: &crate::signal::KSigaction) {
+    const SA_NOCLDSTOP: u64 = 1;
+    const SA_NOCLDWAIT: u64 = 2;
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = if act.handler == crate::signal::SIG_IGN {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        if act.flags & SA_NOCLDWAIT != 0 {
+            sa.sa_flags |= libc::SA_NOCLDWAIT;
+        }
+        // Not generated at all, as on Linux: a filtered-out stop report still pending on
+        // the host would swallow a later exit report (standard signals do not queue).
+        if act.flags & SA_NOCLDSTOP != 0 {
+            sa.sa_flags |= libc::SA_NOCLDSTOP;
+        }
+        libc::sigaction(libc::SIGCHLD, &sa, std::ptr::null_mut());
+    }
+}
+
+/// Ends this host process by the real host signal `sig`, so that the parent's wait4
+/// sees WIFSIGNALED(sig) (no core dump: RLIMIT_CORE is set to 0). Falls back to exit
+/// status 128+sig if the signal does not kill.
+pub fn die_of_signal(sig: u32) -> ! {
+    unsafe {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        libc::signal(sig as i32, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig as i32);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::kill(libc::getpid(), sig as i32);
+    }
+    // The signal is delivered before kill returns to an unblocked thread; if we are
+    // still here it did not kill (an ignorable default), so exit as a shell would show.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    std::process::exit(128 + sig as i32)
+}

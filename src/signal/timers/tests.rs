@@ -64,21 +64,21 @@ fn sigev_none_timers_progress_when_read() {
 
 #[test]
 fn ids_count_up_and_skip_ids_in_use() {
-    let timers = Timers::new(Weak::new());
-    let c = |v| timers.create(mono(), Notify::None, v).unwrap();
-    assert_eq!((c(None), c(None), c(None)), (0, 1, 2));
+    let mut timers = TimerTable::default();
+    let c = |t: &mut TimerTable| t.create(mono(), Notify::None, None).unwrap();
+    assert_eq!((c(&mut timers), c(&mut timers), c(&mut timers)), (0, 1, 2));
     timers.delete(1).unwrap();
-    assert_eq!(c(None), 3);
+    assert_eq!(c(&mut timers), 3);
     assert_eq!(timers.delete(1), Err(Errno::EINVAL));
-    timers.lock().next_id = 2;
-    assert_eq!(c(None), 4);
+    timers.next_id = 2;
+    assert_eq!(c(&mut timers), 4);
     timers.exec();
     assert_eq!(timers.gettime(0), Err(Errno::EINVAL));
 }
 
 #[test]
 fn dequeue_reports_overruns_and_forwards_the_timer() {
-    let timers = Timers::new(Weak::new());
+    let mut timers = TimerTable::default();
     let notify = Notify::Signal {
         target: Target::Process,
         signo: 10,
@@ -87,8 +87,7 @@ fn dequeue_reports_overruns_and_forwards_the_timer() {
     let id = timers.create(mono(), notify, Some(7)).unwrap();
     let now = mono().now().unwrap();
     {
-        let mut st = timers.lock();
-        let t = st.posix.get_mut(&id).unwrap();
+        let t = timers.posix.get_mut(&id).unwrap();
         // Queued 3 overruns ago; 2.5 more periods ended since the service looked.
         t.deadline = Some(now - 25 * NS / 10);
         t.interval = NS;
@@ -126,4 +125,42 @@ fn thread_cpu_clock_reads() {
     }
     assert!(c.now().unwrap() > a);
     assert!(Clock::ProcessUser.now().is_some());
+}
+
+#[test]
+fn fire_due_queues_once_and_counts_overruns_while_pending() {
+    let mut timers = TimerTable::default();
+    let notify = Notify::Signal {
+        target: Target::Process,
+        signo: 10,
+        value: 0,
+    };
+    let id = timers.create(mono(), notify, None).unwrap();
+    let now = mono().now().unwrap();
+    {
+        let t = timers.posix.get_mut(&id).unwrap();
+        t.deadline = Some(now - 35 * NS / 10);
+        t.interval = NS;
+    }
+    // 4 periods ended: one signal, 3 overruns in it.
+    let sent = timers.fire_due(|_, _| false);
+    assert_eq!(sent.len(), 1);
+    let (target, info) = sent[0];
+    assert_eq!(
+        (target, info.signo, info.code, info.pid),
+        (Target::Process, 10, SI_TIMER, id)
+    );
+    assert_eq!(info.uid, 3);
+    assert_eq!(info.value, id as u64);
+    // Due again while its signal is still pending: only overruns.
+    timers.posix.get_mut(&id).unwrap().deadline = Some(now - NS);
+    assert!(timers.fire_due(|_, _| true).is_empty());
+    // Taken: the count includes both.
+    let mut taken = info;
+    timers.dequeued(&mut taken);
+    assert!(taken.uid >= 5, "{}", taken.uid);
+    // Armed timers give the actor a wake-up; disarmed ones none.
+    assert!(timers.next_wake().is_some());
+    timers.delete(id).unwrap();
+    assert_eq!(timers.next_wake(), None);
 }

@@ -1,0 +1,96 @@
+//! Guest file kinds: what a description elfuse emulates (a [`Synthetic`] in the fd
+//! table) does for each file operation, behind one trait.
+//!
+//! A host fd carries the kernel's behaviour for everything; an emulated description
+//! carries a host fd too (for poll, epoll, fstat, fcntl and close-on-exec, which stay the
+//! host's) and overrides only what it emulates: read, write, its /proc/<pid>/fd link,
+//! and what a fork child inherits. Adding a kind is one file implementing [`GuestFile`]
+//! and one line in [`KINDS`]: the syscalls (`sfd::read`/`write`, `io::pread64`...), the
+//! guest /proc and both fork paths (`fork::fds`, `fork::state`) ask here.
+
+use std::any::Any;
+use std::sync::{Arc, Weak};
+
+use elfuse_actors::fdtable::{FileKind, OpenFile, Synthetic};
+
+use super::procdir::{ProcDir, ProcMem};
+use super::sfd::signalfd::SignalFd;
+use super::{Ctx, SysResult};
+use crate::errno::Errno;
+use crate::signal::PendingWatcher;
+
+/// What an emulated description does; every method defaults to "as its host fd".
+pub trait GuestFile: Synthetic {
+    /// read(2) (`at` None) or pread64 (`at` Some) of `len` bytes into guest `va`.
+    fn read(&self, _ctx: &mut Ctx, _va: u64, _len: usize, _at: Option<u64>) -> Option<SysResult> {
+        None
+    }
+    /// readv(2) over the guest iovec array at `iov` (`cnt` entries).
+    fn readv(&self, _ctx: &mut Ctx, _iov: u64, _cnt: u64) -> Option<SysResult> {
+        None
+    }
+    /// write(2) (`at` None) or pwrite64 (`at` Some) of `len` bytes from guest `va`.
+    fn write(&self, _ctx: &mut Ctx, _va: u64, _len: usize, _at: Option<u64>) -> Option<SysResult> {
+        None
+    }
+    /// The /proc/<pid>/fd/N link of it as the guest reads it; None: the host fd's
+    /// (`anon_inode:[eventfd]`...).
+    fn proc_link(&self, _ctx: &Ctx) -> Option<Vec<u8>> {
+        None
+    }
+    /// The state a fork child rebuilds its own description from ([`Kind::adopt`]);
+    /// None: the child does not inherit it (its fd is closed there).
+    fn fork_state(&self) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// Signal watchers the adopted descriptions of a fork child need registered with its
+/// signal state (built after the fd table).
+pub type Watchers = Vec<Weak<dyn PendingWatcher>>;
+
+/// Builds a fork child's own description from its kind's fork state.
+pub type Adopt = fn(&[u8], &mut Watchers) -> Result<Arc<dyn Synthetic>, Errno>;
+
+/// One registered kind.
+pub struct Kind {
+    /// Its name on the fork wire.
+    pub name: &'static str,
+    cast: fn(&dyn Any) -> Option<&dyn GuestFile>,
+    /// A fork child's own description from [`GuestFile::fork_state`].
+    pub adopt: Adopt,
+}
+
+const fn kind<T: GuestFile>(name: &'static str, adopt: Adopt) -> Kind {
+    Kind {
+        name,
+        cast: |a| a.downcast_ref::<T>().map(|t| t as &dyn GuestFile),
+        adopt,
+    }
+}
+
+/// Every emulated kind (one line each).
+pub static KINDS: &[Kind] = &[
+    kind::<SignalFd>("signalfd", SignalFd::adopt),
+    kind::<ProcDir>("proc-dir", not_inherited),
+    kind::<ProcMem>("proc-mem", not_inherited),
+];
+
+/// For kinds whose [`GuestFile::fork_state`] is always None.
+fn not_inherited(_: &[u8], _: &mut Watchers) -> Result<Arc<dyn Synthetic>, Errno> {
+    Err(Errno::EINVAL)
+}
+
+/// The kind of an emulated description, and its entry in [`KINDS`].
+pub fn of(f: &OpenFile) -> Option<(&dyn GuestFile, &'static Kind)> {
+    let FileKind::Synthetic(s) = &f.kind else {
+        return None;
+    };
+    let any = s.as_any();
+    KINDS.iter().find_map(|k| (k.cast)(any).map(|g| (g, k)))
+}
+
+/// The registered kind named `name` (the fork wire).
+pub fn named(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
+}
