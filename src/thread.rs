@@ -209,6 +209,8 @@ pub struct Threads {
     pub membarrier_registered: AtomicU32,
     /// Serialises forks (and so pauses).
     fork_serial: Mutex<()>,
+    /// The waiters of PI futexes (`syscall::futex_pi`).
+    pub futex_pi: crate::syscall::futex_pi::PiTable,
 }
 
 impl Registry {
@@ -236,6 +238,7 @@ impl Threads {
             sd_done: Condvar::new(),
             membarrier_registered: AtomicU32::new(0),
             fork_serial: Mutex::new(()),
+            futex_pi: Default::default(),
         }
     }
 
@@ -567,13 +570,17 @@ pub fn run_thread(
     // The vCPU does not run this thread again: its EL1 stack is free for a new one.
     proc.threads.release_slot(me.slot);
     match end {
-        _ if me.killed() => None,
+        _ if me.killed() => {
+            crate::syscall::futex::thread_gone(proc, state);
+            None
+        }
         Ok(Stop::ThreadExit(c)) => {
             crate::syscall::futex::thread_exit_cleanup(proc, state);
             Some(c)
         }
         Ok(stop) => {
             proc.threads.group_exit(me.tid(), stop);
+            crate::syscall::futex::thread_gone(proc, state);
             None
         }
         Err(e) => {

@@ -355,6 +355,22 @@ enum Action {
 #[cfg(target_os = "linux")]
 fn forward(si: &libc::signalfd_siginfo) -> bool {
     let proc = lock_target().as_ref().and_then(Weak::upgrade);
+    if let Some((tid, code, pid, uid, value)) =
+        crate::syscall::sigremote::decode(si.ssi_code, si.ssi_pid, si.ssi_uid, si.ssi_ptr)
+    {
+        let info = SigInfo {
+            signo: si.ssi_signo,
+            code,
+            pid,
+            uid,
+            value,
+            ..Default::default()
+        };
+        return match proc {
+            Some(p) => to_thread(&p, tid, info),
+            None => false,
+        };
+    }
     let action = match &proc {
         Some(p) => decide(
             p.signals.actions()[si.ssi_signo as usize - 1],
@@ -380,6 +396,32 @@ fn forward(si: &libc::signalfd_siginfo) -> bool {
             false
         }
     }
+}
+
+/// A signal another guest process sent one thread of this one (`syscall::sigremote`),
+/// queued for that thread; true if the process must stop.
+#[cfg(target_os = "linux")]
+fn to_thread(p: &Arc<Process>, tid: i32, info: SigInfo) -> bool {
+    let sig = info.signo;
+    if p.threads.get(tid).is_none() {
+        return false;
+    }
+    let act = p.signals.actions()[sig as usize - 1];
+    if act.handler == SIG_IGN {
+        return false;
+    }
+    let mask = p
+        .signals
+        .set_mask(tid, crate::signal::state::MaskOp::Block(0));
+    if act.handler == SIG_DFL && mask & crate::signal::sig_bit(sig) == 0 {
+        match default_only(sig) {
+            Action::Die(s) => die_of_signal(s),
+            Action::Stop => return true,
+            _ => return false,
+        };
+    }
+    p.send_signal(Target::Thread(tid), info);
+    false
 }
 
 /// The default action alone (no guest process yet, or it is gone).

@@ -40,6 +40,9 @@ pub fn restart_code(r: Restart, a: &[u64; 6]) -> Option<Errno> {
             // absolute FUTEX_WAIT_BITSET timeouts glibc and musl use).
             FUTEX_WAIT | FUTEX_WAIT_BITSET if a[3] != 0 => Some(Errno::ERESTARTNOHAND),
             FUTEX_WAIT | FUTEX_WAIT_BITSET => Some(Errno::ERESTARTSYS),
+            // LOCK_PI, LOCK_PI2 (absolute timeouts) and WAIT_REQUEUE_PI before it was
+            // requeued (after, it answers EAGAIN itself) always restart.
+            6 | 13 | 11 => Some(Errno::ERESTARTNOINTR),
             _ => None,
         },
     }

@@ -15,7 +15,7 @@
 //! them the same way; the vCPU loop turns the EINTR into a restart or -EINTR
 //! (`signal::restart`).
 
-use super::{Ctx, SysResult, ThreadState};
+use super::{futex_pi, Ctx, SysResult, ThreadState};
 use crate::errno::Errno;
 use crate::process::Process;
 
@@ -24,13 +24,19 @@ const FUTEX_WAKE: u32 = 1;
 const FUTEX_REQUEUE: u32 = 3;
 const FUTEX_CMP_REQUEUE: u32 = 4;
 const FUTEX_WAKE_OP: u32 = 5;
+const FUTEX_LOCK_PI: u32 = 6;
+const FUTEX_UNLOCK_PI: u32 = 7;
+const FUTEX_TRYLOCK_PI: u32 = 8;
 const FUTEX_WAIT_BITSET: u32 = 9;
 const FUTEX_WAKE_BITSET: u32 = 10;
+const FUTEX_WAIT_REQUEUE_PI: u32 = 11;
+const FUTEX_CMP_REQUEUE_PI: u32 = 12;
+const FUTEX_LOCK_PI2: u32 = 13;
 const FUTEX_PRIVATE_FLAG: u32 = 128;
 const FUTEX_CLOCK_REALTIME: u32 = 256;
 
 /// The host side: the Linux futex syscalls on host addresses.
-mod host {
+pub(super) mod host {
     pub fn futex(
         uaddr: *mut u32,
         op: u32,
@@ -61,7 +67,7 @@ mod host {
 }
 
 /// The host address of an aligned guest futex word the guest may access.
-fn word(ctx: &Ctx, va: u64, write: bool) -> Result<*mut u32, Errno> {
+pub(super) fn word(ctx: &Ctx, va: u64, write: bool) -> Result<*mut u32, Errno> {
     if !va.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
@@ -90,9 +96,16 @@ pub fn futex(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let op = a[1] as u32;
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
     let (val, val3) = (a[2] as u32, a[5] as u32);
-    if op & FUTEX_CLOCK_REALTIME != 0 && !matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) {
+    if op & FUTEX_CLOCK_REALTIME != 0
+        && !matches!(
+            cmd,
+            FUTEX_WAIT_BITSET | FUTEX_WAIT_REQUEUE_PI | FUTEX_LOCK_PI2
+        )
+    {
         return Err(Errno::ENOSYS);
     }
+    let private = op & FUTEX_PRIVATE_FLAG != 0;
+    let realtime = op & FUTEX_CLOCK_REALTIME != 0;
     match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
             let uaddr = word(ctx, a[0], false)?;
@@ -128,7 +141,34 @@ pub fn futex(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
                 val3,
             ))
         }
-        // FUTEX_FD (gone from Linux), the PI family, LOCK_PI2: not supported.
+        // The PI family: elfuse's own (see `futex_pi`). LOCK_PI's timeout is on
+        // CLOCK_REALTIME, LOCK_PI2's and WAIT_REQUEUE_PI's on CLOCK_MONOTONIC unless
+        // FUTEX_CLOCK_REALTIME; all absolute.
+        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_TRYLOCK_PI => {
+            let dl = if cmd == FUTEX_TRYLOCK_PI {
+                futex_pi::Deadline::read(ctx, 0, false)?
+            } else {
+                futex_pi::Deadline::read(ctx, a[3], realtime || cmd == FUTEX_LOCK_PI)?
+            };
+            let uaddr = word(ctx, a[0], true)?;
+            futex_pi::lock(ctx, a[0], uaddr, private, dl, cmd == FUTEX_TRYLOCK_PI)
+        }
+        FUTEX_UNLOCK_PI => {
+            let uaddr = word(ctx, a[0], true)?;
+            futex_pi::unlock(ctx, a[0], uaddr, private)
+        }
+        FUTEX_WAIT_REQUEUE_PI => {
+            let dl = futex_pi::Deadline::read(ctx, a[3], realtime)?;
+            let uaddr = word(ctx, a[0], false)?;
+            let uaddr2 = word(ctx, a[4], true)?;
+            futex_pi::wait_requeue(ctx, (a[0], uaddr), val, (a[4], uaddr2), private, dl)
+        }
+        FUTEX_CMP_REQUEUE_PI => {
+            let uaddr = word(ctx, a[0], false)?;
+            let uaddr2 = word(ctx, a[4], true)?;
+            futex_pi::cmp_requeue(ctx, (a[0], uaddr), val, a[3] as i32, (a[4], uaddr2), val3)
+        }
+        // FUTEX_FD (gone from Linux) and unknown commands.
         _ => Err(Errno::ENOSYS),
     }
 }
@@ -139,7 +179,7 @@ pub fn futex_waitv(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     const FUTEX_WAITV_MAX: u64 = 128;
     const FUTEX_32: u32 = 2;
     let n = a[1];
-    if a[2] != 0 || n == 0 || n > FUTEX_WAITV_MAX {
+    if a[2] != 0 || n == 0 || n > FUTEX_WAITV_MAX || a[0] == 0 {
         return Err(Errno::EINVAL);
     }
     let mut raw = ctx.read_bytes(a[0], n as usize * 24)?;
@@ -165,9 +205,7 @@ pub fn futex_waitv(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 /// A thread's exit (`exit`, not exit_group): the robust list as Linux walks it, then
 /// CLONE_CHILD_CLEARTID (write 0, wake one waiter) — what pthread_join waits for.
 pub fn thread_exit_cleanup(proc: &Process, t: &ThreadState) {
-    if t.robust_list.0 != 0 {
-        walk_robust_list(proc, t.robust_list.0, t.tid);
-    }
+    thread_gone(proc, t);
     let va = t.clear_child_tid;
     if va != 0 && va.is_multiple_of(4) && proc.mm.check_user(va, 4, true).is_ok() {
         let p = proc.ram.ptr(va, 4).cast::<u32>();
@@ -178,6 +216,16 @@ pub fn thread_exit_cleanup(proc: &Process, t: &ThreadState) {
         };
         host::futex(p, FUTEX_WAKE, 1, 0, std::ptr::null_mut(), 0);
     }
+}
+
+/// What every ending thread does to futexes, `exit` or killed (exit_group, a fatal
+/// signal, another thread's execve), as Linux's futex_exit_release: the robust list, then
+/// the PI locks it still owns go to their waiters.
+pub fn thread_gone(proc: &Process, t: &ThreadState) {
+    if t.robust_list.0 != 0 {
+        walk_robust_list(proc, t.robust_list.0, t.tid);
+    }
+    futex_pi::owner_exited(proc, t.tid);
 }
 
 fn read_u64(proc: &Process, va: u64) -> Option<u64> {
@@ -197,14 +245,15 @@ fn walk_robust_list(proc: &Process, head: u64, tid: i32) {
     ) else {
         return;
     };
-    let pending = pending & !1;
+    // Bit 0 of an entry (and of list_op_pending) marks a PI lock.
+    let (pending, pending_pi) = (pending & !1, pending & 1 != 0);
     for _ in 0..ROBUST_LIST_LIMIT {
         if entry & !1 == head {
             break;
         }
         let next = read_u64(proc, entry & !1);
         if entry & !1 != pending {
-            futex_death(proc, (entry & !1).wrapping_add(offset), tid);
+            futex_death(proc, (entry & !1).wrapping_add(offset), tid, entry & 1 != 0);
         }
         match next {
             Some(n) => entry = n,
@@ -212,13 +261,16 @@ fn walk_robust_list(proc: &Process, head: u64, tid: i32) {
         }
     }
     if pending != 0 {
-        futex_death(proc, pending.wrapping_add(offset), tid);
+        futex_death(proc, pending.wrapping_add(offset), tid, pending_pi);
     }
 }
 
 /// Linux's handle_futex_death: a lock word owned by the dead thread gets OWNER_DIED
-/// (keeping WAITERS), and a waiter is woken.
-fn futex_death(proc: &Process, va: u64, tid: i32) {
+/// (keeping WAITERS), and a waiter is woken; a PI lock goes to a waiter (`futex_pi`).
+fn futex_death(proc: &Process, va: u64, tid: i32, pi: bool) {
+    if pi {
+        return futex_pi::robust_death(proc, va, tid);
+    }
     use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
     const FUTEX_WAITERS: u32 = 0x8000_0000;
     const FUTEX_OWNER_DIED: u32 = 0x4000_0000;

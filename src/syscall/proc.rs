@@ -79,8 +79,10 @@ fn current_cpu() -> u32 {
 pub fn getpid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     Ok(ctx.proc.pid as u64)
 }
-pub fn getppid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
-    Ok(ctx.proc.ppid as u64)
+/// The host's answer, asked every time (the shim does not serve it): guest pids are host
+/// pids, and the parent changes when it dies and the process is reparented.
+pub fn getppid(_: &mut Ctx, _: [u64; 6]) -> SysResult {
+    Ok(current_ppid() as u64)
 }
 pub fn gettid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     Ok(ctx.thread.tid as u64)
@@ -333,4 +335,10 @@ pub fn setsid(ctx: &mut Ctx, _: [u64; 6]) -> SysResult {
     let sd = crate::guest::shimdata::ShimData::new(ctx.proc.ram.clone());
     // SAFETY: setsid takes no arguments.
     sd.republish_group(|| host_ret(unsafe { libc::setsid() } as i64))
+}
+
+/// The calling process's parent now (see `getppid`).
+pub fn current_ppid() -> i32 {
+    // SAFETY: getppid has no arguments and cannot fail.
+    unsafe { libc::getppid() }
 }

@@ -147,7 +147,7 @@ fn status(ctx: &Ctx, tid: Option<i32>) -> Vec<u8> {
             "Umask" => format!("{umask:04o}"),
             "Tgid" | "NStgid" => pid.to_string(),
             "Pid" | "NSpid" => id.to_string(),
-            "PPid" => ctx.proc.ppid.to_string(),
+            "PPid" => super::proc::current_ppid().to_string(),
             "FDSize" => ctx
                 .proc
                 .fds()
@@ -202,7 +202,7 @@ fn stat(ctx: &Ctx, tid: Option<i32>) -> Vec<u8> {
     };
     let brk_start = ctx.proc.mm().brk_start;
     let mut set = |field: usize, v: u64| f[field - 3] = v.to_string();
-    set(4, ctx.proc.ppid as u64);
+    set(4, super::proc::current_ppid() as u64);
     set(20, ctx.proc.threads.count() as u64);
     set(23, m.size);
     set(24, m.rss / 4096);

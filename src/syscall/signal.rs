@@ -83,10 +83,33 @@ fn signal_thread(ctx: &Ctx, tid: i32, sig: u64) -> SysResult {
 }
 
 pub fn tkill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    if a[0] as i32 <= 0 {
+    let tid = a[0] as i32;
+    if tid <= 0 {
         return Err(Errno::EINVAL);
     }
-    signal_thread(ctx, a[0] as i32, a[1])
+    if tid != ctx.thread.tid && ctx.proc.threads.get(tid).is_none() {
+        // A thread of another process: its thread group is the host's.
+        let tgid = std::fs::read_to_string(format!("/proc/{tid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Tgid:"))
+                    .and_then(|v| v.trim().parse::<i32>().ok())
+            })
+            .ok_or(Errno::ESRCH)?;
+        if tgid != ctx.proc.pid {
+            return to_other_group(ctx, tgid, tid, a[1]);
+        }
+    }
+    signal_thread(ctx, tid, a[1])
+}
+
+/// tgkill/tkill of a thread of another thread group (`sigremote`).
+fn to_other_group(ctx: &Ctx, tgid: i32, tid: i32, sig: u64) -> SysResult {
+    if sig > NSIG as u64 {
+        return Err(Errno::EINVAL);
+    }
+    super::sigremote::send(tgid, tid, sig as i32, (SI_TKILL, ctx.proc.pid, 0), None)
 }
 
 pub fn tgkill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
@@ -94,7 +117,7 @@ pub fn tgkill(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if a[0] as i32 != ctx.proc.pid {
-        return Err(Errno::ESRCH);
+        return to_other_group(ctx, a[0] as i32, a[1] as i32, a[2]);
     }
     signal_thread(ctx, a[1] as i32, a[2])
 }
@@ -329,19 +352,12 @@ pub fn rt_tgsigqueueinfo(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let info = queued_info(ctx, 0, a[3])?;
     check_code(ctx, &info, tid)?;
     if tgid != ctx.proc.pid {
+        if a[2] > NSIG as u64 {
+            return Err(Errno::EINVAL);
+        }
         let raw = ctx.read_bytes(a[3], 128)?;
-        // SAFETY: `raw` holds the 128 bytes of a siginfo the call reads; the other arguments
-        // are integers.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_rt_tgsigqueueinfo,
-                tgid,
-                tid,
-                a[2] as i32,
-                raw.as_ptr(),
-            )
-        };
-        return host_ret(r);
+        let orig = (info.code, info.pid, info.value);
+        return super::sigremote::send(tgid, tid, a[2] as i32, orig, Some(&raw));
     }
     if tid != ctx.thread.tid && ctx.proc.threads.get(tid).is_none() {
         return Err(Errno::ESRCH);

@@ -6,9 +6,9 @@ pub use super::facts::{Facts, Restart, SigPipe};
 use super::ipc::{mq, msg, sem, shm};
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
-    aio, clone, cred, execve, files, fs, futex, handles, io, mem, net, numa, openat2, prctl, proc,
-    procvm, sched, seccomp, sfd, signal, sigstack, sysadm, time, timer, wait, xattr, Ctx,
-    SysResult,
+    aio, clone, cred, execve, files, fs, futex, futex2, handles, io, mem, net, numa, openat2,
+    prctl, proc, procvm, sched, seccomp, sfd, signal, sigstack, sysadm, time, timer, wait, xattr,
+    Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -187,7 +187,7 @@ syscalls! {
     95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)"), restart(Sys);
     96 set_tid_address(Ptr) => proc::set_tid_address, Full;
     97 unshare(Hex) => sysadm::unshare, Partial("namespaces are the host's, unshared for the calling thread's host thread; CLONE_NEWUSER is EINVAL (elfuse's own helper threads make the host process multi-threaded, which Linux refuses); CLONE_FS, CLONE_FILES and CLONE_SYSVSEM are no-ops for a lone thread and EINVAL while other threads live (elfuse's threads always share them)");
-    98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("WAIT/WAKE(_BITSET), (CMP_)REQUEUE, WAKE_OP; no PI ops"), restart(Restart::Futex);
+    98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("PI ops are elfuse's own (Linux's word protocol, EDEADLK/EPERM/ESRCH, handoff, robust owner death) without priority boosting; their handoff and REQUEUE_PI reach waiters of the same process only"), restart(Restart::Futex);
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
     100 get_robust_list(Int, Ptr, Ptr) => sched::get_robust_list, Partial("the caller's own list; another thread's is EPERM");
     101 nanosleep(Ptr, Ptr) => time::nanosleep, Full;
@@ -220,14 +220,14 @@ syscalls! {
     128 restart_syscall() => time::restart_syscall, Full;
     129 kill(Int, Sig) => signal::kill, Partial("other processes, groups (0, -pgid, the caller's included) and -1 through the host; between guest processes a signal travels as the host's, so SIGPIPE is dropped and SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGTTIN, SIGTTOU act as on elfuse itself (only the caller's own copy is the guest's)");
     130 tkill(Int, Sig) => signal::tkill, Full;
-    131 tgkill(Int, Int, Sig) => signal::tgkill, Partial("other thread groups are ESRCH");
+    131 tgkill(Int, Int, Sig) => signal::tgkill, Partial("a thread of another elfuse process is checked against the host's tasks: a tid naming one of that process's helper threads succeeds and is dropped there");
     132 sigaltstack(Ptr, Ptr) => sigstack::sigaltstack, Full;
     133 rt_sigsuspend(Ptr, Int) => signal::rt_sigsuspend, Full;
     134 rt_sigaction(Sig, Ptr, Ptr, Int) => signal::rt_sigaction, Full;
     135 rt_sigprocmask(Int, Ptr, Ptr, Int) => signal::rt_sigprocmask, Full;
     136 rt_sigpending(Ptr, Int) => signal::rt_sigpending, Full;
     137 rt_sigtimedwait(Ptr, Ptr, Ptr, Int) => signal::rt_sigtimedwait, Full;
-    138 rt_sigqueueinfo(Int, Sig, Ptr) => signal::rt_sigqueueinfo, Partial("si_code, si_pid, si_uid and si_value are kept of the caller's siginfo; other processes through the host");
+    138 rt_sigqueueinfo(Int, Sig, Ptr) => signal::rt_sigqueueinfo, Partial("si_code, si_pid and si_value are kept of the caller's siginfo, si_uid too for this process; a thread of another elfuse process gets the sender's real uid as si_uid");
     139 rt_sigreturn() => signal::rt_sigreturn, Full;
     140 setpriority(Int, Int, Int) => sched::setpriority, Full;
     141 getpriority(Int, Int) => sched::getpriority, Full;
@@ -329,7 +329,7 @@ syscalls! {
     237 set_mempolicy(Int, Ptr, Int) => sched::set_mempolicy, Full;
     238 migrate_pages(Int, Int, Ptr, Ptr) => numa::migrate_pages, Full;
     239 move_pages(Int, Int, Ptr, Ptr, Ptr, Hex) => numa::move_pages, Partial("the calling process's pages; another process's are EPERM (its guest addresses are not the caller's)");
-    240 rt_tgsigqueueinfo(Int, Int, Sig, Ptr) => signal::rt_tgsigqueueinfo, Partial("si_code, si_pid, si_uid and si_value are kept of the caller's siginfo; other processes through the host");
+    240 rt_tgsigqueueinfo(Int, Int, Sig, Ptr) => signal::rt_tgsigqueueinfo, Partial("si_code, si_pid and si_value are kept of the caller's siginfo, si_uid too for this process; a thread of another elfuse process gets the sender's real uid as si_uid");
     241 perf_event_open: "performance counters: Linux built without CONFIG_PERF_EVENTS answers ENOSYS (and perf_event_paranoid refuses unprivileged callers); profilers report no counters";
     242 accept4(Fd, Ptr, Ptr, Hex) => net::accept4, Full;
     243 recvmmsg(Fd, Ptr, Int, Hex, Ptr) => net::msg::recvmmsg, Full;
@@ -368,7 +368,7 @@ syscalls! {
     292 io_pgetevents(Hex, Int, Int, Ptr, Ptr, Ptr) => aio::io_pgetevents, Full;
     293 rseq(Ptr, Int, Hex, Hex) => proc::rseq, Partial("registration is recorded; restartable sequences are never aborted (there is no preemption inside the guest that would require it)");
     294 kexec_file_load: "see kexec_load";
-    424 pidfd_send_signal(Fd, Sig, Ptr, Hex) => signal::pidfd_send_signal, Partial("a pidfd of another process goes to the host (which does not act on it as a guest signal)");
+    424 pidfd_send_signal(Fd, Sig, Ptr, Hex) => signal::pidfd_send_signal, Full;
     425 io_uring_setup: "io_uring is disabled, as on Linux with kernel.io_uring_disabled=2 or built without it (ENOSYS): liburing users, tokio-uring, QEMU and databases fall back to epoll and thread pools";
     426 io_uring_enter: "io_uring: see io_uring_setup";
     427 io_uring_register: "io_uring: see io_uring_setup";
@@ -378,13 +378,13 @@ syscalls! {
     431 fsconfig: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     432 fsmount: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     433 fspick: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
-    434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Partial("the caller's own process only");
+    434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Full;
     435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone (exit_signal: always SIGCHLD); no set_tid, pidfd, cgroup");
     436 close_range(Int, Int, Hex) => io::close_range, Full;
     437 openat2(Dirfd, Str, Ptr, Int) => openat2::openat2, Partial("RESOLVE_BENEATH and RESOLVE_IN_ROOT from a directory fd inside the guest's own /proc are EXDEV");
-    438 pidfd_getfd;
+    438 pidfd_getfd(Fd, Fd, Hex) => pidfd::pidfd_getfd, Partial("the fds of another elfuse process are EPERM (its guest fd numbers are its own table's); this process's and a native process's are taken");
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
-    440 process_madvise;
+    440 process_madvise(Fd, Ptr, Int, Int, Hex) => pidfd::process_madvise, Partial("another elfuse process's memory is EPERM (its guest RAM is its own); this process's ranges take any madvise advice (Linux 6.13), a native process's go to the host");
     441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("an unwritable events buffer is EFAULT even when nothing is ready"), restart(NoHand);
     442 mount_setattr: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     443 quotactl_fd: "disk quotas: see quotactl";
@@ -392,14 +392,15 @@ syscalls! {
     445 landlock_add_rule(Fd, Int, Ptr, Hex) => sysadm::landlock, Partial("EOPNOTSUPP: see landlock_create_ruleset");
     446 landlock_restrict_self(Fd, Hex) => sysadm::landlock, Partial("EOPNOTSUPP: see landlock_create_ruleset");
     447 memfd_secret: "Linux answers ENOSYS unless booted with secretmem enabled; callers fall back to mlocked memory";
-    448 process_mrelease;
+    448 process_mrelease(Fd, Hex) => pidfd::process_mrelease, Full;
     449 futex_waitv(Ptr, Int, Hex, Ptr, Int) => futex::futex_waitv, Full, restart(Sys);
     450 set_mempolicy_home_node(Hex, Int, Int, Hex) => numa::set_mempolicy_home_node, Full;
     451 cachestat(Fd, Ptr, Ptr, Hex) => handles::cachestat, Full;
     452 fchmodat2(Dirfd, Str, Oct, Hex) => files::fchmodat2, Full;
     453 map_shadow_stack: "shadow stacks need arm64 GCS, which the guest CPU lacks; arm64 Linux before 6.13 answers ENOSYS and programs run without them";
-    454 futex_wake; 455 futex_wait;
-    456 futex_requeue;
+    454 futex_wake(Ptr, Hex, Int, Hex) => futex2::futex_wake, Partial("FUTEX2_NUMA/FUTEX2_MPOL (Linux 6.16) are EINVAL, as before 6.16");
+    455 futex_wait(Ptr, Int, Hex, Hex, Ptr, Int) => futex2::futex_wait, Partial("FUTEX2_NUMA/FUTEX2_MPOL (Linux 6.16) are EINVAL, as before 6.16"), restart(Sys);
+    456 futex_requeue(Ptr, Hex, Int, Int) => futex2::futex_requeue, Partial("FUTEX2_NUMA/FUTEX2_MPOL (Linux 6.16) are EINVAL, as before 6.16");
     457 statmount(Ptr, Ptr, Int, Hex) => sysadm::statmount, Partial("the host's mounts (mount points are host paths, also under --sysroot)");
     458 listmount(Ptr, Ptr, Int, Hex) => sysadm::listmount, Full;
     459 lsm_get_self_attr(Int, Ptr, Ptr, Hex) => sysadm::lsm_get_self_attr, Full;

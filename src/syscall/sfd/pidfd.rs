@@ -1,10 +1,14 @@
-//! pidfd_open: a host pidfd. The guest knows only its own process today (guest pids are
-//! virtual: the guest's pid maps to elfuse's own host pid).
+//! pidfd_open, pidfd_getfd, process_madvise, process_mrelease: host pidfds. Guest pids are host pids, so a
+//! pidfd of any process (this one, a child, another guest or native process) is the
+//! host's, and polling it, waiting on it and pidfd_send_signal work as on Linux.
+//! pidfd_getfd reaches this process's own fds and a native process's; the fds of another
+//! elfuse process are its own table's (guest fd numbers are virtual there) and cannot be
+//! taken from outside: EPERM, the answer a denied ptrace check gives.
 //! macOS: kqueue EVFILT_PROC (NOTE_EXIT) behind a `Synthetic` description.
 
 use super::{install_new, open_flags, Ctx, GUEST_O_NONBLOCK};
 use crate::errno::Errno;
-use crate::syscall::SysResult;
+use crate::syscall::{fd_err, SysResult};
 
 pub fn pidfd_open(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (nonblock, _) = open_flags(a[1], GUEST_O_NONBLOCK)?;
@@ -12,11 +16,87 @@ pub fn pidfd_open(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if pid <= 0 {
         return Err(Errno::EINVAL);
     }
-    if pid != ctx.proc.pid {
+    // Linux always sets close-on-exec on a pidfd.
+    install_new(ctx, host::pidfd_open(pid, nonblock), true)
+}
+
+/// The host pid a guest pidfd refers to (its fdinfo's "Pid:"), and the host fd.
+pub fn pid_of(ctx: &Ctx, fd: u64) -> Result<(i32, i32), Errno> {
+    let f = ctx.file(fd)?;
+    let fdinfo = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", f.raw()))
+        .map_err(|_| Errno::EBADF)?;
+    let pid = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .ok_or(Errno::EBADF)?;
+    // -1: the process has exited.
+    if pid <= 0 {
         return Err(Errno::ESRCH);
     }
-    // Linux always sets close-on-exec on a pidfd.
-    install_new(ctx, host::pidfd_open_self(nonblock), true)
+    Ok((pid, f.raw()))
+}
+
+/// pidfd_getfd(pidfd, targetfd, flags): a duplicate (close-on-exec) of another process's
+/// fd.
+pub fn pidfd_getfd(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    if a[2] != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (pid, raw) = pid_of(ctx, a[0])?;
+    if pid == ctx.proc.pid {
+        return ctx
+            .proc
+            .fds()
+            .dup(a[1] as i32, true, 0)
+            .map(|n| n as u64)
+            .map_err(fd_err);
+    }
+    if host::is_elfuse(pid) {
+        return Err(Errno::EPERM);
+    }
+    install_new(ctx, host::pidfd_getfd(raw, a[1] as i32), true)
+}
+
+/// process_madvise(pidfd, iovec, vlen, advice, flags): madvise over each range; returns
+/// the bytes advised (fewer after a failure past the first range). For this process any
+/// advice madvise takes (Linux 6.13); another process only the hints WILLNEED, COLD,
+/// PAGEOUT, COLLAPSE: a native process's go to the host, another elfuse process's memory
+/// is its own guest RAM (EPERM).
+pub fn process_madvise(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    const UIO_MAXIOV: u64 = 1024;
+    let (vlen, advice) = (a[2], a[3] as i32);
+    if a[4] != 0 || vlen > UIO_MAXIOV {
+        return Err(Errno::EINVAL);
+    }
+    let (pid, raw) = pid_of(ctx, a[0])?;
+    let iov = ctx.read_bytes(a[1], vlen as usize * 16)?;
+    if pid != ctx.proc.pid {
+        if !matches!(advice, 3 | 20 | 21 | 25) {
+            return Err(Errno::EINVAL);
+        }
+        if host::is_elfuse(pid) {
+            return Err(Errno::EPERM);
+        }
+        return host::process_madvise(raw, &iov, vlen as usize, advice);
+    }
+    let mut total = 0u64;
+    for e in iov.chunks_exact(16) {
+        let base = u64::from_le_bytes(e[0..8].try_into().unwrap());
+        let len = u64::from_le_bytes(e[8..16].try_into().unwrap());
+        match ctx.proc.mm().advise(base, len, advice) {
+            Ok(()) => total += len,
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(total)
+}
+
+/// process_mrelease(pidfd, flags): the host's (the memory of a process being killed).
+pub fn process_mrelease(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+    let f = ctx.file(a[0])?;
+    host::process_mrelease(f.raw(), a[1] as u32)
 }
 
 #[cfg(target_os = "linux")]
@@ -24,15 +104,30 @@ mod host {
     use std::os::fd::OwnedFd;
 
     use crate::errno::Errno;
+    use crate::syscall::SysResult;
 
-    pub fn pidfd_open_self(nonblock: i32) -> Result<OwnedFd, Errno> {
+    pub fn pidfd_open(pid: i32, nonblock: i32) -> Result<OwnedFd, Errno> {
         // PIDFD_NONBLOCK is O_NONBLOCK; the host sets O_CLOEXEC itself.
-        // SAFETY: pidfd_open takes integers (our own pid); `owned` takes ownership of the new
-        // fd only if it is valid.
-        super::super::owned(unsafe {
-            libc::syscall(libc::SYS_pidfd_open, libc::getpid(), nonblock)
-        })
+        // SAFETY: no memory is passed.
+        super::super::owned(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, nonblock) })
     }
+
+    pub fn pidfd_getfd(pidfd: i32, fd: i32) -> Result<OwnedFd, Errno> {
+        // SAFETY: no memory is passed; the new fd is owned by the caller.
+        super::super::owned(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) })
+    }
+
+    pub fn process_mrelease(pidfd: i32, flags: u32) -> SysResult {
+        // SAFETY: no memory is passed.
+        crate::syscall::host_ret(unsafe { libc::syscall(448, pidfd, flags) })
+    }
+
+    pub fn process_madvise(pidfd: i32, iov: &[u8], n: usize, advice: i32) -> SysResult {
+        // SAFETY: `iov` holds `n` iovecs, addresses in the target process.
+        crate::syscall::host_ret(unsafe { libc::syscall(440, pidfd, iov.as_ptr(), n, advice, 0) })
+    }
+
+    pub use crate::syscall::sigremote::is_elfuse;
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -40,8 +135,25 @@ mod host {
     use std::os::fd::OwnedFd;
 
     use crate::errno::Errno;
+    use crate::syscall::SysResult;
 
-    pub fn pidfd_open_self(_: i32) -> Result<OwnedFd, Errno> {
+    pub fn pidfd_open(_: i32, _: i32) -> Result<OwnedFd, Errno> {
         crate::syscall::sfd::unsupported()
+    }
+
+    pub fn pidfd_getfd(_: i32, _: i32) -> Result<OwnedFd, Errno> {
+        crate::syscall::sfd::unsupported()
+    }
+
+    pub fn process_mrelease(_: i32, _: u32) -> SysResult {
+        Err(Errno::ENOSYS)
+    }
+
+    pub fn process_madvise(_: i32, _: &[u8], _: usize, _: i32) -> SysResult {
+        Err(Errno::ENOSYS)
+    }
+
+    pub fn is_elfuse(_: i32) -> bool {
+        true
     }
 }
