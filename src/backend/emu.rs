@@ -90,6 +90,12 @@ impl Vm for EmuVm {
         let regions = self.regions.lock().unwrap();
         Ok(Box::new(EmuVcpu::new(&regions)?))
     }
+
+    /// A unicorn engine keeps no thread-local state (the vendored QEMU's only one is
+    /// guest-random's, unused): any thread may run it, one at a time.
+    fn vcpus_portable(&self) -> bool {
+        true
+    }
 }
 
 /// Shared between the vCPU thread and kickers.

@@ -271,6 +271,12 @@ pub trait Vm: Send + Sync {
     unsafe fn map_memory(&self, gpa: u64, host: *mut u8, size: usize) -> Result<()>;
     /// Creates a vCPU bound to the calling thread.
     fn create_vcpu(&self) -> Result<Box<dyn Vcpu>>;
+    /// True if a vCPU of this VM may be handed to another thread once its own is done
+    /// with it (used by one thread at a time), so it can be reused by a later guest
+    /// thread. False: a vCPU lives and dies on its creator's thread.
+    fn vcpus_portable(&self) -> bool {
+        false
+    }
 }
 
 /// A backend.

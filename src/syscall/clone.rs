@@ -241,7 +241,7 @@ impl Snapshot {
 
 type ReadyMsg = Result<Arc<ThreadShared>, ()>;
 
-/// What a vCPU thread (new or parked) needs to start a guest thread.
+/// What a new vCPU thread needs to start a guest thread.
 pub struct Job {
     slot: usize,
     snap: Snapshot,
@@ -251,6 +251,8 @@ pub struct Job {
     go: mpsc::Receiver<()>,
     /// The creator changed its credentials (see `cred`): the new thread has them too.
     creds_touched: bool,
+    /// A vCPU an exited thread left (its engine and translated code are warm).
+    idle: Option<thread::IdleVcpu>,
 }
 
 fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
@@ -263,7 +265,7 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
     let (ready_tx, ready_rx) = mpsc::sync_channel::<ReadyMsg>(1);
     let (go_tx, go_rx) = mpsc::sync_channel::<()>(1);
     let job_mask = ctx.thread.sigmask;
-    let mut job = Job {
+    let job = Job {
         slot,
         snap,
         req: r,
@@ -281,46 +283,28 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
         ready: ready_tx,
         go: go_rx,
         creds_touched: super::cred::touched(),
+        idle: proc.threads.take_idle(),
     };
-    // A parked vCPU thread first (its engine and translated code are warm), else a new one.
-    let mut join = None;
-    loop {
-        // A parked host thread holds the process's first credentials: only a creator
-        // that kept them may use one (a fresh thread inherits whatever its creator has).
-        let idle = if job.creds_touched {
-            None
-        } else {
-            proc.threads.take_idle()
-        };
-        match idle {
-            Some(idle) => match idle.jobs.send(job) {
-                Ok(()) => break,
-                Err(mpsc::SendError(j)) => job = j,
-            },
-            None => {
-                let p2 = proc.clone();
-                let spawned = std::thread::Builder::new()
-                    .name(format!("vcpu{slot}"))
-                    .stack_size(crate::thread::VCPU_STACK)
-                    .spawn(move || child_main(p2, job));
-                match spawned {
-                    Ok(j) => join = Some(j),
-                    Err(e) => {
-                        tracing::warn!("clone: host thread: {e}");
-                        proc.threads.release_slot(slot);
-                        return Err(Errno::EAGAIN);
-                    }
-                }
-                break;
-            }
+    // Always a new host thread: its kernel tid is the guest tid, so a tid is not reused
+    // before the kernel's cyclic allocation comes back to it (as on Linux), and the host
+    // thread is gone when the guest thread is. It inherits the creator's credentials.
+    let p2 = proc.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("vcpu{slot}"))
+        .stack_size(crate::thread::VCPU_STACK)
+        .spawn(move || child_main(p2, job));
+    let join = match spawned {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::warn!("clone: host thread: {e}");
+            proc.threads.release_slot(slot);
+            return Err(Errno::EAGAIN);
         }
-    }
+    };
     let shared = match ready_rx.recv() {
         Ok(Ok(s)) => s,
         _ => {
-            if let Some(j) = join {
-                let _ = j.join();
-            }
+            let _ = join.join();
             proc.threads.release_slot(slot);
             return Err(Errno::EAGAIN);
         }
@@ -328,7 +312,7 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
     let tid = shared.tid();
     // Known to the signal actor before anyone learns the tid (tgkill right after clone).
     proc.signals.register(shared.clone(), job_mask, false);
-    if let Err(e) = proc.threads.register(shared, join) {
+    if let Err(e) = proc.threads.register(shared, Some(join)) {
         proc.signals.unregister(tid);
         // The process is exiting: the child sees the closed channel and ends unrun.
         drop(go_tx);
@@ -346,59 +330,47 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
     Ok(tid as u64)
 }
 
-/// A vCPU thread: runs guest threads one after another (parked in between, see
-/// `Threads::finish`), until the pool is full or the process ends. Its tid, the host
-/// thread's, is the tid of every guest thread it runs.
-fn child_main(proc: Arc<Process>, first: Job) {
+/// A vCPU thread: runs one guest thread, whose tid is the host thread's. The vCPU is a
+/// parked one when there was one, else new; when the guest thread exits alone it is
+/// parked for a later thread (`Threads::finish`) and the host thread ends.
+fn child_main(proc: Arc<Process>, mut job: Job) {
     let tid = thread::host_tid();
-    let mut vcpu = match proc.threads.vm.create_vcpu() {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!("clone: new vCPU: {e}");
-            let _ = first.ready.send(Err(()));
-            return;
-        }
-    };
-    let mut job = first;
-    let mut parked: Option<(Arc<ThreadShared>, thread::Gens)> = None;
-    loop {
-        if let Err(e) = job
-            .snap
-            .restore(vcpu.as_mut(), &proc, job.slot, tid, &job.req)
-        {
-            tracing::warn!("clone: setting up the vCPU: {e}");
-            let _ = job.ready.send(Err(()));
-            return;
-        }
-        let shared = Arc::new(ThreadShared::new(tid, tid, job.slot, vcpu.kicker()));
-        if job.ready.send(Ok(shared.clone())).is_err() || job.go.recv().is_err() {
-            return;
-        }
-        // Registered now: later invalidations reach the new mailbox.
-        if let Some((old, seen)) = parked.take() {
-            if let Err(e) = thread::catch_up(&proc, vcpu.as_mut(), &old, seen) {
-                proc.threads.fatal(tid, e.0);
-                proc.threads.finish(&shared, None, false);
+    let (mut vcpu, parked) = match job.idle.take() {
+        Some(i) => (i.vcpu, Some((i.old, i.seen))),
+        None => match proc.threads.vm.create_vcpu() {
+            Ok(v) => (v, None),
+            Err(e) => {
+                tracing::warn!("clone: new vCPU: {e}");
+                let _ = job.ready.send(Err(()));
                 return;
             }
-        }
-        let mut state = std::mem::take(&mut job.state);
-        state.tid = tid;
-        super::cred::set_touched(job.creds_touched);
-        let code = thread::run_thread(&proc, vcpu.as_mut(), &shared, &mut state);
-        // A thread whose credentials changed is not parked: a later thread would get them.
-        let park = !super::cred::touched();
-        let Some((jobs, seen)) = proc.threads.finish(&shared, code, park) else {
+        },
+    };
+    if let Err(e) = job
+        .snap
+        .restore(vcpu.as_mut(), &proc, job.slot, tid, &job.req)
+    {
+        tracing::warn!("clone: setting up the vCPU: {e}");
+        let _ = job.ready.send(Err(()));
+        return;
+    }
+    let shared = Arc::new(ThreadShared::new(tid, tid, job.slot, vcpu.kicker()));
+    if job.ready.send(Ok(shared.clone())).is_err() || job.go.recv().is_err() {
+        return;
+    }
+    // Registered now: later invalidations reach the new mailbox.
+    if let Some((old, seen)) = parked {
+        if let Err(e) = thread::catch_up(&proc, vcpu.as_mut(), &old, seen) {
+            proc.threads.fatal(tid, e.0);
+            proc.threads.finish(&shared, None, None);
             return;
-        };
-        match jobs.recv() {
-            Ok(next) => {
-                job = next;
-                parked = Some((shared, seen));
-            }
-            Err(_) => return,
         }
     }
+    let mut state = std::mem::take(&mut job.state);
+    state.tid = tid;
+    super::cred::set_touched(job.creds_touched);
+    let code = thread::run_thread(&proc, vcpu.as_mut(), &shared, &mut state);
+    proc.threads.finish(&shared, code, Some(vcpu));
 }
 
 const MEMBARRIER_CMD_QUERY: u64 = 0;
