@@ -93,6 +93,11 @@ impl ThreadShared {
         self.kick.kick();
     }
 
+    /// The vCPU's kick handle (for `backend::kick_all`).
+    pub fn kicker(&self) -> &dyn Kick {
+        &*self.kick
+    }
+
     /// True on the host thread that runs this guest thread.
     pub fn is_current(&self) -> bool {
         self.host_tid == host_tid()
@@ -336,7 +341,7 @@ impl Threads {
         };
         others.iter().for_each(|t| t.post_pause(gate.clone()));
         // Each kick returns once that vCPU is out of guest code (or not in it).
-        others.iter().for_each(|t| t.kick());
+        kick_each(&others);
         Paused {
             threads: self,
             gate,
@@ -389,7 +394,7 @@ impl Threads {
     /// Kicks every thread out of guest code (each then looks at its pending signals).
     pub fn kick_all(&self) {
         let all: Vec<_> = lock(&self.reg).threads.values().cloned().collect();
-        all.iter().for_each(|t| t.kick());
+        kick_each(&all);
     }
 
     pub fn count(&self) -> usize {
@@ -582,10 +587,15 @@ impl Threads {
                 t.post(i);
             }
         }
-        for t in &others {
-            t.kick();
-        }
+        kick_each(&others);
     }
+}
+
+/// Kicks every thread of `ts` with one barrier for all (`backend::kick_all`): a
+/// shootdown with thousands of threads is not thousands of barriers.
+fn kick_each(ts: &[Arc<ThreadShared>]) {
+    let kicks: Vec<&dyn Kick> = ts.iter().map(|t| t.kicker()).collect();
+    crate::backend::kick_all(&kicks);
 }
 
 /// Returns the allocator's free memory to the host (engines freed by exited threads).

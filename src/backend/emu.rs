@@ -162,10 +162,23 @@ static ASYMMETRIC: AtomicBool = AtomicBool::new(false);
 
 impl Kick for KickState {
     fn kick(&self) {
+        self.arm();
+        self.barrier();
+        self.settle();
+    }
+
+    fn arm(&self) {
         self.pending.store(true, SeqCst);
+    }
+
+    /// One barrier covers every `arm` before it (membarrier reaches every thread).
+    fn barrier(&self) {
         if ASYMMETRIC.load(Relaxed) {
             heavy_fence();
         }
+    }
+
+    fn settle(&self) {
         // A stop that lands while uc_emu_start is still entering is lost (it clears the
         // stop request): repeat until the vCPU has consumed the kick or is not running.
         while self.pending.load(SeqCst) && self.running.load(SeqCst) {

@@ -201,6 +201,24 @@ impl Invalidate {
 /// (or will not enter) guest execution and will report [`VcpuExit::Kicked`].
 pub trait Kick: Send + Sync {
     fn kick(&self);
+    /// The batch form (`kick_all`): `arm` every vCPU, one `barrier`, then `settle` each;
+    /// the same as `kick` on each, with the barrier paid once. The defaults make it a
+    /// `kick` per vCPU.
+    fn arm(&self) {}
+    fn barrier(&self) {}
+    fn settle(&self) {
+        self.kick()
+    }
+}
+
+/// Kicks every vCPU in `kicks` (see [`Kick::arm`]); returns once each has left guest
+/// code or will not enter it.
+pub fn kick_all(kicks: &[&dyn Kick]) {
+    kicks.iter().for_each(|k| k.arm());
+    if let Some(k) = kicks.first() {
+        k.barrier();
+    }
+    kicks.iter().for_each(|k| k.settle());
 }
 
 /// A virtual CPU, created on and bound to the current thread.
