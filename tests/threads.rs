@@ -1,5 +1,6 @@
-//! Threads at scale and thread ids (tests/guest/threads_scale.c), for glibc, glibc
-//! static-pie and musl; compared with qemu-aarch64 (the output is yes/no checks only).
+//! Threads at scale and thread ids (tests/guest/threads_scale.c), and clone/clone3
+//! beyond pthread_create (tests/guest/clone_more.c), for glibc, glibc static-pie and
+//! musl; compared with qemu-aarch64 where it is right (the output is yes/no checks only).
 //! The memory test reads elfuse's own /proc/<pid>/status while the guest waits.
 
 #[macro_use]
@@ -26,7 +27,22 @@ fn raw_clone_tids_not_reused(libc: Libc) {
     }
 }
 
-for_each_libc!(threads_2000_concurrent, raw_clone_tids_not_reused);
+/// clone and clone3 beyond pthread_create (tests/guest/clone_more.c): a raw process
+/// clone's CLONE_PARENT_SETTID/CHILD_SETTID, clone3's set_tid checks (EPERM without the
+/// privilege), CLONE_PIDFD from clone and clone3, CLONE_INTO_CGROUP on a non-cgroup fd,
+/// exit_signal with CLONE_THREAD. Under elfuse only: qemu-aarch64 7.2 writes the parent
+/// tid into the child's memory and has no clone3.
+fn clone_more_strict(libc: Libc) {
+    if let Some(out) = run_elfuse_only(libc, "clone_more", &[], &["strict"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+for_each_libc!(
+    threads_2000_concurrent,
+    raw_clone_tids_not_reused,
+    clone_more_strict
+);
 
 /// (VmRSS in KiB, host threads) of a live process.
 fn rss_and_threads(pid: u32) -> (u64, u64) {

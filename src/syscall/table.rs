@@ -267,7 +267,7 @@ syscalls! {
     215 munmap(Ptr, Int) => mem::munmap, Full;
     216 mremap(Ptr, Int, Int, Hex, Ptr) => mem::mremap, Partial("MREMAP_DONTUNMAP is EINVAL");
     217 add_key; 218 request_key; 219 keyctl;
-    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD with shared fs and files) and processes (fork/vfork); CLONE_VM without CLONE_THREAD or CLONE_VFORK is ENOSYS; a vfork child has its own copy of memory; a new process always exits with SIGCHLD");
+    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD|CLONE_SIGHAND; tid = the host thread's tid, so never reused at once; up to 15360 alive) and processes (fork/vfork); CLONE_PARENT_SETTID, CLONE_CHILD_SETTID, CLONE_CHILD_CLEARTID on both; CLONE_PIDFD for processes. Limits: a thread without CLONE_FILES or CLONE_FS is ENOSYS (one fd table and cwd/umask per process); CLONE_VM without CLONE_THREAD or CLONE_VFORK is ENOSYS; a vfork child has its own copy of memory; a new process always signals SIGCHLD at exit (another exit_signal, or 0, is not honoured)");
     221 execve(Str, Ptr, Ptr) => execve::execve, Full;
     222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("access past the end of a mapped file raises SIGBUS, checked against the file's size at the access; a file truncated under its mapping is not: a private mapping keeps its pages, and an access past the new end of a MAP_SHARED one ends elfuse with the host's SIGBUS");
     223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
@@ -322,7 +322,7 @@ syscalls! {
     425 io_uring_setup; 426 io_uring_enter; 427 io_uring_register;
     428 open_tree; 429 move_mount; 430 fsopen; 431 fsconfig; 432 fsmount; 433 fspick;
     434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Partial("the caller's own process only");
-    435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone (exit_signal: always SIGCHLD); no set_tid, pidfd, cgroup");
+    435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone (exit_signal: always SIGCHLD), with Linux's argument checks; CLONE_PIDFD for processes; set_tid: EPERM without CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE as Linux, EEXIST for a taken tid, else ENOSYS (the host picks every tid); CLONE_INTO_CGROUP: the host's answer (a cgroup2 directory fd, its cgroup.procs writable; the child is moved there right after it starts); CLONE_CLEAR_SIGHAND is ENOSYS");
     436 close_range(Int, Int, Hex) => io::close_range, Full;
     437 openat2; 438 pidfd_getfd;
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
