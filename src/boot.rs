@@ -532,11 +532,11 @@ fn vcpu0(
         start.thread.tid,
     ) {
         start.proc.threads.fatal(start.thread.tid, e.0);
-        start.proc.threads.finish(&start.shared, None, false);
+        start.proc.threads.finish(&start.shared, None, None);
         return;
     }
     let mut state = start.thread;
     let code = crate::thread::run_thread(&start.proc, vcpu.as_mut(), &start.shared, &mut state);
     drop(vcpu);
-    start.proc.threads.finish(&start.shared, code, false);
+    start.proc.threads.finish(&start.shared, code, None);
 }

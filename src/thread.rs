@@ -27,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -91,6 +91,11 @@ impl ThreadShared {
     /// Makes the vCPU leave guest code (or not enter it) and report `Kicked`.
     pub fn kick(&self) {
         self.kick.kick();
+    }
+
+    /// The vCPU's kick handle (for `backend::kick_all`).
+    pub fn kicker(&self) -> &dyn Kick {
+        &*self.kick
     }
 
     /// True on the host thread that runs this guest thread.
@@ -165,23 +170,41 @@ pub const VCPU_STACK: usize = 32 << 20;
 /// vCPU (in no mailbox) can tell what it missed.
 pub type Gens = (u64, u64);
 
-/// Parked vCPU threads kept for reuse (a new unicorn instance costs ~1 ms).
-const MAX_IDLE: usize = 16;
+/// vCPUs kept for reuse by later threads (a new unicorn instance costs ~0.3 ms and
+/// ~0.8 MiB), when the backend lets a vCPU move to another host thread.
+const MAX_IDLE: usize = 8;
 
-/// A parked vCPU thread: its vCPU stopped, its host thread waits for the next clone.
-pub struct Idle {
+/// Process threads below which the allocator is asked to return freed memory: a trim
+/// when the live count has halved since the last one (at most log2 trims for a wave of
+/// exits, none for a steady pool).
+const TRIM_FLOOR: usize = 16;
+
+/// A vCPU whose guest thread has exited, kept for a later thread (on a new host thread:
+/// every guest thread has its own host thread, whose kernel tid is its tid).
+pub struct IdleVcpu {
+    pub vcpu: Box<dyn Vcpu>,
     /// The handle of the guest thread it last ran (its mailbox may hold invalidations).
     pub old: Arc<ThreadShared>,
-    pub jobs: mpsc::SyncSender<crate::syscall::clone::Job>,
+    /// The invalidation generations it had seen when parked.
+    pub seen: Gens,
 }
+
+// SAFETY: an IdleVcpu is created only for a VM whose vCPUs may be used from another
+// thread than their creator's (`Vm::vcpus_portable`), and it is used by one thread at a
+// time: the parking thread gives it up, the taking thread owns it from then on.
+unsafe impl Send for IdleVcpu {}
 
 #[derive(Default)]
 struct Registry {
     threads: HashMap<i32, Arc<ThreadShared>>,
-    idle: Vec<Idle>,
+    idle: Vec<IdleVcpu>,
     gens: Gens,
-    joins: Vec<JoinHandle<()>>,
-    slots: [u64; (MAX_VCPUS as usize).div_ceil(64)],
+    /// The most threads alive since the allocator was last trimmed (see `TRIM_FLOOR`).
+    high_water: usize,
+    /// The host threads of live guest threads, by host tid. A thread that finishes
+    /// detaches itself (its stack goes back to the allocator's cache for the next one).
+    joins: HashMap<i32, JoinHandle<()>>,
+    slots: Vec<u64>,
     /// The group leader's `exit` code, once it has exited alone.
     leader_code: Option<i32>,
     /// exit_group / fatal signal: the process status; set once.
@@ -227,7 +250,10 @@ impl Registry {
 impl Threads {
     pub fn new(vm: Arc<dyn Vm>, el1: El1Regs, leader_tid: i32, proc: Weak<Process>) -> Self {
         Threads {
-            reg: Mutex::new(Registry::default()),
+            reg: Mutex::new(Registry {
+                slots: vec![0; (MAX_VCPUS as usize).div_ceil(64)],
+                ..Registry::default()
+            }),
             changed: Condvar::new(),
             vm,
             el1,
@@ -288,7 +314,6 @@ impl Threads {
         join: Option<JoinHandle<()>>,
     ) -> Result<(), Errno> {
         let mut r = lock(&self.reg);
-        r.joins.retain(|j| !j.is_finished());
         if r.exiting {
             return Err(Errno::EAGAIN);
         }
@@ -296,8 +321,12 @@ impl Threads {
         if let Some(g) = &r.pause {
             t.post_pause(g.clone());
         }
+        let host = t.host_tid();
         r.threads.insert(t.tid(), t);
-        r.joins.extend(join);
+        r.high_water = r.high_water.max(r.threads.len());
+        if let Some(j) = join {
+            r.joins.insert(host, j);
+        }
         Ok(())
     }
 
@@ -317,7 +346,7 @@ impl Threads {
         };
         others.iter().for_each(|t| t.post_pause(gate.clone()));
         // Each kick returns once that vCPU is out of guest code (or not in it).
-        others.iter().for_each(|t| t.kick());
+        kick_each(&others);
         Paused {
             threads: self,
             gate,
@@ -345,8 +374,8 @@ impl Threads {
         }
     }
 
-    /// A parked vCPU thread to reuse, if any.
-    pub fn take_idle(&self) -> Option<Idle> {
+    /// A parked vCPU to reuse, if any.
+    pub fn take_idle(&self) -> Option<IdleVcpu> {
         lock(&self.reg).idle.pop()
     }
 
@@ -370,7 +399,7 @@ impl Threads {
     /// Kicks every thread out of guest code (each then looks at its pending signals).
     pub fn kick_all(&self) {
         let all: Vec<_> = lock(&self.reg).threads.values().cloned().collect();
-        all.iter().for_each(|t| t.kick());
+        kick_each(&all);
     }
 
     pub fn count(&self) -> usize {
@@ -431,33 +460,53 @@ impl Threads {
 
     /// The thread `me` has stopped for good (its vCPU will not run it again).
     /// `exit_code`: Some for `exit` (one thread), None when killed or group-exiting.
-    /// With `park`, a thread that exited alone may keep its vCPU for a later clone: the
-    /// receiver of its next job and the invalidation generations it has seen.
+    /// `vcpu`: given by a thread that exited alone, kept for a later clone when the
+    /// backend allows it and the pool has room (with the invalidation generations seen,
+    /// under the same lock as the thread's removal from the broadcast set); else dropped
+    /// here. When the process's thread count has halved since the last trim, the
+    /// allocator returns the freed engines' memory to the host.
     pub fn finish(
         &self,
         me: &Arc<ThreadShared>,
         exit_code: Option<i32>,
-        park: bool,
-    ) -> Option<(mpsc::Receiver<crate::syscall::clone::Job>, Gens)> {
+        vcpu: Option<Box<dyn Vcpu>>,
+    ) {
         let mut r = lock(&self.reg);
         r.threads.remove(&me.tid());
+        let own_join = r.joins.remove(&me.host_tid());
         if me.tid() == self.leader_tid {
             if let Some(c) = exit_code {
                 r.leader_code = Some(c);
             }
         }
-        let parked =
-            (park && exit_code.is_some() && !r.exiting && r.idle.len() < MAX_IDLE).then(|| {
-                let (tx, rx) = mpsc::sync_channel(1);
-                r.idle.push(Idle {
+        let keep = exit_code.is_some()
+            && !r.exiting
+            && r.idle.len() < MAX_IDLE
+            && self.vm.vcpus_portable();
+        let dropped = match vcpu {
+            Some(v) if keep => {
+                let seen = r.gens;
+                r.idle.push(IdleVcpu {
+                    vcpu: v,
                     old: me.clone(),
-                    jobs: tx,
+                    seen,
                 });
-                (rx, r.gens)
-            });
+                None
+            }
+            other => other,
+        };
+        let live = r.threads.len();
+        let trim = r.high_water >= TRIM_FLOOR && live * 2 < r.high_water;
+        if trim {
+            r.high_water = live;
+        }
         drop(r);
         self.changed.notify_all();
-        parked
+        drop(own_join);
+        drop(dropped);
+        if trim {
+            trim_heap();
+        }
     }
 
     /// Waits (on the host's main thread) until every thread has finished, joins them,
@@ -480,7 +529,7 @@ impl Threads {
         let leader = r.leader_code;
         let fatal = r.fatal.take();
         drop(r);
-        for j in joins {
+        for (_, j) in joins {
             let _ = j.join();
         }
         match fatal {
@@ -543,9 +592,23 @@ impl Threads {
                 t.post(i);
             }
         }
-        for t in &others {
-            t.kick();
-        }
+        kick_each(&others);
+    }
+}
+
+/// Kicks every thread of `ts` with one barrier for all (`backend::kick_all`): a
+/// shootdown with thousands of threads is not thousands of barriers.
+fn kick_each(ts: &[Arc<ThreadShared>]) {
+    let kicks: Vec<&dyn Kick> = ts.iter().map(|t| t.kicker()).collect();
+    crate::backend::kick_all(&kicks);
+}
+
+/// Returns the allocator's free memory to the host (engines freed by exited threads).
+fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -618,7 +681,7 @@ pub fn run_as_leader(
         .map_err(|e| format!("registering the first thread: {e:?}"))?;
     proc.signals.register(me.clone(), state.sigmask, true);
     let code = run_thread(proc, vcpu, &me, state);
-    proc.threads.finish(&me, code, false);
+    proc.threads.finish(&me, code, None);
     proc.threads.wait()
 }
 

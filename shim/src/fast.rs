@@ -31,7 +31,7 @@ const CONTEXTIDR_EL1: u32 = sysreg(3, 0, 13, 0, 1);
 /// ESR_EL1 exception class of a data abort taken without a change in exception level.
 const EC_DABT_CUR: u32 = 0x25;
 
-const FRAME: i32 = 96;
+pub(crate) const FRAME: i32 = 96;
 const LIMITS: i32 = USER_LIMITS as i32;
 const FAST_MAX_M1: u32 = MAX_FAST_READ - 1;
 const IOV_MAX_M1: u32 = MAX_FAST_IOV - 1;

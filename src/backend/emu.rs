@@ -90,6 +90,12 @@ impl Vm for EmuVm {
         let regions = self.regions.lock().unwrap();
         Ok(Box::new(EmuVcpu::new(&regions)?))
     }
+
+    /// A unicorn engine keeps no thread-local state (the vendored QEMU's only one is
+    /// guest-random's, unused): any thread may run it, one at a time.
+    fn vcpus_portable(&self) -> bool {
+        true
+    }
 }
 
 /// Shared between the vCPU thread and kickers.
@@ -161,10 +167,23 @@ static ASYMMETRIC: AtomicBool = AtomicBool::new(false);
 
 impl Kick for KickState {
     fn kick(&self) {
+        self.arm();
+        self.barrier();
+        self.settle();
+    }
+
+    fn arm(&self) {
         self.pending.store(true, SeqCst);
+    }
+
+    /// One barrier covers every `arm` before it (membarrier reaches every thread).
+    fn barrier(&self) {
         if ASYMMETRIC.load(Relaxed) {
             heavy_fence();
         }
+    }
+
+    fn settle(&self) {
         // A stop that lands while uc_emu_start is still entering is lost (it clears the
         // stop request): repeat until the vCPU has consumed the kick or is not running.
         while self.pending.load(SeqCst) && self.running.load(SeqCst) {

@@ -201,6 +201,24 @@ impl Invalidate {
 /// (or will not enter) guest execution and will report [`VcpuExit::Kicked`].
 pub trait Kick: Send + Sync {
     fn kick(&self);
+    /// The batch form (`kick_all`): `arm` every vCPU, one `barrier`, then `settle` each;
+    /// the same as `kick` on each, with the barrier paid once. The defaults make it a
+    /// `kick` per vCPU.
+    fn arm(&self) {}
+    fn barrier(&self) {}
+    fn settle(&self) {
+        self.kick()
+    }
+}
+
+/// Kicks every vCPU in `kicks` (see [`Kick::arm`]); returns once each has left guest
+/// code or will not enter it.
+pub fn kick_all(kicks: &[&dyn Kick]) {
+    kicks.iter().for_each(|k| k.arm());
+    if let Some(k) = kicks.first() {
+        k.barrier();
+    }
+    kicks.iter().for_each(|k| k.settle());
 }
 
 /// A virtual CPU, created on and bound to the current thread.
@@ -271,6 +289,12 @@ pub trait Vm: Send + Sync {
     unsafe fn map_memory(&self, gpa: u64, host: *mut u8, size: usize) -> Result<()>;
     /// Creates a vCPU bound to the calling thread.
     fn create_vcpu(&self) -> Result<Box<dyn Vcpu>>;
+    /// True if a vCPU of this VM may be handed to another thread once its own is done
+    /// with it (used by one thread at a time), so it can be reused by a later guest
+    /// thread. False: a vCPU lives and dies on its creator's thread.
+    fn vcpus_portable(&self) -> bool {
+        false
+    }
 }
 
 /// A backend.

@@ -35,10 +35,12 @@ pub const SHIM_CODE_SIZE: u64 = 64 << 10;
 /// shim_data: EL1 read/write, never executable.
 pub const SHIM_DATA: u64 = SHIM_CODE + SHIM_CODE_SIZE;
 pub const SHIM_DATA_SIZE: u64 = 64 << 10;
-/// EL1 stacks, one per vCPU.
-pub const EL1_STACKS: u64 = INFRA_BASE + (1 << 20);
-pub const EL1_STACK_SIZE: u64 = 4096;
-pub const MAX_VCPUS: u64 = 256;
+/// EL1 stacks, one per vCPU, from the end of shim_data to the page-table pool. The shim
+/// keeps at most one 96-byte exception frame on its stack (`elfuse_shim::EL1_STACK_USE`),
+/// so 128 bytes each: 15360 vCPUs, i.e. concurrent guest threads.
+pub const EL1_STACKS: u64 = SHIM_DATA + SHIM_DATA_SIZE;
+pub const EL1_STACK_SIZE: u64 = 128;
+pub const MAX_VCPUS: u64 = (PT_POOL - EL1_STACKS) / EL1_STACK_SIZE;
 /// Stage-1 page tables (4 KiB granule), allocated by the host from this pool.
 pub const PT_POOL: u64 = INFRA_BASE + (2 << 20);
 pub const PT_POOL_END: u64 = RAM_SIZE;
@@ -86,6 +88,9 @@ mod tests {
         const { assert!(MMAP_BOTTOM < MMAP_TOP && MMAP_TOP < STACK_BOTTOM) };
         const { assert!(STACK_TOP < INFRA_BASE) };
         const { assert!(EL1_STACKS + MAX_VCPUS * EL1_STACK_SIZE <= PT_POOL) };
+        const { assert!(EL1_STACK_SIZE >= elfuse_shim::EL1_STACK_USE) };
+        const { assert!(EL1_STACK_SIZE.is_multiple_of(16) && MAX_VCPUS >= 10_000) };
+        const { assert!((MAX_VCPUS * EL1_STACK_SIZE).is_multiple_of(PAGE_SIZE)) };
         for a in [
             INFRA_BASE, SHIM_DATA, EL1_STACKS, PT_POOL, STACK_TOP, MMAP_TOP,
         ] {

@@ -4,16 +4,24 @@
 //! Threads: CLONE_VM | CLONE_THREAD | CLONE_SIGHAND with the fs and files shared (what
 //! glibc 2.36 and musl 1.2.3 pass for pthread_create). A child without CLONE_VM (fork),
 //! or with CLONE_VFORK, is a new process: `crate::fork::clone_process`. CLONE_VM without
-//! CLONE_THREAD or CLONE_VFORK (a process sharing memory) is ENOSYS.
+//! CLONE_THREAD or CLONE_VFORK (a process sharing memory) is ENOSYS, and so is a thread
+//! without CLONE_FILES or CLONE_FS (elfuse keeps one fd table and one cwd/umask per
+//! process). CLONE_PIDFD (processes), clone3's set_tid and CLONE_INTO_CGROUP are handled
+//! around those paths; `unshare_task` is unshare's part for CLONE_FILES/FS/SYSVSEM.
 //!
 //! The child starts with the parent's registers at the parent's HVC exit (so it resumes
 //! at the shim's ERET, returning to the instruction after the SVC) with X0 = 0, SP_EL0
 //! from the stack argument, TPIDR_EL0 from CLONE_SETTLS, its own EL1 stack (by vCPU
-//! slot) and CONTEXTIDR_EL1 = its tid. Its tid is its host thread's kernel tid. The
-//! parent writes CLONE_PARENT_SETTID / CLONE_CHILD_SETTID and registers the thread
-//! before the child runs guest code.
+//! slot) and CONTEXTIDR_EL1 = its tid. Every thread gets a new host thread, whose kernel
+//! tid is its tid (so tids are not reused at once: the kernel allocates them cyclically);
+//! a vCPU left by an exited thread is reused when there is one. The parent writes
+//! CLONE_PARENT_SETTID / CLONE_CHILD_SETTID and registers the thread before the child
+//! runs guest code.
 
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::{mpsc, Arc};
+
+use elfuse_actors::fdtable::OpenFile;
 
 use super::{Ctx, SysResult, ThreadState};
 use crate::backend::{BackendError, Invalidate, Reg, SysReg, Vcpu};
@@ -28,6 +36,7 @@ pub const CLONE_FS: u64 = 0x200;
 pub const CLONE_FILES: u64 = 0x400;
 pub const CLONE_SIGHAND: u64 = 0x800;
 pub const CLONE_PTRACE: u64 = 0x2000;
+pub const CLONE_PIDFD: u64 = 0x1000;
 pub const CLONE_VFORK: u64 = 0x4000;
 pub const CLONE_PARENT: u64 = 0x8000;
 pub const CLONE_THREAD: u64 = 0x10000;
@@ -39,6 +48,8 @@ pub const CLONE_DETACHED: u64 = 0x400000;
 pub const CLONE_UNTRACED: u64 = 0x800000;
 pub const CLONE_CHILD_SETTID: u64 = 0x1000000;
 pub const CLONE_IO: u64 = 0x8000_0000;
+pub const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Flags a thread may carry besides the required ones.
 const THREAD_OK: u64 = CLONE_VM
@@ -92,6 +103,16 @@ fn validate(flags: u64) -> Result<(), Errno> {
 /// clone(flags, newsp, parent_tid, tls, child_tid) — AArch64 argument order.
 pub fn clone(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let flags = a[0] & 0xffff_ffff;
+    if flags & CLONE_PIDFD != 0 {
+        // The pidfd goes where parent_tid would (clone's argument list has no room for
+        // both).
+        if flags & (CLONE_PARENT_SETTID | CLONE_THREAD | CLONE_DETACHED) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut b = a;
+        b[0] &= !CLONE_PIDFD;
+        return with_pidfd(ctx, a[2], |ctx| clone(ctx, b));
+    }
     // A new process (fork, vfork): the fork-IPC path.
     if flags & CLONE_VM == 0 || flags & CLONE_VFORK != 0 {
         return crate::fork::clone_process(ctx, a);
@@ -134,14 +155,170 @@ pub fn clone3(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     {
         return Err(Errno::E2BIG);
     }
-    let [flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, _set_tid, set_tid_size, _cgroup] =
-        f;
-    if exit_signal > 64 || flags & CSIGNAL != 0 || set_tid_size != 0 {
+    let [flags, _, _, _, exit_signal, stack, stack_size, _, set_tid, set_tid_size, cgroup] = f;
+    // Linux's checks, in its order (copy_clone_args_from_user, clone3_args_valid).
+    if set_tid_size > 32 || (set_tid == 0) != (set_tid_size == 0) {
+        return Err(Errno::EINVAL);
+    }
+    if exit_signal > 64 || flags & CSIGNAL != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLONE_INTO_CGROUP != 0 && (cgroup > i32::MAX as u64 || size < KNOWN) {
+        return Err(Errno::EINVAL);
+    }
+    let tids = if set_tid_size != 0 {
+        ctx.read_bytes(set_tid, set_tid_size as usize * 4)?
+    } else {
+        Vec::new()
+    };
+    if flags & !(0xffff_ffff | CLONE_CLEAR_SIGHAND | CLONE_INTO_CGROUP) != 0
+        || flags & CLONE_DETACHED != 0
+        || flags & (CLONE_CLEAR_SIGHAND | CLONE_SIGHAND) == CLONE_CLEAR_SIGHAND | CLONE_SIGHAND
+        || flags & (CLONE_THREAD | CLONE_PARENT) != 0 && exit_signal != 0
+    {
         return Err(Errno::EINVAL);
     }
     if (stack == 0) != (stack_size == 0) {
         return Err(Errno::EINVAL);
     }
+    if !tids.is_empty() {
+        return Err(set_tid_answer(&tids));
+    }
+    clone3_rest(ctx, f)
+}
+
+/// clone3 after Linux's argument checks: the flags elfuse applies around a plain clone.
+fn clone3_rest(ctx: &mut Ctx, f: [u64; 11]) -> SysResult {
+    let (flags, pidfd, cgroup) = (f[0], f[1], f[10]);
+    if flags & CLONE_INTO_CGROUP != 0 {
+        let mut b = f;
+        b[0] &= !CLONE_INTO_CGROUP;
+        return into_cgroup(ctx, flags, cgroup, |ctx| clone3_rest(ctx, b));
+    }
+    if flags & CLONE_CLEAR_SIGHAND != 0 {
+        // Handlers reset to SIG_DFL in the child: not done by the process paths yet.
+        return Err(Errno::ENOSYS);
+    }
+    if flags & CLONE_PIDFD != 0 {
+        if flags & (CLONE_THREAD | CLONE_DETACHED) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut b = f;
+        b[0] &= !CLONE_PIDFD;
+        return with_pidfd(ctx, pidfd, |ctx| clone3_args(ctx, &b));
+    }
+    clone3_args(ctx, &f)
+}
+
+/// The answer to clone3 with set_tid (a chosen tid, for checkpoint/restore): Linux's
+/// checks in its order (one pid namespace level; a tid in 1..pid_max; the capability),
+/// then EEXIST for a taken tid. A free tid with the privilege: ENOSYS (the host picks
+/// every tid elfuse gets).
+fn set_tid_answer(tids: &[u8]) -> Errno {
+    if tids.len() > 4 {
+        return Errno::EINVAL;
+    }
+    let tid = i32::from_le_bytes(tids[..4].try_into().unwrap());
+    let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .unwrap_or(1 << 22);
+    if tid < 1 || tid >= pid_max {
+        return Errno::EINVAL;
+    }
+    // CAP_SYS_ADMIN (21) or CAP_CHECKPOINT_RESTORE (40), effective.
+    let caps = std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    if caps & (1 << 21 | 1 << 40) == 0 {
+        return Errno::EPERM;
+    }
+    if std::path::Path::new(&format!("/proc/{tid}")).exists() {
+        return Errno::EEXIST;
+    }
+    Errno::ENOSYS
+}
+
+/// CLONE_PIDFD for a new process: the child's pidfd (close-on-exec, as Linux) is
+/// installed and its number written to `at`. The pointer is checked first: Linux fails
+/// the clone with EFAULT before the child exists.
+fn with_pidfd(ctx: &mut Ctx, at: u64, clone: impl FnOnce(&mut Ctx) -> SysResult) -> SysResult {
+    ctx.proc.mm.check_user(at, 4, true)?;
+    let pid = clone(ctx)?;
+    // SAFETY: a syscall with no pointer arguments; the child is ours and not yet reaped
+    // (only the guest's wait reaps it).
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as i32, 0) };
+    let fd = if fd < 0 {
+        Err(Errno::last())
+    } else {
+        // SAFETY: a new descriptor the host just gave us, owned from here on.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    };
+    let gfd = ctx.install(OpenFile::host(fd?, None), true)?;
+    let _ = ctx.write_val(at, &(gfd as i32));
+    Ok(pid)
+}
+
+/// CLONE_INTO_CGROUP: the host decides. `cgroup` must be a cgroup2 directory fd (else
+/// EBADF, as Linux), and its cgroup.procs writable to this process (the host's
+/// answer: EACCES, EROFS...); the child is moved there right after it is created, and a
+/// refused move kills and reaps it and fails the clone.
+fn into_cgroup(
+    ctx: &mut Ctx,
+    flags: u64,
+    cgroup: u64,
+    clone: impl FnOnce(&mut Ctx) -> SysResult,
+) -> SysResult {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
+        // A thread (or a process sharing memory) joins its creator's cgroup on Linux too
+        // only through a new process: CLONE_THREAD with CLONE_INTO_CGROUP is EINVAL.
+        return Err(Errno::EINVAL);
+    }
+    let file = ctx.file(cgroup)?;
+    let dir = file.raw();
+    // SAFETY: a zeroed statfs for the host to fill; `dir` is held open by `file`.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs(dir, &mut st) } != 0 || st.f_type as i64 != CGROUP2_SUPER_MAGIC {
+        return Err(Errno::EBADF);
+    }
+    // SAFETY: a constant path relative to a directory fd we hold.
+    let procs = unsafe {
+        libc::openat(
+            dir,
+            c"cgroup.procs".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        )
+    };
+    if procs < 0 {
+        return Err(match Errno::last() {
+            Errno::ENOTDIR | Errno::ENOENT => Errno::EBADF,
+            e => e,
+        });
+    }
+    // SAFETY: the descriptor openat just returned, owned from here on.
+    let procs = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(procs) });
+    let pid = clone(ctx)?;
+    use std::io::Write;
+    if let Err(e) = (&procs).write_all(pid.to_string().as_bytes()) {
+        // SAFETY: our own child, killed and reaped before anyone learns its pid.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
+            libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
+        }
+        return Err(Errno::from_io(&e));
+    }
+    Ok(pid)
+}
+
+/// clone3 once its arguments are checked (no set_tid, cgroup or pidfd left).
+fn clone3_args(ctx: &mut Ctx, f: &[u64; 11]) -> SysResult {
+    let [flags, _, child_tid, parent_tid, exit_signal, stack, stack_size, tls, _, _, _] = *f;
     if flags & CLONE_VM == 0 || flags & CLONE_VFORK != 0 {
         // A new process (fork, vfork, posix_spawn): clone's arguments, the exit signal in
         // CSIGNAL, the child's SP at the top of the given stack.
@@ -168,6 +345,20 @@ pub fn clone3(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             child_tid,
         },
     )
+}
+
+/// unshare(2)'s per-task flags for the calling thread: CLONE_FILES, CLONE_FS and
+/// CLONE_SYSVSEM (the namespace flags are unshare's own). Linux gives the thread private
+/// copies of what it shared. A process with one thread already has them (a fork child
+/// has its own fd table, cwd and umask; SysV semaphore undo is per process here), so
+/// that is a no-op and succeeds. While other threads are alive elfuse keeps one fd table
+/// and one cwd/umask per process: CLONE_FILES or CLONE_FS is then EINVAL (a stated
+/// limit, as for clone without them).
+pub fn unshare_task(ctx: &Ctx, flags: u64) -> Result<(), Errno> {
+    if flags & (CLONE_FILES | CLONE_FS) != 0 && ctx.proc.threads.count() > 1 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
 }
 
 /// The parent's registers at its HVC exit: what the child starts from.
@@ -241,7 +432,7 @@ impl Snapshot {
 
 type ReadyMsg = Result<Arc<ThreadShared>, ()>;
 
-/// What a vCPU thread (new or parked) needs to start a guest thread.
+/// What a new vCPU thread needs to start a guest thread.
 pub struct Job {
     slot: usize,
     snap: Snapshot,
@@ -251,6 +442,8 @@ pub struct Job {
     go: mpsc::Receiver<()>,
     /// The creator changed its credentials (see `cred`): the new thread has them too.
     creds_touched: bool,
+    /// A vCPU an exited thread left (its engine and translated code are warm).
+    idle: Option<thread::IdleVcpu>,
 }
 
 fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
@@ -263,7 +456,7 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
     let (ready_tx, ready_rx) = mpsc::sync_channel::<ReadyMsg>(1);
     let (go_tx, go_rx) = mpsc::sync_channel::<()>(1);
     let job_mask = ctx.thread.sigmask;
-    let mut job = Job {
+    let job = Job {
         slot,
         snap,
         req: r,
@@ -282,46 +475,28 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
         ready: ready_tx,
         go: go_rx,
         creds_touched: super::cred::touched(),
+        idle: proc.threads.take_idle(),
     };
-    // A parked vCPU thread first (its engine and translated code are warm), else a new one.
-    let mut join = None;
-    loop {
-        // A parked host thread holds the process's first credentials: only a creator
-        // that kept them may use one (a fresh thread inherits whatever its creator has).
-        let idle = if job.creds_touched {
-            None
-        } else {
-            proc.threads.take_idle()
-        };
-        match idle {
-            Some(idle) => match idle.jobs.send(job) {
-                Ok(()) => break,
-                Err(mpsc::SendError(j)) => job = j,
-            },
-            None => {
-                let p2 = proc.clone();
-                let spawned = std::thread::Builder::new()
-                    .name(format!("vcpu{slot}"))
-                    .stack_size(crate::thread::VCPU_STACK)
-                    .spawn(move || child_main(p2, job));
-                match spawned {
-                    Ok(j) => join = Some(j),
-                    Err(e) => {
-                        tracing::warn!("clone: host thread: {e}");
-                        proc.threads.release_slot(slot);
-                        return Err(Errno::EAGAIN);
-                    }
-                }
-                break;
-            }
+    // Always a new host thread: its kernel tid is the guest tid, so a tid is not reused
+    // before the kernel's cyclic allocation comes back to it (as on Linux), and the host
+    // thread is gone when the guest thread is. It inherits the creator's credentials.
+    let p2 = proc.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("vcpu{slot}"))
+        .stack_size(crate::thread::VCPU_STACK)
+        .spawn(move || child_main(p2, job));
+    let join = match spawned {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::warn!("clone: host thread: {e}");
+            proc.threads.release_slot(slot);
+            return Err(Errno::EAGAIN);
         }
-    }
+    };
     let shared = match ready_rx.recv() {
         Ok(Ok(s)) => s,
         _ => {
-            if let Some(j) = join {
-                let _ = j.join();
-            }
+            let _ = join.join();
             proc.threads.release_slot(slot);
             return Err(Errno::EAGAIN);
         }
@@ -329,7 +504,7 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
     let tid = shared.tid();
     // Known to the signal actor before anyone learns the tid (tgkill right after clone).
     proc.signals.register(shared.clone(), job_mask, false);
-    if let Err(e) = proc.threads.register(shared, join) {
+    if let Err(e) = proc.threads.register(shared, Some(join)) {
         proc.signals.unregister(tid);
         // The process is exiting: the child sees the closed channel and ends unrun.
         drop(go_tx);
@@ -347,59 +522,47 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
     Ok(tid as u64)
 }
 
-/// A vCPU thread: runs guest threads one after another (parked in between, see
-/// `Threads::finish`), until the pool is full or the process ends. Its tid, the host
-/// thread's, is the tid of every guest thread it runs.
-fn child_main(proc: Arc<Process>, first: Job) {
+/// A vCPU thread: runs one guest thread, whose tid is the host thread's. The vCPU is a
+/// parked one when there was one, else new; when the guest thread exits alone it is
+/// parked for a later thread (`Threads::finish`) and the host thread ends.
+fn child_main(proc: Arc<Process>, mut job: Job) {
     let tid = thread::host_tid();
-    let mut vcpu = match proc.threads.vm.create_vcpu() {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!("clone: new vCPU: {e}");
-            let _ = first.ready.send(Err(()));
-            return;
-        }
-    };
-    let mut job = first;
-    let mut parked: Option<(Arc<ThreadShared>, thread::Gens)> = None;
-    loop {
-        if let Err(e) = job
-            .snap
-            .restore(vcpu.as_mut(), &proc, job.slot, tid, &job.req)
-        {
-            tracing::warn!("clone: setting up the vCPU: {e}");
-            let _ = job.ready.send(Err(()));
-            return;
-        }
-        let shared = Arc::new(ThreadShared::new(tid, tid, job.slot, vcpu.kicker()));
-        if job.ready.send(Ok(shared.clone())).is_err() || job.go.recv().is_err() {
-            return;
-        }
-        // Registered now: later invalidations reach the new mailbox.
-        if let Some((old, seen)) = parked.take() {
-            if let Err(e) = thread::catch_up(&proc, vcpu.as_mut(), &old, seen) {
-                proc.threads.fatal(tid, e.0);
-                proc.threads.finish(&shared, None, false);
+    let (mut vcpu, parked) = match job.idle.take() {
+        Some(i) => (i.vcpu, Some((i.old, i.seen))),
+        None => match proc.threads.vm.create_vcpu() {
+            Ok(v) => (v, None),
+            Err(e) => {
+                tracing::warn!("clone: new vCPU: {e}");
+                let _ = job.ready.send(Err(()));
                 return;
             }
-        }
-        let mut state = std::mem::take(&mut job.state);
-        state.tid = tid;
-        super::cred::set_touched(job.creds_touched);
-        let code = thread::run_thread(&proc, vcpu.as_mut(), &shared, &mut state);
-        // A thread whose credentials changed is not parked: a later thread would get them.
-        let park = !super::cred::touched();
-        let Some((jobs, seen)) = proc.threads.finish(&shared, code, park) else {
+        },
+    };
+    if let Err(e) = job
+        .snap
+        .restore(vcpu.as_mut(), &proc, job.slot, tid, &job.req)
+    {
+        tracing::warn!("clone: setting up the vCPU: {e}");
+        let _ = job.ready.send(Err(()));
+        return;
+    }
+    let shared = Arc::new(ThreadShared::new(tid, tid, job.slot, vcpu.kicker()));
+    if job.ready.send(Ok(shared.clone())).is_err() || job.go.recv().is_err() {
+        return;
+    }
+    // Registered now: later invalidations reach the new mailbox.
+    if let Some((old, seen)) = parked {
+        if let Err(e) = thread::catch_up(&proc, vcpu.as_mut(), &old, seen) {
+            proc.threads.fatal(tid, e.0);
+            proc.threads.finish(&shared, None, None);
             return;
-        };
-        match jobs.recv() {
-            Ok(next) => {
-                job = next;
-                parked = Some((shared, seen));
-            }
-            Err(_) => return,
         }
     }
+    let mut state = std::mem::take(&mut job.state);
+    state.tid = tid;
+    super::cred::set_touched(job.creds_touched);
+    let code = thread::run_thread(&proc, vcpu.as_mut(), &shared, &mut state);
+    proc.threads.finish(&shared, code, Some(vcpu));
 }
 
 const MEMBARRIER_CMD_QUERY: u64 = 0;

@@ -309,7 +309,7 @@ syscalls! {
     217 add_key: "kernel keyrings: Linux built without CONFIG_KEYS answers ENOSYS; keyutils users (Kerberos, ecryptfs tools) fall back to files or report it";
     218 request_key: "kernel keyrings: see add_key";
     219 keyctl: "kernel keyrings: see add_key";
-    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD with shared fs and files) and processes (fork/vfork); CLONE_VM without CLONE_THREAD or CLONE_VFORK is ENOSYS; a vfork child has its own copy of memory; a new process always exits with SIGCHLD");
+    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD|CLONE_SIGHAND; tid = the host thread's tid, so never reused at once; up to 15360 alive) and processes (fork/vfork); CLONE_PARENT_SETTID, CLONE_CHILD_SETTID, CLONE_CHILD_CLEARTID on both; CLONE_PIDFD for processes. Limits: a thread without CLONE_FILES or CLONE_FS is ENOSYS (one fd table and cwd/umask per process); CLONE_VM without CLONE_THREAD or CLONE_VFORK is ENOSYS; a vfork child has its own copy of memory; a new process always signals SIGCHLD at exit (another exit_signal, or 0, is not honoured)");
     221 execve(Str, Ptr, Ptr) => execve::execve, Full;
     222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("access past the end of a mapped file raises SIGBUS, checked against the file's size at the access; a file truncated under its mapping is not: a private mapping keeps its pages, and an access past the new end of a MAP_SHARED one ends elfuse with the host's SIGBUS");
     223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
@@ -379,7 +379,7 @@ syscalls! {
     432 fsmount: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     433 fspick: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Full;
-    435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone (exit_signal: always SIGCHLD); no set_tid, pidfd, cgroup");
+    435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone (exit_signal: always SIGCHLD), with Linux's argument checks; CLONE_PIDFD for processes; set_tid: EPERM without CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE as Linux, EEXIST for a taken tid, else ENOSYS (the host picks every tid); CLONE_INTO_CGROUP: the host's answer (a cgroup2 directory fd, its cgroup.procs writable; the child is moved there right after it starts); CLONE_CLEAR_SIGHAND is ENOSYS");
     436 close_range(Int, Int, Hex) => io::close_range, Full;
     437 openat2(Dirfd, Str, Ptr, Int) => openat2::openat2, Partial("RESOLVE_BENEATH and RESOLVE_IN_ROOT from a directory fd inside the guest's own /proc are EXDEV");
     438 pidfd_getfd(Fd, Fd, Hex) => pidfd::pidfd_getfd, Partial("the fds of another elfuse process are EPERM (its guest fd numbers are its own table's); this process's and a native process's are taken");

@@ -23,7 +23,10 @@
 #include "qemu/thread.h"
 #include "qemu/qht.h"
 
-#define CODE_GEN_HTABLE_BITS     15
+/* PATCH(elfuse): 10 (stock 15). The table starts small and grows (QHT_MODE_AUTO_RESIZE);
+ * stock's 8192 initial buckets were 512 KiB written at start-up in every engine, and
+ * elfuse has one engine per guest thread. */
+#define CODE_GEN_HTABLE_BITS     10
 #define CODE_GEN_HTABLE_SIZE     (1 << CODE_GEN_HTABLE_BITS)
 
 typedef struct TranslationBlock TranslationBlock;
