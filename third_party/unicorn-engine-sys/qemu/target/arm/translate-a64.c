@@ -1874,6 +1874,21 @@ static void handle_sys(DisasContext *s, uint32_t insn, bool isread,
         return;
     }
 
+    /* PATCH(elfuse): MRS Xt, CNTVCT_EL0 (the vDSO's clock read) is one helper call that
+     * checks access inline (PATCHES 19). */
+    if (uc->arm64_native_exc && isread && !label && op0 == 3 && op1 == 3 &&
+        crn == 14 && crm == 0 && op2 == 2 &&
+        !(tb_cflags(s->base.tb) & CF_USE_ICOUNT)) {
+        TCGv_ptr tmpptr = tcg_const_ptr(tcg_ctx, ri);
+        TCGv_i32 tcg_syn = tcg_const_i32(tcg_ctx,
+            syn_aa64_sysregtrap(op0, op1, op2, crn, crm, rt, isread));
+        gen_helper_elfuse_cntvct(tcg_ctx, cpu_reg(s, rt), tcg_ctx->cpu_env, tmpptr,
+                                 tcg_syn);
+        tcg_temp_free_ptr(tcg_ctx, tmpptr);
+        tcg_temp_free_i32(tcg_ctx, tcg_syn);
+        return;
+    }
+
     if (ri->accessfn) {
         /* Emit code to perform further access permissions checks at
          * runtime; this may result in an exception.
