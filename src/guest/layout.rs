@@ -35,8 +35,13 @@ pub const SHIM_CODE_SIZE: u64 = 64 << 10;
 /// shim_data: EL1 read/write, never executable.
 pub const SHIM_DATA: u64 = SHIM_CODE + SHIM_CODE_SIZE;
 pub const SHIM_DATA_SIZE: u64 = 64 << 10;
-/// EL1 stacks, one per vCPU.
-pub const EL1_STACKS: u64 = INFRA_BASE + (1 << 20);
+/// EL1 stacks, one per vCPU, right after shim_data. The emulator's softmmu TLB is
+/// direct-mapped by 4 KiB page number (256 entries for EL1, which never grows much): at
+/// INFRA_BASE + 1 MiB, vCPU 0's stack page shared an entry with the shim's first code page
+/// (its literal loads), so every syscall swapped the two through the victim TLB (perf:
+/// load_helper and victim_tlb_hit ~27% of a getpid loop). Here vCPU n's page is entry 32 + n,
+/// past the shim's 32 pages, for the first 224 vCPUs.
+pub const EL1_STACKS: u64 = SHIM_DATA + SHIM_DATA_SIZE;
 pub const EL1_STACK_SIZE: u64 = 4096;
 pub const MAX_VCPUS: u64 = 256;
 /// Stage-1 page tables (4 KiB granule), allocated by the host from this pool.
