@@ -461,6 +461,14 @@ impl EmuVcpu {
             unsafe { uc::elfuse_uc_set_cpu_model(h, Arm64CpuModel::MAX as i32) },
             "set cpu model",
         )?;
+        // The softmmu's page is the guest's (4 KiB granule): unicorn's AArch64 default is
+        // QEMU's ARM minimum, 1 KiB, which took four TLB entries, four refills and a
+        // page-crossing slow path at every 1 KiB boundary for each guest page, and ended
+        // translated blocks at 1 KiB boundaries.
+        check(
+            unsafe { uc::elfuse_uc_set_page_size(h, crate::guest::layout::PAGE_SIZE as u32) },
+            "set page size",
+        )?;
         check(
             // SAFETY: `h` is the engine just opened, not yet running.
             unsafe { uc::uc_arm64_native_exceptions(h, true) },

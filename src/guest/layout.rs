@@ -37,7 +37,11 @@ pub const SHIM_DATA: u64 = SHIM_CODE + SHIM_CODE_SIZE;
 pub const SHIM_DATA_SIZE: u64 = 64 << 10;
 /// EL1 stacks, one per vCPU, from the end of shim_data to the page-table pool. The shim
 /// keeps at most one 96-byte exception frame on its stack (`elfuse_shim::EL1_STACK_USE`),
-/// so 128 bytes each: 15360 vCPUs, i.e. concurrent guest threads.
+/// so 128 bytes each: 15360 vCPUs, i.e. concurrent guest threads. Right after shim_data
+/// because the emulator's softmmu TLB is direct-mapped by 4 KiB page number (256 entries
+/// for EL1): at INFRA_BASE + 1 MiB, vCPU 0's stack page shared an entry with the shim's
+/// first code page (its literal loads), so every syscall swapped the two through the
+/// victim TLB (perf: load_helper and victim_tlb_hit ~27% of a getpid loop).
 pub const EL1_STACKS: u64 = SHIM_DATA + SHIM_DATA_SIZE;
 pub const EL1_STACK_SIZE: u64 = 128;
 pub const MAX_VCPUS: u64 = (PT_POOL - EL1_STACKS) / EL1_STACK_SIZE;

@@ -25,6 +25,15 @@ uc_err elfuse_uc_set_cpu_model(uc_engine *uc, int model)
     return uc_ctl_set_cpu_model(uc, model);
 }
 
+/* Set the engine's target page size (a power of two, 1 KiB .. 64 KiB; AArch64's default
+ * is QEMU's minimum for ARM, 1 KiB). Before anything initialises the engine (right after
+ * uc_open and elfuse_uc_set_cpu_model). */
+UNICORN_EXPORT
+uc_err elfuse_uc_set_page_size(uc_engine *uc, uint32_t size)
+{
+    return uc_ctl_set_page_size(uc, size);
+}
+
 /* Invalidate translated blocks covering guest virtual [begin, end), looked up
  * through the vCPU's current translation regime. */
 UNICORN_EXPORT

@@ -1532,6 +1532,8 @@ void tcg_optimize(TCGContext *s)
             case INDEX_op_qemu_ld_i64:
             case INDEX_op_qemu_st_i32:
             case INDEX_op_qemu_st_i64:
+            case INDEX_op_qemu_ld2_i64:
+            case INDEX_op_qemu_st2_i64:
             case INDEX_op_call:
                 /* Opcodes that touch guest memory stop the optimization.  */
                 prev_mb = NULL;

@@ -2888,6 +2888,49 @@ static void tcg_gen_req_mo(TCGContext *tcg_ctx, TCGBar type)
     }
 }
 
+/* PATCH(elfuse): two little-endian 64-bit words at addr and addr + 8 behind one TLB
+ * check (PATCHES 21). Only for a 64-bit guest on a little-endian 64-bit host, which is
+ * the only build (the caller checks s->be_data == MO_LE). */
+void tcg_gen_qemu_ld2_i64(TCGContext *tcg_ctx, TCGv_i64 lo, TCGv_i64 hi, TCGv addr,
+                          TCGArg idx)
+{
+#if TCG_TARGET_REG_BITS == 64 && TARGET_LONG_BITS == 64 && !defined(HOST_WORDS_BIGENDIAN)
+    TCGMemOpIdx oi = make_memop_idx(MO_LEQ, idx);
+
+    tcg_gen_req_mo(tcg_ctx, TCG_MO_LD_LD | TCG_MO_ST_LD);
+    tcg_gen_op4(tcg_ctx, INDEX_op_qemu_ld2_i64, tcgv_i64_arg(tcg_ctx, lo),
+                tcgv_i64_arg(tcg_ctx, hi), tcgv_i64_arg(tcg_ctx, addr), oi);
+    check_exit_request(tcg_ctx);
+#else
+    TCGv_i64 a8 = tcg_temp_new_i64(tcg_ctx);
+
+    tcg_gen_addi_i64(tcg_ctx, a8, addr, 8);
+    tcg_gen_qemu_ld_i64(tcg_ctx, lo, addr, idx, MO_LEQ);
+    tcg_gen_qemu_ld_i64(tcg_ctx, hi, a8, idx, MO_LEQ);
+    tcg_temp_free_i64(tcg_ctx, a8);
+#endif
+}
+
+void tcg_gen_qemu_st2_i64(TCGContext *tcg_ctx, TCGv_i64 lo, TCGv_i64 hi, TCGv addr,
+                          TCGArg idx)
+{
+#if TCG_TARGET_REG_BITS == 64 && TARGET_LONG_BITS == 64 && !defined(HOST_WORDS_BIGENDIAN)
+    TCGMemOpIdx oi = make_memop_idx(MO_LEQ, idx);
+
+    tcg_gen_req_mo(tcg_ctx, TCG_MO_LD_ST | TCG_MO_ST_ST);
+    tcg_gen_op4(tcg_ctx, INDEX_op_qemu_st2_i64, tcgv_i64_arg(tcg_ctx, lo),
+                tcgv_i64_arg(tcg_ctx, hi), tcgv_i64_arg(tcg_ctx, addr), oi);
+    check_exit_request(tcg_ctx);
+#else
+    TCGv_i64 a8 = tcg_temp_new_i64(tcg_ctx);
+
+    tcg_gen_addi_i64(tcg_ctx, a8, addr, 8);
+    tcg_gen_qemu_st_i64(tcg_ctx, lo, addr, idx, MO_LEQ);
+    tcg_gen_qemu_st_i64(tcg_ctx, hi, a8, idx, MO_LEQ);
+    tcg_temp_free_i64(tcg_ctx, a8);
+#endif
+}
+
 void tcg_gen_qemu_ld_i32(TCGContext *tcg_ctx, TCGv_i32 val, TCGv addr, TCGArg idx, MemOp memop)
 {
     MemOp orig_memop;

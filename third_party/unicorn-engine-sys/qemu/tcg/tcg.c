@@ -1169,6 +1169,9 @@ bool tcg_op_supported(TCGOpcode op)
     case INDEX_op_qemu_ld_i64:
     case INDEX_op_qemu_st_i64:
         return true;
+    case INDEX_op_qemu_ld2_i64: /* PATCH(elfuse) */
+    case INDEX_op_qemu_st2_i64:
+        return TCG_TARGET_REG_BITS == 64 && TARGET_LONG_BITS == 64;
 
     case INDEX_op_goto_ptr:
         return TCG_TARGET_HAS_goto_ptr;
@@ -1799,6 +1802,8 @@ void tcg_dump_op(TCGContext *s, bool have_prefs, TCGOp* op)
             case INDEX_op_qemu_st_i32:
             case INDEX_op_qemu_ld_i64:
             case INDEX_op_qemu_st_i64:
+            case INDEX_op_qemu_ld2_i64:
+            case INDEX_op_qemu_st2_i64:
             {
                 TCGMemOpIdx oi = op->args[k++];
                 MemOp op = get_memop(oi);

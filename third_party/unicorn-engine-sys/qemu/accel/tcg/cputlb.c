@@ -2556,6 +2556,27 @@ void helper_le_stq_mmu(CPUArchState *env, target_ulong addr, uint64_t val,
     store_helper(env, addr, val, oi, retaddr, MO_LEQ);
 }
 
+/* PATCH(elfuse): slow paths of qemu_ld2_i64 / qemu_st2_i64 (PATCHES 21): the two words
+ * in order, as the two separate accesses they replace (so a fault on either is the
+ * fault that access would have taken, with the same return address). The pair is
+ * returned in RAX:RDX (SysV, a struct of two integers). */
+ElfuseQword2 helper_elfuse_le_ldq2_mmu(CPUArchState *env, target_ulong addr,
+                                       TCGMemOpIdx oi, uintptr_t retaddr)
+{
+    ElfuseQword2 r;
+
+    r.lo = helper_le_ldq_mmu(env, addr, oi, retaddr);
+    r.hi = helper_le_ldq_mmu(env, addr + 8, oi, retaddr);
+    return r;
+}
+
+void helper_elfuse_le_stq2_mmu(CPUArchState *env, target_ulong addr, uint64_t lo,
+                               uint64_t hi, TCGMemOpIdx oi, uintptr_t retaddr)
+{
+    helper_le_stq_mmu(env, addr, lo, oi, retaddr);
+    helper_le_stq_mmu(env, addr + 8, hi, oi, retaddr);
+}
+
 void helper_be_stq_mmu(CPUArchState *env, target_ulong addr, uint64_t val,
                        TCGMemOpIdx oi, uintptr_t retaddr)
 {

@@ -945,6 +945,11 @@ void tcg_gen_qemu_ld_i32(TCGContext *tcg_ctx, TCGv_i32, TCGv, TCGArg, MemOp);
 void tcg_gen_qemu_st_i32(TCGContext *tcg_ctx, TCGv_i32, TCGv, TCGArg, MemOp);
 void tcg_gen_qemu_ld_i64(TCGContext *tcg_ctx, TCGv_i64, TCGv, TCGArg, MemOp);
 void tcg_gen_qemu_st_i64(TCGContext *tcg_ctx, TCGv_i64, TCGv, TCGArg, MemOp);
+/* PATCH(elfuse): two little-endian 64-bit words at addr, addr + 8 (PATCHES 21). */
+void tcg_gen_qemu_ld2_i64(TCGContext *tcg_ctx, TCGv_i64 lo, TCGv_i64 hi, TCGv addr,
+                          TCGArg idx);
+void tcg_gen_qemu_st2_i64(TCGContext *tcg_ctx, TCGv_i64 lo, TCGv_i64 hi, TCGv addr,
+                          TCGArg idx);
 
 static inline void tcg_gen_qemu_ld8u(TCGContext *tcg_ctx, TCGv ret, TCGv addr, int mem_index)
 {

@@ -1433,6 +1433,14 @@ void helper_le_stl_mmu(CPUArchState *env, target_ulong addr, uint32_t val,
                        TCGMemOpIdx oi, uintptr_t retaddr);
 void helper_le_stq_mmu(CPUArchState *env, target_ulong addr, uint64_t val,
                        TCGMemOpIdx oi, uintptr_t retaddr);
+/* PATCH(elfuse): the slow paths of qemu_ld2_i64 / qemu_st2_i64 (PATCHES 21). */
+typedef struct ElfuseQword2 {
+    uint64_t lo, hi;
+} ElfuseQword2;
+ElfuseQword2 helper_elfuse_le_ldq2_mmu(CPUArchState *env, target_ulong addr,
+                                       TCGMemOpIdx oi, uintptr_t retaddr);
+void helper_elfuse_le_stq2_mmu(CPUArchState *env, target_ulong addr, uint64_t lo,
+                               uint64_t hi, TCGMemOpIdx oi, uintptr_t retaddr);
 void helper_be_stw_mmu(CPUArchState *env, target_ulong addr, uint16_t val,
                        TCGMemOpIdx oi, uintptr_t retaddr);
 void helper_be_stl_mmu(CPUArchState *env, target_ulong addr, uint32_t val,

@@ -2376,6 +2376,41 @@ static uint64_t gt_virt_cnt_read(CPUARMState *env, const ARMCPRegInfo *ri)
     return gt_get_countervalue(env) - gt_virt_cnt_offset(env);
 }
 
+/* PATCH(elfuse): MRS Xt, CNTVCT_EL0 as one helper call (PATCHES 19). Stock translation
+ * called helper_access_check_cp_reg (the register lookup, gt_vct_access,
+ * arm_hcr_el2_eff) and then helper_get_cp_reg64 -> gt_virt_cnt_read, which divides the
+ * host's CLOCK_MONOTONIC by gt_cntfrq_period_ns (two 64-bit divisions per read). Here:
+ * the case elfuse runs in (EL0 with CNTKCTL_EL1.EL0VCTEN set and HCR_EL2.{E2H,TGE}
+ * clear, or EL1 and above, where the virtual counter never traps) is tested inline;
+ * anything else asks gt_vct_access and, if that traps, restores the guest state from
+ * the host return address and raises exactly what helper_access_check_cp_reg raises.
+ * The default 62.5 MHz counter (a 16 ns period) is a shift. Same value as
+ * gt_virt_cnt_read. */
+uint64_t HELPER(elfuse_cntvct)(CPUARMState *env, void *rip, uint32_t syndrome)
+{
+    ARMCPU *cpu = env_archcpu(env);
+    int el = arm_current_el(env);
+    uint64_t ns, cnt, off;
+
+    if (unlikely(el == 0 &&
+                 (!(env->cp15.c14_cntkctl & (1 << GTIMER_VIRT)) ||
+                  (env->cp15.hcr_el2 & (HCR_E2H | HCR_TGE))))) {
+        if (gt_vct_access(env, rip, true) != CP_ACCESS_OK) {
+            cpu_restore_state(env_cpu(env), GETPC(), true);
+            HELPER(access_check_cp_reg)(env, rip, syndrome, true);
+        }
+        return gt_virt_cnt_read(env, rip);
+    }
+    ns = get_clock();
+    if (likely(cpu->gt_cntfrq_hz == NANOSECONDS_PER_SECOND / GTIMER_SCALE)) {
+        cnt = ns / GTIMER_SCALE;
+    } else {
+        cnt = ns / gt_cntfrq_period_ns(cpu);
+    }
+    off = el == 0 ? env->cp15.cntvoff_el2 : gt_virt_cnt_offset(env);
+    return cnt - off;
+}
+
 static void gt_cval_write(CPUARMState *env, const ARMCPRegInfo *ri,
                           int timeridx,
                           uint64_t value)

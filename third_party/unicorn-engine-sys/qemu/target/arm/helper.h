@@ -58,6 +58,8 @@ DEF_HELPER_1(pre_hvc, void, env)
 /* PATCH(elfuse): HVC answered by UC_HOOK_INTR without leaving the TB (PATCHES 11). */
 DEF_HELPER_2(elfuse_hvc, i32, env, i32)
 DEF_HELPER_3(elfuse_svc, void, env, i32, i32)
+/* PATCH(elfuse): MRS CNTVCT_EL0 in one call (PATCHES 19). */
+DEF_HELPER_FLAGS_3(elfuse_cntvct, TCG_CALL_NO_WG, i64, env, ptr, i32)
 DEF_HELPER_2(pre_smc, void, env, i32)
 
 DEF_HELPER_1(check_breakpoints, void, env)

@@ -957,6 +957,13 @@ static void do_fp_st(DisasContext *s, int srcidx, TCGv_i64 tcg_addr, int size)
     if (size < 4) {
         tcg_gen_qemu_st_i64(tcg_ctx, tmp, tcg_addr, get_mem_index(s),
                             s->be_data + size);
+    } else if (s->uc->arm64_native_exc && s->be_data == MO_LE) {
+        /* PATCH(elfuse): one TLB check for the 16 bytes (PATCHES 21). */
+        TCGv_i64 tmphi = tcg_temp_new_i64(tcg_ctx);
+
+        tcg_gen_ld_i64(tcg_ctx, tmphi, tcg_ctx->cpu_env, fp_reg_hi_offset(s, srcidx));
+        tcg_gen_qemu_st2_i64(tcg_ctx, tmp, tmphi, tcg_addr, get_mem_index(s));
+        tcg_temp_free_i64(tcg_ctx, tmphi);
     } else {
         bool be = s->be_data == MO_BE;
         TCGv_i64 tcg_hiaddr = tcg_temp_new_i64(tcg_ctx);
@@ -987,6 +994,10 @@ static void do_fp_ld(DisasContext *s, int destidx, TCGv_i64 tcg_addr, int size)
         MemOp memop = s->be_data + size;
         tmphi = tcg_const_i64(tcg_ctx, 0);
         tcg_gen_qemu_ld_i64(tcg_ctx, tmplo, tcg_addr, get_mem_index(s), memop);
+    } else if (s->uc->arm64_native_exc && s->be_data == MO_LE) {
+        /* PATCH(elfuse): one TLB check for the 16 bytes (PATCHES 21). */
+        tmphi = tcg_temp_new_i64(tcg_ctx);
+        tcg_gen_qemu_ld2_i64(tcg_ctx, tmplo, tmphi, tcg_addr, get_mem_index(s));
     } else {
         bool be = s->be_data == MO_BE;
         TCGv_i64 tcg_hiaddr;
@@ -1871,6 +1882,21 @@ static void handle_sys(DisasContext *s, uint32_t insn, bool isread,
     if (!cp_access_ok(s->current_el, ri, isread)) {
         unallocated_encoding(s);
         may_gen_set_label(s, label);
+        return;
+    }
+
+    /* PATCH(elfuse): MRS Xt, CNTVCT_EL0 (the vDSO's clock read) is one helper call that
+     * checks access inline (PATCHES 19). */
+    if (uc->arm64_native_exc && isread && !label && op0 == 3 && op1 == 3 &&
+        crn == 14 && crm == 0 && op2 == 2 &&
+        !(tb_cflags(s->base.tb) & CF_USE_ICOUNT)) {
+        TCGv_ptr tmpptr = tcg_const_ptr(tcg_ctx, ri);
+        TCGv_i32 tcg_syn = tcg_const_i32(tcg_ctx,
+            syn_aa64_sysregtrap(op0, op1, op2, crn, crm, rt, isread));
+        gen_helper_elfuse_cntvct(tcg_ctx, cpu_reg(s, rt), tcg_ctx->cpu_env, tmpptr,
+                                 tcg_syn);
+        tcg_temp_free_ptr(tcg_ctx, tmpptr);
+        tcg_temp_free_i32(tcg_ctx, tcg_syn);
         return;
     }
 
@@ -2976,7 +3002,23 @@ static void disas_ldst_pair(DisasContext *s, uint32_t insn)
         TCGv_i64 tcg_rt = cpu_reg(s, rt);
         TCGv_i64 tcg_rt2 = cpu_reg(s, rt2);
 
-        if (is_load) {
+        if (size == 3 && s->uc->arm64_native_exc && s->be_data == MO_LE) {
+            /* PATCH(elfuse): LDP/STP Xt1, Xt2 behind one TLB check (PATCHES 21). As
+             * below, the registers are written after both words are read. */
+            if (is_load) {
+                TCGv_i64 tmp = tcg_temp_new_i64(tcg_ctx);
+                TCGv_i64 tmp2 = tcg_temp_new_i64(tcg_ctx);
+
+                tcg_gen_qemu_ld2_i64(tcg_ctx, tmp, tmp2, clean_addr, get_mem_index(s));
+                tcg_gen_mov_i64(tcg_ctx, tcg_rt2, tmp2);
+                tcg_gen_mov_i64(tcg_ctx, tcg_rt, tmp);
+                tcg_temp_free_i64(tcg_ctx, tmp);
+                tcg_temp_free_i64(tcg_ctx, tmp2);
+            } else {
+                tcg_gen_qemu_st2_i64(tcg_ctx, tcg_rt, tcg_rt2, clean_addr,
+                                     get_mem_index(s));
+            }
+        } else if (is_load) {
             TCGv_i64 tmp = tcg_temp_new_i64(tcg_ctx);
 
             /* Do not modify tcg_rt before recognizing any exception

@@ -1702,7 +1702,8 @@ static void * const qemu_st_helpers[16] = {
 
 static inline void tcg_out_tlb_load(TCGContext *s, TCGReg addrlo, TCGReg addrhi,
                                     int mem_index, MemOp opc,
-                                    tcg_insn_unit **label_ptr, int which)
+                                    tcg_insn_unit **label_ptr, int which,
+                                    bool pair)
 {
 #ifdef TARGET_ARM
     struct uc_struct *uc = s->uc;
@@ -1715,7 +1716,8 @@ static inline void tcg_out_tlb_load(TCGContext *s, TCGReg addrlo, TCGReg addrhi,
     unsigned a_bits = get_alignment_bits(opc);
     unsigned s_bits = opc & MO_SIZE;
     unsigned a_mask = (1 << a_bits) - 1;
-    unsigned s_mask = (1 << s_bits) - 1;
+    /* PATCH(elfuse): a pair (qemu_ld2/st2_i64) checks all 16 bytes (PATCHES 21). */
+    unsigned s_mask = pair ? 15 : (1 << s_bits) - 1;
     target_ulong tlb_mask;
 
     if (TCG_TARGET_REG_BITS == 64) {
@@ -1747,7 +1749,7 @@ static inline void tcg_out_tlb_load(TCGContext *s, TCGReg addrlo, TCGReg addrhi,
     /* If the required alignment is at least as large as the access, simply
        copy the address and mask.  For lesser alignments, check that we don't
        cross pages for the complete access.  */
-    if (a_bits >= s_bits) {
+    if (a_bits >= s_bits && !pair) {
         tcg_out_mov(s, ttype, r1, addrlo);
     } else {
         tcg_out_modrm_offset(s, OPC_LEA + trexw, r1, addrlo, s_mask - a_mask);
@@ -1793,7 +1795,7 @@ static inline void tcg_out_tlb_load(TCGContext *s, TCGReg addrlo, TCGReg addrhi,
  * Record the context of a call to the out of line helper code for the slow path
  * for a load or store, so that we can later generate the correct helper code
  */
-static void add_qemu_ldst_label(TCGContext *s, bool is_ld, bool is_64,
+static TCGLabelQemuLdst *add_qemu_ldst_label(TCGContext *s, bool is_ld, bool is_64,
                                 TCGMemOpIdx oi,
                                 TCGReg datalo, TCGReg datahi,
                                 TCGReg addrlo, TCGReg addrhi,
@@ -1803,6 +1805,7 @@ static void add_qemu_ldst_label(TCGContext *s, bool is_ld, bool is_64,
     TCGLabelQemuLdst *label = new_ldst_label(s);
 
     label->is_ld = is_ld;
+    label->pair = false;
     label->oi = oi;
     label->type = is_64 ? TCG_TYPE_I64 : TCG_TYPE_I32;
     label->datalo_reg = datalo;
@@ -1814,7 +1817,67 @@ static void add_qemu_ldst_label(TCGContext *s, bool is_ld, bool is_64,
     if (TARGET_LONG_BITS > TCG_TARGET_REG_BITS) {
         label->label_ptr[1] = label_ptr[1];
     }
+    return label;
 }
+
+#if TCG_TARGET_REG_BITS == 64 && TARGET_LONG_BITS == 64
+/*
+ * PATCH(elfuse): slow paths of qemu_ld2_i64 / qemu_st2_i64 (PATCHES 21): the helpers do
+ * the two 64-bit accesses in order through the ordinary load/store helpers.
+ */
+static bool elfuse_ld2_slow_path(TCGContext *s, TCGLabelQemuLdst *l)
+{
+    TCGReg lo = l->datalo_reg, hi = l->datahi_reg;
+
+    tcg_patch32(l->label_ptr[0], s->code_ptr - l->label_ptr[0] - 4);
+    tcg_out_mov(s, TCG_TYPE_PTR, tcg_target_call_iarg_regs[0], TCG_AREG0);
+    /* The second argument is already loaded with addrlo.  */
+    tcg_out_movi(s, TCG_TYPE_I32, tcg_target_call_iarg_regs[2], l->oi);
+    tcg_out_movi(s, TCG_TYPE_PTR, tcg_target_call_iarg_regs[3],
+                 (uintptr_t)l->raddr);
+    tcg_out_call(s, (tcg_insn_unit *)helper_elfuse_le_ldq2_mmu);
+    /* RAX = lo, RDX = hi into (lo, hi), whatever registers those are. */
+    if (lo != TCG_REG_RDX) {
+        tcg_out_mov(s, TCG_TYPE_I64, lo, TCG_REG_RAX);
+        tcg_out_mov(s, TCG_TYPE_I64, hi, TCG_REG_RDX);
+    } else if (hi != TCG_REG_RAX) {
+        tcg_out_mov(s, TCG_TYPE_I64, hi, TCG_REG_RDX);
+        tcg_out_mov(s, TCG_TYPE_I64, lo, TCG_REG_RAX);
+    } else {
+        tcg_out_opc(s, (OPC_XCHG_ax_r32 + TCG_REG_RDX) | P_REXW, 0, 0, 0);
+    }
+    tcg_out_jmp(s, l->raddr);
+    return true;
+}
+
+static bool elfuse_st2_slow_path(TCGContext *s, TCGLabelQemuLdst *l)
+{
+    TCGReg lo = l->datalo_reg, hi = l->datahi_reg;
+    TCGReg alo = tcg_target_call_iarg_regs[2], ahi = tcg_target_call_iarg_regs[3];
+
+    tcg_patch32(l->label_ptr[0], s->code_ptr - l->label_ptr[0] - 4);
+    /* (lo, hi) into the third and fourth argument registers, in parallel. */
+    if (hi != alo) {
+        tcg_out_mov(s, TCG_TYPE_I64, alo, lo);
+        tcg_out_mov(s, TCG_TYPE_I64, ahi, hi);
+    } else if (lo != ahi) {
+        tcg_out_mov(s, TCG_TYPE_I64, ahi, hi);
+        tcg_out_mov(s, TCG_TYPE_I64, alo, lo);
+    } else {
+        tcg_out_mov(s, TCG_TYPE_I64, TCG_REG_RAX, lo);
+        tcg_out_mov(s, TCG_TYPE_I64, ahi, hi);
+        tcg_out_mov(s, TCG_TYPE_I64, alo, TCG_REG_RAX);
+    }
+    tcg_out_mov(s, TCG_TYPE_PTR, tcg_target_call_iarg_regs[0], TCG_AREG0);
+    /* The second argument is already loaded with addrlo.  */
+    tcg_out_movi(s, TCG_TYPE_I32, tcg_target_call_iarg_regs[4], l->oi);
+    tcg_out_movi(s, TCG_TYPE_PTR, tcg_target_call_iarg_regs[5],
+                 (uintptr_t)l->raddr);
+    tcg_out_call(s, (tcg_insn_unit *)helper_elfuse_le_stq2_mmu);
+    tcg_out_jmp(s, l->raddr);
+    return true;
+}
+#endif
 
 /*
  * Generate code for the slow path for a load at the end of block
@@ -1826,6 +1889,12 @@ static bool tcg_out_qemu_ld_slow_path(TCGContext *s, TCGLabelQemuLdst *l)
     TCGReg data_reg;
     tcg_insn_unit **label_ptr = &l->label_ptr[0];
     int rexw = (l->type == TCG_TYPE_I64 ? P_REXW : 0);
+
+#if TCG_TARGET_REG_BITS == 64 && TARGET_LONG_BITS == 64
+    if (l->pair) {
+        return elfuse_ld2_slow_path(s, l);
+    }
+#endif
 
     /* resolve label address */
     tcg_patch32(label_ptr[0], s->code_ptr - label_ptr[0] - 4);
@@ -1911,6 +1980,12 @@ static bool tcg_out_qemu_st_slow_path(TCGContext *s, TCGLabelQemuLdst *l)
     MemOp s_bits = opc & MO_SIZE;
     tcg_insn_unit **label_ptr = &l->label_ptr[0];
     TCGReg retaddr;
+
+#if TCG_TARGET_REG_BITS == 64 && TARGET_LONG_BITS == 64
+    if (l->pair) {
+        return elfuse_st2_slow_path(s, l);
+    }
+#endif
 
     /* resolve label address */
     tcg_patch32(label_ptr[0], s->code_ptr - label_ptr[0] - 4);
@@ -2094,7 +2169,7 @@ static void tcg_out_qemu_ld(TCGContext *s, const TCGArg *args, bool is64)
     mem_index = get_mmuidx(oi);
 
     tcg_out_tlb_load(s, addrlo, addrhi, mem_index, opc,
-                     label_ptr, offsetof(CPUTLBEntry, addr_read));
+                     label_ptr, offsetof(CPUTLBEntry, addr_read), false);
 
     /* TLB Hit.  */
     tcg_out_qemu_ld_direct(s, datalo, datahi, TCG_REG_L1, -1, 0, 0, is64, opc);
@@ -2204,7 +2279,7 @@ static void tcg_out_qemu_st(TCGContext *s, const TCGArg *args, bool is64)
     mem_index = get_mmuidx(oi);
 
     tcg_out_tlb_load(s, addrlo, addrhi, mem_index, opc,
-                     label_ptr, offsetof(CPUTLBEntry, addr_write));
+                     label_ptr, offsetof(CPUTLBEntry, addr_write), false);
 
     /* TLB Hit.  */
     tcg_out_qemu_st_direct(s, datalo, datahi, TCG_REG_L1, -1, 0, 0, opc);
@@ -2213,6 +2288,49 @@ static void tcg_out_qemu_st(TCGContext *s, const TCGArg *args, bool is64)
     add_qemu_ldst_label(s, false, is64, oi, datalo, datahi, addrlo, addrhi,
                         s->code_ptr, label_ptr);
 }
+
+#if TCG_TARGET_REG_BITS == 64 && TARGET_LONG_BITS == 64
+/* PATCH(elfuse): qemu_ld2_i64 lo, hi, addr, oi / qemu_st2_i64 lo, hi, addr, oi
+ * (PATCHES 21): two little-endian 64-bit words at addr and addr + 8 behind one TLB check
+ * of all 16 bytes (a pair that crosses a page, or whose page is not plain RAM in the
+ * TLB, takes the slow path, i.e. the two ordinary accesses). */
+static void tcg_out_qemu_ld2(TCGContext *s, const TCGArg *args)
+{
+    TCGReg lo = args[0], hi = args[1], addr = args[2];
+    TCGMemOpIdx oi = args[3];
+    tcg_insn_unit *label_ptr[2];
+    TCGLabelQemuLdst *l;
+
+    tcg_out_tlb_load(s, addr, 0, get_mmuidx(oi), get_memop(oi), label_ptr,
+                     offsetof(CPUTLBEntry, addr_read), true);
+    if (lo != TCG_REG_L1) {
+        tcg_out_modrm_offset(s, OPC_MOVL_GvEv + P_REXW, lo, TCG_REG_L1, 0);
+        tcg_out_modrm_offset(s, OPC_MOVL_GvEv + P_REXW, hi, TCG_REG_L1, 8);
+    } else {
+        tcg_out_modrm_offset(s, OPC_MOVL_GvEv + P_REXW, hi, TCG_REG_L1, 8);
+        tcg_out_modrm_offset(s, OPC_MOVL_GvEv + P_REXW, lo, TCG_REG_L1, 0);
+    }
+    l = add_qemu_ldst_label(s, true, true, oi, lo, hi, addr, 0, s->code_ptr,
+                            label_ptr);
+    l->pair = true;
+}
+
+static void tcg_out_qemu_st2(TCGContext *s, const TCGArg *args)
+{
+    TCGReg lo = args[0], hi = args[1], addr = args[2];
+    TCGMemOpIdx oi = args[3];
+    tcg_insn_unit *label_ptr[2];
+    TCGLabelQemuLdst *l;
+
+    tcg_out_tlb_load(s, addr, 0, get_mmuidx(oi), get_memop(oi), label_ptr,
+                     offsetof(CPUTLBEntry, addr_write), true);
+    tcg_out_modrm_offset(s, OPC_MOVL_EvGv + P_REXW, lo, TCG_REG_L1, 0);
+    tcg_out_modrm_offset(s, OPC_MOVL_EvGv + P_REXW, hi, TCG_REG_L1, 8);
+    l = add_qemu_ldst_label(s, false, true, oi, lo, hi, addr, 0, s->code_ptr,
+                            label_ptr);
+    l->pair = true;
+}
+#endif
 
 static inline void tcg_out_op(TCGContext *s, TCGOpcode opc,
                               const TCGArg *args, const int *const_args)
@@ -2498,6 +2616,14 @@ static inline void tcg_out_op(TCGContext *s, TCGOpcode opc,
     case INDEX_op_qemu_st_i64:
         tcg_out_qemu_st(s, args, 1);
         break;
+#if TCG_TARGET_REG_BITS == 64 && TARGET_LONG_BITS == 64
+    case INDEX_op_qemu_ld2_i64:
+        tcg_out_qemu_ld2(s, args);
+        break;
+    case INDEX_op_qemu_st2_i64:
+        tcg_out_qemu_st2(s, args);
+        break;
+#endif
 
     OP_32_64(mulu2):
         tcg_out_modrm(s, OPC_GRP3_Ev + rexw, EXT3_MUL, args[3]);
@@ -3155,6 +3281,10 @@ static const TCGTargetOpDef *tcg_target_op_def(TCGOpcode op)
         return (TCG_TARGET_REG_BITS == 64 ? &L_L
                 : TARGET_LONG_BITS <= TCG_TARGET_REG_BITS ? &L_L_L
                 : &L_L_L_L);
+    case INDEX_op_qemu_ld2_i64: /* PATCH(elfuse) */
+        return &r_r_L;
+    case INDEX_op_qemu_st2_i64:
+        return &L_L_L;
 
     case INDEX_op_brcond2_i32:
         {

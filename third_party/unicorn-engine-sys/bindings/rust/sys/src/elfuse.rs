@@ -13,6 +13,9 @@ unsafe extern "C" {
     /// `uc_ctl_set_cpu_model(uc, model)`, e.g. `Arm64CpuModel::MAX as i32`.
     /// Call right after `uc_open`, before any other use of the engine.
     pub fn elfuse_uc_set_cpu_model(uc: *mut uc_engine, model: i32) -> uc_error;
+    /// `uc_ctl_set_page_size(uc, size)`: the softmmu's page size (AArch64 default 1 KiB).
+    /// Call before anything initialises the engine (after `elfuse_uc_set_cpu_model`).
+    pub fn elfuse_uc_set_page_size(uc: *mut uc_engine, size: u32) -> uc_error;
     /// `uc_ctl_remove_cache(uc, begin, end)`: invalidate translated blocks for guest VA `[begin, end)`.
     pub fn elfuse_uc_remove_cache(uc: *mut uc_engine, begin: u64, end: u64) -> uc_error;
     /// `&env->xregs[0]` (X0..X30, then SP): stable for the engine's life; use only while
