@@ -36,6 +36,7 @@ pub mod table;
 pub mod time;
 pub mod timer;
 mod tracefmt;
+pub mod tty;
 pub mod wait;
 pub mod xattr;
 

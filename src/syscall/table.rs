@@ -101,7 +101,7 @@ syscalls! {
     26 inotify_init1(Hex) => inotify::inotify_init1, Full;
     27 inotify_add_watch(Fd, Str, Hex) => inotify::inotify_add_watch, Full;
     28 inotify_rm_watch(Fd, Int) => inotify::inotify_rm_watch, Full;
-    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; on sockets SIOCGIFCONF, SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,HWADDR,INDEX,TXQLEN}, SIOCATMARK, SIOCOUTQ(NSD); FIOASYNC; others ENOTTY");
+    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("terminals (syscall/tty.rs): TCGETS/TCSETS*, TCGETS2/TCSETS*2, TCGETA/TCSETA*, TIOCGWINSZ/TIOCSWINSZ, TIOCGPGRP/TIOCSPGRP, TIOCSCTTY, TIOCNOTTY, TIOCGSID, TIOCOUTQ, TIOCSTI, TCSBRK(P), TCXONC, TCFLSH, TIOC{EXCL,NXCL,GEXCL}, TIOCM*, TIOC{G,S}SOFTCAR, TIOC{G,S}ETD, TIOC{G,}PKT, TIOCSIG, TIOCVHANGUP, TIOC{G,S}LCKTRMIOS and the pty calls TIOCGPTN, TIOCSPTLCK, TIOCGPTLCK, TIOCGPTPEER (host terminals: the host kernel keeps the terminal state and sends its job-control signals, SIGTTIN/SIGTTOU with the host's default action); FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, FIOASYNC; on sockets SIOCGIFCONF, SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,HWADDR,INDEX,TXQLEN}, SIOCATMARK, SIOCOUTQ(NSD); others ENOTTY");
     30 ioprio_set(Int, Int, Int) => sched::ioprio_set, Full;
     31 ioprio_get(Int, Int) => sched::ioprio_get, Full;
     32 flock(Fd, Int) => fs::flock, Full;
@@ -269,7 +269,7 @@ syscalls! {
     217 add_key; 218 request_key; 219 keyctl;
     220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD with shared fs and files) and processes (fork/vfork); CLONE_VM without CLONE_THREAD or CLONE_VFORK is ENOSYS; a vfork child has its own copy of memory; a new process always exits with SIGCHLD");
     221 execve(Str, Ptr, Ptr) => execve::execve, Full;
-    222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("access past the end of a mapped file raises SIGBUS, checked against the file's size at the access; a file truncated under its mapping is not: a private mapping keeps its pages, and an access past the new end of a MAP_SHARED one ends elfuse with the host's SIGBUS");
+    222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("access past the end of a mapped file raises SIGBUS, checked against the file's size at the access, and a syscall's access there is EFAULT; a private mapping keeps its pages when the file shrinks; a MAP_SHARED one follows a truncation by this process (ftruncate, truncate, O_TRUNC), but an access past an end another process truncated ends elfuse with the host's SIGBUS");
     223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
     224 swapon; 225 swapoff;
     226 mprotect(Ptr, Int, Hex) => mem::mprotect, Full;
