@@ -24,6 +24,7 @@ pub mod procdir;
 pub mod procfs;
 pub mod procgen;
 pub mod procnode;
+pub mod procsmaps;
 pub mod procvm;
 pub mod resolve;
 mod resolve_fast;

@@ -125,7 +125,7 @@ syscalls! {
     53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
     54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
     55 fchown(Fd, Int, Int) => fs::fchown, Full;
-    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("the guest's own /proc/<pid> has maps, status, stat, statm, cmdline, environ, auxv, comm, mem, fd/, fdinfo/, task/ and the exe/cwd/root links (smaps, pagemap and other entries are ENOENT); other processes' /proc entries are the host's");
+    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("the guest's own /proc/<pid> has maps, smaps, smaps_rollup, status, stat, statm, cmdline, environ, auxv, comm, mem, fd/, fdinfo/, task/ and the exe/cwd/root links (pagemap and other entries are ENOENT; smaps' dirty/clean split is by anonymous/file); other processes' /proc entries are the host's");
     57 close(Fd) => io::close, Full;
     58 vhangup;
     59 pipe2(Ptr, Hex) => io::pipe2, Full;
