@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::process::Process;
 use crate::sigframe::ChldInfo;
-use crate::signal::{SigInfo, Target, SIGCHLD, SIGTSTP, SIG_DFL, SIG_IGN};
+use crate::signal::{SigInfo, Target, SIGCHLD, SIG_DFL, SIG_IGN};
 
 const SA_NOCLDSTOP: u64 = 1;
 const CLD_STOPPED: i32 = 5;
@@ -39,12 +39,15 @@ static TARGET: Mutex<Option<Weak<Process>>> = Mutex::new(None);
 static SFD: Mutex<(i32, i32)> = Mutex::new((-1, 0));
 
 /// The standard host signals taken by the watcher: every catchable, asynchronous one
-/// but SIGPIPE (the host ignores its own; `syscall::sigpipe` raises the guest's) and
-/// SIGTTIN/SIGTTOU (blocked, a background terminal read would fail with EIO instead of
-/// stopping). Synchronous fault signals stay the host's own (a fault in elfuse itself).
+/// but SIGPIPE (the host ignores its own; `syscall::sigpipe` raises the guest's).
+/// SIGTTIN and SIGTTOU are taken too, from other processes (a shell's `kill -TTOU`); the
+/// host terminal driver sends none itself since every thread blocks them, so a
+/// background read of the controlling terminal fails with EIO (Linux would stop it) and a
+/// background tcsetpgrp or write goes through, as for a guest that ignores them (an
+/// interactive shell's own set-up). Synchronous fault signals stay the host's own (a fault in elfuse itself).
 /// The real-time ones from the host libc's SIGRTMIN up are taken too, but the wake
 /// signal.
-const FORWARDED: [i32; 18] = [
+const FORWARDED: [i32; 20] = [
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -56,6 +59,8 @@ const FORWARDED: [i32; 18] = [
     libc::SIGCHLD,
     libc::SIGCONT,
     libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
     libc::SIGURG,
     libc::SIGXCPU,
     libc::SIGXFSZ,
@@ -271,7 +276,7 @@ pub fn flush() {
 /// Reads and forwards what is pending, then releases the lock (before a stop).
 #[cfg(target_os = "linux")]
 fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
-    let mut stop = false;
+    let mut stop = None;
     crate::wakesig::take_foreign(|code, pid, uid, value| {
         let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
         si.ssi_signo = crate::wakesig::wake_signal() as u32;
@@ -280,7 +285,7 @@ fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
         si.ssi_uid = uid;
         si.ssi_ptr = value;
         si.ssi_int = value as i32;
-        stop |= forward(&si);
+        stop = stop.or(forward(&si));
     });
     loop {
         let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
@@ -289,12 +294,13 @@ fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
         if n != size as isize {
             break;
         }
-        stop |= forward(&si);
+        stop = stop.or(forward(&si));
     }
     drop(sfd);
-    if stop {
-        // ^Z with the default action: stop now, whatever the vCPUs are doing.
-        crate::jobctl::stop(SIGTSTP);
+    if let Some(sig) = stop {
+        // ^Z (or SIGTTIN/SIGTTOU) with the default action: stop now, whatever the vCPUs
+        // are doing, by the same signal (the parent's WSTOPSIG).
+        crate::jobctl::stop(sig);
     }
 }
 
@@ -332,9 +338,9 @@ enum Action {
     Die(u32),
 }
 
-/// Forwards one host signal; true if the process must stop.
+/// Forwards one host signal; the stop signal if the process must stop.
 #[cfg(target_os = "linux")]
-fn forward(si: &libc::signalfd_siginfo) -> bool {
+fn forward(si: &libc::signalfd_siginfo) -> Option<u32> {
     let proc = lock_target().as_ref().and_then(Weak::upgrade);
     let action = match &proc {
         Some(p) => decide(
@@ -345,8 +351,8 @@ fn forward(si: &libc::signalfd_siginfo) -> bool {
         None => default_only(si.ssi_signo),
     };
     match action {
-        Action::Drop => false,
-        Action::Stop => true,
+        Action::Drop => None,
+        Action::Stop => Some(si.ssi_signo),
         Action::Die(sig) => crate::fork::die_of_signal(sig),
         Action::Send(info) => {
             tracing::debug!(
@@ -358,7 +364,7 @@ fn forward(si: &libc::signalfd_siginfo) -> bool {
             if let Some(p) = proc {
                 p.send_signal(Target::Process, info);
             }
-            false
+            None
         }
     }
 }

@@ -101,7 +101,7 @@ syscalls! {
     26 inotify_init1(Hex) => inotify::inotify_init1, Full;
     27 inotify_add_watch(Fd, Str, Hex) => inotify::inotify_add_watch, Full;
     28 inotify_rm_watch(Fd, Int) => inotify::inotify_rm_watch, Full;
-    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("terminals (syscall/tty.rs): TCGETS/TCSETS*, TCGETS2/TCSETS*2, TCGETA/TCSETA*, TIOCGWINSZ/TIOCSWINSZ, TIOCGPGRP/TIOCSPGRP, TIOCSCTTY, TIOCNOTTY, TIOCGSID, TIOCOUTQ, TIOCSTI, TCSBRK(P), TCXONC, TCFLSH, TIOC{EXCL,NXCL,GEXCL}, TIOCM*, TIOC{G,S}SOFTCAR, TIOC{G,S}ETD, TIOC{G,}PKT, TIOCSIG, TIOCVHANGUP, TIOC{G,S}LCKTRMIOS and the pty calls TIOCGPTN, TIOCSPTLCK, TIOCGPTLCK, TIOCGPTPEER (host terminals: the host kernel keeps the terminal state and sends its job-control signals, SIGTTIN/SIGTTOU with the host's default action); FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, FIOASYNC; on sockets SIOCGIFCONF, SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,HWADDR,INDEX,TXQLEN}, SIOCATMARK, SIOCOUTQ(NSD); others ENOTTY");
+    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("terminals (syscall/tty.rs): TCGETS/TCSETS*, TCGETS2/TCSETS*2, TCGETA/TCSETA*, TIOCGWINSZ/TIOCSWINSZ, TIOCGPGRP/TIOCSPGRP, TIOCSCTTY, TIOCNOTTY, TIOCGSID, TIOCOUTQ, TIOCSTI, TCSBRK(P), TCXONC, TCFLSH, TIOC{EXCL,NXCL,GEXCL}, TIOCM*, TIOC{G,S}SOFTCAR, TIOC{G,S}ETD, TIOC{G,}PKT, TIOCSIG, TIOCVHANGUP, TIOC{G,S}LCKTRMIOS and the pty calls TIOCGPTN, TIOCSPTLCK, TIOCGPTLCK, TIOCGPTPEER (host terminals: the host kernel keeps the terminal state and its signals; it sends no SIGTTIN/SIGTTOU, blocked on the host: a background read of the controlling terminal is EIO where Linux would stop the process, a background write or tcsetpgrp goes through); FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, FIOASYNC; on sockets SIOCGIFCONF, SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,HWADDR,INDEX,TXQLEN}, SIOCATMARK, SIOCOUTQ(NSD); others ENOTTY");
     30 ioprio_set(Int, Int, Int) => sched::ioprio_set, Full;
     31 ioprio_get(Int, Int) => sched::ioprio_get, Full;
     32 flock(Fd, Int) => fs::flock, Full;
@@ -195,7 +195,7 @@ syscalls! {
     126 sched_get_priority_min(Int) => sched::sched_get_priority_min, Full;
     127 sched_rr_get_interval(Int, Ptr) => sched::sched_rr_get_interval, Full;
     128 restart_syscall() => time::restart_syscall, Full;
-    129 kill(Int, Sig) => signal::kill, Partial("other processes, groups (0, -pgid, the caller's included) and -1 through the host; between guest processes a signal travels as the host's, so SIGPIPE is dropped and SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGTTIN, SIGTTOU act as on elfuse itself (only the caller's own copy is the guest's)");
+    129 kill(Int, Sig) => signal::kill, Partial("other processes, groups (0, -pgid, the caller's included) and -1 through the host; between guest processes a signal travels as the host's, so SIGPIPE is dropped and SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS act as on elfuse itself (only the caller's own copy is the guest's)");
     130 tkill(Int, Sig) => signal::tkill, Full;
     131 tgkill(Int, Int, Sig) => signal::tgkill, Partial("other thread groups are ESRCH");
     132 sigaltstack(Ptr, Ptr) => sigstack::sigaltstack, Full;

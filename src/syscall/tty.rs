@@ -10,9 +10,10 @@
 //!
 //! Job control a terminal drives by signals is the host kernel's, sent to host
 //! processes: SIGWINCH on a new size, SIGHUP on hang-up, SIGINT/SIGQUIT/SIGTSTP from the
-//! line discipline reach each guest through its host-signal watcher (`hostsig`);
-//! SIGTTIN/SIGTTOU for a background read or write take the host's default action (the
-//! process stops, as a guest with the default disposition would).
+//! line discipline reach each guest through its host-signal watcher (`hostsig`). The
+//! driver sends no SIGTTIN/SIGTTOU (every host thread blocks them): a background read of
+//! the controlling terminal is EIO, a background write or tcsetpgrp goes through, as for
+//! a guest that ignores them; sent by another process they are forwarded.
 
 use elfuse_actors::fdtable::OpenFile;
 use std::os::fd::{FromRawFd, OwnedFd};
