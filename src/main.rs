@@ -211,8 +211,15 @@ fn main() -> ExitCode {
     };
     let (proc, stop) = match boot::run(launch, &mut st) {
         Ok(r) => r,
+        // Linux's execve fails with ENOMEM (a shell then exits 126): segments larger
+        // than guest memory (a bss of gigabytes) make the program unrunnable here.
         Err(BootError::Image(LoadError::OutOfMemory)) => {
-            return fail(EXIT_INTERNAL, format!("{shown}: not enough guest memory"))
+            return fail(
+                EXIT_NOT_EXECUTABLE,
+                format!(
+                    "{shown}: Cannot allocate memory (its segments do not fit in guest memory)"
+                ),
+            )
         }
         Err(BootError::Host(e)) => return fail(EXIT_INTERNAL, format!("{shown}: {e}")),
         Err(e) => return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: {e}")),

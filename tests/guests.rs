@@ -114,6 +114,29 @@ fn sigbus_past_eof(libc: Libc) {
     }
 }
 
+/// A MAP_SHARED file truncated under its mapping: syscalls on the page past the new end
+/// fail with EFAULT (openat's path, write, read, /dev/urandom, getrandom, futex,
+/// clock_gettime, uname), a load or store there is the guest's SIGBUS, never elfuse's
+/// death (issue 12 crash c). elfuse-only: qemu-user 7.2 dies of a TCG assertion.
+fn sigbus_truncated_syscalls(libc: Libc) {
+    let dir = TempDir::new();
+    let d = dir.path().to_str().unwrap();
+    if let Some(out) = run_elfuse_only(libc, "sigbus_sys", &[], &[d], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
+/// A pty pair and job control on its slave (tests/guest/pty.c); `strict`: elfuse-only,
+/// with TIOCGPTLCK (qemu-user 7.2 has none).
+fn pty(libc: Libc) {
+    if let Some(out) = run_guest(libc, "pty", &[], 0) {
+        assert_checks_passed(&out);
+    }
+    if let Some(out) = run_elfuse_only(libc, "pty", &[], &["strict"], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 /// Code written at run time, run, rewritten and run again (tests/guest/jit.c).
 fn jit(libc: Libc) {
     if let Some(out) = run_guest(libc, "jit", &[], 0) {
@@ -1074,6 +1097,8 @@ for_each_libc!(
     dirs,
     mmap,
     sigbus_past_eof,
+    sigbus_truncated_syscalls,
+    pty,
     jit,
     jit_alias,
     brk_and_malloc,

@@ -466,6 +466,8 @@ impl EmuVcpu {
         // page-crossing slow path at every 1 KiB boundary for each guest page, and ended
         // translated blocks at 1 KiB boundaries.
         check(
+            // SAFETY: `h` is this engine's live handle, not yet initialised (the page size
+            // must be set before the first memory map); the size is an integer.
             unsafe { uc::elfuse_uc_set_page_size(h, crate::guest::layout::PAGE_SIZE as u32) },
             "set page size",
         )?;

@@ -685,8 +685,9 @@ impl Mm {
         }
         let need = need_prot(write);
         let first = match self.vmas.range(..=va).next_back() {
-            // The common case, one mapping holds it all: a single tree descent.
-            Some((&s, v)) if v.end >= end && v.prot & need != 0 => {
+            // The common case, one mapping holds it all: a single tree descent. A file
+            // mapping is checked against the file's size at each call (never cached).
+            Some((&s, v)) if v.end >= end && v.prot & need != 0 && !v.is_file_overlay() => {
                 return Ok(Some(UserSpan {
                     start: s,
                     end: v.end,
@@ -698,7 +699,7 @@ impl Mm {
         };
         let mut cur = va;
         for (&s, v) in self.vmas.range(first..end) {
-            if s > cur || v.prot & need == 0 {
+            if s > cur || v.prot & need == 0 || eof::reaches_past_eof(s, v, end) {
                 return Err(Errno::EFAULT);
             }
             cur = v.end;

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::process::Process;
 use crate::signal::info::ChldInfo;
-use crate::signal::{SigInfo, Target, SIGCHLD, SIGTSTP, SIG_DFL, SIG_IGN};
+use crate::signal::{SigInfo, Target, SIGCHLD, SIG_DFL, SIG_IGN};
 
 const SA_NOCLDSTOP: u64 = 1;
 const CLD_STOPPED: i32 = 5;
@@ -39,12 +39,15 @@ static TARGET: Mutex<Option<Weak<Process>>> = Mutex::new(None);
 static SFD: Mutex<(i32, i32)> = Mutex::new((-1, 0));
 
 /// The standard host signals taken by the watcher: every catchable, asynchronous one
-/// but SIGPIPE (the host ignores its own; `syscall::sigpipe` raises the guest's) and
-/// SIGTTIN/SIGTTOU (blocked, a background terminal read would fail with EIO instead of
-/// stopping). Synchronous fault signals stay the host's own (a fault in elfuse itself).
+/// but SIGPIPE (the host ignores its own; `syscall::sigpipe` raises the guest's).
+/// SIGTTIN and SIGTTOU are taken too, from other processes (a shell's `kill -TTOU`); the
+/// host terminal driver sends none itself since every thread blocks them, so a
+/// background read of the controlling terminal fails with EIO (Linux would stop it) and a
+/// background tcsetpgrp or write goes through, as for a guest that ignores them (an
+/// interactive shell's own set-up). Synchronous fault signals stay the host's own (a fault in elfuse itself).
 /// The real-time ones from the host libc's SIGRTMIN up are taken too, but the wake
 /// signal.
-const FORWARDED: [i32; 18] = [
+const FORWARDED: [i32; 20] = [
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -56,6 +59,8 @@ const FORWARDED: [i32; 18] = [
     libc::SIGCHLD,
     libc::SIGCONT,
     libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
     libc::SIGURG,
     libc::SIGXCPU,
     libc::SIGXFSZ,
@@ -283,7 +288,7 @@ pub fn flush() {
 /// Reads and forwards what is pending, then releases the lock (before a stop).
 #[cfg(target_os = "linux")]
 fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
-    let mut stop = false;
+    let mut stop = None;
     crate::signal::wakesig::take_foreign(|code, pid, uid, value| {
         // SAFETY: struct signalfd_siginfo is integers (and padding), valid zeroed.
         let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
@@ -293,7 +298,7 @@ fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
         si.ssi_uid = uid;
         si.ssi_ptr = value;
         si.ssi_int = value as i32;
-        stop |= forward(&si);
+        stop = stop.or(forward(&si));
     });
     loop {
         // SAFETY: struct signalfd_siginfo is integers (and padding), valid zeroed.
@@ -305,12 +310,13 @@ fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
         if n != size as isize {
             break;
         }
-        stop |= forward(&si);
+        stop = stop.or(forward(&si));
     }
     drop(sfd);
-    if stop {
-        // ^Z with the default action: stop now, whatever the vCPUs are doing.
-        crate::signal::jobctl::stop(SIGTSTP);
+    if let Some(sig) = stop {
+        // ^Z (or SIGTTIN/SIGTTOU) with the default action: stop now, whatever the vCPUs
+        // are doing, by the same signal (the parent's WSTOPSIG).
+        crate::signal::jobctl::stop(sig);
     }
 }
 
@@ -351,9 +357,9 @@ enum Action {
     Die(u32),
 }
 
-/// Forwards one host signal; true if the process must stop.
+/// Forwards one host signal; the stop signal if the process must stop.
 #[cfg(target_os = "linux")]
-fn forward(si: &libc::signalfd_siginfo) -> bool {
+fn forward(si: &libc::signalfd_siginfo) -> Option<u32> {
     let proc = lock_target().as_ref().and_then(Weak::upgrade);
     if let Some((tid, code, pid, uid, value)) =
         crate::syscall::sigremote::decode(si.ssi_code, si.ssi_pid, si.ssi_uid, si.ssi_ptr)
@@ -367,8 +373,8 @@ fn forward(si: &libc::signalfd_siginfo) -> bool {
             ..Default::default()
         };
         return match proc {
-            Some(p) => to_thread(&p, tid, info),
-            None => false,
+            Some(p) => to_thread(&p, tid, info).then_some(si.ssi_signo),
+            None => None,
         };
     }
     let action = match &proc {
@@ -380,8 +386,8 @@ fn forward(si: &libc::signalfd_siginfo) -> bool {
         None => default_only(si.ssi_signo),
     };
     match action {
-        Action::Drop => false,
-        Action::Stop => true,
+        Action::Drop => None,
+        Action::Stop => Some(si.ssi_signo),
         Action::Die(sig) => die_of_signal(sig),
         Action::Send(info) => {
             tracing::debug!(
@@ -393,7 +399,7 @@ fn forward(si: &libc::signalfd_siginfo) -> bool {
             if let Some(p) = proc {
                 p.send_signal(Target::Process, info);
             }
-            false
+            None
         }
     }
 }

@@ -284,6 +284,7 @@ fn into_cgroup(
     let dir = file.raw();
     // SAFETY: a zeroed statfs for the host to fill; `dir` is held open by `file`.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs writes one struct statfs into `st`, a local; `dir` is held by `file`.
     if unsafe { libc::fstatfs(dir, &mut st) } != 0 || st.f_type as i64 != CGROUP2_SUPER_MAGIC {
         return Err(Errno::EBADF);
     }

@@ -268,6 +268,9 @@ pub(crate) fn open_how(
     // O_RDONLY (0) and O_RDWR (2) read; O_WRONLY (1), 3 and O_PATH do not.
     let readable = matches!(flags & abi::O_ACCMODE, 0 | 2) && flags & abi::O_PATH == 0;
     let file = OpenFile::opened(fd, Some(path), readable);
+    if flags & abi::O_TRUNC != 0 {
+        truncated(ctx);
+    }
     // On failure the description (and the host fd) is dropped.
     ctx.install(file, flags & O_CLOEXEC != 0)
 }
@@ -621,13 +624,24 @@ pub fn renameat2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 pub fn truncate(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (_dir, p) = at(ctx, AT_FDCWD as u64, a[0])?;
     // SAFETY: `p` is a NUL-terminated CString the call only reads.
-    ret0(unsafe { libc::truncate(p.as_ptr(), a[1] as i64 as libc::off_t) })
+    let r = ret0(unsafe { libc::truncate(p.as_ptr(), a[1] as i64 as libc::off_t) });
+    truncated(ctx);
+    r
 }
 
 pub fn ftruncate(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
     // SAFETY: no pointers; `f` keeps the host fd open for the call.
-    ret0(unsafe { libc::ftruncate(f.raw(), a[1] as i64 as libc::off_t) })
+    let r = ret0(unsafe { libc::ftruncate(f.raw(), a[1] as i64 as libc::off_t) });
+    truncated(ctx);
+    r
+}
+
+/// A file may have shrunk under a shared mapping of this process: its pages past the end
+/// leave guest RAM (`Mm::hide_truncated`). A truncation by another process is not seen
+/// until this one truncates or maps again.
+pub(super) fn truncated(ctx: &Ctx) {
+    ctx.proc.mm().hide_truncated();
 }
 
 pub fn fallocate(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {

@@ -224,10 +224,8 @@ impl Deadline {
             tv_sec: now.tv_sec + ns / 1_000_000_000,
             tv_nsec: ns % 1_000_000_000,
         };
-        let capped = match self.ts {
-            Some(t) if (t.tv_sec, t.tv_nsec) <= (cap.tv_sec, cap.tv_nsec) => false,
-            _ => true,
-        };
+        let capped =
+            !matches!(self.ts, Some(t) if (t.tv_sec, t.tv_nsec) <= (cap.tv_sec, cap.tv_nsec));
         if !capped {
             return self.sleep(p, private, val, bitset);
         }

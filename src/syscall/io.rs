@@ -363,23 +363,13 @@ pub fn pipe2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 }
 
 pub fn ioctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    // asm-generic ioctl numbers: AArch64 and x86_64 Linux agree on all of these, and the
-    // structures (kernel termios, winsize, int) have the same layout; a macOS host maps
-    // them here.
-    const TCGETS: u64 = 0x5401;
-    const TCSETS: u64 = 0x5402;
-    const TCSETSW: u64 = 0x5403;
-    const TCSETSF: u64 = 0x5404;
-    const TIOCGPGRP: u64 = 0x540f;
-    const TIOCSPGRP: u64 = 0x5410;
-    const TIOCGWINSZ: u64 = 0x5413;
-    const TIOCSWINSZ: u64 = 0x5414;
+    // asm-generic ioctl numbers: AArch64 and x86_64 Linux agree on all of these; a macOS
+    // host maps them here. Terminal ioctls are `tty`'s.
     const FIONREAD: u64 = 0x541b;
     const FIONBIO: u64 = 0x5421;
     const FIONCLEX: u64 = 0x5450;
     const FIOCLEX: u64 = 0x5451;
     const FIOASYNC: u64 = 0x5452;
-    const TERMIOS_SIZE: usize = 36;
     let f = ctx.file(a[0])?;
     let (req, arg) = (a[1] & 0xffff_ffff, a[2]);
     let (size, out) = match req {
@@ -390,13 +380,14 @@ pub fn ioctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
                 .map_err(fd_err)?;
             return Ok(0);
         }
-        TCGETS => (TERMIOS_SIZE, true),
-        TCSETS | TCSETSW | TCSETSF => (TERMIOS_SIZE, false),
-        TIOCGWINSZ => (8, true),
-        TIOCSWINSZ => (8, false),
-        TIOCGPGRP | FIONREAD => (4, true),
-        TIOCSPGRP | FIONBIO | FIOASYNC => (4, false),
-        _ => return super::net::ioctl::ioctl(ctx, &f, req, arg),
+        FIONREAD => (4, true),
+        FIONBIO | FIOASYNC => (4, false),
+        _ => {
+            if let Some(r) = super::tty::ioctl(ctx, &f, req, arg) {
+                return r;
+            }
+            return super::net::ioctl::ioctl(ctx, &f, req, arg);
+        }
     };
     let buf = ctx.user_slice(arg, size, out)?;
     // SAFETY: the table above gives `size` as what `req` reads or writes, and `buf` is that

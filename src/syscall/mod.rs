@@ -34,6 +34,7 @@ pub mod procdir;
 pub mod procfs;
 pub mod procgen;
 pub mod procnode;
+pub mod procsmaps;
 pub mod procvm;
 pub mod resolve;
 mod resolve_fast;
@@ -49,6 +50,7 @@ pub mod table;
 pub mod time;
 pub mod timer;
 mod tracefmt;
+pub mod tty;
 pub mod wait;
 pub mod xattr;
 

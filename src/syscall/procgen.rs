@@ -1,5 +1,5 @@
 //! Generated files of the guest's own /proc/<pid> and /proc/<pid>/task/<tid>: status,
-//! stat, statm, cmdline, environ, auxv, comm, maps and fdinfo/N.
+//! stat, statm, cmdline, environ, auxv, comm, maps and fdinfo/N (smaps: `procsmaps`).
 
 use std::fmt::Write as _;
 
@@ -32,6 +32,8 @@ pub fn generate(ctx: &Ctx, tid: Option<i32>, name: &str) -> Result<Vec<u8>, Errn
         "cmdline" => span(ctx, 0),
         "environ" => span(ctx, 2),
         "auxv" => span(ctx, 4),
+        "smaps" => super::procsmaps::generate(ctx, false),
+        "smaps_rollup" => super::procsmaps::generate(ctx, true),
         "comm" => {
             let mut c = comm(ctx);
             c.push(b'\n');
@@ -94,7 +96,7 @@ fn mem(ctx: &Ctx) -> MemFigures {
     f
 }
 
-fn resident(ctx: &Ctx, start: u64, len: u64) -> u64 {
+pub(super) fn resident(ctx: &Ctx, start: u64, len: u64) -> u64 {
     let pages = len.div_ceil(4096) as usize;
     let mut vec = vec![0u8; pages];
     let p = ctx.proc.ram.ptr(start, len as usize);

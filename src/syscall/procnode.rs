@@ -50,7 +50,17 @@ pub enum Node {
 
 /// Generated files of /proc/<pid> and /proc/<pid>/task/<tid>.
 pub const FILES: &[&str] = &[
-    "maps", "status", "stat", "statm", "cmdline", "environ", "auxv", "comm", "mem",
+    "maps",
+    "smaps",
+    "smaps_rollup",
+    "status",
+    "stat",
+    "statm",
+    "cmdline",
+    "environ",
+    "auxv",
+    "comm",
+    "mem",
 ];
 
 /// Host entries that show nothing of elfuse's own and pass through.

@@ -118,7 +118,7 @@ syscalls! {
     26 inotify_init1(Hex) => inotify::inotify_init1, Full;
     27 inotify_add_watch(Fd, Str, Hex) => inotify::inotify_add_watch, Full;
     28 inotify_rm_watch(Fd, Int) => inotify::inotify_rm_watch, Full;
-    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("TCGETS, TCSETS*, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; on sockets SIOCGIFCONF, SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,HWADDR,INDEX,TXQLEN}, SIOCATMARK, SIOCOUTQ(NSD); FIOASYNC; others ENOTTY");
+    29 ioctl(Fd, Hex, Hex) => io::ioctl, Partial("terminals (syscall/tty.rs): TCGETS/TCSETS*, TCGETS2/TCSETS*2, TCGETA/TCSETA*, TIOCGWINSZ/TIOCSWINSZ, TIOCGPGRP/TIOCSPGRP, TIOCSCTTY, TIOCNOTTY, TIOCGSID, TIOCOUTQ, TIOCSTI, TCSBRK(P), TCXONC, TCFLSH, TIOC{EXCL,NXCL,GEXCL}, TIOCM*, TIOC{G,S}SOFTCAR, TIOC{G,S}ETD, TIOC{G,}PKT, TIOCSIG, TIOCVHANGUP, TIOC{G,S}LCKTRMIOS and the pty calls TIOCGPTN, TIOCSPTLCK, TIOCGPTLCK, TIOCGPTPEER (host terminals: the host kernel keeps the terminal state and its signals; it sends no SIGTTIN/SIGTTOU, blocked on the host: a background read of the controlling terminal is EIO where Linux would stop the process, a background write or tcsetpgrp goes through); FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, FIOASYNC; on sockets SIOCGIFCONF, SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,HWADDR,INDEX,TXQLEN}, SIOCATMARK, SIOCOUTQ(NSD); others ENOTTY");
     30 ioprio_set(Int, Int, Int) => sched::ioprio_set, Full;
     31 ioprio_get(Int, Int) => sched::ioprio_get, Full;
     32 flock(Fd, Int) => fs::flock, Full, restart(Sys);
@@ -145,7 +145,7 @@ syscalls! {
     53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
     54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
     55 fchown(Fd, Int, Int) => fs::fchown, Full;
-    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("the guest's own /proc/<pid> has maps, status, stat, statm, cmdline, environ, auxv, comm, mem, fd/, fdinfo/, task/ and the exe/cwd/root links (smaps, pagemap and other entries are ENOENT); other processes' /proc entries are the host's"), restart(Sys);
+    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("the guest's own /proc/<pid> has maps, smaps, smaps_rollup, status, stat, statm, cmdline, environ, auxv, comm, mem, fd/, fdinfo/, task/ and the exe/cwd/root links (pagemap and other entries are ENOENT; smaps' dirty/clean split is by anonymous/file); other processes' /proc entries are the host's"), restart(Sys);
     57 close(Fd) => io::close, Full;
     58 vhangup() => sysadm::vhangup, Full;
     59 pipe2(Ptr, Hex) => io::pipe2, Full;
@@ -218,7 +218,7 @@ syscalls! {
     126 sched_get_priority_min(Int) => sched::sched_get_priority_min, Full;
     127 sched_rr_get_interval(Int, Ptr) => sched::sched_rr_get_interval, Full;
     128 restart_syscall() => time::restart_syscall, Full;
-    129 kill(Int, Sig) => signal::kill, Partial("other processes, groups (0, -pgid, the caller's included) and -1 through the host; between guest processes a signal travels as the host's, so SIGPIPE is dropped and SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGTTIN, SIGTTOU act as on elfuse itself (only the caller's own copy is the guest's)");
+    129 kill(Int, Sig) => signal::kill, Partial("other processes, groups (0, -pgid, the caller's included) and -1 through the host; between guest processes a signal travels as the host's, so SIGPIPE is dropped and SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS act as on elfuse itself (only the caller's own copy is the guest's)");
     130 tkill(Int, Sig) => signal::tkill, Full;
     131 tgkill(Int, Int, Sig) => signal::tgkill, Partial("a thread of another elfuse process is checked against the host's tasks: a tid naming one of that process's helper threads succeeds and is dropped there");
     132 sigaltstack(Ptr, Ptr) => sigstack::sigaltstack, Full;
@@ -311,7 +311,7 @@ syscalls! {
     219 keyctl: "kernel keyrings: see add_key";
     220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD|CLONE_SIGHAND; tid = the host thread's tid, so never reused at once; up to 15360 alive) and processes (fork/vfork); CLONE_PARENT_SETTID, CLONE_CHILD_SETTID, CLONE_CHILD_CLEARTID on both; CLONE_PIDFD for processes. Limits: a thread without CLONE_FILES or CLONE_FS is ENOSYS (one fd table and cwd/umask per process); CLONE_VM without CLONE_THREAD or CLONE_VFORK is ENOSYS; a vfork child has its own copy of memory; a new process always signals SIGCHLD at exit (another exit_signal, or 0, is not honoured)");
     221 execve(Str, Ptr, Ptr) => execve::execve, Full;
-    222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("access past the end of a mapped file raises SIGBUS, checked against the file's size at the access; a file truncated under its mapping is not: a private mapping keeps its pages, and an access past the new end of a MAP_SHARED one ends elfuse with the host's SIGBUS");
+    222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("access past the end of a mapped file raises SIGBUS, checked against the file's size at the access, and a syscall's access there is EFAULT; a private mapping keeps its pages when the file shrinks; a MAP_SHARED one follows a truncation by this process (ftruncate, truncate, O_TRUNC), but an access past an end another process truncated ends elfuse with the host's SIGBUS");
     223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
     224 swapon: "swap is the host's; Linux built without CONFIG_SWAP answers ENOSYS";
     225 swapoff: "swap: see swapon";

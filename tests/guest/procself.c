@@ -295,12 +295,33 @@ int main(int argc, char **argv)
     snprintf(want, sizeof want, "%d (procself) ", pid);
     CHECK(slurp("/proc/self/stat") > 0 && strncmp(buf, want, strlen(want)) == 0);
     CHECK(slurp("/proc/self/statm") > 0);
+    /* smaps: each maps line followed by its figures (Linux 6.x layout), the last one
+     * VmFlags; smaps_rollup: one [rollup] line and the sums. */
+    static char mapsbuf[1 << 16];
+    ssize_t mn = slurp("/proc/self/maps");
+    CHECK(mn > 0 && mn < (ssize_t)sizeof mapsbuf);
+    memcpy(mapsbuf, buf, mn > 0 ? mn : 0);
+    mapsbuf[mn > 0 ? mn : 0] = 0;
+    int maps_lines = 0;
+    for (char *c = mapsbuf; *c; c++)
+        maps_lines += *c == '\n';
+    CHECK(slurp("/proc/self/smaps") > 0 && strncmp(buf, mapsbuf, strchr(mapsbuf, '\n') - mapsbuf + 1) == 0);
+    int vmflags = 0, rss = 0;
+    for (char *c = buf; (c = strstr(c, "\nVmFlags: ")); c++)
+        vmflags++;
+    for (char *c = buf; (c = strstr(c, "\nRss: ")); c++)
+        rss++;
+    CHECK(vmflags == maps_lines && rss == maps_lines);
+    CHECK(strstr(buf, "\nKernelPageSize:        4 kB\nMMUPageSize:           4 kB\nRss:") != 0);
+    CHECK(strstr(buf, "elfuse") == 0);
+    CHECK(slurp("/proc/self/smaps_rollup") > 0 && strstr(buf, " [rollup]\nRss: ") != 0 &&
+          strstr(buf, "\nPss_Anon: ") != 0 && strstr(buf, "\nLocked: ") != 0);
     CHECK(slurp("/proc/self/comm") > 0 && strcmp(buf, "procself\n") == 0);
     ssize_t cl = slurp("/proc/self/cmdline");
     CHECK(cl > 0 && strcmp(buf, argv[0]) == 0 && strcmp(buf + strlen(argv[0]) + 1, dir) == 0);
     CHECK(slurp("/proc/self/environ") >= 0 && strstr(buf, "elfuse") == 0);
     CHECK(slurp("/proc/self/auxv") > 0);
-    CHECK(slurp("/proc/self/smaps") < 0);
+    CHECK(slurp("/proc/self/pagemap") < 0);
     int tfd[2];
     CHECK(pipe(tfd) == 0);
     pthread_t th;

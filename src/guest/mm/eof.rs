@@ -50,6 +50,19 @@ fn file_end(start: u64, fd: &OwnedFd, offset: u64) -> Option<u64> {
     })
 }
 
+/// Whether `[va, end)`, inside mapping `v` that starts at `start`, reaches past the end of
+/// its file: a host access there would be the host's SIGBUS (the file may have been
+/// truncated under a MAP_SHARED mapping), so a syscall's access is EFAULT, as Linux's
+/// copy to or from user memory there is.
+/// Private mappings keep their pages (zero-filled past the end), so only shared ones are
+/// asked.
+pub(super) fn reaches_past_eof(start: u64, v: &Vma, end: u64) -> bool {
+    let Some((fd, offset)) = mapped_file(v).filter(|_| v.shared) else {
+        return false;
+    };
+    file_end(start, fd, offset).is_some_and(|lim| end.min(v.end) > lim)
+}
+
 impl Mm {
     /// Removes the page-table entries of `[start, end)` that lie past the end of a mapped
     /// file (after the entries were set for the mappings' protections).
@@ -108,5 +121,35 @@ impl Mm {
             Ok(_) => MissingPage::Mapped,
             Err(_) => MissingPage::PastEof,
         }
+    }
+}
+
+impl Mm {
+    /// After a truncation (ftruncate, truncate, open with O_TRUNC): the pages of shared
+    /// file mappings now past the end of their file become guest RAM again with no
+    /// page-table entry, so a guest access is SIGBUS through the fault path and a
+    /// syscall's is EFAULT, never the host's SIGBUS in elfuse. True if any changed.
+    pub fn hide_truncated(&mut self) -> bool {
+        let spans: Vec<(u64, u64)> = self
+            .vmas
+            .iter()
+            .filter(|(_, v)| v.shared && v.prot != 0)
+            .filter_map(|(&s, v)| {
+                let (fd, offset) = mapped_file(v)?;
+                let a = file_end(s, fd, offset)?.max(s);
+                (a < v.end).then_some((a, v.end))
+            })
+            .collect();
+        for &(a, b) in &spans {
+            self.ram.restore(a, b - a);
+            let _ = self.pt.set_range(&self.ram, a, b - a, None);
+        }
+        if !spans.is_empty() {
+            self.inval.merge(super::Invalidate {
+                tlb: true,
+                code: None,
+            });
+        }
+        !spans.is_empty()
     }
 }
