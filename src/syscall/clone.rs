@@ -7,7 +7,7 @@
 //! CLONE_THREAD or CLONE_VFORK (a process sharing memory) is ENOSYS, and so is a thread
 //! without CLONE_FILES or CLONE_FS (elfuse keeps one fd table and one cwd/umask per
 //! process). CLONE_PIDFD (processes), clone3's set_tid and CLONE_INTO_CGROUP are handled
-//! around those paths; `unshare_task` is unshare's part for CLONE_FILES/FS/SYSVSEM.
+//! around those paths.
 //!
 //! The child starts with the parent's registers at the parent's HVC exit (so it resumes
 //! at the shim's ERET, returning to the instruction after the SVC) with X0 = 0, SP_EL0
@@ -346,20 +346,6 @@ fn clone3_args(ctx: &mut Ctx, f: &[u64; 11]) -> SysResult {
             child_tid,
         },
     )
-}
-
-/// unshare(2)'s per-task flags for the calling thread: CLONE_FILES, CLONE_FS and
-/// CLONE_SYSVSEM (the namespace flags are unshare's own). Linux gives the thread private
-/// copies of what it shared. A process with one thread already has them (a fork child
-/// has its own fd table, cwd and umask; SysV semaphore undo is per process here), so
-/// that is a no-op and succeeds. While other threads are alive elfuse keeps one fd table
-/// and one cwd/umask per process: CLONE_FILES or CLONE_FS is then EINVAL (a stated
-/// limit, as for clone without them).
-pub fn unshare_task(ctx: &Ctx, flags: u64) -> Result<(), Errno> {
-    if flags & (CLONE_FILES | CLONE_FS) != 0 && ctx.proc.threads.count() > 1 {
-        return Err(Errno::EINVAL);
-    }
-    Ok(())
 }
 
 /// The parent's registers at its HVC exit: what the child starts from.

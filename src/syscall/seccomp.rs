@@ -373,26 +373,7 @@ fn host_nnp() -> bool {
 /// CAP_SYS_ADMIN in the host thread's effective set.
 fn host_sys_admin() -> bool {
     const CAP_SYS_ADMIN: u32 = 21;
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let mut h = Header {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let mut d = [Data::default(); 2];
-    // SAFETY: capget writes two data structs (version 3) into our array.
-    let r = unsafe { libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()) };
-    r == 0 && d[0].effective & (1 << CAP_SYS_ADMIN) != 0
+    super::sysadm::host_capable(CAP_SYS_ADMIN)
 }
 
 fn set_filter(ctx: &mut Ctx, flags: u32, uargs: u64) -> SysResult {

@@ -225,8 +225,12 @@ pub fn unshare(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if flags & CLONE_NEWNS != 0 {
         flags |= CLONE_FS;
     }
+    // A lone thread already has its own fd table, cwd/umask and SysV undo list (a
+    // no-op, as Linux's for what is not shared). While other threads live, elfuse keeps
+    // one fd table and one cwd/umask per process: CLONE_FILES/CLONE_FS are then EINVAL
+    // (the stated limit); CLONE_SYSVSEM needs nothing (undo lists are per process here).
     let alone = ctx.proc.threads.count() <= 1;
-    let shared = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM;
+    let shared = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_FS | CLONE_FILES;
     if flags & shared != 0 && !alone {
         return Err(Errno::EINVAL);
     }

@@ -186,7 +186,7 @@ syscalls! {
     94 exit_group(Int) => proc::exit_group, Full;
     95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)"), restart(Sys);
     96 set_tid_address(Ptr) => proc::set_tid_address, Full;
-    97 unshare(Hex) => sysadm::unshare, Partial("namespaces are the host's, unshared for the calling thread's host thread; CLONE_NEWUSER is EINVAL (elfuse's own helper threads make the host process multi-threaded, which Linux refuses); CLONE_FS, CLONE_FILES and CLONE_SYSVSEM are no-ops for a lone thread and EINVAL while other threads live (elfuse's threads always share them)");
+    97 unshare(Hex) => sysadm::unshare, Partial("namespaces are the host's, unshared for the calling thread's host thread; CLONE_NEWUSER is EINVAL (elfuse's own helper threads make the host process multi-threaded, which Linux refuses); CLONE_FS and CLONE_FILES are no-ops for a lone thread and EINVAL while other threads live (elfuse's threads always share them); CLONE_SYSVSEM is a no-op (undo lists are per process)");
     98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("PI ops are elfuse's own (Linux's word protocol, EDEADLK/EPERM/ESRCH, handoff, robust owner death) without priority boosting; their handoff and REQUEUE_PI reach waiters of the same process only"), restart(Restart::Futex);
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
     100 get_robust_list(Int, Ptr, Ptr) => sched::get_robust_list, Partial("the caller's own list; another thread's is EPERM");
