@@ -3,8 +3,9 @@
 //! fatal `HVC #2`).
 //!
 //! Fast paths, served in EL1 with no exit when the attention word is 0:
-//! - getpid, getuid, geteuid, getgid, getegid: an identity slot (getppid goes to the host:
-//!   the parent changes when it dies and the process is reparented);
+//! - getpid, getppid, getuid, geteuid, getgid, getegid: an identity slot (the host
+//!   republishes getppid's when the parent exits and the process is reparented:
+//!   `hostsig`'s parent watch);
 //! - gettid: CONTEXTIDR_EL1 (the host sets it to the tid on every vCPU);
 //! - getpgid(0), getsid(0): an identity slot;
 //! - read(fd, buf, 1..=256) and readv(fd, iov, 1..=8) of at most 256 bytes in total, on a
@@ -65,12 +66,13 @@ macro_rules! pop_frame {
 
 /// Every syscall this handler may answer without the host. Any other number is
 /// forwarded after one bitmap test, before the attention word or the per-call checks.
-const FAST_NRS: [u32; 11] = [
+const FAST_NRS: [u32; 12] = [
     NR_READ,
     NR_READV,
     NR_GETPGID,
     NR_GETPGID + 1, // getsid
     NR_GETPID,
+    NR_GETPID + 1, // getppid
     NR_GETPID + 2, // getuid
     NR_GETPID + 3, // geteuid
     NR_GETPID + 4, // getgid

@@ -12,12 +12,12 @@ use dynasmrt::{aarch64::Assembler, dynasm, DynasmApi, DynasmLabelApi};
 pub mod data;
 mod fast;
 
-/// `HVC #5`: a guest syscall. X8 = number, X0..X5 = arguments; the host writes X0 and
-/// resumes at the `ERET` that follows (or redirects PC, e.g. to [`ShimImage::tlbi_eret`]).
 /// The most the shim keeps on a vCPU's EL1 stack: one exception frame (the EL1 fault
 /// path pushes nothing). Each vCPU's EL1 stack must hold at least this.
 pub const EL1_STACK_USE: u64 = fast::FRAME as u64;
 
+/// `HVC #5`: a guest syscall. X8 = number, X0..X5 = arguments; the host writes X0 and
+/// resumes at the `ERET` that follows (or redirects PC, e.g. to [`ShimImage::tlbi_eret`]).
 pub const HVC_SYSCALL: u16 = 5;
 /// `HVC #11`: a synchronous exception from EL0 other than SVC (data/instruction abort,
 /// undefined instruction, BRK, alignment...). The host reads ESR_EL1, FAR_EL1 and ELR_EL1.

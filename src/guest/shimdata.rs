@@ -140,6 +140,16 @@ impl ShimData {
         r
     }
 
+    /// Republishes the getppid slot from the host (the parent exited and the process was
+    /// reparented), under CRED like every identity change.
+    pub fn republish_ppid(&self) {
+        self.set_attention(ATTN_CRED);
+        let ppid = nix::unistd::getppid().as_raw() as u32;
+        self.u32_at(IDENT + SLOT_PPID * 4)
+            .store(ppid, Ordering::Relaxed);
+        self.clear_attention(ATTN_CRED);
+    }
+
     pub fn identity(&self) -> Identity {
         let s = |slot: u32| self.u32_at(IDENT + slot * 4).load(Ordering::Acquire);
         Identity {

@@ -324,24 +324,57 @@ fn drain(sfd: std::sync::MutexGuard<'static, (i32, i32)>) {
 /// Drains first: foreign wake signals may have been queued before the watcher existed.
 #[cfg(target_os = "linux")]
 fn watcher(fd: i32, poke: i32) {
+    let mut parent = watch_parent();
     loop {
         let sfd = lock_sfd();
         if sfd.0 != fd {
             return; // replaced (cannot happen in this host process; defensive)
         }
         drain(sfd);
-        let mut pfd = [fd, poke].map(|fd| libc::pollfd {
+        let mut pfd = [fd, poke, parent].map(|fd| libc::pollfd {
             fd,
             events: libc::POLLIN,
             revents: 0,
         });
-        // SAFETY: `pfd` holds 2 pollfds, alive across the call.
-        if unsafe { libc::poll(pfd.as_mut_ptr(), 2, -1) } > 0 && pfd[1].revents != 0 {
+        // SAFETY: `pfd` holds 3 pollfds, alive across the call (a negative fd is skipped).
+        if unsafe { libc::poll(pfd.as_mut_ptr(), 3, -1) } <= 0 {
+            continue;
+        }
+        if pfd[1].revents != 0 {
             let mut b = [0u8; 64];
             // SAFETY: read writes at most `b.len()` bytes into the local `b`; `poke` is the
             // watcher's own pipe.
             while unsafe { libc::read(poke, b.as_mut_ptr().cast(), b.len()) } > 0 {}
         }
+        if pfd[2].revents != 0 {
+            // SAFETY: the watcher's own pidfd, closed once here.
+            unsafe { libc::close(parent) };
+            parent = watch_parent();
+        }
+    }
+}
+
+/// The parent watch: a pidfd of the host parent, readable once it has exited, by which
+/// time the kernel has reparented this process (exit_notify reparents the children
+/// before it wakes pidfd pollers). Each (re)start republishes the shim's getppid slot,
+/// so getppid, served in EL1, follows reparenting. -1 without pidfd_open.
+#[cfg(target_os = "linux")]
+fn watch_parent() -> i32 {
+    loop {
+        let ppid = nix::unistd::getppid().as_raw();
+        // SAFETY: pidfd_open takes integers; the fd it returns is the watcher's.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, ppid, 0) } as i32;
+        if let Some(p) = lock_target().as_ref().and_then(Weak::upgrade) {
+            crate::guest::shimdata::ShimData::new(p.ram.clone()).republish_ppid();
+        }
+        if fd < 0 {
+            return -1;
+        }
+        if nix::unistd::getppid().as_raw() == ppid {
+            return fd; // still the parent: the pidfd names the right process
+        }
+        // SAFETY: the pidfd just opened, closed once here.
+        unsafe { libc::close(fd) };
     }
 }
 
