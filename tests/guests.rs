@@ -396,17 +396,9 @@ fn trace(libc: Libc) {
         out.describe()
     );
 
-    let dir = TempDir::new();
-    let file = dir.path().join("trace.txt");
-    let opts = [
-        std::ffi::OsString::from("--trace=syscalls"),
-        "--trace-out".into(),
-        file.clone().into(),
-    ];
-    let out = run(elfuse_command(&opts, &prog, [] as [&str; 0]), b"");
+    let (out, traced) = run_traced("syscalls", &prog, |_| ());
     assert_eq!(out.status, 0, "{}", out.describe());
     assert_eq!(out.stdout_str(), "Hello, world!\n", "{}", out.describe());
-    let traced = std::fs::read_to_string(&file).unwrap_or_default();
     assert!(
         traced.contains("write") && traced.contains("exit_group("),
         "trace file lacks write / exit_group(:\n{traced}"
@@ -1164,24 +1156,13 @@ fn trace_actors_concurrent(libc: Libc) {
     let Some(prog) = guest(libc, "dupclose") else {
         return;
     };
-    let dir = TempDir::new();
-    let file = dir.path().join("actors.jsonl");
-    let opts = [
-        std::ffi::OsString::from("--trace=actors"),
-        "--trace-out".into(),
-        file.clone().into(),
-    ];
-    let out = run(elfuse_command(&opts, &prog, [] as [&str; 0]), b"");
+    let (out, text) = run_traced("actors", &prog, |_| ());
     assert_checks_passed(&out);
-    let text = std::fs::read_to_string(&file).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() >= 4000, "only {} trace lines", lines.len());
     let num = |l: &str, k: &str| -> i64 {
-        let at = l
-            .find(&format!("\"{k}\":"))
-            .unwrap_or_else(|| panic!("no {k}: {l}"));
-        let v = &l[at + k.len() + 3..];
-        v[..v.find([',', '}']).unwrap()].parse().unwrap()
+        let v = json_field(l, k).unwrap_or_else(|| panic!("no {k}: {l}"));
+        v.parse().unwrap()
     };
     let mut last = std::collections::BTreeMap::<String, i64>::new();
     let mut tids = std::collections::BTreeSet::new();
@@ -1238,25 +1219,13 @@ fn trace_actors(libc: Libc) {
     let Some(prog) = guest(libc, "dup") else {
         return;
     };
-    let dir = TempDir::new();
-    let file = dir.path().join("trace.txt");
-    let opts = [
-        std::ffi::OsString::from("--trace=syscalls,actors"),
-        "--trace-out".into(),
-        file.clone().into(),
-    ];
-    let out = run(elfuse_command(&opts, &prog, [] as [&str; 0]), b"");
+    let (out, traced) = run_traced("syscalls,actors", &prog, |_| ());
     assert_checks_passed(&out);
-    let traced = std::fs::read_to_string(&file).unwrap_or_default();
     assert!(traced.contains("dup3("), "no syscall lines:\n{traced}");
     let records: Vec<&str> = traced.lines().filter(|l| l.starts_with('{')).collect();
     let field = |l: &str, k: &str| -> String {
-        let at = l
-            .find(&format!("\"{k}\":"))
-            .unwrap_or_else(|| panic!("no {k} in {l}"));
-        let v = &l[at + k.len() + 3..];
-        v[..v.find([',', '}']).unwrap()]
-            .trim_matches('"')
+        json_field(l, k)
+            .unwrap_or_else(|| panic!("no {k} in {l}"))
             .to_string()
     };
     // seq is the serialisation order of each actor: strictly increasing per actor.
@@ -1286,6 +1255,9 @@ fn trace_actors(libc: Libc) {
     for k in ["install", "dup", "dup_to", "close", "set_cloexec"] {
         assert!(kinds.contains(k), "no {k} message in {kinds:?}");
     }
+    let dir = TempDir::new();
+    let file = dir.path().join("trace.txt");
+    std::fs::write(&file, &traced).unwrap();
     let chrome = dir.path().join("trace.json");
     let conv = run(
         {
@@ -1314,25 +1286,13 @@ fn trace_every_actor(libc: Libc) {
     let Some(prog) = guest(libc, "allactors") else {
         return;
     };
-    let dir = TempDir::new();
-    let file = dir.path().join("actors.jsonl");
-    let opts = [
-        std::ffi::OsString::from("--trace=actors"),
-        "--trace-out".into(),
-        file.clone().into(),
-    ];
-    let mut cmd = elfuse_command(&opts, &prog, [] as [&str; 0]);
-    cmd.env("ELFUSE_FORK", "spawn");
-    let out = run(cmd, b"");
+    let (out, text) = run_traced("actors", &prog, |c| {
+        c.env("ELFUSE_FORK", "spawn");
+    });
     assert_checks_passed(&out);
-    let text = std::fs::read_to_string(&file).unwrap_or_default();
     let mut seen = std::collections::BTreeSet::new();
     for l in text.lines().filter(|l| l.starts_with('{')) {
-        let field = |k: &str| {
-            let at = l.find(&format!("\"{k}\":\"")).map(|a| a + k.len() + 4)?;
-            Some(l[at..at + l[at..].find('"')?].to_string())
-        };
-        if let (Some(a), Some(m)) = (field("actor"), field("msg")) {
+        if let (Some(a), Some(m)) = (json_field(l, "actor"), json_field(l, "msg")) {
             seen.insert(format!("{a}/{m}"));
         }
     }

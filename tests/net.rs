@@ -46,16 +46,8 @@ fn socket_traces(libc: Libc) {
     let Some(prog) = guest(libc, "sock_fork") else {
         return;
     };
-    let dir = TempDir::new();
-    let file = dir.path().join("trace.txt");
-    let opts = [
-        std::ffi::OsString::from("--trace=syscalls,actors"),
-        "--trace-out".into(),
-        file.clone().into(),
-    ];
-    let out = run(elfuse_command(&opts, &prog, [] as [&str; 0]), b"");
+    let (out, t) = run_traced("syscalls,actors", &prog, |_| ());
     assert_eq!(out.status, 0, "{}", out.describe());
-    let t = std::fs::read_to_string(&file).unwrap();
     for want in [
         "socket(AF_INET, SOCK_STREAM, 0) = ",
         "bind(3, {sa_family=AF_INET, sin_port=htons(0), sin_addr=inet_addr(\"127.0.0.1\")}, 16) = 0",

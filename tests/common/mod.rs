@@ -730,3 +730,32 @@ pub fn run_elfuse_only(
     );
     Some(out)
 }
+
+/// Runs `program` under elfuse with `--trace=WHAT --trace-out FILE` (`setup` may add to
+/// the command, e.g. its environment); returns the run and what the trace file holds.
+pub fn run_traced(
+    what: &str,
+    program: &Path,
+    setup: impl FnOnce(&mut Command),
+) -> (Output, String) {
+    let dir = TempDir::new();
+    let file = dir.path().join("trace.txt");
+    let opts = [
+        OsString::from(format!("--trace={what}")),
+        "--trace-out".into(),
+        file.clone().into(),
+    ];
+    let mut cmd = elfuse_command(&opts, program, [] as [&str; 0]);
+    setup(&mut cmd);
+    let out = run(cmd, b"");
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    (out, text)
+}
+
+/// The value of `key` in one JSON line of an actor trace (a number, or a string without
+/// its quotes: the trace's names hold no commas); None when the key is absent.
+pub fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let at = line.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let v = &line[at..];
+    Some(v[..v.find([',', '}'])?].trim_matches('"'))
+}
