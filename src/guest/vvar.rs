@@ -169,8 +169,9 @@ impl Vdso {
             name(VDSO_NAME),
         )?;
         ram.write(base, &img.bytes);
+        // The address space that keeps this vDSO's vvar watch is the process's
+        // (`Process::new`, execve): `Vdso::watch`.
         let v = Vdso::at(ram, vvar);
-        v.watch(mm);
         v.u64(layout::MAX_DELTA)
             .store(layout::STALE_TICKS, Ordering::Relaxed);
         v.u64(layout::RES_HIRES)

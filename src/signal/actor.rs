@@ -260,15 +260,11 @@ impl SigActor {
                 tracing::debug!(?e, signo = info.signo, "timer signal not sent");
             }
         }
-        let mut wake: Vec<Arc<ThreadShared>> = Vec::new();
-        for tid in s.owed() {
-            if let Some(t) = self.threads.get(&tid) {
-                if !wake.iter().any(|w| Arc::ptr_eq(w, t)) {
-                    wake.push(t.clone());
-                }
-            }
-        }
-        wake
+        // `owed` names each thread once.
+        s.owed()
+            .into_iter()
+            .filter_map(|tid| self.threads.get(&tid).cloned())
+            .collect()
     }
 
     fn timer(&mut self, m: &TimerMsg) -> Reply {
