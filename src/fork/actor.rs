@@ -1,58 +1,72 @@
-//! The fork-IPC actor: owns child spawning and the handover sockets of the spawn fork
-//! path, on the actor runtime (`elfuse_actors::runtime`, its own thread, traced as
-//! `fork-ipc` with `--trace=actors`). vCPU threads talk to it only through messages:
+//! The fork-IPC actor of the spawn fork path, on the actor runtime
+//! (`elfuse_actors::runtime`, traced as `fork-ipc` with `--trace=actors`). It owns the
+//! children started and not yet handed their state, and writes that state in the wire
+//! format. Its handlers make no host call: the forking vCPU thread starts the child and
+//! sends the bytes itself, driven by the replies.
 //!
-//! 1. `Spawn { id }` (told, no reply): start `elfuse --fork-child FD` right away, so that
-//!    the host's process creation overlaps the caller's RAM snapshot;
-//! 2. `Handover { id, out }` (called): send the captured state to that child; the reply
-//!    is its pid and, for vfork, the socket whose end-of-file means "the child has
-//!    exec'd or exited".
+//! 1. The vCPU thread starts `elfuse --fork-child FD` ([`spawn`]; the child's start-up,
+//!    its engine's included, then overlaps the RAM snapshot and the capture) and tells `Spawn { id }`: the actor keeps
+//!    the child's pid and socket.
+//! 2. `Handover { id, state }` (called): the actor encodes the captured state
+//!    ([`Handover::encode`]) and replies with the child, the payload and the fds to pass;
+//!    the vCPU thread writes them on the socket ([`handover`]). For vfork it keeps the
+//!    socket, whose end-of-file means "the child has exec'd or exited".
 //!
-//! Its state is the children started and not yet handed their state. Spawning and the
-//! handover's write are host calls on the actor's own thread, which is what it is for:
-//! no vCPU waits on them but the one forking.
+//! The child is started by the forking thread, not by a helper, which is also what
+//! Linux's fork does: it gets that thread's credentials (a guest thread's setuid is
+//! per host thread, `syscall::cred`), and its parent-death signal follows that thread.
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use elfuse_actors::runtime::{Actor, ActorRef, Config, Mode};
 use elfuse_actors::trace::TraceSink;
 
-use super::state::Outgoing;
+use super::state::Handover;
 use super::wire;
 use crate::errno::Errno;
 
-pub type HandoverResult = Result<(i32, Option<UnixStream>), Errno>;
-
-pub enum ForkMsg {
-    Spawn {
-        id: u64,
-    },
-    /// The state travels in the message and is taken out by the handler (messages are
-    /// handled by reference).
-    Handover {
-        id: u64,
-        out: Cell<Option<Box<Outgoing>>>,
-    },
-}
-
-struct Spawned {
+/// A started child, waiting for its state.
+pub struct Spawned {
     pid: i32,
     sock: UnixStream,
 }
 
+/// A child with its state encoded, ready to send.
+pub struct Ready {
+    child: Spawned,
+    payload: Vec<u8>,
+    fds: Vec<RawFd>,
+    /// What keeps `fds` open until they are sent.
+    _state: Option<Box<Handover<RawFd>>>,
+}
+
+pub enum ForkMsg {
+    Spawn {
+        id: u64,
+        child: Cell<Option<Spawned>>,
+    },
+    /// The state travels in the message and is taken out by the handler (messages are
+    /// handled by reference); None: abandon the child (it gets an empty handover and
+    /// exits).
+    Handover {
+        id: u64,
+        state: Cell<Option<Box<Handover<RawFd>>>>,
+    },
+}
+
 pub struct ForkIpc {
-    pending: HashMap<u64, Result<Spawned, Errno>>,
+    pending: HashMap<u64, Spawned>,
 }
 
 impl Actor for ForkIpc {
     type Msg = ForkMsg;
-    type Reply = Option<HandoverResult>;
+    type Reply = Option<Result<Ready, Errno>>;
     const NAME: &'static str = "fork-ipc";
 
     fn kind(m: &ForkMsg) -> &'static str {
@@ -62,19 +76,24 @@ impl Actor for ForkIpc {
         }
     }
 
-    fn handle(&mut self, m: &ForkMsg) -> Option<HandoverResult> {
+    fn handle(&mut self, m: &ForkMsg) -> Option<Result<Ready, Errno>> {
         match m {
-            ForkMsg::Spawn { id } => {
-                self.pending.insert(*id, spawn_child());
+            ForkMsg::Spawn { id, child } => {
+                self.pending.extend(child.take().map(|c| (*id, c)));
                 None
             }
-            ForkMsg::Handover { id, out } => {
-                let out = out.take()?;
-                Some(match self.pending.remove(id) {
-                    Some(Ok(s)) => send(s, *out),
-                    Some(Err(e)) => Err(e),
-                    None => Err(Errno::EAGAIN),
-                })
+            ForkMsg::Handover { id, state } => {
+                let Some(child) = self.pending.remove(id) else {
+                    return Some(Err(Errno::EAGAIN));
+                };
+                let state = state.take();
+                let (payload, fds) = state.as_ref().map(|s| s.encode()).unwrap_or_default();
+                Some(Ok(Ready {
+                    child,
+                    payload,
+                    fds,
+                    _state: state,
+                }))
             }
         }
     }
@@ -101,29 +120,54 @@ fn actor(sink: Option<Arc<dyn TraceSink>>) -> &'static ActorRef<ForkIpc> {
     })
 }
 
-/// Asks the actor to start a child now; returns the ticket for [`handover`].
-pub fn spawn(sink: Option<Arc<dyn TraceSink>>) -> u64 {
+/// Starts a child now, on the calling (forking) thread, and has the actor keep it;
+/// returns the ticket for [`handover`].
+pub fn spawn(sink: Option<Arc<dyn TraceSink>>) -> Result<u64, Errno> {
+    let child = spawn_child()?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    actor(sink).tell(ForkMsg::Spawn { id });
-    id
+    actor(sink).tell(ForkMsg::Spawn {
+        id,
+        child: Cell::new(Some(child)),
+    });
+    Ok(id)
 }
 
-/// Hands the captured state to child `id`; blocks until it is sent.
-pub fn handover(id: u64, out: Outgoing) -> HandoverResult {
+/// Hands `state` (None: nothing, the child exits) to child `id`: the actor encodes it,
+/// this thread sends it. Returns the child's pid and, for vfork, the socket to wait on.
+pub fn handover(
+    id: u64,
+    state: Option<Handover<RawFd>>,
+) -> Result<(i32, Option<UnixStream>), Errno> {
+    let vfork = state.as_ref().is_some_and(|s| s.inh.vfork);
     let msg = ForkMsg::Handover {
         id,
-        out: Cell::new(Some(Box::new(out))),
+        state: Cell::new(state.map(Box::new)),
     };
-    actor(None).call(msg).unwrap_or(Err(Errno::EAGAIN))
+    let Ready {
+        child: Spawned { pid, mut sock },
+        payload,
+        fds,
+        _state,
+    } = actor(None).call(msg).unwrap_or(Err(Errno::EAGAIN))?;
+    if let Err(e) = wire::send(&mut sock, &payload, &fds) {
+        // The child died before taking its state; it exits with an error status the
+        // parent guest sees in wait4.
+        tracing::warn!("fork: handover to pid {pid} failed: {e}");
+        return Ok((pid, None));
+    }
+    Ok((pid, vfork.then_some(sock)))
 }
+
+/// Clearing CLOEXEC on the child's end and spawning happen under this lock, so the fd
+/// cannot leak into another spawn of this host process.
+static SPAWNING: Mutex<()> = Mutex::new(());
 
 /// Starts `elfuse --fork-child FD` with one end of a fresh socket pair at FD.
 fn spawn_child() -> Result<Spawned, Errno> {
     let (ours, theirs) = UnixStream::pair().map_err(|e| Errno::from_io(&e))?;
     let exe = std::env::current_exe().map_err(|e| Errno::from_io(&e))?;
     let fd = theirs.as_raw_fd();
-    // Only this thread spawns processes, so clearing CLOEXEC here cannot leak the fd
-    // into another spawn; `theirs` is closed on this side right after.
+    let serial = SPAWNING.lock().unwrap_or_else(|p| p.into_inner());
     // SAFETY: F_SETFD takes an int; `fd` is the child's end of the socketpair, which this
     // function holds open until the spawn.
     unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
@@ -135,6 +179,7 @@ fn spawn_child() -> Result<Spawned, Errno> {
         .stderr(Stdio::inherit())
         .spawn();
     drop(OwnedFd::from(theirs));
+    drop(serial);
     let child = child.map_err(|e| {
         tracing::warn!("fork: cannot start a child elfuse: {e}");
         Errno::EAGAIN
@@ -144,14 +189,4 @@ fn spawn_child() -> Result<Spawned, Errno> {
     let pid = child.id() as i32;
     drop(child);
     Ok(Spawned { pid, sock: ours })
-}
-
-fn send(mut s: Spawned, out: Outgoing) -> HandoverResult {
-    if let Err(e) = wire::send(&mut s.sock, &out.payload, &out.fds) {
-        // The child died before taking its state; it exits with an error status the
-        // parent guest sees in wait4.
-        tracing::warn!("fork: handover to pid {} failed: {e}", s.pid);
-        return Ok((s.pid, None));
-    }
-    Ok((s.pid, out.vfork.then_some(s.sock)))
 }

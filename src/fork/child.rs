@@ -7,22 +7,21 @@
 //! VM and the vCPU at its final host address, and the received snapshot is mapped over
 //! it in place (`GuestRam::swap_backing`), so the engine's pointers stay valid.
 
-use std::fs::File;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
-use super::state::{self, Incoming};
+use super::inherit::Machine;
+use super::state::Handover;
 use super::wire;
 use crate::backend::{self, Vcpu, Vm};
 use crate::guest::layout::RAM_SIZE;
 use crate::guest::mm::Mm;
 use crate::guest::ram::GuestRam;
-use crate::process::{Process, ProcessInit};
+use crate::process::Process;
 use crate::syscall::Stop;
-use crate::trace::Tracer;
 
 /// Exit status of a child that could not take over its state (EX_SOFTWARE, as
 /// elfuse's other internal errors).
@@ -42,14 +41,14 @@ pub fn child_main(fd: RawFd) -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    let inc = match wire::recv(&mut sock).and_then(|(p, fds)| state::rebuild(&p, fds)) {
+    let inc = match wire::recv(&mut sock).and_then(|(p, fds)| Handover::decode(&p, fds)) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("elfuse: fork child: {e}");
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    let vfork_done = if inc.vfork {
+    let vfork_done = if inc.inh.vfork {
         Some(sock.into())
     } else {
         drop(sock);
@@ -114,7 +113,7 @@ impl Early {
 }
 
 fn run(
-    inc: Incoming,
+    inc: Handover<OwnedFd>,
     early: Early,
     vfork_done: Option<OwnedFd>,
 ) -> Result<(Arc<Process>, Stop), String> {
@@ -124,54 +123,23 @@ fn run(
         job,
         thread: vcpu_thread,
     } = early;
-    ram.swap_backing(inc.ram).map_err(|e| format!("RAM: {e}"))?;
-    let mm = Mm::from_parts(ram.clone(), inc.mm).map_err(|e| format!("mappings: {e:?}"))?;
-    let vdso = crate::guest::vvar::Vdso::at(ram.clone(), inc.vvar);
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
-    if inc.set_child_tid != 0 && mm.check_user(inc.set_child_tid, 4, true).is_ok() {
-        ram.write(inc.set_child_tid, &pid.to_le_bytes());
-    }
-    let (trace_set, trace_fd) = inc.trace;
-    let tracer = Tracer::new(trace_set, trace_fd.map(File::from));
-    // SAFETY: getppid has no preconditions.
-    let ppid = unsafe { libc::getppid() };
-    let kids = super::ChildServices::start(
-        &ram,
-        &crate::syscall::cred::current(),
-        pid,
-        ppid,
-        &tracer,
-        false,
-    );
+    let Handover {
+        cpu,
+        ram: snapshot,
+        mm,
+        inh,
+    } = inc;
+    ram.swap_backing(snapshot)
+        .map_err(|e| format!("RAM: {e}"))?;
+    let mm = Mm::from_parts(ram.clone(), mm).map_err(|e| format!("mappings: {e:?}"))?;
     let el1 = crate::thread::El1Regs {
         ttbr0: mm.ttbr0(),
         vbar: crate::guest::layout::SHIM_CODE + elfuse_shim::build().vectors as u64,
     };
-    let proc = Process::new(ProcessInit {
-        ram,
-        mm,
-        vm: vm.clone(),
-        el1,
-        fds: inc.fds,
-        shim_data: kids.shim_data.clone(),
-        fs: inc.fs,
-        signals: inc.signals,
-        rlimits: inc.rlimits,
-        creds: inc.creds,
-        pid,
-        ppid,
-        exe: inc.exe,
-        tracer,
-        sigreturn_tramp: inc.sigreturn_tramp,
-        vdso,
-        entropy: kids.entropy,
-        vfork_done,
-    });
+    let machine = Machine { ram, mm, vm, el1 };
+    let (proc, mut thread) = inh.into_process(machine, vfork_done, false);
     crate::signal::hostsig::watch(&proc);
-    let mut thread = inc.thread;
-    thread.tid = pid;
-    let cpu = inc.cpu;
+    let pid = proc.pid;
     let p = proc.clone();
     // If the vCPU thread already failed, the send fails and its join says why.
     let _ = job.send(Box::new(move |vcpu: &mut dyn Vcpu| {

@@ -1,4 +1,6 @@
-//! The fd table a fork child starts with.
+//! The fd table a fork child inherits, for both fork paths ([`Fds`], part of
+//! `inherit::Inheritance`): captured from the parent's table, written on the spawn
+//! path's wire and read back, and made into the child's own table.
 //!
 //! Linux: the child gets a copy of the table whose entries refer to the same open file
 //! descriptions (shared offsets and status flags), CLOEXEC flags kept. Host fds already
@@ -9,80 +11,302 @@
 //!   state its kind hands over (a signalfd: mask and O_NONBLOCK, with its own readiness
 //!   eventfd watched by the child's signal state), or does not inherit it.
 //! - /dev/urandom descriptions get a fresh entropy cache (never the parent's bytes).
+//!
+//! What is particular to the native child is only who owns the host fds
+//! ([`adopt_host_fds`]).
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use elfuse_actors::fdtable::{FdTable, FileKind, OpenFile};
 
+use super::inherit::{Captured, Received};
+use super::wire::{index_of, Dec, Enc, Passed};
 use crate::signal::SignalState;
-use crate::syscall::kinds::{self, Watchers};
+use crate::syscall::kinds::{self, Kind, Watchers};
 
-/// A native fork child's table, from the parent's table as captured just before fork().
-/// Each description is rebuilt once (dup aliases stay aliases) over the same host fd
-/// number, which the new description now owns: the parent's objects are forgotten, never
-/// dropped, so a guest close() in the child closes the host fd exactly once. The
-/// parent's fd-table actor is never called in the child (its thread does not exist
-/// there, and another thread may have held it at fork()).
-pub fn adopt(parent: FdTable, signals: &mut SignalState) -> FdTable {
-    let mut table = FdTable::new();
-    let (soft, hard) = parent.limits();
-    let _ = table.set_limits(soft, hard, true);
-    let entries = parent.snapshot();
-    let mut done: Vec<(*const OpenFile, Option<Arc<OpenFile>>)> = Vec::new();
-    let mut watchers = Watchers::new();
-    for (fd, file, cloexec) in &entries {
-        let key = Arc::as_ptr(file);
-        let new = match done.iter().find(|(k, _)| *k == key) {
-            Some((_, n)) => n.clone(),
-            None => {
-                let n = adopt_one(file, &mut watchers);
-                done.push((key, n.clone()));
-                n
-            }
-        };
-        let Some(new) = new else { continue };
-        if table.install_at(*fd, new, *cloexec).is_err() {
-            tracing::warn!(fd, "fork child: fd not inherited");
-        }
-    }
-    std::mem::forget(entries);
-    std::mem::forget(parent);
-    for w in watchers {
-        signals.watch(w);
-    }
-    table
+/// The fd table a child inherits.
+pub struct Fds<H> {
+    /// RLIMIT_NOFILE (soft, hard), which the fd table enforces.
+    pub limits: (u64, u64),
+    /// Guest fd, index in `descs`, CLOEXEC; ascending fds.
+    pub slots: Vec<(i32, usize, bool)>,
+    /// Each inherited open file description once.
+    pub descs: Vec<Desc<H>>,
+    /// The parent's descriptions (every one in its table, inherited or not), which keep
+    /// the raw fds open until the child has them. Empty in a [`Received`].
+    pub parent: Vec<Arc<OpenFile>>,
 }
 
-/// One description for the child (None: it cannot be inherited and is dropped).
-fn adopt_one(file: &OpenFile, watchers: &mut Watchers) -> Option<Arc<OpenFile>> {
-    let path = file.path.as_deref();
-    // SAFETY (from_raw_fd): the child's only owner of this inherited host fd from now on.
-    Some(match &file.kind {
-        FileKind::Host(h) => {
-            use std::os::fd::AsRawFd;
-            // SAFETY: after a host fork this fd number is the child's own copy; `adopt`
-            // forgets the parent's table and snapshot, so the old OpenFile never drops it
-            // and the new OpenFile is its only owner.
-            let fd = unsafe { OwnedFd::from_raw_fd(h.as_raw_fd()) };
-            OpenFile::host_flagged(fd, path, file.urandom)
+/// One inherited open file description.
+pub enum Desc<H> {
+    /// Over a host fd: the child's description shares the host's open file description
+    /// (offsets, status flags). `cache`: /dev/urandom or /dev/random with an entropy cache
+    /// (the child's is fresh, never the parent's bytes).
+    Host {
+        fd: H,
+        path: Option<Box<[u8]>>,
+        urandom: bool,
+        cache: bool,
+    },
+    /// One of the host's standard streams, shared with elfuse itself.
+    Stdio { fd: RawFd, path: Option<Box<[u8]>> },
+    /// Emulated: its kind's fork state, from which the child makes its own.
+    Kind { kind: &'static Kind, state: Vec<u8> },
+}
+
+impl Fds<RawFd> {
+    /// From the parent's table as its fd actor snapshotted it. Emulated descriptions are
+    /// asked for their fork state here, in the parent (a native child must not call the
+    /// parent's objects: another thread may have held their locks at fork()).
+    pub(super) fn capture(table: FdTable) -> Fds<RawFd> {
+        let mut fds = Fds {
+            limits: table.limits(),
+            slots: Vec::new(),
+            descs: Vec::new(),
+            parent: Vec::new(),
+        };
+        // Per parent description: its index in `descs`, None if not inherited.
+        let mut seen: Vec<(*const OpenFile, Option<usize>)> = Vec::new();
+        for (fd, file, cloexec) in table.snapshot() {
+            let key = Arc::as_ptr(&file);
+            let i = match seen.iter().find(|(k, _)| *k == key) {
+                Some((_, i)) => *i,
+                None => {
+                    let d = Desc::of(&file);
+                    let i = d.map(|d| {
+                        fds.descs.push(d);
+                        fds.descs.len() - 1
+                    });
+                    seen.push((key, i));
+                    fds.parent.push(file);
+                    i
+                }
+            };
+            if let Some(i) = i {
+                fds.slots.push((fd, i, cloexec));
+            }
         }
-        FileKind::Urandom { fd, .. } => {
-            use std::os::fd::AsRawFd;
-            // SAFETY: as for the host kind above: the child's copy of the fd is owned only by
-            // the new OpenFile.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd.as_raw_fd()) };
-            OpenFile::opened(fd, path, true)
+        fds
+    }
+}
+
+impl Desc<RawFd> {
+    /// What the child inherits of `file` (None: nothing, it is not inherited).
+    fn of(file: &OpenFile) -> Option<Desc<RawFd>> {
+        let path = file.path.clone();
+        Some(match &file.kind {
+            FileKind::Host(h) => Desc::Host {
+                fd: h.as_raw_fd(),
+                path,
+                urandom: file.urandom,
+                cache: false,
+            },
+            FileKind::Urandom { fd, .. } => Desc::Host {
+                fd: fd.as_raw_fd(),
+                path,
+                urandom: file.urandom,
+                cache: true,
+            },
+            FileKind::Stdio(n) => Desc::Stdio { fd: *n, path },
+            FileKind::Synthetic(_) => {
+                let (g, kind) = kinds::of(file)?;
+                Desc::Kind {
+                    kind,
+                    state: g.fork_state()?,
+                }
+            }
+        })
+    }
+}
+
+impl Fds<OwnedFd> {
+    /// The child's table; the watchers its emulated descriptions need go to `signals`.
+    pub(super) fn into_table(self, signals: &mut SignalState) -> FdTable {
+        let mut table = FdTable::new();
+        let (soft, hard) = self.limits;
+        let _ = table.set_limits(soft, hard, true);
+        let mut watchers = Watchers::new();
+        let descs: Vec<Option<Arc<OpenFile>>> = self
+            .descs
+            .into_iter()
+            .map(|d| match d {
+                Desc::Host {
+                    fd,
+                    path,
+                    urandom,
+                    cache,
+                } => Some(if cache {
+                    OpenFile::opened(fd, path.as_deref(), true)
+                } else {
+                    OpenFile::host_flagged(fd, path.as_deref(), urandom)
+                }),
+                Desc::Stdio { fd, path } => Some(OpenFile::stdio(fd, path)),
+                Desc::Kind { kind, state } => match (kind.adopt)(&state, &mut watchers) {
+                    Ok(s) => Some(OpenFile::synthetic(s)),
+                    Err(e) => {
+                        tracing::warn!(kind = kind.name, ?e, "fork child: description lost");
+                        None
+                    }
+                },
+            })
+            .collect();
+        for (fd, i, cloexec) in self.slots {
+            let Some(Some(f)) = descs.get(i) else {
+                continue;
+            };
+            if table.install_at(fd, f.clone(), cloexec).is_err() {
+                tracing::warn!(fd, "fork child: fd not inherited");
+            }
         }
-        FileKind::Stdio(n) => OpenFile::stdio(*n, path.map(Into::into)),
-        FileKind::Synthetic(s) => {
-            let state = kinds::of(file).and_then(|(g, k)| Some((g.fork_state()?, k)));
-            // The parent's host fd is of no use here: close it (its owner, the parent's
-            // object, is never dropped in the child).
-            // SAFETY: the child's only reference to this host fd (see `adopt`).
-            unsafe { libc::close(s.raw()) };
-            let (state, kind) = state?;
-            OpenFile::synthetic((kind.adopt)(&state, watchers).ok()?)
+        for w in watchers {
+            signals.watch(w);
+        }
+        table
+    }
+}
+
+/// A description's kind on the wire.
+const KIND_HOST: u64 = 0;
+const KIND_STDIO: u64 = 1;
+const KIND_EMULATED: u64 = 2;
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("fork handover: bad {what}"),
+    )
+}
+
+impl Fds<RawFd> {
+    /// Writes the table; host fds go to `fds` (SCM_RIGHTS), referred to by index.
+    pub(super) fn encode(&self, e: &mut Enc, fds: &mut Vec<RawFd>) {
+        let f = self;
+        e.u64(f.limits.0);
+        e.u64(f.limits.1);
+        e.u64(f.descs.len() as u64);
+        for d in &f.descs {
+            match d {
+                Desc::Host {
+                    fd,
+                    path,
+                    urandom,
+                    cache,
+                } => {
+                    e.u64(KIND_HOST);
+                    e.u64(index_of(fds, *fd));
+                    e.opt_bytes(path.as_deref());
+                    e.bool(*urandom);
+                    e.bool(*cache);
+                }
+                Desc::Stdio { fd, path } => {
+                    e.u64(KIND_STDIO);
+                    e.u64(*fd as u64);
+                    e.opt_bytes(path.as_deref());
+                }
+                Desc::Kind { kind, state } => {
+                    e.u64(KIND_EMULATED);
+                    e.bytes(kind.name.as_bytes());
+                    e.bytes(state);
+                }
+            }
+        }
+        e.u64(f.slots.len() as u64);
+        for &(fd, i, cloexec) in &f.slots {
+            e.u64(fd as u64);
+            e.u64(i as u64);
+            e.bool(cloexec);
+        }
+    }
+}
+
+impl Fds<OwnedFd> {
+    /// Reads what [`Fds::encode`] wrote; `fds` are the fds passed with it.
+    pub(super) fn decode(d: &mut Dec, fds: &Passed) -> io::Result<Fds<OwnedFd>> {
+        let limits = (d.u64()?, d.u64()?);
+        let n = d.u64()?;
+        let mut descs = Vec::new();
+        for _ in 0..n {
+            descs.push(match d.u64()? {
+                KIND_HOST => Desc::Host {
+                    fd: fds.owned(d.u64()?)?,
+                    path: d.opt_bytes()?.map(Into::into),
+                    urandom: d.bool()?,
+                    cache: d.bool()?,
+                },
+                KIND_STDIO => Desc::Stdio {
+                    fd: d.u64()? as RawFd,
+                    path: d.opt_bytes()?.map(Into::into),
+                },
+                KIND_EMULATED => Desc::Kind {
+                    kind: std::str::from_utf8(&d.bytes()?)
+                        .ok()
+                        .and_then(kinds::named)
+                        .ok_or_else(|| bad("file kind"))?,
+                    state: d.bytes()?,
+                },
+                _ => return Err(bad("fd kind")),
+            });
+        }
+        let n = d.u64()?;
+        let mut slots = Vec::new();
+        for _ in 0..n {
+            let (fd, i, cloexec) = (d.u64()? as i32, d.u64()? as usize, d.bool()?);
+            if i >= descs.len() {
+                return Err(bad("fd slot"));
+            }
+            slots.push((fd, i, cloexec));
+        }
+        Ok(Fds {
+            limits,
+            slots,
+            descs,
+            parent: Vec::new(),
+        })
+    }
+}
+
+/// The parent's captured inheritance as the native child's own: each inherited host fd
+/// (the same number after fork()) is now owned by the child's new description, the host
+/// fds of emulated descriptions are closed, and the parent's objects are forgotten, never
+/// dropped, so a guest close() in the child closes the host fd exactly once. Nothing of
+/// the parent's is locked or called (its fd-table actor's thread does not exist here).
+///
+/// # Safety
+/// Only in a native fork child, once, on what its parent captured just before fork().
+pub unsafe fn adopt_host_fds(inh: Captured) -> Received {
+    inh.map_fds(|f| {
+        for p in &f.parent {
+            if let FileKind::Synthetic(s) = &p.kind {
+                // SAFETY: the child's copy of this host fd, whose owner (the parent's
+                // object) is forgotten below: closed exactly once, here.
+                unsafe { libc::close(s.raw()) };
+            }
+        }
+        std::mem::forget(f.parent);
+        let descs = f.descs.into_iter().map(|d| match d {
+            Desc::Host {
+                fd,
+                path,
+                urandom,
+                cache,
+            } => Desc::Host {
+                // SAFETY: after fork() this number is the child's copy of the fd; its
+                // parent-side owner is forgotten above, so this is its only owner.
+                fd: unsafe { OwnedFd::from_raw_fd(fd) },
+                path,
+                urandom,
+                cache,
+            },
+            Desc::Stdio { fd, path } => Desc::Stdio { fd, path },
+            Desc::Kind { kind, state } => Desc::Kind { kind, state },
+        });
+        Fds {
+            limits: f.limits,
+            slots: f.slots,
+            descs: descs.collect(),
+            parent: Vec::new(),
         }
     })
 }

@@ -3,7 +3,8 @@
 //! forks itself (`native`; guest RAM is private anonymous memory, copied on write by
 //! fork()); with `ELFUSE_FORK=spawn` (the portable way, the only one where a VM cannot
 //! be forked) it is `elfuse --fork-child FD`, which receives the parent's state over a
-//! Unix socket (see `state` for what is inherited). Either way the child resumes the
+//! Unix socket (`state`, `wire`). What the child inherits is described once, for both
+//! ways, by `inherit::Inheritance`. Either way the child resumes the
 //! guest right after the syscall with X0 = 0, and the parent gets the child's pid (guest
 //! pids are host pids). Other vCPUs of the parent are paused meanwhile (`crate::pause`).
 //!
@@ -29,6 +30,7 @@
 mod actor;
 mod child;
 mod fds;
+pub mod inherit;
 mod native;
 pub mod state;
 pub(crate) mod warm;
@@ -76,24 +78,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let vfork = flags & CLONE_VFORK != 0;
     // This process's children report through SIGCHLD: its watcher must run.
     crate::signal::hostsig::start_now();
-    let t = state::ChildThread {
-        sigmask: ctx.thread.sigmask,
-        altstack: ctx.thread.altstack,
-        comm: ctx.thread.comm,
-        dumpable: ctx.thread.dumpable,
-        rseq: ctx.thread.rseq,
-        seccomp: ctx.thread.seccomp.inherit(),
-        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
-            ctid
-        } else {
-            0
-        },
-        set_child_tid: if flags & CLONE_CHILD_SETTID != 0 {
-            ctid
-        } else {
-            0
-        },
-    };
+    let t = inherit::ChildThread::of(ctx.thread, flags, ctid);
     // The child has only the calling thread (host fork() keeps only the caller, the
     // spawn path starts one vCPU); the other vCPUs stay out of guest code until the
     // child's state is captured (`crate::pause`). One fork at a time per process.
@@ -108,36 +93,27 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return native::fork(ctx, paused, flags, ptid, regs, t, vfork);
     }
     let t0 = std::time::Instant::now();
-    let mut cpu = state::CpuState::read(ctx.vcpu).map_err(|e| {
-        tracing::error!("fork: reading registers: {e}");
-        Errno::EAGAIN
-    })?;
-    // Start the host process now: its creation overlaps the RAM snapshot below.
-    let ticket = actor::spawn(proc.tracer.actor_sink());
-
-    cpu.x[0] = 0;
-    if newsp != 0 {
-        cpu.set_sys(SysReg::SpEl0, newsp);
-    }
-    if flags & CLONE_SETTLS != 0 {
-        cpu.set_sys(SysReg::TpidrEl0, tls);
-    }
-    let snap = snapshot_ram(&ctx.proc.ram).map_err(|e| {
-        tracing::warn!("fork: RAM snapshot failed: {e}");
-        Errno::ENOMEM
-    });
+    // Start the host process now: its start-up overlaps the RAM snapshot below.
+    let ticket = actor::spawn(proc.tracer.actor_sink())?;
+    let state = capture_for_spawn(
+        ctx,
+        t,
+        vfork,
+        newsp,
+        (flags & CLONE_SETTLS != 0).then_some(tls),
+    );
     let t_snap = t0.elapsed();
-    let out = match snap {
-        Ok(fd) => state::capture(ctx.proc, &cpu, &t, fd, vfork),
+    let state = match state {
+        Ok(s) => s,
         Err(e) => {
             // The spawned child gets an empty handover and exits; reap it here.
-            if let Ok((pid, _)) = actor::handover(ticket, state::Outgoing::abandon()) {
+            if let Ok((pid, _)) = actor::handover(ticket, None) {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
             }
             return Err(e);
         }
     };
-    let (pid, vfork_sock) = actor::handover(ticket, out)?;
+    let (pid, vfork_sock) = actor::handover(ticket, Some(state))?;
     drop(paused);
     tracing::debug!(pid, ?t_snap, total = ?t0.elapsed(), "fork: child started");
     if flags & CLONE_PARENT_SETTID != 0 {
@@ -154,6 +130,36 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         }
     }
     Ok(pid as u64)
+}
+
+/// The spawn path's capture: registers (X0 = 0, the new SP and TLS if given), a RAM
+/// snapshot, the address space and the inheritance.
+fn capture_for_spawn(
+    ctx: &mut Ctx,
+    t: inherit::ChildThread,
+    vfork: bool,
+    newsp: u64,
+    tls: Option<u64>,
+) -> Result<state::Handover<std::os::fd::RawFd>, Errno> {
+    let mut cpu = state::CpuState::read(ctx.vcpu).map_err(|e| {
+        tracing::error!("fork: reading registers: {e}");
+        Errno::EAGAIN
+    })?;
+    cpu.x[0] = 0;
+    if newsp != 0 {
+        cpu.set_sys(SysReg::SpEl0, newsp);
+    }
+    if let Some(tls) = tls {
+        cpu.set_sys(SysReg::TpidrEl0, tls);
+    }
+    let proc = ctx.proc;
+    let ram = snapshot_ram(&proc.ram).map_err(|e| {
+        tracing::warn!("fork: RAM snapshot failed: {e}");
+        Errno::ENOMEM
+    })?;
+    let inh = inherit::Captured::capture(proc, t, vfork, || proc.signals.actions());
+    let mm = proc.mm().to_parts();
+    Ok(state::Handover { cpu, ram, mm, inh })
 }
 
 /// Guest RAM for a new process: private anonymous memory when forks are native (the

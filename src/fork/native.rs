@@ -20,34 +20,30 @@
 //! - Only the calling thread survives fork(): the other host threads (elfuse's main
 //!   thread, other vCPUs, actor threads) are gone, and nothing in the child waits for
 //!   them. Any lock one of them held at fork() stays held in the child, so everything
-//!   the child inherits is captured by the parent just before fork() ([`Inherited`]):
-//!   other vCPUs paused (`crate::pause`), the fd table snapshotted through its actor, the
-//!   rest copied out, and the mm lock held across fork() (no VMA or page-table edit in
-//!   flight). The child never locks or calls the parent's `Process`; it builds its own
-//!   (`fork::fds::adopt` for the fd table).
+//!   the child inherits is captured by the parent just before fork() (the same
+//!   `inherit::Inheritance` the spawn path sends): other vCPUs paused (`crate::pause`),
+//!   the fd table snapshotted through its actor, emulated descriptions' fork state asked
+//!   for, the rest copied out, and the mm lock held across fork() (no VMA or page-table
+//!   edit in flight). The child never locks or calls the parent's `Process`; it takes
+//!   over the inherited host fds (`fork::fds`) and builds its own `Process` from the
+//!   inheritance (`Inheritance::into_process`), as a spawned child does.
 //!
 //! Used by default on Linux; `ELFUSE_FORK=spawn` selects the portable spawn path (the
 //! only one where the engine or the VM cannot be forked, e.g. Hypervisor.framework).
 
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
-use std::sync::Arc;
 
-use elfuse_actors::fdtable::FdTable;
-
-use super::{snapshot_ram, state::ChildThread};
-use crate::backend::{CodeLog, Reg, SysReg};
+use super::inherit::{Captured, ChildThread, Machine};
+use super::snapshot_ram;
+use crate::backend::{Reg, SysReg};
 use crate::errno::Errno;
 use crate::guest::mm::Mm;
+use crate::guest::mmlock::MmGuard;
 use crate::guest::shimdata::ShimData;
 use crate::pause::Paused;
-use crate::process::{FsContext, Process, ProcessInit};
-use crate::process::{Rlimit, RLIM_NLIMITS};
-use crate::signal::{KSigaction, SignalState, NSIG};
 use crate::syscall::clone::CLONE_PARENT_SETTID;
-use crate::syscall::{Ctx, Stop, SysResult, ThreadState};
-use crate::trace::Tracer;
+use crate::syscall::{Ctx, Stop, SysResult};
 
 /// Whether forks use this path (Linux, unless `ELFUSE_FORK=spawn`).
 pub fn enabled() -> bool {
@@ -63,49 +59,16 @@ pub struct ChildRegs {
     pub tls: Option<u64>,
 }
 
-/// What the child inherits, captured by the parent just before fork() (see the module
-/// doc).
-struct Inherited<'a> {
+/// What the native child takes besides its inheritance.
+struct Native<'a> {
     /// Held across fork(): in the child it is ours, whoever held it in the parent.
-    mm: crate::guest::mmlock::MmGuard<'a>,
-    fds: FdTable,
-    actions: [KSigaction; NSIG],
-    fs: FsContext,
-    rlimits: [Rlimit; RLIM_NLIMITS],
-    exe: (Vec<u8>, PathBuf),
-    sink: Option<OwnedFd>,
+    mm: MmGuard<'a>,
+    /// A copy of memfd-backed RAM to map over ours (None: private RAM, copied by fork()).
+    snap: Option<OwnedFd>,
     /// Where the child reports the code it translates (`fork::warm`).
-    code_log: Option<Arc<CodeLog>>,
+    code_log: Option<std::sync::Arc<crate::backend::CodeLog>>,
     /// Whether the parent gave the child its random ring (held its lock across fork()).
     ring_given: bool,
-}
-
-impl<'a> Inherited<'a> {
-    /// Everything but the dispositions, which are read from the signal actor held still
-    /// until fork() (`fork`).
-    fn capture(p: &'a Process, code_log: Option<Arc<CodeLog>>) -> Inherited<'a> {
-        let fds = p.fds().fork_snapshot();
-        let fs = {
-            let f = p.fs();
-            FsContext {
-                sysroot: f.sysroot.clone(),
-                umask: f.umask,
-                chroot: f.chroot,
-            }
-        };
-        let rlimits = *p.rlimits();
-        Inherited {
-            fds,
-            actions: [KSigaction::default(); NSIG],
-            fs,
-            rlimits,
-            exe: p.exe(),
-            sink: p.tracer.sink_dup(),
-            mm: p.mm(),
-            code_log,
-            ring_given: false,
-        }
-    }
 }
 
 /// Forks the host process. `paused`: the other vCPUs, kept out of guest code until the
@@ -133,9 +96,14 @@ pub fn fork(
     // capture (an fd-actor message, the mm lock), then the signal actor held still; no
     // signal handler takes a lock or sends a message, so nothing waits the other way.
     let hostsig_quiet = crate::signal::hostsig::fork_guard();
-    let mut inh = Inherited::capture(proc, code_log);
-    let mut signals_quiet = proc.signals.hold();
-    inh.actions = signals_quiet.actions();
+    let (mut mm, mut signals_quiet) = (None, None);
+    let inh = Captured::capture(proc, t, vfork, || {
+        mm = Some(proc.mm());
+        signals_quiet.insert(proc.signals.hold()).actions()
+    });
+    let Some(mm) = mm else {
+        unreachable!("capture asks for the dispositions")
+    };
     // Private RAM is copied by fork() itself; a memfd needs a snapshot first.
     let snap = if proc.ram.is_private() {
         None
@@ -148,7 +116,13 @@ pub fn fork(
     // The shim's random ring goes to the child, unless a vCPU paused in the shim holds
     // its lock (then the child throws the parent's bytes away and refills).
     let ring = ShimData::new(proc.ram.clone());
-    inh.ring_given = ring.try_lock_ring();
+    let ring_given = ring.try_lock_ring();
+    let native = Native {
+        mm,
+        snap,
+        code_log,
+        ring_given,
+    };
     // SAFETY: the child only continues this thread and touches nothing another thread
     // may have held locked (see the module doc).
     let pid = unsafe { libc::fork() };
@@ -159,15 +133,15 @@ pub fn fork(
             drop(r);
             w
         });
-        child(ctx, inh, snap, done, regs, t);
+        child(ctx, inh, native, done, regs);
     }
     let err = Errno::last();
-    if inh.ring_given {
+    if ring_given {
         ring.give_away_and_unlock();
     }
+    drop(native);
     drop(inh);
     drop(paused);
-    drop(snap);
     if pid < 0 {
         return Err(err);
     }
@@ -185,98 +159,46 @@ pub fn fork(
     Ok(pid as u64)
 }
 
-/// The child's new `Process`, from what the parent captured: nothing of the parent's
-/// `Process` is locked or called (only its immutable parts are read).
-fn inherit(
-    old: &Process,
-    mut inh: Inherited<'_>,
-    pid: i32,
-    vfork_done: Option<OwnedFd>,
-) -> Result<Arc<Process>, Errno> {
-    let mm = Mm::from_parts(old.ram.clone(), inh.mm.take_parts())?;
-    drop(inh.mm);
-    let mut signals = SignalState::with_actions(inh.actions);
-    let table = super::fds::adopt(inh.fds, &mut signals);
-    let tracer = Tracer::new(old.tracer.set, inh.sink.map(std::fs::File::from));
-    // SAFETY: getppid has no preconditions.
-    let ppid = unsafe { libc::getppid() };
-    let kids = super::ChildServices::start(
-        &old.ram,
-        &crate::syscall::cred::current(),
-        pid,
-        ppid,
-        &tracer,
-        inh.ring_given,
-    );
-    Ok(Process::new(ProcessInit {
-        ram: old.ram.clone(),
-        mm,
-        vm: old.threads.vm.clone(),
-        el1: old.threads.el1,
-        fds: table,
-        shim_data: kids.shim_data.clone(),
-        fs: inh.fs,
-        signals,
-        rlimits: inh.rlimits,
-        creds: old.creds,
-        pid,
-        ppid,
-        exe: inh.exe,
-        tracer,
-        sigreturn_tramp: old.sigreturn_tramp(),
-        // A fork child has no timers (interval or POSIX): the new actor starts without.
-        vdso: old.vdso.clone(),
-        entropy: kids.entropy,
-        vfork_done,
-    }))
-}
-
 /// The child: take the RAM copy, become a new process, run the guest until it ends.
 fn child(
     ctx: &mut Ctx,
-    mut inh: Inherited<'_>,
-    snap: Option<OwnedFd>,
+    inh: Captured,
+    mut n: Native<'_>,
     done: Option<OwnedFd>,
     r: ChildRegs,
-    t: ChildThread,
 ) -> ! {
     crate::signal::wakesig::after_fork_child();
     // A vfork release inherited from our parent's own vfork is not ours to signal: close
     // our copy (the parent still holds its own). Ours is `done`.
     ctx.proc.vfork_done.release();
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
     let fail = |what: &str| -> ! {
         eprintln!("elfuse: fork child: {what}");
         // SAFETY: _exit ends the fork child at once: it is a single-threaded copy whose other
         // threads do not exist, so nothing is left to clean up.
         unsafe { libc::_exit(70) }
     };
-    if let Some(Err(e)) = snap.map(|s| ctx.proc.ram.swap_backing(s)) {
+    let old = ctx.proc;
+    if let Some(Err(e)) = n.snap.take().map(|s| old.ram.swap_backing(s)) {
         fail(&format!("RAM: {e}"));
     }
-    let parent_log = inh.code_log.take();
-    let proc = match inherit(ctx.proc, inh, pid, done) {
-        Ok(p) => p,
+    let mm = match Mm::from_parts(old.ram.clone(), n.mm.take_parts()) {
+        Ok(mm) => mm,
         Err(e) => fail(&format!("mappings: {e:?}")),
     };
-    crate::signal::hostsig::watch_deferred(&proc);
-    if t.set_child_tid != 0 && proc.mm.check_user(t.set_child_tid, 4, true).is_ok() {
-        proc.ram.write(t.set_child_tid, &pid.to_le_bytes());
-    }
-    let mut thread = ThreadState {
-        tid: pid,
-        sigmask: t.sigmask,
-        altstack: t.altstack,
-        comm: t.comm,
-        dumpable: t.dumpable,
-        rseq: t.rseq,
-        seccomp: t.seccomp,
-        clear_child_tid: t.clear_child_tid,
-        ..Default::default()
+    drop(n.mm);
+    // SAFETY: this is the native child, and `inh` what its parent captured before fork().
+    let inh = unsafe { super::fds::adopt_host_fds(inh) };
+    let machine = Machine {
+        ram: old.ram.clone(),
+        mm,
+        vm: old.threads.vm.clone(),
+        el1: old.threads.el1,
     };
+    let (proc, mut thread) = inh.into_process(machine, done, n.ring_given);
+    crate::signal::hostsig::watch_deferred(&proc);
+    let pid = proc.pid;
     let vcpu = &mut *ctx.vcpu;
-    super::warm::in_child(vcpu, parent_log);
+    super::warm::in_child(vcpu, n.code_log.take());
     let set = (|| {
         vcpu.set_reg(Reg::X(0), 0)?;
         if let Some(sp) = r.sp {

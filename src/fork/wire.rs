@@ -79,6 +79,40 @@ impl<'a> Dec<'a> {
     }
 }
 
+/// The index of host fd `fd` among those to pass, adding it if new (an fd shared by
+/// several parts of the state crosses once).
+pub fn index_of(fds: &mut Vec<RawFd>, fd: RawFd) -> u64 {
+    match fds.iter().position(|&f| f == fd) {
+        Some(i) => i as u64,
+        None => {
+            fds.push(fd);
+            (fds.len() - 1) as u64
+        }
+    }
+}
+
+/// The fds received with a payload, in order, looked up by index.
+pub struct Passed(Vec<std::sync::Arc<OwnedFd>>);
+
+impl Passed {
+    pub fn new(fds: Vec<OwnedFd>) -> Passed {
+        Passed(fds.into_iter().map(std::sync::Arc::new).collect())
+    }
+
+    /// Fd `i`, shared (a file mapping's backing).
+    pub fn shared(&self, i: u64) -> io::Result<std::sync::Arc<OwnedFd>> {
+        self.0.get(i as usize).cloned().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "fork handover: bad fd index")
+        })
+    }
+
+    /// Fd `i` as an fd of its own (a dup: the received one may be shared by several
+    /// parts of the state, and closes with this).
+    pub fn owned(&self, i: u64) -> io::Result<OwnedFd> {
+        self.shared(i)?.try_clone()
+    }
+}
+
 fn send_fds(sock: &UnixStream, fds: &[RawFd]) -> io::Result<()> {
     let byte = [0u8; 1];
     let mut iov = libc::iovec {

@@ -221,6 +221,16 @@ static PERSONA: AtomicU64 = AtomicU64::new(0);
 const PER_MASK: u32 = 0xff;
 const PER_LINUX32: u32 = 0x8;
 
+/// The persona, which a fork child inherits (`fork::inherit`).
+pub fn persona() -> u32 {
+    PERSONA.load(Ordering::Relaxed) as u32
+}
+
+/// A fork child's persona, as its parent's was.
+pub fn set_persona(p: u32) {
+    PERSONA.store(u64::from(p), Ordering::Relaxed);
+}
+
 /// personality(0xffffffff) reports the persona; any other value replaces it and the old
 /// one is returned. A 32-bit persona is EINVAL, as on arm64 hardware without AArch32 EL0.
 pub fn personality(_ctx: &mut Ctx, a: [u64; 6]) -> SysResult {

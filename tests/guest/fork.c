@@ -1,5 +1,6 @@
 /* fork MODE: processes.
- *   basic    fork + waitpid exit codes, getppid, private memory, WNOHANG, waitid
+ *   basic    fork + waitpid exit codes, getppid, private memory, WNOHANG, waitid,
+ *            the persona inherited
  *   many     50 children alive at once, all reaped with their own statuses
  *   pipe     parent and child talk over two pipes
  *   signals  children killed by SIGKILL / SIGSEGV are WIFSIGNALED; kill(-pgid)
@@ -19,6 +20,7 @@
 #include <stdint.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -98,6 +100,15 @@ static void basic(void)
     if (pid == 0)
         _exit(2);
     CHECK(waitpid(pid, &st, 0) == pid && WEXITSTATUS(st) == 2);
+
+    /* The persona is inherited (copy_process copies task->personality). */
+    int persona = personality(0xffffffff);
+    CHECK(personality(persona | ADDR_NO_RANDOMIZE) == persona);
+    pid = fork();
+    if (pid == 0)
+        _exit(personality(0xffffffff) == (persona | ADDR_NO_RANDOMIZE) ? 4 : 94);
+    CHECK(waitpid(pid, &st, 0) == pid && WEXITSTATUS(st) == 4);
+    CHECK(personality(persona) == (persona | ADDR_NO_RANDOMIZE));
 }
 
 static void many(void)
