@@ -15,8 +15,13 @@ fn xattr(libc: Libc) {
 
 /// setresuid & co. dropping and regaining identity, seen by two threads; needs root for
 /// the interesting half (the tests run as root), else checks the refusals.
+/// Also on the spawn fork path, whose child is started by the forking thread and so has
+/// its credentials (it once had the fork-IPC actor thread's: root after a setresuid).
 fn cred(libc: Libc) {
     if let Some(out) = run_guest(libc, "cred", &[TMP], 0) {
+        assert_checks_passed(&out);
+        let dir = TempDir::new();
+        let out = run_spawn_fork(&guest(libc, "cred").unwrap(), [dir.path()]);
         assert_checks_passed(&out);
     }
 }

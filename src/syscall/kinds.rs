@@ -6,7 +6,7 @@
 //! host's) and overrides only what it emulates: read, write, its /proc/<pid>/fd link,
 //! and what a fork child inherits. Adding a kind is one file implementing [`GuestFile`]
 //! and one line in [`KINDS`]: the syscalls (`sfd::read`/`write`, `io::pread64`...), the
-//! guest /proc and both fork paths (`fork::fds`, `fork::state`) ask here.
+//! guest /proc and both fork paths (`fork::fds`) ask here.
 
 use std::any::Any;
 use std::sync::{Arc, Weak};
