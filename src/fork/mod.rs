@@ -95,6 +95,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let t0 = std::time::Instant::now();
     // Start the host process now: its start-up overlaps the RAM snapshot below.
     let ticket = actor::spawn(proc.tracer.actor_sink())?;
+    let t_spawn = t0.elapsed();
     let state = capture_for_spawn(
         ctx,
         t,
@@ -115,7 +116,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     };
     let (pid, vfork_sock) = actor::handover(ticket, Some(state))?;
     drop(paused);
-    tracing::debug!(pid, ?t_snap, total = ?t0.elapsed(), "fork: child started");
+    tracing::debug!(pid, ?t_spawn, ?t_snap, total = ?t0.elapsed(), "fork: child started");
     if flags & CLONE_PARENT_SETTID != 0 {
         // Like Linux, a bad pointer here does not undo the fork.
         let _ = ctx.write_val(ptid, &pid);
