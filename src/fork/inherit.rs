@@ -384,3 +384,6 @@ impl Received {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
