@@ -17,7 +17,7 @@ use crate::guest::shimdata::{Identity, ShimData};
 use crate::guest::vvar::Vdso;
 use crate::guest::{hwcap, stack};
 use crate::process::{default_rlimits, Creds, FsContext, Process, ProcessInit};
-use crate::signal::SignalState;
+use crate::signal::state::SignalState;
 use crate::startup::StartupTrace;
 use crate::syscall::{Stop, ThreadState};
 use crate::thread::{El1Regs, ThreadShared};
@@ -536,7 +536,8 @@ fn vcpu0(
         return;
     }
     let mut state = start.thread;
-    let code = crate::thread::run_thread(&start.proc, vcpu.as_mut(), &start.shared, &mut state);
+    let code =
+        crate::thread::run::run_thread(&start.proc, vcpu.as_mut(), &start.shared, &mut state);
     drop(vcpu);
     start.proc.threads.finish(&start.shared, code, None);
 }

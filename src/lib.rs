@@ -19,7 +19,7 @@ pub mod gdb;
 pub mod guest;
 pub mod mapped;
 pub mod native_exec;
-pub mod pause;
+
 pub mod process;
 pub mod signal;
 pub mod slotring;

@@ -2,6 +2,8 @@
 //! exit: syscall return, kick, fault; see `signal`), resolves interrupted syscalls, and
 //! decides when the thread stops. Backend-neutral: it sees only the `Vcpu` trait.
 
+use std::sync::Arc;
+
 use elfuse_shim::{HVC_EL0_FAULT, HVC_SYSCALL};
 
 use crate::backend::{BackendError, Flow, Reg, SysReg, Vcpu, VcpuExit};
@@ -22,7 +24,7 @@ use crate::thread::ThreadShared;
 /// shim itself faulting), never a guest fault. A thread killed by another's exit_group
 /// returns `Stop::ThreadExit(0)` with `me.killed()` set.
 pub fn run(
-    proc: &Process,
+    proc: &Arc<Process>,
     vcpu: &mut dyn Vcpu,
     thread: &mut ThreadState,
     me: &ThreadShared,
@@ -34,7 +36,7 @@ pub fn run(
 }
 
 fn run_loop(
-    proc: &Process,
+    proc: &Arc<Process>,
     vcpu: &mut dyn Vcpu,
     thread: &mut ThreadState,
     me: &ThreadShared,
@@ -96,7 +98,7 @@ fn before_entry(vcpu: &mut dyn Vcpu, me: &ThreadShared) -> Result<Option<Stop>, 
 /// One exit: answers it, delivers pending signals (resolving an interrupted syscall),
 /// and says whether the thread stops.
 fn on_exit(
-    proc: &Process,
+    proc: &Arc<Process>,
     vcpu: &mut dyn Vcpu,
     thread: &mut ThreadState,
     me: &ThreadShared,
@@ -116,7 +118,7 @@ fn on_exit(
             let tid = thread.tid;
             crate::gdb::syscall_entered(vcpu, tid);
             let mut ctx = Ctx::new(proc, thread, vcpu);
-            let ret = syscall::dispatch(&mut ctx, nr, args);
+            let ret = syscall::dispatch::dispatch(&mut ctx, nr, args);
             crate::gdb::syscall_done(tid);
             if let Some(stop) = ctx.stop {
                 return Ok(Some(stop));
@@ -127,7 +129,7 @@ fn on_exit(
                 vcpu.set_reg(Reg::X(0), ret)?;
                 interrupted = intr;
             }
-            proc.threads.sync_mappings(proc, me, vcpu)?;
+            proc.threads.sync_mappings(&proc.mm, me, vcpu)?;
         }
         VcpuExit::Hvc(HVC_EL0_FAULT) => {
             if let Some(stop) = on_fault(proc, vcpu, thread)? {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use elfuse_actors::fdtable::{FdTable, FileKind, OpenFile};
 
-use crate::signal::SignalState;
+use crate::signal::state::SignalState;
 use crate::syscall::kinds::{self, Watchers};
 
 /// A native fork child's table, from the parent's table as captured just before fork().

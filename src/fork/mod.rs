@@ -5,7 +5,7 @@
 //! be forked) it is `elfuse --fork-child FD`, which receives the parent's state over a
 //! Unix socket (see `state` for what is inherited). Either way the child resumes the
 //! guest right after the syscall with X0 = 0, and the parent gets the child's pid (guest
-//! pids are host pids). Other vCPUs of the parent are paused meanwhile (`crate::pause`).
+//! pids are host pids). Other vCPUs of the parent are paused meanwhile (`crate::thread::pause`).
 //!
 //! Memory on the spawn path: while the calling vCPU is stopped in the syscall, its
 //! populated RAM extents (lseek SEEK_DATA/SEEK_HOLE) are copied into a new memfd
@@ -96,7 +96,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     };
     // The child has only the calling thread (host fork() keeps only the caller, the
     // spawn path starts one vCPU); the other vCPUs stay out of guest code until the
-    // child's state is captured (`crate::pause`). One fork at a time per process.
+    // child's state is captured (`crate::thread::pause`). One fork at a time per process.
     let proc = ctx.proc;
     let _serial = proc.threads.fork_lock();
     let paused = proc.threads.pause_others(ctx.thread.tid);

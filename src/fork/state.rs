@@ -26,7 +26,8 @@ use crate::guest::mm::{Backing, MmParts, ShmSeg, Vma, VmaName};
 /// its fd's index).
 const SHM_BACKING: u64 = u64::MAX - 1;
 use crate::process::{Creds, FsContext, Process, Rlimit, RLIM_NLIMITS};
-use crate::signal::{KSigaction, SignalState, NSIG};
+use crate::signal::state::SignalState;
+use crate::signal::{KSigaction, NSIG};
 use crate::syscall::kinds;
 use crate::syscall::ThreadState;
 

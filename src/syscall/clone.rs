@@ -434,7 +434,7 @@ pub struct Job {
 }
 
 fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
-    let proc = ctx.proc.threads.process().ok_or(Errno::EAGAIN)?;
+    let proc = ctx.proc.clone();
     let snap = Snapshot::take(ctx.vcpu).map_err(|e| {
         tracing::warn!("clone: reading the parent's registers: {e}");
         Errno::EAGAIN
@@ -539,7 +539,7 @@ fn child_main(proc: Arc<Process>, mut job: Job) {
     }
     // Registered now: later invalidations reach the new mailbox.
     if let Some((old, seen)) = parked {
-        if let Err(e) = thread::catch_up(&proc, vcpu.as_mut(), &old, seen) {
+        if let Err(e) = thread::run::catch_up(&proc, vcpu.as_mut(), &old, seen) {
             proc.threads.fatal(tid, e.0);
             proc.threads.finish(&shared, None, None);
             return;
@@ -548,7 +548,7 @@ fn child_main(proc: Arc<Process>, mut job: Job) {
     let mut state = std::mem::take(&mut job.state);
     state.tid = tid;
     super::cred::set_touched(job.creds_touched);
-    let code = thread::run_thread(&proc, vcpu.as_mut(), &shared, &mut state);
+    let code = thread::run::run_thread(&proc, vcpu.as_mut(), &shared, &mut state);
     proc.threads.finish(&shared, code, Some(vcpu));
 }
 

@@ -17,7 +17,7 @@ use super::procdir::{ProcDir, ProcMem};
 use super::sfd::signalfd::SignalFd;
 use super::{Ctx, SysResult};
 use crate::errno::Errno;
-use crate::signal::PendingWatcher;
+use crate::signal::state::PendingWatcher;
 
 /// What an emulated description does; every method defaults to "as its host fd".
 pub trait GuestFile: Synthetic {

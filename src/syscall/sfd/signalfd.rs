@@ -22,7 +22,8 @@ use super::super::kinds::{GuestFile, Watchers};
 use super::{open_flags, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK, SIGINFO_SIZE};
 use crate::errno::Errno;
 use crate::guest::slice::GuestSlice;
-use crate::signal::{sig_bit, PendingWatcher, SigInfo, SIGKILL, SIGSTOP};
+use crate::signal::state::PendingWatcher;
+use crate::signal::{sig_bit, SigInfo, SIGKILL, SIGSTOP};
 use crate::syscall::SysResult;
 
 #[derive(Debug)]
