@@ -17,6 +17,7 @@ pub mod fault;
 pub mod fork;
 pub mod gdb;
 pub mod guest;
+pub mod image;
 pub mod mapped;
 pub mod native_exec;
 

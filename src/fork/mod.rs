@@ -27,7 +27,7 @@
 //! objects would be emulated and could not cross; they would be dropped there.
 
 mod actor;
-mod child;
+pub mod child;
 mod fds;
 mod native;
 pub mod state;
@@ -41,8 +41,6 @@ use crate::backend::SysReg;
 use crate::errno::Errno;
 use crate::guest::ram::GuestRam;
 use crate::syscall::{Ctx, SysResult};
-
-pub use child::child_main;
 
 use crate::syscall::clone::{
     CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_PARENT_SETTID, CLONE_SETTLS,
@@ -248,12 +246,12 @@ impl ChildServices {
         tracer: &crate::trace::Tracer,
         ring_given: bool,
     ) -> ChildServices {
-        let shim_data = crate::boot::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
+        let shim_data = crate::image::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
         shim_data.adopt_ring(ring_given);
         let entropy = elfuse_actors::urandom::spawn_refill(
             std::sync::Arc::new(shim_data.clone()),
-            crate::boot::RING_LOW_WATER,
-            crate::boot::RING_TICK,
+            crate::image::RING_LOW_WATER,
+            crate::image::RING_TICK,
             tracer.actor_sink(),
         );
         ChildServices { shim_data, entropy }

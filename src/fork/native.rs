@@ -276,6 +276,7 @@ fn child(
         clear_child_tid: t.clear_child_tid,
         ..Default::default()
     };
+    let life = ctx.life;
     let vcpu = &mut *ctx.vcpu;
     super::warm::in_child(vcpu, parent_log);
     let set = (|| {
@@ -291,7 +292,7 @@ fn child(
     if let Err(e) = set {
         fail(&e.0);
     }
-    let stop = crate::thread::run::run_as_leader(&proc, vcpu, &mut thread);
+    let stop = life.run_leader(&proc, vcpu, &mut thread);
     proc.vfork_done.release();
     match stop {
         // SAFETY: _exit ends the fork child with the guest's status; its state (a copy) needs

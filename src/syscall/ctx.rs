@@ -14,6 +14,36 @@ pub use crate::thread::state::{Stop, ThreadState};
 
 pub type SysResult = Result<u64, Errno>;
 
+/// A new thread's clone arguments (clone, clone3 with CLONE_THREAD).
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadArgs {
+    pub flags: u64,
+    /// New SP_EL0 (0: the parent's).
+    pub stack: u64,
+    pub parent_tid: u64,
+    pub child_tid: u64,
+    pub tls: u64,
+}
+
+/// Process life a handler asks for but does not do itself: a new thread or a new process
+/// runs the vCPU loop, which sits above the syscall layer. `thread::run` implements it
+/// and hands it to every `Ctx` (so this layer never imports the loop).
+pub trait Life: Sync {
+    /// Starts a guest thread (clone/clone3 with CLONE_THREAD): its tid.
+    fn spawn_thread(&self, ctx: &mut Ctx, args: ThreadArgs) -> SysResult;
+    /// Creates a process (fork, vfork, clone without CLONE_VM; clone's raw arguments):
+    /// the child's pid in the parent.
+    fn fork(&self, ctx: &mut Ctx, a: [u64; 6]) -> SysResult;
+    /// Runs the first thread of a new process on the calling host thread until the
+    /// process ends (a native fork child, on the forking thread's vCPU).
+    fn run_leader(
+        &self,
+        proc: &Arc<Process>,
+        vcpu: &mut dyn Vcpu,
+        thread: &mut ThreadState,
+    ) -> Result<Stop, String>;
+}
+
 /// Everything a handler may touch.
 pub struct Ctx<'a> {
     /// The process (an `Arc`: a handler that starts a thread or a task hands it on).
@@ -21,6 +51,8 @@ pub struct Ctx<'a> {
     pub thread: &'a mut ThreadState,
     /// The calling vCPU, stopped at its `HVC #5`.
     pub vcpu: &'a mut dyn Vcpu,
+    /// New threads and processes (see [`Life`]).
+    pub life: &'a dyn Life,
     /// Set by handlers that end the thread or process.
     pub stop: Option<Stop>,
     /// Set by handlers that rewrote the registers themselves (rt_sigreturn): the result
@@ -57,6 +89,7 @@ impl<'a> Ctx<'a> {
         proc: &'a Arc<Process>,
         thread: &'a mut ThreadState,
         vcpu: &'a mut dyn Vcpu,
+        life: &'a dyn Life,
     ) -> Self {
         // The sender of this thread's actor messages (actor traces).
         elfuse_actors::trace::set_current_tid(thread.tid);
@@ -64,6 +97,7 @@ impl<'a> Ctx<'a> {
             proc,
             thread,
             vcpu,
+            life,
             stop: None,
             regs_set: false,
         }

@@ -38,6 +38,7 @@ pub mod registry;
 pub mod run;
 pub mod seccomp;
 pub mod shared;
+pub mod spawn;
 pub mod state;
 
 // The state half, re-exported (never `run`: it sits above the syscall layer).

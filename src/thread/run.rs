@@ -7,7 +7,32 @@ use std::sync::Arc;
 use super::{host_tid, Gens, ThreadShared, ThreadState};
 use crate::backend::{BackendError, Invalidate, Vcpu};
 use crate::process::Process;
+use crate::syscall::ctx::{Life, ThreadArgs};
+use crate::syscall::{Ctx, SysResult};
 use crate::thread::Stop;
+
+/// What the syscall layer asks of process life (`syscall::ctx::Life`), done here, above
+/// it: new threads, new processes, a native fork child's run.
+pub struct RunLife;
+
+impl Life for RunLife {
+    fn spawn_thread(&self, ctx: &mut Ctx, args: ThreadArgs) -> SysResult {
+        super::spawn::spawn(ctx, args)
+    }
+
+    fn fork(&self, ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
+        crate::fork::clone_process(ctx, a)
+    }
+
+    fn run_leader(
+        &self,
+        proc: &Arc<Process>,
+        vcpu: &mut dyn Vcpu,
+        thread: &mut ThreadState,
+    ) -> Result<Stop, String> {
+        run_as_leader(proc, vcpu, thread)
+    }
+}
 
 /// Runs a guest thread on the current host thread until it stops. A lone `exit` clears
 /// CLONE_CHILD_CLEARTID and walks the robust list and returns its code; exit_group or a
@@ -18,7 +43,7 @@ pub fn run_thread(
     me: &ThreadShared,
     state: &mut ThreadState,
 ) -> Option<i32> {
-    let end = crate::vcpu::run(proc, vcpu, state, me);
+    let end = crate::vcpu::run(proc, vcpu, state, me, &RunLife);
     // Its own pending signals go with it (it was registered with the signal actor before
     // its tid became known: boot, clone, fork).
     proc.signals.unregister(me.tid());
