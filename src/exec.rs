@@ -93,7 +93,7 @@ fn open_exec(ctx: &Ctx, t: &Target) -> Result<(File, PathBuf), Errno> {
         } else {
             crate::syscall::resolve::FOLLOW
         };
-        let (dir, c) = crate::syscall::fs::at_how(ctx, t.dirfd, &t.path, how)?;
+        let (dir, c) = crate::syscall::at::at_how(ctx, t.dirfd, &t.path, how)?;
         // O_NONBLOCK: a FIFO is refused below (EACCES) instead of waiting for a writer.
         let mut fl = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK;
         if t.nofollow {

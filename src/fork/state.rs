@@ -237,7 +237,7 @@ pub fn capture(
             .filter_map(|(fd, f, cloexec)| {
                 let state = match f.kind {
                     FileKind::Synthetic(_) => {
-                        let (g, k) = kinds::of(&f)?;
+                        let (g, k) = kinds::registry::of(&f)?;
                         Some((k.name, g.fork_state()?))
                     }
                     _ => None,
@@ -483,7 +483,7 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
                     let _path = d.opt_bytes()?;
                     let k = std::str::from_utf8(&name)
                         .ok()
-                        .and_then(kinds::named)
+                        .and_then(kinds::registry::named)
                         .ok_or_else(|| bad("file kind"))?;
                     let s = (k.adopt)(&state, &mut watchers)
                         .map_err(|e| io::Error::from_raw_os_error(e.0))?;

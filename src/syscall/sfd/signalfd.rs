@@ -61,7 +61,7 @@ impl GuestFile for SignalFd {
     }
     fn readv(&self, ctx: &mut Ctx, iov: u64, cnt: u64) -> Option<SysResult> {
         Some(
-            super::super::io::user_iovecs(ctx, iov, cnt, true)
+            super::super::iov::user_iovecs(ctx, iov, cnt, true)
                 .and_then(|bufs| self.read_records(&bufs, ctx)),
         )
     }
