@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -168,14 +169,15 @@ fn in_shim(vcpu: &dyn Vcpu) -> Result<bool, BackendError> {
 
 /// A new guest thread starts on this host thread. The first one (the main thread) waits
 /// for gdb to connect and stops before the program's first instruction.
-pub fn thread_started(proc: &Process, vcpu: &mut dyn Vcpu, tid: i32) -> Result<(), BackendError> {
+pub fn thread_started(
+    proc: &Arc<Process>,
+    vcpu: &mut dyn Vcpu,
+    tid: i32,
+) -> Result<(), BackendError> {
     let Some(d) = get() else { return Ok(()) };
     let listener = lock(&d.listener).take();
     if let Some(l) = listener {
-        let proc = proc
-            .threads
-            .process()
-            .ok_or_else(|| BackendError("gdb stub: the process is gone".into()))?;
+        let proc = proc.clone();
         let (conn, _) = l
             .accept()
             .map_err(|e| BackendError(format!("gdb stub: accept: {e}")))?;
