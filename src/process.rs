@@ -27,7 +27,7 @@ pub struct Creds {
 }
 
 /// Filesystem context: where guest paths resolve.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct FsContext {
     /// `--sysroot`: absolute guest paths resolve inside it first.
     pub sysroot: Option<PathBuf>,
@@ -85,6 +85,10 @@ pub struct Process {
     pub code_log: std::sync::OnceLock<Option<Arc<crate::backend::CodeLog>>>,
     /// A vfork child's end of the socket whose closing releases its parent.
     pub vfork_done: VforkDone,
+    /// The fd tables threads hold apart from `fds` (see `syscall::clone_own`).
+    pub own_tables: crate::syscall::clone_own::OwnTables,
+    /// Children whose exit signal is not SIGCHLD (see `syscall::clone_proc`).
+    pub clone_kids: crate::syscall::clone_proc::CloneKids,
 }
 
 /// A vfork child's end of the vfork socket: closed at execve or exit, which lets the
@@ -172,7 +176,8 @@ impl Process {
             vfork_done,
         } = init;
         vdso.watch(&mut mm);
-        let fds = fd_actor(fds, &shim_data, &tracer);
+        let own_tables = crate::syscall::clone_own::OwnTables::default();
+        let fds = fd_actor(fds, &shim_data, &tracer, own_tables.urandom_flag());
         let signals = SignalActor::spawn(vdso.clone(), ram.clone(), signals, tracer.actor_sink());
         Arc::new_cyclic(|weak| Process {
             threads: Threads::new(vm, el1, pid, weak.clone()),
@@ -192,6 +197,8 @@ impl Process {
             entropy,
             code_log: Default::default(),
             vfork_done: VforkDone::new(vfork_done),
+            own_tables,
+            clone_kids: Default::default(),
         })
     }
 
@@ -277,9 +284,16 @@ pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
 }
 
 /// The fd-table actor over `table`; its observer keeps the shim's urandom fd bits.
-fn fd_actor(mut table: FdTable, shim_data: &ShimData, tracer: &Tracer) -> FdActor {
+fn fd_actor(
+    mut table: FdTable,
+    shim_data: &ShimData,
+    tracer: &Tracer,
+    urandom_off: Arc<std::sync::atomic::AtomicBool>,
+) -> FdActor {
     let sd = shim_data.clone();
-    table.set_observer(Arc::new(move |fd, on| sd.set_urandom(fd, on)));
+    table.set_observer(Arc::new(move |fd, on| {
+        crate::syscall::clone_own::urandom_bit(&sd, &urandom_off, fd, on)
+    }));
     FdActor::new(
         table,
         FdActorConfig {

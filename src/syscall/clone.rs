@@ -3,11 +3,11 @@
 //!
 //! Threads: CLONE_VM | CLONE_THREAD | CLONE_SIGHAND with the fs and files shared (what
 //! glibc 2.36 and musl 1.2.3 pass for pthread_create). A child without CLONE_VM (fork),
-//! or with CLONE_VFORK, is a new process: `crate::fork::clone_process`. CLONE_VM without
-//! CLONE_THREAD or CLONE_VFORK (a process sharing memory) is ENOSYS, and so is a thread
-//! without CLONE_FILES or CLONE_FS (elfuse keeps one fd table and one cwd/umask per
-//! process). CLONE_PIDFD (processes), clone3's set_tid and CLONE_INTO_CGROUP are handled
-//! around those paths.
+//! or with CLONE_VFORK, is a new process: `crate::fork::clone_process` (its exit signal
+//! and CLONE_CLEAR_SIGHAND: `clone_proc`). A thread without CLONE_FILES or CLONE_FS gets
+//! its own fd table or fs context (`clone_own`). CLONE_VM without CLONE_THREAD or
+//! CLONE_VFORK (a process sharing memory) is ENOSYS (see `validate`). CLONE_PIDFD
+//! (processes), clone3's set_tid and CLONE_INTO_CGROUP are handled around those paths.
 //!
 //! The child starts with the parent's registers at the parent's HVC exit (so it resumes
 //! at the shim's ERET, returning to the instruction after the SVC) with X0 = 0, SP_EL0
@@ -88,10 +88,6 @@ fn validate(flags: u64) -> Result<(), Errno> {
     }
     if flags & CLONE_VM == 0 || flags & CLONE_THREAD == 0 || flags & CLONE_VFORK != 0 {
         // fork, vfork, posix_spawn-style children: not yet.
-        return Err(Errno::ENOSYS);
-    }
-    if flags & (CLONE_FS | CLONE_FILES) != CLONE_FS | CLONE_FILES {
-        // A thread with its own cwd or fd table: unsupported.
         return Err(Errno::ENOSYS);
     }
     if flags & !(THREAD_OK | CSIGNAL) != 0 {
@@ -194,10 +190,6 @@ fn clone3_rest(ctx: &mut Ctx, f: [u64; 11]) -> SysResult {
         let mut b = f;
         b[0] &= !CLONE_INTO_CGROUP;
         return into_cgroup(ctx, flags, cgroup, |ctx| clone3_rest(ctx, b));
-    }
-    if flags & CLONE_CLEAR_SIGHAND != 0 {
-        // Handlers reset to SIG_DFL in the child: not done by the process paths yet.
-        return Err(Errno::ENOSYS);
     }
     if flags & CLONE_PIDFD != 0 {
         if flags & (CLONE_THREAD | CLONE_DETACHED) != 0 {
@@ -433,6 +425,11 @@ pub struct Job {
     idle: Option<thread::IdleVcpu>,
 }
 
+/// The creator's fd table and fs context, or copies (without CLONE_FILES / CLONE_FS).
+fn own_for(ctx: &Ctx, flags: u64) -> super::clone_own::Own {
+    super::clone_own::for_new_thread(ctx, flags & CLONE_FILES != 0, flags & CLONE_FS != 0)
+}
+
 fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
     let proc = ctx.proc.threads.process().ok_or(Errno::EAGAIN)?;
     let snap = Snapshot::take(ctx.vcpu).map_err(|e| {
@@ -452,6 +449,7 @@ fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
             comm: ctx.thread.comm,
             dumpable: ctx.thread.dumpable,
             seccomp: ctx.thread.seccomp.inherit(),
+            own: own_for(ctx, r.flags),
             clear_child_tid: if r.flags & CLONE_CHILD_CLEARTID != 0 {
                 r.child_tid
             } else {
@@ -530,6 +528,12 @@ fn child_main(proc: Arc<Process>, mut job: Job) {
         .restore(vcpu.as_mut(), &proc, job.slot, tid, &job.req)
     {
         tracing::warn!("clone: setting up the vCPU: {e}");
+        let _ = job.ready.send(Err(()));
+        return;
+    }
+    let own_fs = job.req.flags & CLONE_FS == 0;
+    if let Err(e) = super::clone_own::start_thread(&proc, tid, &job.state.own, own_fs) {
+        tracing::warn!("clone: the thread's own fs context: {e:?}");
         let _ = job.ready.send(Err(()));
         return;
     }

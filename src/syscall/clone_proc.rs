@@ -1,0 +1,209 @@
+//! What clone's flags change about a new process beyond fork: CLONE_CLEAR_SIGHAND, and an
+//! exit signal other than SIGCHLD (a "clone child" in Linux's wait terms).
+//!
+//! A guest child is a host child, and the host's fork always gives it SIGCHLD as exit
+//! signal. So the parent keeps a record of its children created with another exit
+//! signal (0 included): the host-signal watcher turns the host SIGCHLD reporting such a
+//! child's death into that signal (none for 0), with the same CLD_* siginfo, under that
+//! signal's disposition (a default action that terminates ends the parent, as on Linux);
+//! its stops and continues stay SIGCHLD, as Linux sends them. wait4 and waitid pick
+//! children by class as Linux's eligible_child does: without __WCLONE only SIGCHLD
+//! children, with it only the others, with __WALL both. With no clone child recorded
+//! (the usual case) the host's wait answers alone (its children are all SIGCHLD ones);
+//! else the eligible children are named one by one (the host lists its children in
+//! /proc/self/task/*/children) and polled until one has something to report.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use super::Ctx;
+use crate::errno::Errno;
+use crate::process::Process;
+use crate::signal::{KSigaction, SIGCHLD, SIG_DFL, SIG_IGN};
+
+/// CLONE_CLEAR_SIGHAND, as Linux's flush_signal_handlers(child, 0): handled signals go
+/// back to SIG_DFL, ignored ones stay ignored; flags, mask and restorer are cleared.
+pub fn clear_sighand(actions: &mut [KSigaction]) {
+    for a in actions {
+        if a.handler != SIG_IGN {
+            a.handler = SIG_DFL;
+        }
+        a.flags = 0;
+        a.restorer = 0;
+        a.mask = 0;
+    }
+}
+
+/// This process's living children whose exit signal is not SIGCHLD: pid → signal (0: none).
+#[derive(Default)]
+pub struct CloneKids(Mutex<HashMap<i32, u32>>);
+
+impl CloneKids {
+    fn lock(&self) -> MutexGuard<'_, HashMap<i32, u32>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records child `pid`'s exit signal (`exit_signal`, CSIGNAL's bits); SIGCHLD needs no
+    /// record. Called before the host-signal watcher may report the child's death.
+    pub fn record(&self, pid: i32, exit_signal: u64) {
+        let sig = (exit_signal & 0xff) as u32;
+        if sig != SIGCHLD {
+            self.lock().insert(pid, sig);
+        }
+    }
+
+    /// Child `pid`'s exit signal if it is not SIGCHLD.
+    pub fn exit_signal(&self, pid: i32) -> Option<u32> {
+        self.lock().get(&pid).copied()
+    }
+
+    fn reaped(&self, pid: i32) {
+        self.lock().remove(&pid);
+    }
+
+    fn pids(&self) -> Vec<i32> {
+        self.lock().keys().copied().collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+const CLD_EXITED: i32 = 1;
+const CLD_DUMPED: i32 = 3;
+
+/// The host-signal watcher's translation of a host SIGCHLD: `None` to forward it as it
+/// is; `Some(None)` to drop it (the death of a child whose exit signal is 0);
+/// `Some(Some(sig))` to forward it as `sig` (the death of a child with that exit signal).
+pub fn exit_report(proc: &Process, signo: u32, code: i32, pid: u32) -> Option<Option<u32>> {
+    if signo != SIGCHLD || !(CLD_EXITED..=CLD_DUMPED).contains(&code) {
+        return None;
+    }
+    let sig = proc.clone_kids.exit_signal(pid as i32)?;
+    Some((sig != 0).then_some(sig))
+}
+
+const WNOWAIT: u64 = 0x0100_0000;
+const WALL: u64 = 0x4000_0000;
+const WCLONE: u64 = 0x8000_0000;
+
+/// Which children a wait may take (Linux's eligible_child, by exit signal).
+fn eligible(kids: &CloneKids, pid: i32, options: u64) -> bool {
+    if options & WALL != 0 {
+        return true;
+    }
+    let clone_child = kids.exit_signal(pid).is_some();
+    clone_child == (options & WCLONE != 0)
+}
+
+/// A wait's target: one pid, a process group, or any child.
+#[derive(Clone, Copy, Debug)]
+pub enum Sel {
+    Pid(i32),
+    Pgid(i32),
+    Any,
+}
+
+/// The host's children of this process (every thread's), from /proc.
+fn host_children() -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in dir.flatten() {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+            out.extend(s.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        }
+    }
+    out
+}
+
+/// How a wait is to be done.
+pub enum Plan {
+    /// One host call with these options (the host's class selection is right).
+    Host(u64),
+    /// No child can match: ECHILD.
+    None,
+    /// Poll these pids one by one (P_PID waits with WNOHANG), with these host options.
+    Each(Vec<i32>, u64),
+}
+
+/// Plans a wait for `sel` with the guest's `options` (see the module comment).
+pub fn plan(ctx: &Ctx, sel: Sel, options: u64) -> Plan {
+    let kids = &ctx.proc.clone_kids;
+    // The host's children all have SIGCHLD as exit signal: __WCLONE alone finds none
+    // there, which is right while no clone child is recorded.
+    if kids.is_empty() || options & WALL != 0 {
+        return Plan::Host(options);
+    }
+    let host = (options & !WCLONE) | WALL;
+    if let Sel::Pid(p) = sel {
+        return if eligible(kids, p, options) {
+            Plan::Host(host)
+        } else {
+            Plan::None
+        };
+    }
+    let pool = if options & WCLONE != 0 {
+        kids.pids()
+    } else {
+        host_children()
+    };
+    let mut pids: Vec<i32> = pool
+        .into_iter()
+        .filter(|&p| eligible(kids, p, options))
+        .filter(|&p| match sel {
+            Sel::Pgid(g) => nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(p)))
+                .is_ok_and(|x| x.as_raw() == g),
+            _ => true,
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    if pids.is_empty() {
+        Plan::None
+    } else {
+        Plan::Each(pids, host)
+    }
+}
+
+/// One round of a [`Plan::Each`]: `try_one(pid)` is the host's non-blocking wait on
+/// one pid, Ok(Some) when it reported. Ok(None): nothing to report yet; ECHILD when none
+/// of them is a child any more.
+pub fn round<T>(
+    pids: &[i32],
+    mut try_one: impl FnMut(i32) -> Result<Option<T>, Errno>,
+) -> Result<Option<T>, Errno> {
+    let mut alive = 0;
+    for &p in pids {
+        match try_one(p) {
+            Ok(Some(r)) => return Ok(Some(r)),
+            Ok(None) => alive += 1,
+            Err(Errno::ECHILD) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if alive == 0 {
+        return Err(Errno::ECHILD);
+    }
+    Ok(None)
+}
+
+/// Between two rounds: a short sleep that a guest signal for this thread ends
+/// (ERESTARTSYS: the vCPU loop then delivers it, restarting per SA_RESTART).
+pub fn nap(ctx: &Ctx) -> Result<(), Errno> {
+    use crate::signal::wait::{wait_for_signal, Woke};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(5);
+    match wait_for_signal(ctx.proc, ctx.thread.tid, Some(deadline)) {
+        Woke::Timeout => Ok(()),
+        Woke::Signal | Woke::Killed => Err(Errno::ERESTARTSYS),
+    }
+}
+
+/// A wait reaped `pid` (it exited or was killed, and WNOWAIT was not given).
+pub fn reaped(ctx: &Ctx, pid: i32, options: u64) {
+    if options & WNOWAIT == 0 {
+        ctx.proc.clone_kids.reaped(pid);
+    }
+}
