@@ -87,7 +87,11 @@ fn validate(flags: u64) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     if flags & CLONE_VM == 0 || flags & CLONE_THREAD == 0 || flags & CLONE_VFORK != 0 {
-        // fork, vfork, posix_spawn-style children: not yet.
+        // Only CLONE_VM without CLONE_THREAD or CLONE_VFORK gets here (the callers send
+        // new processes to `fork::clone_process`): a separate process sharing this one's
+        // memory. A guest process is a host process (its own pid, signal state and shim
+        // page), and guest RAM with its page tables is one host process's private
+        // memory, so no second process can share it: ENOSYS, the stated limit.
         return Err(Errno::ENOSYS);
     }
     if flags & !(THREAD_OK | CSIGNAL) != 0 {

@@ -13,7 +13,9 @@
  *   raw clone threads without CLONE_FILES, without CLONE_FS, and with CLONE_FILES shared
  *   from such a thread; exit signals other than SIGCHLD (the parent gets that signal
  *   with CLD_EXITED, wait without __WCLONE passes such a child by, __WCLONE and __WALL
- *   take it, exit signal 0 sends none); clone3's CLONE_CLEAR_SIGHAND (handlers back to
+ *   take it, exit signal 0 sends none); execve from a thread with its own table (the
+ *   new program has that table, close-on-exec applied; qemu-aarch64 needs binfmt_misc to
+ *   execve an AArch64 program); clone3's CLONE_CLEAR_SIGHAND (handlers back to
  *   SIG_DFL, ignored signals stay ignored); CLONE_VM without CLONE_THREAD is ENOSYS
  *   (elfuse's stated limit: a guest process is a host process with private memory). */
 #include "check.h"
@@ -401,6 +403,58 @@ static void exit_signals(void)
     signal(SIGCHLD, SIG_DFL);
 }
 
+/* ---- execve from a thread with its own table (strict) ---- */
+
+static int ex_pipe[2], ex_cloexec;
+static char **ex_argv0;
+
+static void *exec_thread(void *arg)
+{
+    (void)arg;
+    if (unshare(CLONE_FILES) != 0)
+        _exit(20);
+    close(ex_pipe[1]);
+    int n = open("/dev/null", O_RDONLY);
+    char a[3][16];
+    snprintf(a[0], sizeof a[0], "%d", ex_pipe[0]);
+    snprintf(a[1], sizeof a[1], "%d", ex_cloexec);
+    snprintf(a[2], sizeof a[2], "%d", n);
+    char *argv[] = {ex_argv0[0], "execd", a[0], a[1], a[2], NULL};
+    execv("/proc/self/exe", argv);
+    _exit(21);
+}
+
+/* The program execve'd from that thread: its table is the thread's (the pipe's write
+ * end closed there, so nothing holds it open: the main thread's table went with it), the
+ * CLOEXEC fd closed, the thread's /dev/null open. */
+static int execd(char **argv)
+{
+    int r = atoi(argv[2]), c = atoi(argv[3]), n = atoi(argv[4]);
+    char b;
+    fcntl(r, F_SETFL, O_NONBLOCK);
+    int ok = read(r, &b, 1) == 0;
+    ok &= fcntl(c, F_GETFD) == -1 && errno == EBADF;
+    ok &= is_chr(n);
+    return ok ? 0 : 1;
+}
+
+static void exec_own(char **argv)
+{
+    ex_argv0 = argv;
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (pipe(ex_pipe) != 0)
+            _exit(22);
+        ex_cloexec = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        pthread_t t;
+        pthread_create(&t, NULL, exec_thread, NULL);
+        for (;;)
+            pause();
+    }
+    int st = -1;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 /* ---- clone3 CLONE_CLEAR_SIGHAND (strict) ---- */
 
 struct clone_args_ {
@@ -439,6 +493,8 @@ static void clear_sighand(void)
 
 int main(int argc, char **argv)
 {
+    if (argc > 4 && strcmp(argv[1], "execd") == 0)
+        return execd(argv);
     strcpy(dir, "/tmp/clone_own.XXXXXX");
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -451,6 +507,7 @@ int main(int argc, char **argv)
         raw_threads();
         exit_signals();
         clear_sighand();
+        exec_own(argv);
         /* elfuse's stated limit (see the syscall table): a process sharing memory. */
         CHECK_ERR(syscall(SYS_clone, CLONE_VM | SIGCHLD, 0, 0, 0, 0), ENOSYS);
     }
