@@ -207,3 +207,66 @@ pub fn reaped(ctx: &Ctx, pid: i32, options: u64) {
         ctx.proc.clone_kids.reaped(pid);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Handlers go back to SIG_DFL, ignored signals stay ignored, and every action's
+    /// flags, mask and restorer are cleared (Linux's flush_signal_handlers(p, 0)).
+    #[test]
+    fn clear_sighand_keeps_ignored() {
+        let handled = KSigaction {
+            handler: 0x4000,
+            flags: 4,
+            restorer: 0x5000,
+            mask: 6,
+        };
+        let ignored = KSigaction {
+            handler: SIG_IGN,
+            flags: 4,
+            restorer: 0,
+            mask: 1,
+        };
+        let mut v = [handled, ignored, KSigaction::default()];
+        clear_sighand(&mut v);
+        assert_eq!(
+            (v[0].handler, v[0].flags, v[0].restorer, v[0].mask),
+            (SIG_DFL, 0, 0, 0)
+        );
+        assert_eq!((v[1].handler, v[1].flags, v[1].mask), (SIG_IGN, 0, 0));
+        assert_eq!(v[2].handler, SIG_DFL);
+    }
+
+    /// Linux's eligible_child by exit signal: plain waits take SIGCHLD children only,
+    /// __WCLONE the others (exit signal 0 included), __WALL both; reaping forgets.
+    #[test]
+    fn eligibility_by_exit_signal() {
+        let kids = CloneKids::default();
+        kids.record(10, u64::from(SIGCHLD));
+        kids.record(11, 10); // SIGUSR1
+        kids.record(12, 0);
+        assert_eq!(kids.exit_signal(10), None);
+        assert_eq!(kids.exit_signal(11), Some(10));
+        assert_eq!(kids.exit_signal(12), Some(0));
+        assert!(eligible(&kids, 10, 0) && !eligible(&kids, 10, WCLONE));
+        assert!(!eligible(&kids, 11, 0) && eligible(&kids, 11, WCLONE));
+        assert!(!eligible(&kids, 12, 0) && eligible(&kids, 12, WCLONE));
+        assert!([10, 11, 12].iter().all(|&p| eligible(&kids, p, WALL)));
+        kids.reaped(11);
+        assert!(eligible(&kids, 11, 0));
+        assert_eq!(kids.pids(), vec![12]);
+    }
+
+    /// The rounds of a one-by-one wait: the first reporting child wins, nothing yet is
+    /// None, and ECHILD once none of them is a child.
+    #[test]
+    fn rounds() {
+        let got = round(&[1, 2, 3], |p| Ok((p == 2).then_some(p * 10)));
+        assert_eq!(got, Ok(Some(20)));
+        let none = round(&[1, 2], |_| Ok::<Option<i32>, Errno>(None));
+        assert_eq!(none, Ok(None));
+        let gone = round(&[1, 2], |_| Err::<Option<i32>, Errno>(Errno::ECHILD));
+        assert_eq!(gone, Err(Errno::ECHILD));
+    }
+}
