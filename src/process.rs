@@ -13,8 +13,10 @@ use crate::guest::mmlock::{MmGuard, MmLock};
 use crate::guest::ram::GuestRam;
 use crate::guest::shimdata::ShimData;
 use crate::guest::vvar::Vdso;
-use crate::signal::{SignalActor, SignalState};
-use crate::thread::{El1Regs, Threads};
+use crate::signal::actor::SignalActor;
+use crate::signal::state::SignalState;
+use crate::thread::registry::Threads;
+use crate::thread::shared::El1Regs;
 use crate::trace::Tracer;
 
 /// Real and effective ids (the host thread's: see `syscall::cred`).
@@ -26,16 +28,8 @@ pub struct Creds {
     pub egid: u32,
 }
 
-/// Filesystem context: where guest paths resolve.
-#[derive(Clone, Debug)]
-pub struct FsContext {
-    /// `--sysroot`: absolute guest paths resolve inside it first.
-    pub sysroot: Option<PathBuf>,
-    pub umask: u32,
-    /// chroot(2) made `sysroot` the guest's `/`: lookups that miss in it fail there (no
-    /// fallback to the host's files, which `--sysroot` has).
-    pub chroot: bool,
-}
+/// Filesystem context (a leaf module: a thread may hold its own, `syscall::clone_own`).
+pub use crate::syscall::fsctx::FsContext;
 
 /// One resource limit (RLIM_INFINITY = u64::MAX).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,9 +80,9 @@ pub struct Process {
     /// A vfork child's end of the socket whose closing releases its parent.
     pub vfork_done: VforkDone,
     /// The fd tables threads hold apart from `fds` (see `syscall::clone_own`).
-    pub own_tables: crate::syscall::clone_own::OwnTables,
+    pub own_tables: crate::syscall::clone_state::OwnTables,
     /// Children whose exit signal is not SIGCHLD (see `syscall::clone_proc`).
-    pub clone_kids: crate::syscall::clone_proc::CloneKids,
+    pub clone_kids: crate::syscall::clone_state::CloneKids,
 }
 
 /// A vfork child's end of the vfork socket: closed at execve or exit, which lets the
@@ -176,11 +170,11 @@ impl Process {
             vfork_done,
         } = init;
         vdso.watch(&mut mm);
-        let own_tables = crate::syscall::clone_own::OwnTables::default();
+        let own_tables = crate::syscall::clone_state::OwnTables::default();
         let fds = fd_actor(fds, &shim_data, &tracer, own_tables.urandom_flag());
         let signals = SignalActor::spawn(vdso.clone(), ram.clone(), signals, tracer.actor_sink());
-        Arc::new_cyclic(|weak| Process {
-            threads: Threads::new(vm, el1, pid, weak.clone()),
+        Arc::new(Process {
+            threads: Threads::new(vm, el1, pid),
             ram,
             mm: MmLock::new(mm),
             fds,
@@ -292,7 +286,7 @@ fn fd_actor(
 ) -> FdActor {
     let sd = shim_data.clone();
     table.set_observer(Arc::new(move |fd, on| {
-        crate::syscall::clone_own::urandom_bit(&sd, &urandom_off, fd, on)
+        crate::syscall::clone_state::urandom_bit(&sd, &urandom_off, fd, on)
     }));
     FdActor::new(
         table,

@@ -414,7 +414,8 @@ fn forward(si: &libc::signalfd_siginfo) -> Option<u32> {
     let mut as_exit = *si;
     let report = si.ssi_signo == SIGCHLD;
     let (si, report) = match proc.as_ref().and_then(|p| {
-        crate::syscall::clone_proc::exit_report(p, si.ssi_signo, si.ssi_code, si.ssi_pid)
+        p.clone_kids
+            .exit_report(si.ssi_signo, si.ssi_code, si.ssi_pid)
     }) {
         None => (si, report),
         Some(None) => return None,

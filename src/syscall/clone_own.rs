@@ -23,36 +23,16 @@
 //! share it (CLONE_FS from such a thread) share the copy and, being host threads created
 //! by that thread, the host fs struct too.
 
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use elfuse_actors::fdactor::{FdActor, FdActorConfig};
 
+use super::clone_state::{lock, Own};
 use super::{fd_err, Ctx};
 use crate::errno::Errno;
 use crate::guest::shimdata::ShimData;
 use crate::process::{FsContext, Process};
-
-/// A thread's own fd table and fs context, when it has them (`None`: the process's).
-/// Cloning shares them (CLONE_FILES / CLONE_FS from this thread).
-#[derive(Clone, Default)]
-pub struct Own {
-    pub files: Option<Arc<FdActor>>,
-    pub fs: Option<Arc<Mutex<FsContext>>>,
-}
-
-impl std::fmt::Debug for Own {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Own")
-            .field("files", &self.files.is_some())
-            .field("fs", &self.fs.is_some())
-            .finish()
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 impl Own {
     /// The fd table of a thread holding `self`.
@@ -66,54 +46,6 @@ impl Own {
             Some(f) => lock(f).clone(),
             None => proc.fs().clone(),
         }
-    }
-}
-
-/// The process's record of the tables its threads hold apart (see the module comment).
-#[derive(Default)]
-pub struct OwnTables {
-    /// The shim's urandom bitmap is off for good (a second table exists).
-    urandom_off: Arc<AtomicBool>,
-    /// Threads with their own table (tid, table); dead entries are dropped as found.
-    tables: Mutex<Vec<(i32, Weak<FdActor>)>>,
-}
-
-impl OwnTables {
-    /// The flag the process table's slot observer consults (`urandom_bit`).
-    pub fn urandom_flag(&self) -> Arc<AtomicBool> {
-        self.urandom_off.clone()
-    }
-
-    fn register(&self, tid: i32, t: &Arc<FdActor>) {
-        let mut v = lock(&self.tables);
-        v.retain(|(id, w)| *id != tid && w.strong_count() > 0);
-        v.push((tid, Arc::downgrade(t)));
-    }
-
-    /// Every table apart from the process's (each once).
-    fn all(&self) -> Vec<Arc<FdActor>> {
-        let v = lock(&self.tables);
-        let mut out: Vec<Arc<FdActor>> = Vec::new();
-        for t in v.iter().filter_map(|(_, w)| w.upgrade()) {
-            if !out.iter().any(|o| Arc::ptr_eq(o, &t)) {
-                out.push(t);
-            }
-        }
-        out
-    }
-}
-
-/// The slot observer's update of the shim's urandom bitmap: a bit is set only while the
-/// process has a single table. The flag is checked again after setting (SeqCst on both
-/// sides), so a bit set while [`urandom_off`] clears the bitmap never survives it.
-pub fn urandom_bit(sd: &ShimData, off: &AtomicBool, fd: i32, on: bool) {
-    if !on || off.load(SeqCst) {
-        sd.set_urandom(fd, false);
-        return;
-    }
-    sd.set_urandom(fd, true);
-    if off.load(SeqCst) {
-        sd.set_urandom(fd, false);
     }
 }
 

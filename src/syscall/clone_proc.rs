@@ -13,13 +13,10 @@
 //! else the eligible children are named one by one (the host lists its children in
 //! /proc/self/task/*/children) and polled until one has something to report.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
-
+use super::clone_state::CloneKids;
 use super::Ctx;
 use crate::errno::Errno;
-use crate::process::Process;
-use crate::signal::{KSigaction, SIGCHLD, SIG_DFL, SIG_IGN};
+use crate::signal::{KSigaction, SIG_DFL, SIG_IGN};
 
 /// CLONE_CLEAR_SIGHAND, as Linux's flush_signal_handlers(child, 0): handled signals go
 /// back to SIG_DFL, ignored ones stay ignored; flags, mask and restorer are cleared.
@@ -32,56 +29,6 @@ pub fn clear_sighand(actions: &mut [KSigaction]) {
         a.restorer = 0;
         a.mask = 0;
     }
-}
-
-/// This process's living children whose exit signal is not SIGCHLD: pid → signal (0: none).
-#[derive(Default)]
-pub struct CloneKids(Mutex<HashMap<i32, u32>>);
-
-impl CloneKids {
-    fn lock(&self) -> MutexGuard<'_, HashMap<i32, u32>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Records child `pid`'s exit signal (`exit_signal`, CSIGNAL's bits); SIGCHLD needs no
-    /// record. Called before the host-signal watcher may report the child's death.
-    pub fn record(&self, pid: i32, exit_signal: u64) {
-        let sig = (exit_signal & 0xff) as u32;
-        if sig != SIGCHLD {
-            self.lock().insert(pid, sig);
-        }
-    }
-
-    /// Child `pid`'s exit signal if it is not SIGCHLD.
-    pub fn exit_signal(&self, pid: i32) -> Option<u32> {
-        self.lock().get(&pid).copied()
-    }
-
-    fn reaped(&self, pid: i32) {
-        self.lock().remove(&pid);
-    }
-
-    fn pids(&self) -> Vec<i32> {
-        self.lock().keys().copied().collect()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-}
-
-const CLD_EXITED: i32 = 1;
-const CLD_DUMPED: i32 = 3;
-
-/// The host-signal watcher's translation of a host SIGCHLD: `None` to forward it as it
-/// is; `Some(None)` to drop it (the death of a child whose exit signal is 0);
-/// `Some(Some(sig))` to forward it as `sig` (the death of a child with that exit signal).
-pub fn exit_report(proc: &Process, signo: u32, code: i32, pid: u32) -> Option<Option<u32>> {
-    if signo != SIGCHLD || !(CLD_EXITED..=CLD_DUMPED).contains(&code) {
-        return None;
-    }
-    let sig = proc.clone_kids.exit_signal(pid as i32)?;
-    Some((sig != 0).then_some(sig))
 }
 
 const WNOWAIT: u64 = 0x0100_0000;
@@ -211,6 +158,7 @@ pub fn reaped(ctx: &Ctx, pid: i32, options: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signal::SIGCHLD;
 
     /// Handlers go back to SIG_DFL, ignored signals stay ignored, and every action's
     /// flags, mask and restorer are cleared (Linux's flush_signal_handlers(p, 0)).
