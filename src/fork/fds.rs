@@ -23,8 +23,8 @@ use elfuse_actors::fdtable::{FdTable, FileKind, OpenFile};
 
 use super::inherit::{Captured, Received};
 use super::wire::{index_of, Dec, Enc, Passed};
-use crate::signal::SignalState;
-use crate::syscall::kinds::{self, Kind, Watchers};
+use crate::signal::state::SignalState;
+use crate::syscall::kinds::{registry, Kind, Watchers};
 
 /// The fd table a child inherits.
 pub struct Fds<H> {
@@ -111,7 +111,7 @@ impl Desc<RawFd> {
             },
             FileKind::Stdio(n) => Desc::Stdio { fd: *n, path },
             FileKind::Synthetic(_) => {
-                let (g, kind) = kinds::of(file)?;
+                let (g, kind) = registry::of(file)?;
                 Desc::Kind {
                     kind,
                     state: g.fork_state()?,
@@ -242,7 +242,7 @@ impl Fds<OwnedFd> {
                 KIND_EMULATED => Desc::Kind {
                     kind: std::str::from_utf8(&d.bytes()?)
                         .ok()
-                        .and_then(kinds::named)
+                        .and_then(registry::named)
                         .ok_or_else(|| bad("file kind"))?,
                     state: d.bytes()?,
                 },

@@ -37,11 +37,14 @@ use crate::guest::mm::Mm;
 use crate::guest::ram::GuestRam;
 use crate::process::{Creds, FsContext, Process, ProcessInit, Rlimit, RLIM_NLIMITS};
 use crate::signal::altstack::AltStack;
-use crate::signal::{KSigaction, SignalState, NSIG};
-use crate::syscall::clone::{CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID};
+use crate::signal::state::SignalState;
+use crate::signal::{KSigaction, NSIG};
+use crate::syscall::clone::{
+    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_CLEAR_SIGHAND, CLONE_VFORK,
+};
+use crate::syscall::clone_state::Own;
 use crate::syscall::seccomp::Seccomp;
-use crate::syscall::ThreadState;
-use crate::thread::El1Regs;
+use crate::thread::{El1Regs, ThreadState};
 use crate::trace::{TraceSet, Tracer};
 
 /// What a child inherits. `H` is how a description's host fd is held: the parent's raw fd
@@ -126,29 +129,25 @@ impl ChildThread {
 }
 
 impl Captured {
-    /// The inheritance of `proc`'s child: the fd table first (a message to the fd actor),
-    /// then the rest, then the dispositions from `actions`, called last (the native path
-    /// takes the mm lock and holds the signal actor still there, in that order).
+    /// The inheritance of `proc`'s child made by clone `flags` from a thread holding
+    /// `own` (its own fd table and fs context, if it has them: the child's come from
+    /// those). The fd table first (a message to the fd actor), then the rest, then the
+    /// dispositions from `actions`, called last (the native path takes the mm lock and
+    /// holds the signal actor still there, in that order); CLONE_CLEAR_SIGHAND resets the
+    /// handled ones to SIG_DFL.
     pub fn capture(
         proc: &Process,
         thread: ChildThread,
-        vfork: bool,
+        own: &Own,
+        flags: u64,
         actions: impl FnOnce() -> [KSigaction; NSIG],
     ) -> Captured {
-        let fds = Fds::capture(proc.fds().fork_snapshot());
-        let fs = {
-            let f = proc.fs();
-            FsContext {
-                sysroot: f.sysroot.clone(),
-                umask: f.umask,
-                chroot: f.chroot,
-            }
-        };
-        Inheritance {
-            vfork,
+        let fds = Fds::capture(own.table(proc).fork_snapshot());
+        let mut inh = Inheritance {
+            vfork: flags & CLONE_VFORK != 0,
             thread,
             fds,
-            fs,
+            fs: own.fs_copy(proc),
             rlimits: *proc.rlimits(),
             creds: crate::syscall::cred::current(),
             personality: crate::syscall::sched::persona(),
@@ -158,7 +157,11 @@ impl Captured {
             sigreturn_tramp: proc.sigreturn_tramp(),
             vvar: proc.vdso.vvar,
             actions: actions(),
+        };
+        if flags & CLONE_CLEAR_SIGHAND != 0 {
+            crate::syscall::clone_proc::clear_sighand(&mut inh.actions);
         }
+        inh
     }
 }
 

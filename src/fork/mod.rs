@@ -6,7 +6,7 @@
 //! Unix socket (`state`, `wire`). What the child inherits is described once, for both
 //! ways, by `inherit::Inheritance`. Either way the child resumes the
 //! guest right after the syscall with X0 = 0, and the parent gets the child's pid (guest
-//! pids are host pids). Other vCPUs of the parent are paused meanwhile (`crate::pause`).
+//! pids are host pids). Other vCPUs of the parent are paused meanwhile (`crate::thread::pause`).
 //!
 //! Memory on the spawn path: while the calling vCPU is stopped in the syscall, its
 //! populated RAM extents (lseek SEEK_DATA/SEEK_HOLE) are copied into a new memfd
@@ -28,7 +28,7 @@
 //! objects would be emulated and could not cross; they would be dropped there.
 
 mod actor;
-mod child;
+pub mod child;
 mod fds;
 pub mod inherit;
 mod native;
@@ -44,16 +44,15 @@ use crate::errno::Errno;
 use crate::guest::ram::GuestRam;
 use crate::syscall::{Ctx, SysResult};
 
-pub use child::child_main;
-
 use crate::syscall::clone::{
-    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_PARENT_SETTID, CLONE_SETTLS,
-    CLONE_VFORK, CLONE_VM, CSIGNAL,
+    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_CLEAR_SIGHAND, CLONE_DETACHED,
+    CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_VFORK, CLONE_VM, CSIGNAL,
 };
 
 /// Flags a new process may be created with here. Sharing the fd table, fs context or
 /// signal handlers with a separate process (CLONE_FILES, CLONE_FS, CLONE_SIGHAND),
-/// namespaces, pidfds and ptrace are refused with EINVAL.
+/// namespaces, pidfds and ptrace are refused with EINVAL. CLONE_CLEAR_SIGHAND comes
+/// from clone3 only (clone's flags are 32 bits).
 const SUPPORTED: u64 = CSIGNAL
     | CLONE_VM
     | CLONE_VFORK
@@ -61,7 +60,8 @@ const SUPPORTED: u64 = CSIGNAL
     | CLONE_PARENT_SETTID
     | CLONE_CHILD_CLEARTID
     | CLONE_DETACHED
-    | CLONE_CHILD_SETTID;
+    | CLONE_CHILD_SETTID
+    | CLONE_CLEAR_SIGHAND;
 
 /// clone(flags, newsp, parent_tid, tls, child_tid) creating a new process (fork,
 /// vfork, or clone without CLONE_VM). `clone` sends CLONE_VM without CLONE_VFORK
@@ -75,13 +75,12 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         // A thread, not a process.
         return Err(Errno::ENOSYS);
     }
-    let vfork = flags & CLONE_VFORK != 0;
     // This process's children report through SIGCHLD: its watcher must run.
     crate::signal::hostsig::start_now();
     let t = inherit::ChildThread::of(ctx.thread, flags, ctid);
     // The child has only the calling thread (host fork() keeps only the caller, the
     // spawn path starts one vCPU); the other vCPUs stay out of guest code until the
-    // child's state is captured (`crate::pause`). One fork at a time per process.
+    // child's state is captured (`crate::thread::pause`). One fork at a time per process.
     let proc = ctx.proc;
     let _serial = proc.threads.fork_lock();
     let paused = proc.threads.pause_others(ctx.thread.tid);
@@ -90,19 +89,13 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             sp: (newsp != 0).then_some(newsp),
             tls: (flags & CLONE_SETTLS != 0).then_some(tls),
         };
-        return native::fork(ctx, paused, flags, ptid, regs, t, vfork);
+        return native::fork(ctx, paused, flags, ptid, regs, t);
     }
     let t0 = std::time::Instant::now();
     // Start the host process now: its start-up overlaps the RAM snapshot below.
     let ticket = actor::spawn(proc.tracer.actor_sink())?;
     let t_spawn = t0.elapsed();
-    let state = capture_for_spawn(
-        ctx,
-        t,
-        vfork,
-        newsp,
-        (flags & CLONE_SETTLS != 0).then_some(tls),
-    );
+    let state = capture_for_spawn(ctx, t, flags, newsp, tls);
     let t_snap = t0.elapsed();
     let state = match state {
         Ok(s) => s,
@@ -114,7 +107,13 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             return Err(e);
         }
     };
+    // A child with another exit signal is recorded before the host-signal watcher may
+    // report its death (the watcher waits for the guard).
+    let quiet = (flags & CSIGNAL != u64::from(crate::signal::SIGCHLD))
+        .then(crate::signal::hostsig::fork_guard);
     let (pid, vfork_sock) = actor::handover(ticket, Some(state))?;
+    proc.clone_kids.record(pid, flags & CSIGNAL);
+    drop(quiet);
     drop(paused);
     tracing::debug!(pid, ?t_spawn, ?t_snap, total = ?t0.elapsed(), "fork: child started");
     if flags & CLONE_PARENT_SETTID != 0 {
@@ -138,9 +137,9 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 fn capture_for_spawn(
     ctx: &mut Ctx,
     t: inherit::ChildThread,
-    vfork: bool,
+    flags: u64,
     newsp: u64,
-    tls: Option<u64>,
+    tls: u64,
 ) -> Result<state::Handover<std::os::fd::RawFd>, Errno> {
     let mut cpu = state::CpuState::read(ctx.vcpu).map_err(|e| {
         tracing::error!("fork: reading registers: {e}");
@@ -150,7 +149,7 @@ fn capture_for_spawn(
     if newsp != 0 {
         cpu.set_sys(SysReg::SpEl0, newsp);
     }
-    if let Some(tls) = tls {
+    if flags & CLONE_SETTLS != 0 {
         cpu.set_sys(SysReg::TpidrEl0, tls);
     }
     let proc = ctx.proc;
@@ -158,7 +157,8 @@ fn capture_for_spawn(
         tracing::warn!("fork: RAM snapshot failed: {e}");
         Errno::ENOMEM
     })?;
-    let inh = inherit::Captured::capture(proc, t, vfork, || proc.signals.actions());
+    let own = &ctx.thread.own;
+    let inh = inherit::Captured::capture(proc, t, own, flags, || proc.signals.actions());
     let mm = proc.mm().to_parts();
     Ok(state::Handover { cpu, ram, mm, inh })
 }
@@ -255,12 +255,12 @@ impl ChildServices {
         tracer: &crate::trace::Tracer,
         ring_given: bool,
     ) -> ChildServices {
-        let shim_data = crate::boot::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
+        let shim_data = crate::image::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
         shim_data.adopt_ring(ring_given);
         let entropy = elfuse_actors::urandom::spawn_refill(
             std::sync::Arc::new(shim_data.clone()),
-            crate::boot::RING_LOW_WATER,
-            crate::boot::RING_TICK,
+            crate::image::RING_LOW_WATER,
+            crate::image::RING_TICK,
             tracer.actor_sink(),
         );
         ChildServices { shim_data, entropy }

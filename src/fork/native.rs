@@ -21,7 +21,7 @@
 //!   thread, other vCPUs, actor threads) are gone, and nothing in the child waits for
 //!   them. Any lock one of them held at fork() stays held in the child, so everything
 //!   the child inherits is captured by the parent just before fork() (the same
-//!   `inherit::Inheritance` the spawn path sends): other vCPUs paused (`crate::pause`),
+//!   `inherit::Inheritance` the spawn path sends): other vCPUs paused (`crate::thread::pause`),
 //!   the fd table snapshotted through its actor, emulated descriptions' fork state asked
 //!   for, the rest copied out, and the mm lock held across fork() (no VMA or page-table
 //!   edit in flight). The child never locks or calls the parent's `Process`; it takes
@@ -41,9 +41,9 @@ use crate::errno::Errno;
 use crate::guest::mm::Mm;
 use crate::guest::mmlock::MmGuard;
 use crate::guest::shimdata::ShimData;
-use crate::pause::Paused;
 use crate::syscall::clone::CLONE_PARENT_SETTID;
 use crate::syscall::{Ctx, Stop, SysResult};
+use crate::thread::Paused;
 
 /// Whether forks use this path (Linux, unless `ELFUSE_FORK=spawn`).
 pub fn enabled() -> bool {
@@ -80,11 +80,10 @@ pub fn fork(
     ptid: u64,
     regs: ChildRegs,
     t: ChildThread,
-    vfork: bool,
 ) -> SysResult {
     let t0 = std::time::Instant::now();
     let code_log = super::warm::before_fork(ctx.proc, ctx.vcpu);
-    let done = if vfork {
+    let done = if flags & crate::syscall::clone::CLONE_VFORK != 0 {
         Some(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
     } else {
         None
@@ -97,7 +96,7 @@ pub fn fork(
     // signal handler takes a lock or sends a message, so nothing waits the other way.
     let hostsig_quiet = crate::signal::hostsig::fork_guard();
     let (mut mm, mut signals_quiet) = (None, None);
-    let inh = Captured::capture(proc, t, vfork, || {
+    let inh = Captured::capture(proc, t, &ctx.thread.own, flags, || {
         mm = Some(proc.mm());
         signals_quiet.insert(proc.signals.hold()).actions()
     });
@@ -126,6 +125,11 @@ pub fn fork(
     // SAFETY: the child only continues this thread and touches nothing another thread
     // may have held locked (see the module doc).
     let pid = unsafe { libc::fork() };
+    if pid > 0 {
+        // Known before the host-signal watcher may report the child's death.
+        proc.clone_kids
+            .record(pid, flags & crate::syscall::clone::CSIGNAL);
+    }
     drop(signals_quiet);
     drop(hostsig_quiet);
     if pid == 0 {
@@ -197,6 +201,7 @@ fn child(
     let (proc, mut thread) = inh.into_process(machine, done, n.ring_given);
     crate::signal::hostsig::watch_deferred(&proc);
     let pid = proc.pid;
+    let life = ctx.life;
     let vcpu = &mut *ctx.vcpu;
     super::warm::in_child(vcpu, n.code_log.take());
     let set = (|| {
@@ -212,7 +217,7 @@ fn child(
     if let Err(e) = set {
         fail(&e.0);
     }
-    let stop = crate::thread::run_as_leader(&proc, vcpu, &mut thread);
+    let stop = life.run_leader(&proc, vcpu, &mut thread);
     proc.vfork_done.release();
     match stop {
         // SAFETY: _exit ends the fork child with the guest's status; its state (a copy) needs
