@@ -13,15 +13,14 @@
 //! - /dev/urandom descriptions get a fresh entropy cache (never the parent's bytes).
 //!
 //! What is particular to the native child is only who owns the host fds
-//! ([`adopt_host_fds`]).
+//! (`native::adopt_host_fds`).
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use elfuse_actors::fdtable::{FdTable, FileKind, OpenFile};
 
-use super::inherit::{Captured, Received};
 use super::wire::{index_of, Dec, Enc, Passed};
 use crate::signal::state::SignalState;
 use crate::syscall::kinds::{registry, Kind, Watchers};
@@ -265,48 +264,4 @@ impl Fds<OwnedFd> {
             parent: Vec::new(),
         })
     }
-}
-
-/// The parent's captured inheritance as the native child's own: each inherited host fd
-/// (the same number after fork()) is now owned by the child's new description, the host
-/// fds of emulated descriptions are closed, and the parent's objects are forgotten, never
-/// dropped, so a guest close() in the child closes the host fd exactly once. Nothing of
-/// the parent's is locked or called (its fd-table actor's thread does not exist here).
-///
-/// # Safety
-/// Only in a native fork child, once, on what its parent captured just before fork().
-pub unsafe fn adopt_host_fds(inh: Captured) -> Received {
-    inh.map_fds(|f| {
-        for p in &f.parent {
-            if let FileKind::Synthetic(s) = &p.kind {
-                // SAFETY: the child's copy of this host fd, whose owner (the parent's
-                // object) is forgotten below: closed exactly once, here.
-                unsafe { libc::close(s.raw()) };
-            }
-        }
-        std::mem::forget(f.parent);
-        let descs = f.descs.into_iter().map(|d| match d {
-            Desc::Host {
-                fd,
-                path,
-                urandom,
-                cache,
-            } => Desc::Host {
-                // SAFETY: after fork() this number is the child's copy of the fd; its
-                // parent-side owner is forgotten above, so this is its only owner.
-                fd: unsafe { OwnedFd::from_raw_fd(fd) },
-                path,
-                urandom,
-                cache,
-            },
-            Desc::Stdio { fd, path } => Desc::Stdio { fd, path },
-            Desc::Kind { kind, state } => Desc::Kind { kind, state },
-        });
-        Fds {
-            limits: f.limits,
-            slots: f.slots,
-            descs: descs.collect(),
-            parent: Vec::new(),
-        }
-    })
 }

@@ -1,9 +1,9 @@
 //! What a fork child inherits: one description, [`Inheritance`], built once in the parent
-//! from its `Process` and the forking thread ([`Inheritance::capture`]) and consumed by
+//! from its `Process` and the forking thread (`Captured::capture`) and consumed by
 //! both fork paths. The native child (host fork(), `native`) takes it over in place
-//! (`fds::adopt_host_fds`); the spawn path writes it on the wire ([`Inheritance::encode`])
-//! and `elfuse --fork-child` reads it back ([`Inheritance::decode`]). Either way the
-//! child's `Process` is made from it in one place ([`Inheritance::into_process`], which
+//! (`native::adopt_host_fds`); the spawn path writes it on the wire (`Captured::encode`)
+//! and `elfuse --fork-child` reads it back (`Received::decode`). Either way the
+//! child's `Process` is made from it in one place (`Received::into_process`, which
 //! calls `Process::new`). A new fact a child inherits is a field here plus its line in
 //! `capture`, `map_fds`, `encode`, `decode` and `into_process`, all in this file; the fd
 //! table's part is `fds::Fds`.
@@ -72,7 +72,7 @@ pub struct Inheritance<H> {
 
 impl<H> Inheritance<H> {
     /// The same inheritance with its fd table converted by `f` (a native child taking the
-    /// parent's host fds over as its own: `fds::adopt_host_fds`).
+    /// parent's host fds over as its own: `native::adopt_host_fds`).
     pub fn map_fds<G>(self, f: impl FnOnce(Fds<H>) -> Fds<G>) -> Inheritance<G> {
         Inheritance {
             vfork: self.vfork,
@@ -192,7 +192,7 @@ impl Received {
         let mut signals = SignalState::with_actions(self.actions);
         let fds = self.fds.into_table(&mut signals);
         let tracer = Tracer::new(self.trace, self.trace_sink.map(std::fs::File::from));
-        let kids = super::ChildServices::start(&m.ram, &self.creds, pid, ppid, &tracer, ring_given);
+        let kids = ChildServices::start(&m.ram, &self.creds, pid, ppid, &tracer, ring_given);
         let proc = Process::new(ProcessInit {
             vdso: crate::guest::vvar::Vdso::at(m.ram.clone(), self.vvar),
             ram: m.ram,
@@ -385,6 +385,36 @@ impl Received {
             sigreturn_tramp,
             vvar,
         })
+    }
+}
+
+/// What a fork child sets up anew rather than inherits: its shim_data identity (new pid
+/// and ppid) and a reseeded random ring (its RAM copy holds the parent's unconsumed
+/// bytes, which the parent hands out too), and its own urandom-refill actor (actor
+/// threads do not survive a fork).
+pub(crate) struct ChildServices {
+    pub shim_data: crate::guest::shimdata::ShimData,
+    pub entropy: elfuse_actors::runtime::ActorRef<elfuse_actors::urandom::RefillActor>,
+}
+
+impl ChildServices {
+    pub fn start(
+        ram: &std::sync::Arc<crate::guest::ram::GuestRam>,
+        creds: &crate::process::Creds,
+        pid: i32,
+        ppid: i32,
+        tracer: &crate::trace::Tracer,
+        ring_given: bool,
+    ) -> ChildServices {
+        let shim_data = crate::image::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
+        shim_data.adopt_ring(ring_given);
+        let entropy = elfuse_actors::urandom::spawn_refill(
+            std::sync::Arc::new(shim_data.clone()),
+            crate::image::RING_LOW_WATER,
+            crate::image::RING_TICK,
+            tracer.actor_sink(),
+        );
+        ChildServices { shim_data, entropy }
     }
 }
 

@@ -32,12 +32,12 @@ pub mod child;
 mod fds;
 pub mod inherit;
 mod native;
+mod snapshot;
 pub mod state;
 pub(crate) mod warm;
 pub mod wire;
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::backend::SysReg;
 use crate::errno::Errno;
@@ -153,7 +153,7 @@ fn capture_for_spawn(
         cpu.set_sys(SysReg::TpidrEl0, tls);
     }
     let proc = ctx.proc;
-    let ram = snapshot_ram(&proc.ram).map_err(|e| {
+    let ram = snapshot::snapshot_ram(&proc.ram).map_err(|e| {
         tracing::warn!("fork: RAM snapshot failed: {e}");
         Errno::ENOMEM
     })?;
@@ -174,95 +174,4 @@ pub fn new_guest_ram(size: u64) -> std::io::Result<GuestRam> {
         }
     }
     GuestRam::new(size)
-}
-
-/// Copies the populated extents of memfd-backed guest RAM into a new memfd of the same
-/// size. Private RAM (native forks only) has no memfd to copy: Unsupported.
-pub fn snapshot_ram(ram: &GuestRam) -> std::io::Result<OwnedFd> {
-    let Some(src) = ram.raw_fd() else {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "private guest RAM cannot be snapshotted",
-        ));
-    };
-    let dst = GuestRam::create_fd(ram.size())?;
-    let d = dst.as_raw_fd();
-    let mut off: i64 = 0;
-    let mut copied = 0u64;
-    let size = ram.size() as i64;
-    let mut use_cfr = true;
-    while off < size {
-        // SAFETY: no pointers: `src` is the RAM memfd, open for the call.
-        let data = unsafe { libc::lseek(src, off, libc::SEEK_DATA) };
-        if data < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ENXIO) {
-                break; // no data past `off`
-            }
-            return Err(e);
-        }
-        // SAFETY: no pointers: `src` is the RAM memfd, open for the call.
-        let hole = unsafe { libc::lseek(src, data, libc::SEEK_HOLE) };
-        let hole = if hole < 0 { size } else { hole };
-        let mut pos = data;
-        while pos < hole {
-            let len = (hole - pos) as usize;
-            let n = if use_cfr {
-                let (mut i, mut o) = (pos, pos);
-                // SAFETY: `i` and `o` are local offsets the call updates; `src` and `d` are
-                // open memfds (RAM and its snapshot).
-                let n = unsafe { libc::copy_file_range(src, &mut i, d, &mut o, len, 0) };
-                if n <= 0 {
-                    use_cfr = false;
-                    continue;
-                }
-                n
-            } else {
-                let p = ram.ptr(pos as u64, len);
-                // SAFETY: `p` is `len` bytes of guest RAM inside the mapping (`ram.ptr`
-                // checked the range), read by pwrite through a raw pointer (no reference);
-                // `d` is the snapshot memfd.
-                let n = unsafe { libc::pwrite(d, p.cast(), len, pos) };
-                if n <= 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                n as isize
-            };
-            pos += n as i64;
-        }
-        copied += (hole - data) as u64;
-        off = hole;
-    }
-    tracing::trace!(copied, "fork: RAM snapshot");
-    Ok(dst)
-}
-
-/// What a fork child sets up anew rather than inherits: its shim_data identity (new pid
-/// and ppid) and a reseeded random ring (its RAM copy holds the parent's unconsumed
-/// bytes, which the parent hands out too), and its own urandom-refill actor (actor
-/// threads do not survive a fork).
-pub(crate) struct ChildServices {
-    pub shim_data: crate::guest::shimdata::ShimData,
-    pub entropy: elfuse_actors::runtime::ActorRef<elfuse_actors::urandom::RefillActor>,
-}
-
-impl ChildServices {
-    pub fn start(
-        ram: &std::sync::Arc<crate::guest::ram::GuestRam>,
-        creds: &crate::process::Creds,
-        pid: i32,
-        ppid: i32,
-        tracer: &crate::trace::Tracer,
-        ring_given: bool,
-    ) -> ChildServices {
-        let shim_data = crate::image::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
-        shim_data.adopt_ring(ring_given);
-        let entropy = elfuse_actors::urandom::spawn_refill(
-            std::sync::Arc::new(shim_data.clone()),
-            crate::image::RING_LOW_WATER,
-            crate::image::RING_TICK,
-            tracer.actor_sink(),
-        );
-        ChildServices { shim_data, entropy }
-    }
 }

@@ -25,17 +25,20 @@
 //!   the fd table snapshotted through its actor, emulated descriptions' fork state asked
 //!   for, the rest copied out, and the mm lock held across fork() (no VMA or page-table
 //!   edit in flight). The child never locks or calls the parent's `Process`; it takes
-//!   over the inherited host fds (`fork::fds`) and builds its own `Process` from the
+//!   over the inherited host fds ([`adopt_host_fds`]) and builds its own `Process` from the
 //!   inheritance (`Inheritance::into_process`), as a spawned child does.
 //!
 //! Used by default on Linux; `ELFUSE_FORK=spawn` selects the portable spawn path (the
 //! only one where the engine or the VM cannot be forked, e.g. Hypervisor.framework).
 
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 
-use super::inherit::{Captured, ChildThread, Machine};
-use super::snapshot_ram;
+use elfuse_actors::fdtable::FileKind;
+
+use super::fds::{Desc, Fds};
+use super::inherit::{Captured, ChildThread, Machine, Received};
+use super::snapshot::snapshot_ram;
 use crate::backend::{Reg, SysReg};
 use crate::errno::Errno;
 use crate::guest::mm::Mm;
@@ -191,7 +194,7 @@ fn child(
     };
     drop(n.mm);
     // SAFETY: this is the native child, and `inh` what its parent captured before fork().
-    let inh = unsafe { super::fds::adopt_host_fds(inh) };
+    let inh = unsafe { adopt_host_fds(inh) };
     let machine = Machine {
         ram: old.ram.clone(),
         mm,
@@ -226,4 +229,48 @@ fn child(
         Ok(Stop::Signal(sig)) => crate::signal::hostsig::die_of_signal(sig),
         Err(e) => fail(&format!("internal error: {e}")),
     }
+}
+
+/// The parent's captured inheritance as the native child's own: each inherited host fd
+/// (the same number after fork()) is now owned by the child's new description, the host
+/// fds of emulated descriptions are closed, and the parent's objects are forgotten, never
+/// dropped, so a guest close() in the child closes the host fd exactly once. Nothing of
+/// the parent's is locked or called (its fd-table actor's thread does not exist here).
+///
+/// # Safety
+/// Only in a native fork child, once, on what its parent captured just before fork().
+pub unsafe fn adopt_host_fds(inh: Captured) -> Received {
+    inh.map_fds(|f| {
+        for p in &f.parent {
+            if let FileKind::Synthetic(s) = &p.kind {
+                // SAFETY: the child's copy of this host fd, whose owner (the parent's
+                // object) is forgotten below: closed exactly once, here.
+                unsafe { libc::close(s.raw()) };
+            }
+        }
+        std::mem::forget(f.parent);
+        let descs = f.descs.into_iter().map(|d| match d {
+            Desc::Host {
+                fd,
+                path,
+                urandom,
+                cache,
+            } => Desc::Host {
+                // SAFETY: after fork() this number is the child's copy of the fd; its
+                // parent-side owner is forgotten above, so this is its only owner.
+                fd: unsafe { OwnedFd::from_raw_fd(fd) },
+                path,
+                urandom,
+                cache,
+            },
+            Desc::Stdio { fd, path } => Desc::Stdio { fd, path },
+            Desc::Kind { kind, state } => Desc::Kind { kind, state },
+        });
+        Fds {
+            limits: f.limits,
+            slots: f.slots,
+            descs: descs.collect(),
+            parent: Vec::new(),
+        }
+    })
 }
