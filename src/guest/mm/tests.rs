@@ -130,3 +130,49 @@ fn brk_and_remap_keep_contents() {
     m.ram().read(b, &mut buf);
     assert_eq!(buf, [0; 5]);
 }
+
+/// Adding access needs no TLB flush (the emulated TLB caches no entry for an access
+/// the old one refused); taking any away does. A new thread's stack, made PROT_NONE
+/// and then read/write, costs no shootdown.
+#[test]
+fn only_lost_access_flushes() {
+    let mut m = mm();
+    let a = m.find_free(4 * PAGE_SIZE, 0).unwrap();
+    m.map_fixed(a, 4 * PAGE_SIZE, 0, false, Backing::Anon, VmaName::Stack)
+        .unwrap();
+    assert!(!m.take_invalidate().tlb);
+    m.protect(a + PAGE_SIZE, 3 * PAGE_SIZE, PROT_READ | PROT_WRITE)
+        .unwrap();
+    assert!(m.take_invalidate().is_empty());
+    m.protect(a + PAGE_SIZE, PAGE_SIZE, PROT_READ).unwrap();
+    assert!(m.take_invalidate().tlb);
+    m.protect(a + PAGE_SIZE, PAGE_SIZE, PROT_READ | PROT_WRITE)
+        .unwrap();
+    assert!(!m.take_invalidate().tlb);
+    m.protect(a + 2 * PAGE_SIZE, PAGE_SIZE, 0).unwrap();
+    assert!(m.take_invalidate().tlb);
+}
+
+/// A level-3 table whose 2 MiB span no longer maps anything goes back to the pool:
+/// mapping and unmapping thread stacks over and over does not use the pool up.
+#[test]
+fn unmapped_spans_free_their_tables() {
+    let mut m = mm();
+    let used = m.pt.tables_used();
+    for _ in 0..3 {
+        let a = m.find_free(8 << 20, 0).unwrap();
+        m.map_fixed(
+            a,
+            8 << 20,
+            PROT_READ | PROT_WRITE,
+            false,
+            Backing::Anon,
+            VmaName::None,
+        )
+        .unwrap();
+        assert!(m.pt.tables_used() >= used + 4);
+        m.unmap(a, 8 << 20).unwrap();
+        m.take_invalidate();
+        assert!(m.pt.tables_used() <= used + 2, "{}", m.pt.tables_used());
+    }
+}
