@@ -80,7 +80,10 @@ impl Mm {
             }
         }
         if let (Some(a), passed) = self.gap_top_down(MMAP_BOTTOM, MMAP_TOP, len) {
-            self.free_cache.set(FreeCache { top: a, hole: passed });
+            self.free_cache.set(FreeCache {
+                top: a,
+                hole: passed,
+            });
             return Ok(a);
         }
         self.gap_top_down(self.brk.max(NULL_GUARD_END), MMAP_BOTTOM, len)
