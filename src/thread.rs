@@ -18,15 +18,24 @@
 //!   Each vCPU loop checks its killed flag before it re-enters the guest.
 //!
 //! Mapping changes (`sync_mappings`): the vCPU whose syscall changed mappings applies the
-//! invalidation to itself, posts it to every other thread's mailbox and kicks each one.
-//! A kick returns once that vCPU is out of guest code, and every vCPU drains its mailbox
-//! before it re-enters the guest, so no vCPU runs guest code with a stale TLB or stale
-//! translated code once the syscall returns (a thread blocked in a host syscall applies
-//! it when it comes back). Concurrent changers are ordered: a syscall that finds nothing
-//! to invalidate waits for shootdowns in flight (another thread may have taken its change).
+//! invalidation to itself. A TLB flush for the others is a generation: the changer bumps
+//! `tlb_gen` and kicks only the vCPUs marked *active* (in guest code, or about to enter
+//! it: `Threads::enter` sets the mark, then compares the generation with the one it last
+//! flushed at; `Threads::leave` clears it at every exit). The mark and the generation are
+//! a Dekker pair (each side stores its own, then loads the other's, SeqCst), so a vCPU
+//! the changer does not see as active sees the new generation before it enters. A
+//! thread blocked in a host syscall, the usual state of most of ten thousand threads,
+//! costs the shootdown nothing: the cost is one bitmap scan plus the running vCPUs.
+//! Code invalidations (rare: executable memory changed) are posted to every thread's
+//! mailbox and every thread is kicked. A kick returns once that vCPU is out of guest
+//! code, so no vCPU runs guest code with a stale TLB or stale translated code once the
+//! syscall returns. Concurrent changers are ordered: a syscall that finds nothing to
+//! invalidate waits for shootdowns in flight (another thread may have taken its change).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst,
+};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -55,6 +64,8 @@ pub struct ThreadShared {
     pub slot: usize,
     kick: Arc<dyn Kick>,
     killed: AtomicBool,
+    /// The TLB generation this thread's vCPU last flushed at (written by its own thread).
+    seen_tlb: AtomicU64,
     has_mail: AtomicBool,
     mail: Mutex<Invalidate>,
     /// A pause (fork in progress) to wait at before entering the guest again.
@@ -69,6 +80,7 @@ impl ThreadShared {
             slot,
             kick,
             killed: AtomicBool::new(false),
+            seen_tlb: AtomicU64::new(0),
             has_mail: AtomicBool::new(false),
             mail: Mutex::new(Invalidate::default()),
             gate: Mutex::new(None),
@@ -197,6 +209,8 @@ unsafe impl Send for IdleVcpu {}
 #[derive(Default)]
 struct Registry {
     threads: HashMap<i32, Arc<ThreadShared>>,
+    /// The same threads by vCPU slot (what the active bitmap names).
+    by_slot: HashMap<usize, Arc<ThreadShared>>,
     idle: Vec<IdleVcpu>,
     gens: Gens,
     /// The most threads alive since the allocator was last trimmed (see `TRIM_FLOOR`).
@@ -224,6 +238,10 @@ pub struct Threads {
     pub el1: El1Regs,
     pub leader_tid: i32,
     proc: Weak<Process>,
+    /// Bumped by every shootdown that flushes TLBs (see the module doc).
+    tlb_gen: AtomicU64,
+    /// One bit per vCPU slot: set while that vCPU is in guest code or about to enter it.
+    active: Box<[AtomicU64]>,
     /// Shootdowns in flight, and a condvar to wait for them.
     inflight: AtomicUsize,
     sd: Mutex<()>,
@@ -259,6 +277,10 @@ impl Threads {
             el1,
             leader_tid,
             proc,
+            tlb_gen: AtomicU64::new(1),
+            active: (0..(MAX_VCPUS as usize).div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             inflight: AtomicUsize::new(0),
             sd: Mutex::new(()),
             sd_done: Condvar::new(),
@@ -322,6 +344,7 @@ impl Threads {
             t.post_pause(g.clone());
         }
         let host = t.host_tid();
+        r.by_slot.insert(t.slot, t.clone());
         r.threads.insert(t.tid(), t);
         r.high_water = r.high_water.max(r.threads.len());
         if let Some(j) = join {
@@ -473,6 +496,9 @@ impl Threads {
     ) {
         let mut r = lock(&self.reg);
         r.threads.remove(&me.tid());
+        if r.by_slot.get(&me.slot).is_some_and(|t| Arc::ptr_eq(t, me)) {
+            r.by_slot.remove(&me.slot);
+        }
         let own_join = r.joins.remove(&me.host_tid());
         if me.tid() == self.leader_tid {
             if let Some(c) = exit_code {
@@ -575,8 +601,18 @@ impl Threads {
     }
 
     /// Posts `inval` (if any) to every thread but `me` and kicks each out of guest code:
-    /// when this returns, no other vCPU executes guest code that predates the call.
+    /// when this returns, no other vCPU executes guest code that predates the call. A
+    /// TLB flush alone reaches only the active vCPUs (see the module doc).
     pub fn broadcast(&self, me: i32, inval: Option<Invalidate>) {
+        if let Some(
+            i @ Invalidate {
+                tlb: true,
+                code: None,
+            },
+        ) = inval
+        {
+            return self.shoot_tlb(me, i);
+        }
         // Generations and the snapshot under one lock: a thread parking or registering
         // concurrently either is in the snapshot or sees the new generation.
         let others = {
@@ -588,11 +624,68 @@ impl Threads {
             r.others(me)
         };
         if let Some(i) = inval {
+            if i.tlb {
+                self.tlb_gen.fetch_add(1, SeqCst);
+            }
             for t in &others {
                 t.post(i);
             }
         }
         kick_each(&others);
+    }
+
+    /// A TLB-only shootdown: a new generation, then a kick for each vCPU marked active.
+    fn shoot_tlb(&self, me: i32, inval: Invalidate) {
+        let others = {
+            let mut r = lock(&self.reg);
+            r.gens.0 += 1;
+            // Dekker with `enter`: the generation is stored before the marks are read.
+            self.tlb_gen.fetch_add(1, SeqCst);
+            let mut v = Vec::new();
+            for (w, word) in self.active.iter().enumerate() {
+                let mut bits = word.load(SeqCst);
+                while bits != 0 {
+                    let b = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if let Some(t) = r.by_slot.get(&(w * 64 + b)) {
+                        if t.tid() != me {
+                            v.push(t.clone());
+                        }
+                    }
+                }
+            }
+            v
+        };
+        debug_assert!(inval.tlb && inval.code.is_none());
+        kick_each(&others);
+    }
+
+    /// Before thread `me`'s vCPU enters guest code: marks it active, then flushes its TLB
+    /// if a shootdown happened since its last flush, then applies its mailbox (code
+    /// invalidations, a fork's pause).
+    pub fn enter(&self, me: &ThreadShared, vcpu: &mut dyn Vcpu) -> Result<(), BackendError> {
+        let (w, bit) = (me.slot / 64, 1u64 << (me.slot % 64));
+        if self.active[w].load(SeqCst) & bit == 0 {
+            self.active[w].fetch_or(bit, SeqCst);
+        }
+        let gen = self.tlb_gen.load(SeqCst);
+        if me.seen_tlb.load(SeqCst) != gen {
+            vcpu.invalidate(Invalidate {
+                tlb: true,
+                code: None,
+            })?;
+            me.seen_tlb.store(gen, SeqCst);
+        }
+        me.apply_mail(vcpu)
+    }
+
+    /// Thread `me`'s vCPU has left guest code (any exit): shootdowns need not kick it
+    /// until it enters again.
+    pub fn leave(&self, me: &ThreadShared) {
+        let (w, bit) = (me.slot / 64, 1u64 << (me.slot % 64));
+        if self.active[w].load(SeqCst) & bit != 0 {
+            self.active[w].fetch_and(!bit, SeqCst);
+        }
     }
 }
 
@@ -627,6 +720,8 @@ pub fn run_thread(
     state: &mut crate::syscall::ThreadState,
 ) -> Option<i32> {
     let end = crate::vcpu::run(proc, vcpu, state, me);
+    // Out of guest code for good (before the slot, and so its active bit, is reused).
+    proc.threads.leave(me);
     // Its own pending signals go with it (it was registered with the signal actor before
     // its tid became known: boot, clone, fork).
     proc.signals.unregister(me.tid());
