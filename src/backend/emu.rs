@@ -77,6 +77,7 @@ impl Vm for EmuVm {
             // need a cross-thread protocol. The guest model maps all RAM up front.
             return Err(BackendError("emu: map memory before creating vCPUs".into()));
         }
+        super::busfault::note_region(gpa, host as usize, size);
         self.regions.lock().unwrap().push(Region {
             gpa,
             host: host as usize,
@@ -137,6 +138,7 @@ fn membarrier(cmd: libc::c_long) -> bool {
 /// inherited by fork children. Without this call kicks use SeqCst on both sides.
 pub fn init_process() {
     ASYMMETRIC.store(membarrier(MEMBARRIER_REGISTER_PRIVATE_EXPEDITED), Relaxed);
+    super::busfault::install();
 }
 
 /// The kicker's half of the barrier (see `init_process`).
@@ -330,6 +332,8 @@ unsafe fn handle(t: HookTarget, mut exit: VcpuExit) -> Flow {
     // No fence needed here: a kicker that still sees `running` only makes a spare
     // uc_emu_stop, which ends in a Kicked exit like its pending flag would.
     kick.running.store(false, Release);
+    // A host fault from here on is elfuse's own, not the guest's (`busfault`).
+    let _host = super::busfault::running(None);
     loop {
         // SAFETY: `t.on_exit` and `t.vcpu` point at run_with's handler and vCPU, live for
         // this whole call (handle's contract); the engine is inside a hook, so nothing else
@@ -404,7 +408,10 @@ unsafe fn run_with_raw(me: *mut EmuVcpu, on_exit: *mut ExitHandler<'static>) -> 
         let r = match pc {
             // SAFETY: `uc` is this vCPU's open engine with guest RAM mapped; the hooks it may
             // call reach the vCPU only through `t`, set in the exit slot just above.
-            Ok(pc) => unsafe { uc::uc_emu_start(uc, pc, 0, 0, 0) },
+            Ok(pc) => unsafe {
+                let _g = super::busfault::running(Some(uc));
+                uc::uc_emu_start(uc, pc, 0, 0, 0)
+            },
             Err(e) => {
                 kick.running.store(false, SeqCst);
                 // SAFETY: `me` is live and the engine is stopped: no hook can access the slot

@@ -17,6 +17,8 @@
 
 use std::sync::Arc;
 
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod busfault;
 pub mod codelog;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod emu;
