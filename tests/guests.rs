@@ -126,6 +126,18 @@ fn sigbus_truncated_syscalls(libc: Libc) {
     }
 }
 
+/// A MAP_SHARED file truncated by another process (a forked child): a load or store past
+/// the new end is the guest's SIGBUS (BUS_ADRERR, si_addr), a syscall's access there
+/// EFAULT, and elfuse lives on (the host's SIGBUS in translated code, or in the shim's
+/// /dev/urandom copy, is raised as the guest's data abort). elfuse-only, as above.
+fn sigbus_truncated_elsewhere(libc: Libc) {
+    let dir = TempDir::new();
+    let d = dir.path().to_str().unwrap();
+    if let Some(out) = run_elfuse_only(libc, "sigbus_cross", &[], &[d], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 /// A pty pair and job control on its slave (tests/guest/pty.c); `strict`: elfuse-only,
 /// with TIOCGPTLCK (qemu-user 7.2 has none).
 fn pty(libc: Libc) {
@@ -1089,6 +1101,7 @@ for_each_libc!(
     mmap,
     sigbus_past_eof,
     sigbus_truncated_syscalls,
+    sigbus_truncated_elsewhere,
     pty,
     jit,
     jit_alias,
