@@ -106,7 +106,13 @@ impl Mm {
             .next()
             .map_or(MMAP_TOP, |(&s, _)| s.min(MMAP_TOP));
         if hi > c.top && hi > lo {
-            c.hole = c.hole.max(hi - lo);
+            if lo <= c.top {
+                // The gap covers [top, hi): the cache may start above it instead (the
+                // usual case: a thread's stack or a buffer just placed, unmapped again).
+                c.top = hi;
+            } else {
+                c.hole = c.hole.max(hi - lo);
+            }
             self.free_cache.set(c);
         }
     }

@@ -176,3 +176,27 @@ fn unmapped_spans_free_their_tables() {
         assert!(m.pt.tables_used() <= used + 2, "{}", m.pt.tables_used());
     }
 }
+
+/// Top-down placement with the free-area cache gives what a walk from the top gives:
+/// the highest gap that fits, also after unmaps above and below the cached address.
+#[test]
+fn placement_is_highest_fit() {
+    let mut m = mm();
+    let map = |m: &mut Mm, len: u64| {
+        let a = m.find_free(len, 0).unwrap();
+        m.map_fixed(a, len, PROT_READ, false, Backing::Anon, VmaName::None)
+            .unwrap();
+        a
+    };
+    let a: Vec<u64> = (0..8).map(|_| map(&mut m, 4 * PAGE_SIZE)).collect();
+    assert!(a.windows(2).all(|w| w[1] + 4 * PAGE_SIZE == w[0]));
+    // A hole high up: a small request goes there, a larger one below everything.
+    m.unmap(a[2], 4 * PAGE_SIZE).unwrap();
+    assert_eq!(map(&mut m, 2 * PAGE_SIZE), a[2] + 2 * PAGE_SIZE);
+    assert_eq!(map(&mut m, 8 * PAGE_SIZE), a[7] - 8 * PAGE_SIZE);
+    // The lowest mapping unmapped and mapped again: the same place.
+    let low = a[7] - 8 * PAGE_SIZE;
+    m.unmap(low, 8 * PAGE_SIZE).unwrap();
+    assert_eq!(map(&mut m, 8 * PAGE_SIZE), low);
+    assert_eq!(map(&mut m, 2 * PAGE_SIZE), a[2]);
+}
