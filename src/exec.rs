@@ -19,11 +19,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::backend::{Invalidate, Reg, SysReg};
-use crate::boot;
 use crate::errno::Errno;
 use crate::guest::layout::RAM_SIZE;
 use crate::guest::loader;
 use crate::guest::mm::Mm;
+use crate::image;
 use crate::mapped::{Image, MappedFile};
 use crate::process::Process;
 use crate::signal::SIGSEGV;
@@ -93,7 +93,7 @@ fn open_exec(ctx: &Ctx, t: &Target) -> Result<(File, PathBuf), Errno> {
         } else {
             crate::syscall::resolve::FOLLOW
         };
-        let (dir, c) = crate::syscall::fs::at_how(ctx, t.dirfd, &t.path, how)?;
+        let (dir, c) = crate::syscall::at::at_how(ctx, t.dirfd, &t.path, how)?;
         // O_NONBLOCK: a FIFO is refused below (EACCES) instead of waiting for a writer.
         let mut fl = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK;
         if t.nofollow {
@@ -211,7 +211,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     let map = MappedFile::open(&file).map_err(|e| Errno::from_io(&e))?;
     let image = Image::Mapped(map, file);
     let elf = loader::parse(&image).map_err(|_| Errno::ENOEXEC)?;
-    let sysroot = ctx.proc.fs().sysroot.clone();
+    let sysroot = ctx.fs().sysroot.clone();
     let mut cross_sysroot = None;
     if let Some(interp) = elf.interpreter {
         let p = crate::syscall::resolve::host_path(sysroot.as_deref(), interp.as_bytes());
@@ -227,7 +227,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
 
     // The point of no return.
     if let Some(root) = cross_sysroot {
-        ctx.proc.fs().sysroot = Some(root);
+        ctx.fs().sysroot = Some(root);
     }
     let guest_name = t.path.clone();
     let done = kill_other_threads(ctx)
@@ -242,7 +242,9 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     // AIO contexts end with the address space (Linux's exit_aio), before the fds.
     crate::syscall::aio::exec();
     // The closed descriptions are dropped by the fd-table actor's caller, here.
-    ctx.proc.fds().close_on_exec();
+    ctx.fds().close_on_exec();
+    // A thread with its own table keeps it; the process's goes with the other threads.
+    crate::syscall::clone_own::exec_keeps_own(ctx);
     // POSIX timers are deleted; interval timers go on.
     {
         let actions = ctx.proc.signals.reset_for_exec();
@@ -273,7 +275,7 @@ fn replace_image(
     envp: &[Vec<u8>],
 ) -> Result<(), String> {
     let proc = ctx.proc;
-    let sysroot = proc.fs().sysroot.clone();
+    let sysroot = ctx.fs().sysroot.clone();
     let mut mm = proc.mm();
     let old: Vec<(u64, u64)> = mm.vmas().map(|(s, v)| (s, v.end - s)).collect();
     for (start, len) in old {
@@ -286,9 +288,9 @@ fn replace_image(
             Arc::<str>::from(String::from_utf8_lossy(guest_name).as_ref()),
         )
     });
-    let prog = boot::load_program(&mut mm, elf, image, file, sysroot.as_deref())
+    let prog = image::load_program(&mut mm, elf, image, file, sysroot.as_deref())
         .map_err(|e| e.to_string())?;
-    let vdso = boot::map_stack_and_vdso(&mut mm).map_err(|e| e.to_string())?;
+    let vdso = image::map_stack_and_vdso(&mut mm).map_err(|e| e.to_string())?;
     // A fresh address space puts the vDSO where the first one was, so `proc.vdso` (which
     // the clock and attention code use) stays right.
     if vdso.vvar != proc.vdso.vvar {
@@ -301,7 +303,7 @@ fn replace_image(
     proc.sigreturn_tramp
         .store(vdso.rt_sigreturn, Ordering::Relaxed);
     let hw = crate::guest::hwcap::from_vcpu(ctx.vcpu);
-    let sp = boot::build_initial_stack(
+    let sp = image::build_initial_stack(
         &proc.ram,
         &prog,
         hw,

@@ -7,7 +7,7 @@
 //! translated code (or a load/store helper it calls, or the EL1 shim's user copy), which
 //! elfuse never sees. This handler recognises such a fault (the faulting address is in
 //! guest RAM and the thread is running guest code, not a hook) and hands it to the
-//! engine (`elfuse_uc_arm64_host_fault`, PATCHES 25), which raises the guest's data abort
+//! engine (`elfuse_uc_arm64_host_fault`, PATCHES 26), which raises the guest's data abort
 //! at the faulting instruction: the shim forwards it, and `Mm::missing_page` finds the
 //! address past the end of the file: SIGBUS (BUS_ADRERR) for the guest, or EFAULT for
 //! the shim's copy, as Linux. Anything else dies of the signal as before.
@@ -29,7 +29,7 @@ thread_local! {
 }
 
 /// Records a region of guest RAM (`Vm::map_memory`).
-pub(super) fn note_region(gpa: u64, host: usize, size: usize) {
+pub(crate) fn note_region(gpa: u64, host: usize, size: usize) {
     let i = NREGIONS.load(Relaxed);
     if i < MAX_REGIONS {
         REGIONS[i][0].store(gpa as usize, Relaxed);
@@ -41,11 +41,11 @@ pub(super) fn note_region(gpa: u64, host: usize, size: usize) {
 
 /// Marks the calling thread as running `uc`'s guest code (`None`: in a hook, where a
 /// fault is elfuse's own) until the guard drops.
-pub(super) fn running(uc: Option<*mut uc_engine>) -> Running {
+pub(crate) fn running(uc: Option<*mut uc_engine>) -> Running {
     Running(CURRENT.with(|c| c.replace(uc.unwrap_or(std::ptr::null_mut()))))
 }
 
-pub(super) struct Running(*mut uc_engine);
+pub(crate) struct Running(*mut uc_engine);
 
 impl Drop for Running {
     fn drop(&mut self) {

@@ -5,7 +5,7 @@
 //! be forked) it is `elfuse --fork-child FD`, which receives the parent's state over a
 //! Unix socket (see `state` for what is inherited). Either way the child resumes the
 //! guest right after the syscall with X0 = 0, and the parent gets the child's pid (guest
-//! pids are host pids). Other vCPUs of the parent are paused meanwhile (`crate::pause`).
+//! pids are host pids). Other vCPUs of the parent are paused meanwhile (`crate::thread::pause`).
 //!
 //! Memory on the spawn path: while the calling vCPU is stopped in the syscall, its
 //! populated RAM extents (lseek SEEK_DATA/SEEK_HOLE) are copied into a new memfd
@@ -27,7 +27,7 @@
 //! objects would be emulated and could not cross; they would be dropped there.
 
 mod actor;
-mod child;
+pub mod child;
 mod fds;
 mod native;
 pub mod state;
@@ -42,16 +42,15 @@ use crate::errno::Errno;
 use crate::guest::ram::GuestRam;
 use crate::syscall::{Ctx, SysResult};
 
-pub use child::child_main;
-
 use crate::syscall::clone::{
-    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_PARENT_SETTID, CLONE_SETTLS,
-    CLONE_VFORK, CLONE_VM, CSIGNAL,
+    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_CLEAR_SIGHAND, CLONE_DETACHED,
+    CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_VFORK, CLONE_VM, CSIGNAL,
 };
 
 /// Flags a new process may be created with here. Sharing the fd table, fs context or
 /// signal handlers with a separate process (CLONE_FILES, CLONE_FS, CLONE_SIGHAND),
-/// namespaces, pidfds and ptrace are refused with EINVAL.
+/// namespaces, pidfds and ptrace are refused with EINVAL. CLONE_CLEAR_SIGHAND comes
+/// from clone3 only (clone's flags are 32 bits).
 const SUPPORTED: u64 = CSIGNAL
     | CLONE_VM
     | CLONE_VFORK
@@ -59,7 +58,8 @@ const SUPPORTED: u64 = CSIGNAL
     | CLONE_PARENT_SETTID
     | CLONE_CHILD_CLEARTID
     | CLONE_DETACHED
-    | CLONE_CHILD_SETTID;
+    | CLONE_CHILD_SETTID
+    | CLONE_CLEAR_SIGHAND;
 
 /// clone(flags, newsp, parent_tid, tls, child_tid) creating a new process (fork,
 /// vfork, or clone without CLONE_VM). `clone` sends CLONE_VM without CLONE_VFORK
@@ -93,10 +93,12 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         } else {
             0
         },
+        own: ctx.thread.own.clone(),
+        clear_sighand: flags & CLONE_CLEAR_SIGHAND != 0,
     };
     // The child has only the calling thread (host fork() keeps only the caller, the
     // spawn path starts one vCPU); the other vCPUs stay out of guest code until the
-    // child's state is captured (`crate::pause`). One fork at a time per process.
+    // child's state is captured (`crate::thread::pause`). One fork at a time per process.
     let proc = ctx.proc;
     let _serial = proc.threads.fork_lock();
     let paused = proc.threads.pause_others(ctx.thread.tid);
@@ -137,7 +139,13 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             return Err(e);
         }
     };
+    // A child with another exit signal is recorded before the host-signal watcher may
+    // report its death (the watcher waits for the guard).
+    let quiet = (flags & CSIGNAL != u64::from(crate::signal::SIGCHLD))
+        .then(crate::signal::hostsig::fork_guard);
     let (pid, vfork_sock) = actor::handover(ticket, out)?;
+    proc.clone_kids.record(pid, flags & CSIGNAL);
+    drop(quiet);
     drop(paused);
     tracing::debug!(pid, ?t_snap, total = ?t0.elapsed(), "fork: child started");
     if flags & CLONE_PARENT_SETTID != 0 {
@@ -248,12 +256,12 @@ impl ChildServices {
         tracer: &crate::trace::Tracer,
         ring_given: bool,
     ) -> ChildServices {
-        let shim_data = crate::boot::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
+        let shim_data = crate::image::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
         shim_data.adopt_ring(ring_given);
         let entropy = elfuse_actors::urandom::spawn_refill(
             std::sync::Arc::new(shim_data.clone()),
-            crate::boot::RING_LOW_WATER,
-            crate::boot::RING_TICK,
+            crate::image::RING_LOW_WATER,
+            crate::image::RING_TICK,
             tracer.actor_sink(),
         );
         ChildServices { shim_data, entropy }

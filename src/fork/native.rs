@@ -21,7 +21,7 @@
 //!   thread, other vCPUs, actor threads) are gone, and nothing in the child waits for
 //!   them. Any lock one of them held at fork() stays held in the child, so everything
 //!   the child inherits is captured by the parent just before fork() ([`Inherited`]):
-//!   other vCPUs paused (`crate::pause`), the fd table snapshotted through its actor, the
+//!   other vCPUs paused (`crate::thread::pause`), the fd table snapshotted through its actor, the
 //!   rest copied out, and the mm lock held across fork() (no VMA or page-table edit in
 //!   flight). The child never locks or calls the parent's `Process`; it builds its own
 //!   (`fork::fds::adopt` for the fd table).
@@ -41,12 +41,13 @@ use crate::backend::{CodeLog, Reg, SysReg};
 use crate::errno::Errno;
 use crate::guest::mm::Mm;
 use crate::guest::shimdata::ShimData;
-use crate::pause::Paused;
 use crate::process::{FsContext, Process, ProcessInit};
 use crate::process::{Rlimit, RLIM_NLIMITS};
-use crate::signal::{KSigaction, SignalState, NSIG};
+use crate::signal::state::SignalState;
+use crate::signal::{KSigaction, NSIG};
 use crate::syscall::clone::CLONE_PARENT_SETTID;
 use crate::syscall::{Ctx, Stop, SysResult, ThreadState};
+use crate::thread::Paused;
 use crate::trace::Tracer;
 
 /// Whether forks use this path (Linux, unless `ELFUSE_FORK=spawn`).
@@ -83,16 +84,9 @@ struct Inherited<'a> {
 impl<'a> Inherited<'a> {
     /// Everything but the dispositions, which are read from the signal actor held still
     /// until fork() (`fork`).
-    fn capture(p: &'a Process, code_log: Option<Arc<CodeLog>>) -> Inherited<'a> {
-        let fds = p.fds().fork_snapshot();
-        let fs = {
-            let f = p.fs();
-            FsContext {
-                sysroot: f.sysroot.clone(),
-                umask: f.umask,
-                chroot: f.chroot,
-            }
-        };
+    fn capture(p: &'a Process, t: &ChildThread, code_log: Option<Arc<CodeLog>>) -> Inherited<'a> {
+        let fds = t.own.table(p).fork_snapshot();
+        let fs = t.own.fs_copy(p);
         let rlimits = *p.rlimits();
         Inherited {
             fds,
@@ -133,9 +127,12 @@ pub fn fork(
     // capture (an fd-actor message, the mm lock), then the signal actor held still; no
     // signal handler takes a lock or sends a message, so nothing waits the other way.
     let hostsig_quiet = crate::signal::hostsig::fork_guard();
-    let mut inh = Inherited::capture(proc, code_log);
+    let mut inh = Inherited::capture(proc, &t, code_log);
     let mut signals_quiet = proc.signals.hold();
     inh.actions = signals_quiet.actions();
+    if t.clear_sighand {
+        crate::syscall::clone_proc::clear_sighand(&mut inh.actions);
+    }
     // Private RAM is copied by fork() itself; a memfd needs a snapshot first.
     let snap = if proc.ram.is_private() {
         None
@@ -152,6 +149,11 @@ pub fn fork(
     // SAFETY: the child only continues this thread and touches nothing another thread
     // may have held locked (see the module doc).
     let pid = unsafe { libc::fork() };
+    if pid > 0 {
+        // Known before the host-signal watcher may report the child's death.
+        proc.clone_kids
+            .record(pid, flags & crate::syscall::clone::CSIGNAL);
+    }
     drop(signals_quiet);
     drop(hostsig_quiet);
     if pid == 0 {
@@ -275,6 +277,7 @@ fn child(
         clear_child_tid: t.clear_child_tid,
         ..Default::default()
     };
+    let life = ctx.life;
     let vcpu = &mut *ctx.vcpu;
     super::warm::in_child(vcpu, parent_log);
     let set = (|| {
@@ -290,7 +293,7 @@ fn child(
     if let Err(e) = set {
         fail(&e.0);
     }
-    let stop = crate::thread::run_as_leader(&proc, vcpu, &mut thread);
+    let stop = life.run_leader(&proc, vcpu, &mut thread);
     proc.vfork_done.release();
     match stop {
         // SAFETY: _exit ends the fork child with the guest's status; its state (a copy) needs

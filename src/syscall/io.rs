@@ -3,21 +3,11 @@
 
 use elfuse_actors::fdtable::OpenFile;
 
+use super::abi::GUEST_O_CLOEXEC;
 use super::abi::{open_flags_from_host, open_flags_to_host};
+use super::iov::{iovecs, rw_len};
 use super::{fd_err, host_ret, Ctx, SysResult};
 use crate::errno::Errno;
-use crate::guest::slice::GuestSlice;
-
-/// Linux caps a single transfer at MAX_RW_COUNT.
-const MAX_RW: u64 = 0x7fff_f000;
-const IOV_MAX: u64 = 1024;
-/// Guest O_CLOEXEC (asm-generic).
-pub const GUEST_O_CLOEXEC: u64 = 0o2000000;
-
-/// A read/write length clamped to Linux's MAX_RW_COUNT.
-pub(super) fn rw_len(n: u64) -> usize {
-    n.min(MAX_RW) as usize
-}
 
 pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
@@ -51,7 +41,7 @@ pub fn pread64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    if let Some((k, _)) = super::kinds::of(&f) {
+    if let Some((k, _)) = super::kinds::registry::of(&f) {
         if let Some(r) = k.read(ctx, a[1], rw_len(a[2]), Some(a[3])) {
             return r;
         }
@@ -69,7 +59,7 @@ pub fn pwrite64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    if let Some((k, _)) = super::kinds::of(&f) {
+    if let Some((k, _)) = super::kinds::registry::of(&f) {
         if let Some(r) = k.write(ctx, a[1], rw_len(a[2]), Some(a[3])) {
             return r;
         }
@@ -78,41 +68,6 @@ pub fn pwrite64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     // SAFETY: `buf` is checked, readable guest RAM of `buf.len()` bytes (raw pointer); `f`
     // keeps the fd open.
     host_ret(unsafe { libc::pwrite(f.raw(), buf.as_ptr().cast(), buf.len(), a[3] as i64) } as i64)
-}
-
-/// Reads a guest iovec array (at most IOV_MAX entries, MAX_RW bytes in all) and checks
-/// each buffer: the guest RAM slices they name.
-pub(super) fn user_iovecs<'c>(
-    ctx: &'c Ctx,
-    va: u64,
-    cnt: u64,
-    write: bool,
-) -> Result<Vec<GuestSlice<'c>>, Errno> {
-    if cnt > IOV_MAX {
-        return Err(Errno::EINVAL);
-    }
-    let raw = ctx.read_bytes(va, cnt as usize * 16)?;
-    let mut out = Vec::with_capacity(cnt as usize);
-    let mut total = 0u64;
-    for c in raw.chunks_exact(16) {
-        let base = u64::from_le_bytes(c[..8].try_into().unwrap());
-        let len = u64::from_le_bytes(c[8..].try_into().unwrap());
-        if len > i64::MAX as u64 {
-            return Err(Errno::EINVAL);
-        }
-        let len = len.min(MAX_RW - total.min(MAX_RW));
-        total += len;
-        out.push(ctx.user_slice(base, len as usize, write)?);
-    }
-    Ok(out)
-}
-
-/// [`user_iovecs`] as host iovecs over guest RAM.
-pub(super) fn iovecs(ctx: &Ctx, va: u64, cnt: u64, write: bool) -> Result<Vec<libc::iovec>, Errno> {
-    Ok(user_iovecs(ctx, va, cnt, write)?
-        .iter()
-        .map(GuestSlice::iovec)
-        .collect())
 }
 
 fn vec_io(ctx: &mut Ctx, a: [u64; 6], write: bool, off: Option<i64>) -> SysResult {
@@ -178,7 +133,7 @@ pub fn sendfile(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 pub fn close(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     // The actor hands the description back; it is dropped here, outside the actor.
-    ctx.proc.fds().close(a[0] as i32).map_err(fd_err)?;
+    ctx.fds().close(a[0] as i32).map_err(fd_err)?;
     Ok(0)
 }
 
@@ -189,15 +144,13 @@ pub fn close_range(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || lo > hi {
         return Err(Errno::EINVAL);
     }
-    ctx.proc
-        .fds()
+    ctx.fds()
         .close_range(lo, hi, flags & CLOSE_RANGE_CLOEXEC != 0);
     Ok(0)
 }
 
 pub fn dup(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    ctx.proc
-        .fds()
+    ctx.fds()
         .dup(a[0] as i32, false, 0)
         .map(|fd| fd as u64)
         .map_err(fd_err)
@@ -208,8 +161,7 @@ pub fn dup3(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if flags & !GUEST_O_CLOEXEC != 0 || old == new {
         return Err(Errno::EINVAL);
     }
-    ctx.proc
-        .fds()
+    ctx.fds()
         .dup_to(old, new, flags & GUEST_O_CLOEXEC != 0)
         .map_err(fd_err)?;
     Ok(new as u64)
@@ -245,15 +197,13 @@ pub fn fcntl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     match cmd {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let min = i32::try_from(arg).map_err(|_| Errno::EINVAL)?;
-            ctx.proc
-                .fds()
+            ctx.fds()
                 .dup(fd, cmd == F_DUPFD_CLOEXEC, min)
                 .map(|n| n as u64)
                 .map_err(fd_err)
         }
-        F_GETFD => ctx.proc.fds().cloexec(fd).map(u64::from).map_err(fd_err),
+        F_GETFD => ctx.fds().cloexec(fd).map(u64::from).map_err(fd_err),
         F_SETFD => ctx
-            .proc
             .fds()
             .set_cloexec(fd, arg & 1 != 0)
             .map(|_| 0)
@@ -351,7 +301,6 @@ pub fn pipe2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::from_bits_retain(host_flags))?;
     let cloexec = flags & GUEST_O_CLOEXEC != 0;
     let (gr, gw) = ctx
-        .proc
         .fds()
         .install_pair(OpenFile::host(r, None), OpenFile::host(w, None), cloexec)
         .map_err(fd_err)?;
@@ -374,8 +323,7 @@ pub fn ioctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (req, arg) = (a[1] & 0xffff_ffff, a[2]);
     let (size, out) = match req {
         FIOCLEX | FIONCLEX => {
-            ctx.proc
-                .fds()
+            ctx.fds()
                 .set_cloexec(a[0] as i32, req == FIOCLEX)
                 .map_err(fd_err)?;
             return Ok(0);
@@ -410,7 +358,7 @@ fn poll_guest(
         let raw = if fd < 0 {
             -1
         } else {
-            match ctx.proc.fds().get(fd) {
+            match ctx.fds().get(fd) {
                 Ok(f) => {
                     let r = f.raw();
                     keep.push(f);
@@ -491,7 +439,7 @@ fn write_remaining(
 
 pub fn ppoll(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let nfds = a[1];
-    if nfds > ctx.proc.fds().limit() {
+    if nfds > ctx.fds().limit() {
         return Err(Errno::EINVAL);
     }
     let mask = super::signal::read_sigmask(ctx, a[3], a[4])?;
@@ -533,7 +481,7 @@ pub fn pselect6(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     const POLLHUP: i16 = 0x10;
     const POLLNVAL: i16 = 0x20;
     let n = a[0] as i32;
-    if n < 0 || n as u64 > ctx.proc.fds().limit().max(1024) {
+    if n < 0 || n as u64 > ctx.fds().limit().max(1024) {
         return Err(Errno::EINVAL);
     }
     let words = (n as usize).div_ceil(64);

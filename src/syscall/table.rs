@@ -7,8 +7,8 @@ use super::ipc::{mq, msg, sem, shm};
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
     aio, clone, cred, execve, files, fs, futex, futex2, handles, io, mem, net, numa, openat2,
-    prctl, proc, procvm, sched, seccomp, sfd, signal, sigstack, sysadm, time, timer, wait, xattr,
-    Ctx, SysResult,
+    prctl, proc, procvm, rw, sched, seccomp, signal, sigstack, stat, sysadm, time, timer, wait,
+    xattr, Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -132,8 +132,8 @@ syscalls! {
     40 mount: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     41 pivot_root: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     42 nfsservctl: "removed from Linux in 3.1, which answers ENOSYS too";
-    43 statfs(Str, Ptr) => fs::statfs, Full;
-    44 fstatfs(Fd, Ptr) => fs::fstatfs, Full;
+    43 statfs(Str, Ptr) => stat::statfs, Full;
+    44 fstatfs(Fd, Ptr) => stat::fstatfs, Full;
     45 truncate(Str, Int) => fs::truncate, Full;
     46 ftruncate(Fd, Int) => fs::ftruncate, Full;
     47 fallocate(Fd, Hex, Int, Int) => fs::fallocate, Full;
@@ -152,9 +152,9 @@ syscalls! {
     60 quotactl: "disk quotas: Linux built without CONFIG_QUOTA answers ENOSYS; quota tools report quotas unsupported";
     61 getdents64(Fd, Ptr, Int) => fs::getdents64, Full;
     62 lseek(Fd, Int, Int) => io::lseek, Full;
-    63 read(Fd, Ptr, Int) => sfd::read, Full, restart(Sys);
-    64 write(Fd, Buf, Int) => sfd::write, Full, restart(Sys), sigpipe(Always);
-    65 readv(Fd, Ptr, Int) => sfd::readv, Full, restart(Sys);
+    63 read(Fd, Ptr, Int) => rw::read, Full, restart(Sys);
+    64 write(Fd, Buf, Int) => rw::write, Full, restart(Sys), sigpipe(Always);
+    65 readv(Fd, Ptr, Int) => rw::readv, Full, restart(Sys);
     66 writev(Fd, Ptr, Int) => io::writev, Full, restart(Sys), sigpipe(Always);
     67 pread64(Fd, Ptr, Int, Int) => io::pread64, Full, restart(Sys);
     68 pwrite64(Fd, Buf, Int, Int) => io::pwrite64, Full, restart(Sys);
@@ -168,8 +168,8 @@ syscalls! {
     76 splice(Fd, Ptr, Fd, Ptr, Int, Hex) => files::splice, Full, restart(Sys), sigpipe(Always);
     77 tee(Fd, Fd, Int, Hex) => files::tee, Full, restart(Sys), sigpipe(Always);
     78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc/<pid>/fd/N of a synthetic fd (signalfd...) shows the host object's anon_inode name");
-    79 newfstatat(Dirfd, Str, Ptr, Hex) => fs::newfstatat, Full;
-    80 fstat(Fd, Ptr) => fs::fstat, Full;
+    79 newfstatat(Dirfd, Str, Ptr, Hex) => stat::newfstatat, Full;
+    80 fstat(Fd, Ptr) => stat::fstat, Full;
     81 sync() => fs::sync, Full;
     82 fsync(Fd) => fs::fsync, Full;
     83 fdatasync(Fd) => fs::fdatasync, Full;
@@ -184,9 +184,9 @@ syscalls! {
     92 personality(Hex) => sched::personality, Partial("the persona is recorded and reported; its flags (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC...) change nothing; PER_LINUX32 is EINVAL (no AArch32)");
     93 exit(Int) => proc::exit, Full;
     94 exit_group(Int) => proc::exit_group, Full;
-    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)"), restart(Sys);
+    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("the host's wait on the same children (guest pids are host pids); __WCLONE/__WALL pick children by exit signal as Linux (while a child with another exit signal than SIGCHLD lives, the eligible ones are waited for one by one, polled every 5 ms). Limit: CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)"), restart(Sys);
     96 set_tid_address(Ptr) => proc::set_tid_address, Full;
-    97 unshare(Hex) => sysadm::unshare, Partial("namespaces are the host's, unshared for the calling thread's host thread; CLONE_NEWUSER is EINVAL (elfuse's own helper threads make the host process multi-threaded, which Linux refuses); CLONE_FS and CLONE_FILES are no-ops for a lone thread and EINVAL while other threads live (elfuse's threads always share them); CLONE_SYSVSEM is a no-op (undo lists are per process)");
+    97 unshare(Hex) => sysadm::unshare, Partial("namespaces are the host's, unshared for the calling thread's host thread; CLONE_NEWUSER is EINVAL (elfuse's own helper threads make the host process multi-threaded, which Linux refuses); CLONE_FILES and CLONE_FS give the calling thread its own copy of a shared fd table or fs context (no-ops when nothing shares them, as Linux); CLONE_THREAD, CLONE_SIGHAND and CLONE_VM are EINVAL while other threads live (as Linux); CLONE_SYSVSEM is a no-op (undo lists are per process)");
     98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("PI ops are elfuse's own (Linux's word protocol, EDEADLK/EPERM/ESRCH, handoff, robust owner death) without priority boosting; their handoff and REQUEUE_PI reach waiters of the same process only"), restart(Restart::Futex);
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
     100 get_robust_list(Int, Ptr, Ptr) => sched::get_robust_list, Partial("the caller's own list; another thread's is EPERM");
@@ -309,7 +309,7 @@ syscalls! {
     217 add_key: "kernel keyrings: Linux built without CONFIG_KEYS answers ENOSYS; keyutils users (Kerberos, ecryptfs tools) fall back to files or report it";
     218 request_key: "kernel keyrings: see add_key";
     219 keyctl: "kernel keyrings: see add_key";
-    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD|CLONE_SIGHAND; tid = the host thread's tid, so never reused at once; up to 15360 alive) and processes (fork/vfork); CLONE_PARENT_SETTID, CLONE_CHILD_SETTID, CLONE_CHILD_CLEARTID on both; CLONE_PIDFD for processes. Limits: a thread without CLONE_FILES or CLONE_FS is ENOSYS (one fd table and cwd/umask per process); CLONE_VM without CLONE_THREAD or CLONE_VFORK is ENOSYS; a vfork child has its own copy of memory; a new process always signals SIGCHLD at exit (another exit_signal, or 0, is not honoured)");
+    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD|CLONE_SIGHAND; tid = the host thread's tid, so never reused at once; up to 15360 alive), with or without CLONE_FILES and CLONE_FS (a thread's own fd table is a second fd-table actor over a copy; its own cwd, umask and root are its host thread's after a host unshare(CLONE_FS)); processes (fork/vfork) with any exit signal (another than SIGCHLD is sent to the parent at the child's death, 0 none; wait4/waitid then need __WCLONE or __WALL, as Linux); CLONE_PARENT_SETTID, CLONE_CHILD_SETTID, CLONE_CHILD_CLEARTID on both; CLONE_PIDFD for processes. Limits: CLONE_VM without CLONE_THREAD or CLONE_VFORK (a separate process sharing memory) is ENOSYS: a guest process is a host process with its own pid, signal state and shim page, and guest RAM is private to one host process; a vfork child has its own copy of memory; /proc/PID/fd shows the calling thread's table (Linux: the leader's); a parent ignoring SIGCHLD has every child reaped at once, whatever its exit signal (the host's SIG_IGN), and two children dying at the same instant may reach it as one signal (the host merges SIGCHLDs)");
     221 execve(Str, Ptr, Ptr) => execve::execve, Full;
     222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("access past the end of a mapped file raises SIGBUS, checked against the file's size at the access, and a syscall's access there is EFAULT; a private mapping keeps its pages when the file shrinks; a MAP_SHARED one follows a truncation by this process (ftruncate, truncate, O_TRUNC) or another: a guest load or store past an end another process truncated is the host's SIGBUS turned into the guest's (backend::busfault); an instruction fetch there, or another process truncating while elfuse itself copies syscall memory after its size check, still ends elfuse with the host's SIGBUS");
     223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
@@ -333,7 +333,7 @@ syscalls! {
     241 perf_event_open: "performance counters: Linux built without CONFIG_PERF_EVENTS answers ENOSYS (and perf_event_paranoid refuses unprivileged callers); profilers report no counters";
     242 accept4(Fd, Ptr, Ptr, Hex) => net::accept4, Full;
     243 recvmmsg(Fd, Ptr, Int, Hex, Ptr) => net::msg::recvmmsg, Full;
-    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)"), restart(Sys);
+    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("as waitid: __WCLONE/__WALL as Linux. Limit: CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)"), restart(Sys);
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
     262 fanotify_init: "fanotify events carry host fds, which elfuse would have to translate in every read; Linux built without CONFIG_FANOTIFY answers ENOSYS and file watchers fall back to inotify";
     263 fanotify_mark: "see fanotify_init";
@@ -364,7 +364,7 @@ syscalls! {
     288 pkey_mprotect(Hex, Int, Hex, Int) => mem::pkey_mprotect, Full;
     289 pkey_alloc(Hex, Hex) => mem::pkey_alloc, Full;
     290 pkey_free(Int) => mem::pkey_free, Full;
-    291 statx(Dirfd, Str, Hex, Hex, Ptr) => fs::statx, Full;
+    291 statx(Dirfd, Str, Hex, Hex, Ptr) => stat::statx, Full;
     292 io_pgetevents(Hex, Int, Int, Ptr, Ptr, Ptr) => aio::io_pgetevents, Full;
     293 rseq(Ptr, Int, Hex, Hex) => proc::rseq, Partial("registration is recorded; restartable sequences are never aborted (there is no preemption inside the guest that would require it)");
     294 kexec_file_load: "see kexec_load";
@@ -379,7 +379,7 @@ syscalls! {
     432 fsmount: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     433 fspick: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Full;
-    435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone (exit_signal: always SIGCHLD), with Linux's argument checks; CLONE_PIDFD for processes; set_tid: EPERM without CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE as Linux, EEXIST for a taken tid, else ENOSYS (the host picks every tid); CLONE_INTO_CGROUP: the host's answer (a cgroup2 directory fd, its cgroup.procs writable; the child is moved there right after it starts); CLONE_CLEAR_SIGHAND is ENOSYS");
+    435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone (exit_signal included), with Linux's argument checks; CLONE_CLEAR_SIGHAND (handled signals back to SIG_DFL in the child, ignored ones stay ignored); CLONE_PIDFD for processes; CLONE_INTO_CGROUP: the host's answer (a cgroup2 directory fd, its cgroup.procs writable; the child is moved there right after it starts). Limit: set_tid is EPERM without CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE as Linux, EEXIST for a taken tid, else ENOSYS: the host picks every tid elfuse gets (a thread is a host thread from std's spawn; a native fork is libc's fork(), whose lock hand-over a raw clone3 with set_tid would skip)");
     436 close_range(Int, Int, Hex) => io::close_range, Full;
     437 openat2(Dirfd, Str, Ptr, Int) => openat2::openat2, Partial("RESOLVE_BENEATH and RESOLVE_IN_ROOT from a directory fd inside the guest's own /proc are EXDEV");
     438 pidfd_getfd(Fd, Fd, Hex) => pidfd::pidfd_getfd, Partial("the fds of another elfuse process are EPERM (its guest fd numbers are its own table's); this process's and a native process's are taken");

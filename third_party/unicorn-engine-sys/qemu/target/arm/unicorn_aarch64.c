@@ -11,7 +11,7 @@
 #include "uc_priv.h"
 #include "unicorn.h"
 #include "exec/exec-all.h"
-#include "internals.h" /* PATCH(elfuse): raise_exception, syn_* (PATCHES 25) */
+#include "internals.h" /* PATCH(elfuse): raise_exception, syn_* (PATCHES 26) */
 #include "tcg/tcg.h"
 
 ARMCPU *cpu_aarch64_init(struct uc_struct *uc);
@@ -577,7 +577,7 @@ int elfuse_uc_arm64_pretranslate(uc_engine *uc, uint64_t pc, uint32_t flags)
 }
 
 /*
- * PATCH(elfuse): a host SIGBUS on guest RAM as the guest's data abort (PATCHES 25).
+ * PATCH(elfuse): a host SIGBUS on guest RAM as the guest's data abort (PATCHES 26).
  */
 
 /* Called from elfuse's SIGBUS handler, on the thread whose guest access (in translated
