@@ -163,7 +163,7 @@ syscalls! {
     71 sendfile(Fd, Fd, Ptr, Int) => io::sendfile, Full, restart(Sys);
     72 pselect6(Int, Ptr, Ptr, Ptr, Ptr, Ptr) => io::pselect6, Full, restart(NoHand);
     73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Full, restart(NoHand);
-    74 signalfd4(Fd, Ptr, Int, Hex) => signalfd::signalfd4, Partial("signals the guest sends itself (kill/tkill/tgkill); writev(2) reaches the readiness eventfd underneath instead of failing with EINVAL");
+    74 signalfd4(Fd, Ptr, Int, Hex) => signalfd::signalfd4, Partial("every signal the process gets (its own kill/tkill/tgkill, other processes' through the host, timers, SIGCHLD) is read as Linux's signalfd_siginfo; the limit: writev(2) reaches the readiness eventfd underneath instead of failing with EINVAL");
     75 vmsplice(Fd, Ptr, Int, Hex) => files::vmsplice, Full, sigpipe(Always);
     76 splice(Fd, Ptr, Fd, Ptr, Int, Hex) => files::splice, Full, restart(Sys), sigpipe(Always);
     77 tee(Fd, Fd, Int, Hex) => files::tee, Full, restart(Sys), sigpipe(Always);
