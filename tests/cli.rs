@@ -314,9 +314,9 @@ fn phdr_in_reserved_range() {
     let out = run(elfuse_command([] as [&str; 0], &ok, [] as [&str; 0]), b"");
     assert_eq!(out.status, 42, "{}", out.describe());
     for (vaddr, what) in [
-        (elfuse::guest::layout::SHIM_DATA, "shim_data"),
+        (elfuse::layout::SHIM_DATA, "shim_data"),
         (
-            elfuse::guest::layout::INFRA_BASE - 16,
+            elfuse::layout::INFRA_BASE - 16,
             "straddling into the reserve",
         ),
         (0x100, "the null guard"),

@@ -642,14 +642,14 @@ fn shim_fast_path_exits(libc: Libc) {
 }
 
 fn infra_addrs() -> (u64, u64) {
-    use elfuse::guest::layout;
+    use elfuse::layout;
     (layout::SHIM_DATA, layout::INFRA_BASE)
 }
 
 /// EL0 cannot touch shim_data, shim code or the page tables; syscalls given infra
 /// pointers fail without touching them. elfuse-only (the addresses are elfuse's).
 fn infra_boundary(libc: Libc) {
-    use elfuse::guest::layout;
+    use elfuse::layout;
     let Some(prog) = guest(libc, "infra") else {
         return;
     };

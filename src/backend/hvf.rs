@@ -68,10 +68,6 @@ fn hv_err(what: &'static str) -> impl FnOnce(HypervisorError) -> BackendError {
 pub struct Hvf;
 
 impl Hypervisor for Hvf {
-    fn name(&self) -> &'static str {
-        "hvf"
-    }
-
     fn create_vm(&self) -> Result<Arc<dyn Vm>> {
         Ok(HvfVm::create()?)
     }

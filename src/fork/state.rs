@@ -116,7 +116,11 @@ impl CpuState {
 pub struct Outgoing {
     pub payload: Vec<u8>,
     pub fds: Vec<RawFd>,
+    /// Held, not read: closes the parent's copies once the handover is sent.
+    #[allow(dead_code)]
     pub owned: Vec<OwnedFd>,
+    /// Held, not read: keeps the descriptions behind `fds` open until sent.
+    #[allow(dead_code)]
     pub keep: (Vec<Arc<OpenFile>>, Vec<Arc<OwnedFd>>),
     pub vfork: bool,
 }

@@ -184,7 +184,8 @@ impl PageTables {
         Ok(())
     }
 
-    /// The descriptor currently installed for `va` (0 if none). For tests and diagnostics.
+    /// The descriptor currently installed for `va` (0 if none). For tests.
+    #[cfg(test)]
     pub fn lookup(&mut self, ram: &GuestRam, va: u64) -> u64 {
         match self.l3_table(ram, va, false) {
             Ok(Some((l3, _))) => ram.read_u64(l3 + ((va >> 12) & 0x1ff) * 8),
@@ -192,7 +193,8 @@ impl PageTables {
         }
     }
 
-    /// Number of tables handed out so far (for statistics and tests).
+    /// Number of tables handed out so far (for tests).
+    #[cfg(test)]
     pub fn tables_used(&self) -> u64 {
         (self.next - PT_POOL) / PAGE_SIZE - (self.free.len() + self.retired.len()) as u64
     }

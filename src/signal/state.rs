@@ -40,10 +40,6 @@ pub struct Queue {
 }
 
 impl Queue {
-    pub fn set(&self) -> u64 {
-        self.set
-    }
-
     /// Queues `info`; a standard signal already pending is merged (Ok, nothing queued).
     fn push(&mut self, info: SigInfo) -> Result<(), Errno> {
         let bit = sig_bit(info.signo);

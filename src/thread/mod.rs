@@ -48,6 +48,6 @@ pub mod spawn;
 pub mod state;
 
 // The state half, re-exported (never `run`: it sits above the syscall layer).
-pub use registry::{Gens, IdleVcpu, Paused, Threads, VCPU_STACK};
+pub use registry::{Gens, IdleVcpu, Paused, VCPU_STACK};
 pub use shared::{host_tid, El1Regs, ThreadShared};
 pub use state::{Stop, ThreadState};

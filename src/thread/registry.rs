@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use super::pause::Gate;
 use super::pitable::PiTable;
-pub use super::shared::host_tid;
 use super::shared::{El1Regs, ThreadShared};
 use super::state::Stop;
 use crate::backend::{BackendError, Invalidate, Kick, Vcpu, Vm};

@@ -57,9 +57,6 @@ fn check(e: uc::uc_error, what: &str) -> Result<()> {
 pub struct Emu;
 
 impl Hypervisor for Emu {
-    fn name(&self) -> &'static str {
-        "emu (unicorn 2.1.5, patched)"
-    }
     fn create_vm(&self) -> Result<Arc<dyn Vm>> {
         Ok(Arc::new(EmuVm {
             regions: Mutex::new(Vec::new()),
