@@ -226,7 +226,7 @@ fn crafted_elf_runs() {
 /// are refused.
 #[test]
 fn load_in_reserved_ranges() {
-    use elfuse::guest::layout::{INFRA_BASE, RAM_SIZE};
+    use elfuse::layout::{INFRA_BASE, RAM_SIZE};
     let dir = TempDir::new();
     let cases = [
         (0x0u64, None, "at 0 (null guard)"),
