@@ -214,6 +214,8 @@ pub fn start_now() {
 /// Starts this host process's watcher thread, if it has none yet.
 #[cfg(target_os = "linux")]
 fn start_watcher() {
+    // The peer channel's thread starts with the watcher (and is deferred with it).
+    crate::syscall::procpeer::start();
     let pid = nix::unistd::getpid().as_raw();
     let mut sfd = lock_sfd();
     if sfd.1 == pid {

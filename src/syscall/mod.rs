@@ -34,6 +34,8 @@ pub mod procdir;
 pub mod procfs;
 pub mod procgen;
 pub mod procnode;
+pub mod procpeer;
+pub mod procremote;
 pub mod procsmaps;
 pub mod procvm;
 pub mod resolve;

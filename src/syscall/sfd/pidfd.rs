@@ -1,9 +1,11 @@
 //! pidfd_open, pidfd_getfd, process_madvise, process_mrelease: host pidfds. Guest pids are host pids, so a
 //! pidfd of any process (this one, a child, another guest or native process) is the
 //! host's, and polling it, waiting on it and pidfd_send_signal work as on Linux.
-//! pidfd_getfd reaches this process's own fds and a native process's; the fds of another
-//! elfuse process are its own table's (guest fd numbers are virtual there) and cannot be
-//! taken from outside: EPERM, the answer a denied ptrace check gives.
+//! pidfd_getfd reaches this process's own fds and a native process's; another elfuse
+//! process's guest fd numbers are its own table's, so its description is asked of it
+//! over the peer channel (`procremote::get_fd`: a host fd of the same description, as
+//! SCM_RIGHTS). A description elfuse emulates there (a signalfd, an open /proc file of
+//! that guest's) lives in that process's state and cannot be taken: EBADF.
 //! macOS: kqueue EVFILT_PROC (NOTE_EXIT) behind a `Synthetic` description.
 
 use super::{install_new, open_flags, Ctx, GUEST_O_NONBLOCK};
@@ -52,8 +54,20 @@ pub fn pidfd_getfd(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             .map(|n| n as u64)
             .map_err(fd_err);
     }
+    if crate::syscall::procpeer::answers(pid) {
+        let fd = crate::syscall::procremote::get_fd(pid, a[1] as i32).map_err(|e| {
+            // A denied access check is EPERM for pidfd_getfd.
+            if e == Errno::EACCES {
+                Errno::EPERM
+            } else {
+                e
+            }
+        });
+        return install_new(ctx, fd, true);
+    }
     if host::is_elfuse(pid) {
-        return Err(Errno::EPERM);
+        // Exiting: it no longer answers.
+        return Err(Errno::ESRCH);
     }
     install_new(ctx, host::pidfd_getfd(raw, a[1] as i32), true)
 }
