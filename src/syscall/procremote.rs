@@ -328,7 +328,7 @@ pub fn handle(
                 .map_err(|_| Errno::EBADF)?;
             // An emulated description (a signalfd, an open /proc file of the guest's)
             // lives in this process's state; only a host description can be shared.
-            if !matches!(f.kind, FileKind::Host(_)) {
+            if matches!(f.kind, FileKind::Synthetic(_)) {
                 return Err(Errno::EBADF);
             }
             *fd = Some(dup(&f)?);
