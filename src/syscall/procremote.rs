@@ -32,6 +32,7 @@ const LINK_TEXT: u64 = 6;
 const FOLLOW: u64 = 7;
 const MEM: u64 = 8;
 const GETFD: u64 = 9;
+const MADVISE: u64 = 10;
 
 /// Largest memory transfer of one request.
 pub const MEM_CHUNK: usize = 1 << 20;
@@ -229,6 +230,17 @@ pub fn mem(pid: i32, addr: u64, len: usize, data: Option<&[u8]>) -> Result<(Vec<
     Ok((bytes, n))
 }
 
+/// process_madvise of elfuse process `pid`: `advice` over each (base, len) range of
+/// `iov` (guest iovecs); the bytes advised, or the first range's error.
+pub fn madvise(pid: i32, iov: &[u8], advice: i32) -> Result<u64, Errno> {
+    let req = request(MADVISE, |e| {
+        e.u64(advice as u32 as u64);
+        e.bytes(iov);
+    });
+    let (r, _) = ask(pid, &req)?;
+    Dec::new(&r).u64().map_err(|_| bad())
+}
+
 // ---- The answering side ----
 
 /// Answers request `req` about `proc` into `out` (and `fd`).
@@ -332,6 +344,11 @@ pub fn handle(
                 return Err(Errno::EBADF);
             }
             *fd = Some(dup(&f)?);
+        }
+        MADVISE => {
+            let advice = num(&mut d)?;
+            let iov = d.bytes().map_err(|_| bad())?;
+            out.u64(super::sfd::pidfd::advise_ranges(ctx.proc, &iov, advice)?);
         }
         _ => return Err(bad()),
     }

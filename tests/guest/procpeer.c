@@ -26,6 +26,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+#ifndef MADV_COLD
+#define MADV_COLD 20
+#endif
+
 static char buf[1 << 18];
 static char own[1 << 18];
 static volatile unsigned long secret = 0x1111;
@@ -371,6 +378,8 @@ int main(int argc, char **argv)
     CHECK(pread(f7, buf, 4, 0) == 4 && memcmp(buf, "peer", 4) == 0);
     close(f7);
     CHECK_ERR(syscall(SYS_pidfd_getfd, pidfd, 99, 0), EBADF);
+    struct iovec page = {(void *)(addr & ~4095UL), 4096};
+    CHECK(syscall(SYS_process_madvise, pidfd, &page, 1, MADV_COLD, 0) == 4096);
 
     /* Gone once reaped. */
     CHECK(write(down[1], "x", 1) == 1);

@@ -75,8 +75,8 @@ pub fn pidfd_getfd(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 /// process_madvise(pidfd, iovec, vlen, advice, flags): madvise over each range; returns
 /// the bytes advised (fewer after a failure past the first range). For this process any
 /// advice madvise takes (Linux 6.13); another process only the hints WILLNEED, COLD,
-/// PAGEOUT, COLLAPSE: a native process's go to the host, another elfuse process's memory
-/// is its own guest RAM (EPERM).
+/// PAGEOUT, COLLAPSE: a native process's go to the host, another elfuse process's are
+/// asked of it over the peer channel (its guest RAM is its own).
 pub fn process_madvise(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     const UIO_MAXIOV: u64 = 1024;
     let (vlen, advice) = (a[2], a[3] as i32);
@@ -89,16 +89,31 @@ pub fn process_madvise(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         if !matches!(advice, 3 | 20 | 21 | 25) {
             return Err(Errno::EINVAL);
         }
+        if crate::syscall::procpeer::answers(pid) {
+            return crate::syscall::procremote::madvise(pid, &iov, advice).map_err(|e| {
+                if e == Errno::EACCES {
+                    Errno::EPERM
+                } else {
+                    e
+                }
+            });
+        }
         if host::is_elfuse(pid) {
-            return Err(Errno::EPERM);
+            return Err(Errno::ESRCH);
         }
         return host::process_madvise(raw, &iov, vlen as usize, advice);
     }
+    advise_ranges(ctx.proc, &iov, advice)
+}
+
+/// madvise of `proc`'s guest memory over each (base, len) guest iovec in `iov`: the bytes
+/// advised (fewer after a failure past the first range).
+pub fn advise_ranges(proc: &crate::process::Process, iov: &[u8], advice: i32) -> SysResult {
     let mut total = 0u64;
     for e in iov.chunks_exact(16) {
         let base = u64::from_le_bytes(e[0..8].try_into().unwrap());
         let len = u64::from_le_bytes(e[8..16].try_into().unwrap());
-        match ctx.proc.mm().advise(base, len, advice) {
+        match proc.mm().advise(base, len, advice) {
             Ok(()) => total += len,
             Err(e) if total == 0 => return Err(e),
             Err(_) => break,
