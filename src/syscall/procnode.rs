@@ -126,10 +126,29 @@ pub fn other_pid(pid: i32) -> Enter {
     if super::procpeer::answers(pid) {
         return Enter::Own(Node::Peer(pid, Box::new(Node::Dir(None, Dir::Pid))));
     }
-    if super::sigremote::is_elfuse(pid) {
+    if super::sigremote::is_elfuse(pid) || zombie_elfuse(pid) {
         return Enter::Gone;
     }
     Enter::Host
+}
+
+/// Whether host process `pid` is a zombie that ran elfuse (its exe link is gone then; its
+/// name is elfuse's own): the guest it ran has exited, and its host entry would show
+/// elfuse.
+fn zombie_elfuse(pid: i32) -> bool {
+    let name_state = |p: String| -> Option<(String, char)> {
+        let s = std::fs::read_to_string(p).ok()?;
+        let (head, rest) = s.rsplit_once(") ")?;
+        let name = head.split_once(" (")?.1.to_string();
+        Some((name, rest.chars().next()?))
+    };
+    match (
+        name_state(format!("/proc/{pid}/stat")),
+        name_state("/proc/self/stat".into()),
+    ) {
+        (Some((theirs, 'Z')), Some((ours, _))) => theirs == ours,
+        _ => false,
+    }
 }
 
 fn thread_self(ctx: &Ctx) -> Vec<u8> {
