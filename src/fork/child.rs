@@ -172,6 +172,7 @@ fn run(
     crate::signal::hostsig::watch(&proc);
     let mut thread = inc.thread;
     thread.tid = pid;
+    crate::syscall::procgen::reset_comms(Some((pid, thread.comm)));
     let cpu = inc.cpu;
     let p = proc.clone();
     // If the vCPU thread already failed, the send fails and its join says why.
