@@ -345,7 +345,7 @@ syscalls! {
     269 sendmmsg(Fd, Ptr, Int, Hex) => net::msg::sendmmsg, Full, sigpipe(UnlessNoSignal(3));
     270 process_vm_readv(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_readv, Partial("guest memory of this or another elfuse process (asked of it over the peer channel; the reserved region is EFAULT; a stopped one cannot answer: ESRCH after 2 s); a host process that is not elfuse is EPERM");
     271 process_vm_writev(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_writev, Partial("guest memory of this or another elfuse process (asked of it over the peer channel; the reserved region is EFAULT; a stopped one cannot answer: ESRCH after 2 s); a host process that is not elfuse is EPERM");
-    272 kcmp(Int, Int, Int, Int, Int) => sched::kcmp, Partial("tasks of the calling process (threads share every resource); other processes are EPERM; KCMP_EPOLL_TFD is EINVAL");
+    272 kcmp(Int, Int, Int, Int, Int) => sched::kcmp, Partial("tasks of the calling process (threads share every resource) and of another elfuse process (over the peer channel: KCMP_FILE by the host's kcmp of the descriptions, the other resources different, ordered by pid); a host process that is not elfuse is EPERM; KCMP_EPOLL_TFD is EINVAL");
     273 finit_module: "kernel modules: see init_module";
     274 sched_setattr(Int, Ptr, Hex) => sched::sched_setattr, Full;
     275 sched_getattr(Int, Ptr, Int, Hex) => sched::sched_getattr, Full;

@@ -30,6 +30,9 @@
 #ifndef SYS_process_madvise
 #define SYS_process_madvise 440
 #endif
+#ifndef SYS_kcmp
+#define SYS_kcmp 272
+#endif
 #ifndef MADV_COLD
 #define MADV_COLD 20
 #endif
@@ -382,6 +385,15 @@ int main(int argc, char **argv)
     CHECK(pread(f7, buf, 4, 0) == 4 && memcmp(buf, "peer", 4) == 0);
     close(f7);
     CHECK_ERR(syscall(SYS_pidfd_getfd, pidfd, 99, 0), EBADF);
+    /* kcmp: stdout is one description shared since the fork; fd 7 is the child's own;
+     * each process has its own address space. */
+    CHECK(syscall(SYS_kcmp, getpid(), c, 0 /* KCMP_FILE */, 1, 1) == 0);
+    long k = syscall(SYS_kcmp, getpid(), c, 0, 1, 7);
+    CHECK(k == 1 || k == 2);
+    CHECK(syscall(SYS_kcmp, c, getpid(), 0, 7, 1) == 3 - k);
+    k = syscall(SYS_kcmp, getpid(), c, 1 /* KCMP_VM */, 0, 0);
+    CHECK(k == 1 || k == 2);
+    CHECK_ERR(syscall(SYS_kcmp, getpid(), c, 0, 1, 99), EBADF);
     struct iovec page = {(void *)(addr & ~4095UL), 4096};
     CHECK(syscall(SYS_process_madvise, pidfd, &page, 1, MADV_COLD, 0) == 4096);
 
