@@ -14,7 +14,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MUSL_DIR="$ROOT/target/musl-arm64"
 SPECS="$MUSL_DIR/musl-gcc.specs"
-PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libc6-arm64-cross qemu-user-static hyperfine gdb-multiarch)
+PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libc6-arm64-cross qemu-user-static hyperfine gdb-multiarch python3)
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 export DEBIAN_FRONTEND=noninteractive

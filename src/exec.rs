@@ -19,11 +19,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::backend::{Invalidate, Reg, SysReg};
-use crate::boot;
 use crate::errno::Errno;
 use crate::guest::layout::RAM_SIZE;
 use crate::guest::loader;
 use crate::guest::mm::Mm;
+use crate::image;
 use crate::mapped::{Image, MappedFile};
 use crate::process::Process;
 use crate::signal::SIGSEGV;
@@ -93,7 +93,7 @@ fn open_exec(ctx: &Ctx, t: &Target) -> Result<(File, PathBuf), Errno> {
         } else {
             crate::syscall::resolve::FOLLOW
         };
-        let (dir, c) = crate::syscall::fs::at_how(ctx, t.dirfd, &t.path, how)?;
+        let (dir, c) = crate::syscall::at::at_how(ctx, t.dirfd, &t.path, how)?;
         // O_NONBLOCK: a FIFO is refused below (EACCES) instead of waiting for a writer.
         let mut fl = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK;
         if t.nofollow {
@@ -287,9 +287,9 @@ fn replace_image(
             Arc::<str>::from(String::from_utf8_lossy(guest_name).as_ref()),
         )
     });
-    let prog = boot::load_program(&mut mm, elf, image, file, sysroot.as_deref())
+    let prog = image::load_program(&mut mm, elf, image, file, sysroot.as_deref())
         .map_err(|e| e.to_string())?;
-    let vdso = boot::map_stack_and_vdso(&mut mm).map_err(|e| e.to_string())?;
+    let vdso = image::map_stack_and_vdso(&mut mm).map_err(|e| e.to_string())?;
     // A fresh address space puts the vDSO where the first one was, so `proc.vdso` (which
     // the clock and attention code use) stays right.
     if vdso.vvar != proc.vdso.vvar {
@@ -302,7 +302,7 @@ fn replace_image(
     proc.sigreturn_tramp
         .store(vdso.rt_sigreturn, Ordering::Relaxed);
     let hw = crate::guest::hwcap::from_vcpu(ctx.vcpu);
-    let sp = boot::build_initial_stack(
+    let sp = image::build_initial_stack(
         &proc.ram,
         &prog,
         hw,

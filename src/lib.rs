@@ -17,9 +17,10 @@ pub mod fault;
 pub mod fork;
 pub mod gdb;
 pub mod guest;
+pub mod image;
 pub mod mapped;
 pub mod native_exec;
-pub mod pause;
+
 pub mod process;
 pub mod signal;
 pub mod slotring;

@@ -96,7 +96,7 @@ fn main() -> ExitCode {
                 Err(e) => fail(1, e),
             };
         }
-        Mode::ForkChild(fd) => return elfuse::fork::child_main(fd),
+        Mode::ForkChild(fd) => return elfuse::fork::child::child_main(fd),
         Mode::Run | Mode::Demo => {}
     }
 

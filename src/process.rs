@@ -13,8 +13,10 @@ use crate::guest::mmlock::{MmGuard, MmLock};
 use crate::guest::ram::GuestRam;
 use crate::guest::shimdata::ShimData;
 use crate::guest::vvar::Vdso;
-use crate::signal::{SignalActor, SignalState};
-use crate::thread::{El1Regs, Threads};
+use crate::signal::actor::SignalActor;
+use crate::signal::state::SignalState;
+use crate::thread::registry::Threads;
+use crate::thread::shared::El1Regs;
 use crate::trace::Tracer;
 
 /// Real and effective ids (the host thread's: see `syscall::cred`).
@@ -174,8 +176,8 @@ impl Process {
         vdso.watch(&mut mm);
         let fds = fd_actor(fds, &shim_data, &tracer);
         let signals = SignalActor::spawn(vdso.clone(), ram.clone(), signals, tracer.actor_sink());
-        Arc::new_cyclic(|weak| Process {
-            threads: Threads::new(vm, el1, pid, weak.clone()),
+        Arc::new(Process {
+            threads: Threads::new(vm, el1, pid),
             ram,
             mm: MmLock::new(mm),
             fds,

@@ -2,6 +2,8 @@
 //! exit: syscall return, kick, fault; see `signal`), resolves interrupted syscalls, and
 //! decides when the thread stops. Backend-neutral: it sees only the `Vcpu` trait.
 
+use std::sync::Arc;
+
 use elfuse_shim::{HVC_EL0_FAULT, HVC_SYSCALL};
 
 use crate::backend::{BackendError, Flow, Reg, SysReg, Vcpu, VcpuExit};
@@ -14,6 +16,7 @@ use crate::signal::restart;
 use crate::signal::state::MaskOp;
 use crate::signal::SigInfo;
 use crate::signal::{Disposal, SIGSEGV};
+use crate::syscall::ctx::Life;
 use crate::syscall::facts::Restart;
 use crate::syscall::{self, Ctx, Stop, ThreadState};
 use crate::thread::ThreadShared;
@@ -22,22 +25,24 @@ use crate::thread::ThreadShared;
 /// shim itself faulting), never a guest fault. A thread killed by another's exit_group
 /// returns `Stop::ThreadExit(0)` with `me.killed()` set.
 pub fn run(
-    proc: &Process,
+    proc: &Arc<Process>,
     vcpu: &mut dyn Vcpu,
     thread: &mut ThreadState,
     me: &ThreadShared,
+    life: &dyn Life,
 ) -> Result<Stop, BackendError> {
     crate::gdb::thread_started(proc, vcpu, thread.tid)?;
-    let end = run_loop(proc, vcpu, thread, me);
+    let end = run_loop(proc, vcpu, thread, me, life);
     crate::gdb::thread_ended(thread.tid);
     end
 }
 
 fn run_loop(
-    proc: &Process,
+    proc: &Arc<Process>,
     vcpu: &mut dyn Vcpu,
     thread: &mut ThreadState,
     me: &ThreadShared,
+    life: &dyn Life,
 ) -> Result<Stop, BackendError> {
     let shim_data = ShimData::new(proc.ram.clone());
     if thread.seccomp.mode != crate::syscall::seccomp::MODE_DISABLED {
@@ -58,7 +63,7 @@ fn run_loop(
                 deferred = Some(exit);
                 return Flow::Leave;
             }
-            match on_exit(proc, vcpu, thread, me, &shim_data, exit) {
+            match on_exit(proc, vcpu, thread, me, life, &shim_data, exit) {
                 Ok(None) => return Flow::Resume,
                 Ok(Some(stop)) => end = Some(Ok(stop)),
                 Err(e) => end = Some(Err(e)),
@@ -71,7 +76,7 @@ fn run_loop(
         let Some(exit) = deferred else {
             return Err(BackendError("vCPU left without a reason".into()));
         };
-        if let Some(stop) = on_exit(proc, vcpu, thread, me, &shim_data, exit)? {
+        if let Some(stop) = on_exit(proc, vcpu, thread, me, life, &shim_data, exit)? {
             return Ok(stop);
         }
     }
@@ -96,10 +101,11 @@ fn before_entry(vcpu: &mut dyn Vcpu, me: &ThreadShared) -> Result<Option<Stop>, 
 /// One exit: answers it, delivers pending signals (resolving an interrupted syscall),
 /// and says whether the thread stops.
 fn on_exit(
-    proc: &Process,
+    proc: &Arc<Process>,
     vcpu: &mut dyn Vcpu,
     thread: &mut ThreadState,
     me: &ThreadShared,
+    life: &dyn Life,
     shim_data: &ShimData,
     exit: VcpuExit,
 ) -> Result<Option<Stop>, BackendError> {
@@ -115,8 +121,8 @@ fn on_exit(
             refill_ring(proc, shim_data, nr);
             let tid = thread.tid;
             crate::gdb::syscall_entered(vcpu, tid);
-            let mut ctx = Ctx::new(proc, thread, vcpu);
-            let ret = syscall::dispatch(&mut ctx, nr, args);
+            let mut ctx = Ctx::new(proc, thread, vcpu, life);
+            let ret = syscall::dispatch::dispatch(&mut ctx, nr, args);
             crate::gdb::syscall_done(tid);
             if let Some(stop) = ctx.stop {
                 return Ok(Some(stop));
@@ -127,7 +133,7 @@ fn on_exit(
                 vcpu.set_reg(Reg::X(0), ret)?;
                 interrupted = intr;
             }
-            proc.threads.sync_mappings(proc, me, vcpu)?;
+            proc.threads.sync_mappings(&proc.mm, me, vcpu)?;
         }
         VcpuExit::Hvc(HVC_EL0_FAULT) => {
             if let Some(stop) = on_fault(proc, vcpu, thread)? {
@@ -209,7 +215,7 @@ fn refill_ring(proc: &Process, shim_data: &ShimData, nr: u64) {
     const NR_GETRANDOM: u64 = 278;
     use elfuse_actors::urandom::RefillMsg;
     let level = shim_data.fill_level();
-    if level as usize >= crate::boot::RING_LOW_WATER {
+    if level as usize >= crate::image::RING_LOW_WATER {
         return;
     }
     if matches!(nr, NR_READ | NR_READV | NR_GETRANDOM) && level < elfuse_shim::data::MAX_FAST_READ {

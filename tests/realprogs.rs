@@ -382,7 +382,7 @@ ls /proc/$$/task | wc -l
 sh -c 'grep -E "^(Name|Threads):" /proc/$PPID/status; readlink /proc/$PPID/fd/5; cat /proc/$PPID/fd/5 | wc -c'
 tr '\0' '\n' < /proc/$$/cmdline | sed -n 2p
 sleep 5 & k=$!
-until grep -q sleep /proc/$k/cmdline 2>/dev/null; do :; done
+until [ "$(tr '\0' ' ' < /proc/$k/cmdline)" = "sleep 5 " ]; do :; done
 tr '\0' ' ' < /proc/$k/cmdline; echo
 grep -E '^(Name|Threads|PPid):' /proc/$k/status | sed "s/$$/BASH/"
 grep -c elfuse /proc/$k/maps

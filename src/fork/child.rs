@@ -178,7 +178,7 @@ fn run(
     // If the vCPU thread already failed, the send fails and its join says why.
     let _ = job.send(Box::new(move |vcpu: &mut dyn Vcpu| {
         cpu.write(vcpu, pid).map_err(|e| e.0)?;
-        crate::thread::run_as_leader(&p, vcpu, &mut thread)
+        crate::thread::run::run_as_leader(&p, vcpu, &mut thread)
     }));
     let stop = vcpu_thread
         .join()

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use elfuse_actors::fdtable::{FdTable, FileKind, OpenFile};
 
-use crate::signal::SignalState;
+use crate::signal::state::SignalState;
 use crate::syscall::kinds::{self, Watchers};
 
 /// A native fork child's table, from the parent's table as captured just before fork().
@@ -76,7 +76,7 @@ fn adopt_one(file: &OpenFile, watchers: &mut Watchers) -> Option<Arc<OpenFile>> 
         }
         FileKind::Stdio(n) => OpenFile::stdio(*n, path.map(Into::into)),
         FileKind::Synthetic(s) => {
-            let state = kinds::of(file).and_then(|(g, k)| Some((g.fork_state()?, k)));
+            let state = kinds::registry::of(file).and_then(|(g, k)| Some((g.fork_state()?, k)));
             // The parent's host fd is of no use here: close it (its owner, the parent's
             // object, is never dropped in the child).
             // SAFETY: the child's only reference to this host fd (see `adopt`).

@@ -5,7 +5,7 @@
 //! be forked) it is `elfuse --fork-child FD`, which receives the parent's state over a
 //! Unix socket (see `state` for what is inherited). Either way the child resumes the
 //! guest right after the syscall with X0 = 0, and the parent gets the child's pid (guest
-//! pids are host pids). Other vCPUs of the parent are paused meanwhile (`crate::pause`).
+//! pids are host pids). Other vCPUs of the parent are paused meanwhile (`crate::thread::pause`).
 //!
 //! Memory on the spawn path: while the calling vCPU is stopped in the syscall, its
 //! populated RAM extents (lseek SEEK_DATA/SEEK_HOLE) are copied into a new memfd
@@ -27,7 +27,7 @@
 //! objects would be emulated and could not cross; they would be dropped there.
 
 mod actor;
-mod child;
+pub mod child;
 mod fds;
 mod native;
 pub mod state;
@@ -41,8 +41,6 @@ use crate::backend::SysReg;
 use crate::errno::Errno;
 use crate::guest::ram::GuestRam;
 use crate::syscall::{Ctx, SysResult};
-
-pub use child::child_main;
 
 use crate::syscall::clone::{
     CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_PARENT_SETTID, CLONE_SETTLS,
@@ -96,7 +94,7 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     };
     // The child has only the calling thread (host fork() keeps only the caller, the
     // spawn path starts one vCPU); the other vCPUs stay out of guest code until the
-    // child's state is captured (`crate::pause`). One fork at a time per process.
+    // child's state is captured (`crate::thread::pause`). One fork at a time per process.
     let proc = ctx.proc;
     let _serial = proc.threads.fork_lock();
     let paused = proc.threads.pause_others(ctx.thread.tid);
@@ -248,12 +246,12 @@ impl ChildServices {
         tracer: &crate::trace::Tracer,
         ring_given: bool,
     ) -> ChildServices {
-        let shim_data = crate::boot::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
+        let shim_data = crate::image::publish_shim_data(ram, creds, pid, ppid, tracer.set.syscalls);
         shim_data.adopt_ring(ring_given);
         let entropy = elfuse_actors::urandom::spawn_refill(
             std::sync::Arc::new(shim_data.clone()),
-            crate::boot::RING_LOW_WATER,
-            crate::boot::RING_TICK,
+            crate::image::RING_LOW_WATER,
+            crate::image::RING_TICK,
             tracer.actor_sink(),
         );
         ChildServices { shim_data, entropy }

@@ -21,7 +21,7 @@
 //!   thread, other vCPUs, actor threads) are gone, and nothing in the child waits for
 //!   them. Any lock one of them held at fork() stays held in the child, so everything
 //!   the child inherits is captured by the parent just before fork() ([`Inherited`]):
-//!   other vCPUs paused (`crate::pause`), the fd table snapshotted through its actor, the
+//!   other vCPUs paused (`crate::thread::pause`), the fd table snapshotted through its actor, the
 //!   rest copied out, and the mm lock held across fork() (no VMA or page-table edit in
 //!   flight). The child never locks or calls the parent's `Process`; it builds its own
 //!   (`fork::fds::adopt` for the fd table).
@@ -41,12 +41,13 @@ use crate::backend::{CodeLog, Reg, SysReg};
 use crate::errno::Errno;
 use crate::guest::mm::Mm;
 use crate::guest::shimdata::ShimData;
-use crate::pause::Paused;
 use crate::process::{FsContext, Process, ProcessInit};
 use crate::process::{Rlimit, RLIM_NLIMITS};
-use crate::signal::{KSigaction, SignalState, NSIG};
+use crate::signal::state::SignalState;
+use crate::signal::{KSigaction, NSIG};
 use crate::syscall::clone::CLONE_PARENT_SETTID;
 use crate::syscall::{Ctx, Stop, SysResult, ThreadState};
+use crate::thread::Paused;
 use crate::trace::Tracer;
 
 /// Whether forks use this path (Linux, unless `ELFUSE_FORK=spawn`).
@@ -280,6 +281,7 @@ fn child(
         clear_child_tid: t.clear_child_tid,
         ..Default::default()
     };
+    let life = ctx.life;
     let vcpu = &mut *ctx.vcpu;
     super::warm::in_child(vcpu, parent_log);
     let set = (|| {
@@ -295,7 +297,7 @@ fn child(
     if let Err(e) = set {
         fail(&e.0);
     }
-    let stop = crate::thread::run_as_leader(&proc, vcpu, &mut thread);
+    let stop = life.run_leader(&proc, vcpu, &mut thread);
     proc.vfork_done.release();
     match stop {
         // SAFETY: _exit ends the fork child with the guest's status; its state (a copy) needs

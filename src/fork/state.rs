@@ -26,7 +26,8 @@ use crate::guest::mm::{Backing, MmParts, ShmSeg, Vma, VmaName};
 /// its fd's index).
 const SHM_BACKING: u64 = u64::MAX - 1;
 use crate::process::{Creds, FsContext, Process, Rlimit, RLIM_NLIMITS};
-use crate::signal::{KSigaction, SignalState, NSIG};
+use crate::signal::state::SignalState;
+use crate::signal::{KSigaction, NSIG};
 use crate::syscall::kinds;
 use crate::syscall::ThreadState;
 
@@ -236,7 +237,7 @@ pub fn capture(
             .filter_map(|(fd, f, cloexec)| {
                 let state = match f.kind {
                     FileKind::Synthetic(_) => {
-                        let (g, k) = kinds::of(&f)?;
+                        let (g, k) = kinds::registry::of(&f)?;
                         Some((k.name, g.fork_state()?))
                     }
                     _ => None,
@@ -482,7 +483,7 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
                     let _path = d.opt_bytes()?;
                     let k = std::str::from_utf8(&name)
                         .ok()
-                        .and_then(kinds::named)
+                        .and_then(kinds::registry::named)
                         .ok_or_else(|| bad("file kind"))?;
                     let s = (k.adopt)(&state, &mut watchers)
                         .map_err(|e| io::Error::from_raw_os_error(e.0))?;

@@ -37,7 +37,7 @@ use crate::errno::Errno;
 use crate::guest::ram::GuestRam;
 use crate::guest::shimdata::ShimData;
 use crate::guest::vvar::Vdso;
-use crate::thread::ThreadShared;
+use crate::thread::shared::ThreadShared;
 
 /// How often a chosen thread that has not taken its signal is interrupted again.
 const RETRY: Duration = Duration::from_millis(5);

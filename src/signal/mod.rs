@@ -24,9 +24,6 @@ pub mod timers;
 pub mod wait;
 pub mod wakesig;
 
-pub use actor::SignalActor;
-pub use state::{PendingWatcher, SignalState};
-
 pub use info::SigInfo;
 
 pub const NSIG: usize = 64;

@@ -507,6 +507,9 @@ unsafe impl Pod for Dirent64Head {}
 /// Offset of d_name in a record.
 pub const DIRENT64_NAME_OFFSET: usize = 19;
 
+/// Guest O_CLOEXEC (asm-generic).
+pub const GUEST_O_CLOEXEC: u64 = 0o2000000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -227,7 +227,7 @@ fn translate(ctx: &Ctx, g: &[u8; IOCB]) -> Result<InFlight, Errno> {
             h[24..32].copy_from_slice(&(s.as_mut_ptr() as u64).to_le_bytes());
         }
         IOCB_CMD_PREADV | IOCB_CMD_PWRITEV => {
-            iov = super::io::iovecs(ctx, buf, nbytes, op == IOCB_CMD_PREADV)?;
+            iov = super::iov::iovecs(ctx, buf, nbytes, op == IOCB_CMD_PREADV)?;
             h[24..32].copy_from_slice(&(iov.as_ptr() as u64).to_le_bytes());
         }
         // Nothing else names guest memory (FSYNC, FDSYNC, NOOP; POLL's buffer is its

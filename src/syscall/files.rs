@@ -13,7 +13,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use elfuse_actors::fdtable::OpenFile;
 
-use super::{fs, host_ret, io, Ctx, SysResult};
+use super::{at, host_ret, hostdir, iov, Ctx, SysResult};
 use crate::errno::Errno;
 
 fn raw(nr: libc::c_long, a: [libc::c_long; 6]) -> SysResult {
@@ -84,7 +84,7 @@ fn copy_between(ctx: &Ctx, a: [u64; 6], nr: libc::c_long) -> SysResult {
             off_ptr(&mut oin),
             fout.raw() as libc::c_long,
             off_ptr(&mut oout),
-            io::rw_len(a[4]) as libc::c_long,
+            iov::rw_len(a[4]) as libc::c_long,
             a[5] as u32 as libc::c_long,
         ],
     )?;
@@ -108,7 +108,7 @@ pub fn tee(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         [
             fin.raw() as libc::c_long,
             fout.raw() as libc::c_long,
-            io::rw_len(a[2]) as libc::c_long,
+            iov::rw_len(a[2]) as libc::c_long,
             a[3] as u32 as libc::c_long,
             0,
             0,
@@ -127,7 +127,7 @@ pub fn vmsplice(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         libc::O_RDONLY => false,
         _ => return Err(Errno::EBADF),
     };
-    let bufs = io::user_iovecs(ctx, a[1], a[2], !to_pipe)?;
+    let bufs = iov::user_iovecs(ctx, a[1], a[2], !to_pipe)?;
     let v: Vec<libc::iovec> = bufs.iter().map(|s| s.iovec()).collect();
     raw(
         libc::SYS_vmsplice,
@@ -181,7 +181,7 @@ pub fn syncfs(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 /// alone; -1 means the file position.
 fn rw2(ctx: &mut Ctx, a: [u64; 6], write: bool) -> SysResult {
     let f = ctx.file(a[0])?;
-    let bufs = io::user_iovecs(ctx, a[1], a[2], !write)?;
+    let bufs = iov::user_iovecs(ctx, a[1], a[2], !write)?;
     let v: Vec<libc::iovec> = bufs.iter().map(|s| s.iovec()).collect();
     let nr = if write {
         libc::SYS_pwritev2
@@ -218,11 +218,11 @@ pub fn fchmodat2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     }
     let (dir, path) = if flags & AT_EMPTY_PATH != 0 && (a[1] == 0 || ctx.read_val::<u8>(a[1])? == 0)
     {
-        (fs::host_dir(ctx, a[0])?, std::ffi::CString::default())
+        (hostdir::host_dir(ctx, a[0])?, std::ffi::CString::default())
     } else if flags & AT_SYMLINK_NOFOLLOW != 0 {
-        fs::at_nofollow(ctx, a[0], a[1])?
+        at::at_nofollow(ctx, a[0], a[1])?
     } else {
-        fs::at(ctx, a[0], a[1])?
+        at::at(ctx, a[0], a[1])?
     };
     let host_flags = (if flags & AT_SYMLINK_NOFOLLOW != 0 {
         libc::AT_SYMLINK_NOFOLLOW

@@ -1,196 +1,21 @@
-//! Files, directories and paths: openat, the stat family, getdents64, directory and link
-//! operations, permissions, times, cwd.
-//!
-//! Guest paths reach the host through [`at`] and its variants, which all go through the
-//! one resolver (`resolve`): `--sysroot`, symlinks in the guest's view, and the guest's
-//! own /proc. Relative paths stay relative to the host fd behind the guest dirfd (or to
-//! the host cwd, which is the guest's). The description behind a guest dirfd is held
-//! (its `Arc`) for the whole host call, so a concurrent close cannot recycle the host fd
-//! under it.
+//! Files, directories and paths: openat, getdents64, readlink, directory and link
+//! operations, permissions, times, cwd. Guest paths reach the host through `at` (the one
+//! resolver); the stat family is `stat`.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
-use std::sync::Arc;
 
 use elfuse_actors::fdtable::OpenFile;
 
 use super::abi::{
-    self, at_flags_to_host, open_flags_to_host, Stat, Statx, Timespec, AT_EACCESS, AT_EMPTY_PATH,
-    AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE, AT_SYMLINK_FOLLOW,
-    AT_SYMLINK_NOFOLLOW, O_CLOEXEC, STATX__RESERVED,
+    self, at_flags_to_host, open_flags_to_host, Timespec, AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD,
+    AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, O_CLOEXEC,
 };
-use super::resolve::{self, How, FOLLOW, NOFOLLOW};
+use super::at::{at, at_flagged, at_nofollow};
+use super::hostdir::{cstring, guest_view, host_dir, is_at_fdcwd};
+use super::resolve::{self, NOFOLLOW};
 use super::{host_ret, Ctx, SysResult, PATH_MAX};
 use crate::errno::Errno;
-
-// ---------------------------------------------------------------------------------------
-// Path plumbing
-// ---------------------------------------------------------------------------------------
-
-/// The host directory a guest path is relative to, kept alive for the host call.
-pub(crate) struct HostDir {
-    fd: RawFd,
-    /// Held, not read: keeps the host fd named by `fd` (or in the path) open.
-    #[allow(dead_code)]
-    file: Option<Arc<OpenFile>>,
-}
-
-impl HostDir {
-    pub(crate) fn cwd() -> HostDir {
-        HostDir {
-            fd: libc::AT_FDCWD,
-            file: None,
-        }
-    }
-
-    /// The host fd of guest description `f` as the directory.
-    pub(crate) fn held(f: Arc<OpenFile>) -> HostDir {
-        HostDir {
-            fd: f.raw(),
-            file: Some(f),
-        }
-    }
-
-    /// The cwd, with `f` kept alive for the call (its host fd is named in the path).
-    pub(crate) fn held_cwd(f: Arc<OpenFile>) -> HostDir {
-        HostDir {
-            fd: libc::AT_FDCWD,
-            file: Some(f),
-        }
-    }
-
-    pub(crate) fn raw(&self) -> RawFd {
-        self.fd
-    }
-
-    pub(crate) fn is_cwd(&self) -> bool {
-        self.fd == libc::AT_FDCWD
-    }
-}
-
-fn is_at_fdcwd(dirfd: u64) -> bool {
-    dirfd as i32 == AT_FDCWD as i32
-}
-
-/// The host directory behind guest dirfd `dirfd` (AT_FDCWD or an open fd).
-pub(crate) fn host_dir(ctx: &Ctx, dirfd: u64) -> Result<HostDir, Errno> {
-    if is_at_fdcwd(dirfd) {
-        return Ok(HostDir::cwd());
-    }
-    let f = ctx.file(dirfd as i32 as u64)?;
-    Ok(HostDir {
-        fd: f.raw(),
-        file: Some(f),
-    })
-}
-
-fn cstring(b: &[u8]) -> Result<CString, Errno> {
-    CString::new(b).map_err(|_| Errno::EINVAL)
-}
-
-/// A guest path (already read) → the host (dir, path) pair to hand to a host `*at` call,
-/// the last component followed if it is a symlink (see `resolve`).
-pub(crate) fn at_bytes(ctx: &Ctx, dirfd: u64, path: &[u8]) -> Result<(HostDir, CString), Errno> {
-    at_how(ctx, dirfd, path, FOLLOW)
-}
-
-/// [`at_bytes`] with the last component followed or not (`how`).
-pub(crate) fn at_how(
-    ctx: &Ctx,
-    dirfd: u64,
-    path: &[u8],
-    how: How,
-) -> Result<(HostDir, CString), Errno> {
-    let r = resolve::resolve(ctx, dirfd, path, how)?;
-    Ok((r.dir, r.path))
-}
-
-/// Reads guest path `path_va` and resolves it against guest `dirfd`.
-pub(crate) fn at(ctx: &Ctx, dirfd: u64, path_va: u64) -> Result<(HostDir, CString), Errno> {
-    at_bytes(ctx, dirfd, &ctx.read_path(path_va)?)
-}
-
-/// [`at`] without following a symlink in the last component.
-pub(crate) fn at_nofollow(
-    ctx: &Ctx,
-    dirfd: u64,
-    path_va: u64,
-) -> Result<(HostDir, CString), Errno> {
-    at_how(ctx, dirfd, &ctx.read_path(path_va)?, NOFOLLOW)
-}
-
-/// The host path for an AF_UNIX socket address `path`, for the socket code: resolved
-/// like every guest path (relative to the cwd), `create` for bind (a last symlink is not
-/// followed). The returned path is usable relative to the host cwd as it is (a path
-/// relative to a directory fd becomes `/proc/self/fd/<fd>/...`); keep the `HostDir` alive
-/// until the host call is done. It may be longer than sun_path: the caller decides.
-pub(crate) fn socket_path(
-    ctx: &Ctx,
-    path: &[u8],
-    create: bool,
-) -> Result<(HostDir, CString), Errno> {
-    let how = if create { NOFOLLOW } else { FOLLOW };
-    let (dir, p) = at_how(ctx, AT_FDCWD as u64, path, how)?;
-    if dir.is_cwd() || p.as_bytes().first() == Some(&b'/') {
-        return Ok((dir, p));
-    }
-    let full = [
-        format!("/proc/self/fd/{}/", dir.raw()).as_bytes(),
-        p.as_bytes(),
-    ]
-    .concat();
-    Ok((dir, CString::new(full).map_err(|_| Errno::EINVAL)?))
-}
-
-/// A path that may be empty (or, as Linux 6.11+ allows, NULL) when the guest passed
-/// AT_EMPTY_PATH; then the result's path is "" and the dir is the dirfd itself.
-/// AT_SYMLINK_NOFOLLOW in `flags` leaves a symlink in the last component unfollowed.
-fn at_flagged(
-    ctx: &Ctx,
-    dirfd: u64,
-    path_va: u64,
-    flags: u64,
-) -> Result<(HostDir, CString), Errno> {
-    let how = if flags & AT_SYMLINK_NOFOLLOW != 0 {
-        NOFOLLOW
-    } else {
-        FOLLOW
-    };
-    if flags & AT_EMPTY_PATH == 0 {
-        return at_how(ctx, dirfd, &ctx.read_path(path_va)?, how);
-    }
-    // The empty path (glibc's fstat is fstatat(fd, "", AT_EMPTY_PATH)) is decided by its
-    // first byte, without copying the string in.
-    if path_va == 0 || ctx.read_val::<u8>(path_va)? == 0 {
-        return Ok((host_dir(ctx, dirfd)?, CString::default()));
-    }
-    at_how(ctx, dirfd, &ctx.read_path(path_va)?, how)
-}
-
-/// A host path as the guest sees it: inside `--sysroot` the prefix is stripped.
-pub(crate) fn guest_view_of(ctx: &Ctx, host: &Path) -> Vec<u8> {
-    guest_view(ctx, host)
-}
-
-fn guest_view(ctx: &Ctx, host: &Path) -> Vec<u8> {
-    let sysroot = ctx.proc.fs().sysroot.clone();
-    guest_view_in(sysroot.as_deref(), host)
-}
-
-/// `host` as the guest names it under `sysroot`.
-pub(crate) fn guest_view_in(sysroot: Option<&Path>, host: &Path) -> Vec<u8> {
-    if let Some(root) = sysroot {
-        let root = std::fs::canonicalize(root).unwrap_or(root.to_path_buf());
-        if let Ok(rest) = host.strip_prefix(&root) {
-            let mut v = b"/".to_vec();
-            v.extend_from_slice(rest.as_os_str().as_bytes());
-            return v;
-        }
-    }
-    host.as_os_str().as_bytes().to_vec()
-}
 
 fn ret0(r: libc::c_int) -> SysResult {
     host_ret(r as i64).map(|_| 0)
@@ -313,130 +138,6 @@ fn host_getdents64(_fd: RawFd, _buf: &mut [u8]) -> Result<usize, Errno> {
     Err(Errno::ENOSYS)
 }
 
-// ---------------------------------------------------------------------------------------
-// stat family
-// ---------------------------------------------------------------------------------------
-
-fn host_fstat(fd: RawFd) -> Result<Stat, Errno> {
-    // SAFETY: zeroed is a valid struct stat; the host fills it.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // glibc's fstat() is fstatat(fd, "", AT_EMPTY_PATH), whose kernel path lookup costs a
-    // third of a guest fstat; the x86_64 kernel still has the direct call.
-    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    // SAFETY: the raw fstat syscall writes one struct stat into `st`, a local of that type.
-    let r = unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st) };
-    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-    let r = unsafe { libc::fstat(fd, &mut st) } as i64;
-    if r < 0 {
-        return Err(Errno::last());
-    }
-    Ok(Stat::from_host(&st))
-}
-
-fn host_fstatat(dir: &HostDir, path: &CStr, flags: i32) -> Result<Stat, Errno> {
-    if path.is_empty() {
-        // AT_EMPTY_PATH: the dirfd itself (the cwd for AT_FDCWD).
-        if dir.is_cwd() {
-            return host_fstatat(dir, c".", flags & libc::AT_SYMLINK_NOFOLLOW);
-        }
-        return host_fstat(dir.raw());
-    }
-    // SAFETY: as above.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is NUL-terminated, `dir` holds its host fd open, and fstatat writes one
-    // struct stat into `st`, a local of that type.
-    if unsafe { libc::fstatat(dir.raw(), path.as_ptr(), &mut st, flags) } < 0 {
-        return Err(Errno::last());
-    }
-    Ok(Stat::from_host(&st))
-}
-
-pub fn newfstatat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let flags = a[3];
-    let hflags = at_flags_to_host(flags, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH)?;
-    // glibc's fstat(fd) is newfstatat(fd, "", buf, AT_EMPTY_PATH): straight to the fd's
-    // fstat, with no path or directory handle built.
-    if flags & AT_EMPTY_PATH != 0
-        && !is_at_fdcwd(a[0])
-        && (a[1] == 0 || ctx.read_val::<u8>(a[1])? == 0)
-    {
-        return fstat(ctx, [a[0], a[2], 0, 0, 0, 0]);
-    }
-    let (dir, p) = at_flagged(ctx, a[0], a[1], flags)?;
-    let st = host_fstatat(&dir, &p, hflags)?;
-    drop(dir);
-    ctx.write_val(a[2], &st)?;
-    Ok(0)
-}
-
-pub fn fstat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let st = ctx.with_file(a[0], |f| host_fstat(f.raw()))??;
-    ctx.write_val(a[1], &st)?;
-    Ok(0)
-}
-
-pub fn statx(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let (flags, mask) = (a[2], a[3] as u32);
-    let hflags = at_flags_to_host(
-        flags,
-        AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE,
-    )?;
-    if flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE || mask & STATX__RESERVED != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let (dir, p) = at_flagged(ctx, a[0], a[1], flags)?;
-    let stx = host_statx(&dir, &p, hflags, mask)?;
-    drop(dir);
-    ctx.write_val(a[4], &stx)?;
-    Ok(0)
-}
-
-/// statx on the host: the struct is arch-independent, so a Linux host's bytes are the
-/// guest's. Without a host statx (old kernels, other hosts) it is filled from fstatat.
-fn host_statx(dir: &HostDir, path: &CStr, flags: i32, mask: u32) -> Result<Statx, Errno> {
-    #[cfg(target_os = "linux")]
-    {
-        let mut stx = Statx::default();
-        // SAFETY: `path` is NUL-terminated, `dir` holds its fd open, and statx writes one
-        // struct statx into `stx`, a local Statx with the kernel's layout (abi.rs).
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_statx,
-                dir.raw(),
-                path.as_ptr(),
-                flags,
-                mask as libc::c_uint,
-                &mut stx as *mut Statx,
-            )
-        };
-        if r == 0 {
-            return Ok(stx);
-        }
-        let e = Errno::last();
-        if e != Errno::ENOSYS {
-            return Err(e);
-        }
-    }
-    let _ = mask;
-    let st = host_fstatat(dir, path, flags & libc::AT_SYMLINK_NOFOLLOW)?;
-    Ok(Statx::from_stat(&st))
-}
-
-pub fn statfs(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let (_dir, p) = at(ctx, AT_FDCWD as u64, a[0])?;
-    let s = abi::host_statfs(&p)?;
-    ctx.write_val(a[1], &s)?;
-    Ok(0)
-}
-
-pub fn fstatfs(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let f = ctx.file(a[0])?;
-    let s = abi::host_fstatfs(f.raw())?;
-    drop(f);
-    ctx.write_val(a[1], &s)?;
-    Ok(0)
-}
-
 pub fn readlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let size = a[3] as i32;
     if size <= 0 {
@@ -451,7 +152,7 @@ pub fn readlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         (r.dir, r.path, r.node)
     };
     let target = match node {
-        Some(n) if super::procnode::is_link(&n) => super::procnode::readlink(ctx, &n)?,
+        Some(n) if super::procnode::is_link(&n) => super::proclink::readlink(ctx, &n)?,
         Some(n) if !super::procnode::is_host(&n) => return Err(Errno::EINVAL),
         _ => {
             let mut buf = vec![0u8; (size as usize).min(2 * PATH_MAX)];
@@ -468,19 +169,6 @@ pub fn readlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let n = target.len().min(size as usize);
     ctx.write_bytes(a[2], &target[..n])?;
     Ok(n as u64)
-}
-
-/// The program as the guest named it; a relative name is made absolute from where it
-/// was actually loaded (the kernel reports an absolute path).
-pub(crate) fn guest_exe(ctx: &Ctx) -> Vec<u8> {
-    let (exe, exe_host) = ctx.proc.exe();
-    if exe.first() == Some(&b'/') {
-        return exe;
-    }
-    match std::fs::canonicalize(&exe_host) {
-        Ok(p) => guest_view(ctx, &p),
-        Err(_) => exe,
-    }
 }
 
 // ---------------------------------------------------------------------------------------

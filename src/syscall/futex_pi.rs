@@ -37,14 +37,14 @@
 //! (Linux lets no FUTEX_WAKE reach them either) until CMP_REQUEUE_PI gives them the lock
 //! or moves them to the lock's queue.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use super::futex::host;
 use super::{Ctx, SysResult};
 use crate::errno::Errno;
 use crate::process::Process;
+use crate::thread::pitable::{first_locker, remove, Kind, Queues, Waiter};
 
 pub const FUTEX_WAITERS: u32 = 0x8000_0000;
 pub const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
@@ -59,54 +59,6 @@ const MATCH_ANY: u32 = u32::MAX;
 const RQ_WAITING: u32 = 0;
 const RQ_LOCKED: u32 = 1;
 const RQ_REQUEUED: u32 = 2;
-
-enum Kind {
-    /// In LOCK_PI (or requeued there): sleeps on the lock word.
-    Lock,
-    /// In WAIT_REQUEUE_PI on the key's word, for the PI lock at `target`.
-    Requeue { target: u64, state: Arc<AtomicU32> },
-}
-
-struct Waiter {
-    tid: u32,
-    private: bool,
-    kind: Kind,
-}
-
-/// The waiters of this process, by guest address of the word they wait on (one per
-/// process, in `Threads`).
-#[derive(Default)]
-pub struct PiTable {
-    q: Mutex<HashMap<u64, Vec<Waiter>>>,
-}
-
-type Queues = HashMap<u64, Vec<Waiter>>;
-
-impl PiTable {
-    fn lock(&self) -> MutexGuard<'_, Queues> {
-        self.q.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-fn remove(q: &mut Queues, va: u64, tid: u32) -> bool {
-    let Some(v) = q.get_mut(&va) else {
-        return false;
-    };
-    let before = v.len();
-    v.retain(|w| w.tid != tid);
-    let found = v.len() != before;
-    if v.is_empty() {
-        q.remove(&va);
-    }
-    found
-}
-
-fn first_locker(q: &Queues, va: u64) -> Option<(u32, bool)> {
-    q.get(&va)?
-        .iter()
-        .find(|w| matches!(w.kind, Kind::Lock))
-        .map(|w| (w.tid, w.private))
-}
 
 fn atomic<'a>(p: *mut u32) -> &'a AtomicU32 {
     // SAFETY: `p` is an aligned word of guest RAM checked against the guest's mappings

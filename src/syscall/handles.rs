@@ -7,7 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use elfuse_actors::fdtable::OpenFile;
 
-use super::{abi, fs, host_ret, Ctx, SysResult};
+use super::{abi, at, host_ret, hostdir, Ctx, SysResult};
 use crate::errno::Errno;
 
 const AT_FDCWD: i32 = -100;
@@ -40,11 +40,11 @@ pub fn name_to_handle_at(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let mut h = read_handle(ctx, a[2], false)?;
     let path = ctx.read_path(a[1])?;
     let (dir, hp) = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
-        (fs::host_dir(ctx, a[0])?, std::ffi::CString::default())
+        (hostdir::host_dir(ctx, a[0])?, std::ffi::CString::default())
     } else if flags & AT_SYMLINK_FOLLOW != 0 {
-        fs::at_bytes(ctx, a[0], &path)?
+        at::at_bytes(ctx, a[0], &path)?
     } else {
-        fs::at_how(ctx, a[0], &path, super::resolve::NOFOLLOW)?
+        at::at_how(ctx, a[0], &path, super::resolve::NOFOLLOW)?
     };
     let mut mnt: u64 = 0;
     let r = raw(

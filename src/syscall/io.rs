@@ -3,21 +3,11 @@
 
 use elfuse_actors::fdtable::OpenFile;
 
+use super::abi::GUEST_O_CLOEXEC;
 use super::abi::{open_flags_from_host, open_flags_to_host};
+use super::iov::{iovecs, rw_len};
 use super::{fd_err, host_ret, Ctx, SysResult};
 use crate::errno::Errno;
-use crate::guest::slice::GuestSlice;
-
-/// Linux caps a single transfer at MAX_RW_COUNT.
-const MAX_RW: u64 = 0x7fff_f000;
-const IOV_MAX: u64 = 1024;
-/// Guest O_CLOEXEC (asm-generic).
-pub const GUEST_O_CLOEXEC: u64 = 0o2000000;
-
-/// A read/write length clamped to Linux's MAX_RW_COUNT.
-pub(super) fn rw_len(n: u64) -> usize {
-    n.min(MAX_RW) as usize
-}
 
 pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let f = ctx.file(a[0])?;
@@ -51,7 +41,7 @@ pub fn pread64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    if let Some((k, _)) = super::kinds::of(&f) {
+    if let Some((k, _)) = super::kinds::registry::of(&f) {
         if let Some(r) = k.read(ctx, a[1], rw_len(a[2]), Some(a[3])) {
             return r;
         }
@@ -69,7 +59,7 @@ pub fn pwrite64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if (a[3] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    if let Some((k, _)) = super::kinds::of(&f) {
+    if let Some((k, _)) = super::kinds::registry::of(&f) {
         if let Some(r) = k.write(ctx, a[1], rw_len(a[2]), Some(a[3])) {
             return r;
         }
@@ -78,41 +68,6 @@ pub fn pwrite64(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     // SAFETY: `buf` is checked, readable guest RAM of `buf.len()` bytes (raw pointer); `f`
     // keeps the fd open.
     host_ret(unsafe { libc::pwrite(f.raw(), buf.as_ptr().cast(), buf.len(), a[3] as i64) } as i64)
-}
-
-/// Reads a guest iovec array (at most IOV_MAX entries, MAX_RW bytes in all) and checks
-/// each buffer: the guest RAM slices they name.
-pub(super) fn user_iovecs<'c>(
-    ctx: &'c Ctx,
-    va: u64,
-    cnt: u64,
-    write: bool,
-) -> Result<Vec<GuestSlice<'c>>, Errno> {
-    if cnt > IOV_MAX {
-        return Err(Errno::EINVAL);
-    }
-    let raw = ctx.read_bytes(va, cnt as usize * 16)?;
-    let mut out = Vec::with_capacity(cnt as usize);
-    let mut total = 0u64;
-    for c in raw.chunks_exact(16) {
-        let base = u64::from_le_bytes(c[..8].try_into().unwrap());
-        let len = u64::from_le_bytes(c[8..].try_into().unwrap());
-        if len > i64::MAX as u64 {
-            return Err(Errno::EINVAL);
-        }
-        let len = len.min(MAX_RW - total.min(MAX_RW));
-        total += len;
-        out.push(ctx.user_slice(base, len as usize, write)?);
-    }
-    Ok(out)
-}
-
-/// [`user_iovecs`] as host iovecs over guest RAM.
-pub(super) fn iovecs(ctx: &Ctx, va: u64, cnt: u64, write: bool) -> Result<Vec<libc::iovec>, Errno> {
-    Ok(user_iovecs(ctx, va, cnt, write)?
-        .iter()
-        .map(GuestSlice::iovec)
-        .collect())
 }
 
 fn vec_io(ctx: &mut Ctx, a: [u64; 6], write: bool, off: Option<i64>) -> SysResult {

@@ -114,7 +114,7 @@ fn flush(out: &mut Vec<u8>, anon: Option<(u64, u64, [char; 4], String)>) {
 /// The absolute guest path of the file behind a mapping.
 fn file_name(fd: &OwnedFd, sysroot: Option<&Path>) -> Option<String> {
     let host = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
-    let guest = crate::syscall::fs::guest_view_in(sysroot, &host);
+    let guest = crate::syscall::hostdir::guest_view_in(sysroot, &host);
     Some(String::from_utf8_lossy(&guest).into_owned())
 }
 

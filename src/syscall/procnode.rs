@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use elfuse_actors::fdtable::OpenFile;
 
-use super::fs::HostDir;
+use super::hostdir::HostDir;
 use super::Ctx;
 use crate::errno::Errno;
 
@@ -151,7 +151,7 @@ fn zombie_elfuse(pid: i32) -> bool {
     }
 }
 
-fn thread_self(ctx: &Ctx) -> Vec<u8> {
+pub(crate) fn thread_self(ctx: &Ctx) -> Vec<u8> {
     format!("{}/task/{}", ctx.proc.pid, ctx.thread.tid).into_bytes()
 }
 
@@ -278,15 +278,6 @@ pub fn follow(ctx: &Ctx, node: &Node) -> Result<LinkTo, Errno> {
     }
 }
 
-/// What readlink shows for link node `node`.
-pub fn readlink(ctx: &Ctx, node: &Node) -> Result<Vec<u8>, Errno> {
-    match node {
-        Node::Link(_, l) => link_text(ctx, l),
-        Node::Peer(pid, inner) if is_link(inner) => super::procremote::link_text(*pid, inner),
-        _ => Err(Errno::EINVAL),
-    }
-}
-
 /// Where a magic link leads.
 pub enum LinkTo {
     /// The guest's open file (held for the host call) and the host path that reopens it.
@@ -325,34 +316,6 @@ pub fn follow_link(ctx: &Ctx, link: &Link) -> Result<LinkTo, Errno> {
 /// host fd (never an fd number of elfuse's own).
 fn fd_path(f: &OpenFile) -> Result<CString, Errno> {
     CString::new(format!("/proc/self/fd/{}", f.raw())).map_err(|_| Errno::EINVAL)
-}
-
-/// What `readlink` shows for a link.
-pub fn link_text(ctx: &Ctx, link: &Link) -> Result<Vec<u8>, Errno> {
-    match link {
-        Link::Fd(n) => {
-            let f = ctx.file(*n as u64).map_err(|_| Errno::ENOENT)?;
-            if let Some(link) = super::kinds::of(&f).and_then(|(k, _)| k.proc_link(ctx)) {
-                return Ok(link);
-            }
-            let host = std::fs::read_link(format!("/proc/self/fd/{}", f.raw()))
-                .map_err(|e| Errno::from_io(&e))?;
-            let b = std::os::unix::ffi::OsStrExt::as_bytes(host.as_os_str());
-            if b.first() == Some(&b'/') {
-                Ok(super::fs::guest_view_of(ctx, &host))
-            } else {
-                // pipe:[ino], socket:[ino], anon_inode:[...]
-                Ok(b.to_vec())
-            }
-        }
-        Link::Exe => Ok(super::fs::guest_exe(ctx)),
-        Link::Cwd => {
-            let cwd = std::env::current_dir().map_err(|e| Errno::from_io(&e))?;
-            Ok(super::fs::guest_view_of(ctx, &cwd))
-        }
-        Link::Root => Ok(b"/".to_vec()),
-        Link::ThreadSelf => Ok(thread_self(ctx)),
-    }
 }
 
 /// The host location standing in for `node` in calls that only look at it (stat,

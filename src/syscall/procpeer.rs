@@ -168,7 +168,7 @@ fn may_ask(uid: u32) -> bool {
     uid == 0 || (uid == nix::unistd::getuid().as_raw() && uid == nix::unistd::geteuid().as_raw())
 }
 
-fn answer(proc: &Process, mut conn: UnixStream) {
+fn answer(proc: &Arc<Process>, mut conn: UnixStream) {
     let _ = conn.set_read_timeout(Some(TIMEOUT));
     let _ = conn.set_write_timeout(Some(TIMEOUT));
     let Ok((req, _)) = recv_bounded(&mut conn) else {

@@ -245,14 +245,14 @@ pub fn madvise(pid: i32, iov: &[u8], advice: i32) -> Result<u64, Errno> {
 
 /// Answers request `req` about `proc` into `out` (and `fd`).
 pub fn handle(
-    proc: &Process,
+    proc: &Arc<Process>,
     req: &[u8],
     out: &mut Enc,
     fd: &mut Option<OwnedFd>,
 ) -> Result<(), Errno> {
     let mut thread = ThreadState::default();
     let mut vcpu = NoVcpu;
-    let ctx = Ctx::new(proc, &mut thread, &mut vcpu);
+    let ctx = Ctx::new(proc, &mut thread, &mut vcpu, &NoLife);
     let mut d = Dec::new(req);
     let op = d.u64().map_err(|_| bad())?;
     let num = |d: &mut Dec| d.u64().map(|v| v as u32 as i32).map_err(|_| bad());
@@ -284,7 +284,7 @@ pub fn handle(
         }
         LINK_TEXT => match dec_node(&mut d)? {
             Node::Link(_, l) if l != Link::ThreadSelf => {
-                out.0 = super::procnode::link_text(&ctx, &l)?
+                out.0 = super::proclink::link_text(&ctx, &l)?
             }
             _ => return Err(Errno::EINVAL),
         },
@@ -296,7 +296,7 @@ pub fn handle(
                 // The guest's cwd as a path (a "." would be the asker's).
                 Link::Cwd => {
                     out.u64(1);
-                    out.bytes(&super::procnode::link_text(&ctx, &l)?);
+                    out.bytes(&super::proclink::link_text(&ctx, &l)?);
                 }
                 Link::ThreadSelf => return Err(bad()),
                 _ => match super::procnode::follow_link(&ctx, &l)? {
@@ -363,6 +363,26 @@ fn dup(f: &Arc<OpenFile>) -> Result<OwnedFd, Errno> {
     }
     // SAFETY: a fresh host fd nobody else owns.
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(r) })
+}
+
+/// Nor does it start threads or processes.
+struct NoLife;
+
+impl super::ctx::Life for NoLife {
+    fn spawn_thread(&self, _: &mut Ctx, _: super::ctx::ThreadArgs) -> super::SysResult {
+        Err(Errno::EPERM)
+    }
+    fn fork(&self, _: &mut Ctx, _: [u64; 6]) -> super::SysResult {
+        Err(Errno::EPERM)
+    }
+    fn run_leader(
+        &self,
+        _: &Arc<Process>,
+        _: &mut dyn Vcpu,
+        _: &mut ThreadState,
+    ) -> Result<crate::syscall::Stop, String> {
+        Err("no process life on the peer channel".into())
+    }
 }
 
 /// The answering side's context has no vCPU (it is no guest thread): rendering never

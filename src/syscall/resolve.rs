@@ -23,7 +23,7 @@ use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::fs::HostDir;
+use super::hostdir::HostDir;
 use super::procnode::{self, Enter, LinkTo, Node};
 use super::{Ctx, PATH_MAX};
 use crate::errno::Errno;
@@ -450,14 +450,14 @@ pub(crate) fn resolve(ctx: &Ctx, dirfd: u64, path: &[u8], how: How) -> Result<Re
             // A directory of the guest's own /proc has no host directory to scope to.
             return Err(Errno::EXDEV);
         }
-        w.scoped(&super::fs::host_dir(ctx, dirfd)?)?;
+        w.scoped(&super::hostdir::host_dir(ctx, dirfd)?)?;
     } else if path[0] == b'/' {
         w.anchor_root();
     } else if let Some(n) = procnode::dir_node(ctx, dirfd)? {
         // A directory of the guest's own /proc opened earlier.
         node = Some(n);
     } else {
-        node = w.start_at(super::fs::host_dir(ctx, dirfd)?)?;
+        node = w.start_at(super::hostdir::host_dir(ctx, dirfd)?)?;
     }
     if how.resolve & RESOLVE_NO_XDEV != 0 {
         // The device of where the walk starts.

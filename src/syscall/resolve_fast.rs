@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::fs::HostDir;
+use super::hostdir::HostDir;
 use super::procnode;
 use super::resolve::{components, proc_dev, How, Resolved};
 use super::Ctx;
@@ -57,7 +57,7 @@ pub(super) fn fast(
         if procnode::dir_node(ctx, dirfd).ok()?.is_some() {
             return None;
         }
-        let d = super::fs::host_dir(ctx, dirfd).ok()?;
+        let d = super::hostdir::host_dir(ctx, dirfd).ok()?;
         (d.raw(), d, path.to_vec())
     };
     let rel = if rel.is_empty() { b".".to_vec() } else { rel };

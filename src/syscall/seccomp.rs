@@ -31,7 +31,7 @@
 //!   the caller's no_new_privs) at its next syscall.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use super::bpf::{self, Insn};
@@ -39,12 +39,10 @@ use super::{Ctx, Stop, SysResult};
 use crate::backend::SysReg;
 use crate::errno::Errno;
 use crate::signal::info::{SigInfo, SysInfo};
+use crate::thread::seccomp::GEN;
+pub use crate::thread::seccomp::{Filter, Seccomp, MODE_DISABLED, MODE_FILTER, MODE_STRICT};
 
 const SIGSYS: u32 = 31;
-
-pub const MODE_DISABLED: u8 = 0;
-pub const MODE_STRICT: u8 = 1;
-pub const MODE_FILTER: u8 = 2;
 
 const SET_MODE_STRICT: u32 = 0;
 const SET_MODE_FILTER: u32 = 1;
@@ -82,62 +80,6 @@ const NR_EXIT: u64 = 93;
 const NR_RT_SIGRETURN: u64 = 139;
 const NR_CLOCK_GETTIME: u64 = 113;
 
-/// One installed filter and the ones installed before it.
-#[derive(Debug)]
-pub struct Filter {
-    prog: Box<[Insn]>,
-    prev: Option<Arc<Filter>>,
-}
-
-/// A thread's seccomp state.
-#[derive(Clone, Debug, Default)]
-pub struct Seccomp {
-    pub mode: u8,
-    /// The newest filter (filter mode).
-    pub chain: Option<Arc<Filter>>,
-    /// The TSYNC generation this thread has taken.
-    gen: u64,
-}
-
-impl Seccomp {
-    /// A copy for a new thread or a fork child.
-    pub fn inherit(&self) -> Seccomp {
-        self.clone()
-    }
-
-    /// The programs, newest first (a spawned fork child gets them over the wire).
-    pub fn programs(&self) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut f = self.chain.as_deref();
-        while let Some(fl) = f {
-            let mut b = Vec::with_capacity(fl.prog.len() * 8);
-            for i in fl.prog.iter() {
-                b.extend_from_slice(&i.code.to_le_bytes());
-                b.extend_from_slice(&[i.jt, i.jf]);
-                b.extend_from_slice(&i.k.to_le_bytes());
-            }
-            out.push(b);
-            f = fl.prev.as_deref();
-        }
-        out
-    }
-
-    /// The state `programs` described (checked again: they come from another process).
-    pub fn from_programs(mode: u8, progs: &[Vec<u8>]) -> Option<Seccomp> {
-        let mut chain: Option<Arc<Filter>> = None;
-        for p in progs.iter().rev() {
-            let prog: Box<[Insn]> = p.chunks_exact(8).map(Insn::from_bytes).collect();
-            bpf::check(&prog).ok()?;
-            chain = Some(Arc::new(Filter { prog, prev: chain }));
-        }
-        Some(Seccomp {
-            mode,
-            chain,
-            gen: GEN.load(Ordering::Relaxed),
-        })
-    }
-}
-
 /// What a thread was last given or installed, for TSYNC: its mode, chain and whether it
 /// must set no_new_privs when it takes the chain.
 struct Synced {
@@ -146,9 +88,6 @@ struct Synced {
     nnp: bool,
 }
 
-/// Bumped by every TSYNC; a thread whose generation differs looks itself up in `SYNCED`.
-/// (A guest process is a host process: these are the process's.)
-static GEN: AtomicU64 = AtomicU64::new(0);
 static SYNCED: Mutex<BTreeMap<i32, Synced>> = Mutex::new(BTreeMap::new());
 
 fn synced() -> std::sync::MutexGuard<'static, BTreeMap<i32, Synced>> {

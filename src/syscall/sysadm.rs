@@ -76,7 +76,7 @@ pub fn acct(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return sys(libc::SYS_acct, [0; 5]);
     }
     let path = ctx.read_path(a[0])?;
-    let (_dir, hp) = super::fs::socket_path(ctx, &path, false)?;
+    let (_dir, hp) = super::at::socket_path(ctx, &path, false)?;
     sys(libc::SYS_acct, [hp.as_ptr() as libc::c_long, 0, 0, 0, 0])
 }
 
@@ -390,7 +390,7 @@ pub fn listmount(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 pub fn chroot(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     const CAP_SYS_CHROOT: u32 = 18;
     let path = ctx.read_path(a[0])?;
-    let (_dir, hp) = super::fs::socket_path(ctx, &path, false)?;
+    let (_dir, hp) = super::at::socket_path(ctx, &path, false)?;
     let host = std::path::Path::new(std::ffi::OsStr::from_bytes(hp.as_bytes()));
     let meta = std::fs::metadata(host).map_err(|e| Errno::from_io(&e))?;
     if !meta.is_dir() {

@@ -7,8 +7,8 @@ use super::ipc::{mq, msg, sem, shm};
 use super::sfd::{epoll, eventfd, inotify, pidfd, signalfd, timerfd};
 use super::{
     aio, clone, cred, execve, files, fs, futex, futex2, handles, io, mem, net, numa, openat2,
-    prctl, proc, procvm, sched, seccomp, sfd, signal, sigstack, sysadm, time, timer, wait, xattr,
-    Ctx, SysResult,
+    prctl, proc, procvm, rw, sched, seccomp, signal, sigstack, stat, sysadm, time, timer, wait,
+    xattr, Ctx, SysResult,
 };
 
 pub type Handler = fn(&mut Ctx, [u64; 6]) -> SysResult;
@@ -132,8 +132,8 @@ syscalls! {
     40 mount: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     41 pivot_root: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     42 nfsservctl: "removed from Linux in 3.1, which answers ENOSYS too";
-    43 statfs(Str, Ptr) => fs::statfs, Full;
-    44 fstatfs(Fd, Ptr) => fs::fstatfs, Full;
+    43 statfs(Str, Ptr) => stat::statfs, Full;
+    44 fstatfs(Fd, Ptr) => stat::fstatfs, Full;
     45 truncate(Str, Int) => fs::truncate, Full;
     46 ftruncate(Fd, Int) => fs::ftruncate, Full;
     47 fallocate(Fd, Hex, Int, Int) => fs::fallocate, Full;
@@ -152,9 +152,9 @@ syscalls! {
     60 quotactl: "disk quotas: Linux built without CONFIG_QUOTA answers ENOSYS; quota tools report quotas unsupported";
     61 getdents64(Fd, Ptr, Int) => fs::getdents64, Full;
     62 lseek(Fd, Int, Int) => io::lseek, Full;
-    63 read(Fd, Ptr, Int) => sfd::read, Full, restart(Sys);
-    64 write(Fd, Buf, Int) => sfd::write, Full, restart(Sys), sigpipe(Always);
-    65 readv(Fd, Ptr, Int) => sfd::readv, Full, restart(Sys);
+    63 read(Fd, Ptr, Int) => rw::read, Full, restart(Sys);
+    64 write(Fd, Buf, Int) => rw::write, Full, restart(Sys), sigpipe(Always);
+    65 readv(Fd, Ptr, Int) => rw::readv, Full, restart(Sys);
     66 writev(Fd, Ptr, Int) => io::writev, Full, restart(Sys), sigpipe(Always);
     67 pread64(Fd, Ptr, Int, Int) => io::pread64, Full, restart(Sys);
     68 pwrite64(Fd, Buf, Int, Int) => io::pwrite64, Full, restart(Sys);
@@ -168,8 +168,8 @@ syscalls! {
     76 splice(Fd, Ptr, Fd, Ptr, Int, Hex) => files::splice, Full, restart(Sys), sigpipe(Always);
     77 tee(Fd, Fd, Int, Hex) => files::tee, Full, restart(Sys), sigpipe(Always);
     78 readlinkat(Dirfd, Str, Ptr, Int) => fs::readlinkat, Partial("/proc/<pid>/fd/N of a synthetic fd (signalfd...) shows the host object's anon_inode name");
-    79 newfstatat(Dirfd, Str, Ptr, Hex) => fs::newfstatat, Full;
-    80 fstat(Fd, Ptr) => fs::fstat, Full;
+    79 newfstatat(Dirfd, Str, Ptr, Hex) => stat::newfstatat, Full;
+    80 fstat(Fd, Ptr) => stat::fstat, Full;
     81 sync() => fs::sync, Full;
     82 fsync(Fd) => fs::fsync, Full;
     83 fdatasync(Fd) => fs::fdatasync, Full;
@@ -364,7 +364,7 @@ syscalls! {
     288 pkey_mprotect(Hex, Int, Hex, Int) => mem::pkey_mprotect, Full;
     289 pkey_alloc(Hex, Hex) => mem::pkey_alloc, Full;
     290 pkey_free(Int) => mem::pkey_free, Full;
-    291 statx(Dirfd, Str, Hex, Hex, Ptr) => fs::statx, Full;
+    291 statx(Dirfd, Str, Hex, Hex, Ptr) => stat::statx, Full;
     292 io_pgetevents(Hex, Int, Int, Ptr, Ptr, Ptr) => aio::io_pgetevents, Full;
     293 rseq(Ptr, Int, Hex, Hex) => proc::rseq, Partial("registration is recorded; restartable sequences are never aborted (there is no preemption inside the guest that would require it)");
     294 kexec_file_load: "see kexec_load";

@@ -2,6 +2,7 @@
 
 use super::{Ctx, SysResult};
 use crate::errno::Errno;
+use crate::thread::state::RestartBlock;
 
 /// Clock ids a guest may name: REALTIME..BOOTTIME_ALARM and TAI (no per-process
 /// CPU-clock ids encoded as negative numbers).
@@ -149,14 +150,6 @@ fn sleep(
         rem_va,
     });
     Err(Errno::ERESTART_RESTARTBLOCK)
-}
-
-/// An interrupted relative sleep: its clock, when it ends, where to write the time left.
-#[derive(Clone, Copy, Debug)]
-pub struct RestartBlock {
-    pub clock: libc::clockid_t,
-    pub end: libc::timespec,
-    pub rem_va: u64,
 }
 
 fn now(id: libc::clockid_t) -> libc::timespec {

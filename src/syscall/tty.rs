@@ -125,7 +125,7 @@ pub fn ioctl(ctx: &mut Ctx, f: &OpenFile, req: u64, arg: u64) -> Option<SysResul
 /// TIOCGPTPEER: opens the slave of master `f` with open flags `flags` (O_RDWR,
 /// O_NOCTTY, O_NONBLOCK, O_CLOEXEC...) as a new guest fd.
 fn open_peer(ctx: &mut Ctx, f: &OpenFile, flags: u64) -> SysResult {
-    const GUEST_O_CLOEXEC: u64 = super::io::GUEST_O_CLOEXEC;
+    const GUEST_O_CLOEXEC: u64 = super::abi::GUEST_O_CLOEXEC;
     let host_flags = open_flags_to_host(flags & !GUEST_O_CLOEXEC) | libc::O_CLOEXEC;
     // SAFETY: TIOCGPTPEER takes open flags by value and returns a new fd.
     let r = host_ret(unsafe { libc::ioctl(f.raw(), TIOCGPTPEER as _, host_flags) } as i64)?;

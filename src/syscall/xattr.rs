@@ -6,7 +6,7 @@
 
 use std::ffi::CString;
 
-use super::{fs, host_ret, Ctx, SysResult};
+use super::{at, host_ret, hostdir, Ctx, SysResult};
 use crate::errno::Errno;
 
 const XATTR_CREATE: u64 = 1;
@@ -22,7 +22,7 @@ const XATTR_LIST_MAX: usize = 65536;
 /// through, held open until the call is done) or an open file.
 #[allow(dead_code)] // the held directory is never read, only kept alive
 enum Target {
-    Path(CString, bool, Option<fs::HostDir>),
+    Path(CString, bool, Option<hostdir::HostDir>),
     Fd(std::sync::Arc<elfuse_actors::fdtable::OpenFile>),
 }
 
@@ -30,9 +30,9 @@ fn path_target(ctx: &Ctx, va: u64, follow: bool) -> Result<Target, Errno> {
     let cwd = libc::AT_FDCWD as u32 as u64;
     // The resolver follows symlinks on the way; the last component only when asked.
     let (dir, p) = if follow {
-        fs::at(ctx, cwd, va)?
+        at::at(ctx, cwd, va)?
     } else {
-        fs::at_nofollow(ctx, cwd, va)?
+        at::at_nofollow(ctx, cwd, va)?
     };
     if dir.is_cwd() || p.as_bytes().first() == Some(&b'/') {
         // (A held directory may hold the file the path names: another process's

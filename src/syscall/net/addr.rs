@@ -3,7 +3,7 @@
 //! AArch64 and x86_64 Linux lay out every `sockaddr_*` the same way, so an address is
 //! copied, not converted; only AF_UNIX path names change: they are guest paths, resolved
 //! by the one path resolver like every other, relative ones included (`--sysroot`, the
-//! guest's /proc: see [`crate::syscall::fs::socket_path`]; bind creates, connect and
+//! guest's /proc: see [`crate::syscall::at::socket_path`]; bind creates, connect and
 //! sendto look up), and the names the host reports back (getsockname, accept, recvfrom)
 //! are shown as the guest names them. A resolved path relative to a directory the
 //! resolver holds open, or longer than `sun_path`, is reached through that directory's
@@ -17,7 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::errno::Errno;
-use crate::syscall::fs::HostDir;
+use crate::syscall::hostdir::HostDir;
 use crate::syscall::Ctx;
 
 pub const AF_UNIX: u16 = 1;
@@ -82,7 +82,7 @@ fn unix_path(ctx: &Ctx, sun_path: &[u8], create: bool, out: &mut HostAddr) -> Re
         .position(|&b| b == 0)
         .unwrap_or(sun_path.len());
     let guest = &sun_path[..end];
-    let (dir, path) = crate::syscall::fs::socket_path(ctx, guest, create)?;
+    let (dir, path) = crate::syscall::at::socket_path(ctx, guest, create)?;
     let host = path.as_bytes().to_vec();
     out._held = Some(dir);
     if host == guest {
@@ -139,7 +139,7 @@ pub fn to_guest(ctx: &Ctx, buf: &[u8]) -> Vec<u8> {
         let path = &buf[SUN_PATH_OFF..];
         let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
         let host = Path::new(std::ffi::OsStr::from_bytes(&path[..end]));
-        let guest = crate::syscall::fs::guest_view_in(ctx.proc.fs().sysroot.as_deref(), host);
+        let guest = crate::syscall::hostdir::guest_view_in(ctx.proc.fs().sysroot.as_deref(), host);
         if guest != path[..end] {
             let mut v = buf[..SUN_PATH_OFF].to_vec();
             v.extend_from_slice(&guest);

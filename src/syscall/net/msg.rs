@@ -21,7 +21,7 @@ use elfuse_actors::fdtable::OpenFile;
 
 use super::{addr, sock_ret, Dir};
 use crate::errno::Errno;
-use crate::syscall::io::{iovecs, rw_len};
+use crate::syscall::iov::{iovecs, rw_len};
 use crate::syscall::{Ctx, SysResult};
 
 const SOL_SOCKET: i32 = 1;

@@ -29,7 +29,7 @@ use crate::errno::Errno;
 /// Guest (asm-generic) O_NONBLOCK: EFD_/TFD_/SFD_/IN_NONBLOCK, PIDFD_NONBLOCK.
 const GUEST_O_NONBLOCK: u64 = 0o4000;
 /// Guest O_CLOEXEC: EFD_/TFD_/SFD_/IN_/EPOLL_CLOEXEC.
-const GUEST_O_CLOEXEC: u64 = super::io::GUEST_O_CLOEXEC;
+const GUEST_O_CLOEXEC: u64 = super::abi::GUEST_O_CLOEXEC;
 /// sizeof(struct signalfd_siginfo).
 const SIGINFO_SIZE: usize = 128;
 
@@ -63,40 +63,4 @@ fn install_new(ctx: &Ctx, fd: Result<OwnedFd, Errno>, cloexec: bool) -> SysResul
 #[cfg(not(target_os = "linux"))]
 fn unsupported<T>() -> Result<T, Errno> {
     Err(Errno::ENOSYS)
-}
-
-/// read(2): an emulated description's own read (`kinds`), else its host fd's (`io::read`).
-pub fn read(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let f = ctx.file(a[0])?;
-    if let Some((k, _)) = super::kinds::of(&f) {
-        if let Some(r) = k.read(ctx, a[1], super::io::rw_len(a[2]), None) {
-            return r;
-        }
-    }
-    drop(f);
-    super::io::read(ctx, a)
-}
-
-/// readv(2): as read(2).
-pub fn readv(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let f = ctx.file(a[0])?;
-    if let Some((k, _)) = super::kinds::of(&f) {
-        if let Some(r) = k.readv(ctx, a[1], a[2]) {
-            return r;
-        }
-    }
-    drop(f);
-    super::io::readv(ctx, a)
-}
-
-/// write(2): as read(2) (a signalfd has no write: EINVAL, as on Linux).
-pub fn write(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let f = ctx.file(a[0])?;
-    if let Some((k, _)) = super::kinds::of(&f) {
-        if let Some(r) = k.write(ctx, a[1], super::io::rw_len(a[2]), None) {
-            return r;
-        }
-    }
-    drop(f);
-    super::io::write(ctx, a)
 }

@@ -22,7 +22,8 @@ use super::super::kinds::{GuestFile, Watchers};
 use super::{open_flags, Ctx, GUEST_O_CLOEXEC, GUEST_O_NONBLOCK, SIGINFO_SIZE};
 use crate::errno::Errno;
 use crate::guest::slice::GuestSlice;
-use crate::signal::{sig_bit, PendingWatcher, SigInfo, SIGKILL, SIGSTOP};
+use crate::signal::state::PendingWatcher;
+use crate::signal::{sig_bit, SigInfo, SIGKILL, SIGSTOP};
 use crate::syscall::SysResult;
 
 #[derive(Debug)]
@@ -60,7 +61,7 @@ impl GuestFile for SignalFd {
     }
     fn readv(&self, ctx: &mut Ctx, iov: u64, cnt: u64) -> Option<SysResult> {
         Some(
-            super::super::io::user_iovecs(ctx, iov, cnt, true)
+            super::super::iov::user_iovecs(ctx, iov, cnt, true)
                 .and_then(|bufs| self.read_records(&bufs, ctx)),
         )
     }

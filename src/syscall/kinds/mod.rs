@@ -5,19 +5,17 @@
 //! carries a host fd too (for poll, epoll, fstat, fcntl and close-on-exec, which stay the
 //! host's) and overrides only what it emulates: read, write, its /proc/<pid>/fd link,
 //! and what a fork child inherits. Adding a kind is one file implementing [`GuestFile`]
-//! and one line in [`KINDS`]: the syscalls (`sfd::read`/`write`, `io::pread64`...), the
+//! and one line in `registry::KINDS`: the syscalls (`rw::read`/`write`, `io::pread64`...), the
 //! guest /proc and both fork paths (`fork::fds`, `fork::state`) ask here.
 
 use std::any::Any;
 use std::sync::{Arc, Weak};
 
-use elfuse_actors::fdtable::{FileKind, OpenFile, Synthetic};
+use elfuse_actors::fdtable::Synthetic;
 
-use super::procdir::{ProcDir, ProcMem};
-use super::sfd::signalfd::SignalFd;
 use super::{Ctx, SysResult};
 use crate::errno::Errno;
-use crate::signal::PendingWatcher;
+use crate::signal::state::PendingWatcher;
 
 /// What an emulated description does; every method defaults to "as its host fd".
 pub trait GuestFile: Synthetic {
@@ -56,12 +54,12 @@ pub type Adopt = fn(&[u8], &mut Watchers) -> Result<Arc<dyn Synthetic>, Errno>;
 pub struct Kind {
     /// Its name on the fork wire.
     pub name: &'static str,
-    cast: fn(&dyn Any) -> Option<&dyn GuestFile>,
+    pub(crate) cast: fn(&dyn Any) -> Option<&dyn GuestFile>,
     /// A fork child's own description from [`GuestFile::fork_state`].
     pub adopt: Adopt,
 }
 
-const fn kind<T: GuestFile>(name: &'static str, adopt: Adopt) -> Kind {
+pub(crate) const fn kind<T: GuestFile>(name: &'static str, adopt: Adopt) -> Kind {
     Kind {
         name,
         cast: |a| a.downcast_ref::<T>().map(|t| t as &dyn GuestFile),
@@ -69,28 +67,4 @@ const fn kind<T: GuestFile>(name: &'static str, adopt: Adopt) -> Kind {
     }
 }
 
-/// Every emulated kind (one line each).
-pub static KINDS: &[Kind] = &[
-    kind::<SignalFd>("signalfd", SignalFd::adopt),
-    kind::<ProcDir>("proc-dir", not_inherited),
-    kind::<ProcMem>("proc-mem", not_inherited),
-];
-
-/// For kinds whose [`GuestFile::fork_state`] is always None.
-fn not_inherited(_: &[u8], _: &mut Watchers) -> Result<Arc<dyn Synthetic>, Errno> {
-    Err(Errno::EINVAL)
-}
-
-/// The kind of an emulated description, and its entry in [`KINDS`].
-pub fn of(f: &OpenFile) -> Option<(&dyn GuestFile, &'static Kind)> {
-    let FileKind::Synthetic(s) = &f.kind else {
-        return None;
-    };
-    let any = s.as_any();
-    KINDS.iter().find_map(|k| (k.cast)(any).map(|g| (g, k)))
-}
-
-/// The registered kind named `name` (the fork wire).
-pub fn named(name: &str) -> Option<&'static Kind> {
-    KINDS.iter().find(|k| k.name == name)
-}
+pub mod registry;

@@ -1,161 +1,22 @@
-//! Guest threads: one vCPU per guest thread, each created on (and bound to) its own host
-//! thread, all over the same guest RAM.
-//!
-//! `Threads` (one per process, in `Process::threads`) is the registry: guest tid → the
-//! thread's shared handle (kick, killed flag, invalidation mailbox), the vCPU slots (slot
-//! N owns EL1 stack N; at most `MAX_VCPUS`), the join handles, and how the process ends.
-//!
-//! Ending:
-//! - `exit` (one thread): the thread's vCPU stops; CLONE_CHILD_CLEARTID and the robust
-//!   list are handled (`syscall::futex`); when the last thread goes, the process ends with
-//!   the group leader's exit code (Linux reports the leader's code).
-//! - `exit_group` or a fatal signal: the first one sets the process status; every other
-//!   thread is marked killed and kicked out of guest code. A thread blocked in a host
-//!   syscall (read on a pipe, futex wait) is interrupted by a host signal (`WAKE_SIGNAL`,
-//!   a no-op handler installed without SA_RESTART, so the syscall fails with EINTR), sent
-//!   again every few milliseconds by the waiting main thread until every thread is gone (a
-//!   signal landing just before the thread enters the syscall would otherwise be lost).
-//!   Each vCPU loop checks its killed flag before it re-enters the guest.
-//!
-//! Mapping changes (`sync_mappings`): the vCPU whose syscall changed mappings applies the
-//! invalidation to itself, posts it to every other thread's mailbox and kicks each one.
-//! A kick returns once that vCPU is out of guest code, and every vCPU drains its mailbox
-//! before it re-enters the guest, so no vCPU runs guest code with a stale TLB or stale
-//! translated code once the syscall returns (a thread blocked in a host syscall applies
-//! it when it comes back). Concurrent changers are ordered: a syscall that finds nothing
-//! to invalidate waits for shootdowns in flight (another thread may have taken its change).
+//! `Threads`, one per process (`Process::threads`): the registry of its guest threads
+//! (tid → `ThreadShared`), the vCPU slots (slot N owns EL1 stack N), the idle vCPUs kept
+//! for reuse, the shootdown and pause machinery, and how the process ends.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::pause::Gate;
+use super::pitable::PiTable;
+pub use super::shared::host_tid;
+use super::shared::{El1Regs, ThreadShared};
+use super::state::Stop;
 use crate::backend::{BackendError, Invalidate, Kick, Vcpu, Vm};
 use crate::errno::Errno;
 use crate::guest::layout::MAX_VCPUS;
-use crate::pause::{Gate, Paused};
-use crate::process::Process;
-use crate::signal::wakesig::{install_wake_handler, wake_signal};
-use crate::syscall::Stop;
-
-/// EL1 register values every vCPU of the process shares.
-#[derive(Clone, Copy, Debug)]
-pub struct El1Regs {
-    pub ttbr0: u64,
-    pub vbar: u64,
-}
-
-/// The part of a thread other threads may touch.
-pub struct ThreadShared {
-    /// The guest tid; changes only when a non-leader thread execs (it takes the pid).
-    tid: AtomicI32,
-    host_tid: i32,
-    /// vCPU slot: selects the EL1 stack.
-    pub slot: usize,
-    kick: Arc<dyn Kick>,
-    killed: AtomicBool,
-    has_mail: AtomicBool,
-    mail: Mutex<Invalidate>,
-    /// A pause (fork in progress) to wait at before entering the guest again.
-    gate: Mutex<Option<Arc<Gate>>>,
-}
-
-impl ThreadShared {
-    pub fn new(tid: i32, host_tid: i32, slot: usize, kick: Arc<dyn Kick>) -> Self {
-        ThreadShared {
-            tid: AtomicI32::new(tid),
-            host_tid,
-            slot,
-            kick,
-            killed: AtomicBool::new(false),
-            has_mail: AtomicBool::new(false),
-            mail: Mutex::new(Invalidate::default()),
-            gate: Mutex::new(None),
-        }
-    }
-
-    pub fn tid(&self) -> i32 {
-        self.tid.load(SeqCst)
-    }
-
-    /// The host thread the guest thread runs on.
-    pub fn host_tid(&self) -> i32 {
-        self.host_tid
-    }
-
-    pub fn killed(&self) -> bool {
-        self.killed.load(SeqCst)
-    }
-
-    /// Makes the vCPU leave guest code (or not enter it) and report `Kicked`.
-    pub fn kick(&self) {
-        self.kick.kick();
-    }
-
-    /// The vCPU's kick handle (for `backend::kick_all`).
-    pub fn kicker(&self) -> &dyn Kick {
-        &*self.kick
-    }
-
-    /// True on the host thread that runs this guest thread.
-    pub fn is_current(&self) -> bool {
-        self.host_tid == host_tid()
-    }
-
-    /// Kicks the thread out of guest code and out of a host syscall it may be blocked in.
-    fn nudge(&self) {
-        self.kick();
-        self.interrupt_host();
-    }
-
-    /// Interrupts a host syscall the thread may be blocked in (EINTR). The seam for guest
-    /// signals that must interrupt a blocked thread.
-    pub fn interrupt_host(&self) {
-        install_wake_handler();
-        // SAFETY: tgkill takes integers: our pid, a host tid of this process (a thread that
-        // exited only makes it fail with ESRCH) and the wake signal.
-        unsafe {
-            libc::syscall(
-                libc::SYS_tgkill,
-                libc::getpid(),
-                self.host_tid,
-                wake_signal(),
-            )
-        };
-    }
-
-    fn post(&self, inval: Invalidate) {
-        lock(&self.mail).merge(inval);
-        self.has_mail.store(true, SeqCst);
-    }
-
-    fn post_pause(&self, gate: Arc<Gate>) {
-        *lock(&self.gate) = Some(gate);
-        self.has_mail.store(true, SeqCst);
-    }
-
-    /// Applies invalidations other threads posted, and waits while a fork pauses the
-    /// process (`crate::pause`). Called before every guest entry.
-    pub fn apply_mail(&self, vcpu: &mut dyn Vcpu) -> Result<(), BackendError> {
-        if !self.has_mail.load(SeqCst) {
-            return Ok(());
-        }
-        let (inval, gate) = {
-            let mut m = lock(&self.mail);
-            self.has_mail.store(false, SeqCst);
-            (std::mem::take(&mut *m), lock(&self.gate).take())
-        };
-        if let Some(g) = gate {
-            g.wait();
-        }
-        if inval.is_empty() {
-            Ok(())
-        } else {
-            vcpu.invalidate(inval)
-        }
-    }
-}
+use crate::guest::mmlock::MmLock;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -223,7 +84,6 @@ pub struct Threads {
     pub vm: Arc<dyn Vm>,
     pub el1: El1Regs,
     pub leader_tid: i32,
-    proc: Weak<Process>,
     /// Shootdowns in flight, and a condvar to wait for them.
     inflight: AtomicUsize,
     sd: Mutex<()>,
@@ -233,7 +93,7 @@ pub struct Threads {
     /// Serialises forks (and so pauses).
     fork_serial: Mutex<()>,
     /// The waiters of PI futexes (`syscall::futex_pi`).
-    pub futex_pi: crate::syscall::futex_pi::PiTable,
+    pub futex_pi: PiTable,
 }
 
 impl Registry {
@@ -248,7 +108,7 @@ impl Registry {
 }
 
 impl Threads {
-    pub fn new(vm: Arc<dyn Vm>, el1: El1Regs, leader_tid: i32, proc: Weak<Process>) -> Self {
+    pub fn new(vm: Arc<dyn Vm>, el1: El1Regs, leader_tid: i32) -> Self {
         Threads {
             reg: Mutex::new(Registry {
                 slots: vec![0; (MAX_VCPUS as usize).div_ceil(64)],
@@ -258,7 +118,6 @@ impl Threads {
             vm,
             el1,
             leader_tid,
-            proc,
             inflight: AtomicUsize::new(0),
             sd: Mutex::new(()),
             sd_done: Condvar::new(),
@@ -266,10 +125,6 @@ impl Threads {
             fork_serial: Mutex::new(()),
             futex_pi: Default::default(),
         }
-    }
-
-    pub fn process(&self) -> Option<Arc<Process>> {
-        self.proc.upgrade()
     }
 
     /// Reserves the lowest free vCPU slot (EAGAIN when all are taken or the process is
@@ -336,7 +191,7 @@ impl Threads {
     }
 
     /// Keeps every thread but `me` out of guest code until the guard drops (see
-    /// `crate::pause`). The caller holds `fork_lock`.
+    /// `crate::thread::pause`). The caller holds `fork_lock`.
     pub fn pause_others(&self, me: i32) -> Paused<'_> {
         let gate = Arc::new(Gate::default());
         let others = {
@@ -369,7 +224,7 @@ impl Threads {
             return;
         }
         if let Some(t) = r.threads.remove(&old) {
-            me.tid.store(self.leader_tid, SeqCst);
+            me.set_tid(self.leader_tid);
             r.threads.insert(self.leader_tid, t);
         }
     }
@@ -392,7 +247,7 @@ impl Threads {
         lock(&self.reg)
             .threads
             .values()
-            .find(|t| t.host_tid == host)
+            .find(|t| t.host_tid() == host)
             .map(|t| t.tid())
     }
 
@@ -423,7 +278,7 @@ impl Threads {
             r.others(me)
         };
         for t in &victims {
-            t.killed.store(true, SeqCst);
+            t.mark_killed();
         }
         victims.iter().for_each(|t| t.nudge());
         self.changed.notify_all();
@@ -436,7 +291,7 @@ impl Threads {
         let mut r = lock(&self.reg);
         while r.threads.keys().any(|&t| t != me) {
             for t in r.threads.values().filter(|t| t.tid() != me) {
-                t.killed.store(true, SeqCst);
+                t.mark_killed();
                 t.nudge();
             }
             r = self.wait_retry(r);
@@ -542,15 +397,15 @@ impl Threads {
     /// vCPU before the syscall returns (see the module doc).
     pub fn sync_mappings(
         &self,
-        proc: &Process,
+        mm: &MmLock,
         me: &ThreadShared,
         vcpu: &mut dyn Vcpu,
     ) -> Result<(), BackendError> {
         // Nothing to take is the common case, seen without the lock.
-        let inval = if !proc.mm.inval_pending() {
+        let inval = if !mm.inval_pending() {
             Invalidate::default()
         } else {
-            let mut mm = proc.mm();
+            let mut mm = mm.lock();
             let i = mm.take_invalidate();
             if !i.is_empty() {
                 self.inflight.fetch_add(1, SeqCst);
@@ -612,91 +467,15 @@ fn trim_heap() {
     }
 }
 
-/// The calling host thread's kernel tid.
-pub fn host_tid() -> i32 {
-    nix::unistd::gettid().as_raw()
+/// Other vCPUs stay out of guest code while this lives (see the module doc).
+pub struct Paused<'a> {
+    pub(crate) threads: &'a Threads,
+    pub(crate) gate: Arc<Gate>,
 }
 
-/// Runs a guest thread on the current host thread until it stops. A lone `exit` clears
-/// CLONE_CHILD_CLEARTID and walks the robust list and returns its code; exit_group or a
-/// fatal signal stops the whole process. The slot is freed; the caller then `finish`es.
-pub fn run_thread(
-    proc: &Arc<Process>,
-    vcpu: &mut dyn Vcpu,
-    me: &ThreadShared,
-    state: &mut crate::syscall::ThreadState,
-) -> Option<i32> {
-    let end = crate::vcpu::run(proc, vcpu, state, me);
-    // Its own pending signals go with it (it was registered with the signal actor before
-    // its tid became known: boot, clone, fork).
-    proc.signals.unregister(me.tid());
-    // The vCPU does not run this thread again: its EL1 stack is free for a new one.
-    proc.threads.release_slot(me.slot);
-    match end {
-        _ if me.killed() => {
-            crate::syscall::futex::thread_gone(proc, state);
-            None
-        }
-        Ok(Stop::ThreadExit(c)) => {
-            crate::syscall::futex::thread_exit_cleanup(proc, state);
-            Some(c)
-        }
-        Ok(stop) => {
-            proc.threads.group_exit(me.tid(), stop);
-            crate::syscall::futex::thread_gone(proc, state);
-            None
-        }
-        Err(e) => {
-            tracing::error!(tid = me.tid(), "vCPU failed: {e}");
-            proc.threads.fatal(me.tid(), e.0);
-            None
-        }
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        self.threads.end_pause(&self.gate);
+        self.gate.open();
     }
-}
-
-/// Runs the calling host thread's vCPU as the first thread of a new process (a fork
-/// child, whose vCPU is stopped inside the shim): registers it in the vCPU slot whose EL1
-/// stack it is on, runs it, then waits for every thread the child creates.
-pub fn run_as_leader(
-    proc: &Arc<Process>,
-    vcpu: &mut dyn Vcpu,
-    state: &mut crate::syscall::ThreadState,
-) -> Result<Stop, String> {
-    use crate::guest::layout::{EL1_STACKS, EL1_STACK_SIZE};
-    let sp = vcpu
-        .sys_reg(crate::backend::SysReg::SpEl1)
-        .map_err(|e| e.0)?;
-    let slot = (sp.saturating_sub(EL1_STACKS + 1) / EL1_STACK_SIZE) as usize;
-    proc.threads
-        .reserve_slot_at(slot)
-        .map_err(|e| format!("vCPU slot {slot}: {e:?}"))?;
-    let me = Arc::new(ThreadShared::new(
-        state.tid,
-        host_tid(),
-        slot,
-        vcpu.kicker(),
-    ));
-    proc.threads
-        .register(me.clone(), None)
-        .map_err(|e| format!("registering the first thread: {e:?}"))?;
-    proc.signals.register(me.clone(), state.sigmask, true);
-    let code = run_thread(proc, vcpu, &me, state);
-    proc.threads.finish(&me, code, None);
-    proc.threads.wait()
-}
-
-/// Brings a reused vCPU up to date: what was posted to its last thread's mailbox, a TLB
-/// flush, and a code flush if code changed anywhere while it was parked.
-pub fn catch_up(
-    proc: &Process,
-    vcpu: &mut dyn Vcpu,
-    old: &ThreadShared,
-    seen: Gens,
-) -> Result<(), BackendError> {
-    old.apply_mail(vcpu)?;
-    let now = proc.threads.gens();
-    vcpu.invalidate(Invalidate {
-        tlb: true,
-        code: (now.1 != seen.1).then_some((0, crate::guest::layout::RAM_SIZE)),
-    })
 }

@@ -13,7 +13,7 @@
 //! Pauses (forks) are serialised per process (`Threads::fork_lock`); a forking thread
 //! takes that lock before anything else, so two threads forking at once take turns.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 
 /// What paused threads wait at.
 #[derive(Default)]
@@ -34,18 +34,5 @@ impl Gate {
     pub fn open(&self) {
         *self.open.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.cv.notify_all();
-    }
-}
-
-/// Other vCPUs stay out of guest code while this lives (see the module doc).
-pub struct Paused<'a> {
-    pub(crate) threads: &'a crate::thread::Threads,
-    pub(crate) gate: Arc<Gate>,
-}
-
-impl Drop for Paused<'_> {
-    fn drop(&mut self) {
-        self.threads.end_pause(&self.gate);
-        self.gate.open();
     }
 }

@@ -1,0 +1,47 @@
+//! Guest threads: one vCPU per guest thread, each created on (and bound to) its own host
+//! thread, all over the same guest RAM.
+//!
+//! The folder, bottom up: `state` (what the syscall layer keeps per thread: `ThreadState`,
+//! `Stop`), `shared` (a thread's handle: `ThreadShared`), `pause` (stopping the other
+//! vCPUs for a fork), `pitable` (PI-futex waiters), `seccomp` (a thread's filters),
+//! `registry` (`Threads`: the process's threads, slots, idle vCPUs, how it ends) — all
+//! state, below the syscall layer — and `run` (running a guest thread to its end: the vCPU
+//! loop, then the exit path), which sits above it.
+//!
+//! `Threads` (one per process, in `Process::threads`) is the registry: guest tid → the
+//! thread's shared handle (kick, killed flag, invalidation mailbox), the vCPU slots (slot
+//! N owns EL1 stack N; at most `MAX_VCPUS`), the join handles, and how the process ends.
+//!
+//! Ending:
+//! - `exit` (one thread): the thread's vCPU stops; CLONE_CHILD_CLEARTID and the robust
+//!   list are handled (`syscall::futex`); when the last thread goes, the process ends with
+//!   the group leader's exit code (Linux reports the leader's code).
+//! - `exit_group` or a fatal signal: the first one sets the process status; every other
+//!   thread is marked killed and kicked out of guest code. A thread blocked in a host
+//!   syscall (read on a pipe, futex wait) is interrupted by a host signal (`WAKE_SIGNAL`,
+//!   a no-op handler installed without SA_RESTART, so the syscall fails with EINTR), sent
+//!   again every few milliseconds by the waiting main thread until every thread is gone (a
+//!   signal landing just before the thread enters the syscall would otherwise be lost).
+//!   Each vCPU loop checks its killed flag before it re-enters the guest.
+//!
+//! Mapping changes (`sync_mappings`): the vCPU whose syscall changed mappings applies the
+//! invalidation to itself, posts it to every other thread's mailbox and kicks each one.
+//! A kick returns once that vCPU is out of guest code, and every vCPU drains its mailbox
+//! before it re-enters the guest, so no vCPU runs guest code with a stale TLB or stale
+//! translated code once the syscall returns (a thread blocked in a host syscall applies
+//! it when it comes back). Concurrent changers are ordered: a syscall that finds nothing
+//! to invalidate waits for shootdowns in flight (another thread may have taken its change).
+
+pub mod pause;
+pub mod pitable;
+pub mod registry;
+pub mod run;
+pub mod seccomp;
+pub mod shared;
+pub mod spawn;
+pub mod state;
+
+// The state half, re-exported (never `run`: it sits above the syscall layer).
+pub use registry::{Gens, IdleVcpu, Paused, Threads, VCPU_STACK};
+pub use shared::{host_tid, El1Regs, ThreadShared};
+pub use state::{Stop, ThreadState};
