@@ -168,7 +168,7 @@ fn run(
         entropy: kids.entropy,
         vfork_done,
     });
-    crate::syscall::procpeer::serve(&proc);
+    crate::syscall::procpeer::serve(&proc, crate::syscall::procserve::handle);
     crate::signal::hostsig::watch(&proc);
     let mut thread = inc.thread;
     thread.tid = pid;

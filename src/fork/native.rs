@@ -265,7 +265,7 @@ fn child(
         Err(e) => fail(&format!("mappings: {e:?}")),
     };
     crate::syscall::procgen::reset_comms(Some((pid, t.comm)));
-    crate::syscall::procpeer::serve(&proc);
+    crate::syscall::procpeer::serve(&proc, crate::syscall::procserve::handle);
     crate::signal::hostsig::watch_deferred(&proc);
     if t.set_child_tid != 0 && proc.mm.check_user(t.set_child_tid, 4, true).is_ok() {
         proc.ram.write(t.set_child_tid, &pid.to_le_bytes());

@@ -214,14 +214,15 @@ pub fn start_now() {
 /// Starts this host process's watcher thread, if it has none yet.
 #[cfg(target_os = "linux")]
 fn start_watcher() {
-    // The peer channel's thread starts with the watcher (and is deferred with it).
-    crate::syscall::procpeer::start();
     let pid = nix::unistd::getpid().as_raw();
     let mut sfd = lock_sfd();
     if sfd.1 == pid {
         return;
     }
     block_in_this_thread();
+    // The peer channel's thread starts with the watcher (deferred with it), with the
+    // forwarded signals blocked as here.
+    crate::syscall::procpeer::start();
     if sfd.0 >= 0 {
         let _ = nix::unistd::close(sfd.0); // the fork parent's, inherited
     }

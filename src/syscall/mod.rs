@@ -42,6 +42,7 @@ pub mod proclink;
 pub mod procnode;
 pub mod procpeer;
 pub mod procremote;
+pub mod procserve;
 pub mod procsmaps;
 pub mod procvm;
 pub mod resolve;

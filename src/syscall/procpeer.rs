@@ -41,16 +41,24 @@ use crate::errno::Errno;
 use crate::fork::wire::{self, Dec, Enc};
 use crate::process::Process;
 
+/// The request "are you there" (request 0 of `procremote`), answered here.
+const PING: u64 = 0;
+
 /// How long an asker waits for a reply.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Largest request a server reads (a process_vm_writev chunk is at most 1 MiB).
 const MAX_REQUEST: u64 = 2 << 20;
 
+/// Answers one request about `proc` into the reply payload and at most one host fd
+/// (`procserve::handle`; handed in by the code that starts a process, above this layer).
+pub type Handler = fn(&Arc<Process>, &[u8], &mut Enc, &mut Option<OwnedFd>) -> Result<(), Errno>;
+
 struct Served {
     pid: i32,
     listener: UnixListener,
     proc: Weak<Process>,
+    handler: Handler,
     started: bool,
 }
 
@@ -79,9 +87,10 @@ fn addr(_: i32) -> io::Result<std::os::unix::net::SocketAddr> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
-/// Makes this host process answer for `proc`: binds its name now; the serving thread
-/// starts with the host-signal watcher ([`start`]).
-pub fn serve(proc: &Arc<Process>) {
+/// Makes this host process answer for `proc` with `handler`: binds its name now; the
+/// serving thread starts with the host-signal watcher ([`start`]), inheriting its
+/// blocked signals.
+pub fn serve(proc: &Arc<Process>, handler: Handler) {
     let pid = getpid();
     let mut s = lock(&SERVED);
     // A native fork child's copy of its parent's listener is dropped (closed) here.
@@ -97,6 +106,7 @@ pub fn serve(proc: &Arc<Process>) {
         pid,
         listener,
         proc: Arc::downgrade(proc),
+        handler,
         started: false,
     });
 }
@@ -108,10 +118,10 @@ pub fn start() {
         return;
     };
     let fd = sv.listener.as_raw_fd();
-    let proc = sv.proc.clone();
+    let (proc, handler) = (sv.proc.clone(), sv.handler);
     let spawned = std::thread::Builder::new()
         .name("elfuse-proc".into())
-        .spawn(move || run(fd, proc));
+        .spawn(move || run(fd, proc, handler));
     match spawned {
         Ok(_) => sv.started = true,
         Err(e) => tracing::warn!("peer channel thread not started: {e}"),
@@ -125,8 +135,7 @@ pub fn fork_guard() -> MutexGuard<'static, ()> {
 
 /// The serving thread: accepts and answers one connection at a time until the process
 /// is gone. `fd` is the listener [`SERVED`] owns for the life of this host process.
-fn run(fd: RawFd, proc: Weak<Process>) {
-    crate::signal::hostsig::block_in_this_thread();
+fn run(fd: RawFd, proc: Weak<Process>, handler: Handler) {
     // SAFETY: `fd` stays open as long as this host process (SERVED owns it and only a
     // fork child, which lacks this thread, replaces it); ManuallyDrop never closes it.
     let listener = std::mem::ManuallyDrop::new(unsafe { UnixListener::from_raw_fd(fd) });
@@ -141,7 +150,7 @@ fn run(fd: RawFd, proc: Weak<Process>) {
             }
         };
         let Some(p) = proc.upgrade() else { return };
-        answer(&p, conn);
+        answer(&p, conn, handler);
     }
 }
 
@@ -168,7 +177,7 @@ fn may_ask(uid: u32) -> bool {
     uid == 0 || (uid == nix::unistd::getuid().as_raw() && uid == nix::unistd::geteuid().as_raw())
 }
 
-fn answer(proc: &Arc<Process>, mut conn: UnixStream) {
+fn answer(proc: &Arc<Process>, mut conn: UnixStream, handler: Handler) {
     let _ = conn.set_read_timeout(Some(TIMEOUT));
     let _ = conn.set_write_timeout(Some(TIMEOUT));
     let Ok((req, _)) = recv_bounded(&mut conn) else {
@@ -179,7 +188,11 @@ fn answer(proc: &Arc<Process>, mut conn: UnixStream) {
     let allowed = peer_cred(&conn).is_some_and(|(uid, _)| may_ask(uid));
     let r = if allowed {
         let _quiet = lock(&SERVING);
-        super::procremote::handle(proc, &req, &mut out, &mut fd)
+        if req.len() == 8 && req == PING.to_le_bytes() {
+            Ok(())
+        } else {
+            handler(proc, &req, &mut out, &mut fd)
+        }
     } else {
         Err(Errno::EACCES)
     };
@@ -244,7 +257,7 @@ fn connect(pid: i32) -> Option<UnixStream> {
 
 /// Whether `pid` is an elfuse process that answers on the channel.
 pub fn answers(pid: i32) -> bool {
-    ask(pid, &super::procremote::ping()).is_ok()
+    ask(pid, &PING.to_le_bytes()).is_ok()
 }
 
 /// Sends request `req` to elfuse process `pid`: the reply's payload and the host fd it
