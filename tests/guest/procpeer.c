@@ -16,6 +16,8 @@
  *   openat(fd of /proc, "<c>/maps")  openat(fd of /proc/<c>, "maps")
  *   openat(fd of /proc/<c>/task, "<c>/maps")  chdir("/proc/<c>") + open("maps")
  *   fchdir(fd of /proc/<c>) + open("maps")  /proc/self/root/proc/<c>/maps
+ *   /proc/<c>/root/proc/<c>/maps  /proc/<c>/cwd/plink/maps (the child's cwd is DIR)
+ *   /proc/self/fd/<fd of /proc/<c>>/maps
  */
 #include "check.h"
 #include <dirent.h>
@@ -266,6 +268,10 @@ int main(int argc, char **argv)
     CHECK(symlink(target, link) == 0);
     snprintf(p, sizeof p, "%s/plink/maps", dir);
     same_maps("DIR/plink/maps (DIR/plink -> /proc/<child>)", slurp(p));
+    snprintf(p, sizeof p, "/proc/%d/root/proc/%d/maps", c, c);
+    same_maps("/proc/<child>/root/proc/<child>/maps", slurp(p));
+    snprintf(p, sizeof p, "/proc/%d/cwd/plink/maps", c);
+    same_maps("/proc/<child>/cwd/plink/maps", slurp(p));
     int procfd = open("/proc", O_RDONLY | O_DIRECTORY);
     snprintf(p, sizeof p, "%d/maps", c);
     same_maps("openat(fd of /proc, <child>/maps)",
@@ -275,6 +281,8 @@ int main(int argc, char **argv)
     CHECK(cfd >= 0);
     same_maps("openat(fd of /proc/<child>, maps)",
               slurp_fd(openat(cfd, "maps", O_RDONLY), buf, sizeof buf));
+    snprintf(p, sizeof p, "/proc/self/fd/%d/maps", cfd);
+    same_maps("/proc/self/fd/<fd of /proc/<child>>/maps", slurp(p));
     snprintf(p, sizeof p, "/proc/%d/task", c);
     int tfd = open(p, O_RDONLY | O_DIRECTORY);
     snprintf(p, sizeof p, "%d/maps", c);
