@@ -25,12 +25,17 @@ uc_err elfuse_uc_set_cpu_model(uc_engine *uc, int model)
     return uc_ctl_set_cpu_model(uc, model);
 }
 
-/* Set the engine's target page size (a power of two, 1 KiB .. 64 KiB; AArch64's default
- * is QEMU's minimum for ARM, 1 KiB). Before anything initialises the engine (right after
- * uc_open and elfuse_uc_set_cpu_model). */
+/* Set the engine's target page size. Since PATCHES 24 the AArch64 build's page is a
+ * compile-time 4 KiB and only 4096 is accepted (before, a power of two, 1 KiB .. 64 KiB,
+ * default 1 KiB). Before anything initialises the engine (right after uc_open and
+ * elfuse_uc_set_cpu_model). */
 UNICORN_EXPORT
 uc_err elfuse_uc_set_page_size(uc_engine *uc, uint32_t size)
 {
+    /* PATCHES 24: the AArch64 target's page is a compile-time 4 KiB. */
+    if (size != 4096) {
+        return UC_ERR_ARG;
+    }
     return uc_ctl_set_page_size(uc, size);
 }
 

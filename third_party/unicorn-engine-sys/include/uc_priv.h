@@ -383,6 +383,11 @@ struct uc_struct {
     uint64_t elfuse_ptw_base;
     uint64_t elfuse_ptw_size;
     uint8_t *elfuse_ptw_host;
+    // PATCH(elfuse): the virtual counter's clock (helper.c elfuse_clock_ns): the host
+    // CLOCK_MONOTONIC read at TSC elfuse_clk_tsc, and the last value handed out.
+    uint64_t elfuse_clk_tsc;
+    uint64_t elfuse_clk_ns;
+    uint64_t elfuse_clk_last;
     bool stop_request;   // request to immediately stop emulation - for
                          // uc_emu_stop()
     bool quit_request;   // request to quit the current TB, but continue to

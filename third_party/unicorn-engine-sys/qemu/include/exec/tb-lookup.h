@@ -25,7 +25,11 @@ tb_lookup__cpu_state(CPUState *cpu, target_ulong *pc, target_ulong *cs_base,
     TranslationBlock *tb;
     uint32_t hash;
 
+#ifdef TARGET_AARCH64
+    elfuse_cpu_get_tb_cpu_state(env, pc, cs_base, flags); /* PATCH(elfuse) (PATCHES 24) */
+#else
     cpu_get_tb_cpu_state(env, pc, cs_base, flags);
+#endif
     hash = tb_jmp_cache_hash_func(env->uc, *pc);
     tb = cpu->tb_jmp_cache[hash];
 

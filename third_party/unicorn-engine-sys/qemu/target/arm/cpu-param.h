@@ -21,9 +21,12 @@
 /*
  * ARMv7 and later CPUs have 4K pages minimum, but ARMv5 and v6
  * have to support 1K tiny pages.
+ * PATCH(elfuse) (PATCHES 24): only AArch64 with a 4 KiB granule is built, so the
+ * softmmu page is a compile-time 4 KiB (it was a run-time variable read through
+ * uc->init_target_page on every use: TLB refills, the load/store slow paths, the
+ * next-block lookup's hash).
  */
-# define TARGET_PAGE_BITS_VARY
-# define TARGET_PAGE_BITS_MIN  10
+# define TARGET_PAGE_BITS 12
 
 #define NB_MMU_MODES 12
 

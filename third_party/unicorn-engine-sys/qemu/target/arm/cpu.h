@@ -3801,4 +3801,29 @@ static inline bool isar_feature_any_ccidx(const ARMISARegisters *id)
  */
 #define cpu_isar_feature(name, cpu) isar_feature_##name(&cpu->isar)
 
+/*
+ * PATCH(elfuse) (PATCHES 24): cpu_get_tb_cpu_state's AArch64 case inline, for the
+ * next-block lookups (helper_lookup_tb_ptr, tb_find) that run at every indirect branch
+ * and return; anything else calls the full function. Same result.
+ */
+static inline void elfuse_cpu_get_tb_cpu_state(CPUARMState *env, target_ulong *pc,
+                                               target_ulong *cs_base, uint32_t *pflags)
+{
+    uint32_t flags = env->hflags;
+
+    if (unlikely(!FIELD_EX32(flags, TBFLAG_ANY, AARCH64_STATE))) {
+        cpu_get_tb_cpu_state(env, pc, cs_base, pflags);
+        return;
+    }
+    *cs_base = 0;
+    *pc = env->pc;
+    if (cpu_isar_feature(aa64_bti, env_archcpu(env))) {
+        FIELD_DP32(flags, TBFLAG_A64, BTYPE, env->btype, flags);
+    }
+    if (FIELD_EX32(flags, TBFLAG_ANY, SS_ACTIVE) && (env->pstate & PSTATE_SS)) {
+        FIELD_DP32(flags, TBFLAG_ANY, PSTATE_SS, 1, flags);
+    }
+    *pflags = flags;
+}
+
 #endif

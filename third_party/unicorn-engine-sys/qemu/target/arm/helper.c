@@ -2376,6 +2376,141 @@ static uint64_t gt_virt_cnt_read(CPUARMState *env, const ARMCPRegInfo *ri)
     return gt_get_countervalue(env) - gt_virt_cnt_offset(env);
 }
 
+/* PATCH(elfuse): the clock behind MRS CNTVCT_EL0 (PATCHES 23): the host's CLOCK_MONOTONIC
+ * in ns, mostly extrapolated from the TSC instead of asked from the host's vDSO (half the
+ * cost: no ordering fence, no seqlock). Never ahead of CLOCK_MONOTONIC and never
+ * decreasing on one engine:
+ *  - every extrapolation starts from a host reading taken *before* its TSC (fenced), and
+ *    runs at the calibrated rate made 1/1024 (~980 ppm) slower, more than NTP may slew
+ *    CLOCK_MONOTONIC against the TSC (500 ppm) plus the calibration's error (below 50 ppm);
+ *  - it is used only within ELFUSE_CLK_WINDOW_NS of that reading, so it trails the host
+ *    clock by at most ~10 ns (under one 16 ns counter tick): the vDSO's interpolation stays
+ *    below the host clock it stands for, as with exact reads, and two threads'
+ *    readings keep their order (nothing crosses between host cores in 10 ns);
+ *  - the TSC must be invariant (CPUID 80000007H EDX bit 8); otherwise, and until the rate
+ *    is calibrated, every read asks the host clock. Calibration: two host readings, each
+ *    bracketed by fenced TSC reads (the TSC taken as the midpoint; at most ELFUSE_CAL_GAP
+ *    ticks apart, or it is retried), far enough apart that the brackets' widths are
+ *    below 1/ELFUSE_CAL_ERR of the interval (100 ppm; about 0.5 ms here);
+ *  - what one engine hands out never decreases (elfuse_clk_last).
+ * State: the rate is per process (a fork child inherits it: same TSC, same clock); the
+ * last reading is per engine (uc_struct), i.e. per vCPU thread. */
+#include <cpuid.h>
+#include <x86intrin.h>
+
+#define ELFUSE_CLK_WINDOW_NS 10000
+#define ELFUSE_CAL_ERR 10000
+#define ELFUSE_CAL_GAP 4000
+
+/* ns per TSC tick as 32.32 fixed point, margin applied; 0 until calibrated. */
+static uint64_t elfuse_tsc_mult;
+/* ELFUSE_CLK_WINDOW_NS in TSC ticks (written before elfuse_tsc_mult). */
+static uint64_t elfuse_tsc_window;
+/* Calibration: 0 nothing yet, 1 taking the first pair, 2 have it, -1 no usable TSC. */
+static int elfuse_cal_state;
+static uint64_t elfuse_cal_tsc0, elfuse_cal_ns0, elfuse_cal_gap0;
+
+static bool elfuse_tsc_invariant(void)
+{
+    unsigned a, b, c, d;
+
+    if (!__get_cpuid(0x80000000, &a, &b, &c, &d) || a < 0x80000007) {
+        return false;
+    }
+    __get_cpuid(0x80000007, &a, &b, &c, &d);
+    return (d >> 8) & 1;
+}
+
+/* A (TSC, ns) pair for calibration: the host clock bracketed by two fenced TSC reads,
+ * the TSC taken as their midpoint, *gap their distance. False if they are too far apart
+ * (preempted). */
+static bool elfuse_cal_pair(uint64_t *tsc, uint64_t *ns, uint64_t *gap)
+{
+    uint64_t t0, t1;
+
+    _mm_lfence();
+    t0 = __rdtsc();
+    _mm_lfence();
+    *ns = get_clock();
+    _mm_lfence();
+    t1 = __rdtsc();
+    if (t1 - t0 > ELFUSE_CAL_GAP) {
+        return false;
+    }
+    *tsc = t0 + (t1 - t0) / 2;
+    *gap = t1 - t0;
+    return true;
+}
+
+static void elfuse_calibrate(void)
+{
+    int state = __atomic_load_n(&elfuse_cal_state, __ATOMIC_ACQUIRE);
+    uint64_t tsc, ns, gap, dt, dn, mult;
+
+    if (state == 0) {
+        if (!__atomic_compare_exchange_n(&elfuse_cal_state, &state, 1, false,
+                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            return;
+        }
+        if (!elfuse_tsc_invariant()) {
+            __atomic_store_n(&elfuse_cal_state, -1, __ATOMIC_RELEASE);
+            return;
+        }
+        if (!elfuse_cal_pair(&elfuse_cal_tsc0, &elfuse_cal_ns0, &elfuse_cal_gap0)) {
+            __atomic_store_n(&elfuse_cal_state, 0, __ATOMIC_RELEASE);
+            return;
+        }
+        __atomic_store_n(&elfuse_cal_state, 2, __ATOMIC_RELEASE);
+        return;
+    }
+    if (state != 2 || !elfuse_cal_pair(&tsc, &ns, &gap)) {
+        return;
+    }
+    dt = tsc - elfuse_cal_tsc0;
+    dn = ns - elfuse_cal_ns0;
+    /* Each midpoint is within half its bracket of the TSC at its reading. */
+    if (dt / ELFUSE_CAL_ERR < elfuse_cal_gap0 + gap || dn < 100000) {
+        return;
+    }
+    /* A TSC between 100 MHz and 20 GHz, or no fast path at all. */
+    if (dt < dn / 10 || dt > dn * 20) {
+        __atomic_store_n(&elfuse_cal_state, -1, __ATOMIC_RELEASE);
+        return;
+    }
+    mult = (uint64_t)(((unsigned __int128)dn << 32) / dt);
+    mult -= mult >> 10;
+    elfuse_tsc_window = (uint64_t)(((unsigned __int128)ELFUSE_CLK_WINDOW_NS << 32) / mult);
+    __atomic_store_n(&elfuse_tsc_mult, mult, __ATOMIC_RELEASE);
+}
+
+/* The host's CLOCK_MONOTONIC in ns, or a little below it (see above). */
+static uint64_t elfuse_clock_ns(struct uc_struct *uc)
+{
+    uint64_t mult = __atomic_load_n(&elfuse_tsc_mult, __ATOMIC_ACQUIRE);
+    uint64_t ns, d;
+
+    if (likely(mult)) {
+        /* Unfenced: a TSC read early only makes the value smaller. */
+        d = __rdtsc() - uc->elfuse_clk_tsc;
+        if (likely(d < elfuse_tsc_window)) {
+            ns = uc->elfuse_clk_ns + (uint64_t)(((unsigned __int128)d * mult) >> 32);
+            goto out;
+        }
+    } else {
+        elfuse_calibrate();
+    }
+    ns = get_clock();
+    _mm_lfence();
+    uc->elfuse_clk_tsc = __rdtsc();
+    uc->elfuse_clk_ns = ns;
+out:
+    if (unlikely(ns < uc->elfuse_clk_last)) {
+        return uc->elfuse_clk_last;
+    }
+    uc->elfuse_clk_last = ns;
+    return ns;
+}
+
 /* PATCH(elfuse): MRS Xt, CNTVCT_EL0 as one helper call (PATCHES 19). Stock translation
  * called helper_access_check_cp_reg (the register lookup, gt_vct_access,
  * arm_hcr_el2_eff) and then helper_get_cp_reg64 -> gt_virt_cnt_read, which divides the
@@ -2401,7 +2536,7 @@ uint64_t HELPER(elfuse_cntvct)(CPUARMState *env, void *rip, uint32_t syndrome)
         }
         return gt_virt_cnt_read(env, rip);
     }
-    ns = get_clock();
+    ns = elfuse_clock_ns(env->uc);
     if (likely(cpu->gt_cntfrq_hz == NANOSECONDS_PER_SECOND / GTIMER_SCALE)) {
         cnt = ns / GTIMER_SCALE;
     } else {

@@ -35,6 +35,7 @@
 
 #include "translate-a64.h"
 #include "qemu/atomic128.h"
+#include "exec/tb-hash.h" /* PATCH(elfuse): PATCHES 25 */
 #include "kvm-consts.h"
 
 static const char *regnames[] = {
@@ -363,6 +364,87 @@ static inline void gen_goto_tb(DisasContext *s, int n, uint64_t dest)
             s->base.is_jmp = DISAS_NORETURN;
         }
     }
+}
+
+/*
+ * PATCH(elfuse) (PATCHES 25): the end of a block with an indirect branch (BR, BLR, RET)
+ * looks the next block up in the CPU's jump cache inline, as helper_lookup_tb_ptr
+ * (tb_lookup__cpu_state) does first, and calls the helper only when the cached entry
+ * does not match (or single-stepping is active): the same checks (pc; flags = hflags
+ * with BTYPE when BTI is present; cflags under CF_HASH_MASK | CF_INVALID against
+ * curr_cflags() with the CPU's cluster; the trace state; cs_base is always 0 here).
+ * An empty slot reads elfuse_no_tb, which matches nothing (CF_INVALID).
+ */
+static TranslationBlock elfuse_no_tb = {
+    .pc = (target_ulong)-1, .flags = 0xffffffff, .cflags = CF_INVALID,
+};
+
+static void elfuse_gen_lookup_and_goto_ptr(DisasContext *s)
+{
+    TCGContext *tcg_ctx = s->uc->tcg_ctx;
+    CPUState *cs = s->uc->cpu;
+    TCGv_i64 pc = tcg_ctx->cpu_pc_arm64;
+    TCGLabel *slow = gen_new_label(tcg_ctx);
+    TCGv_ptr dest = tcg_temp_local_new_ptr(tcg_ctx);
+    TCGv_i64 h = tcg_temp_new_i64(tcg_ctx);
+    TCGv_i64 t = tcg_temp_new_i64(tcg_ctx);
+    TCGv_i64 tb = tcg_temp_new_i64(tcg_ctx);
+    TCGv_i64 any = tcg_temp_new_i64(tcg_ctx);
+    TCGv_i64 nul = tcg_const_i64(tcg_ctx, 0);
+    TCGv_i64 no_tb = tcg_const_i64(tcg_ctx, (intptr_t)&elfuse_no_tb);
+    TCGv_ptr tbp = temp_tcgv_ptr(tcg_ctx, tcgv_i64_temp(tcg_ctx, tb));
+    TCGv_ptr hp = temp_tcgv_ptr(tcg_ctx, tcgv_i64_temp(tcg_ctx, h));
+    intptr_t jc = (intptr_t)offsetof(ArchCPU, parent_obj.tb_jmp_cache) -
+                  (intptr_t)offsetof(ArchCPU, env);
+    uint32_t cf_mask = (curr_cflags() & ~CF_CLUSTER_MASK) |
+                       ((uint32_t)cs->cluster_index << CF_CLUSTER_SHIFT);
+
+    /* &cpu->tb_jmp_cache[tb_jmp_cache_hash_func(pc)] - env */
+    tcg_gen_shri_i64(tcg_ctx, t, pc, TARGET_PAGE_BITS - TB_JMP_PAGE_BITS);
+    tcg_gen_xor_i64(tcg_ctx, t, t, pc);
+    tcg_gen_shri_i64(tcg_ctx, h, t, TARGET_PAGE_BITS - TB_JMP_PAGE_BITS);
+    tcg_gen_andi_i64(tcg_ctx, h, h, TB_JMP_PAGE_MASK);
+    tcg_gen_andi_i64(tcg_ctx, t, t, TB_JMP_ADDR_MASK);
+    tcg_gen_or_i64(tcg_ctx, h, h, t);
+    tcg_gen_shli_i64(tcg_ctx, h, h, 3);
+    tcg_gen_add_ptr(tcg_ctx, hp, hp, tcg_ctx->cpu_env);
+    tcg_gen_ld_ptr(tcg_ctx, tbp, hp, jc);
+    tcg_gen_movcond_i64(tcg_ctx, TCG_COND_EQ, tb, tb, nul, no_tb, tb);
+    /* tb->pc == pc */
+    tcg_gen_ld_i64(tcg_ctx, any, tbp, offsetof(TranslationBlock, pc));
+    tcg_gen_xor_i64(tcg_ctx, any, any, pc);
+    /* tb->flags == cpu_get_tb_cpu_state's; single-stepping goes to the helper */
+    tcg_gen_ld32u_i64(tcg_ctx, h, tcg_ctx->cpu_env, offsetof(CPUARMState, hflags));
+    tcg_gen_andi_i64(tcg_ctx, t, h, R_TBFLAG_ANY_SS_ACTIVE_MASK);
+    tcg_gen_or_i64(tcg_ctx, any, any, t);
+    if (dc_isar_feature(aa64_bti, s)) {
+        tcg_gen_ld32u_i64(tcg_ctx, t, tcg_ctx->cpu_env, offsetof(CPUARMState, btype));
+        tcg_gen_shli_i64(tcg_ctx, t, t, R_TBFLAG_A64_BTYPE_SHIFT);
+        tcg_gen_or_i64(tcg_ctx, h, h, t);
+    }
+    tcg_gen_ld32u_i64(tcg_ctx, t, tbp, offsetof(TranslationBlock, flags));
+    tcg_gen_xor_i64(tcg_ctx, t, t, h);
+    tcg_gen_or_i64(tcg_ctx, any, any, t);
+    /* cflags and the trace state */
+    tcg_gen_ld32u_i64(tcg_ctx, t, tbp, offsetof(TranslationBlock, cflags));
+    tcg_gen_andi_i64(tcg_ctx, t, t, CF_HASH_MASK | CF_INVALID);
+    tcg_gen_xori_i64(tcg_ctx, t, t, cf_mask);
+    tcg_gen_or_i64(tcg_ctx, any, any, t);
+    tcg_gen_ld32u_i64(tcg_ctx, t, tbp, offsetof(TranslationBlock, trace_vcpu_dstate));
+    tcg_gen_xori_i64(tcg_ctx, t, t, (uint32_t)*cs->trace_dstate);
+    tcg_gen_or_i64(tcg_ctx, any, any, t);
+    tcg_gen_ld_ptr(tcg_ctx, dest, tbp, offsetof(TranslationBlock, tc.ptr));
+    tcg_gen_brcondi_i64(tcg_ctx, TCG_COND_NE, any, 0, slow);
+    tcg_gen_op1i(tcg_ctx, INDEX_op_goto_ptr, tcgv_ptr_arg(tcg_ctx, dest));
+    gen_set_label(tcg_ctx, slow);
+    tcg_gen_lookup_and_goto_ptr(tcg_ctx);
+    tcg_temp_free_ptr(tcg_ctx, dest);
+    tcg_temp_free_i64(tcg_ctx, h);
+    tcg_temp_free_i64(tcg_ctx, t);
+    tcg_temp_free_i64(tcg_ctx, tb);
+    tcg_temp_free_i64(tcg_ctx, any);
+    tcg_temp_free_i64(tcg_ctx, nul);
+    tcg_temp_free_i64(tcg_ctx, no_tb);
 }
 
 void unallocated_encoding(DisasContext *s)
@@ -14888,7 +14970,11 @@ static void aarch64_tr_tb_stop(DisasContextBase *dcbase, CPUState *cpu)
             tcg_gen_exit_tb(tcg_ctx, NULL, 0);
             break;
         case DISAS_JUMP:
-            tcg_gen_lookup_and_goto_ptr(tcg_ctx);
+            if (dc->uc->arm64_native_exc) {
+                elfuse_gen_lookup_and_goto_ptr(dc); /* PATCH(elfuse): PATCHES 25 */
+            } else {
+                tcg_gen_lookup_and_goto_ptr(tcg_ctx);
+            }
             break;
         case DISAS_NORETURN:
         case DISAS_SWI:

@@ -13,7 +13,7 @@ unsafe extern "C" {
     /// `uc_ctl_set_cpu_model(uc, model)`, e.g. `Arm64CpuModel::MAX as i32`.
     /// Call right after `uc_open`, before any other use of the engine.
     pub fn elfuse_uc_set_cpu_model(uc: *mut uc_engine, model: i32) -> uc_error;
-    /// `uc_ctl_set_page_size(uc, size)`: the softmmu's page size (AArch64 default 1 KiB).
+    /// `uc_ctl_set_page_size(uc, size)`: the softmmu's page size; only 4096 since PATCHES 24.
     /// Call before anything initialises the engine (after `elfuse_uc_set_cpu_model`).
     pub fn elfuse_uc_set_page_size(uc: *mut uc_engine, size: u32) -> uc_error;
     /// `uc_ctl_remove_cache(uc, begin, end)`: invalidate translated blocks for guest VA `[begin, end)`.

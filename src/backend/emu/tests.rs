@@ -1,6 +1,7 @@
-//! Tests of the unicorn backend (`emu.rs`).
+//! Tests of the unicorn backend (`emu/`).
 
 use super::*;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
