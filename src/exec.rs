@@ -256,6 +256,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     let n = base.len().min(15);
     comm[..n].copy_from_slice(&base[..n]);
     ctx.thread.comm = comm;
+    crate::syscall::procgen::reset_comms(None);
     ctx.thread.rseq = None;
     ctx.thread.altstack = Default::default();
     ctx.thread.robust_list = (0, 0);

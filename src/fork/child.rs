@@ -168,9 +168,11 @@ fn run(
         entropy: kids.entropy,
         vfork_done,
     });
+    crate::syscall::procpeer::serve(&proc, crate::syscall::procserve::handle);
     crate::signal::hostsig::watch(&proc);
     let mut thread = inc.thread;
     thread.tid = pid;
+    crate::syscall::procgen::reset_comms(Some((pid, thread.comm)));
     let cpu = inc.cpu;
     let p = proc.clone();
     // If the vCPU thread already failed, the send fails and its join says why.

@@ -227,6 +227,9 @@ fn start_watcher() {
         return;
     }
     block_in_this_thread();
+    // The peer channel's thread starts with the watcher (deferred with it), with the
+    // forwarded signals blocked as here.
+    crate::syscall::procpeer::start();
     if sfd.0 >= 0 {
         let _ = nix::unistd::close(sfd.0); // the fork parent's, inherited
     }

@@ -283,15 +283,23 @@ impl<'a, 'c> Walk<'a, 'c> {
     /// Anchored at guest path `comps` under /proc (from a host fd or cwd in procfs):
     /// inside the guest's own /proc/<pid>, the node there.
     fn anchor_in_proc(&mut self, comps: Vec<Vec<u8>>) -> Result<Option<Node>, Errno> {
-        let own = self.ctx.filter(|ctx| {
-            comps.get(1).map(|c| c.as_slice()) == Some(ctx.proc.pid.to_string().as_bytes())
+        let own = self.ctx.and_then(|ctx| {
+            let pid = comps.get(1)?;
+            if pid.as_slice() == ctx.proc.pid.to_string().as_bytes() {
+                return Some((ctx, Node::Dir(None, procnode::Dir::Pid)));
+            }
+            // Another elfuse process's /proc/<pid> (a directory of it opened earlier).
+            let other = std::str::from_utf8(pid).ok()?.parse().ok()?;
+            match procnode::other_pid(other) {
+                Enter::Own(node) => Some((ctx, node)),
+                _ => None,
+            }
         });
-        if let Some(ctx) = own {
+        if let Some((ctx, mut node)) = own {
             self.anchor_root();
             self.guest = Some(vec![b"proc".to_vec()]);
             self.host = b"/proc".to_vec();
             self.overlay = false;
-            let mut node = Node::Dir(None, procnode::Dir::Pid);
             for c in &comps[2..] {
                 node = procnode::child(ctx, &node, c)?;
             }
@@ -526,6 +534,7 @@ fn walk(
                     Enter::Own(node) => {
                         return own_proc(ctx, w, node, todo, follow_last, trailing_slash);
                     }
+                    Enter::Gone => return Err(Errno::ENOENT),
                 }
             }
         }
@@ -619,9 +628,9 @@ fn own_proc(
             continue;
         }
         node = procnode::child(ctx, &node, &name)?;
-        let Node::Link(_, link) = &node else {
+        if !procnode::is_link(&node) {
             continue;
-        };
+        }
         if last && !follow_last {
             break;
         }
@@ -630,7 +639,7 @@ fn own_proc(
             return Err(Errno::ELOOP);
         }
         w.may_follow_magic()?;
-        match procnode::follow_link(ctx, link)? {
+        match procnode::follow(ctx, &node)? {
             LinkTo::File(file, host) => {
                 if last {
                     return Ok(Resolved {
