@@ -211,7 +211,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     let map = MappedFile::open(&file).map_err(|e| Errno::from_io(&e))?;
     let image = Image::Mapped(map, file);
     let elf = loader::parse(&image).map_err(|_| Errno::ENOEXEC)?;
-    let sysroot = ctx.proc.fs().sysroot.clone();
+    let sysroot = ctx.fs().sysroot.clone();
     let mut cross_sysroot = None;
     if let Some(interp) = elf.interpreter {
         let p = crate::syscall::resolve::host_path(sysroot.as_deref(), interp.as_bytes());
@@ -227,7 +227,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
 
     // The point of no return.
     if let Some(root) = cross_sysroot {
-        ctx.proc.fs().sysroot = Some(root);
+        ctx.fs().sysroot = Some(root);
     }
     let guest_name = t.path.clone();
     let done = kill_other_threads(ctx)
@@ -242,7 +242,9 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     // AIO contexts end with the address space (Linux's exit_aio), before the fds.
     crate::syscall::aio::exec();
     // The closed descriptions are dropped by the fd-table actor's caller, here.
-    ctx.proc.fds().close_on_exec();
+    ctx.fds().close_on_exec();
+    // A thread with its own table keeps it; the process's goes with the other threads.
+    crate::syscall::clone_own::exec_keeps_own(ctx);
     // POSIX timers are deleted; interval timers go on.
     {
         let actions = ctx.proc.signals.reset_for_exec();
@@ -273,7 +275,7 @@ fn replace_image(
     envp: &[Vec<u8>],
 ) -> Result<(), String> {
     let proc = ctx.proc;
-    let sysroot = proc.fs().sysroot.clone();
+    let sysroot = ctx.fs().sysroot.clone();
     let mut mm = proc.mm();
     let old: Vec<(u64, u64)> = mm.vmas().map(|(s, v)| (s, v.end - s)).collect();
     for (start, len) in old {

@@ -57,7 +57,6 @@ pub fn exec(
     // The point of no return: the other guest threads end, the fds are rearranged.
     ctx.proc.threads.kill_others(ctx.thread.tid);
     let kept: Vec<(i32, RawFd)> = ctx
-        .proc
         .fds()
         .fork_snapshot()
         .snapshot()
@@ -68,7 +67,7 @@ pub fn exec(
     place_fds(&kept);
     drop_wakes();
     restore_signals(ctx);
-    let (cur, max) = ctx.proc.fds().limits();
+    let (cur, max) = ctx.fds().limits();
     let rl = libc::rlimit {
         rlim_cur: cur as libc::rlim_t,
         rlim_max: max as libc::rlim_t,

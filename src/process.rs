@@ -28,16 +28,8 @@ pub struct Creds {
     pub egid: u32,
 }
 
-/// Filesystem context: where guest paths resolve.
-#[derive(Debug)]
-pub struct FsContext {
-    /// `--sysroot`: absolute guest paths resolve inside it first.
-    pub sysroot: Option<PathBuf>,
-    pub umask: u32,
-    /// chroot(2) made `sysroot` the guest's `/`: lookups that miss in it fail there (no
-    /// fallback to the host's files, which `--sysroot` has).
-    pub chroot: bool,
-}
+/// Filesystem context (a leaf module: a thread may hold its own, `syscall::clone_own`).
+pub use crate::syscall::fsctx::FsContext;
 
 /// One resource limit (RLIM_INFINITY = u64::MAX).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +79,10 @@ pub struct Process {
     pub code_log: std::sync::OnceLock<Option<Arc<crate::backend::CodeLog>>>,
     /// A vfork child's end of the socket whose closing releases its parent.
     pub vfork_done: VforkDone,
+    /// The fd tables threads hold apart from `fds` (see `syscall::clone_own`).
+    pub own_tables: crate::syscall::clone_state::OwnTables,
+    /// Children whose exit signal is not SIGCHLD (see `syscall::clone_proc`).
+    pub clone_kids: crate::syscall::clone_state::CloneKids,
 }
 
 /// A vfork child's end of the vfork socket: closed at execve or exit, which lets the
@@ -174,7 +170,8 @@ impl Process {
             vfork_done,
         } = init;
         vdso.watch(&mut mm);
-        let fds = fd_actor(fds, &shim_data, &tracer);
+        let own_tables = crate::syscall::clone_state::OwnTables::default();
+        let fds = fd_actor(fds, &shim_data, &tracer, own_tables.urandom_flag());
         let signals = SignalActor::spawn(vdso.clone(), ram.clone(), signals, tracer.actor_sink());
         Arc::new(Process {
             threads: Threads::new(vm, el1, pid),
@@ -194,6 +191,8 @@ impl Process {
             entropy,
             code_log: Default::default(),
             vfork_done: VforkDone::new(vfork_done),
+            own_tables,
+            clone_kids: Default::default(),
         })
     }
 
@@ -279,9 +278,16 @@ pub fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
 }
 
 /// The fd-table actor over `table`; its observer keeps the shim's urandom fd bits.
-fn fd_actor(mut table: FdTable, shim_data: &ShimData, tracer: &Tracer) -> FdActor {
+fn fd_actor(
+    mut table: FdTable,
+    shim_data: &ShimData,
+    tracer: &Tracer,
+    urandom_off: Arc<std::sync::atomic::AtomicBool>,
+) -> FdActor {
     let sd = shim_data.clone();
-    table.set_observer(Arc::new(move |fd, on| sd.set_urandom(fd, on)));
+    table.set_observer(Arc::new(move |fd, on| {
+        crate::syscall::clone_state::urandom_bit(&sd, &urandom_off, fd, on)
+    }));
     FdActor::new(
         table,
         FdActorConfig {

@@ -43,13 +43,14 @@ use crate::guest::ram::GuestRam;
 use crate::syscall::{Ctx, SysResult};
 
 use crate::syscall::clone::{
-    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_PARENT_SETTID, CLONE_SETTLS,
-    CLONE_VFORK, CLONE_VM, CSIGNAL,
+    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_CLEAR_SIGHAND, CLONE_DETACHED,
+    CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_VFORK, CLONE_VM, CSIGNAL,
 };
 
 /// Flags a new process may be created with here. Sharing the fd table, fs context or
 /// signal handlers with a separate process (CLONE_FILES, CLONE_FS, CLONE_SIGHAND),
-/// namespaces, pidfds and ptrace are refused with EINVAL.
+/// namespaces, pidfds and ptrace are refused with EINVAL. CLONE_CLEAR_SIGHAND comes
+/// from clone3 only (clone's flags are 32 bits).
 const SUPPORTED: u64 = CSIGNAL
     | CLONE_VM
     | CLONE_VFORK
@@ -57,7 +58,8 @@ const SUPPORTED: u64 = CSIGNAL
     | CLONE_PARENT_SETTID
     | CLONE_CHILD_CLEARTID
     | CLONE_DETACHED
-    | CLONE_CHILD_SETTID;
+    | CLONE_CHILD_SETTID
+    | CLONE_CLEAR_SIGHAND;
 
 /// clone(flags, newsp, parent_tid, tls, child_tid) creating a new process (fork,
 /// vfork, or clone without CLONE_VM). `clone` sends CLONE_VM without CLONE_VFORK
@@ -91,6 +93,8 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         } else {
             0
         },
+        own: ctx.thread.own.clone(),
+        clear_sighand: flags & CLONE_CLEAR_SIGHAND != 0,
     };
     // The child has only the calling thread (host fork() keeps only the caller, the
     // spawn path starts one vCPU); the other vCPUs stay out of guest code until the
@@ -135,7 +139,13 @@ pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             return Err(e);
         }
     };
+    // A child with another exit signal is recorded before the host-signal watcher may
+    // report its death (the watcher waits for the guard).
+    let quiet = (flags & CSIGNAL != u64::from(crate::signal::SIGCHLD))
+        .then(crate::signal::hostsig::fork_guard);
     let (pid, vfork_sock) = actor::handover(ticket, out)?;
+    proc.clone_kids.record(pid, flags & CSIGNAL);
+    drop(quiet);
     drop(paused);
     tracing::debug!(pid, ?t_snap, total = ?t0.elapsed(), "fork: child started");
     if flags & CLONE_PARENT_SETTID != 0 {

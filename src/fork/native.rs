@@ -84,16 +84,9 @@ struct Inherited<'a> {
 impl<'a> Inherited<'a> {
     /// Everything but the dispositions, which are read from the signal actor held still
     /// until fork() (`fork`).
-    fn capture(p: &'a Process, code_log: Option<Arc<CodeLog>>) -> Inherited<'a> {
-        let fds = p.fds().fork_snapshot();
-        let fs = {
-            let f = p.fs();
-            FsContext {
-                sysroot: f.sysroot.clone(),
-                umask: f.umask,
-                chroot: f.chroot,
-            }
-        };
+    fn capture(p: &'a Process, t: &ChildThread, code_log: Option<Arc<CodeLog>>) -> Inherited<'a> {
+        let fds = t.own.table(p).fork_snapshot();
+        let fs = t.own.fs_copy(p);
         let rlimits = *p.rlimits();
         Inherited {
             fds,
@@ -134,9 +127,12 @@ pub fn fork(
     // capture (an fd-actor message, the mm lock), then the signal actor held still; no
     // signal handler takes a lock or sends a message, so nothing waits the other way.
     let hostsig_quiet = crate::signal::hostsig::fork_guard();
-    let mut inh = Inherited::capture(proc, code_log);
+    let mut inh = Inherited::capture(proc, &t, code_log);
     let mut signals_quiet = proc.signals.hold();
     inh.actions = signals_quiet.actions();
+    if t.clear_sighand {
+        crate::syscall::clone_proc::clear_sighand(&mut inh.actions);
+    }
     // Private RAM is copied by fork() itself; a memfd needs a snapshot first.
     let snap = if proc.ram.is_private() {
         None
@@ -153,6 +149,11 @@ pub fn fork(
     // SAFETY: the child only continues this thread and touches nothing another thread
     // may have held locked (see the module doc).
     let pid = unsafe { libc::fork() };
+    if pid > 0 {
+        // Known before the host-signal watcher may report the child's death.
+        proc.clone_kids
+            .record(pid, flags & crate::syscall::clone::CSIGNAL);
+    }
     drop(signals_quiet);
     drop(hostsig_quiet);
     if pid == 0 {

@@ -8,7 +8,8 @@
 //! dispositions and mask, umask, --sysroot, credentials, rlimits, the program name, the
 //! trace settings and sink, the thread's comm/dumpable/rseq. Reset as on Linux: pending
 //! signals, the robust list, clear_child_tid (unless CLONE_CHILD_CLEARTID). The host cwd
-//! and umask are inherited by the spawn itself.
+//! and umask are inherited by the spawn itself, but a forking thread's own (a thread
+//! with its own fs context, `syscall::clone_own`) travel: the cwd as a directory fd.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -148,6 +149,11 @@ pub struct ChildThread {
     pub altstack: crate::signal::altstack::AltStack,
     /// The forking thread's seccomp mode and filters (a fork child keeps them).
     pub seccomp: crate::syscall::seccomp::Seccomp,
+    /// The forking thread's own fd table and fs context, if it has them: the child's
+    /// come from those (`syscall::clone_own`).
+    pub own: crate::syscall::clone_state::Own,
+    /// CLONE_CLEAR_SIGHAND: the child's handled signals are reset to SIG_DFL.
+    pub clear_sighand: bool,
 }
 
 fn index_of(fds: &mut Vec<RawFd>, fd: RawFd) -> u64 {
@@ -229,7 +235,7 @@ pub fn capture(
     // description is state, not a host fd: its kind's fork state crosses and the child
     // makes its own (`syscall::kinds`); kinds with none are not inherited.
     let (snap, limit) = {
-        let t = proc.fds();
+        let t = t.own.table(proc);
         let snap: Vec<_> = t
             .fork_snapshot()
             .snapshot()
@@ -288,7 +294,11 @@ pub fn capture(
 
     // Signals: dispositions and mask (pending signals are not inherited).
     {
-        for a in &proc.signals.actions() {
+        let mut actions = proc.signals.actions();
+        if t.clear_sighand {
+            crate::syscall::clone_proc::clear_sighand(&mut actions);
+        }
+        for a in &actions {
             for v in [a.handler, a.flags, a.restorer, a.mask] {
                 e.u64(v);
             }
@@ -300,10 +310,23 @@ pub fn capture(
     }
     // Filesystem context, limits, identity, program, tracing.
     {
-        let fs = proc.fs();
+        let fs = t.own.fs_copy(proc);
         e.opt_bytes(fs.sysroot.as_ref().map(|p| p.as_os_str().as_bytes()));
         e.u64(fs.umask.into());
         e.bool(fs.chroot);
+        // A thread with its own fs context: its cwd and umask, which the spawn (made by
+        // another host thread) does not carry.
+        let cwd = t
+            .own
+            .fs
+            .as_ref()
+            .and_then(|_| std::fs::File::open(".").ok())
+            .map(OwnedFd::from);
+        e.bool(cwd.is_some());
+        if let Some(cwd) = cwd {
+            e.u64(index_of(&mut fds, cwd.as_raw_fd()));
+            owned.push(cwd);
+        }
     }
     for r in proc.rlimits().iter() {
         e.u64(r.cur);
@@ -544,6 +567,12 @@ pub fn rebuild(payload: &[u8], fds: Vec<OwnedFd>) -> io::Result<Incoming> {
         umask: d.u64()? as u32,
         chroot: d.bool()?,
     };
+    if d.bool()? {
+        let cwd = fd_at(d.u64()?)?;
+        nix::unistd::fchdir(&*cwd).map_err(io::Error::from)?;
+        // SAFETY: umask takes a mode by value and cannot fail.
+        unsafe { libc::umask(fs.umask as libc::mode_t) };
+    }
     let mut rlimits = [Rlimit { cur: 0, max: 0 }; RLIM_NLIMITS];
     for r in rlimits.iter_mut() {
         *r = Rlimit {

@@ -410,11 +410,26 @@ fn forward(si: &libc::signalfd_siginfo) -> Option<u32> {
             None => None,
         };
     }
+    // The death of a child whose exit signal is not SIGCHLD (`syscall::clone_proc`).
+    let mut as_exit = *si;
+    let report = si.ssi_signo == SIGCHLD;
+    let (si, report) = match proc.as_ref().and_then(|p| {
+        p.clone_kids
+            .exit_report(si.ssi_signo, si.ssi_code, si.ssi_pid)
+    }) {
+        None => (si, report),
+        Some(None) => return None,
+        Some(Some(sig)) => {
+            as_exit.ssi_signo = sig;
+            (&as_exit, true)
+        }
+    };
     let action = match &proc {
         Some(p) => decide(
             p.signals.actions()[si.ssi_signo as usize - 1],
             si,
             p.signals.blocked_by_all(),
+            report,
         ),
         None => default_only(si.ssi_signo),
     };
@@ -474,9 +489,15 @@ fn default_only(sig: u32) -> Action {
     }
 }
 
-/// Linux's choice for a signal sent to a process whose disposition is `act`.
+/// Linux's choice for a signal sent to a process whose disposition is `act`. `report`: a
+/// child's report (SIGCHLD, or a child's own exit signal), which carries its status.
 #[cfg(target_os = "linux")]
-fn decide(act: crate::signal::KSigaction, si: &libc::signalfd_siginfo, blocked: u64) -> Action {
+fn decide(
+    act: crate::signal::KSigaction,
+    si: &libc::signalfd_siginfo,
+    blocked: u64,
+    report: bool,
+) -> Action {
     let sig = si.ssi_signo;
     let mut info = SigInfo {
         signo: sig,
@@ -494,11 +515,16 @@ fn decide(act: crate::signal::KSigaction, si: &libc::signalfd_siginfo, blocked: 
         if act.flags & SA_NOCLDSTOP != 0 && matches!(si.ssi_code, CLD_STOPPED | CLD_CONTINUED) {
             return Action::Drop;
         }
+    }
+    // A child's report carries its status and times.
+    if report {
         info.chld = Some(ChldInfo {
             status: si.ssi_status,
             utime: si.ssi_utime as i64,
             stime: si.ssi_stime as i64,
         });
+    }
+    if sig == SIGCHLD {
         return Action::Send(info);
     }
     let blocked = blocked & crate::signal::sig_bit(sig) != 0;

@@ -1,13 +1,13 @@
 //! clone and clone3 for threads (a new vCPU on a new host thread over the same RAM), and
 //! membarrier.
 //!
-//! Threads: CLONE_VM | CLONE_THREAD | CLONE_SIGHAND with the fs and files shared (what
+//! Threads: CLONE_VM | CLONE_THREAD | CLONE_SIGHAND (with the fs and files shared is what
 //! glibc 2.36 and musl 1.2.3 pass for pthread_create). A child without CLONE_VM (fork),
-//! or with CLONE_VFORK, is a new process: `crate::fork::clone_process`. CLONE_VM without
-//! CLONE_THREAD or CLONE_VFORK (a process sharing memory) is ENOSYS, and so is a thread
-//! without CLONE_FILES or CLONE_FS (elfuse keeps one fd table and one cwd/umask per
-//! process). CLONE_PIDFD (processes), clone3's set_tid and CLONE_INTO_CGROUP are handled
-//! around those paths.
+//! or with CLONE_VFORK, is a new process: `crate::fork::clone_process` (its exit signal
+//! and CLONE_CLEAR_SIGHAND: `clone_proc`). A thread without CLONE_FILES or CLONE_FS gets
+//! its own fd table or fs context (`clone_own`). CLONE_VM without CLONE_THREAD or
+//! CLONE_VFORK (a process sharing memory) is ENOSYS (see `validate`). CLONE_PIDFD
+//! (processes), clone3's set_tid and CLONE_INTO_CGROUP are handled around those paths.
 //!
 //! The child starts with the parent's registers at the parent's HVC exit (so it resumes
 //! at the shim's ERET, returning to the instruction after the SVC) with X0 = 0, SP_EL0
@@ -75,11 +75,11 @@ fn validate(flags: u64) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     if flags & CLONE_VM == 0 || flags & CLONE_THREAD == 0 || flags & CLONE_VFORK != 0 {
-        // fork, vfork, posix_spawn-style children: not yet.
-        return Err(Errno::ENOSYS);
-    }
-    if flags & (CLONE_FS | CLONE_FILES) != CLONE_FS | CLONE_FILES {
-        // A thread with its own cwd or fd table: unsupported.
+        // Only CLONE_VM without CLONE_THREAD or CLONE_VFORK gets here (the callers send
+        // new processes to `fork::clone_process`): a separate process sharing this one's
+        // memory. A guest process is a host process (its own pid, signal state and shim
+        // page), and guest RAM with its page tables is one host process's private
+        // memory, so no second process can share it: ENOSYS, the stated limit.
         return Err(Errno::ENOSYS);
     }
     if flags & !(THREAD_OK | CSIGNAL) != 0 {
@@ -182,10 +182,6 @@ fn clone3_rest(ctx: &mut Ctx, f: [u64; 11]) -> SysResult {
         let mut b = f;
         b[0] &= !CLONE_INTO_CGROUP;
         return into_cgroup(ctx, flags, cgroup, |ctx| clone3_rest(ctx, b));
-    }
-    if flags & CLONE_CLEAR_SIGHAND != 0 {
-        // Handlers reset to SIG_DFL in the child: not done by the process paths yet.
-        return Err(Errno::ENOSYS);
     }
     if flags & CLONE_PIDFD != 0 {
         if flags & (CLONE_THREAD | CLONE_DETACHED) != 0 {

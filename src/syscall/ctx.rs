@@ -194,21 +194,20 @@ impl<'a> Ctx<'a> {
     /// if another thread closes `fd` meanwhile.
     pub fn file(&self, fd: u64) -> Result<Arc<OpenFile>, Errno> {
         // The kernel takes `unsigned int fd`: upper bits are ignored.
-        self.proc.fds().get(fd as i32).map_err(fd_err)
+        self.fds().get(fd as i32).map_err(fd_err)
     }
 
     /// `file` for a short call that cannot block: `f` runs with the fd's slot locked
     /// instead of a reference taken and dropped (two atomic read-modify-writes fewer).
     pub fn with_file<R>(&self, fd: u64, f: impl FnOnce(&OpenFile) -> R) -> Result<R, Errno> {
-        self.proc.fds().with_file(fd as i32, f).map_err(fd_err)
+        self.fds().with_file(fd as i32, f).map_err(fd_err)
     }
 
     /// Installs a new open file description at the lowest free guest fd (open, socket,
     /// eventfd...) and returns the fd: a message to the fd-table actor. On failure the
     /// description is dropped.
     pub fn install(&self, file: Arc<OpenFile>, cloexec: bool) -> SysResult {
-        self.proc
-            .fds()
+        self.fds()
             .install(file, cloexec, 0)
             .map(|n| n as u64)
             .map_err(fd_err)

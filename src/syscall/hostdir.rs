@@ -82,7 +82,7 @@ pub(crate) fn guest_view_of(ctx: &Ctx, host: &Path) -> Vec<u8> {
 }
 
 pub(crate) fn guest_view(ctx: &Ctx, host: &Path) -> Vec<u8> {
-    let sysroot = ctx.proc.fs().sysroot.clone();
+    let sysroot = ctx.fs().sysroot.clone();
     guest_view_in(sysroot.as_deref(), host)
 }
 

@@ -133,7 +133,7 @@ pub fn sendfile(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 pub fn close(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     // The actor hands the description back; it is dropped here, outside the actor.
-    ctx.proc.fds().close(a[0] as i32).map_err(fd_err)?;
+    ctx.fds().close(a[0] as i32).map_err(fd_err)?;
     Ok(0)
 }
 
@@ -144,15 +144,13 @@ pub fn close_range(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || lo > hi {
         return Err(Errno::EINVAL);
     }
-    ctx.proc
-        .fds()
+    ctx.fds()
         .close_range(lo, hi, flags & CLOSE_RANGE_CLOEXEC != 0);
     Ok(0)
 }
 
 pub fn dup(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    ctx.proc
-        .fds()
+    ctx.fds()
         .dup(a[0] as i32, false, 0)
         .map(|fd| fd as u64)
         .map_err(fd_err)
@@ -163,8 +161,7 @@ pub fn dup3(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if flags & !GUEST_O_CLOEXEC != 0 || old == new {
         return Err(Errno::EINVAL);
     }
-    ctx.proc
-        .fds()
+    ctx.fds()
         .dup_to(old, new, flags & GUEST_O_CLOEXEC != 0)
         .map_err(fd_err)?;
     Ok(new as u64)
@@ -200,15 +197,13 @@ pub fn fcntl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     match cmd {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let min = i32::try_from(arg).map_err(|_| Errno::EINVAL)?;
-            ctx.proc
-                .fds()
+            ctx.fds()
                 .dup(fd, cmd == F_DUPFD_CLOEXEC, min)
                 .map(|n| n as u64)
                 .map_err(fd_err)
         }
-        F_GETFD => ctx.proc.fds().cloexec(fd).map(u64::from).map_err(fd_err),
+        F_GETFD => ctx.fds().cloexec(fd).map(u64::from).map_err(fd_err),
         F_SETFD => ctx
-            .proc
             .fds()
             .set_cloexec(fd, arg & 1 != 0)
             .map(|_| 0)
@@ -306,7 +301,6 @@ pub fn pipe2(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::from_bits_retain(host_flags))?;
     let cloexec = flags & GUEST_O_CLOEXEC != 0;
     let (gr, gw) = ctx
-        .proc
         .fds()
         .install_pair(OpenFile::host(r, None), OpenFile::host(w, None), cloexec)
         .map_err(fd_err)?;
@@ -329,8 +323,7 @@ pub fn ioctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (req, arg) = (a[1] & 0xffff_ffff, a[2]);
     let (size, out) = match req {
         FIOCLEX | FIONCLEX => {
-            ctx.proc
-                .fds()
+            ctx.fds()
                 .set_cloexec(a[0] as i32, req == FIOCLEX)
                 .map_err(fd_err)?;
             return Ok(0);
@@ -365,7 +358,7 @@ fn poll_guest(
         let raw = if fd < 0 {
             -1
         } else {
-            match ctx.proc.fds().get(fd) {
+            match ctx.fds().get(fd) {
                 Ok(f) => {
                     let r = f.raw();
                     keep.push(f);
@@ -446,7 +439,7 @@ fn write_remaining(
 
 pub fn ppoll(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let nfds = a[1];
-    if nfds > ctx.proc.fds().limit() {
+    if nfds > ctx.fds().limit() {
         return Err(Errno::EINVAL);
     }
     let mask = super::signal::read_sigmask(ctx, a[3], a[4])?;
@@ -488,7 +481,7 @@ pub fn pselect6(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     const POLLHUP: i16 = 0x10;
     const POLLNVAL: i16 = 0x20;
     let n = a[0] as i32;
-    if n < 0 || n as u64 > ctx.proc.fds().limit().max(1024) {
+    if n < 0 || n as u64 > ctx.fds().limit().max(1024) {
         return Err(Errno::EINVAL);
     }
     let words = (n as usize).div_ceil(64);

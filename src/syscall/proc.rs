@@ -176,7 +176,7 @@ const RLIMIT_NOFILE: usize = 7;
 /// it (read lock-free from what it publishes); the others are the process's record.
 fn get_rlimit(ctx: &Ctx, res: u64) -> Result<Rlimit, Errno> {
     if res as usize == RLIMIT_NOFILE {
-        let (cur, max) = ctx.proc.fds().limits();
+        let (cur, max) = ctx.fds().limits();
         return Ok(Rlimit { cur, max });
     }
     let lim = ctx.proc.rlimits();
@@ -189,11 +189,7 @@ fn set_rlimit(ctx: &Ctx, res: u64, new: Rlimit) -> Result<Rlimit, Errno> {
     let may_raise = super::cred::current().euid == 0;
     if res as usize == RLIMIT_NOFILE {
         // One message; no lock held across it.
-        let (cur, max) = ctx
-            .proc
-            .fds()
-            .set_limits(new.cur, new.max, may_raise)
-            .map_err(super::fd_err)?;
+        let (cur, max) = super::clone_own::set_nofile(ctx, new.cur, new.max, may_raise)?;
         return Ok(Rlimit { cur, max });
     }
     if new.cur > new.max {
@@ -267,7 +263,7 @@ pub fn getrusage(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 
 pub fn umask(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let new = (a[0] & 0o777) as u32;
-    let mut fs = ctx.proc.fs();
+    let mut fs = ctx.fs();
     let old = std::mem::replace(&mut fs.umask, new);
     // The host applies it to files the guest creates.
     // SAFETY: umask takes a mode by value and cannot fail.

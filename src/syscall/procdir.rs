@@ -156,7 +156,7 @@ const DT_LNK: u8 = 10;
 fn list(ctx: &Ctx, node: &Node) -> Vec<(Vec<u8>, u8)> {
     let mut v: Vec<(Vec<u8>, u8)> = vec![(b".".to_vec(), DT_DIR), (b"..".to_vec(), DT_DIR)];
     let fds = || {
-        let t = ctx.proc.fds().fork_snapshot();
+        let t = ctx.fds().fork_snapshot();
         t.snapshot()
             .into_iter()
             .map(|(n, _, _)| n)

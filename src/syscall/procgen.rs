@@ -12,7 +12,7 @@ use crate::signal::{SIG_DFL, SIG_IGN};
 pub fn generate(ctx: &Ctx, tid: Option<i32>, name: &str) -> Result<Vec<u8>, Errno> {
     Ok(match name {
         "maps" => {
-            let sysroot = ctx.proc.fs().sysroot.clone();
+            let sysroot = ctx.fs().sysroot.clone();
             super::procfs::maps(&ctx.proc.mm(), sysroot.as_deref())
         }
         "status" => status(ctx, tid),
@@ -139,7 +139,7 @@ fn status(ctx: &Ctx, tid: Option<i32>) -> Vec<u8> {
     let id = tid.unwrap_or(pid);
     let m = mem(ctx);
     let [pnd, blk, ign, cgt] = sigmasks(ctx, id);
-    let umask = ctx.proc.fs().umask;
+    let umask = ctx.fs().umask;
     let kb = |b: u64| format!("{:>8} kB", b / 1024);
     let mut out = String::new();
     for line in host_text("/proc/self/status").lines() {
@@ -151,7 +151,6 @@ fn status(ctx: &Ctx, tid: Option<i32>) -> Vec<u8> {
             "Pid" | "NSpid" => id.to_string(),
             "PPid" => super::proc::current_ppid().to_string(),
             "FDSize" => ctx
-                .proc
                 .fds()
                 .limit()
                 .min(1 << 20)
@@ -232,7 +231,7 @@ fn stat(ctx: &Ctx, tid: Option<i32>) -> Vec<u8> {
 /// flag.
 pub fn fdinfo(ctx: &Ctx, n: i32) -> Result<Vec<u8>, Errno> {
     let f = ctx.file(n as u64).map_err(|_| Errno::ENOENT)?;
-    let cloexec = ctx.proc.fds().cloexec(n).unwrap_or(false);
+    let cloexec = ctx.fds().cloexec(n).unwrap_or(false);
     let text = host_text(&format!("/proc/self/fdinfo/{}", f.raw()));
     let mut out = String::new();
     for line in text.lines() {

@@ -109,7 +109,7 @@ fn vm_flags(perms: &str, stack: bool) -> String {
 
 /// `smaps` (rollup false) or `smaps_rollup` of the guest.
 pub fn generate(ctx: &Ctx, rollup: bool) -> Vec<u8> {
-    let sysroot = ctx.proc.fs().sysroot.clone();
+    let sysroot = ctx.fs().sysroot.clone();
     let maps = super::procfs::maps(&ctx.proc.mm(), sysroot.as_deref());
     let maps = String::from_utf8_lossy(&maps).into_owned();
     let mut out = String::new();

@@ -421,7 +421,7 @@ pub(crate) fn resolve(ctx: &Ctx, dirfd: u64, path: &[u8], how: How) -> Result<Re
         return Err(Errno::ENOENT);
     }
     let (sysroot, chroot) = {
-        let fs = ctx.proc.fs();
+        let fs = ctx.fs();
         (fs.sysroot.clone(), fs.chroot)
     };
     if how.resolve == 0 {

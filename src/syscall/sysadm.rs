@@ -198,8 +198,8 @@ const NAMESPACES: u64 = CLONE_NEWNS
     | CLONE_NEWNET;
 
 /// unshare: Linux's flag checks; the namespaces are the host's, unshared for the calling
-/// host thread. What a lone thread shares with nobody is a no-op; with other threads
-/// alive, a private fs or fd table for one thread is EINVAL (elfuse's threads share them).
+/// host thread. What a lone thread shares with nobody is a no-op; a shared fd table or
+/// fs context becomes the calling thread's own copy.
 pub fn unshare(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let mut flags = a[0] as u32 as u64;
     let known = CLONE_THREAD
@@ -225,15 +225,16 @@ pub fn unshare(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     if flags & CLONE_NEWNS != 0 {
         flags |= CLONE_FS;
     }
-    // A lone thread already has its own fd table, cwd/umask and SysV undo list (a
-    // no-op, as Linux's for what is not shared). While other threads live, elfuse keeps
-    // one fd table and one cwd/umask per process: CLONE_FILES/CLONE_FS are then EINVAL
-    // (the stated limit); CLONE_SYSVSEM needs nothing (undo lists are per process here).
+    // CLONE_THREAD, CLONE_SIGHAND and CLONE_VM cannot be undone while other threads
+    // live (EINVAL, as Linux); for a lone thread they are no-ops. CLONE_FILES and
+    // CLONE_FS give the calling thread its own copy when it shares them
+    // (`clone_own::unshare`); CLONE_SYSVSEM needs nothing (undo lists are per process
+    // here).
     let alone = ctx.proc.threads.count() <= 1;
-    let shared = CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_FS | CLONE_FILES;
-    if flags & shared != 0 && !alone {
+    if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM) != 0 && !alone {
         return Err(Errno::EINVAL);
     }
+    super::clone_own::unshare(ctx, flags & CLONE_FILES != 0, flags & CLONE_FS != 0)?;
     let ns = flags & NAMESPACES;
     if ns == 0 {
         return Ok(0);
@@ -405,7 +406,7 @@ pub fn chroot(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         return Err(Errno::EPERM);
     }
     let root = std::fs::canonicalize(host).map_err(|e| Errno::from_io(&e))?;
-    let mut fs = ctx.proc.fs();
+    let mut fs = ctx.fs();
     fs.sysroot = Some(root);
     fs.chroot = true;
     Ok(0)

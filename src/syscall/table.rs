@@ -163,7 +163,7 @@ syscalls! {
     71 sendfile(Fd, Fd, Ptr, Int) => io::sendfile, Full, restart(Sys);
     72 pselect6(Int, Ptr, Ptr, Ptr, Ptr, Ptr) => io::pselect6, Full, restart(NoHand);
     73 ppoll(Ptr, Int, Ptr, Ptr, Int) => io::ppoll, Full, restart(NoHand);
-    74 signalfd4(Fd, Ptr, Int, Hex) => signalfd::signalfd4, Partial("signals the guest sends itself (kill/tkill/tgkill); writev(2) reaches the readiness eventfd underneath instead of failing with EINVAL");
+    74 signalfd4(Fd, Ptr, Int, Hex) => signalfd::signalfd4, Partial("every signal the process gets (its own kill/tkill/tgkill, other processes' through the host, timers, SIGCHLD) is read as Linux's signalfd_siginfo; the limit: writev(2) reaches the readiness eventfd underneath instead of failing with EINVAL");
     75 vmsplice(Fd, Ptr, Int, Hex) => files::vmsplice, Full, sigpipe(Always);
     76 splice(Fd, Ptr, Fd, Ptr, Int, Hex) => files::splice, Full, restart(Sys), sigpipe(Always);
     77 tee(Fd, Fd, Int, Hex) => files::tee, Full, restart(Sys), sigpipe(Always);
@@ -184,9 +184,9 @@ syscalls! {
     92 personality(Hex) => sched::personality, Partial("the persona is recorded and reported; its flags (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC...) change nothing; PER_LINUX32 is EINVAL (no AArch32)");
     93 exit(Int) => proc::exit, Full;
     94 exit_group(Int) => proc::exit_group, Full;
-    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)"), restart(Sys);
+    95 waitid(Int, Int, Ptr, Hex, Ptr) => wait::waitid, Partial("the host's wait on the same children (guest pids are host pids); __WCLONE/__WALL pick children by exit signal as Linux (while a child with another exit signal than SIGCHLD lives, the eligible ones are waited for one by one, polled every 5 ms). Limit: CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)"), restart(Sys);
     96 set_tid_address(Ptr) => proc::set_tid_address, Full;
-    97 unshare(Hex) => sysadm::unshare, Partial("namespaces are the host's, unshared for the calling thread's host thread; CLONE_NEWUSER is EINVAL (elfuse's own helper threads make the host process multi-threaded, which Linux refuses); CLONE_FS and CLONE_FILES are no-ops for a lone thread and EINVAL while other threads live (elfuse's threads always share them); CLONE_SYSVSEM is a no-op (undo lists are per process)");
+    97 unshare(Hex) => sysadm::unshare, Partial("namespaces are the host's, unshared for the calling thread's host thread; CLONE_NEWUSER is EINVAL (elfuse's own helper threads make the host process multi-threaded, which Linux refuses); CLONE_FILES and CLONE_FS give the calling thread its own copy of a shared fd table or fs context (no-ops when nothing shares them, as Linux); CLONE_THREAD, CLONE_SIGHAND and CLONE_VM are EINVAL while other threads live (as Linux); CLONE_SYSVSEM is a no-op (undo lists are per process)");
     98 futex(Ptr, Int, Int, Ptr, Ptr, Int) => futex::futex, Partial("PI ops are elfuse's own (Linux's word protocol, EDEADLK/EPERM/ESRCH, handoff, robust owner death) without priority boosting; their handoff and REQUEUE_PI reach waiters of the same process only"), restart(Restart::Futex);
     99 set_robust_list(Ptr, Int) => proc::set_robust_list, Full;
     100 get_robust_list(Int, Ptr, Ptr) => sched::get_robust_list, Partial("the caller's own list; another thread's is EPERM");
@@ -309,7 +309,7 @@ syscalls! {
     217 add_key: "kernel keyrings: Linux built without CONFIG_KEYS answers ENOSYS; keyutils users (Kerberos, ecryptfs tools) fall back to files or report it";
     218 request_key: "kernel keyrings: see add_key";
     219 keyctl: "kernel keyrings: see add_key";
-    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD|CLONE_SIGHAND; tid = the host thread's tid, so never reused at once; up to 15360 alive) and processes (fork/vfork); CLONE_PARENT_SETTID, CLONE_CHILD_SETTID, CLONE_CHILD_CLEARTID on both; CLONE_PIDFD for processes. Limits: a thread without CLONE_FILES or CLONE_FS is ENOSYS (one fd table and cwd/umask per process); CLONE_VM without CLONE_THREAD or CLONE_VFORK is ENOSYS; a vfork child has its own copy of memory; a new process always signals SIGCHLD at exit (another exit_signal, or 0, is not honoured)");
+    220 clone(Hex, Ptr, Ptr, Ptr, Ptr) => clone::clone, Partial("threads (CLONE_VM|CLONE_THREAD|CLONE_SIGHAND; tid = the host thread's tid, so never reused at once; up to 15360 alive), with or without CLONE_FILES and CLONE_FS (a thread's own fd table is a second fd-table actor over a copy; its own cwd, umask and root are its host thread's after a host unshare(CLONE_FS)); processes (fork/vfork) with any exit signal (another than SIGCHLD is sent to the parent at the child's death, 0 none; wait4/waitid then need __WCLONE or __WALL, as Linux); CLONE_PARENT_SETTID, CLONE_CHILD_SETTID, CLONE_CHILD_CLEARTID on both; CLONE_PIDFD for processes. Limits: CLONE_VM without CLONE_THREAD or CLONE_VFORK (a separate process sharing memory) is ENOSYS: a guest process is a host process with its own pid, signal state and shim page, and guest RAM is private to one host process; a vfork child has its own copy of memory; /proc/PID/fd shows the calling thread's table (Linux: the leader's); a parent ignoring SIGCHLD has every child reaped at once, whatever its exit signal (the host's SIG_IGN), and two children dying at the same instant may reach it as one signal (the host merges SIGCHLDs)");
     221 execve(Str, Ptr, Ptr) => execve::execve, Full;
     222 mmap(Ptr, Int, Hex, Hex, Fd, Int) => mem::mmap, Partial("access past the end of a mapped file raises SIGBUS, checked against the file's size at the access, and a syscall's access there is EFAULT; a private mapping keeps its pages when the file shrinks; a MAP_SHARED one follows a truncation by this process (ftruncate, truncate, O_TRUNC), but an access past an end another process truncated ends elfuse with the host's SIGBUS");
     223 fadvise64(Fd, Int, Int, Int) => fs::fadvise64, Full;
@@ -333,7 +333,7 @@ syscalls! {
     241 perf_event_open: "performance counters: Linux built without CONFIG_PERF_EVENTS answers ENOSYS (and perf_event_paranoid refuses unprivileged callers); profilers report no counters";
     242 accept4(Fd, Ptr, Ptr, Hex) => net::accept4, Full;
     243 recvmmsg(Fd, Ptr, Int, Hex, Ptr) => net::msg::recvmmsg, Full;
-    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)"), restart(Sys);
+    260 wait4(Int, Ptr, Hex, Ptr) => wait::wait4, Partial("as waitid: __WCLONE/__WALL as Linux. Limit: CLD_DUMPED is never reported (children die with RLIMIT_CORE 0)"), restart(Sys);
     261 prlimit64(Int, Int, Ptr, Ptr) => proc::prlimit64, Partial("own process only (pid 0 or self)");
     262 fanotify_init: "fanotify events carry host fds, which elfuse would have to translate in every read; Linux built without CONFIG_FANOTIFY answers ENOSYS and file watchers fall back to inotify";
     263 fanotify_mark: "see fanotify_init";
@@ -379,7 +379,7 @@ syscalls! {
     432 fsmount: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     433 fspick: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     434 pidfd_open(Int, Hex) => pidfd::pidfd_open, Full;
-    435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone (exit_signal: always SIGCHLD), with Linux's argument checks; CLONE_PIDFD for processes; set_tid: EPERM without CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE as Linux, EEXIST for a taken tid, else ENOSYS (the host picks every tid); CLONE_INTO_CGROUP: the host's answer (a cgroup2 directory fd, its cgroup.procs writable; the child is moved there right after it starts); CLONE_CLEAR_SIGHAND is ENOSYS");
+    435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone (exit_signal included), with Linux's argument checks; CLONE_CLEAR_SIGHAND (handled signals back to SIG_DFL in the child, ignored ones stay ignored); CLONE_PIDFD for processes; CLONE_INTO_CGROUP: the host's answer (a cgroup2 directory fd, its cgroup.procs writable; the child is moved there right after it starts). Limit: set_tid is EPERM without CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE as Linux, EEXIST for a taken tid, else ENOSYS: the host picks every tid elfuse gets (a thread is a host thread from std's spawn; a native fork is libc's fork(), whose lock hand-over a raw clone3 with set_tid would skip)");
     436 close_range(Int, Int, Hex) => io::close_range, Full;
     437 openat2(Dirfd, Str, Ptr, Int) => openat2::openat2, Partial("RESOLVE_BENEATH and RESOLVE_IN_ROOT from a directory fd inside the guest's own /proc are EXDEV");
     438 pidfd_getfd(Fd, Fd, Hex) => pidfd::pidfd_getfd, Partial("the fds of another elfuse process are EPERM (its guest fd numbers are its own table's); this process's and a native process's are taken");

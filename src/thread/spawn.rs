@@ -10,7 +10,8 @@ use crate::backend::{BackendError, Reg, SysReg, Vcpu};
 use crate::errno::Errno;
 use crate::process::Process;
 use crate::syscall::clone::{
-    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_PARENT_SETTID, CLONE_SETTLS,
+    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_FILES, CLONE_FS, CLONE_PARENT_SETTID,
+    CLONE_SETTLS,
 };
 use crate::syscall::ctx::ThreadArgs as Request;
 use crate::syscall::{Ctx, SysResult};
@@ -120,6 +121,12 @@ pub fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
             comm: ctx.thread.comm,
             dumpable: ctx.thread.dumpable,
             seccomp: ctx.thread.seccomp.inherit(),
+            // Shared, or copies without CLONE_FILES / CLONE_FS.
+            own: crate::syscall::clone_own::for_new_thread(
+                ctx,
+                r.flags & CLONE_FILES != 0,
+                r.flags & CLONE_FS != 0,
+            ),
             clear_child_tid: if r.flags & CLONE_CHILD_CLEARTID != 0 {
                 r.child_tid
             } else {
@@ -198,6 +205,12 @@ fn child_main(proc: Arc<Process>, mut job: Job) {
         .restore(vcpu.as_mut(), &proc, job.slot, tid, &job.req)
     {
         tracing::warn!("clone: setting up the vCPU: {e}");
+        let _ = job.ready.send(Err(()));
+        return;
+    }
+    let own_fs = job.req.flags & CLONE_FS == 0;
+    if let Err(e) = crate::syscall::clone_own::start_thread(&proc, tid, &job.state.own, own_fs) {
+        tracing::warn!("clone: the thread's own fs context: {e:?}");
         let _ = job.ready.send(Err(()));
         return;
     }

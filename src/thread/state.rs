@@ -40,6 +40,8 @@ pub struct ThreadState {
     /// Strict mode or the seccomp filters in force (inherited by new threads and fork
     /// children, kept by execve).
     pub seccomp: Seccomp,
+    /// This thread's own fd table and fs context, if it has them (see `syscall::clone_own`).
+    pub own: crate::syscall::clone_state::Own,
 }
 
 /// An interrupted relative sleep: its clock, when it ends, where to write the time left.

@@ -139,7 +139,7 @@ pub fn to_guest(ctx: &Ctx, buf: &[u8]) -> Vec<u8> {
         let path = &buf[SUN_PATH_OFF..];
         let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
         let host = Path::new(std::ffi::OsStr::from_bytes(&path[..end]));
-        let guest = crate::syscall::hostdir::guest_view_in(ctx.proc.fs().sysroot.as_deref(), host);
+        let guest = crate::syscall::hostdir::guest_view_in(ctx.fs().sysroot.as_deref(), host);
         if guest != path[..end] {
             let mut v = buf[..SUN_PATH_OFF].to_vec();
             v.extend_from_slice(&guest);

@@ -159,7 +159,6 @@ pub fn socketpair(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     // either: the check comes first, the descriptions drop with the error.
     ctx.user_slice(a[3], 8, true)?;
     let (gx, gy) = ctx
-        .proc
         .fds()
         .install_pair(OpenFile::host(x, None), OpenFile::host(y, None), cloexec)
         .map_err(fd_err)?;

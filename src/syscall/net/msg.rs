@@ -121,7 +121,7 @@ fn rights_in(ctx: &Ctx, ctl: &mut [u8], cloexec: bool) -> (usize, bool) {
                 OpenFile::host(unsafe { OwnedFd::from_raw_fd(raw as RawFd) }, None)
             })
             .collect();
-        let fds = ctx.proc.fds().install_many(files, cloexec);
+        let fds = ctx.fds().install_many(files, cloexec);
         for (&at, fd) in slots.iter().zip(&fds) {
             ctl[at..at + 4].copy_from_slice(&fd.to_ne_bytes());
         }

@@ -46,7 +46,6 @@ pub fn pidfd_getfd(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (pid, raw) = pid_of(ctx, a[0])?;
     if pid == ctx.proc.pid {
         return ctx
-            .proc
             .fds()
             .dup(a[1] as i32, true, 0)
             .map(|n| n as u64)
