@@ -18,6 +18,13 @@
 //! threads are never interrupted by these signals, and blocking changes no kernel action:
 //! SIGCONT continues the process when generated, whatever the mask, and an exited child
 //! still becomes a zombie (or is auto-reaped, see `signal::hostsig::mirror_sigchld`).
+//!
+//! The statics below (`TARGET`, `SFD`, `DEFERRED`, `DEFER_TIMER`) are the host process's,
+//! not a `Process`'s: one signalfd, one watcher thread and one guest process per host
+//! process, which a native fork child replaces in memory it inherited. The watcher thread
+//! owns them; everything else goes through `watch*`, `flush`, `fork_guard` and `start_*`.
+//! They are not an actor: the watcher blocks polling the signalfd, which no actor handler
+//! may do (ARCHITECTURE.md, "Why hostsig keeps process-global state").
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, Weak};
