@@ -304,7 +304,7 @@ fn child(
         // SAFETY: _exit ends the fork child with the guest's status; its state (a copy) needs
         // no teardown.
         Ok(Stop::Exit(code) | Stop::ThreadExit(code)) => unsafe { libc::_exit(code & 0xff) },
-        Ok(Stop::Signal(sig)) => crate::signal::hostsig::die_of_signal(sig),
+        Ok(Stop::Signal(sig)) => crate::signal::hostact::die_of_signal(sig),
         Err(e) => fail(&format!("internal error: {e}")),
     }
 }
