@@ -752,6 +752,32 @@ fn proc_self_spellings(libc: Libc) {
     assert_checks_passed(&out);
 }
 
+/// Another guest process's /proc/<pid> (a fork child's, and from the child its parent's)
+/// under every spelling listed in tests/guest/procpeer.c, its memory through
+/// process_vm_readv/writev and /proc/<pid>/mem, its fd through pidfd_getfd, gone once
+/// reaped; on both fork paths. elfuse-only: qemu-aarch64 shows the host's entries of the
+/// other process (qemu's own maps, fds and threads), where Linux shows the guest's.
+fn proc_of_other_guests(libc: Libc) {
+    let Some(prog) = guest(libc, "procpeer") else {
+        return;
+    };
+    let (data, _) = infra_addrs();
+    for spawn in [false, true] {
+        let dir = TempDir::new();
+        let args = [
+            dir.path().to_str().unwrap().to_string(),
+            format!("{data:#x}"),
+        ];
+        let mut cmd = elfuse_command([] as [&str; 0], &prog, &args);
+        if spawn {
+            cmd.env("ELFUSE_FORK", "spawn");
+        }
+        let out = run(cmd, b"");
+        assert_eq!(out.status, 0, "spawn={spawn}: {}", out.describe());
+        assert_checks_passed(&out);
+    }
+}
+
 /// fork + wait4/waitid, 50 children, pipes between parent and child, random bytes never
 /// handed out by both (same stdout as qemu; the spawn path hands out random bytes too).
 fn fork_and_wait(libc: Libc) {
@@ -1136,6 +1162,7 @@ for_each_libc!(
     shim_fast_path_exits,
     infra_boundary,
     proc_self_spellings,
+    proc_of_other_guests,
     signals_blocked_everywhere,
     execve_fifo,
     nofile_from_host,

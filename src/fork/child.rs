@@ -62,7 +62,7 @@ pub fn child_main(fd: RawFd) -> ExitCode {
         }
         Ok((proc, Stop::Signal(sig))) => {
             drop(proc);
-            crate::signal::hostsig::die_of_signal(sig)
+            crate::signal::hostact::die_of_signal(sig)
         }
         Err(e) => {
             eprintln!("elfuse: fork child: {e}");
@@ -168,9 +168,11 @@ fn run(
         entropy: kids.entropy,
         vfork_done,
     });
+    crate::syscall::procpeer::serve(&proc, crate::syscall::procserve::handle);
     crate::signal::hostsig::watch(&proc);
     let mut thread = inc.thread;
     thread.tid = pid;
+    crate::syscall::procgen::reset_comms(Some((pid, thread.comm)));
     let cpu = inc.cpu;
     let p = proc.clone();
     // If the vCPU thread already failed, the send fails and its join says why.

@@ -126,6 +126,8 @@ pub fn fork(
     // changing would stay half-changed there). Order: the hostsig guard, then the
     // capture (an fd-actor message, the mm lock), then the signal actor held still; no
     // signal handler takes a lock or sends a message, so nothing waits the other way.
+    // The peer channel's thread, likewise (before the hostsig guard: it takes none).
+    let peer_quiet = crate::syscall::procpeer::fork_guard();
     let hostsig_quiet = crate::signal::hostsig::fork_guard();
     let mut inh = Inherited::capture(proc, &t, code_log);
     let mut signals_quiet = proc.signals.hold();
@@ -156,6 +158,7 @@ pub fn fork(
     }
     drop(signals_quiet);
     drop(hostsig_quiet);
+    drop(peer_quiet);
     if pid == 0 {
         let done = done.map(|(r, w)| {
             drop(r);
@@ -262,6 +265,8 @@ fn child(
         Ok(p) => p,
         Err(e) => fail(&format!("mappings: {e:?}")),
     };
+    crate::syscall::procgen::reset_comms(Some((pid, t.comm)));
+    crate::syscall::procpeer::serve(&proc, crate::syscall::procserve::handle);
     crate::signal::hostsig::watch_deferred(&proc);
     if t.set_child_tid != 0 && proc.mm.check_user(t.set_child_tid, 4, true).is_ok() {
         proc.ram.write(t.set_child_tid, &pid.to_le_bytes());
@@ -299,7 +304,7 @@ fn child(
         // SAFETY: _exit ends the fork child with the guest's status; its state (a copy) needs
         // no teardown.
         Ok(Stop::Exit(code) | Stop::ThreadExit(code)) => unsafe { libc::_exit(code & 0xff) },
-        Ok(Stop::Signal(sig)) => crate::signal::hostsig::die_of_signal(sig),
+        Ok(Stop::Signal(sig)) => crate::signal::hostact::die_of_signal(sig),
         Err(e) => fail(&format!("internal error: {e}")),
     }
 }

@@ -15,6 +15,7 @@
 pub mod actor;
 pub mod altstack;
 pub mod frame;
+pub mod hostact;
 pub mod hostsig;
 pub mod info;
 pub mod jobctl;

@@ -145,7 +145,7 @@ syscalls! {
     53 fchmodat(Dirfd, Str, Oct) => fs::fchmodat, Full;
     54 fchownat(Dirfd, Str, Int, Int, Hex) => fs::fchownat, Full;
     55 fchown(Fd, Int, Int) => fs::fchown, Full;
-    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("the guest's own /proc/<pid> has maps, smaps, smaps_rollup, status, stat, statm, cmdline, environ, auxv, comm, mem, fd/, fdinfo/, task/ and the exe/cwd/root links (pagemap and other entries are ENOENT; smaps' dirty/clean split is by anonymous/file); other processes' /proc entries are the host's"), restart(Sys);
+    56 openat(Dirfd, Str, Hex, Oct) => fs::openat, Partial("the guest's own /proc/<pid> has maps, smaps, smaps_rollup, status, stat, statm, cmdline, environ, auxv, comm, mem, fd/, fdinfo/, task/ and the exe/cwd/root links (pagemap and other entries are ENOENT; smaps' dirty/clean split is by anonymous/file); another elfuse process's /proc/<pid> is its guest's, asked of it over the peer channel (an exiting one is ENOENT; a stopped one that cannot answer within 2 s too); a host process that is not elfuse keeps the host's entry"), restart(Sys);
     57 close(Fd) => io::close, Full;
     58 vhangup() => sysadm::vhangup, Full;
     59 pipe2(Ptr, Hex) => io::pipe2, Full;
@@ -343,9 +343,9 @@ syscalls! {
     267 syncfs(Fd) => files::syncfs, Full;
     268 setns(Fd, Hex) => sysadm::setns, Partial("the host's, for the calling thread's host thread; a user namespace is EINVAL (the host process is multi-threaded)");
     269 sendmmsg(Fd, Ptr, Int, Hex) => net::msg::sendmmsg, Full, sigpipe(UnlessNoSignal(3));
-    270 process_vm_readv(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_readv, Partial("own process only (its guest memory; the reserved region is EFAULT); other processes EPERM");
-    271 process_vm_writev(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_writev, Partial("own process only (its guest memory; the reserved region is EFAULT); other processes EPERM");
-    272 kcmp(Int, Int, Int, Int, Int) => sched::kcmp, Partial("tasks of the calling process (threads share every resource); other processes are EPERM; KCMP_EPOLL_TFD is EINVAL");
+    270 process_vm_readv(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_readv, Partial("guest memory of this or another elfuse process (asked of it over the peer channel; the reserved region is EFAULT; a stopped one cannot answer: ESRCH after 2 s); a host process that is not elfuse is EPERM");
+    271 process_vm_writev(Int, Ptr, Int, Ptr, Int, Hex) => procvm::process_vm_writev, Partial("guest memory of this or another elfuse process (asked of it over the peer channel; the reserved region is EFAULT; a stopped one cannot answer: ESRCH after 2 s); a host process that is not elfuse is EPERM");
+    272 kcmp(Int, Int, Int, Int, Int) => sched::kcmp, Partial("tasks of the calling process (threads share every resource) and of another elfuse process (over the peer channel: KCMP_FILE by the host's kcmp of the descriptions, the other resources different, ordered by pid); a host process that is not elfuse is EPERM; KCMP_EPOLL_TFD is EINVAL");
     273 finit_module: "kernel modules: see init_module";
     274 sched_setattr(Int, Ptr, Hex) => sched::sched_setattr, Full;
     275 sched_getattr(Int, Ptr, Int, Hex) => sched::sched_getattr, Full;
@@ -382,9 +382,9 @@ syscalls! {
     435 clone3(Ptr, Int) => clone::clone3, Partial("threads and processes as clone (exit_signal included), with Linux's argument checks; CLONE_CLEAR_SIGHAND (handled signals back to SIG_DFL in the child, ignored ones stay ignored); CLONE_PIDFD for processes; CLONE_INTO_CGROUP: the host's answer (a cgroup2 directory fd, its cgroup.procs writable; the child is moved there right after it starts). Limit: set_tid is EPERM without CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE as Linux, EEXIST for a taken tid, else ENOSYS: the host picks every tid elfuse gets (a thread is a host thread from std's spawn; a native fork is libc's fork(), whose lock hand-over a raw clone3 with set_tid would skip)");
     436 close_range(Int, Int, Hex) => io::close_range, Full;
     437 openat2(Dirfd, Str, Ptr, Int) => openat2::openat2, Partial("RESOLVE_BENEATH and RESOLVE_IN_ROOT from a directory fd inside the guest's own /proc are EXDEV");
-    438 pidfd_getfd(Fd, Fd, Hex) => pidfd::pidfd_getfd, Partial("the fds of another elfuse process are EPERM (its guest fd numbers are its own table's); this process's and a native process's are taken");
+    438 pidfd_getfd(Fd, Fd, Hex) => pidfd::pidfd_getfd, Partial("another elfuse process's guest fd is taken over the peer channel (SCM_RIGHTS), except a description elfuse emulates there (signalfd, an open /proc file of that guest's: EBADF); this process's and a native process's are taken");
     439 faccessat2(Dirfd, Str, Oct, Hex) => fs::faccessat2, Full;
-    440 process_madvise(Fd, Ptr, Int, Int, Hex) => pidfd::process_madvise, Partial("another elfuse process's memory is EPERM (its guest RAM is its own); this process's ranges take any madvise advice (Linux 6.13), a native process's go to the host");
+    440 process_madvise(Fd, Ptr, Int, Int, Hex) => pidfd::process_madvise, Partial("this process's ranges take any madvise advice (Linux 6.13); another process's only WILLNEED, COLD, PAGEOUT and COLLAPSE, as on Linux: another elfuse process's are asked of it over the peer channel, a native process's go to the host; a stopped elfuse process cannot answer: ESRCH after 2 s");
     441 epoll_pwait2(Fd, Ptr, Int, Ptr, Ptr, Int) => epoll::epoll_pwait2, Partial("an unwritable events buffer is EFAULT even when nothing is ready"), restart(NoHand);
     442 mount_setattr: "mounts are the host's and are not changed from inside a guest (unprivileged Linux refuses with EPERM; mount tools report the failure)";
     443 quotactl_fd: "disk quotas: see quotactl";
