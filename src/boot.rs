@@ -175,6 +175,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
         entropy,
         vfork_done: None,
     });
+    crate::syscall::procpeer::serve(&proc, crate::syscall::procserve::handle);
     crate::signal::hostsig::watch(&proc);
     // The main thread's tid is the pid, as on Linux; it owns vCPU slot 0.
     let slot = proc

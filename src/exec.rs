@@ -248,7 +248,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     // POSIX timers are deleted; interval timers go on.
     {
         let actions = ctx.proc.signals.reset_for_exec();
-        crate::signal::hostsig::mirror_sigchld(&actions[crate::signal::SIGCHLD as usize - 1]);
+        crate::signal::hostact::mirror_sigchld(&actions[crate::signal::SIGCHLD as usize - 1]);
     }
     *ctx.proc.exe.lock().unwrap_or_else(|p| p.into_inner()) = (guest_name.clone(), host_path);
     let base = guest_name.rsplit(|&b| b == b'/').next().unwrap_or(&[]);
@@ -256,6 +256,7 @@ pub fn exec(ctx: &mut Ctx, mut t: Target, mut argv: Vec<Vec<u8>>, envp: Vec<Vec<
     let n = base.len().min(15);
     comm[..n].copy_from_slice(&base[..n]);
     ctx.thread.comm = comm;
+    crate::syscall::procgen::reset_comms(None);
     ctx.thread.rseq = None;
     ctx.thread.altstack = Default::default();
     ctx.thread.robust_list = (0, 0);

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use elfuse::boot::{self, BootError, Launch};
 use elfuse::cli::{self, Mode};
-use elfuse::guest::loader::LoadError;
 use elfuse::mapped::{Image, MappedFile};
 use elfuse::startup::StartupTrace;
-use elfuse::syscall::Stop;
 use elfuse::trace::Tracer;
+use elfuse::LoadError;
+use elfuse::Stop;
 
 /// Exit statuses of elfuse itself (the guest's own status is passed through).
 const EXIT_USAGE: u8 = 2;
@@ -48,9 +48,9 @@ fn tune_malloc() {
 
 fn main() -> ExitCode {
     // Before any thread exists, so that every thread inherits the mask.
-    elfuse::signal::hostsig::block_in_this_thread();
+    elfuse::block_in_this_thread();
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    elfuse::backend::emu::init_process();
+    elfuse::init_process();
     tune_malloc();
     let mut st = StartupTrace::from_env();
     let _ = tracing_subscriber::fmt()
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Mode::SyscallTable => {
-            print!("{}", elfuse::syscall::table::render_markdown());
+            print!("{}", elfuse::syscall_table_markdown());
             return ExitCode::SUCCESS;
         }
         Mode::TraceToPerfetto { input, output } => {
@@ -96,7 +96,7 @@ fn main() -> ExitCode {
                 Err(e) => fail(1, e),
             };
         }
-        Mode::ForkChild(fd) => return elfuse::fork::child::child_main(fd),
+        Mode::ForkChild(fd) => return elfuse::fork_child_main(fd),
         Mode::Run | Mode::Demo => {}
     }
 
@@ -125,7 +125,7 @@ fn main() -> ExitCode {
         _ => None,
     };
     if let Some(port) = gdb_port {
-        if let Err(e) = elfuse::gdb::listen(port) {
+        if let Err(e) = elfuse::gdb_listen(port) {
             return fail(
                 EXIT_USAGE,
                 format!("gdb stub: 127.0.0.1:{port}: {}", io_msg(&e)),
@@ -147,7 +147,7 @@ fn main() -> ExitCode {
     } else {
         let prog = opts.program.clone().unwrap_or_default();
         let shown = prog.to_string_lossy().into_owned();
-        let host_path = elfuse::syscall::resolve::host_path(sysroot.as_deref(), prog.as_bytes());
+        let host_path = elfuse::host_path(sysroot.as_deref(), prog.as_bytes());
         // binfmt_misc's O flag: the kernel opened the program for us.
         let opened = match elfuse::binfmt::exec_fd() {
             Some(fd) => Ok(std::fs::File::from(fd)),
@@ -224,7 +224,7 @@ fn main() -> ExitCode {
         Err(BootError::Host(e)) => return fail(EXIT_INTERNAL, format!("{shown}: {e}")),
         Err(e) => return fail(EXIT_NOT_EXECUTABLE, format!("{shown}: {e}")),
     };
-    elfuse::gdb::process_ended(stop);
+    elfuse::gdb_process_ended(stop);
     let status = match stop {
         Stop::Exit(code) | Stop::ThreadExit(code) => code as u8,
         Stop::Signal(sig) => 128 + sig as u8,

@@ -81,7 +81,7 @@ pub fn exec(
     }
     let e = std::io::Error::last_os_error();
     eprintln!("elfuse: execve {}: {e}", host_path.display());
-    crate::signal::hostsig::die_of_signal(crate::signal::SIGKILL)
+    crate::signal::hostact::die_of_signal(crate::signal::SIGKILL)
 }
 
 /// Puts each kept guest fd's host fd at the guest's number (clearing close-on-exec) and

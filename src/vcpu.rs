@@ -49,7 +49,7 @@ fn run_loop(
         // A fork child or a new thread under seccomp: the shim must forward every call.
         shim_data.set_attention(elfuse_shim::data::ATTN_SECCOMP);
     }
-    if let Some(stop) = before_entry(vcpu, me)? {
+    if let Some(stop) = before_entry(proc, vcpu, me)? {
         return Ok(stop);
     }
     loop {
@@ -92,9 +92,14 @@ fn is_clone(vcpu: &mut dyn Vcpu, exit: VcpuExit) -> bool {
     exit == VcpuExit::Hvc(HVC_SYSCALL) && matches!(vcpu.reg(Reg::X(8)), Ok(NR_CLONE | NR_CLONE3))
 }
 
-/// Before every guest entry: invalidations other vCPUs posted, then the kill flag.
-fn before_entry(vcpu: &mut dyn Vcpu, me: &ThreadShared) -> Result<Option<Stop>, BackendError> {
-    me.apply_mail(vcpu)?;
+/// Before every guest entry: the vCPU is marked active and flushes what other vCPUs'
+/// shootdowns left it (`Threads::enter`), then the kill flag.
+fn before_entry(
+    proc: &Process,
+    vcpu: &mut dyn Vcpu,
+    me: &ThreadShared,
+) -> Result<Option<Stop>, BackendError> {
+    proc.threads.enter(me, vcpu)?;
     Ok(me.killed().then_some(Stop::ThreadExit(0)))
 }
 
@@ -111,6 +116,7 @@ fn on_exit(
 ) -> Result<Option<Stop>, BackendError> {
     // A syscall that a signal interrupted (its restart code and original X0).
     let mut interrupted = None;
+    proc.threads.leave(me);
     crate::signal::hostsig::start_if_due();
     match exit {
         VcpuExit::Hvc(HVC_SYSCALL) => {
@@ -155,20 +161,20 @@ fn on_exit(
             // next exit).
             if !proc.signals.maybe_deliverable() || !resume_through_eret(vcpu)? {
                 crate::gdb::after_exit(proc, vcpu, thread.tid, exit)?;
-                return before_entry(vcpu, me);
+                return before_entry(proc, vcpu, me);
             }
         }
         VcpuExit::Debug => {
             // A debugger's stop at an EL0 instruction (see `gdb`).
             crate::gdb::on_debug_exit(proc, vcpu, thread.tid)?;
-            return before_entry(vcpu, me);
+            return before_entry(proc, vcpu, me);
         }
     }
     if let Some(stop) = deliver_pending(proc, vcpu, thread, interrupted)? {
         return Ok(Some(stop));
     }
     crate::gdb::after_exit(proc, vcpu, thread.tid, exit)?;
-    before_entry(vcpu, me)
+    before_entry(proc, vcpu, me)
 }
 
 /// A kick stopped the vCPU in guest code, but signal delivery (like the syscall path)

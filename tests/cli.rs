@@ -222,27 +222,32 @@ fn crafted_elf_runs() {
 }
 
 /// PT_LOADs touching the reserved guest ranges: the null guard [0, 0x10000)
-/// and the top 16 MiB [0x3_FF00_0000, 0x4_0000_0000), or beyond the guest
-/// address space, are refused.
+/// and the top reserve [INFRA_BASE, RAM_SIZE), or beyond the guest address space,
+/// are refused.
 #[test]
 fn load_in_reserved_ranges() {
+    use elfuse::layout::{INFRA_BASE, RAM_SIZE};
     let dir = TempDir::new();
     let cases = [
         (0x0u64, None, "at 0 (null guard)"),
         (0x8000, None, "at 0x8000 (null guard)"),
-        (0x3_FF00_0000, None, "at the start of the top reserve"),
-        (0x3_FFFF_0000, None, "at the last 64 KiB of the top reserve"),
+        (INFRA_BASE, None, "at the start of the top reserve"),
         (
-            0x3_FEFF_0000,
+            RAM_SIZE - 0x1_0000,
+            None,
+            "at the last 64 KiB of the top reserve",
+        ),
+        (
+            INFRA_BASE - 0x1_0000,
             Some(0x2_0000),
             "straddling into the top reserve",
         ),
         (
-            0x3_FE00_0000,
+            INFRA_BASE - 0x100_0000,
             Some(0x200_0000),
             "a large bss running into the top reserve",
         ),
-        (0x4_0000_0000, None, "beyond the guest address space"),
+        (RAM_SIZE, None, "beyond the guest address space"),
         (0x7F_0000_0000, None, "far beyond the guest address space"),
     ];
     for (vaddr, memsz, what) in cases {
@@ -309,9 +314,9 @@ fn phdr_in_reserved_range() {
     let out = run(elfuse_command([] as [&str; 0], &ok, [] as [&str; 0]), b"");
     assert_eq!(out.status, 42, "{}", out.describe());
     for (vaddr, what) in [
-        (elfuse::guest::layout::SHIM_DATA, "shim_data"),
+        (elfuse::layout::SHIM_DATA, "shim_data"),
         (
-            elfuse::guest::layout::INFRA_BASE - 16,
+            elfuse::layout::INFRA_BASE - 16,
             "straddling into the reserve",
         ),
         (0x100, "the null guard"),

@@ -126,6 +126,18 @@ fn sigbus_truncated_syscalls(libc: Libc) {
     }
 }
 
+/// A MAP_SHARED file truncated by another process (a forked child): a load or store past
+/// the new end is the guest's SIGBUS (BUS_ADRERR, si_addr), a syscall's access there
+/// EFAULT, and elfuse lives on (the host's SIGBUS in translated code, or in the shim's
+/// /dev/urandom copy, is raised as the guest's data abort). elfuse-only, as above.
+fn sigbus_truncated_elsewhere(libc: Libc) {
+    let dir = TempDir::new();
+    let d = dir.path().to_str().unwrap();
+    if let Some(out) = run_elfuse_only(libc, "sigbus_cross", &[], &[d], 0) {
+        assert_checks_passed(&out);
+    }
+}
+
 /// A pty pair and job control on its slave (tests/guest/pty.c); `strict`: elfuse-only,
 /// with TIOCGPTLCK (qemu-user 7.2 has none).
 fn pty(libc: Libc) {
@@ -630,14 +642,14 @@ fn shim_fast_path_exits(libc: Libc) {
 }
 
 fn infra_addrs() -> (u64, u64) {
-    use elfuse::guest::layout;
+    use elfuse::layout;
     (layout::SHIM_DATA, layout::INFRA_BASE)
 }
 
 /// EL0 cannot touch shim_data, shim code or the page tables; syscalls given infra
 /// pointers fail without touching them. elfuse-only (the addresses are elfuse's).
 fn infra_boundary(libc: Libc) {
-    use elfuse::guest::layout;
+    use elfuse::layout;
     let Some(prog) = guest(libc, "infra") else {
         return;
     };
@@ -738,6 +750,32 @@ fn proc_self_spellings(libc: Libc) {
     let out = run(elfuse_command([] as [&str; 0], &prog, &args), b"");
     assert_eq!(out.status, 0, "{}", out.describe());
     assert_checks_passed(&out);
+}
+
+/// Another guest process's /proc/<pid> (a fork child's, and from the child its parent's)
+/// under every spelling listed in tests/guest/procpeer.c, its memory through
+/// process_vm_readv/writev and /proc/<pid>/mem, its fd through pidfd_getfd, gone once
+/// reaped; on both fork paths. elfuse-only: qemu-aarch64 shows the host's entries of the
+/// other process (qemu's own maps, fds and threads), where Linux shows the guest's.
+fn proc_of_other_guests(libc: Libc) {
+    let Some(prog) = guest(libc, "procpeer") else {
+        return;
+    };
+    let (data, _) = infra_addrs();
+    for spawn in [false, true] {
+        let dir = TempDir::new();
+        let args = [
+            dir.path().to_str().unwrap().to_string(),
+            format!("{data:#x}"),
+        ];
+        let mut cmd = elfuse_command([] as [&str; 0], &prog, &args);
+        if spawn {
+            cmd.env("ELFUSE_FORK", "spawn");
+        }
+        let out = run(cmd, b"");
+        assert_eq!(out.status, 0, "spawn={spawn}: {}", out.describe());
+        assert_checks_passed(&out);
+    }
 }
 
 /// fork + wait4/waitid, 50 children, pipes between parent and child, random bytes never
@@ -1089,6 +1127,7 @@ for_each_libc!(
     mmap,
     sigbus_past_eof,
     sigbus_truncated_syscalls,
+    sigbus_truncated_elsewhere,
     pty,
     jit,
     jit_alias,
@@ -1123,6 +1162,7 @@ for_each_libc!(
     shim_fast_path_exits,
     infra_boundary,
     proc_self_spellings,
+    proc_of_other_guests,
     signals_blocked_everywhere,
     execve_fifo,
     nofile_from_host,

@@ -364,3 +364,50 @@ fn curl_reads_a_file_url() {
     ));
     assert_eq!(out, "served by file://\n");
 }
+
+/// bash and the programs it starts reading each other's /proc/<pid> (`cat
+/// /proc/$PPID/status`, `ls -l /proc/$$/fd`, a background job's cmdline and status, gone
+/// once reaped): each other's guest, never elfuse, as the host's own bash shows on Linux
+/// (the reference when the host has bash). No qemu reference: qemu-user shows its own
+/// host process there.
+#[test]
+fn bash_reads_other_processes_proc() {
+    let Some(root) = rootfs() else { return };
+    let script = r#"
+exec 5</etc/debian_version
+grep -E '^(Name|Threads|Umask):' /proc/$$/status
+sh -c 'for f in /proc/$PPID/fd/*; do [ ${f##*/} -lt 10 ] && printf "%s " ${f##*/}; done; echo'
+ls -l /proc/$$/fd | awk '$9 == 5 {print $1, $9, $10, $11}'
+ls /proc/$$/task | wc -l
+sh -c 'grep -E "^(Name|Threads):" /proc/$PPID/status; readlink /proc/$PPID/fd/5; cat /proc/$PPID/fd/5 | wc -c'
+tr '\0' '\n' < /proc/$$/cmdline | sed -n 2p
+sleep 5 & k=$!
+until [ "$(tr '\0' ' ' < /proc/$k/cmdline)" = "sleep 5 " ]; do :; done
+tr '\0' ' ' < /proc/$k/cmdline; echo
+grep -E '^(Name|Threads|PPid):' /proc/$k/status | sed "s/$$/BASH/"
+grep -c elfuse /proc/$k/maps
+kill $k; wait $k; echo "status $?"
+test -e /proc/$k/status || echo gone
+"#;
+    let out = text(run_real(
+        &root,
+        "/bin/bash",
+        &strings(&["-c", script]),
+        b"",
+        false,
+    ));
+    let version = std::fs::read(root.join("etc/debian_version"))
+        .unwrap()
+        .len();
+    let expected = format!(
+        "Name:\tbash\nUmask:\t0022\nThreads:\t1\n0 1 2 5 \nlr-x------ 5 -> /etc/debian_version\n\
+         1\nName:\tbash\nThreads:\t1\n/etc/debian_version\n{version}\n-c\nsleep 5 \n\
+         Name:\tsleep\nPPid:\tBASH\nThreads:\t1\n0\nstatus 143\ngone\n"
+    );
+    assert_eq!(out, expected, "elfuse");
+    if std::fs::read("/etc/debian_version").map(|v| v.len()).ok() == Some(version) {
+        if let Some(host) = host("bash", &strings(&["-c", script]), b"") {
+            assert_eq!(text(host), expected, "the host's bash");
+        }
+    }
+}

@@ -46,8 +46,9 @@ use super::{
     Vm,
 };
 
-/// Smallest IPA size we accept: the guest's identity-mapped address space needs 36 bits.
-const MIN_IPA_BITS: u32 = 36;
+/// Smallest IPA size we accept: the guest's identity-mapped address space
+/// (`layout::RAM_SIZE`, a power of two) needs this many bits.
+const MIN_IPA_BITS: u32 = crate::guest::layout::RAM_SIZE.trailing_zeros();
 /// HVF's stage-2 granule.
 const HV_PAGE_SIZE: u64 = applevisor::memory::PAGE_SIZE as u64;
 
@@ -67,10 +68,6 @@ fn hv_err(what: &'static str) -> impl FnOnce(HypervisorError) -> BackendError {
 pub struct Hvf;
 
 impl Hypervisor for Hvf {
-    fn name(&self) -> &'static str {
-        "hvf"
-    }
-
     fn create_vm(&self) -> Result<Arc<dyn Vm>> {
         Ok(HvfVm::create()?)
     }

@@ -17,6 +17,8 @@
 
 use std::sync::Arc;
 
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod busfault;
 pub mod codelog;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod emu;
@@ -164,7 +166,8 @@ pub enum Flow {
 /// The handler [`Vcpu::run_with`] calls at each exit, with the vCPU stopped at it.
 pub type ExitHandler<'a> = dyn FnMut(&mut dyn Vcpu, VcpuExit) -> Flow + 'a;
 
-/// [`Vcpu::run_with`] for backends whose every exit leaves [`Vcpu::run`].
+/// [`Vcpu::run_with`] for backends whose every exit leaves [`Vcpu::run`] (hvf).
+#[cfg(feature = "hvf")]
 pub fn run_loop<V: Vcpu>(v: &mut V, on_exit: &mut ExitHandler<'_>) -> Result<()> {
     loop {
         let exit = v.run()?;
@@ -299,7 +302,6 @@ pub trait Vm: Send + Sync {
 
 /// A backend.
 pub trait Hypervisor {
-    fn name(&self) -> &'static str;
     fn create_vm(&self) -> Result<Arc<dyn Vm>>;
 }
 

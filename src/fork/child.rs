@@ -61,7 +61,7 @@ pub fn child_main(fd: RawFd) -> ExitCode {
         }
         Ok((proc, Stop::Signal(sig))) => {
             drop(proc);
-            crate::signal::hostsig::die_of_signal(sig)
+            crate::signal::hostact::die_of_signal(sig)
         }
         Err(e) => {
             eprintln!("elfuse: fork child: {e}");

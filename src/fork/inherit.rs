@@ -213,6 +213,8 @@ impl Received {
             entropy: kids.entropy,
             vfork_done,
         });
+        crate::syscall::procgen::reset_comms(Some((pid, t.comm)));
+        crate::syscall::procpeer::serve(&proc, crate::syscall::procserve::handle);
         let thread = ThreadState {
             tid: pid,
             comm: t.comm,

@@ -45,15 +45,28 @@ use crate::guest::ram::GuestRam;
 use crate::syscall::{Ctx, SysResult};
 
 use crate::syscall::clone::{
-    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_CLEAR_SIGHAND, CLONE_DETACHED,
-    CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_VFORK, CLONE_VM, CSIGNAL,
+    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_CLEAR_SIGHAND, CLONE_DETACHED, CLONE_FILES,
+    CLONE_FS, CLONE_IO, CLONE_PARENT, CLONE_PARENT_SETTID, CLONE_PTRACE, CLONE_SETTLS,
+    CLONE_SYSVSEM, CLONE_UNTRACED, CLONE_VFORK, CLONE_VM, CSIGNAL,
 };
 
-/// Flags a new process may be created with here. Sharing the fd table, fs context or
-/// signal handlers with a separate process (CLONE_FILES, CLONE_FS, CLONE_SIGHAND),
-/// namespaces, pidfds and ptrace are refused with EINVAL. CLONE_CLEAR_SIGHAND comes
-/// from clone3 only (clone's flags are 32 bits).
+/// What a new process cannot get here (ENOSYS, the stated limits): sharing the fd
+/// table or fs context with its parent (CLONE_FILES, CLONE_FS: guest fds are one host
+/// process's table, and the host's fork() shares no fs struct), the parent's SysV undo
+/// list or I/O context (CLONE_SYSVSEM, CLONE_IO), the parent's parent (CLONE_PARENT: the
+/// host's fork() makes elfuse the parent) and new namespaces (the host's fork() makes
+/// none).
+const UNSUPPORTED: u64 = CLONE_FILES | CLONE_FS | CLONE_SYSVSEM | CLONE_IO | CLONE_PARENT | NEW_NS;
+/// CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET.
+const NEW_NS: u64 = 0x0002_0000 | 0x7e00_0000;
+
+/// Flags a new process may be created with here; others are EINVAL (CLONE_SIGHAND and
+/// CLONE_THREAD without CLONE_VM, as Linux). CLONE_PTRACE and CLONE_UNTRACED change
+/// nothing (no guest process traces another). CLONE_CLEAR_SIGHAND comes from clone3 only
+/// (clone's flags are 32 bits).
 const SUPPORTED: u64 = CSIGNAL
+    | CLONE_PTRACE
+    | CLONE_UNTRACED
     | CLONE_VM
     | CLONE_VFORK
     | CLONE_SETTLS
@@ -68,8 +81,11 @@ const SUPPORTED: u64 = CSIGNAL
 /// (threads) elsewhere.
 pub fn clone_process(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     let (flags, newsp, ptid, tls, ctid) = (a[0], a[1], a[2], a[3], a[4]);
-    if flags & !SUPPORTED != 0 {
+    if flags & !(SUPPORTED | UNSUPPORTED) != 0 {
         return Err(Errno::EINVAL);
+    }
+    if flags & UNSUPPORTED != 0 {
+        return Err(Errno::ENOSYS);
     }
     if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
         // A thread, not a process.

@@ -97,6 +97,8 @@ pub fn fork(
     // changing would stay half-changed there). Order: the hostsig guard, then the
     // capture (an fd-actor message, the mm lock), then the signal actor held still; no
     // signal handler takes a lock or sends a message, so nothing waits the other way.
+    // The peer channel's thread, likewise (before the hostsig guard: it takes none).
+    let peer_quiet = crate::syscall::procpeer::fork_guard();
     let hostsig_quiet = crate::signal::hostsig::fork_guard();
     let (mut mm, mut signals_quiet) = (None, None);
     let inh = Captured::capture(proc, t, &ctx.thread.own, flags, || {
@@ -135,6 +137,7 @@ pub fn fork(
     }
     drop(signals_quiet);
     drop(hostsig_quiet);
+    drop(peer_quiet);
     if pid == 0 {
         let done = done.map(|(r, w)| {
             drop(r);
@@ -226,7 +229,7 @@ fn child(
         // SAFETY: _exit ends the fork child with the guest's status; its state (a copy) needs
         // no teardown.
         Ok(Stop::Exit(code) | Stop::ThreadExit(code)) => unsafe { libc::_exit(code & 0xff) },
-        Ok(Stop::Signal(sig)) => crate::signal::hostsig::die_of_signal(sig),
+        Ok(Stop::Signal(sig)) => crate::signal::hostact::die_of_signal(sig),
         Err(e) => fail(&format!("internal error: {e}")),
     }
 }

@@ -156,15 +156,6 @@ fn get() -> Option<&'static Debugger> {
     (d.owner == std::process::id()).then_some(d)
 }
 
-/// The guest's PC (see the module doc: ELR_EL1 while inside the shim).
-pub fn guest_pc(vcpu: &dyn Vcpu) -> Result<u64, BackendError> {
-    if in_shim(vcpu)? {
-        vcpu.sys_reg(SysReg::ElrEl1)
-    } else {
-        vcpu.reg(Reg::Pc)
-    }
-}
-
 /// A new guest thread starts on this host thread. The first one (the main thread) waits
 /// for gdb to connect and stops before the program's first instruction.
 pub fn thread_started(

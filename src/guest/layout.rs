@@ -10,7 +10,7 @@
 //!     STACK_BOTTOM  main thread stack (STACK_SIZE), grows down from STACK_TOP
 //!     STACK_TOP     guard gap
 //!     INFRA_BASE    shim code | shim data | EL1 stacks | page-table pool   infra
-//! 0x0004_0000_0000  RAM_SIZE: end of the guest address space
+//! 0x0020_0000_0000  RAM_SIZE: end of the guest address space
 //! ```
 //!
 //! The infra reserve (null guard and everything from INFRA_BASE up) is invisible to the
@@ -21,12 +21,15 @@ pub const PAGE_SIZE: u64 = 4096;
 pub const PAGE_MASK: u64 = PAGE_SIZE - 1;
 
 /// Size of guest RAM and of the guest address space (sparse: only touched pages cost).
-pub const RAM_SIZE: u64 = 16 << 30;
+/// 128 GiB: room for `MAX_VCPUS` threads with glibc's default 8 MiB stacks (10 000 of
+/// them take 80 GiB of address space) besides the program's own mappings.
+pub const RAM_SIZE: u64 = 128 << 30;
 
 /// Lowest address a guest mapping may use (Linux's default vm.mmap_min_addr).
 pub const NULL_GUARD_END: u64 = 0x1_0000;
 
-pub const INFRA_SIZE: u64 = 16 << 20;
+/// 2 MiB of shim code, shim data and EL1 stacks, then the page-table pool.
+pub const INFRA_SIZE: u64 = (2 << 20) + PT_POOL_SIZE;
 pub const INFRA_BASE: u64 = RAM_SIZE - INFRA_SIZE;
 
 /// Shim code: EL1 read-only, executable at EL1 only.
@@ -45,8 +48,12 @@ pub const SHIM_DATA_SIZE: u64 = 64 << 10;
 pub const EL1_STACKS: u64 = SHIM_DATA + SHIM_DATA_SIZE;
 pub const EL1_STACK_SIZE: u64 = 128;
 pub const MAX_VCPUS: u64 = (PT_POOL - EL1_STACKS) / EL1_STACK_SIZE;
-/// Stage-1 page tables (4 KiB granule), allocated by the host from this pool.
+/// Stage-1 page tables (4 KiB granule), allocated by the host from this pool. Sized for
+/// `MAX_VCPUS` threads each with a default 8 MiB stack (four level-3 tables), plus the
+/// program's own mappings; only tables in use cost memory (the pool is sparse RAM, and
+/// a table freed when its 2 MiB span empties is given back to the host).
 pub const PT_POOL: u64 = INFRA_BASE + (2 << 20);
+pub const PT_POOL_SIZE: u64 = 318 << 20;
 pub const PT_POOL_END: u64 = RAM_SIZE;
 
 /// The main thread's stack.
@@ -92,6 +99,10 @@ mod tests {
         const { assert!(MMAP_BOTTOM < MMAP_TOP && MMAP_TOP < STACK_BOTTOM) };
         const { assert!(STACK_TOP < INFRA_BASE) };
         const { assert!(EL1_STACKS + MAX_VCPUS * EL1_STACK_SIZE <= PT_POOL) };
+        // Every vCPU with an 8 MiB stack (and its guard) fits in the mmap area, and its
+        // four level-3 tables in the pool.
+        const { assert!(MAX_VCPUS * ((8 << 20) + PAGE_SIZE) < MMAP_TOP - MMAP_BOTTOM) };
+        const { assert!(MAX_VCPUS * 4 * PAGE_SIZE < PT_POOL_SIZE) };
         const { assert!(EL1_STACK_SIZE >= elfuse_shim::EL1_STACK_USE) };
         const { assert!(EL1_STACK_SIZE.is_multiple_of(16) && MAX_VCPUS >= 10_000) };
         const { assert!((MAX_VCPUS * EL1_STACK_SIZE).is_multiple_of(PAGE_SIZE)) };

@@ -65,8 +65,6 @@ impl fmt::Display for LoadError {
 #[derive(Clone, Debug)]
 pub struct Loaded {
     pub entry: u64,
-    /// Load bias (0 for ET_EXEC).
-    pub bias: u64,
     /// Where the program headers are in guest memory (AT_PHDR).
     pub phdr: u64,
     pub phnum: u64,
@@ -336,7 +334,6 @@ pub fn load(
         .unwrap_or(0);
     Ok(Loaded {
         entry: elf.entry.wrapping_add(bias),
-        bias,
         phdr,
         phnum,
         phent,

@@ -66,6 +66,8 @@ pub fn fd_writable(fd: &OwnedFd) -> bool {
 
 /// The state of an [`Mm`] apart from its RAM (see [`Mm::to_parts`]).
 mod eof;
+mod place;
+mod remap;
 mod shm;
 pub use eof::MissingPage;
 pub use shm::ShmSeg;
@@ -87,6 +89,8 @@ pub struct Mm {
     inval: Invalidate,
     /// The `[vvar]` page and its watch, cleared when a mapping change touches it.
     vvar: Option<(u64, Arc<super::vvar::VvarWatch>)>,
+    /// Where the last top-down placement went (`mm/place.rs`).
+    free_cache: std::cell::Cell<place::FreeCache>,
 }
 
 fn perm_of(prot: u32) -> Option<PagePerm> {
@@ -108,6 +112,7 @@ impl Mm {
             brk: 0,
             inval: Invalidate::default(),
             vvar: None,
+            free_cache: Default::default(),
         };
         let infra = [
             (SHIM_CODE, SHIM_CODE_SIZE, PagePerm::KernelCode),
@@ -157,6 +162,7 @@ impl Mm {
             brk: p.brk,
             inval: Invalidate::default(),
             vvar: None,
+            free_cache: Default::default(),
         };
         for (start, v) in &mm.vmas {
             if v.is_file_overlay() {
@@ -176,6 +182,7 @@ impl Mm {
 
     /// Takes the TLB / code invalidation the changes so far require.
     pub fn take_invalidate(&mut self) -> Invalidate {
+        self.pt.recycle();
         std::mem::take(&mut self.inval)
     }
 
@@ -230,46 +237,6 @@ impl Mm {
         keys.into_iter()
             .map(|k| (k, self.vmas.remove(&k).unwrap()))
             .collect()
-    }
-
-    fn is_free(&self, start: u64, end: u64) -> bool {
-        if let Some((_, v)) = self.vmas.range(..start).next_back() {
-            if v.end > start {
-                return false;
-            }
-        }
-        self.vmas.range(start..end).next().is_none()
-    }
-
-    /// Highest free, page-aligned gap of `len` bytes inside `[lo, hi)`.
-    fn gap_top_down(&self, lo: u64, hi: u64, len: u64) -> Option<u64> {
-        let mut top = hi;
-        for (&s, v) in self.vmas.range(..hi).rev() {
-            let e = v.end.min(hi);
-            if e <= top && top - e >= len {
-                return Some(top - len);
-            }
-            top = top.min(s);
-            if top < lo.saturating_add(len) {
-                return None;
-            }
-        }
-        (top >= lo.saturating_add(len)).then(|| top - len)
-    }
-
-    /// Chooses where a non-fixed mapping of `len` bytes goes (Linux: top-down below the
-    /// stack; a usable hint is honoured).
-    pub fn find_free(&self, len: u64, hint: u64) -> Result<u64, Errno> {
-        if hint != 0 && hint.is_multiple_of(PAGE_SIZE) {
-            if let Some(end) = hint.checked_add(len) {
-                if is_user_range(hint, len) && self.is_free(hint, end) {
-                    return Ok(hint);
-                }
-            }
-        }
-        self.gap_top_down(MMAP_BOTTOM, MMAP_TOP, len)
-            .or_else(|| self.gap_top_down(self.brk.max(NULL_GUARD_END), MMAP_BOTTOM, len))
-            .ok_or(Errno::ENOMEM)
     }
 
     /// Installs a mapping at `[start, start+len)`, replacing whatever was there. Anonymous
@@ -328,18 +295,21 @@ impl Mm {
         if old.is_empty() {
             return;
         }
-        let mut code = false;
+        self.freed(start, end);
+        let (mut code, mut tlb) = (false, false);
         for (s, v) in &old {
             if v.is_file_overlay() {
                 self.ram.restore(*s, v.end - s);
             }
             code |= v.prot & PROT_EXEC != 0;
+            tlb |= v.prot != 0;
         }
         self.ram.discard(start, end - start);
         let _ = self.apply_ptes(start, end, 0);
-        // Only memory that was executable can have translated code to drop.
+        // Only memory that was executable can have translated code to drop, and only
+        // accessible memory can have TLB entries.
         self.inval.merge(Invalidate {
-            tlb: true,
+            tlb,
             code: code.then_some((start, end)),
         });
     }
@@ -427,9 +397,10 @@ impl Mm {
         }
         self.split_at(start);
         self.split_at(end);
-        let mut was_exec = false;
+        let (mut was_exec, mut lost) = (false, false);
         for (_, v) in self.vmas.range_mut(start..end) {
             was_exec |= v.prot & PROT_EXEC != 0;
+            lost |= loses_access(v.prot, prot);
             v.prot = prot;
         }
         self.apply_ptes(start, end, prot)?;
@@ -437,196 +408,16 @@ impl Mm {
         // writes this one does not see): drop translated code for it. Code made
         // non-executable is dropped too: the emulated CPU links translated blocks across
         // pages (third_party PATCHES 17), and a linked jump does not look at the target
-        // page's permissions again.
+        // page's permissions again. A change that only adds access needs no TLB flush:
+        // the emulated TLB holds no entry for an access the old entry did not allow (a
+        // miss walks the tables again), as with Linux's spurious-fault rule; this spares
+        // every thread creation (glibc and musl make a new stack PROT_NONE, then add
+        // read/write) a shootdown of every other thread.
         self.inval.merge(Invalidate {
-            tlb: true,
+            tlb: lost,
             code: (prot & PROT_EXEC != 0 || was_exec).then_some((start, end)),
         });
         Ok(())
-    }
-
-    /// madvise(2): MADV_DONTNEED/MADV_FREE drop private anonymous pages (they read back as
-    /// zeroes) and refetch private file pages; advisory values are accepted.
-    pub fn advise(&mut self, start: u64, len: u64, advice: i32) -> Result<(), Errno> {
-        const MADV_DONTNEED: i32 = 4;
-        const MADV_FREE: i32 = 8;
-        const MADV_REMOVE: i32 = 9;
-        if !start.is_multiple_of(PAGE_SIZE) {
-            return Err(Errno::EINVAL);
-        }
-        let end = page_up(start.checked_add(len).ok_or(Errno::EINVAL)?).ok_or(Errno::EINVAL)?;
-        if !is_user_range(start, (end - start).max(1)) {
-            return Err(Errno::EINVAL);
-        }
-        match advice {
-            0..=3 | 10..=21 | 100..=101 => {
-                if self.covered(start, end) {
-                    Ok(())
-                } else {
-                    Err(Errno::ENOMEM)
-                }
-            }
-            MADV_DONTNEED | MADV_FREE | MADV_REMOVE => {
-                if !self.covered(start, end) {
-                    return Err(Errno::ENOMEM);
-                }
-                let parts: Vec<(u64, Vma)> = self
-                    .vmas
-                    .range(..end)
-                    .filter(|(_, v)| v.end > start)
-                    .map(|(s, v)| (*s, v.clone()))
-                    .collect();
-                for (s, v) in parts {
-                    if v.shared {
-                        continue;
-                    }
-                    let a = s.max(start);
-                    let b = v.end.min(end);
-                    self.ram.discard(a, b - a);
-                    if let Backing::File { fd, offset } = &v.backing {
-                        self.fill_from_file(a, b - a, fd, offset + (a - s));
-                    }
-                }
-                Ok(())
-            }
-            _ => Err(Errno::EINVAL),
-        }
-    }
-
-    /// Copies file bytes into guest memory (what a page fault on a file mapping would
-    /// read); bytes past end of file stay zero.
-    pub fn fill_from_file(&self, addr: u64, len: u64, fd: &OwnedFd, offset: u64) {
-        let mut done = 0u64;
-        while done < len {
-            let p = self.ram.ptr(addr + done, (len - done) as usize);
-            // SAFETY: `p` is `len - done` bytes inside the RAM mapping (`ram.ptr` checked
-            // it); pread fills guest RAM through this raw pointer, no reference to it exists.
-            let n = unsafe {
-                libc::pread(
-                    fd.as_raw_fd(),
-                    p.cast(),
-                    (len - done) as usize,
-                    (offset + done) as libc::off_t,
-                )
-            };
-            if n <= 0 {
-                break;
-            }
-            done += n as u64;
-        }
-    }
-
-    /// mremap(2) without MREMAP_DONTUNMAP.
-    pub fn remap(
-        &mut self,
-        old: u64,
-        old_len: u64,
-        new_len: u64,
-        may_move: bool,
-        fixed: Option<u64>,
-    ) -> Result<u64, Errno> {
-        if !old.is_multiple_of(PAGE_SIZE) || new_len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
-        let new_len = page_up(new_len).ok_or(Errno::EINVAL)?;
-        let old_end = old.checked_add(old_len).ok_or(Errno::EFAULT)?;
-        if !is_user_range(old, old_len.max(PAGE_SIZE)) {
-            return Err(Errno::EFAULT);
-        }
-        // The old range must lie in one mapping.
-        let (vs, v) = self.vma_at(old).ok_or(Errno::EFAULT)?;
-        if old_len > 0 && v.end < old_end {
-            return Err(Errno::EFAULT);
-        }
-        let v = v.clone();
-        if let Some(dst) = fixed {
-            if dst % PAGE_SIZE != 0 || !is_user_range(dst, new_len) {
-                return Err(Errno::EINVAL);
-            }
-            if dst < old_end && old < dst + new_len {
-                return Err(Errno::EINVAL);
-            }
-            return self.move_mapping(vs, &v, old, old_len, dst, new_len);
-        }
-        if new_len <= old_len {
-            if new_len < old_len {
-                self.release(old + new_len, old_end);
-            }
-            return Ok(old);
-        }
-        // Grow in place if the pages after it are free.
-        let grow_end = old + new_len;
-        if old_end == v.end && is_user_range(old, new_len) && self.is_free(old_end, grow_end) {
-            let ext = new_len - old_len;
-            match &v.backing {
-                Backing::File { fd, offset } if v.shared => {
-                    self.overlay(old_end, ext, fd, offset + (old_end - vs))?
-                }
-                Backing::File { fd, offset } => {
-                    self.fill_from_file(old_end, ext, fd, offset + (old_end - vs))
-                }
-                Backing::Shm { seg, offset } => {
-                    self.overlay_shm(old_end, ext, seg, offset + (old_end - vs))?
-                }
-                Backing::Anon => {}
-            }
-            self.vmas.get_mut(&vs).unwrap().end = grow_end;
-            self.apply_ptes(old_end, grow_end, v.prot)?;
-            return Ok(old);
-        }
-        if !may_move {
-            return Err(Errno::ENOMEM);
-        }
-        let dst = self.find_free(new_len, 0)?;
-        self.move_mapping(vs, &v, old, old_len, dst, new_len)
-    }
-
-    fn move_mapping(
-        &mut self,
-        vs: u64,
-        v: &Vma,
-        old: u64,
-        old_len: u64,
-        dst: u64,
-        new_len: u64,
-    ) -> Result<u64, Errno> {
-        let backing = match &v.backing {
-            Backing::Anon => Backing::Anon,
-            Backing::File { fd, offset } => Backing::File {
-                fd: fd.clone(),
-                offset: offset + (old - vs),
-            },
-            Backing::Shm { seg, offset } => Backing::Shm {
-                seg: seg.clone(),
-                offset: offset + (old - vs),
-            },
-        };
-        let keep = old_len.min(new_len);
-        // A shared file mapping's contents are the file's: nothing to carry over.
-        let saved = if v.is_file_overlay() {
-            Vec::new()
-        } else {
-            let mut buf = vec![0u8; keep as usize];
-            self.ram.read(old, &mut buf);
-            buf
-        };
-        self.release(old, old + old_len);
-        self.map_fixed(
-            dst,
-            new_len,
-            v.prot,
-            v.shared,
-            backing.clone(),
-            v.name.clone(),
-        )?;
-        self.ram.write(dst, &saved);
-        if let (false, Backing::File { fd, offset }) = (v.shared, &backing) {
-            if new_len > keep {
-                self.fill_from_file(dst + keep, new_len - keep, fd, offset + keep);
-            }
-        }
-        Ok(dst)
     }
 
     /// brk(2): returns the new break (the old one on failure, as Linux does).
@@ -722,6 +513,12 @@ impl Mm {
     pub fn has_invalidate(&self) -> bool {
         !self.inval.is_empty()
     }
+}
+
+/// Whether changing a mapping's protection from `old` to `new` takes any access away
+/// (read: any protection but PROT_NONE reads, as the page tables encode it).
+fn loses_access(old: u32, new: u32) -> bool {
+    (old != 0 && new == 0) || old & !new & (PROT_WRITE | PROT_EXEC) != 0
 }
 
 /// The protections a user access needs: writes need PROT_WRITE, reads any access.

@@ -44,6 +44,10 @@ pub struct PageTables {
     root: u64,
     next: u64,
     free: Vec<u64>,
+    /// Level-3 tables unlinked since the last [`PageTables::recycle`]: a vCPU's table
+    /// walk that began before the unlink may still read one, so it is reused only after
+    /// the shootdown that follows the change.
+    retired: Vec<u64>,
 }
 
 #[derive(Debug)]
@@ -55,6 +59,7 @@ impl PageTables {
             root: 0,
             next: PT_POOL,
             free: Vec::new(),
+            retired: Vec::new(),
         };
         pt.root = pt.alloc(ram).expect("empty pool");
         pt
@@ -63,12 +68,26 @@ impl PageTables {
     /// The allocator's state (root, next never-used table, free tables): with a copy of
     /// guest RAM, which holds the tables themselves, it rebuilds the tree (fork).
     pub fn parts(&self) -> (u64, u64, Vec<u64>) {
-        (self.root, self.next, self.free.clone())
+        let mut free = self.free.clone();
+        free.extend_from_slice(&self.retired);
+        (self.root, self.next, free)
     }
 
     /// The inverse of [`PageTables::parts`], over RAM that already holds the tables.
     pub fn from_parts(root: u64, next: u64, free: Vec<u64>) -> Self {
-        PageTables { root, next, free }
+        PageTables {
+            root,
+            next,
+            free,
+            retired: Vec::new(),
+        }
+    }
+
+    /// Makes the tables retired so far reusable: called when the invalidation that
+    /// follows their unlinking is taken (every vCPU is out of guest code, or flushes,
+    /// before it walks the tables again).
+    pub fn recycle(&mut self) {
+        self.free.append(&mut self.retired);
     }
 
     /// Physical address of the level-0 table (TTBR0_EL1).
@@ -90,18 +109,20 @@ impl PageTables {
         Ok(t)
     }
 
-    /// The level-3 table covering `va` (a 2 MiB span), created if `create`.
+    /// The level-3 table covering `va` (a 2 MiB span), created if `create`, with the
+    /// level-2 slot that points at it.
     fn l3_table(
         &mut self,
         ram: &GuestRam,
         va: u64,
         create: bool,
-    ) -> Result<Option<u64>, PoolExhausted> {
+    ) -> Result<Option<(u64, u64)>, PoolExhausted> {
         let mut table = self.root;
+        let mut slot = 0;
         for level in 0..3 {
             let shift = 39 - 9 * level;
             let idx = (va >> shift) & 0x1ff;
-            let slot = table + idx * 8;
+            slot = table + idx * 8;
             let e = ram.read_u64(slot);
             if e & 1 == 0 {
                 if !create {
@@ -114,7 +135,19 @@ impl PageTables {
                 table = e & ADDR_MASK;
             }
         }
-        Ok(Some(table))
+        Ok(Some((table, slot)))
+    }
+
+    /// Unlinks level-3 table `l3` (level-2 slot `slot`) if it maps nothing: its memory
+    /// goes back to the host and the table to the pool (after the next shootdown).
+    /// `whole`: the caller has just cleared all of it.
+    fn release_if_empty(&mut self, ram: &GuestRam, l3: u64, slot: u64, whole: bool) {
+        if !whole && (0..512).any(|i| ram.read_u64(l3 + i * 8) != 0) {
+            return;
+        }
+        ram.write_u64(slot, 0);
+        ram.discard(l3, PAGE_SIZE);
+        self.retired.push(l3);
     }
 
     /// Sets (or with `None`, clears) the page descriptors of `[va, va+len)`, identity
@@ -133,7 +166,7 @@ impl PageTables {
         while cur < end {
             let span_end = ((cur >> 21) + 1) << 21;
             let chunk_end = span_end.min(end);
-            if let Some(l3) = self.l3_table(ram, cur, perm.is_some())? {
+            if let Some((l3, l2_slot)) = self.l3_table(ram, cur, perm.is_some())? {
                 let mut p = cur;
                 while p < chunk_end {
                     let slot = l3 + ((p >> 12) & 0x1ff) * 8;
@@ -141,23 +174,29 @@ impl PageTables {
                     ram.write_u64(slot, d);
                     p += PAGE_SIZE;
                 }
+                if perm.is_none() {
+                    let whole = chunk_end - cur == 1 << 21;
+                    self.release_if_empty(ram, l3, l2_slot, whole);
+                }
             }
             cur = chunk_end;
         }
         Ok(())
     }
 
-    /// The descriptor currently installed for `va` (0 if none). For tests and diagnostics.
+    /// The descriptor currently installed for `va` (0 if none). For tests.
+    #[cfg(test)]
     pub fn lookup(&mut self, ram: &GuestRam, va: u64) -> u64 {
         match self.l3_table(ram, va, false) {
-            Ok(Some(l3)) => ram.read_u64(l3 + ((va >> 12) & 0x1ff) * 8),
+            Ok(Some((l3, _))) => ram.read_u64(l3 + ((va >> 12) & 0x1ff) * 8),
             _ => 0,
         }
     }
 
-    /// Number of tables handed out so far (for statistics and tests).
+    /// Number of tables handed out so far (for tests).
+    #[cfg(test)]
     pub fn tables_used(&self) -> u64 {
-        (self.next - PT_POOL) / PAGE_SIZE - self.free.len() as u64
+        (self.next - PT_POOL) / PAGE_SIZE - (self.free.len() + self.retired.len()) as u64
     }
 }
 
@@ -194,5 +233,15 @@ mod tests {
             .unwrap();
         assert_eq!(pt.tables_used(), before + 1);
         assert_eq!(pt.lookup(&ram, 0x60_0000) & (AP_EL0 | PXN | UXN), PXN | UXN);
+        // A level-3 table whose span empties is unlinked and reused after `recycle`.
+        pt.set_range(&ram, 0x60_0000, PAGE_SIZE, None).unwrap();
+        assert_eq!(pt.tables_used(), before);
+        assert_eq!(pt.lookup(&ram, 0x60_0000), 0);
+        assert_ne!(pt.lookup(&ram, 0x5f_f000), 0);
+        let next = pt.next;
+        pt.recycle();
+        pt.set_range(&ram, 0x80_0000, PAGE_SIZE, Some(PagePerm::KernelData))
+            .unwrap();
+        assert_eq!((pt.next, pt.tables_used()), (next, before + 1));
     }
 }

@@ -48,10 +48,6 @@ impl<'a> GuestSlice<'a> {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The host address of the first byte, for host syscalls that read guest memory.
     pub fn as_ptr(&self) -> *const u8 {
         self.ptr
@@ -102,7 +98,7 @@ impl<'a> GuestSlice<'a> {
     }
 
     /// The slice's bytes, copied out.
-    pub fn to_vec(&self) -> Vec<u8> {
+    pub fn to_vec(self) -> Vec<u8> {
         let mut v = vec![0u8; self.len];
         self.copy_to(&mut v);
         v

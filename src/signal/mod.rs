@@ -15,6 +15,7 @@
 pub mod actor;
 pub mod altstack;
 pub mod frame;
+pub mod hostact;
 pub mod hostsig;
 pub mod info;
 pub mod jobctl;
@@ -28,7 +29,6 @@ pub use info::SigInfo;
 
 pub const NSIG: usize = 64;
 
-pub const SA_SIGINFO: u64 = 0x4;
 pub const SA_ONSTACK: u64 = 0x0800_0000;
 pub const SA_RESTORER: u64 = 0x0400_0000;
 pub const SA_NODEFER: u64 = 0x4000_0000;
@@ -43,8 +43,6 @@ pub fn handler_mask(old: u64, act: &KSigaction, sig: u32) -> u64 {
     m & !(sig_bit(SIGKILL) | sig_bit(SIGSTOP))
 }
 
-pub const SIGHUP: u32 = 1;
-pub const SIGINT: u32 = 2;
 pub const SIGQUIT: u32 = 3;
 pub const SIGILL: u32 = 4;
 pub const SIGTRAP: u32 = 5;
@@ -52,12 +50,13 @@ pub const SIGABRT: u32 = 6;
 pub const SIGBUS: u32 = 7;
 pub const SIGFPE: u32 = 8;
 pub const SIGKILL: u32 = 9;
+#[cfg(test)]
 pub const SIGUSR1: u32 = 10;
 pub const SIGSEGV: u32 = 11;
+#[cfg(test)]
 pub const SIGUSR2: u32 = 12;
 pub const SIGPIPE: u32 = 13;
 pub const SIGALRM: u32 = 14;
-pub const SIGTERM: u32 = 15;
 pub const SIGCHLD: u32 = 17;
 pub const SIGCONT: u32 = 18;
 pub const SIGSTOP: u32 = 19;

@@ -37,10 +37,12 @@ pub const O_NOATIME: u64 = 0o1000000;
 pub const O_CLOEXEC: u64 = 0o2000000;
 /// The bit O_SYNC adds to O_DSYNC.
 pub const O___SYNC: u64 = 0o4000000;
+#[cfg(test)]
 pub const O_SYNC: u64 = O___SYNC | O_DSYNC;
 pub const O_PATH: u64 = 0o10000000;
 /// The bit O_TMPFILE adds to O_DIRECTORY.
 pub const O___TMPFILE: u64 = 0o20000000;
+#[cfg(test)]
 pub const O_TMPFILE: u64 = O___TMPFILE | O_DIRECTORY;
 
 /// The host's O_LARGEFILE as its kernel reports it in F_GETFL. glibc (and so `libc`)
@@ -132,7 +134,6 @@ pub const AT_SYMLINK_FOLLOW: u64 = 0x400;
 pub const AT_NO_AUTOMOUNT: u64 = 0x800;
 pub const AT_EMPTY_PATH: u64 = 0x1000;
 pub const AT_STATX_SYNC_TYPE: u64 = 0x6000;
-pub const AT_STATX_SYNC_AS_STAT: u64 = 0x0000;
 pub const AT_STATX_FORCE_SYNC: u64 = 0x2000;
 pub const AT_STATX_DONT_SYNC: u64 = 0x4000;
 
@@ -192,13 +193,6 @@ impl Timespec {
         libc::timespec {
             tv_sec: self.tv_sec as libc::time_t,
             tv_nsec: self.tv_nsec as _,
-        }
-    }
-
-    pub fn from_host(t: &libc::timespec) -> Timespec {
-        Timespec {
-            tv_sec: t.tv_sec as i64,
-            tv_nsec: t.tv_nsec as i64,
         }
     }
 
@@ -285,17 +279,6 @@ pub fn dev_minor(dev: u64) -> u32 {
 // struct statx (arch-independent)
 // ---------------------------------------------------------------------------------------
 
-pub const STATX_TYPE: u32 = 0x0001;
-pub const STATX_MODE: u32 = 0x0002;
-pub const STATX_NLINK: u32 = 0x0004;
-pub const STATX_UID: u32 = 0x0008;
-pub const STATX_GID: u32 = 0x0010;
-pub const STATX_ATIME: u32 = 0x0020;
-pub const STATX_MTIME: u32 = 0x0040;
-pub const STATX_CTIME: u32 = 0x0080;
-pub const STATX_INO: u32 = 0x0100;
-pub const STATX_SIZE: u32 = 0x0200;
-pub const STATX_BLOCKS: u32 = 0x0400;
 pub const STATX_BASIC_STATS: u32 = 0x07ff;
 pub const STATX__RESERVED: u32 = 0x8000_0000;
 
@@ -493,6 +476,7 @@ pub fn host_fstatfs(fd: i32) -> Result<Statfs, Errno> {
 
 /// The fixed head of `struct linux_dirent64`; `d_name` (NUL-terminated, padded to 8)
 /// follows. Linux hosts produce these records already; other hosts would build them.
+#[cfg(not(target_os = "linux"))]
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Dirent64Head {
@@ -503,9 +487,8 @@ pub struct Dirent64Head {
     pub __pad: [u8; 5],
 }
 // SAFETY: repr(C), integers only; the trailing pad is explicit.
+#[cfg(not(target_os = "linux"))]
 unsafe impl Pod for Dirent64Head {}
-/// Offset of d_name in a record.
-pub const DIRENT64_NAME_OFFSET: usize = 19;
 
 /// Guest O_CLOEXEC (asm-generic).
 pub const GUEST_O_CLOEXEC: u64 = 0o2000000;

@@ -152,8 +152,9 @@ pub fn readlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         (r.dir, r.path, r.node)
     };
     let target = match node {
-        Some(super::procnode::Node::Link(_, l)) => super::proclink::link_text(ctx, &l)?,
-        Some(super::procnode::Node::Host(_)) | None => {
+        Some(n) if super::procnode::is_link(&n) => super::proclink::readlink(ctx, &n)?,
+        Some(n) if !super::procnode::is_host(&n) => return Err(Errno::EINVAL),
+        _ => {
             let mut buf = vec![0u8; (size as usize).min(2 * PATH_MAX)];
             // SAFETY: `p` is NUL-terminated, `dir` holds its fd open, and readlinkat writes
             // at most `buf.len()` bytes into `buf`, a host Vec of that length.
@@ -164,7 +165,6 @@ pub fn readlinkat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             buf.truncate(n);
             buf
         }
-        Some(_) => return Err(Errno::EINVAL),
     };
     let n = target.len().min(size as usize);
     ctx.write_bytes(a[2], &target[..n])?;

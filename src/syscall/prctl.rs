@@ -107,6 +107,7 @@ pub fn prctl(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             let n = name.len().min(15);
             comm[..n].copy_from_slice(&name[..n]);
             ctx.thread.comm = comm;
+            super::procgen::set_comm(ctx.thread.tid, comm);
             Ok(0)
         }
         PR_GET_NAME => {

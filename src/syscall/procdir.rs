@@ -40,10 +40,12 @@ impl GuestFile for ProcDir {
 }
 
 /// An open /proc/<pid>/mem: reads and writes at the file position address the guest's
-/// memory. The position lives in an empty memfd's offset.
+/// memory (`pid`: another elfuse process's, over the peer channel). The position lives
+/// in an empty memfd's offset.
 #[derive(Debug)]
 pub struct ProcMem {
     fd: OwnedFd,
+    pid: Option<i32>,
 }
 
 impl Synthetic for ProcMem {
@@ -84,6 +86,9 @@ pub fn open(ctx: &Ctx, node: &Node, flags: u64, host_flags: i32) -> Result<Arc<O
     if flags & O_PATH != 0 {
         return Ok(OpenFile::host(host_open(&standin, host_flags)?, None));
     }
+    if let Node::Peer(pid, inner) = node {
+        return open_peer(*pid, node, inner, (flags, host_flags), &standin);
+    }
     match node {
         Node::Dir(..) => {
             if acc != 0 {
@@ -100,7 +105,7 @@ pub fn open(ctx: &Ctx, node: &Node, flags: u64, host_flags: i32) -> Result<Arc<O
                 c"elfuse-mem",
                 nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
             )?;
-            Ok(OpenFile::synthetic(Arc::new(ProcMem { fd })))
+            Ok(OpenFile::synthetic(Arc::new(ProcMem { fd, pid: None })))
         }
         Node::File(tid, name) => {
             if acc != 0 {
@@ -117,10 +122,55 @@ pub fn open(ctx: &Ctx, node: &Node, flags: u64, host_flags: i32) -> Result<Arc<O
             Ok(OpenFile::host(super::procfs::snapshot_fd(&text)?, None))
         }
         // Opened without following (O_NOFOLLOW): the host's answer for a link (ELOOP).
-        Node::Link(..) | Node::Host(_) => {
+        Node::Link(..) | Node::Host(_) | Node::Peer(..) => {
             Ok(OpenFile::host(host_open(&standin, host_flags)?, None))
         }
     }
+}
+
+/// [`open`] of entry `inner` of another elfuse process `pid` (`node` is the whole
+/// `Node::Peer`): its files are that process's answers, its directories list what it
+/// says, its `mem` addresses its guest's memory.
+fn open_peer(
+    pid: i32,
+    node: &Node,
+    inner: &Node,
+    (flags, host_flags): (u64, i32),
+    standin: &std::ffi::CStr,
+) -> Result<Arc<OpenFile>, Errno> {
+    let acc = flags & super::abi::O_ACCMODE;
+    let text = match inner {
+        Node::Dir(..) => {
+            if acc != 0 {
+                return Err(Errno::EISDIR);
+            }
+            let fd = host_open(standin, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            return Ok(OpenFile::synthetic(Arc::new(ProcDir {
+                node: node.clone(),
+                fd,
+            })));
+        }
+        Node::File(_, "mem") => {
+            let fd = nix::sys::memfd::memfd_create(
+                c"elfuse-mem",
+                nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+            )?;
+            return Ok(OpenFile::synthetic(Arc::new(ProcMem {
+                fd,
+                pid: Some(pid),
+            })));
+        }
+        Node::File(_, _) | Node::FdInfo(..) if acc != 0 => return Err(Errno::EACCES),
+        Node::File(tid, name) => super::procremote::generate(pid, *tid, name),
+        Node::FdInfo(_, n) => super::procremote::fdinfo(pid, *n),
+        // Opened without following (O_NOFOLLOW): the host's answer for a link (ELOOP).
+        Node::Link(..) | Node::Host(_) | Node::Peer(..) => {
+            return Ok(OpenFile::host(host_open(standin, host_flags)?, None));
+        }
+    };
+    // The process went away meanwhile: as a reaped process's entry.
+    let text = text.map_err(|e| if e == Errno::ESRCH { Errno::ENOENT } else { e })?;
+    Ok(OpenFile::host(super::procfs::snapshot_fd(&text)?, None))
 }
 
 /// getdents64 on a /proc directory of the guest.
@@ -153,7 +203,11 @@ const DT_DIR: u8 = 4;
 const DT_REG: u8 = 8;
 const DT_LNK: u8 = 10;
 
-fn list(ctx: &Ctx, node: &Node) -> Vec<(Vec<u8>, u8)> {
+/// The entries of directory `node` (of this process, or asked of another).
+pub(super) fn list(ctx: &Ctx, node: &Node) -> Vec<(Vec<u8>, u8)> {
+    if let Node::Peer(pid, inner) = node {
+        return super::procremote::list(*pid, inner).unwrap_or_default();
+    }
     let mut v: Vec<(Vec<u8>, u8)> = vec![(b".".to_vec(), DT_DIR), (b"..".to_vec(), DT_DIR)];
     let fds = || {
         let t = ctx.fds().fork_snapshot();
@@ -212,7 +266,7 @@ fn mem_pos(m: &ProcMem) -> u64 {
 
 /// Copies between the guest's memory at `addr` and `buf` a page at a time, as far as
 /// the guest's own mappings allow; nothing at all is EIO (as on Linux).
-fn mem_xfer(ctx: &Ctx, addr: u64, len: usize, write: bool, buf: &mut [u8]) -> SysResult {
+pub(super) fn mem_xfer(ctx: &Ctx, addr: u64, len: usize, write: bool, buf: &mut [u8]) -> SysResult {
     let mut done = 0usize;
     while done < len {
         let va = addr.wrapping_add(done as u64);
@@ -233,12 +287,24 @@ fn mem_xfer(ctx: &Ctx, addr: u64, len: usize, write: bool, buf: &mut [u8]) -> Sy
     Ok(done as u64)
 }
 
-/// read/pread on /proc/<pid>/mem (`at`: the position for pread).
+/// read/pread on /proc/<pid>/mem (`at`: the position for pread). Another process's
+/// that has gone reads and writes nothing (0), as Linux's once the mm is gone.
 pub fn mem_read(ctx: &Ctx, m: &ProcMem, buf_va: u64, len: usize, at: Option<u64>) -> SysResult {
     let addr = at.unwrap_or_else(|| mem_pos(m));
     let mut tmp = vec![0u8; len.min(1 << 20)];
     let n = tmp.len();
-    let got = mem_xfer(ctx, addr, n, false, &mut tmp)? as usize;
+    let got = match m.pid {
+        Some(pid) => match super::procremote::mem(pid, addr, n, None) {
+            Ok((bytes, _)) => {
+                let k = bytes.len().min(n);
+                tmp[..k].copy_from_slice(&bytes[..k]);
+                k
+            }
+            Err(Errno::ESRCH) => 0,
+            Err(e) => return Err(e),
+        },
+        None => mem_xfer(ctx, addr, n, false, &mut tmp)? as usize,
+    };
     ctx.write_bytes(buf_va, &tmp[..got])?;
     if at.is_none() {
         advance(m, addr + got as u64);
@@ -251,7 +317,14 @@ pub fn mem_write(ctx: &Ctx, m: &ProcMem, buf_va: u64, len: usize, at: Option<u64
     let addr = at.unwrap_or_else(|| mem_pos(m));
     let mut tmp = ctx.read_bytes(buf_va, len.min(1 << 20))?;
     let n = tmp.len();
-    let put = mem_xfer(ctx, addr, n, true, &mut tmp)?;
+    let put = match m.pid {
+        Some(pid) => match super::procremote::mem(pid, addr, n, Some(&tmp)) {
+            Ok((_, put)) => put,
+            Err(Errno::ESRCH) => 0,
+            Err(e) => return Err(e),
+        },
+        None => mem_xfer(ctx, addr, n, true, &mut tmp)?,
+    };
     if at.is_none() {
         advance(m, addr + put);
     }

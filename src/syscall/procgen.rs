@@ -35,7 +35,7 @@ pub fn generate(ctx: &Ctx, tid: Option<i32>, name: &str) -> Result<Vec<u8>, Errn
         "smaps" => super::procsmaps::generate(ctx, false),
         "smaps_rollup" => super::procsmaps::generate(ctx, true),
         "comm" => {
-            let mut c = comm(ctx);
+            let mut c = comm_of(ctx, tid);
             c.push(b'\n');
             c
         }
@@ -51,6 +51,54 @@ fn span(ctx: &Ctx, i: usize) -> Vec<u8> {
         return Vec::new();
     }
     ctx.read_bytes(lo, (hi - lo) as usize).unwrap_or_default()
+}
+
+/// Thread names set since the last execve (prctl PR_SET_NAME; a fork child's leader
+/// inherits its parent thread's), by guest tid: what another thread or process reads in
+/// /proc (each thread keeps its own in `ThreadState::comm`).
+static COMMS: std::sync::Mutex<Vec<(i32, [u8; 16])>> = std::sync::Mutex::new(Vec::new());
+
+fn comms() -> std::sync::MutexGuard<'static, Vec<(i32, [u8; 16])>> {
+    COMMS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Thread `tid` renamed itself (prctl PR_SET_NAME).
+pub fn set_comm(tid: i32, comm: [u8; 16]) {
+    let mut c = comms();
+    c.retain(|(t, _)| *t != tid);
+    c.push((tid, comm));
+}
+
+/// A new program (execve: every name is its basename again) or a new process (a fork
+/// child: `leader`, its thread inheriting the forking thread's name).
+pub fn reset_comms(leader: Option<(i32, [u8; 16])>) {
+    let mut c = comms();
+    c.clear();
+    c.extend(leader);
+}
+
+/// The name of thread `tid` (or of the process: its leader's) as the kernel keeps it: as
+/// set by the thread (or inherited), else the program's basename, at most 15 bytes.
+fn comm_of(ctx: &Ctx, tid: Option<i32>) -> Vec<u8> {
+    let id = tid.unwrap_or(ctx.proc.pid);
+    // (All zero: never named, the program's basename.)
+    let trim = |c: &[u8; 16]| {
+        let n = c[..c.iter().position(|&b| b == 0).unwrap_or(15)].to_vec();
+        (!n.is_empty()).then_some(n)
+    };
+    if id == ctx.thread.tid {
+        if let Some(n) = trim(&ctx.thread.comm) {
+            return n;
+        }
+    }
+    {
+        let c = comms();
+        let named = |t: i32| c.iter().find(|(x, _)| *x == t).and_then(|(_, n)| trim(n));
+        if let Some(n) = named(id).or_else(|| named(ctx.proc.pid)) {
+            return n;
+        }
+    }
+    comm(ctx)
 }
 
 /// The program's name as the kernel keeps it (the basename, at most 15 bytes).
@@ -145,7 +193,7 @@ fn status(ctx: &Ctx, tid: Option<i32>) -> Vec<u8> {
     for line in host_text("/proc/self/status").lines() {
         let key = line.split(':').next().unwrap_or("");
         let v = match key {
-            "Name" => String::from_utf8_lossy(&comm(ctx)).into_owned(),
+            "Name" => String::from_utf8_lossy(&comm_of(ctx, tid)).into_owned(),
             "Umask" => format!("{umask:04o}"),
             "Tgid" | "NStgid" => pid.to_string(),
             "Pid" | "NSpid" => id.to_string(),
@@ -223,7 +271,7 @@ fn stat(ctx: &Ctx, tid: Option<i32>) -> Vec<u8> {
     set(49, spans[1]);
     set(50, spans[2]);
     set(51, spans[3]);
-    let comm = String::from_utf8_lossy(&comm(ctx)).into_owned();
+    let comm = String::from_utf8_lossy(&comm_of(ctx, tid)).into_owned();
     format!("{id} ({comm}) {}\n", f.join(" ")).into_bytes()
 }
 

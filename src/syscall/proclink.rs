@@ -2,7 +2,7 @@
 //! fd's file as the guest names it (or its kind's own text: `anon_inode:[...]`,
 //! `pipe:[...]`), the program, the cwd, the root.
 
-use super::procnode::{thread_self, Link};
+use super::procnode::{thread_self, Link, Node};
 use super::Ctx;
 use crate::errno::Errno;
 
@@ -31,5 +31,16 @@ pub fn link_text(ctx: &Ctx, link: &Link) -> Result<Vec<u8>, Errno> {
         }
         Link::Root => Ok(b"/".to_vec()),
         Link::ThreadSelf => Ok(thread_self(ctx)),
+    }
+}
+
+/// What readlink shows for link node `node`.
+pub fn readlink(ctx: &Ctx, node: &Node) -> Result<Vec<u8>, Errno> {
+    match node {
+        Node::Link(_, l) => link_text(ctx, l),
+        Node::Peer(pid, inner) if super::procnode::is_link(inner) => {
+            super::procremote::link_text(*pid, inner)
+        }
+        _ => Err(Errno::EINVAL),
     }
 }

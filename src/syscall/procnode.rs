@@ -46,6 +46,9 @@ pub enum Node {
     Link(Option<i32>, Link),
     /// A host entry passed through: its path under /proc/self.
     Host(Vec<u8>),
+    /// An entry of another elfuse process's /proc/<pid>: its node in that process's own
+    /// tree, answered over the peer channel (`procremote`).
+    Peer(i32, Box<Node>),
 }
 
 /// Generated files of /proc/<pid> and /proc/<pid>/task/<tid>.
@@ -93,8 +96,12 @@ pub enum Enter {
     Host,
     /// A symlink to follow (`self` -> `<pid>`).
     Link(Vec<u8>),
-    /// The guest's own /proc/<pid> (or an unfollowed `thread-self`).
+    /// The guest's own /proc/<pid> (or an unfollowed `thread-self`), or another elfuse
+    /// process's (a `Node::Peer`).
     Own(Node),
+    /// The /proc/<pid> of an elfuse process that no longer answers (exiting): gone, as
+    /// on Linux once a process is reaped (its host entry would show elfuse).
+    Gone,
 }
 
 pub fn enter(ctx: &Ctx, name: &[u8], last_unfollowed: bool) -> Enter {
@@ -106,7 +113,41 @@ pub fn enter(ctx: &Ctx, name: &[u8], last_unfollowed: bool) -> Enter {
         b"thread-self" if last_unfollowed => Enter::Own(Node::Link(None, Link::ThreadSelf)),
         b"thread-self" => Enter::Link(thread_self(ctx)),
         n if n == pid.as_bytes() => Enter::Own(Node::Dir(None, Dir::Pid)),
-        _ => Enter::Host,
+        n => match parse_num(n) {
+            Some(other) => other_pid(other),
+            None => Enter::Host,
+        },
+    }
+}
+
+/// /proc/<pid> of another process: another elfuse process's guest, asked over the peer
+/// channel; a host process's own entry.
+pub fn other_pid(pid: i32) -> Enter {
+    if super::procpeer::answers(pid) {
+        return Enter::Own(Node::Peer(pid, Box::new(Node::Dir(None, Dir::Pid))));
+    }
+    if super::sigremote::is_elfuse(pid) || zombie_elfuse(pid) {
+        return Enter::Gone;
+    }
+    Enter::Host
+}
+
+/// Whether host process `pid` is a zombie that ran elfuse (its exe link is gone then; its
+/// name is elfuse's own): the guest it ran has exited, and its host entry would show
+/// elfuse.
+fn zombie_elfuse(pid: i32) -> bool {
+    let name_state = |p: String| -> Option<(String, char)> {
+        let s = std::fs::read_to_string(p).ok()?;
+        let (head, rest) = s.rsplit_once(") ")?;
+        let name = head.split_once(" (")?.1.to_string();
+        Some((name, rest.chars().next()?))
+    };
+    match (
+        name_state(format!("/proc/{pid}/stat")),
+        name_state("/proc/self/stat".into()),
+    ) {
+        (Some((theirs, 'Z')), Some((ours, _))) => theirs == ours,
+        _ => false,
     }
 }
 
@@ -123,6 +164,25 @@ fn parse_num(name: &[u8]) -> Option<i32> {
 
 /// The entry `name` of directory node `node`.
 pub fn child(ctx: &Ctx, node: &Node, name: &[u8]) -> Result<Node, Errno> {
+    if let Node::Peer(pid, inner) = node {
+        let pid = *pid;
+        let c = child_in(inner, name, |fd, n| {
+            super::procremote::exists(pid, fd, n).unwrap_or(false)
+        })?;
+        return Ok(Node::Peer(pid, Box::new(c)));
+    }
+    child_in(node, name, |fd, n| {
+        if fd {
+            ctx.file(n as u64).is_ok()
+        } else {
+            ctx.proc.threads.get(n).is_some()
+        }
+    })
+}
+
+/// [`child`] in a process's own tree; `has(fd, n)`: whether its fd (`fd` true) or
+/// thread `n` exists.
+fn child_in(node: &Node, name: &[u8], has: impl Fn(bool, i32) -> bool) -> Result<Node, Errno> {
     let name_str = std::str::from_utf8(name).unwrap_or("");
     match node {
         Node::Dir(tid, Dir::Pid) => {
@@ -147,12 +207,16 @@ pub fn child(ctx: &Ctx, node: &Node, name: &[u8]) -> Result<Node, Errno> {
         }
         Node::Dir(_, Dir::Task) => {
             let tid = parse_num(name).ok_or(Errno::ENOENT)?;
-            ctx.proc.threads.get(tid).ok_or(Errno::ENOENT)?;
+            if !has(false, tid) {
+                return Err(Errno::ENOENT);
+            }
             Ok(Node::Dir(Some(tid), Dir::Pid))
         }
         Node::Dir(tid, Dir::Fd) | Node::Dir(tid, Dir::FdInfo) => {
             let n = parse_num(name).ok_or(Errno::ENOENT)?;
-            ctx.file(n as u64).map_err(|_| Errno::ENOENT)?;
+            if !has(true, n) {
+                return Err(Errno::ENOENT);
+            }
             Ok(if matches!(node, Node::Dir(_, Dir::Fd)) {
                 Node::Link(*tid, Link::Fd(n))
             } else {
@@ -166,6 +230,7 @@ pub fn child(ctx: &Ctx, node: &Node, name: &[u8]) -> Result<Node, Errno> {
             Ok(Node::Host(r))
         }
         Node::File(..) | Node::FdInfo(..) | Node::Link(..) => Err(Errno::ENOTDIR),
+        Node::Peer(..) => Err(Errno::ENOENT),
     }
 }
 
@@ -182,6 +247,34 @@ pub fn parent(node: &Node) -> Option<Node> {
         Node::File(tid, _) | Node::FdInfo(tid, _) | Node::Link(tid, _) => {
             Some(Node::Dir(*tid, Dir::Pid))
         }
+        Node::Peer(pid, inner) => parent(inner).map(|p| Node::Peer(*pid, Box::new(p))),
+    }
+}
+
+/// Whether `node` is a magic link (of this process or another).
+pub fn is_link(node: &Node) -> bool {
+    match node {
+        Node::Link(..) => true,
+        Node::Peer(_, inner) => is_link(inner),
+        _ => false,
+    }
+}
+
+/// Whether `node` is a host entry passed through (its symlinks are the host's).
+pub fn is_host(node: &Node) -> bool {
+    match node {
+        Node::Host(_) => true,
+        Node::Peer(_, inner) => is_host(inner),
+        _ => false,
+    }
+}
+
+/// Where link node `node` leads.
+pub fn follow(ctx: &Ctx, node: &Node) -> Result<LinkTo, Errno> {
+    match node {
+        Node::Link(_, l) => follow_link(ctx, l),
+        Node::Peer(pid, inner) if is_link(inner) => super::procremote::follow(*pid, inner),
+        _ => Err(Errno::EINVAL),
     }
 }
 
@@ -255,7 +348,32 @@ pub(crate) fn stand_in(ctx: &Ctx, node: &Node) -> Result<(HostDir, CString), Err
         Node::Link(_, Link::Root) => plain("/root"),
         Node::Link(_, Link::ThreadSelf) => Ok((HostDir::cwd(), c"/proc/thread-self".into())),
         Node::Host(rest) => plain(&format!("/{}", String::from_utf8_lossy(rest))),
+        Node::Peer(pid, inner) => peer_stand_in(*pid, inner),
     }
+}
+
+/// [`stand_in`] for another elfuse process's `node`: the host's entry of that process of
+/// the same kind, or the guest's file behind an `fd/N` link (a host fd of it, asked for).
+fn peer_stand_in(pid: i32, node: &Node) -> Result<(HostDir, CString), Errno> {
+    if let Node::FdInfo(_, n) | Node::Link(_, Link::Fd(n)) = node {
+        let f = OpenFile::host(super::procremote::get_fd(pid, *n)?, None);
+        let what = if matches!(node, Node::FdInfo(..)) {
+            "fdinfo"
+        } else {
+            "fd"
+        };
+        let p =
+            CString::new(format!("/proc/self/{what}/{}", f.raw())).map_err(|_| Errno::EINVAL)?;
+        return Ok((HostDir::held_cwd(f), p));
+    }
+    let (_, host) = node_path_of(pid, node);
+    // A thread's entries stand in by the process's (the guest's tids are not the host's).
+    let mut comps: Vec<&[u8]> = host.split(|&b| b == b'/').collect();
+    if comps.len() >= 5 && comps[3] == b"task" {
+        comps.drain(3..5);
+    }
+    let p = CString::new(comps.join(&b'/')).map_err(|_| Errno::EINVAL)?;
+    Ok((HostDir::cwd(), p))
 }
 
 /// The guest's absolute path of `node`.
@@ -271,10 +389,18 @@ pub fn guest_path(ctx: &Ctx, node: &Node) -> Vec<u8> {
 
 /// The guest's components of `node` and the host path of its /proc stand-in.
 pub fn node_path(ctx: &Ctx, node: &Node) -> (Vec<Vec<u8>>, Vec<u8>) {
-    let mut comps = vec![b"proc".to_vec(), ctx.proc.pid.to_string().into_bytes()];
+    node_path_of(ctx.proc.pid, node)
+}
+
+/// [`node_path`] of `node` in process `pid`'s tree.
+fn node_path_of(pid: i32, node: &Node) -> (Vec<Vec<u8>>, Vec<u8>) {
+    if let Node::Peer(p, inner) = node {
+        return node_path_of(*p, inner);
+    }
+    let mut comps = vec![b"proc".to_vec(), pid.to_string().into_bytes()];
     let tid = match node {
         Node::Dir(t, _) | Node::File(t, _) | Node::FdInfo(t, _) | Node::Link(t, _) => *t,
-        Node::Host(_) => None,
+        Node::Host(_) | Node::Peer(..) => None,
     };
     if let Some(t) = tid {
         comps.push(b"task".to_vec());
@@ -295,6 +421,7 @@ pub fn node_path(ctx: &Ctx, node: &Node) -> (Vec<Vec<u8>>, Vec<u8>) {
             Link::ThreadSelf => vec![],
         },
         Node::Host(rest) => rest.split(|&b| b == b'/').map(|c| c.to_vec()).collect(),
+        Node::Peer(..) => vec![],
     };
     comps.extend(leaf);
     let mut host = b"/proc".to_vec();

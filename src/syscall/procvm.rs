@@ -1,8 +1,10 @@
-//! process_vm_readv and process_vm_writev: the guest's own memory only, through the
-//! guest's checks (the reserved region and unmapped pages are EFAULT, as anything the
-//! guest cannot access). Another process's memory is not reachable from here (its guest
-//! RAM lives in another elfuse): EPERM, as when ptrace access is denied.
+//! process_vm_readv and process_vm_writev: guest memory, through the guest's checks (the
+//! reserved region and unmapped pages are EFAULT, as anything the guest cannot access).
+//! Another elfuse process's guest memory is asked of it over the peer channel
+//! (`procremote::mem`), checked there against its own mappings; a host process that is
+//! not elfuse is EPERM (its memory is no guest's), as when ptrace access is denied.
 
+use super::procremote::MEM_CHUNK;
 use super::{Ctx, SysResult};
 use crate::errno::Errno;
 
@@ -34,7 +36,8 @@ fn transfer(ctx: &Ctx, a: [u64; 6], read: bool) -> SysResult {
     }
     let locals = raw_iovecs(ctx, local, lcnt)?;
     let remotes = raw_iovecs(ctx, remote, rcnt)?;
-    if pid != ctx.proc.pid {
+    let other = pid != ctx.proc.pid;
+    if other {
         let gone = || {
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
                 == Err(nix::errno::Errno::ESRCH)
@@ -42,11 +45,20 @@ fn transfer(ctx: &Ctx, a: [u64; 6], read: bool) -> SysResult {
         if pid <= 0 || gone() {
             return Err(Errno::ESRCH);
         }
-        return Err(Errno::EPERM);
+        if !super::procpeer::answers(pid) {
+            return Err(if super::sigremote::is_elfuse(pid) {
+                Errno::ESRCH
+            } else {
+                Errno::EPERM
+            });
+        }
     }
     // The local side must be valid as a whole (Linux checks it first: EFAULT).
     for &(b, l) in &locals {
         ctx.user_slice(b, l as usize, read)?;
+    }
+    if other {
+        return transfer_remote(ctx, pid, &locals, &remotes, read);
     }
     let (mut li, mut loff) = (0usize, 0u64);
     let mut done = 0u64;
@@ -93,6 +105,88 @@ fn transfer(ctx: &Ctx, a: [u64; 6], read: bool) -> SysResult {
         return Err(Errno::EFAULT);
     }
     Ok(done)
+}
+
+/// The transfer with elfuse process `pid`'s memory (`remotes`), a request per remote
+/// piece of at most [`MEM_CHUNK`] bytes; stops at the first piece not done in full.
+fn transfer_remote(
+    ctx: &Ctx,
+    pid: i32,
+    locals: &[(u64, u64)],
+    remotes: &[(u64, u64)],
+    read: bool,
+) -> SysResult {
+    let local_total: u64 = locals.iter().map(|l| l.1).sum();
+    let mut pos = 0u64; // bytes of the local side done
+    'outer: for &(rbase, rlen) in remotes {
+        let mut roff = 0u64;
+        while roff < rlen {
+            let n = (rlen - roff).min(local_total - pos).min(MEM_CHUNK as u64) as usize;
+            if n == 0 {
+                break 'outer;
+            }
+            let addr = rbase.wrapping_add(roff);
+            let did = if read {
+                match super::procremote::mem(pid, addr, n, None) {
+                    Ok((bytes, _)) => {
+                        let k = bytes.len().min(n);
+                        local_copy(ctx, locals, pos, &mut bytes[..k].to_vec(), true)?;
+                        k
+                    }
+                    Err(Errno::ESRCH) if pos == 0 => return Err(Errno::ESRCH),
+                    Err(_) => 0,
+                }
+            } else {
+                let mut data = vec![0u8; n];
+                local_copy(ctx, locals, pos, &mut data, false)?;
+                match super::procremote::mem(pid, addr, n, Some(&data)) {
+                    Ok((_, put)) => (put as usize).min(n),
+                    Err(Errno::ESRCH) if pos == 0 => return Err(Errno::ESRCH),
+                    Err(_) => 0,
+                }
+            };
+            pos += did as u64;
+            roff += did as u64;
+            if did < n {
+                break 'outer;
+            }
+        }
+    }
+    let wanted = remotes.iter().map(|r| r.1).sum::<u64>().min(local_total);
+    if pos == 0 && wanted > 0 {
+        return Err(Errno::EFAULT);
+    }
+    Ok(pos)
+}
+
+/// Copies `buf` into (`into`) or out of the local iovecs, starting `pos` bytes in.
+fn local_copy(
+    ctx: &Ctx,
+    locals: &[(u64, u64)],
+    mut pos: u64,
+    buf: &mut [u8],
+    into: bool,
+) -> Result<(), Errno> {
+    let mut off = 0usize;
+    for &(base, len) in locals {
+        if off == buf.len() {
+            break;
+        }
+        if pos >= len {
+            pos -= len;
+            continue;
+        }
+        let k = ((len - pos) as usize).min(buf.len() - off);
+        if into {
+            ctx.write_bytes(base + pos, &buf[off..off + k])?;
+        } else {
+            ctx.user_slice(base + pos, k, false)?
+                .copy_to(&mut buf[off..off + k]);
+        }
+        off += k;
+        pos = 0;
+    }
+    Ok(())
 }
 
 pub fn process_vm_readv(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {

@@ -397,13 +397,20 @@ pub fn mbind(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 }
 
 /// kcmp between tasks of this process (its threads share every resource kcmp names);
-/// KCMP_FILE compares the guest fds' open file descriptions.
+/// KCMP_FILE compares the guest fds' open file descriptions. A task of another elfuse
+/// process is compared over the peer channel (`procremote::get_fd`): its descriptions
+/// by the host's kcmp of host fds of them, its other resources (every elfuse process
+/// has its own) as different, ordered by pid.
 pub fn kcmp(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     const KCMP_FILE: u64 = 0;
     /// KCMP_VM, FILES, FS, SIGHAND, IO, SYSVSEM: one each per process.
     const KCMP_SHARED: std::ops::RangeInclusive<u64> = 1..=6;
     let ours = |p: i32| p == ctx.proc.pid || ctx.proc.threads.get(p).is_some();
-    for p in [a[0] as i32, a[1] as i32] {
+    let (p1, p2) = (a[0] as i32, a[1] as i32);
+    if (!ours(p1) || !ours(p2)) && [p1, p2].iter().all(|&p| ours(p) || peer(p)) {
+        return kcmp_peers(ctx, [(p1, ours(p1)), (p2, ours(p2))], a);
+    }
+    for p in [p1, p2] {
         if !ours(p) {
             // SAFETY: an existence probe of a host pid.
             let alive =
@@ -428,6 +435,49 @@ pub fn kcmp(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         }
         t if KCMP_SHARED.contains(&t) => Ok(0),
         // KCMP_EPOLL_TFD (7) included: epoll targets are not compared.
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Whether `pid` is another elfuse process that answers on the peer channel.
+fn peer(pid: i32) -> bool {
+    super::procpeer::answers(pid)
+}
+
+/// [`kcmp`] with a task of another elfuse process: `tasks` are (pid, of this process).
+fn kcmp_peers(ctx: &Ctx, tasks: [(i32, bool); 2], a: [u64; 6]) -> SysResult {
+    let (t1, t2) = (tasks[0], tasks[1]);
+    // A task of this process: its thread group is this process.
+    let proc_of = |(p, ours): (i32, bool)| if ours { ctx.proc.pid } else { p };
+    let (g1, g2) = (proc_of(t1), proc_of(t2));
+    match a[2] {
+        0 => {
+            use elfuse_actors::fdtable::OpenFile;
+            // A host fd of each description: this process's own, or one the other sent.
+            let host_fd = |(p, ours): (i32, bool),
+                           fd: u64|
+             -> Result<std::sync::Arc<OpenFile>, Errno> {
+                if ours {
+                    return ctx.file(fd);
+                }
+                let h = super::procremote::get_fd(p, fd as u32 as i32).map_err(|e| match e {
+                    Errno::EACCES => Errno::EPERM,
+                    e => e,
+                })?;
+                Ok(OpenFile::host(h, None))
+            };
+            let (f1, f2) = (host_fd(t1, a[3])?, host_fd(t2, a[4])?);
+            let me = nix::unistd::getpid().as_raw();
+            // SAFETY: kcmp of two fds of this host process (held open by f1, f2); no
+            // memory is passed.
+            let r = unsafe { libc::syscall(libc::SYS_kcmp, me, me, 0, f1.raw(), f2.raw()) };
+            super::host_ret(r)
+        }
+        1..=6 => Ok(match g1.cmp(&g2) {
+            std::cmp::Ordering::Equal => 0,
+            std::cmp::Ordering::Less => 1,
+            std::cmp::Ordering::Greater => 2,
+        }),
         _ => Err(Errno::EINVAL),
     }
 }

@@ -143,7 +143,7 @@ pub fn rt_sigaction(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     }
     let old = ctx.proc.signals.set_action(sig, new);
     if let (Some(n), crate::signal::SIGCHLD) = (new, sig) {
-        crate::signal::hostsig::mirror_sigchld(&n);
+        crate::signal::hostact::mirror_sigchld(&n);
     }
     if a[2] != 0 {
         ctx.write_val(a[2], &[old.handler, old.flags, old.restorer, old.mask])?;

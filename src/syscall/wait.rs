@@ -2,7 +2,7 @@
 //! host pids are their guest pids, so the host's own wait4/waitid answer for them; the
 //! status word, `struct rusage` and the SIGCHLD `siginfo_t` have the same layout on
 //! x86_64 and AArch64 Linux. A child killed by guest signal N dies of host signal N
-//! (`signal::hostsig::die_of_signal`), so WIFSIGNALED/WTERMSIG come out right; a stopped or
+//! (`signal::hostact::die_of_signal`), so WIFSIGNALED/WTERMSIG come out right; a stopped or
 //! continued child is a host process stopped or continued by the kernel (see `jobctl`),
 //! so WUNTRACED/WCONTINUED/WNOWAIT are the host's too. SIGCHLD reaches the parent guest
 //! through `hostsig`.

@@ -35,7 +35,9 @@ fn path_target(ctx: &Ctx, va: u64, follow: bool) -> Result<Target, Errno> {
         at::at_nofollow(ctx, cwd, va)?
     };
     if dir.is_cwd() || p.as_bytes().first() == Some(&b'/') {
-        return Ok(Target::Path(p, follow, None));
+        // (A held directory may hold the file the path names: another process's
+        // /proc/<pid>/fd/N stands in by a host fd of it.)
+        return Ok(Target::Path(p, follow, Some(dir)));
     }
     // Relative to a directory the resolver holds open: named through it (the path calls
     // have no *at form), with the directory kept alive for the call.

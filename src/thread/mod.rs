@@ -25,12 +25,18 @@
 //!   Each vCPU loop checks its killed flag before it re-enters the guest.
 //!
 //! Mapping changes (`sync_mappings`): the vCPU whose syscall changed mappings applies the
-//! invalidation to itself, posts it to every other thread's mailbox and kicks each one.
-//! A kick returns once that vCPU is out of guest code, and every vCPU drains its mailbox
-//! before it re-enters the guest, so no vCPU runs guest code with a stale TLB or stale
-//! translated code once the syscall returns (a thread blocked in a host syscall applies
-//! it when it comes back). Concurrent changers are ordered: a syscall that finds nothing
-//! to invalidate waits for shootdowns in flight (another thread may have taken its change).
+//! invalidation to itself. A TLB flush for the others is a generation: the changer bumps
+//! `tlb_gen` and kicks only the vCPUs marked *active* (in guest code, or about to enter
+//! it: `Threads::enter` sets the mark, then compares the generation with the one it last
+//! flushed at; `Threads::leave` clears it at every exit). The mark and the generation are
+//! a Dekker pair, so a vCPU the changer does not see as active sees the new generation
+//! before it enters; a thread blocked in a host syscall costs a shootdown nothing. Code
+//! invalidations (rare) are posted to every thread's mailbox and every thread is kicked;
+//! every vCPU drains its mailbox before it re-enters the guest. A kick returns once that
+//! vCPU is out of guest code, so no vCPU runs guest code with a stale TLB or stale
+//! translated code once the syscall returns. Concurrent changers are ordered: a syscall
+//! that finds nothing to invalidate waits for shootdowns in flight (another thread may
+//! have taken its change).
 
 pub mod pause;
 pub mod pitable;
@@ -42,6 +48,6 @@ pub mod spawn;
 pub mod state;
 
 // The state half, re-exported (never `run`: it sits above the syscall layer).
-pub use registry::{Gens, IdleVcpu, Paused, Threads, VCPU_STACK};
+pub use registry::{Gens, IdleVcpu, Paused, VCPU_STACK};
 pub use shared::{host_tid, El1Regs, ThreadShared};
 pub use state::{Stop, ThreadState};

@@ -3,14 +3,13 @@
 //! for reuse, the shootdown and pause machinery, and how the process ends.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::pause::Gate;
 use super::pitable::PiTable;
-pub use super::shared::host_tid;
 use super::shared::{El1Regs, ThreadShared};
 use super::state::Stop;
 use crate::backend::{BackendError, Invalidate, Kick, Vcpu, Vm};
@@ -58,6 +57,8 @@ unsafe impl Send for IdleVcpu {}
 #[derive(Default)]
 struct Registry {
     threads: HashMap<i32, Arc<ThreadShared>>,
+    /// The same threads by vCPU slot (what the active bitmap names).
+    by_slot: HashMap<usize, Arc<ThreadShared>>,
     idle: Vec<IdleVcpu>,
     gens: Gens,
     /// The most threads alive since the allocator was last trimmed (see `TRIM_FLOOR`).
@@ -84,6 +85,10 @@ pub struct Threads {
     pub vm: Arc<dyn Vm>,
     pub el1: El1Regs,
     pub leader_tid: i32,
+    /// Bumped by every shootdown that flushes TLBs (see `enter`).
+    tlb_gen: AtomicU64,
+    /// One bit per vCPU slot: set while that vCPU is in guest code or about to enter it.
+    active: Box<[AtomicU64]>,
     /// Shootdowns in flight, and a condvar to wait for them.
     inflight: AtomicUsize,
     sd: Mutex<()>,
@@ -118,6 +123,10 @@ impl Threads {
             vm,
             el1,
             leader_tid,
+            tlb_gen: AtomicU64::new(1),
+            active: (0..(MAX_VCPUS as usize).div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             inflight: AtomicUsize::new(0),
             sd: Mutex::new(()),
             sd_done: Condvar::new(),
@@ -177,6 +186,7 @@ impl Threads {
             t.post_pause(g.clone());
         }
         let host = t.host_tid();
+        r.by_slot.insert(t.slot, t.clone());
         r.threads.insert(t.tid(), t);
         r.high_water = r.high_water.max(r.threads.len());
         if let Some(j) = join {
@@ -328,6 +338,9 @@ impl Threads {
     ) {
         let mut r = lock(&self.reg);
         r.threads.remove(&me.tid());
+        if r.by_slot.get(&me.slot).is_some_and(|t| Arc::ptr_eq(t, me)) {
+            r.by_slot.remove(&me.slot);
+        }
         let own_join = r.joins.remove(&me.host_tid());
         if me.tid() == self.leader_tid {
             if let Some(c) = exit_code {
@@ -430,8 +443,16 @@ impl Threads {
     }
 
     /// Posts `inval` (if any) to every thread but `me` and kicks each out of guest code:
-    /// when this returns, no other vCPU executes guest code that predates the call.
+    /// when this returns, no other vCPU executes guest code that predates the call. A
+    /// TLB flush alone reaches only the active vCPUs (`shoot_tlb`).
     pub fn broadcast(&self, me: i32, inval: Option<Invalidate>) {
+        if let Some(Invalidate {
+            tlb: true,
+            code: None,
+        }) = inval
+        {
+            return self.shoot_tlb(me);
+        }
         // Generations and the snapshot under one lock: a thread parking or registering
         // concurrently either is in the snapshot or sees the new generation.
         let others = {
@@ -443,11 +464,70 @@ impl Threads {
             r.others(me)
         };
         if let Some(i) = inval {
+            if i.tlb {
+                self.tlb_gen.fetch_add(1, SeqCst);
+            }
             for t in &others {
                 t.post(i);
             }
         }
         kick_each(&others);
+    }
+
+    /// A TLB-only shootdown: a new generation, then a kick for each vCPU marked active.
+    /// A vCPU not marked flushes before it next enters guest code (`enter`): the mark and
+    /// the generation are a Dekker pair (each side stores its own, then loads the
+    /// other's, SeqCst), so one of the two sides sees the other. A thread blocked in a
+    /// host syscall costs a shootdown nothing.
+    fn shoot_tlb(&self, me: i32) {
+        let others = {
+            let mut r = lock(&self.reg);
+            r.gens.0 += 1;
+            self.tlb_gen.fetch_add(1, SeqCst);
+            let mut v = Vec::new();
+            for (w, word) in self.active.iter().enumerate() {
+                let mut bits = word.load(SeqCst);
+                while bits != 0 {
+                    let b = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if let Some(t) = r.by_slot.get(&(w * 64 + b)) {
+                        if t.tid() != me {
+                            v.push(t.clone());
+                        }
+                    }
+                }
+            }
+            v
+        };
+        kick_each(&others);
+    }
+
+    /// Before thread `me`'s vCPU enters guest code: marks it active, then flushes its TLB
+    /// if a shootdown happened since its last flush, then applies its mailbox (code
+    /// invalidations, a fork's pause).
+    pub fn enter(&self, me: &ThreadShared, vcpu: &mut dyn Vcpu) -> Result<(), BackendError> {
+        let (w, bit) = (me.slot / 64, 1u64 << (me.slot % 64));
+        if self.active[w].load(SeqCst) & bit == 0 {
+            self.active[w].fetch_or(bit, SeqCst);
+        }
+        let gen = self.tlb_gen.load(SeqCst);
+        if me.seen_tlb.load(SeqCst) != gen {
+            vcpu.invalidate(Invalidate {
+                tlb: true,
+                code: None,
+            })?;
+            me.seen_tlb.store(gen, SeqCst);
+        }
+        me.apply_mail(vcpu)
+    }
+
+    /// Thread `me`'s vCPU has left guest code (any exit): shootdowns need not kick it
+    /// until it enters again.
+    pub fn leave(&self, me: &ThreadShared) {
+        let (w, bit) = (me.slot / 64, 1u64 << (me.slot % 64));
+        if self.active[w].load(SeqCst) & bit != 0 {
+            self.active[w].fetch_and(!bit, SeqCst);
+        }
     }
 }
 

@@ -44,6 +44,8 @@ pub fn run_thread(
     state: &mut ThreadState,
 ) -> Option<i32> {
     let end = crate::vcpu::run(proc, vcpu, state, me, &RunLife);
+    // Out of guest code for good (before the slot, and so its active bit, is reused).
+    proc.threads.leave(me);
     // Its own pending signals go with it (it was registered with the signal actor before
     // its tid became known: boot, clone, fork).
     proc.signals.unregister(me.tid());

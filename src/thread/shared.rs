@@ -2,7 +2,7 @@
 //! kick, its killed flag and its invalidation mailbox; and the EL1 registers every vCPU of
 //! the process shares.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::pause::Gate;
@@ -29,6 +29,9 @@ pub struct ThreadShared {
     pub slot: usize,
     kick: Arc<dyn Kick>,
     killed: AtomicBool,
+    /// The TLB generation this thread's vCPU last flushed at (written by its own thread;
+    /// see `Threads::enter`).
+    pub(super) seen_tlb: AtomicU64,
     has_mail: AtomicBool,
     mail: Mutex<Invalidate>,
     /// A pause (fork in progress) to wait at before entering the guest again.
@@ -43,6 +46,7 @@ impl ThreadShared {
             slot,
             kick,
             killed: AtomicBool::new(false),
+            seen_tlb: AtomicU64::new(0),
             has_mail: AtomicBool::new(false),
             mail: Mutex::new(Invalidate::default()),
             gate: Mutex::new(None),

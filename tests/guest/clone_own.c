@@ -16,8 +16,9 @@
  *   take it, exit signal 0 sends none); execve from a thread with its own table (the
  *   new program has that table, close-on-exec applied; qemu-aarch64 needs binfmt_misc to
  *   execve an AArch64 program); clone3's CLONE_CLEAR_SIGHAND (handlers back to
- *   SIG_DFL, ignored signals stay ignored); CLONE_VM without CLONE_THREAD is ENOSYS
- *   (elfuse's stated limit: a guest process is a host process with private memory). */
+ *   SIG_DFL, ignored signals stay ignored); CLONE_VM without CLONE_THREAD, and a process
+ *   with CLONE_FILES or CLONE_FS, are ENOSYS (elfuse's stated limits: a guest process
+ *   is a host process with private memory and its own fd table and fs struct). */
 #include "check.h"
 #include <fcntl.h>
 #include <limits.h>
@@ -510,6 +511,11 @@ int main(int argc, char **argv)
         exec_own(argv);
         /* elfuse's stated limit (see the syscall table): a process sharing memory. */
         CHECK_ERR(syscall(SYS_clone, CLONE_VM | SIGCHLD, 0, 0, 0, 0), ENOSYS);
+        /* ... and a process sharing the fd table or cwd: the same reason. */
+        CHECK_ERR(syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, 0, 0, 0), ENOSYS);
+        CHECK_ERR(syscall(SYS_clone, CLONE_FS | SIGCHLD, 0, 0, 0, 0), ENOSYS);
+        /* Linux's own rule: shared handlers need shared memory. */
+        CHECK_ERR(syscall(SYS_clone, CLONE_SIGHAND | SIGCHLD, 0, 0, 0, 0), EINVAL);
     }
     char f[96];
     snprintf(f, sizeof f, "%s/f", dir);

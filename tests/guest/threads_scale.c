@@ -1,6 +1,12 @@
 /* Threads at scale and thread ids.
  *   threads_scale many N   N threads alive at once (each blocked in a barrier), then
  *                          joined; then N more created and joined in waves of 100.
+ *   threads_scale big N    N threads with 8 MiB stacks (glibc's default under the usual
+ *                          8 MiB RLIMIT_STACK; set explicitly, musl's default is 128 KiB)
+ *                          alive at once, each having touched its stack; while they are
+ *                          up, a page made PROT_NONE faults on a thread running guest code
+ *                          and on one that was blocked during the mprotect (each had read
+ *                          it before), as Linux guarantees once mprotect returns.
  *   threads_scale pause N  the same N, stopping at "up" and "joined" (one line each on
  *                          stdout) until a line arrives on stdin: the harness measures
  *                          elfuse's own memory and host threads there.
@@ -11,6 +17,8 @@
 #include "check.h"
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -92,6 +100,111 @@ static int many(int n, int pause)
     return report();
 }
 
+static char *guarded;      /* the page the shootdown check takes away */
+static volatile int after; /* set once mprotect(PROT_NONE) has returned */
+static volatile int spinning;
+static volatile int spin_result, sleep_result; /* 1: faulted (right), 2: read it */
+static __thread sigjmp_buf segv_jmp;
+static pthread_barrier_t sleep_bar;
+
+static void on_segv(int sig)
+{
+    (void)sig;
+    siglongjmp(segv_jmp, 1);
+}
+
+static void *big_worker(void *arg)
+{
+    volatile char top[256];
+    top[0] = 1;
+    pthread_barrier_wait(&up);
+    pthread_barrier_wait(&rel);
+    return top[0] == 1 ? arg : NULL;
+}
+
+/* Reads the page in a loop (in guest code, its TLB holding the page) until it faults;
+ * a read that succeeds after it saw `after` set means a stale translation. */
+static void *spinner(void *arg)
+{
+    if (sigsetjmp(segv_jmp, 1)) {
+        spin_result = 1;
+        return arg;
+    }
+    for (;;) {
+        int f = after;
+        (void)*(volatile char *)guarded;
+        spinning = 1;
+        if (f) {
+            spin_result = 2;
+            return arg;
+        }
+    }
+}
+
+/* Reads the page, blocks across the mprotect, reads it again: must fault. */
+static void *sleeper(void *arg)
+{
+    (void)*(volatile char *)guarded;
+    pthread_barrier_wait(&sleep_bar);
+    pthread_barrier_wait(&sleep_bar);
+    if (sigsetjmp(segv_jmp, 1)) {
+        sleep_result = 1;
+        return arg;
+    }
+    (void)*(volatile char *)guarded;
+    sleep_result = 2;
+    return arg;
+}
+
+static int big(int n)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_segv;
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+    guarded = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(guarded != MAP_FAILED);
+    guarded[0] = 1;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 8 << 20);
+    pthread_barrier_init(&up, NULL, n + 1);
+    pthread_barrier_init(&rel, NULL, n + 1);
+    pthread_barrier_init(&sleep_bar, NULL, 2);
+    pthread_t *t = calloc(n, sizeof *t);
+    int created = 0;
+    for (long i = 0; i < n; i++) {
+        if (pthread_create(&t[i], &attr, big_worker, (void *)(i + 1)) != 0)
+            break;
+        created++;
+    }
+    CHECK(created == n);
+    if (created != n)
+        return report(); /* the barrier would never open */
+    pthread_barrier_wait(&up);
+    pthread_t sp, sl;
+    CHECK(pthread_create(&sl, NULL, sleeper, NULL) == 0);
+    pthread_barrier_wait(&sleep_bar); /* the sleeper has read the page */
+    CHECK(pthread_create(&sp, NULL, spinner, NULL) == 0);
+    while (!spinning)
+        sched_yield();
+    CHECK(mprotect(guarded, 4096, PROT_NONE) == 0);
+    after = 1;
+    pthread_barrier_wait(&sleep_bar);
+    CHECK(pthread_join(sp, NULL) == 0 && pthread_join(sl, NULL) == 0);
+    CHECK(spin_result == 1);
+    CHECK(sleep_result == 1);
+    pthread_barrier_wait(&rel);
+    int joined = 1;
+    for (long i = 0; i < n; i++) {
+        void *v = NULL;
+        joined &= pthread_join(t[i], &v) == 0 && v == (void *)(i + 1);
+    }
+    CHECK(joined);
+    free(t);
+    return report();
+}
+
 /* clone(flags, stack, ptid, tls, ctid) whose child exits at once (raw exit, no stack
  * use): the parent gets the child's tid. */
 static long raw_thread(unsigned long flags, void *stack, int *ptid, int *ctid)
@@ -168,8 +281,10 @@ int main(int argc, char **argv)
         return many(atoi(argv[2]), 0);
     if (argc >= 3 && strcmp(argv[1], "pause") == 0)
         return many(atoi(argv[2]), 1);
+    if (argc >= 3 && strcmp(argv[1], "big") == 0)
+        return big(atoi(argv[2]));
     if (argc >= 2 && strcmp(argv[1], "tids") == 0)
         return tids();
-    fprintf(stderr, "usage: threads_scale many N | pause N | tids\n");
+    fprintf(stderr, "usage: threads_scale many N | pause N | big N | tids\n");
     return 2;
 }

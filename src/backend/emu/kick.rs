@@ -48,6 +48,7 @@ fn membarrier(cmd: libc::c_long) -> bool {
 /// inherited by fork children. Without this call kicks use SeqCst on both sides.
 pub fn init_process() {
     ASYMMETRIC.store(membarrier(MEMBARRIER_REGISTER_PRIVATE_EXPEDITED), Relaxed);
+    crate::backend::busfault::install();
 }
 
 /// The kicker's half of the barrier (see `init_process`).

@@ -57,9 +57,6 @@ fn check(e: uc::uc_error, what: &str) -> Result<()> {
 pub struct Emu;
 
 impl Hypervisor for Emu {
-    fn name(&self) -> &'static str {
-        "emu (unicorn 2.1.5, patched)"
-    }
     fn create_vm(&self) -> Result<Arc<dyn Vm>> {
         Ok(Arc::new(EmuVm {
             regions: Mutex::new(Vec::new()),
@@ -86,6 +83,7 @@ impl Vm for EmuVm {
             // need a cross-thread protocol. The guest model maps all RAM up front.
             return Err(BackendError("emu: map memory before creating vCPUs".into()));
         }
+        crate::backend::busfault::note_region(gpa, host as usize, size);
         self.regions.lock().unwrap().push(Region {
             gpa,
             host: host as usize,

@@ -136,6 +136,8 @@ unsafe fn handle(t: HookTarget, mut exit: VcpuExit) -> Flow {
     // No fence needed here: a kicker that still sees `running` only makes a spare
     // uc_emu_stop, which ends in a Kicked exit like its pending flag would.
     kick.running.store(false, Release);
+    // A host fault from here on is elfuse's own, not the guest's (`busfault`).
+    let _host = crate::backend::busfault::running(None);
     loop {
         // SAFETY: `t.on_exit` and `t.vcpu` point at run_with's handler and vCPU, live for
         // this whole call (handle's contract); the engine is inside a hook, so nothing else
@@ -213,7 +215,10 @@ pub(super) unsafe fn run_with_raw(
         let r = match pc {
             // SAFETY: `uc` is this vCPU's open engine with guest RAM mapped; the hooks it may
             // call reach the vCPU only through `t`, set in the exit slot just above.
-            Ok(pc) => unsafe { uc::uc_emu_start(uc, pc, 0, 0, 0) },
+            Ok(pc) => unsafe {
+                let _g = crate::backend::busfault::running(Some(uc));
+                uc::uc_emu_start(uc, pc, 0, 0, 0)
+            },
             Err(e) => {
                 kick.running.store(false, SeqCst);
                 // SAFETY: `me` is live and the engine is stopped: no hook can access the slot

@@ -130,3 +130,73 @@ fn brk_and_remap_keep_contents() {
     m.ram().read(b, &mut buf);
     assert_eq!(buf, [0; 5]);
 }
+
+/// Adding access needs no TLB flush (the emulated TLB caches no entry for an access
+/// the old one refused); taking any away does. A new thread's stack, made PROT_NONE
+/// and then read/write, costs no shootdown.
+#[test]
+fn only_lost_access_flushes() {
+    let mut m = mm();
+    let a = m.find_free(4 * PAGE_SIZE, 0).unwrap();
+    m.map_fixed(a, 4 * PAGE_SIZE, 0, false, Backing::Anon, VmaName::Stack)
+        .unwrap();
+    assert!(!m.take_invalidate().tlb);
+    m.protect(a + PAGE_SIZE, 3 * PAGE_SIZE, PROT_READ | PROT_WRITE)
+        .unwrap();
+    assert!(m.take_invalidate().is_empty());
+    m.protect(a + PAGE_SIZE, PAGE_SIZE, PROT_READ).unwrap();
+    assert!(m.take_invalidate().tlb);
+    m.protect(a + PAGE_SIZE, PAGE_SIZE, PROT_READ | PROT_WRITE)
+        .unwrap();
+    assert!(!m.take_invalidate().tlb);
+    m.protect(a + 2 * PAGE_SIZE, PAGE_SIZE, 0).unwrap();
+    assert!(m.take_invalidate().tlb);
+}
+
+/// A level-3 table whose 2 MiB span no longer maps anything goes back to the pool:
+/// mapping and unmapping thread stacks over and over does not use the pool up.
+#[test]
+fn unmapped_spans_free_their_tables() {
+    let mut m = mm();
+    let used = m.pt.tables_used();
+    for _ in 0..3 {
+        let a = m.find_free(8 << 20, 0).unwrap();
+        m.map_fixed(
+            a,
+            8 << 20,
+            PROT_READ | PROT_WRITE,
+            false,
+            Backing::Anon,
+            VmaName::None,
+        )
+        .unwrap();
+        assert!(m.pt.tables_used() >= used + 4);
+        m.unmap(a, 8 << 20).unwrap();
+        m.take_invalidate();
+        assert!(m.pt.tables_used() <= used + 2, "{}", m.pt.tables_used());
+    }
+}
+
+/// Top-down placement with the free-area cache gives what a walk from the top gives:
+/// the highest gap that fits, also after unmaps above and below the cached address.
+#[test]
+fn placement_is_highest_fit() {
+    let mut m = mm();
+    let map = |m: &mut Mm, len: u64| {
+        let a = m.find_free(len, 0).unwrap();
+        m.map_fixed(a, len, PROT_READ, false, Backing::Anon, VmaName::None)
+            .unwrap();
+        a
+    };
+    let a: Vec<u64> = (0..8).map(|_| map(&mut m, 4 * PAGE_SIZE)).collect();
+    assert!(a.windows(2).all(|w| w[1] + 4 * PAGE_SIZE == w[0]));
+    // A hole high up: a small request goes there, a larger one below everything.
+    m.unmap(a[2], 4 * PAGE_SIZE).unwrap();
+    assert_eq!(map(&mut m, 2 * PAGE_SIZE), a[2] + 2 * PAGE_SIZE);
+    assert_eq!(map(&mut m, 8 * PAGE_SIZE), a[7] - 8 * PAGE_SIZE);
+    // The lowest mapping unmapped and mapped again: the same place.
+    let low = a[7] - 8 * PAGE_SIZE;
+    m.unmap(low, 8 * PAGE_SIZE).unwrap();
+    assert_eq!(map(&mut m, 8 * PAGE_SIZE), low);
+    assert_eq!(map(&mut m, 2 * PAGE_SIZE), a[2]);
+}

@@ -21,10 +21,6 @@ use crate::syscall::hostdir::HostDir;
 use crate::syscall::Ctx;
 
 pub const AF_UNIX: u16 = 1;
-pub const AF_INET: u16 = 2;
-pub const AF_INET6: u16 = 10;
-pub const AF_NETLINK: u16 = 16;
-pub const AF_PACKET: u16 = 17;
 /// sizeof(struct sockaddr_storage).
 pub const SOCKADDR_MAX: usize = 128;
 /// offsetof(struct sockaddr_un, sun_path), and its size.

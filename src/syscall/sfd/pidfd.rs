@@ -1,9 +1,11 @@
 //! pidfd_open, pidfd_getfd, process_madvise, process_mrelease: host pidfds. Guest pids are host pids, so a
 //! pidfd of any process (this one, a child, another guest or native process) is the
 //! host's, and polling it, waiting on it and pidfd_send_signal work as on Linux.
-//! pidfd_getfd reaches this process's own fds and a native process's; the fds of another
-//! elfuse process are its own table's (guest fd numbers are virtual there) and cannot be
-//! taken from outside: EPERM, the answer a denied ptrace check gives.
+//! pidfd_getfd reaches this process's own fds and a native process's; another elfuse
+//! process's guest fd numbers are its own table's, so its description is asked of it
+//! over the peer channel (`procremote::get_fd`: a host fd of the same description, as
+//! SCM_RIGHTS). A description elfuse emulates there (a signalfd, an open /proc file of
+//! that guest's) lives in that process's state and cannot be taken: EBADF.
 //! macOS: kqueue EVFILT_PROC (NOTE_EXIT) behind a `Synthetic` description.
 
 use super::{install_new, open_flags, Ctx, GUEST_O_NONBLOCK};
@@ -51,8 +53,20 @@ pub fn pidfd_getfd(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
             .map(|n| n as u64)
             .map_err(fd_err);
     }
+    if crate::syscall::procpeer::answers(pid) {
+        let fd = crate::syscall::procremote::get_fd(pid, a[1] as i32).map_err(|e| {
+            // A denied access check is EPERM for pidfd_getfd.
+            if e == Errno::EACCES {
+                Errno::EPERM
+            } else {
+                e
+            }
+        });
+        return install_new(ctx, fd, true);
+    }
     if host::is_elfuse(pid) {
-        return Err(Errno::EPERM);
+        // Exiting: it no longer answers.
+        return Err(Errno::ESRCH);
     }
     install_new(ctx, host::pidfd_getfd(raw, a[1] as i32), true)
 }
@@ -60,8 +74,8 @@ pub fn pidfd_getfd(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 /// process_madvise(pidfd, iovec, vlen, advice, flags): madvise over each range; returns
 /// the bytes advised (fewer after a failure past the first range). For this process any
 /// advice madvise takes (Linux 6.13); another process only the hints WILLNEED, COLD,
-/// PAGEOUT, COLLAPSE: a native process's go to the host, another elfuse process's memory
-/// is its own guest RAM (EPERM).
+/// PAGEOUT, COLLAPSE: a native process's go to the host, another elfuse process's are
+/// asked of it over the peer channel (its guest RAM is its own).
 pub fn process_madvise(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     const UIO_MAXIOV: u64 = 1024;
     let (vlen, advice) = (a[2], a[3] as i32);
@@ -74,16 +88,31 @@ pub fn process_madvise(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
         if !matches!(advice, 3 | 20 | 21 | 25) {
             return Err(Errno::EINVAL);
         }
+        if crate::syscall::procpeer::answers(pid) {
+            return crate::syscall::procremote::madvise(pid, &iov, advice).map_err(|e| {
+                if e == Errno::EACCES {
+                    Errno::EPERM
+                } else {
+                    e
+                }
+            });
+        }
         if host::is_elfuse(pid) {
-            return Err(Errno::EPERM);
+            return Err(Errno::ESRCH);
         }
         return host::process_madvise(raw, &iov, vlen as usize, advice);
     }
+    advise_ranges(ctx.proc, &iov, advice)
+}
+
+/// madvise of `proc`'s guest memory over each (base, len) guest iovec in `iov`: the bytes
+/// advised (fewer after a failure past the first range).
+pub fn advise_ranges(proc: &crate::process::Process, iov: &[u8], advice: i32) -> SysResult {
     let mut total = 0u64;
     for e in iov.chunks_exact(16) {
         let base = u64::from_le_bytes(e[0..8].try_into().unwrap());
         let len = u64::from_le_bytes(e[8..16].try_into().unwrap());
-        match ctx.proc.mm().advise(base, len, advice) {
+        match proc.mm().advise(base, len, advice) {
             Ok(()) => total += len,
             Err(e) if total == 0 => return Err(e),
             Err(_) => break,

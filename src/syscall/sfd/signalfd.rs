@@ -122,11 +122,6 @@ impl SignalFd {
         host::nonblocking(self.raw())
     }
 
-    /// The readiness eventfd (what poll and epoll watch).
-    pub fn ready_fd(&self) -> RawFd {
-        self.raw()
-    }
-
     /// read(2)/readv(2) into guest buffers (already checked writable, so a bad pointer
     /// loses no signal): as many pending signals in the mask as fit, lowest first, laid
     /// out across the buffers in order; blocks (unless O_NONBLOCK) while there is none.

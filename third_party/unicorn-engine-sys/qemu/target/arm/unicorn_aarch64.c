@@ -11,6 +11,8 @@
 #include "uc_priv.h"
 #include "unicorn.h"
 #include "exec/exec-all.h"
+#include "internals.h" /* PATCH(elfuse): raise_exception, syn_* (PATCHES 26) */
+#include "tcg/tcg.h"
 
 ARMCPU *cpu_aarch64_init(struct uc_struct *uc);
 
@@ -572,4 +574,61 @@ int elfuse_uc_arm64_pretranslate(uc_engine *uc, uint64_t pc, uint32_t flags)
     cpu->exception_index = exception_index;
     memcpy(cpu->jmp_env, outer, sizeof(outer));
     return ret;
+}
+
+/*
+ * PATCH(elfuse): a host SIGBUS on guest RAM as the guest's data abort (PATCHES 26).
+ */
+
+/* Called from elfuse's SIGBUS handler, on the thread whose guest access (in translated
+ * code, or in a load/store helper a block called) touched host memory that faults: a
+ * MAP_SHARED file page past the end of a file another process truncated. Raises the
+ * synchronous data abort a page with no entry would (level-3 translation fault at
+ * `va`, at the current EL: EL0 code, or the EL1 shim's user copy), with the guest's
+ * state restored to the faulting instruction, and longjmps to the CPU loop: it does not
+ * return then. The instruction is found from `host_pc` when it is in translated code,
+ * else from the first return address into translated code on the host stack above
+ * `host_sp` (the helper's caller). Returns -1, changing nothing, when neither places it
+ * (a fault while translating, or outside guest execution). */
+UNICORN_EXPORT
+int elfuse_uc_arm64_host_fault(uc_engine *uc, uint64_t va, uintptr_t host_pc,
+                               uintptr_t host_sp, int is_write)
+{
+    CPUState *cpu;
+    CPUARMState *env;
+    TCGContext *s;
+    uintptr_t lo, size, ra = 0;
+    uint32_t syn;
+    int i, el;
+
+    if (!uc->init_done) {
+        return -1;
+    }
+    cpu = uc->cpu;
+    env = cpu->env_ptr;
+    s = uc->tcg_ctx;
+    lo = (uintptr_t)s->code_gen_buffer;
+    size = s->code_gen_buffer_size;
+    if (host_pc - lo < size && tcg_tb_lookup(s, host_pc + GETPC_ADJ)) {
+        /* cpu_restore_state takes a return address: just past the access. */
+        ra = host_pc + GETPC_ADJ;
+    } else {
+        const uintptr_t *sp = (const uintptr_t *)host_sp;
+        for (i = 0; i < 512 && !ra; i++) {
+            if (sp[i] - lo < size && tcg_tb_lookup(s, sp[i])) {
+                ra = sp[i];
+            }
+        }
+    }
+    if (!ra || !cpu_restore_state(cpu, ra, true)) {
+        return -1;
+    }
+    el = arm_current_el(env);
+    if (el > 1) {
+        return -1;
+    }
+    env->exception.vaddress = va;
+    /* DFSC 0b000111: translation fault, level 3. */
+    syn = syn_data_abort_no_iss(el == 1, 0, 0, 0, is_write != 0, 0x7);
+    raise_exception(env, EXCP_DATA_ABORT, syn, 1);
 }

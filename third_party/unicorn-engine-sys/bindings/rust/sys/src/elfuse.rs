@@ -38,4 +38,15 @@ unsafe extern "C" {
     /// -1 refused (flags not the current EL0 ones, code buffer nearly full), -2 not
     /// executable at EL0. Call from a hook or outside `uc_emu_start`. PATCHES 13.
     pub fn elfuse_uc_arm64_pretranslate(uc: *mut uc_engine, pc: u64, flags: u32) -> i32;
+    /// From a host SIGBUS handler, on the thread running `uc`: the guest access that
+    /// faulted on host memory (guest address `va`) becomes the guest's data abort; does
+    /// not return then (longjmp to the CPU loop). -1: not a guest access it can place
+    /// (nothing changed). PATCHES 26.
+    pub fn elfuse_uc_arm64_host_fault(
+        uc: *mut uc_engine,
+        va: u64,
+        host_pc: usize,
+        host_sp: usize,
+        is_write: i32,
+    ) -> i32;
 }
