@@ -186,7 +186,7 @@ pub fn run(l: Launch, st: &mut StartupTrace) -> Result<(Arc<Process>, Stop), Boo
     proc.threads
         .register(leader.clone(), Some(vcpu_thread))
         .map_err(|_| host("cannot register the main thread"))?;
-    proc.signals.register(leader.clone(), 0, true);
+    proc.signals.register(pid, 0, true);
     let thread = ThreadState {
         tid: pid,
         ..Default::default()

@@ -68,7 +68,7 @@ fn kill_other_threads(ctx: &mut Ctx) -> Result<(), String> {
         // The signal actor knows threads by tid: the old leader left it when it ended;
         // this thread comes back under the pid (its own pending signals are dropped).
         proc.signals.unregister(me);
-        proc.signals.register(t, ctx.thread.sigmask, true);
+        proc.signals.register(t.tid(), ctx.thread.sigmask, true);
     }
     ctx.thread.tid = proc.pid;
     ctx.vcpu

@@ -15,6 +15,7 @@ use crate::guest::shimdata::ShimData;
 use crate::guest::vvar::Vdso;
 use crate::signal::actor::SignalActor;
 use crate::signal::state::SignalState;
+use crate::thread::directory::Directory;
 use crate::thread::registry::Threads;
 use crate::thread::shared::El1Regs;
 use crate::trace::Tracer;
@@ -172,9 +173,17 @@ impl Process {
         vdso.watch(&mut mm);
         let own_tables = crate::syscall::clone_state::OwnTables::default();
         let fds = fd_actor(fds, &shim_data, &tracer, own_tables.urandom_flag());
-        let signals = SignalActor::spawn(vdso.clone(), ram.clone(), signals, tracer.actor_sink());
+        // The threads' handles: written by the registry, read by the signal actor.
+        let dir = Arc::new(Directory::default());
+        let signals = SignalActor::spawn(
+            vdso.clone(),
+            ram.clone(),
+            signals,
+            dir.clone(),
+            tracer.actor_sink(),
+        );
         Arc::new(Process {
-            threads: Threads::new(vm, el1, pid),
+            threads: Threads::new(vm, el1, pid, dir),
             ram,
             mm: MmLock::new(mm),
             fds,

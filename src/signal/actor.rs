@@ -22,7 +22,6 @@
 //! tick's reply names the threads to wake, and the runtime's `after_tick` wakes them
 //! after the ownership is given back: no handler kicks, joins or spawns.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -37,7 +36,7 @@ use crate::errno::Errno;
 use crate::guest::ram::GuestRam;
 use crate::guest::shimdata::ShimData;
 use crate::guest::vvar::Vdso;
-use crate::thread::shared::ThreadShared;
+use crate::thread::directory::Directory;
 
 /// How often a chosen thread that has not taken its signal is interrupted again.
 const RETRY: Duration = Duration::from_millis(5);
@@ -47,7 +46,6 @@ pub enum Msg {
         tid: i32,
         mask: u64,
         leader: bool,
-        handle: Arc<ThreadShared>,
     },
     Unregister(i32),
     Mask(i32, MaskOp),
@@ -99,12 +97,13 @@ pub enum Reply {
     Bits(u64),
     Action(KSigaction),
     Actions(Box<[KSigaction; NSIG]>),
-    Sent(Result<Option<Arc<ThreadShared>>, Errno>),
+    /// The thread the signal chose to wake, if any.
+    Sent(Result<Option<i32>, Errno>),
     Take(Option<Disposal>, u64),
     Fault(Option<(KSigaction, u64)>),
     Info(Option<SigInfo>),
-    /// The threads to wake (a tick's).
-    Wake(Vec<Arc<ThreadShared>>),
+    /// The threads to wake (a tick's), by tid, and where their handles are.
+    Wake(Arc<Directory>, Vec<i32>),
     Setting(Result<Setting, Errno>),
     Id(Result<i32, Errno>),
 }
@@ -112,7 +111,9 @@ pub enum Reply {
 pub struct SigActor {
     state: SignalState,
     timers: TimerTable,
-    threads: HashMap<i32, Arc<ThreadShared>>,
+    /// The threads' handles (the registry's directory, read only: looked up by the
+    /// tick's wake, after the handler).
+    dir: Arc<Directory>,
     /// What was last published (SIGTIMER).
     published: bool,
     any: Arc<AtomicBool>,
@@ -159,19 +160,12 @@ impl Actor for SigActor {
     fn handle(&mut self, m: &Msg) -> Reply {
         let s = &mut self.state;
         let r = match m {
-            Msg::Register {
-                tid,
-                mask,
-                leader,
-                handle,
-            } => {
+            Msg::Register { tid, mask, leader } => {
                 s.add_thread(*tid, *mask, *leader);
-                self.threads.insert(*tid, handle.clone());
                 Reply::Unit
             }
             Msg::Unregister(tid) => {
                 s.remove_thread(*tid);
-                self.threads.remove(tid);
                 Reply::Unit
             }
             Msg::Mask(tid, op) => Reply::Bits(s.set_mask(*tid, *op)),
@@ -182,10 +176,7 @@ impl Actor for SigActor {
                 self.timers.exec();
                 Reply::Actions(Box::new(s.actions))
             }
-            Msg::Send(target, info) => Reply::Sent(
-                s.send(*target, *info)
-                    .map(|t| t.and_then(|tid| self.threads.get(&tid).cloned())),
-            ),
+            Msg::Send(target, info) => Reply::Sent(s.send(*target, *info)),
             Msg::Take(tid) => {
                 let mut d = s.take_deliverable(*tid);
                 if let Some(Disposal::Handle { info, .. }) = &mut d {
@@ -216,7 +207,7 @@ impl Actor for SigActor {
                 s.notify();
                 Reply::Unit
             }
-            Msg::Tick => Reply::Wake(self.tick()),
+            Msg::Tick => Reply::Wake(self.dir.clone(), self.tick()),
             Msg::Timer(t) => self.timer(t),
         };
         self.publish();
@@ -237,8 +228,8 @@ impl Actor for SigActor {
     }
 
     fn after_tick(r: Reply) {
-        if let Reply::Wake(threads) = r {
-            for t in threads {
+        if let Reply::Wake(dir, tids) = r {
+            for t in dir.get_all(&tids) {
                 // A kick that found it inside the shim did not deliver: kick again.
                 t.interrupt_host();
                 t.kick();
@@ -250,7 +241,7 @@ impl Actor for SigActor {
 impl SigActor {
     /// The tick: queues the signals of the timers that are due; returns the threads to
     /// wake: those the new signals chose and those that still owe one.
-    fn tick(&mut self) -> Vec<Arc<ThreadShared>> {
+    fn tick(&mut self) -> Vec<i32> {
         let s = &mut self.state;
         let due = self
             .timers
@@ -262,9 +253,6 @@ impl SigActor {
         }
         // `owed` names each thread once.
         s.owed()
-            .into_iter()
-            .filter_map(|tid| self.threads.get(&tid).cloned())
-            .collect()
     }
 
     fn timer(&mut self, m: &TimerMsg) -> Reply {
@@ -306,6 +294,8 @@ impl SigActor {
 pub struct SignalActor {
     actor: ActorRef<SigActor>,
     any: Arc<AtomicBool>,
+    /// The threads' handles, to wake the one a signal chose.
+    dir: Arc<Directory>,
 }
 
 impl SignalActor {
@@ -314,6 +304,7 @@ impl SignalActor {
         vdso: Vdso,
         ram: Arc<GuestRam>,
         state: SignalState,
+        dir: Arc<Directory>,
         sink: Option<Arc<dyn TraceSink>>,
     ) -> SignalActor {
         let any = Arc::new(AtomicBool::new(false));
@@ -324,7 +315,7 @@ impl SignalActor {
             SigActor {
                 state,
                 timers: TimerTable::default(),
-                threads: HashMap::new(),
+                dir: dir.clone(),
                 published: false,
                 any: any.clone(),
                 shim,
@@ -336,7 +327,7 @@ impl SignalActor {
                 ..Config::default()
             },
         );
-        SignalActor { actor, any }
+        SignalActor { actor, any, dir }
     }
 
     /// Some thread may have a deliverable signal (one atomic load; the vCPU loop asks the
@@ -359,14 +350,10 @@ impl SignalActor {
         }
     }
 
-    /// A thread joins (before anyone can learn its tid), with its blocked mask.
-    pub fn register(&self, handle: Arc<ThreadShared>, mask: u64, leader: bool) {
-        self.actor.call(Msg::Register {
-            tid: handle.tid(),
-            mask,
-            leader,
-            handle,
-        });
+    /// Thread `tid` joins (before anyone can learn its tid; its handle is already in the
+    /// registry's directory), with its blocked mask.
+    pub fn register(&self, tid: i32, mask: u64, leader: bool) {
+        self.actor.call(Msg::Register { tid, mask, leader });
     }
 
     /// The thread is gone; its own pending signals are dropped.
@@ -402,7 +389,7 @@ impl SignalActor {
         let Reply::Sent(r) = self.actor.call(Msg::Send(target, info)) else {
             unreachable!("signal actor: reply kind")
         };
-        if let Some(t) = r? {
+        if let Some(t) = r?.and_then(|tid| self.dir.get(tid)) {
             // The sender itself acts on it when its syscall returns.
             if !t.is_current() {
                 // This interrupt can land just before the thread blocks in a host call;

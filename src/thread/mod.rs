@@ -2,7 +2,8 @@
 //! thread, all over the same guest RAM.
 //!
 //! The folder, bottom up: `state` (what the syscall layer keeps per thread: `ThreadState`,
-//! `Stop`), `shared` (a thread's handle: `ThreadShared`), `pause` (stopping the other
+//! `Stop`), `shared` (a thread's handle: `ThreadShared`), `directory` (the handles by tid,
+//! kept once: the registry writes it, the signal actor reads it), `pause` (stopping the other
 //! vCPUs for a fork), `pitable` (PI-futex waiters), `seccomp` (a thread's filters),
 //! `registry` (`Threads`: the process's threads, slots, idle vCPUs, how it ends) — all
 //! state, below the syscall layer — and `run` (running a guest thread to its end: the vCPU
@@ -38,6 +39,7 @@
 //! that finds nothing to invalidate waits for shootdowns in flight (another thread may
 //! have taken its change).
 
+pub mod directory;
 pub mod pause;
 pub mod pitable;
 pub mod registry;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::directory::Directory;
 use super::pause::Gate;
 use super::pitable::PiTable;
 use super::shared::{El1Regs, ThreadShared};
@@ -56,7 +57,6 @@ unsafe impl Send for IdleVcpu {}
 
 #[derive(Default)]
 struct Registry {
-    threads: HashMap<i32, Arc<ThreadShared>>,
     /// The same threads by vCPU slot (what the active bitmap names).
     by_slot: HashMap<usize, Arc<ThreadShared>>,
     idle: Vec<IdleVcpu>,
@@ -81,6 +81,8 @@ struct Registry {
 
 pub struct Threads {
     reg: Mutex<Registry>,
+    /// The threads' handles by tid (this registry is its only writer).
+    dir: Arc<Directory>,
     changed: Condvar,
     pub vm: Arc<dyn Vm>,
     pub el1: El1Regs,
@@ -101,24 +103,14 @@ pub struct Threads {
     pub futex_pi: PiTable,
 }
 
-impl Registry {
-    /// Every registered thread but `me`, to act on once the lock is released.
-    fn others(&self, me: i32) -> Vec<Arc<ThreadShared>> {
-        self.threads
-            .values()
-            .filter(|t| t.tid() != me)
-            .cloned()
-            .collect()
-    }
-}
-
 impl Threads {
-    pub fn new(vm: Arc<dyn Vm>, el1: El1Regs, leader_tid: i32) -> Self {
+    pub fn new(vm: Arc<dyn Vm>, el1: El1Regs, leader_tid: i32, dir: Arc<Directory>) -> Self {
         Threads {
             reg: Mutex::new(Registry {
                 slots: vec![0; (MAX_VCPUS as usize).div_ceil(64)],
                 ..Registry::default()
             }),
+            dir,
             changed: Condvar::new(),
             vm,
             el1,
@@ -187,8 +179,12 @@ impl Threads {
         }
         let host = t.host_tid();
         r.by_slot.insert(t.slot, t.clone());
-        r.threads.insert(t.tid(), t);
-        r.high_water = r.high_water.max(r.threads.len());
+        let live = {
+            let mut d = self.dir.write();
+            d.insert(t.tid(), t);
+            d.len()
+        };
+        r.high_water = r.high_water.max(live);
         if let Some(j) = join {
             r.joins.insert(host, j);
         }
@@ -207,7 +203,7 @@ impl Threads {
         let others = {
             let mut r = lock(&self.reg);
             r.pause = Some(gate.clone());
-            r.others(me)
+            self.dir.others(me)
         };
         others.iter().for_each(|t| t.post_pause(gate.clone()));
         // Each kick returns once that vCPU is out of guest code (or not in it).
@@ -228,15 +224,17 @@ impl Threads {
     /// execve from a thread that is not the leader, once it is the only thread: like
     /// Linux's de_thread it takes the leader's tid (the pid).
     pub fn become_leader(&self, me: &ThreadShared) {
-        let mut r = lock(&self.reg);
+        let r = lock(&self.reg);
         let old = me.tid();
         if old == self.leader_tid {
             return;
         }
-        if let Some(t) = r.threads.remove(&old) {
+        let mut d = self.dir.write();
+        if let Some(t) = d.remove(&old) {
             me.set_tid(self.leader_tid);
-            r.threads.insert(self.leader_tid, t);
+            d.insert(self.leader_tid, t);
         }
+        drop(r);
     }
 
     /// A parked vCPU to reuse, if any.
@@ -249,33 +247,26 @@ impl Threads {
     }
 
     pub fn get(&self, tid: i32) -> Option<Arc<ThreadShared>> {
-        lock(&self.reg).threads.get(&tid).cloned()
+        self.dir.get(tid)
     }
 
     /// The guest tid of the thread running on host thread `host` (F_GETOWN_EX).
     pub fn guest_tid_of(&self, host: i32) -> Option<i32> {
-        lock(&self.reg)
-            .threads
-            .values()
-            .find(|t| t.host_tid() == host)
-            .map(|t| t.tid())
+        self.dir.tid_of_host(host)
     }
 
     /// Kicks every thread out of guest code (each then looks at its pending signals).
     pub fn kick_all(&self) {
-        let all: Vec<_> = lock(&self.reg).threads.values().cloned().collect();
-        kick_each(&all);
+        kick_each(&self.dir.all());
     }
 
     pub fn count(&self) -> usize {
-        lock(&self.reg).threads.len()
+        self.dir.len()
     }
 
     /// The tids of the live threads, in order.
     pub fn tids(&self) -> Vec<i32> {
-        let mut v: Vec<i32> = lock(&self.reg).threads.keys().copied().collect();
-        v.sort_unstable();
-        v
+        self.dir.tids()
     }
 
     /// exit_group or a fatal signal from thread `me`: the first sets the status; every
@@ -285,7 +276,7 @@ impl Threads {
             let mut r = lock(&self.reg);
             r.end.get_or_insert(stop);
             r.exiting = true;
-            r.others(me)
+            self.dir.others(me)
         };
         for t in &victims {
             t.mark_killed();
@@ -299,8 +290,12 @@ impl Threads {
     /// by a dying one are caught by the next round.
     pub fn kill_others(&self, me: i32) {
         let mut r = lock(&self.reg);
-        while r.threads.keys().any(|&t| t != me) {
-            for t in r.threads.values().filter(|t| t.tid() != me) {
+        loop {
+            let others = self.dir.others(me);
+            if others.is_empty() {
+                break;
+            }
+            for t in &others {
                 t.mark_killed();
                 t.nudge();
             }
@@ -337,7 +332,7 @@ impl Threads {
         vcpu: Option<Box<dyn Vcpu>>,
     ) {
         let mut r = lock(&self.reg);
-        r.threads.remove(&me.tid());
+        self.dir.write().remove(&me.tid());
         if r.by_slot.get(&me.slot).is_some_and(|t| Arc::ptr_eq(t, me)) {
             r.by_slot.remove(&me.slot);
         }
@@ -363,7 +358,7 @@ impl Threads {
             }
             other => other,
         };
-        let live = r.threads.len();
+        let live = self.dir.len();
         let trim = r.high_water >= TRIM_FLOOR && live * 2 < r.high_water;
         if trim {
             r.high_water = live;
@@ -382,9 +377,9 @@ impl Threads {
     /// are interrupted again every few milliseconds.
     pub fn wait(&self) -> Result<Stop, String> {
         let mut r = lock(&self.reg);
-        while !(r.started && r.threads.is_empty()) {
+        while !(r.started && self.dir.is_empty()) {
             if r.exiting {
-                r.threads.values().for_each(|t| t.nudge());
+                self.dir.all().iter().for_each(|t| t.nudge());
                 r = self.wait_retry(r);
             } else {
                 r = self.changed.wait(r).unwrap_or_else(|p| p.into_inner());
@@ -461,7 +456,7 @@ impl Threads {
                 r.gens.0 += u64::from(i.tlb);
                 r.gens.1 += u64::from(i.code.is_some());
             }
-            r.others(me)
+            self.dir.others(me)
         };
         if let Some(i) = inval {
             if i.tlb {

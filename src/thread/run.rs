@@ -98,7 +98,7 @@ pub fn run_as_leader(
     proc.threads
         .register(me.clone(), None)
         .map_err(|e| format!("registering the first thread: {e:?}"))?;
-    proc.signals.register(me.clone(), state.sigmask, true);
+    proc.signals.register(me.tid(), state.sigmask, true);
     let code = run_thread(proc, vcpu, &me, state);
     proc.threads.finish(&me, code, None);
     proc.threads.wait()

@@ -164,15 +164,15 @@ pub fn spawn(ctx: &mut Ctx, r: Request) -> SysResult {
         }
     };
     let tid = shared.tid();
-    // Known to the signal actor before anyone learns the tid (tgkill right after clone).
-    proc.signals.register(shared.clone(), job_mask, false);
+    // In the registry (its handle in the directory), then known to the signal actor,
+    // before anyone learns the tid (tgkill right after clone).
     if let Err(e) = proc.threads.register(shared, Some(join)) {
-        proc.signals.unregister(tid);
         // The process is exiting: the child sees the closed channel and ends unrun.
         drop(go_tx);
         proc.threads.release_slot(slot);
         return Err(e);
     }
+    proc.signals.register(tid, job_mask, false);
     // Like Linux, a failed write to either tid pointer does not fail the clone.
     if r.flags & CLONE_PARENT_SETTID != 0 {
         let _ = ctx.write_val(r.parent_tid, &tid);

@@ -27,8 +27,9 @@ pub struct ThreadState {
     pub robust_list: (u64, u64),
     pub rseq: Option<(u64, u32, u32)>,
     /// This thread's blocked-signal mask (per thread, as on Linux; new threads and fork
-    /// children inherit it, execve keeps it). A copy of the signal actor's, kept equal by
-    /// every call that changes it.
+    /// children inherit it, execve keeps it). The signal actor's is the mask; this is the
+    /// thread's read cache of it: only the thread itself changes its mask, always through
+    /// the actor, whose reply is what it stores here.
     pub sigmask: u64,
     /// sigaltstack (none for a new thread, kept by fork, cleared by execve).
     pub altstack: AltStack,
