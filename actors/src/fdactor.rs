@@ -279,11 +279,6 @@ impl FdActor {
         self.view.file(fd).ok_or(FdError::BadFd)
     }
 
-    /// `get` without a reference, for short calls that cannot block (see `View::with_file`).
-    pub fn with_file<R>(&self, fd: i32, f: impl FnOnce(&OpenFile) -> R) -> Result<R, FdError> {
-        self.view.with_file(fd, f).ok_or(FdError::BadFd)
-    }
-
     pub fn cloexec(&self, fd: i32) -> Result<bool, FdError> {
         self.view.cloexec(fd).ok_or(FdError::BadFd)
     }
@@ -454,26 +449,6 @@ mod tests {
         }
         fds.close_range(0, u32::MAX, false);
         assert_eq!(fds.count(), 0);
-    }
-
-    /// with_file sees the description get sees, takes no reference, and unlocks the
-    /// slot afterwards (a later close and dup still work).
-    #[test]
-    fn with_file_borrows_without_a_reference() {
-        let fds = FdActor::new(FdTable::new(), FdActorConfig::default());
-        let f = OpenFile::host(std::fs::File::open("/dev/null").unwrap().into(), None);
-        let fd = fds.install(f.clone(), false, 0).unwrap();
-        let strong = Arc::strong_count(&f);
-        let raw = fds.with_file(fd, |o| {
-            assert_eq!(Arc::strong_count(&f), strong);
-            o.raw()
-        });
-        assert_eq!(raw, Ok(f.raw()));
-        assert_eq!(fds.with_file(fd + 1, |o| o.raw()), Err(FdError::BadFd));
-        let d = fds.dup(fd, false, 0).unwrap();
-        assert_eq!(fds.close(fd), Ok(()));
-        assert_eq!(fds.with_file(fd, |o| o.raw()), Err(FdError::BadFd));
-        assert_eq!(fds.with_file(d, |o| o.raw()), Ok(f.raw()));
     }
 
     #[test]

@@ -27,6 +27,17 @@ const CHUNKS: usize = NR_OPEN as usize / CHUNK;
 const LOCK: usize = 1;
 const CLOEXEC: usize = 2;
 const TAGS: usize = LOCK | CLOEXEC;
+/// Waiting for a slot's LOCK: a holder keeps it for a few instructions, so spin; but a
+/// holder the host descheduled keeps it for a time slice, so yield after a while.
+fn backoff(spins: &mut u32) {
+    *spins += 1;
+    if *spins < 64 {
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
 // The tag bits live in the low bits of an `Arc<OpenFile>` data pointer.
 const _: () = assert!(std::mem::align_of::<OpenFile>() > TAGS);
 
@@ -91,12 +102,13 @@ impl View {
     fn lock_slot(&self, fd: i32) -> Option<(&AtomicUsize, usize)> {
         let s = self.slot_fd(fd)?;
         let mut w = s.load(Ordering::Relaxed);
+        let mut spins = 0;
         loop {
             if !occupied(w) {
                 return None;
             }
             if w & LOCK != 0 {
-                std::hint::spin_loop();
+                backoff(&mut spins);
                 w = s.load(Ordering::Relaxed);
                 continue;
             }
@@ -105,24 +117,6 @@ impl View {
                 Err(now) => w = now,
             }
         }
-    }
-
-    /// Runs `f` on the description at `fd` without taking a reference: the slot stays
-    /// locked meanwhile, so `f` must be short and must not block or look up fds (a
-    /// lookup or a change of the same fd spins until it returns).
-    pub fn with_file<R>(&self, fd: i32, f: impl FnOnce(&OpenFile) -> R) -> Option<R> {
-        let (s, w) = self.lock_slot(fd)?;
-        // Unlocks even if `f` panics.
-        struct Unlock<'a>(&'a AtomicUsize, usize);
-        impl Drop for Unlock<'_> {
-            fn drop(&mut self) {
-                self.0.store(self.1, Ordering::Release);
-            }
-        }
-        let _unlock = Unlock(s, w);
-        // SAFETY: while this thread holds LOCK the writer cannot swap the word out, so
-        // the slot's reference keeps the description alive until the unlock.
-        Some(f(unsafe { &*file_ptr(w) }))
     }
 
     pub fn cloexec(&self, fd: i32) -> Option<bool> {
@@ -187,9 +181,10 @@ impl Published {
             None => &dir.get_or_init(new_chunk)[i % CHUNK],
         };
         let mut w = s.load(Ordering::Relaxed);
+        let mut spins = 0;
         loop {
             if w & LOCK != 0 {
-                std::hint::spin_loop();
+                backoff(&mut spins);
                 w = s.load(Ordering::Relaxed);
                 continue;
             }

@@ -197,12 +197,6 @@ impl<'a> Ctx<'a> {
         self.fds().get(fd as i32).map_err(fd_err)
     }
 
-    /// `file` for a short call that cannot block: `f` runs with the fd's slot locked
-    /// instead of a reference taken and dropped (two atomic read-modify-writes fewer).
-    pub fn with_file<R>(&self, fd: u64, f: impl FnOnce(&OpenFile) -> R) -> Result<R, Errno> {
-        self.fds().with_file(fd as i32, f).map_err(fd_err)
-    }
-
     /// Installs a new open file description at the lowest free guest fd (open, socket,
     /// eventfd...) and returns the fd: a message to the fd-table actor. On failure the
     /// description is dropped.

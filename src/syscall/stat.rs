@@ -66,7 +66,9 @@ pub fn newfstatat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
 }
 
 pub fn fstat(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
-    let st = ctx.with_file(a[0], |f| host_fstat(f.raw()))??;
+    // A reference for the host call (which may block on a slow filesystem), not the
+    // slot held: no fd change waits on it.
+    let st = host_fstat(ctx.file(a[0])?.raw())?;
     ctx.write_val(a[1], &st)?;
     Ok(0)
 }
