@@ -14,6 +14,22 @@ pub(crate) fn rw_len(n: u64) -> usize {
     n.min(MAX_RW) as usize
 }
 
+/// A guest `struct iovec` array of `cnt` entries at `va` as (base, len) pairs: at most
+/// IOV_MAX entries (EINVAL), the array itself readable (EFAULT).
+pub(crate) fn iovec_array(ctx: &Ctx, va: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
+    if cnt > IOV_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let raw = ctx.read_bytes(va, cnt as usize * 16)?;
+    Ok(raw
+        .chunks_exact(16)
+        .map(|c| {
+            let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+            (word(&c[..8]), word(&c[8..]))
+        })
+        .collect())
+}
+
 /// Reads a guest iovec array (at most IOV_MAX entries, MAX_RW bytes in all) and checks
 /// each buffer: the guest RAM slices they name.
 pub(crate) fn user_iovecs<'c>(
@@ -22,15 +38,10 @@ pub(crate) fn user_iovecs<'c>(
     cnt: u64,
     write: bool,
 ) -> Result<Vec<GuestSlice<'c>>, Errno> {
-    if cnt > IOV_MAX {
-        return Err(Errno::EINVAL);
-    }
-    let raw = ctx.read_bytes(va, cnt as usize * 16)?;
-    let mut out = Vec::with_capacity(cnt as usize);
+    let array = iovec_array(ctx, va, cnt)?;
+    let mut out = Vec::with_capacity(array.len());
     let mut total = 0u64;
-    for c in raw.chunks_exact(16) {
-        let base = u64::from_le_bytes(c[..8].try_into().unwrap());
-        let len = u64::from_le_bytes(c[8..].try_into().unwrap());
+    for (base, len) in array {
         if len > i64::MAX as u64 {
             return Err(Errno::EINVAL);
         }

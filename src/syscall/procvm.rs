@@ -8,23 +8,15 @@ use super::procremote::MEM_CHUNK;
 use super::{Ctx, SysResult};
 use crate::errno::Errno;
 
-const IOV_MAX: u64 = 1024;
-
+/// The iovec array, its lengths summing to at most SSIZE_MAX (EINVAL).
 fn raw_iovecs(ctx: &Ctx, va: u64, cnt: u64) -> Result<Vec<(u64, u64)>, Errno> {
-    if cnt > IOV_MAX {
-        return Err(Errno::EINVAL);
-    }
-    let raw = ctx.read_bytes(va, cnt as usize * 16)?;
-    let mut v = Vec::with_capacity(cnt as usize);
+    let v = super::iov::iovec_array(ctx, va, cnt)?;
     let mut total = 0u64;
-    for c in raw.chunks_exact(16) {
-        let base = u64::from_le_bytes(c[..8].try_into().unwrap());
-        let len = u64::from_le_bytes(c[8..].try_into().unwrap());
+    for &(_, len) in &v {
         total = total.checked_add(len).ok_or(Errno::EINVAL)?;
         if total > i64::MAX as u64 {
             return Err(Errno::EINVAL);
         }
-        v.push((base, len));
     }
     Ok(v)
 }
