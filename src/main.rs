@@ -46,9 +46,24 @@ fn tune_malloc() {
     }
 }
 
+/// A panic on any thread is a bug in elfuse: after Rust's own message, one `elfuse:` line
+/// and exit 70 at once. Otherwise a vCPU thread that died would leave the process waiting
+/// for it forever.
+fn exit_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        eprintln!("elfuse: internal error (a bug in elfuse): a thread panicked; exiting");
+        // SAFETY: _exit ends the process at once; other threads may hold any lock, so no
+        // destructor or atexit handler may run.
+        unsafe { libc::_exit(70) }
+    }));
+}
+
 fn main() -> ExitCode {
     // Before any thread exists, so that every thread inherits the mask.
     elfuse::block_in_this_thread();
+    exit_on_panic();
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     elfuse::init_process();
     tune_malloc();
