@@ -176,7 +176,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
-    // ELFUSE_BENCH_ONLY=rtt|dup|read runs one group (for profiling).
+    // ELFUSE_BENCH_ONLY=rtt|dup|read|dir runs one group (for profiling).
     let only = std::env::var("ELFUSE_BENCH_ONLY").unwrap_or_default();
     let run = |g: &str| only.is_empty() || only == g;
     println!("# actors bench: {BATCH} ops per sample, {secs} s per case\n");
@@ -197,6 +197,59 @@ fn main() {
     if run("read") {
         pipe_read(secs);
     }
+    if run("dir") {
+        directory(secs);
+    }
+}
+
+/// The thread directory's shape (tid -> handle, `thread::directory`): lookups of live
+/// tids among 1000 while another thread registers and removes threads, with an
+/// `RwLock<HashMap>` (what elfuse uses) and with dashmap (the card's candidate).
+fn directory(secs: f64) {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::RwLock;
+    println!("\n## thread directory lookup (1000 threads, one thread churning)");
+    const N: i32 = 1000;
+    let rw: Arc<RwLock<HashMap<i32, Arc<u64>>>> = Arc::new(RwLock::new(HashMap::new()));
+    let dm: Arc<dashmap::DashMap<i32, Arc<u64>>> = Arc::new(dashmap::DashMap::new());
+    for t in 0..N {
+        rw.write().unwrap().insert(t, Arc::new(t as u64));
+        dm.insert(t, Arc::new(t as u64));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (rw, dm, stop) = (rw.clone(), dm.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut t = N;
+            while !stop.load(Ordering::Relaxed) {
+                rw.write().unwrap().insert(t, Arc::new(0));
+                dm.insert(t, Arc::new(0));
+                rw.write().unwrap().remove(&t);
+                dm.remove(&t);
+                t = N + (t + 1) % 64;
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        })
+    };
+    let mut i = 0;
+    let mut j = 0;
+    let (a, b) = measure_pair(
+        secs,
+        || {
+            i = (i + 7) % N;
+            std::hint::black_box(rw.read().unwrap().get(&i).cloned());
+        },
+        || {
+            j = (j + 7) % N;
+            std::hint::black_box(dm.get(&j).map(|r| r.value().clone()));
+        },
+    );
+    stop.store(true, Ordering::Relaxed);
+    let _ = churn.join();
+    report("RwLock<HashMap> get + Arc clone", &a);
+    report("DashMap get + Arc clone", &b);
+    ratio("dashmap / RwLock<HashMap>", &b, &a);
 }
 
 fn round_trips(secs: f64) {

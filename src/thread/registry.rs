@@ -179,11 +179,7 @@ impl Threads {
         }
         let host = t.host_tid();
         r.by_slot.insert(t.slot, t.clone());
-        let live = {
-            let mut d = self.dir.write();
-            d.insert(t.tid(), t);
-            d.len()
-        };
+        let live = self.dir.insert(t);
         r.high_water = r.high_water.max(live);
         if let Some(j) = join {
             r.joins.insert(host, j);
@@ -229,10 +225,9 @@ impl Threads {
         if old == self.leader_tid {
             return;
         }
-        let mut d = self.dir.write();
-        if let Some(t) = d.remove(&old) {
+        if let Some(t) = self.dir.remove(old) {
             me.set_tid(self.leader_tid);
-            d.insert(self.leader_tid, t);
+            self.dir.insert(t);
         }
         drop(r);
     }
@@ -332,7 +327,7 @@ impl Threads {
         vcpu: Option<Box<dyn Vcpu>>,
     ) {
         let mut r = lock(&self.reg);
-        self.dir.write().remove(&me.tid());
+        self.dir.remove(me.tid());
         if r.by_slot.get(&me.slot).is_some_and(|t| Arc::ptr_eq(t, me)) {
             r.by_slot.remove(&me.slot);
         }
