@@ -10,6 +10,7 @@
 
 use std::os::unix::ffi::OsStrExt;
 
+use super::clone::{CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM};
 use super::{host_ret, Ctx, SysResult};
 use crate::errno::Errno;
 
@@ -174,13 +175,7 @@ pub fn clock_adjtime(ctx: &mut Ctx, a: [u64; 6]) -> SysResult {
     adjust(ctx, Some(a[0]), a[1])
 }
 
-const CLONE_VM: u64 = 0x100;
-const CLONE_FS: u64 = 0x200;
-const CLONE_FILES: u64 = 0x400;
-const CLONE_SIGHAND: u64 = 0x800;
-const CLONE_THREAD: u64 = 0x10000;
 const CLONE_NEWNS: u64 = 0x20000;
-const CLONE_SYSVSEM: u64 = 0x40000;
 const CLONE_NEWTIME: u64 = 0x80;
 const CLONE_NEWCGROUP: u64 = 0x0200_0000;
 const CLONE_NEWUTS: u64 = 0x0400_0000;
