@@ -3,37 +3,13 @@
  * has grown over a page, the page is the file's; PROT_NONE is SIGSEGV (SEGV_ACCERR)
  * first. DIR is an empty scratch folder. */
 #include "check.h"
+#include "faultprobe.h"
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-static sigjmp_buf jb;
-static volatile int got_sig, got_code;
-static void *volatile got_addr;
-
-static void on_fault(int sig, siginfo_t *si, void *uc)
-{
-    (void)uc;
-    got_sig = sig;
-    got_code = si->si_code;
-    got_addr = si->si_addr;
-    siglongjmp(jb, 1);
-}
-
-/* The signal a read (write = 0) or write of *p raises, 0 if none. */
-static int touch(volatile char *p, int write)
-{
-    got_sig = 0;
-    if (!sigsetjmp(jb, 1)) {
-        if (write)
-            *p = 1;
-        else
-            (void)*p;
-    }
-    return got_sig;
-}
 
 int main(int argc, char **argv)
 {

@@ -7,6 +7,7 @@
  *
  * elfuse-only, like sigbus_sys: qemu-user 7.2 dies of a TCG assertion on such syscalls. */
 #include "check.h"
+#include "faultprobe.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -16,31 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static sigjmp_buf jb;
-static volatile int got_sig, got_code;
-static void *volatile got_addr;
-
-static void on_fault(int sig, siginfo_t *si, void *uc)
-{
-    (void)uc;
-    got_sig = sig;
-    got_code = si->si_code;
-    got_addr = si->si_addr;
-    siglongjmp(jb, 1);
-}
-
-/* The signal a read (write = 0) or write of *p raises, 0 if none. */
-static int touch(volatile char *p, int write)
-{
-    got_sig = 0;
-    if (!sigsetjmp(jb, 1)) {
-        if (write)
-            *p = 1;
-        else
-            (void)*p;
-    }
-    return got_sig;
-}
 
 /* -errno of a raw syscall (so libc wrappers cannot touch the memory first). */
 static long raw(long nr, long a, long b, long c)
